@@ -1,0 +1,77 @@
+# ztrace build. `make` builds build/ztrace; `make test` runs the whole suite.
+# See README.md. Kernel objects: bpf/%.bpf.c -> build/bpf/%.bpf.o -> build/%.skel.h
+
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+BUILD ?= build
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
+CFLAGS ?= -O2 -g
+ZT_CFLAGS := $(WARN) -std=gnu11 -D_GNU_SOURCE -Isrc -I. -I$(BUILD)
+LDLIBS := -lbpf -lelf -lz -lsqlite3 -ljansson -lm
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+
+LIB_SRCS := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
+LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+MAIN_OBJ := $(BUILD)/obj/cli/main.o
+
+TEST_SRCS := $(wildcard tests/unit/test_*.c)
+TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+
+.SECONDARY:
+.PHONY: all clean test unit-tests fuzz asan bench format
+all: $(BUILD)/ztrace
+
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(@D)
+	@test -r /sys/kernel/btf/vmlinux || { echo "error: /sys/kernel/btf/vmlinux missing: the kernel needs CONFIG_DEBUG_INFO_BTF=y" >&2; exit 1; }
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/*.h $(BUILD)/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -I. -Wall -Werror -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/%.o: src/%.c $(SKELS) $(wildcard src/*/*.h) bpf/events.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(ZT_CFLAGS) -c $< -o $@
+
+$(BUILD)/ztrace: $(MAIN_OBJ) $(LIB_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) tests/unit/*.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(ZT_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJS) $(LDLIBS) -lcmocka
+
+unit-tests: $(TESTS) $(BUILD)/ztrace
+
+# The same unit tests under ASan+UBSan, in their own build tree.
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDFLAGS="-fsanitize=address,undefined" unit-tests
+
+# libFuzzer targets (clang), one per decoder of outside input.
+FUZZ_LIB_SRCS := $(filter-out src/cli/% src/agent/bpf_source.c,$(LIB_SRCS))
+fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard src/*/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(ZT_CFLAGS) -Wno-unused-function -o $@ $< $(FUZZ_LIB_SRCS) -lsqlite3 -ljansson -lm
+
+test: all
+	scripts/run-tests.sh
+
+bench: all
+	$(MAKE) -C bench
+
+format:
+	clang-format -i $(wildcard src/*/*.c src/*/*.h bpf/*.c bpf/*.h tests/unit/*.c tests/fuzz/*.c)
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * ztrace.bpf.c - kernel side of ztrace: capture and label, nothing more.
+ *
+ * Socket syscalls (read/write/readv/writev/recvfrom/sendto/recvmsg/sendmsg/
+ * recvmmsg/sendmmsg) are traced with syscall tracepoints: on entry we resolve
+ * the fd to a TCP/UDP socket and remember the arguments and the TCP sequence
+ * number (write_seq for egress, copied_seq for ingress: the sequence number of
+ * the first byte this call moves); on exit, when bytes moved, we copy a
+ * bounded payload prefix and emit one struct zt_data_ev per message.
+ * Protocol inference, pairing and everything else happen in user space.
+ *
+ * Only tracepoints: kprobes/fentry may be unavailable (see README).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "bpf/events.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define MSG_PEEK 2
+
+/* Set by user space between open and load. */
+const volatile __u32 self_tgid = 0;
+const volatile __u32 payload_cap = ZT_PAYLOAD_DEFAULT;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} zt_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ZT_CNT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} zt_counters SEC(".maps");
+
+/* How the user buffer of an in-flight syscall is described. */
+enum buf_kind {
+	BK_BUF = 0,  /* (buf, len) */
+	BK_IOV = 1,  /* (struct iovec *, iovcnt) */
+	BK_MSG = 2,  /* struct user_msghdr * */
+	BK_MMSG = 3, /* (struct mmsghdr *, vlen) */
+};
+
+/* Arguments and socket labels of one syscall between entry and exit. */
+struct inflight {
+	__u64 enter_ns;
+	__u64 sk;
+	__u64 ino;
+	__u64 ubuf;  /* user pointer, meaning per kind */
+	__u64 ucnt;  /* len / iovcnt / vlen */
+	__u64 uaddr; /* user struct sockaddr * of the peer (sendto/recvfrom), or 0 */
+	__u32 netns;
+	__s32 fd;
+	__u32 seq;
+	__u32 flags;
+	__u16 family;
+	__u16 l4;
+	__u16 lport;
+	__u16 rport;
+	__u8 kind;
+	__u8 sys;
+	__u8 dir;
+	__u8 _pad[5];
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct inflight);
+} zt_inflight SEC(".maps");
+
+/* Per-CPU scratch where a record is built before bpf_ringbuf_output(). The
+ * payload area is twice the maximum so that masked offsets plus bounded
+ * lengths provably stay inside it. */
+struct scratch {
+	struct zt_data_ev ev;
+	__u8 payload[ZT_PAYLOAD_MAX * 2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} zt_scratch SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&zt_counters, &which);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline void fill_hdr(struct zt_event_hdr *h, __u32 type, __u32 size)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct task_struct *task = (void *)bpf_get_current_task();
+
+	h->type = type;
+	h->size = size;
+	h->ts_ns = bpf_ktime_get_ns();
+	h->pid = id >> 32;
+	h->tid = (__u32)id;
+	BPF_CORE_READ_INTO(&h->comm, task, group_leader, comm);
+}
+
+static __always_inline void v4_mapped(__u8 out[16], __u32 be_addr)
+{
+	__builtin_memset(out, 0, 10);
+	out[10] = 0xff;
+	out[11] = 0xff;
+	__builtin_memcpy(out + 12, &be_addr, 4);
+}
+
+/* fd of the current task -> struct sock, or NULL when fd is not a socket. */
+static __always_inline struct sock *fd_to_sock(int fd, __u64 *ino)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+	struct inode *inode;
+	struct socket *sock;
+
+	if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	inode = BPF_CORE_READ(f, f_inode);
+	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(f, private_data);
+	*ino = BPF_CORE_READ(inode, i_ino);
+	return BPF_CORE_READ(sock, sk);
+}
+
+/* Labels a TCP or UDP inet socket; returns 0 when it is one we trace. */
+static __always_inline int label_sock(struct sock *sk, struct inflight *io)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+
+	if (family != AF_INET && family != AF_INET6)
+		return -1;
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return -1;
+	io->family = family;
+	io->l4 = proto;
+	io->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	io->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	io->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	if (family == AF_INET) {
+		v4_mapped(io->laddr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+		v4_mapped(io->raddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+	} else {
+		BPF_CORE_READ_INTO(&io->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&io->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	}
+	if (proto == IPPROTO_TCP) {
+		struct tcp_sock *tp = (void *)sk;
+		io->seq = io->dir == ZT_DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+		io->flags |= ZT_DF_HAS_SEQ;
+	}
+	return 0;
+}
+
+static __always_inline int on_enter(__u8 sys, __u8 dir, __u8 kind, int fd, __u64 ubuf, __u64 ucnt, __u64 uaddr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct inflight io = {};
+	struct sock *sk;
+
+	if ((id >> 32) == self_tgid)
+		return 0;
+	sk = fd_to_sock(fd, &io.ino);
+	if (!sk)
+		return 0;
+	io.dir = dir;
+	if (label_sock(sk, &io))
+		return 0;
+	io.enter_ns = bpf_ktime_get_ns();
+	io.sk = (__u64)sk;
+	io.fd = fd;
+	io.sys = sys;
+	io.kind = kind;
+	io.ubuf = ubuf;
+	io.ucnt = ucnt;
+	io.uaddr = uaddr;
+	if (bpf_map_update_elem(&zt_inflight, &id, &io, BPF_ANY))
+		count(ZT_CNT_MAP_FULL);
+	return 0;
+}
+
+/* Peer address from a user sockaddr (unconnected UDP). */
+static __always_inline void read_peer(struct zt_data_ev *ev, __u64 uaddr)
+{
+	struct sockaddr_in6 sa = {};
+
+	if (!uaddr || bpf_probe_read_user(&sa, sizeof(sa), (void *)uaddr))
+		return;
+	if (sa.sin6_family == AF_INET) {
+		struct sockaddr_in *s4 = (void *)&sa;
+		v4_mapped(ev->raddr, s4->sin_addr.s_addr);
+		ev->rport = bpf_ntohs(s4->sin_port);
+	} else if (sa.sin6_family == AF_INET6) {
+		__builtin_memcpy(ev->raddr, &sa.sin6_addr, 16);
+		ev->rport = bpf_ntohs(sa.sin6_port);
+	}
+}
+
+static __always_inline __u32 want_bytes(__u64 n)
+{
+	__u32 cap = payload_cap;
+
+	if (cap > ZT_PAYLOAD_MAX)
+		cap = ZT_PAYLOAD_MAX;
+	return n < cap ? (__u32)n : cap;
+}
+
+/* Gathers up to `want` bytes from an iovec array into s->payload. */
+static __always_inline __u32 gather_iov(struct scratch *s, const struct iovec *iovp, __u64 iovcnt, __u32 want,
+					__u32 *flags)
+{
+	__u32 off = 0;
+
+	for (int i = 0; i < ZT_IOV_MAX; i++) {
+		struct iovec iov;
+		__u64 take;
+
+		if (i >= iovcnt || off >= want)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), &iovp[i]))
+			break;
+		take = iov.iov_len;
+		if (take > want - off)
+			take = want - off;
+		if (take > ZT_PAYLOAD_MAX)
+			take = ZT_PAYLOAD_MAX;
+		off &= ZT_PAYLOAD_MAX - 1;
+		if (bpf_probe_read_user(&s->payload[off], take, iov.iov_base))
+			break;
+		off += take;
+	}
+	if (iovcnt > ZT_IOV_MAX && off < want) {
+		*flags |= ZT_DF_IOV_TRUNC;
+		count(ZT_CNT_IOV_TRUNC);
+	}
+	return off;
+}
+
+static __always_inline void output(struct scratch *s, __u32 caplen)
+{
+	__u32 size;
+
+	if (caplen > ZT_PAYLOAD_MAX)
+		caplen = ZT_PAYLOAD_MAX;
+	s->ev.cap_len = caplen;
+	if (caplen < s->ev.bytes) {
+		s->ev.flags |= ZT_DF_TRUNCATED;
+		count(ZT_CNT_PAYLOAD_TRUNC);
+	}
+	size = sizeof(struct zt_data_ev) + caplen;
+	s->ev.hdr.size = size;
+	if (bpf_ringbuf_output(&zt_events, s, size, 0))
+		count(ZT_CNT_RING_FULL);
+	else
+		count(ZT_CNT_EVENTS);
+}
+
+static __always_inline int on_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct inflight *io = bpf_map_lookup_elem(&zt_inflight, &id);
+	struct zt_data_ev *ev;
+	struct scratch *s;
+	__u32 zero = 0;
+
+	if (!io)
+		return 0;
+	s = bpf_map_lookup_elem(&zt_scratch, &zero);
+	if (!s || ret < 0)
+		goto out;
+	/* A zero-byte TCP read is the peer's FIN: the end of a body delimited
+	 * by close. Zero-byte writes and datagrams carry nothing. */
+	if (ret == 0 && !(io->dir == ZT_DIR_INGRESS && io->l4 == IPPROTO_TCP && io->kind != BK_MMSG))
+		goto out;
+
+	ev = &s->ev;
+	fill_hdr(&ev->hdr, ZT_EV_DATA, 0);
+	ev->enter_ns = io->enter_ns;
+	ev->exit_ns = ev->hdr.ts_ns;
+	ev->sk = io->sk;
+	ev->sock_ino = io->ino;
+	ev->netns = io->netns;
+	ev->fd = io->fd;
+	ev->tcp_seq = io->seq;
+	ev->flags = io->flags | (ret == 0 ? ZT_DF_EOF : 0);
+	ev->family = io->family;
+	ev->l4 = io->l4;
+	ev->lport = io->lport;
+	ev->rport = io->rport;
+	ev->dir = io->dir;
+	ev->syscall = io->sys;
+	__builtin_memset(ev->_pad, 0, sizeof(ev->_pad));
+	__builtin_memcpy(ev->laddr, io->laddr, 16);
+	__builtin_memcpy(ev->raddr, io->raddr, 16);
+
+	if (io->kind == BK_BUF) {
+		__u32 n = want_bytes(ret);
+		ev->bytes = ret;
+		if (io->l4 == IPPROTO_UDP && io->rport == 0)
+			read_peer(ev, io->uaddr);
+		if (n > ZT_PAYLOAD_MAX)
+			n = ZT_PAYLOAD_MAX;
+		if (bpf_probe_read_user(s->payload, n, (void *)io->ubuf))
+			n = 0;
+		output(s, n);
+	} else if (io->kind == BK_IOV) {
+		ev->bytes = ret;
+		output(s, gather_iov(s, (void *)io->ubuf, io->ucnt, want_bytes(ret), &ev->flags));
+	} else if (io->kind == BK_MSG) {
+		struct user_msghdr msg;
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)io->ubuf))
+			goto out;
+		ev->bytes = ret;
+		if (io->l4 == IPPROTO_UDP && io->rport == 0)
+			read_peer(ev, (__u64)msg.msg_name);
+		output(s, gather_iov(s, msg.msg_iov, msg.msg_iovlen, want_bytes(ret), &ev->flags));
+	} else {
+		/* sendmmsg/recvmmsg: ret messages; one record each. */
+		struct mmsghdr *vec = (void *)io->ubuf;
+		__u16 rport0 = ev->rport;
+		for (int i = 0; i < ZT_MMSG_MAX; i++) {
+			struct mmsghdr mm;
+			if (i >= ret)
+				break;
+			if (bpf_probe_read_user(&mm, sizeof(mm), &vec[i]))
+				break;
+			ev->bytes = mm.msg_len;
+			ev->flags = io->flags | ZT_DF_MMSG;
+			ev->rport = rport0;
+			if (io->l4 == IPPROTO_UDP && rport0 == 0)
+				read_peer(ev, (__u64)mm.msg_hdr.msg_name);
+			output(s, gather_iov(s, mm.msg_hdr.msg_iov, mm.msg_hdr.msg_iovlen, want_bytes(mm.msg_len),
+					     &ev->flags));
+		}
+		if (ret > ZT_MMSG_MAX)
+			count(ZT_CNT_MMSG_TRUNC);
+	}
+out:
+	bpf_map_delete_elem(&zt_inflight, &id);
+	return 0;
+}
+
+#define ARG(n) (ctx->args[n])
+
+/* (name, syscall id, direction, buffer kind, user buf arg, count arg, peer sockaddr arg or -1) */
+#define ZT_SYSCALL(name, sys, dir, kind, bufarg, cntarg, addrarg, skip)                                     \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                                         \
+	int zt_enter_##name(struct trace_event_raw_sys_enter *ctx)                                          \
+	{                                                                                                   \
+		if (skip)                                                                                   \
+			return 0;                                                                           \
+		return on_enter(sys, dir, kind, (int)ARG(0), ARG(bufarg), ARG(cntarg),                      \
+				(addrarg) >= 0 ? ARG((addrarg) & 7) : 0);                                   \
+	}                                                                                                   \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                                          \
+	int zt_exit_##name(struct trace_event_raw_sys_exit *ctx)                                            \
+	{                                                                                                   \
+		return on_exit(ctx->ret);                                                                   \
+	}
+
+/* MSG_PEEK reads are skipped: the same bytes are read again for real. */
+ZT_SYSCALL(read, ZT_SYS_READ, ZT_DIR_INGRESS, BK_BUF, 1, 2, -1, 0)
+ZT_SYSCALL(write, ZT_SYS_WRITE, ZT_DIR_EGRESS, BK_BUF, 1, 2, -1, 0)
+ZT_SYSCALL(readv, ZT_SYS_READV, ZT_DIR_INGRESS, BK_IOV, 1, 2, -1, 0)
+ZT_SYSCALL(writev, ZT_SYS_WRITEV, ZT_DIR_EGRESS, BK_IOV, 1, 2, -1, 0)
+ZT_SYSCALL(recvfrom, ZT_SYS_RECVFROM, ZT_DIR_INGRESS, BK_BUF, 1, 2, 4, ARG(3) & MSG_PEEK)
+ZT_SYSCALL(sendto, ZT_SYS_SENDTO, ZT_DIR_EGRESS, BK_BUF, 1, 2, 4, 0)
+ZT_SYSCALL(recvmsg, ZT_SYS_RECVMSG, ZT_DIR_INGRESS, BK_MSG, 1, 2, -1, ARG(2) & MSG_PEEK)
+ZT_SYSCALL(sendmsg, ZT_SYS_SENDMSG, ZT_DIR_EGRESS, BK_MSG, 1, 2, -1, 0)
+ZT_SYSCALL(recvmmsg, ZT_SYS_RECVMMSG, ZT_DIR_INGRESS, BK_MMSG, 1, 2, -1, ARG(3) & MSG_PEEK)
+ZT_SYSCALL(sendmmsg, ZT_SYS_SENDMMSG, ZT_DIR_EGRESS, BK_MMSG, 1, 2, -1, 0)
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int zt_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	struct zt_sock_ev ev = {};
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+	if (ctx->newstate != ZT_TCP_ESTABLISHED && ctx->newstate != ZT_TCP_CLOSE)
+		return 0;
+	fill_hdr(&ev.hdr, ZT_EV_SOCK_STATE, sizeof(ev));
+	/* Often runs in softirq: the current task is unrelated. */
+	ev.hdr.pid = ev.hdr.tid = 0;
+	__builtin_memset(ev.hdr.comm, 0, sizeof(ev.hdr.comm));
+	ev.sk = (__u64)ctx->skaddr;
+	ev.oldstate = ctx->oldstate;
+	ev.newstate = ctx->newstate;
+	ev.family = ctx->family;
+	ev.lport = ctx->sport;
+	ev.rport = ctx->dport;
+	if (ctx->family == AF_INET) {
+		__u32 a = 0;
+		bpf_probe_read_kernel(&a, 4, ctx->saddr);
+		v4_mapped(ev.laddr, a);
+		bpf_probe_read_kernel(&a, 4, ctx->daddr);
+		v4_mapped(ev.raddr, a);
+	} else {
+		/* ctx may not be read at a variable offset: copy through a helper */
+		bpf_probe_read_kernel(ev.laddr, 16, ctx->saddr_v6);
+		bpf_probe_read_kernel(ev.raddr, 16, ctx->daddr_v6);
+	}
+	if (bpf_ringbuf_output(&zt_events, &ev, sizeof(ev), 0))
+		count(ZT_CNT_RING_FULL);
+	else
+		count(ZT_CNT_EVENTS);
+	return 0;
+}
+
+static __always_inline int proc_event(__u32 type)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct zt_proc_ev ev = {};
+
+	fill_hdr(&ev.hdr, type, sizeof(ev));
+	ev.ppid = BPF_CORE_READ(task, real_parent, tgid);
+	if (bpf_ringbuf_output(&zt_events, &ev, sizeof(ev), 0))
+		count(ZT_CNT_RING_FULL);
+	else
+		count(ZT_CNT_EVENTS);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int zt_proc_exec(void *ctx)
+{
+	return proc_event(ZT_EV_PROC_EXEC);
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int zt_proc_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	/* Threads exit too; only the group leader's exit ends the process. */
+	if ((id >> 32) != (__u32)id)
+		return 0;
+	return proc_event(ZT_EV_PROC_EXIT);
+}

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bpf_source.c - loads bpf/ztrace.bpf.c (open -> set rodata -> load ->
+ * attach, as libbpf-tools do) and drains its ring buffer.
+ */
+#include "agent/source.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "ztrace.skel.h"
+
+const char *const zt_counter_names[ZT_CNT__COUNT] = {
+	[ZT_CNT_EVENTS] = "events",
+	[ZT_CNT_RING_FULL] = "ring_full",
+	[ZT_CNT_MAP_FULL] = "map_full",
+	[ZT_CNT_PAYLOAD_TRUNC] = "payload_truncated",
+	[ZT_CNT_IOV_TRUNC] = "iov_truncated",
+	[ZT_CNT_MMSG_TRUNC] = "mmsg_truncated",
+};
+
+struct zt_bpf_source {
+	struct ztrace_bpf *skel;
+	struct ring_buffer *rb;
+	zt_event_fn cb;
+	void *ctx;
+	int ncpu;
+};
+
+static int verbose_libbpf;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && !verbose_libbpf)
+		return 0;
+	if (!verbose_libbpf)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int on_ring(void *ctx, void *data, size_t len)
+{
+	struct zt_bpf_source *s = ctx;
+	return s->cb(s->ctx, data, len);
+}
+
+static void say(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+}
+
+int zt_bpf_source_open(const struct zt_bpf_opts *o, zt_event_fn cb, void *ctx, struct zt_bpf_source **out,
+		       char *err, size_t errsz)
+{
+	struct zt_bpf_source *s = NULL;
+	int rc;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		say(err, errsz,
+		    "kernel BTF not found at /sys/kernel/btf/vmlinux: ztrace needs Linux 5.8+ built with "
+		    "CONFIG_DEBUG_INFO_BTF=y");
+		return -ENOENT;
+	}
+	if (o->payload_cap > ZT_PAYLOAD_MAX) {
+		say(err, errsz, "payload capture %u is above the maximum %d", o->payload_cap, ZT_PAYLOAD_MAX);
+		return -EINVAL;
+	}
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {
+		say(err, errsz,
+		    "this kernel has no BPF ring buffer (needs 5.8+), or BPF is not permitted: run as root or "
+		    "with CAP_BPF and CAP_PERFMON");
+		return -ENOTSUP;
+	}
+	verbose_libbpf = o->verbose;
+	libbpf_set_print(libbpf_print);
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->cb = cb;
+	s->ctx = ctx;
+	s->ncpu = libbpf_num_possible_cpus();
+	s->skel = ztrace_bpf__open();
+	if (!s->skel) {
+		rc = -errno;
+		say(err, errsz, "cannot open the BPF object: %s", strerror(-rc));
+		goto cleanup;
+	}
+	s->skel->rodata->self_tgid = (uint32_t)getpid();
+	s->skel->rodata->payload_cap = o->payload_cap;
+	rc = ztrace_bpf__load(s->skel);
+	if (rc) {
+		if ((rc == -EPERM || rc == -EACCES) && geteuid() != 0)
+			say(err, errsz,
+			    "not allowed to load BPF programs (%s): run as root, or grant CAP_BPF, CAP_PERFMON "
+			    "and CAP_SYS_RESOURCE",
+			    strerror(-rc));
+		else
+			say(err, errsz, "loading the BPF programs failed: %s (run with --verbose for the verifier log)",
+			    strerror(-rc));
+		goto cleanup;
+	}
+	rc = ztrace_bpf__attach(s->skel);
+	if (rc) {
+		say(err, errsz,
+		    "attaching to the kernel's tracepoints failed: %s (is tracefs mounted? try: mount -t tracefs "
+		    "tracefs /sys/kernel/tracing)",
+		    strerror(-rc));
+		goto cleanup;
+	}
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.zt_events), on_ring, s, NULL);
+	if (!s->rb) {
+		rc = -errno;
+		say(err, errsz, "cannot map the BPF ring buffer: %s", strerror(-rc));
+		goto cleanup;
+	}
+	*out = s;
+	return 0;
+cleanup:
+	zt_bpf_source_close(s);
+	return rc;
+}
+
+int zt_bpf_source_poll(struct zt_bpf_source *s, int timeout_ms)
+{
+	int n = ring_buffer__poll(s->rb, timeout_ms);
+	return n == -EINTR ? 0 : n;
+}
+
+void zt_bpf_source_counters(struct zt_bpf_source *s, uint64_t out[ZT_CNT__COUNT])
+{
+	uint64_t *vals = calloc((size_t)s->ncpu, sizeof(*vals));
+	int fd = bpf_map__fd(s->skel->maps.zt_counters);
+
+	for (uint32_t k = 0; k < ZT_CNT__COUNT; k++) {
+		out[k] = 0;
+		if (vals && bpf_map_lookup_elem(fd, &k, vals) == 0)
+			for (int c = 0; c < s->ncpu; c++)
+				out[k] += vals[c];
+	}
+	free(vals);
+}
+
+void zt_bpf_source_close(struct zt_bpf_source *s)
+{
+	if (!s)
+		return;
+	ring_buffer__free(s->rb);
+	ztrace_bpf__destroy(s->skel);
+	free(s);
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * source.h - where raw kernel events come from: the live BPF programs or a
+ * recorded file. Both hand each record (a struct zt_event_hdr followed by its
+ * type's body, hdr.size bytes in all) to one callback, in stream order.
+ *
+ * Return convention: 0 or a positive count on success, negative errno on
+ * failure with a message in the caller's err buffer.
+ * Ownership: `rec` is borrowed for the duration of the callback only.
+ */
+#ifndef ZT_SOURCE_H
+#define ZT_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpf/events.h"
+
+typedef int (*zt_event_fn)(void *ctx, const void *rec, size_t len);
+
+struct zt_bpf_opts {
+	uint32_t payload_cap; /* bytes captured per syscall, 0..ZT_PAYLOAD_MAX */
+	int verbose;          /* pass libbpf's messages through to stderr */
+};
+
+struct zt_bpf_source;
+
+/* Opens, configures, loads and attaches the kernel programs. */
+int zt_bpf_source_open(const struct zt_bpf_opts *o, zt_event_fn cb, void *ctx, struct zt_bpf_source **out,
+		       char *err, size_t errsz);
+/* Delivers pending events; waits up to timeout_ms for the first one. */
+int zt_bpf_source_poll(struct zt_bpf_source *s, int timeout_ms);
+/* Kernel-side counters summed over CPUs, indexed by enum zt_counter. */
+void zt_bpf_source_counters(struct zt_bpf_source *s, uint64_t out[ZT_CNT__COUNT]);
+void zt_bpf_source_close(struct zt_bpf_source *s);
+
+extern const char *const zt_counter_names[ZT_CNT__COUNT];
+
+#endif /* ZT_SOURCE_H */

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+#include "proto/proto.h"
+#include "bpf/events.h"
+
+#include <string.h>
+
+extern const struct zt_proto_ops zt_http1_ops;
+
+/* Registration table: one line per protocol. Order breaks confidence ties. */
+const struct zt_proto_ops *const zt_protocols[] = {
+	&zt_http1_ops,
+	NULL,
+};
+
+const struct zt_proto_ops *zt_proto_by_id(enum zt_l7 id)
+{
+	for (size_t i = 0; zt_protocols[i]; i++)
+		if (zt_protocols[i]->id == id)
+			return zt_protocols[i];
+	return NULL;
+}
+
+const struct zt_proto_ops *zt_proto_infer(const uint8_t *buf, size_t len, int dir)
+{
+	const struct zt_proto_ops *best = NULL;
+	int best_conf = 49;
+
+	for (size_t i = 0; zt_protocols[i]; i++) {
+		int c = zt_protocols[i]->infer(buf, len, dir);
+		if (c > best_conf) {
+			best_conf = c;
+			best = zt_protocols[i];
+		}
+	}
+	return best;
+}
+
+void zt_msg_begin(struct zt_msg *m, const struct zt_seg *seg, uint64_t off)
+{
+	m->dir = seg->dir;
+	m->start_ns = seg->dir == ZT_DIR_EGRESS ? seg->enter_ns : seg->exit_ns;
+	m->end_ns = seg->exit_ns;
+	m->tid_start = m->tid_end = seg->tid;
+	m->has_seq = seg->has_seq;
+	m->seq = seg->seq + (uint32_t)off;
+}
+
+void zt_msg_extend(struct zt_msg *m, const struct zt_seg *seg)
+{
+	m->end_ns = seg->exit_ns;
+	m->tid_end = seg->tid;
+}
+
+void zt_copy_str(char *dst, size_t dstsz, const char *src, size_t n)
+{
+	if (dstsz == 0)
+		return;
+	if (n > dstsz - 1)
+		n = dstsz - 1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)src[i];
+		dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	dst[n] = '\0';
+}
