@@ -43,6 +43,7 @@ void zt_msg_begin(struct zt_msg *m, const struct zt_seg *seg, uint64_t off)
 	m->tid_start = m->tid_end = seg->tid;
 	m->has_seq = seg->has_seq;
 	m->seq = seg->seq + (uint32_t)off;
+	m->trace_ctx = seg->trace_ctx;
 }
 
 void zt_msg_extend(struct zt_msg *m, const struct zt_seg *seg)

@@ -57,6 +57,7 @@ struct zt_seg {
 	bool has_seq;
 	uint8_t dir;         /* enum zt_dir */
 	bool eof;            /* the peer closed this direction (len == 0) */
+	uint64_t trace_ctx;  /* the thread's syscall trace context (session layer) */
 };
 
 #define ZT_METHOD_LEN 16
@@ -80,6 +81,7 @@ struct zt_msg {
 	uint32_t seq;      /* TCP seq of the message's first byte */
 	bool has_seq;
 	uint64_t bytes;    /* wire bytes: head + body */
+	uint64_t trace_ctx; /* seg->trace_ctx of the first segment */
 	/* what */
 	char version[4];   /* "1.0", "1.1" */
 	char method[ZT_METHOD_LEN];
@@ -109,6 +111,14 @@ struct zt_proto_ops {
 	/* The connection ended (close/evict/flush): emit what is complete,
 	 * e.g. a response whose body was delimited by the close. */
 	void (*finish)(void *state, uint64_t now_ns, zt_emit_fn emit, void *ctx);
+	/* Optional: whether the first bytes of a stream (for which infer()
+	 * answered >= 50) start a request or a response; tells the session
+	 * whether this side is the client or the server before any message is
+	 * complete. Returns enum zt_msg_kind, or 0 when it cannot tell. */
+	int (*first_kind)(const uint8_t *buf, size_t len);
+	/* Optional: the normalised endpoint of a request ("GET /users/{id}"),
+	 * NUL-terminated in out[0..outsz). */
+	void (*endpoint)(const struct zt_msg *req, char *out, size_t outsz);
 };
 
 /* The registration table; NULL-terminated. */

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages ztrace needs to build, run and test, only
+# those that are missing. Used by the README's commands and by .ci/run.
+set -euo pipefail
+
+PKGS=(
+	# build
+	make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
+	libsqlite3-dev libjansson-dev libcmocka-dev libclang-rt-14-dev
+	# tests: real servers and clients
+	nginx-light wrk curl iproute2 python3 sqlite3 procps
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+
+if ((${#missing[@]})); then
+	if [ "$(id -u)" != 0 ]; then
+		echo "setup: missing packages: ${missing[*]}; run as root (sudo $0)" >&2
+		exit 1
+	fi
+	echo "setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# policy-rc.d keeps Debian from starting nginx as a system service: the
+	# tests start their own servers.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Tracepoints are attached through tracefs.
+if [ ! -d /sys/kernel/tracing/events ] && [ "$(id -u)" = 0 ]; then
+	mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+fi
+if [ ! -r /sys/kernel/btf/vmlinux ]; then
+	echo "setup: warning: /sys/kernel/btf/vmlinux is missing: ztrace needs a kernel with BTF (5.8+)" >&2
+fi
+exit 0

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * replay.c - `ztrace replay FILE`: the recorded event stream through the same
+ * session layer and store as `ztrace up`. Deterministic: connection timeouts
+ * follow the recorded event times, never the wall clock.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/record.h"
+#include "cli/cli.h"
+#include "session/session.h"
+#include "store/span_json.h"
+#include "store/store.h"
+#include "util/num.h"
+
+struct replay_ctx {
+	struct zt_store *store;
+	int json;
+	int store_err;
+};
+
+static void replay_on_span(void *ctx, const struct zt_span *s)
+{
+	struct replay_ctx *r = ctx;
+
+	if (r->json)
+		zt_span_print_json(stdout, s);
+	if (r->store && !r->store_err && r->store->ops->put_spans(r->store, s, 1))
+		r->store_err = -EIO;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ztrace replay FILE [--data DIR | --no-store] [--json] [--quiet]\n\n"
+		   "Runs the user-space pipeline on a recording made by 'ztrace record'.\n\n"
+		   "  --data DIR   store the spans in DIR/ztrace.db (default ./ztrace-data)\n"
+		   "  --no-store   do not store the spans\n"
+		   "  --json       print each span as a JSON line on stdout\n"
+		   "  --quiet      no summary on stderr\n");
+}
+
+int zt_cmd_replay(int argc, char **argv)
+{
+	enum { OPT_DATA = 1, OPT_NOSTORE, OPT_JSON, OPT_QUIET };
+	static const struct option opts[] = {
+		{"data", required_argument, NULL, OPT_DATA}, {"no-store", no_argument, NULL, OPT_NOSTORE},
+		{"json", no_argument, NULL, OPT_JSON},       {"quiet", no_argument, NULL, OPT_QUIET},
+		{"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+	};
+	const char *data = "./ztrace-data";
+	int opt, rc, ret = 1, nostore = 0, quiet = 0;
+	struct replay_ctx r;
+	struct zt_rec_reader *rd = NULL;
+	struct zt_session *sess = NULL;
+	struct zt_session_cfg cfg;
+	char err[512];
+	const void *rec;
+	size_t len;
+	uint64_t n = 0, t0, t1;
+
+	memset(&r, 0, sizeof(r));
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case OPT_DATA:
+			data = optarg;
+			break;
+		case OPT_NOSTORE:
+			nostore = 1;
+			break;
+		case OPT_JSON:
+			r.json = 1;
+			break;
+		case OPT_QUIET:
+			quiet = 1;
+			break;
+		default:
+			fprintf(stderr, "ztrace replay: see 'ztrace replay --help'\n");
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "ztrace replay: expected one FILE argument (see 'ztrace replay --help')\n");
+		return 2;
+	}
+	rd = malloc(sizeof(*rd));
+	if (!rd)
+		return 1;
+	if (zt_rec_reader_open(rd, argv[optind], NULL, err, sizeof(err))) {
+		fprintf(stderr, "ztrace replay: %s: %s\n", argv[optind], err);
+		free(rd);
+		return 1;
+	}
+	if (!nostore) {
+		rc = zt_store_open_sqlite(data, ZT_STORE_RW, &r.store);
+		if (rc) {
+			fprintf(stderr, "ztrace replay: cannot open the store in %s: %s\n", data,
+				r.store ? zt_store_errmsg(r.store) : strerror(-rc));
+			goto cleanup;
+		}
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.host = rd->hdr.host;
+	cfg.mono_to_real = rd->hdr.mono_to_real;
+	sess = zt_session_new(&cfg, replay_on_span, &r);
+	if (!sess)
+		goto cleanup;
+	t0 = zt_clock_ns(CLOCK_MONOTONIC);
+	while ((rc = zt_rec_next(rd, &rec, &len, err, sizeof(err))) == 1) {
+		zt_session_event(sess, rec, len);
+		/* Idle connections time out on the recording's clock. */
+		if ((++n & 4095) == 0)
+			zt_session_tick(sess, ((const struct zt_event_hdr *)rec)->ts_ns);
+	}
+	if (rc < 0)
+		fprintf(stderr, "ztrace replay: %s: %s\n", argv[optind], err);
+	zt_session_flush(sess);
+	t1 = zt_clock_ns(CLOCK_MONOTONIC);
+	if (r.store && r.store->ops->flush(r.store))
+		r.store_err = -EIO;
+	if (r.store_err)
+		fprintf(stderr, "ztrace replay: storing spans failed: %s\n", zt_store_errmsg(r.store));
+	if (!quiet) {
+		const struct zt_session_stats *st = zt_session_stats(sess);
+		double secs = (double)(t1 - t0) / 1e9;
+		fprintf(stderr,
+			"ztrace: replayed %llu events in %.3f s (%.0f events/s): %llu spans, %llu requests, %llu "
+			"responses; unanswered %llu, orphan_resp %llu, truncated %llu, lost_sync %llu, "
+			"unclassified conns %llu, evicted %llu, bad_events %llu\n",
+			(unsigned long long)n, secs, secs > 0 ? n / secs : 0, (unsigned long long)st->spans,
+			(unsigned long long)st->requests, (unsigned long long)st->responses,
+			(unsigned long long)st->unanswered, (unsigned long long)st->orphan_responses,
+			(unsigned long long)st->truncated, (unsigned long long)st->lost_sync,
+			(unsigned long long)st->conns_unclassified, (unsigned long long)st->conns_evicted,
+			(unsigned long long)st->bad_events);
+	}
+	ret = (rc < 0 || r.store_err) ? 1 : 0;
+cleanup:
+	zt_session_free(sess);
+	if (r.store)
+		r.store->ops->close(r.store);
+	zt_rec_reader_close(rd);
+	free(rd);
+	return ret;
+}

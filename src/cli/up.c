@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * up.c - `ztrace up` (live BPF source -> session -> SQLite store, one
+ * process) and `ztrace record FILE` (live BPF source -> record file).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/record.h"
+#include "agent/source.h"
+#include "cli/cli.h"
+#include "proto/http1.h"
+#include "session/session.h"
+#include "store/store.h"
+#include "util/duration.h"
+#include "util/num.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Tracepoint attachment needs tracefs; mount it when we may. */
+static void ensure_tracefs(void)
+{
+	struct stat st;
+
+	if (stat("/sys/kernel/tracing/events", &st) == 0 || stat("/sys/kernel/debug/tracing/events", &st) == 0)
+		return;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0)
+		fprintf(stderr, "ztrace: mounted tracefs at /sys/kernel/tracing\n");
+}
+
+static void host_name(char *out, size_t n)
+{
+	if (gethostname(out, n) != 0)
+		snprintf(out, n, "localhost");
+	out[n - 1] = '\0';
+}
+
+static int64_t mono_to_real(void)
+{
+	return (int64_t)(zt_clock_ns(CLOCK_REALTIME) - zt_clock_ns(CLOCK_MONOTONIC));
+}
+
+/* ---- ztrace up ---- */
+
+struct up_ctx {
+	struct zt_session *sess;
+	struct zt_store *store;
+	int store_err;
+	char store_msg[256];
+};
+
+static int up_on_event(void *ctx, const void *rec, size_t len)
+{
+	struct up_ctx *u = ctx;
+	zt_session_event(u->sess, rec, len);
+	return 0;
+}
+
+static void up_on_span(void *ctx, const struct zt_span *s)
+{
+	struct up_ctx *u = ctx;
+	int rc = u->store->ops->put_spans(u->store, s, 1);
+	if (rc && !u->store_err) {
+		u->store_err = rc;
+		snprintf(u->store_msg, sizeof(u->store_msg), "%s", zt_store_errmsg(u->store));
+	}
+}
+
+static void print_status(FILE *f, const struct zt_session_stats *st, const uint64_t *kc, double secs,
+			 uint64_t d_events, uint64_t d_spans)
+{
+	fprintf(f,
+		"ztrace: %.0f events/s, %.0f spans/s | spans %llu, conns open %llu | drops: ring_full %llu, "
+		"map_full %llu, payload_truncated %llu, evicted %llu, unanswered %llu, orphan_resp %llu, "
+		"bad_events %llu\n",
+		secs > 0 ? d_events / secs : 0, secs > 0 ? d_spans / secs : 0, (unsigned long long)st->spans,
+		(unsigned long long)(st->conns_opened - st->conns_closed - st->conns_idle - st->conns_evicted -
+				     st->conns_reused),
+		(unsigned long long)kc[ZT_CNT_RING_FULL], (unsigned long long)kc[ZT_CNT_MAP_FULL],
+		(unsigned long long)kc[ZT_CNT_PAYLOAD_TRUNC], (unsigned long long)st->conns_evicted,
+		(unsigned long long)st->unanswered, (unsigned long long)st->orphan_responses,
+		(unsigned long long)st->bad_events);
+}
+
+static void up_usage(FILE *f)
+{
+	fprintf(f, "usage: ztrace up [--data DIR] [--payload-cap BYTES] [--status-interval SECONDS] [--max-conns N]\n"
+		   "                 [--verbose]\n\n"
+		   "Traces every process on this host (eBPF; needs root or CAP_BPF+CAP_PERFMON) and stores\n"
+		   "HTTP spans in DIR/ztrace.db. Read them with 'ztrace spans'. Ctrl-C flushes and exits.\n\n"
+		   "  --data DIR              where spans are stored (default ./ztrace-data)\n"
+		   "  --payload-cap BYTES     bytes captured per syscall, 0..%d (default %d)\n"
+		   "  --status-interval SECS  live status line period, 0 = off (default 2)\n"
+		   "  --max-conns N           connections tracked at once (default 16384)\n"
+		   "  --verbose               show libbpf's messages (verifier log on failure)\n",
+		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
+}
+
+enum { OPT_DATA = 1, OPT_CAP, OPT_STATUS, OPT_CONNS, OPT_VERBOSE, OPT_DURATION };
+
+static int parse_live_opt(const char *cmd, int opt, const char *arg, struct zt_bpf_opts *bo, uint64_t *status_s,
+			  uint64_t *max_conns, uint64_t *duration_ns)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case OPT_CAP:
+		if (zt_parse_uint(arg, ZT_PAYLOAD_MAX, &v)) {
+			fprintf(stderr, "ztrace %s: invalid --payload-cap '%s': expected 0..%d\n", cmd, arg,
+				ZT_PAYLOAD_MAX);
+			return -1;
+		}
+		bo->payload_cap = (uint32_t)v;
+		return 0;
+	case OPT_STATUS:
+		if (zt_parse_uint(arg, 86400, status_s)) {
+			fprintf(stderr, "ztrace %s: invalid --status-interval '%s': expected whole seconds\n", cmd, arg);
+			return -1;
+		}
+		return 0;
+	case OPT_CONNS:
+		if (zt_parse_uint(arg, 1u << 24, max_conns) || *max_conns == 0) {
+			fprintf(stderr, "ztrace %s: invalid --max-conns '%s': expected 1..16777216\n", cmd, arg);
+			return -1;
+		}
+		return 0;
+	case OPT_DURATION:
+		if (zt_parse_duration(arg, duration_ns)) {
+			fprintf(stderr, "ztrace %s: invalid --duration '%s': expected e.g. 30s, 5m\n", cmd, arg);
+			return -1;
+		}
+		return 0;
+	case OPT_VERBOSE:
+		bo->verbose = 1;
+		return 0;
+	}
+	return -1;
+}
+
+int zt_cmd_up(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"data", required_argument, NULL, OPT_DATA},
+		{"payload-cap", required_argument, NULL, OPT_CAP},
+		{"status-interval", required_argument, NULL, OPT_STATUS},
+		{"max-conns", required_argument, NULL, OPT_CONNS},
+		{"verbose", no_argument, NULL, OPT_VERBOSE},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct zt_bpf_opts bo = {.payload_cap = ZT_PAYLOAD_DEFAULT};
+	uint64_t status_s = 2, max_conns = 16384, unused = 0;
+	const char *data = "./ztrace-data";
+	struct up_ctx u;
+	struct zt_session_cfg cfg;
+	struct zt_bpf_source *src = NULL;
+	char host[64], err[512];
+	uint64_t kc[ZT_CNT__COUNT] = {0};
+	int opt, rc, ret = 1;
+
+	memset(&u, 0, sizeof(u));
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'h') {
+			up_usage(stdout);
+			return 0;
+		}
+		if (opt == OPT_DATA) {
+			data = optarg;
+			continue;
+		}
+		if (opt == '?' || parse_live_opt("up", opt, optarg, &bo, &status_s, &max_conns, &unused)) {
+			if (opt == '?')
+				fprintf(stderr, "ztrace up: see 'ztrace up --help'\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ztrace up: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	rc = zt_store_open_sqlite(data, ZT_STORE_RW, &u.store);
+	if (rc) {
+		fprintf(stderr, "ztrace up: cannot open the store in %s: %s\n", data,
+			u.store ? zt_store_errmsg(u.store) : strerror(-rc));
+		return 1;
+	}
+	host_name(host, sizeof(host));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.host = host;
+	cfg.mono_to_real = mono_to_real();
+	cfg.max_conns = (uint32_t)max_conns;
+	u.sess = zt_session_new(&cfg, up_on_span, &u);
+	if (!u.sess) {
+		fprintf(stderr, "ztrace up: out of memory\n");
+		goto cleanup;
+	}
+	install_signals();
+	ensure_tracefs();
+	rc = zt_bpf_source_open(&bo, up_on_event, &u, &src, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ztrace up: %s\n", err);
+		goto cleanup;
+	}
+	fprintf(stderr, "ztrace: tracing this host, spans go to %s/ztrace.db (Ctrl-C to stop)\n", data);
+
+	uint64_t last_flush = zt_clock_ns(CLOCK_MONOTONIC), last_status = last_flush;
+	uint64_t ev0 = 0, sp0 = 0;
+	while (!stop_requested) {
+		rc = zt_bpf_source_poll(src, 100);
+		if (rc < 0) {
+			fprintf(stderr, "ztrace up: reading the ring buffer failed: %s\n", strerror(-rc));
+			break;
+		}
+		uint64_t now = zt_clock_ns(CLOCK_MONOTONIC);
+		if (now - last_flush >= 200000000ULL) {
+			zt_session_tick(u.sess, now);
+			if (u.store->ops->flush(u.store) && !u.store_err) {
+				u.store_err = -EIO;
+				snprintf(u.store_msg, sizeof(u.store_msg), "%s", zt_store_errmsg(u.store));
+			}
+			last_flush = now;
+		}
+		if (u.store_err) {
+			fprintf(stderr, "ztrace up: writing spans failed: %s\n", u.store_msg);
+			break;
+		}
+		if (status_s && now - last_status >= status_s * 1000000000ULL) {
+			const struct zt_session_stats *st = zt_session_stats(u.sess);
+			zt_bpf_source_counters(src, kc);
+			print_status(stderr, st, kc, (double)(now - last_status) / 1e9, st->events - ev0,
+				     st->spans - sp0);
+			ev0 = st->events;
+			sp0 = st->spans;
+			last_status = now;
+		}
+	}
+	/* Drain what the kernel already queued, then close every connection. */
+	zt_bpf_source_poll(src, 0);
+	zt_bpf_source_counters(src, kc);
+	zt_session_flush(u.sess);
+	rc = u.store->ops->flush(u.store);
+	{
+		const struct zt_session_stats *st = zt_session_stats(u.sess);
+		fprintf(stderr,
+			"ztrace: stopped: %llu events, %llu spans stored; drops: ring_full %llu, map_full %llu, "
+			"payload_truncated %llu, evicted %llu, unanswered %llu, orphan_resp %llu, bad_events %llu\n",
+			(unsigned long long)st->events, (unsigned long long)u.store->spans_written,
+			(unsigned long long)kc[ZT_CNT_RING_FULL], (unsigned long long)kc[ZT_CNT_MAP_FULL],
+			(unsigned long long)kc[ZT_CNT_PAYLOAD_TRUNC], (unsigned long long)st->conns_evicted,
+			(unsigned long long)st->unanswered, (unsigned long long)st->orphan_responses,
+			(unsigned long long)st->bad_events);
+	}
+	ret = (rc || u.store_err) ? 1 : 0;
+	if (rc)
+		fprintf(stderr, "ztrace up: writing spans failed: %s\n", zt_store_errmsg(u.store));
+cleanup:
+	zt_bpf_source_close(src);
+	zt_session_free(u.sess);
+	if (u.store)
+		u.store->ops->close(u.store);
+	return ret;
+}
+
+/* ---- ztrace record ---- */
+
+struct rec_ctx {
+	struct zt_rec_writer w;
+	int err;
+	uint8_t buf[ZT_EVENT_MAX_SIZE];
+};
+
+/* Credentials never reach the disk: header values of Authorization, Cookie
+ * and Set-Cookie are overwritten (length-preserving) before writing. */
+static int rec_on_event(void *ctx, const void *rec, size_t len)
+{
+	struct rec_ctx *r = ctx;
+	const struct zt_event_hdr *h = rec;
+
+	if (r->err)
+		return 0;
+	if (h->type == ZT_EV_DATA && len > sizeof(struct zt_data_ev) && len <= sizeof(r->buf)) {
+		memcpy(r->buf, rec, len);
+		zt_http_redact(r->buf + sizeof(struct zt_data_ev), len - sizeof(struct zt_data_ev));
+		rec = r->buf;
+	}
+	if (zt_rec_write(&r->w, rec, len))
+		r->err = -EIO;
+	return 0;
+}
+
+static void record_usage(FILE *f)
+{
+	fprintf(f, "usage: ztrace record FILE [--duration D] [--payload-cap BYTES] [--verbose]\n\n"
+		   "Saves the raw kernel event stream of this host to FILE until Ctrl-C or --duration\n"
+		   "(e.g. 30s, 5m). 'ztrace replay FILE' runs the pipeline on it. FILE holds captured\n"
+		   "payloads: treat it as sensitive.\n");
+}
+
+int zt_cmd_record(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"duration", required_argument, NULL, OPT_DURATION},
+		{"payload-cap", required_argument, NULL, OPT_CAP},
+		{"verbose", no_argument, NULL, OPT_VERBOSE},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct zt_bpf_opts bo = {.payload_cap = ZT_PAYLOAD_DEFAULT};
+	uint64_t duration_ns = 0, unused = 0, unused2 = 0;
+	struct rec_ctx r;
+	struct zt_bpf_source *src = NULL;
+	char host[64], err[512];
+	uint64_t kc[ZT_CNT__COUNT] = {0};
+	int opt, rc, ret = 1;
+
+	memset(&r, 0, sizeof(r));
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'h') {
+			record_usage(stdout);
+			return 0;
+		}
+		if (opt == '?' || parse_live_opt("record", opt, optarg, &bo, &unused, &unused2, &duration_ns)) {
+			if (opt == '?')
+				fprintf(stderr, "ztrace record: see 'ztrace record --help'\n");
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "ztrace record: expected one FILE argument (see 'ztrace record --help')\n");
+		return 2;
+	}
+	host_name(host, sizeof(host));
+	if (zt_rec_writer_open(&r.w, argv[optind], host, mono_to_real(), err, sizeof(err))) {
+		fprintf(stderr, "ztrace record: %s\n", err);
+		return 1;
+	}
+	install_signals();
+	ensure_tracefs();
+	rc = zt_bpf_source_open(&bo, rec_on_event, &r, &src, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ztrace record: %s\n", err);
+		goto cleanup;
+	}
+	fprintf(stderr, "ztrace: recording to %s (Ctrl-C to stop)\n", argv[optind]);
+	uint64_t t0 = zt_clock_ns(CLOCK_MONOTONIC);
+	while (!stop_requested && !r.err) {
+		if (zt_bpf_source_poll(src, 100) < 0)
+			break;
+		if (duration_ns && zt_clock_ns(CLOCK_MONOTONIC) - t0 >= duration_ns)
+			break;
+	}
+	zt_bpf_source_poll(src, 0);
+	zt_bpf_source_counters(src, kc);
+	ret = 0;
+cleanup:
+	zt_bpf_source_close(src);
+	if (zt_rec_writer_close(&r.w) || r.err) {
+		fprintf(stderr, "ztrace record: writing %s failed\n", argv[optind]);
+		ret = 1;
+	} else if (ret == 0) {
+		fprintf(stderr, "ztrace: recorded %llu events (%llu bytes); drops: ring_full %llu, map_full %llu\n",
+			(unsigned long long)r.w.records, (unsigned long long)r.w.bytes,
+			(unsigned long long)kc[ZT_CNT_RING_FULL], (unsigned long long)kc[ZT_CNT_MAP_FULL]);
+	}
+	return ret;
+}

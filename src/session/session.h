@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session.h - from raw kernel events to spans.
+ *
+ * The session owns the connection table (bounded, LRU-evicted, every
+ * eviction counted), runs protocol inference on each connection's first
+ * bytes, feeds the protocol parser one segment per syscall, keeps the
+ * per-thread syscall trace context, pairs requests with responses (FIFO per
+ * connection: HTTP/1 keep-alive and pipelining) and hands finished spans to a
+ * sink. It is plain deterministic C driven only by the events it is given
+ * and the times passed to zt_session_tick(): a replayed recording produces
+ * exactly the spans the live run did.
+ *
+ * Return convention: 0 on success, negative errno on failure.
+ * Ownership: spans passed to the sink are borrowed for the call only.
+ */
+#ifndef ZT_SESSION_H
+#define ZT_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "session/span.h"
+
+struct zt_session_cfg {
+	const char *host;         /* reported in every span */
+	int64_t mono_to_real;     /* epoch ns = event ns + mono_to_real */
+	uint32_t max_conns;       /* connection table size (0: 16384) */
+	uint32_t max_pending;     /* unanswered requests kept per connection (0: 64) */
+	uint64_t idle_timeout_ns; /* a connection idle this long is closed (0: 120 s) */
+};
+
+/* Counters: every event is accounted for in exactly one outcome. */
+struct zt_session_stats {
+	uint64_t events;           /* records given to zt_session_event */
+	uint64_t bad_events;       /* malformed records, rejected */
+	uint64_t data_events;
+	uint64_t sock_events, proc_events;
+	uint64_t conns_opened;
+	uint64_t conns_closed;     /* by a TCP close seen in the kernel */
+	uint64_t conns_idle;       /* closed after idle_timeout */
+	uint64_t conns_evicted;    /* pushed out of a full table */
+	uint64_t conns_reused;     /* a socket address reused by a new socket */
+	uint64_t conns_unclassified; /* no protocol recognised in the first bytes */
+	uint64_t segs_unclassified;  /* data events on such connections */
+	uint64_t requests, responses, interim;
+	uint64_t spans;
+	uint64_t unanswered;       /* requests closed or timed out without response */
+	uint64_t orphan_responses; /* responses with no pending request */
+	uint64_t pending_overflow; /* requests pushed out of a full pending queue */
+	uint64_t truncated;        /* messages whose head was cut */
+	uint64_t lost_sync;        /* messages in which framing was lost */
+	uint64_t ctx_collisions;   /* thread contexts overwritten in the tid table */
+};
+
+typedef void (*zt_span_sink_fn)(void *ctx, const struct zt_span *s);
+
+struct zt_session;
+
+struct zt_session *zt_session_new(const struct zt_session_cfg *cfg, zt_span_sink_fn sink, void *sink_ctx);
+/* One raw record (struct zt_event_hdr + body). Malformed records are
+ * counted in bad_events and return -EINVAL; nothing else fails. */
+int zt_session_event(struct zt_session *s, const void *rec, size_t len);
+/* Closes connections idle since before now_ns - idle_timeout. */
+void zt_session_tick(struct zt_session *s, uint64_t now_ns);
+/* Closes every connection: complete messages become spans, unanswered
+ * requests become spans without a response. */
+void zt_session_flush(struct zt_session *s);
+const struct zt_session_stats *zt_session_stats(const struct zt_session *s);
+void zt_session_free(struct zt_session *s);
+
+#endif /* ZT_SESSION_H */

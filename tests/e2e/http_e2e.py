@@ -1,0 +1,251 @@
+"""End to end: the real BPF programs trace real servers (Debian's nginx,
+python3 http.server) driven by curl and wrk, on loopback and across a
+network namespace this test creates; everything is asserted through
+`ztrace spans --json`."""
+import collections
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import Ztrace, check, finish, run, spans, wait_for, wait_port  # noqa: E402
+
+NGINX_PORT = 18080
+PY_PORT = 18081
+NS = f"zte2e{os.getpid()}"
+NS_HOST_IP, NS_IP, NS_PORT = "10.231.7.1", "10.231.7.2", 8000
+PY = "/usr/bin/python3"
+
+tmp = tempfile.mkdtemp(prefix="zt-e2e-")
+www = os.path.join(tmp, "www")
+os.makedirs(www)
+with open(os.path.join(www, "index.html"), "w") as f:
+    f.write("<html>hello from ztrace e2e</html>\n")
+with open(os.path.join(www, "big.bin"), "wb") as f:
+    f.write(os.urandom(200000))
+
+NGINX_CONF = f"""
+user root;
+worker_processes 2;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+daemon off;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {tmp}/access.log;
+    client_body_temp_path {tmp}/body;
+    keepalive_requests 100000;
+    server {{
+        listen 127.0.0.1:{NGINX_PORT};
+        root {www};
+        location /item/ {{ return 200 "item\\n"; }}
+        location /wrk {{ return 200 "wrk\\n"; }}
+        location /missing {{ return 404; }}
+        location /post {{ return 201 "made\\n"; }}
+    }}
+}}
+"""
+
+procs = []
+ns_made = False
+zt = None
+
+
+def access_count(pattern):
+    with open(f"{tmp}/access.log") as f:
+        return sum(1 for line in f if re.search(pattern, line))
+
+
+def pair_sides(ss):
+    """Client and server spans of the same exchanges, matched by TCP seqs."""
+    by = collections.defaultdict(dict)
+    for s in ss:
+        if s["req_tcp_seq"] is not None:
+            by[(s["req_tcp_seq"], s["resp_tcp_seq"])][s["tap_side"]] = s
+    return by
+
+
+try:
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF)
+    procs.append(subprocess.Popen(["nginx", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    procs.append(subprocess.Popen([PY, "-m", "http.server", str(PY_PORT), "--bind", "127.0.0.1"],
+                                  cwd=www, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    # A second "host": a network namespace joined to this one by a veth pair;
+    # its addresses exist only inside the pair.
+    run(["ip", "netns", "add", NS])
+    ns_made = True
+    run(["ip", "link", "add", f"{NS}a", "type", "veth", "peer", "name", f"{NS}b"])
+    run(["ip", "link", "set", f"{NS}b", "netns", NS])
+    run(["ip", "addr", "add", f"{NS_HOST_IP}/30", "dev", f"{NS}a"])
+    run(["ip", "link", "set", f"{NS}a", "up"])
+    run(["ip", "netns", "exec", NS, "ip", "addr", "add", f"{NS_IP}/30", "dev", f"{NS}b"])
+    run(["ip", "netns", "exec", NS, "ip", "link", "set", f"{NS}b", "up"])
+    run(["ip", "netns", "exec", NS, "ip", "link", "set", "lo", "up"])
+    procs.append(subprocess.Popen(["ip", "netns", "exec", NS, PY, "-m", "http.server", str(NS_PORT),
+                                   "--bind", NS_IP], cwd=www,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    wait_port("127.0.0.1", NGINX_PORT)
+    wait_port("127.0.0.1", PY_PORT)
+    wait_port(NS_IP, NS_PORT, netns=NS)
+
+    data = os.path.join(tmp, "data")
+    zt = Ztrace(data)
+
+    # 1. one curl -> nginx exchange, visible within 2 seconds, both sides
+    t0 = time.monotonic()
+    run(["curl", "-sf", "-o", "/dev/null", f"http://127.0.0.1:{NGINX_PORT}/index.html"])
+
+    def first():
+        ss = [s for s in spans(data) if s["request_resource"] == "/index.html"]
+        return ss if len({s["tap_side"] for s in ss}) == 2 else None
+    ss, waited = wait_for(first, 5)
+    seen_after = time.monotonic() - t0
+    print(f"# curl->nginx spans visible after {seen_after:.2f} s", flush=True)
+    check("spans visible within 2 s", ss and seen_after <= 2.0, f"{seen_after:.2f} s, spans={ss}")
+    ss = ss or []
+    cl = [s for s in ss if s["tap_side"] == "client-process"]
+    sv = [s for s in ss if s["tap_side"] == "server-process"]
+    check("one client and one server span", len(cl) == 1 and len(sv) == 1, f"{ss}")
+    if cl and sv:
+        c, s = cl[0], sv[0]
+        check("client is curl, server is nginx", c["process"] == "curl" and s["process"] == "nginx",
+              f"{c['process']} / {s['process']}")
+        for sp in (c, s):
+            check(f"{sp['tap_side']} fields",
+                  sp["request_type"] == "GET" and sp["response_code"] == 200 and sp["response_status"] == "ok"
+                  and sp["l7_protocol"] == "HTTP" and sp["request_domain"] == f"127.0.0.1:{NGINX_PORT}"
+                  and sp["endpoint"] == "GET /index.html" and sp["server_port"] == NGINX_PORT
+                  and sp["client_ip"] == "127.0.0.1" and sp["server_ip"] == "127.0.0.1"
+                  and sp["duration_ns"] > 0, f"{sp}")
+        check("equal TCP seqs on both sides",
+              c["req_tcp_seq"] is not None and c["req_tcp_seq"] == s["req_tcp_seq"]
+              and c["resp_tcp_seq"] == s["resp_tcp_seq"], f"{c['req_tcp_seq']},{c['resp_tcp_seq']} vs "
+              f"{s['req_tcp_seq']},{s['resp_tcp_seq']}")
+        check("client ports agree", c["client_port"] == s["client_port"], f"{c['client_port']} {s['client_port']}")
+        check("server span inside client span", c["start_ns"] <= s["start_ns"] and s["end_ns"] <= c["end_ns"],
+              f"client {c['start_ns']}..{c['end_ns']} server {s['start_ns']}..{s['end_ns']}")
+
+    # 2. 1000 keep-alive requests from one curl: exactly 1000 spans per side
+    run(["curl", "-sf", "-o", "/dev/null", f"http://127.0.0.1:{NGINX_PORT}/item/[1-1000]"])
+
+    def items():
+        ss = [s for s in spans(data) if s["request_resource"].startswith("/item/")]
+        n = collections.Counter(s["tap_side"] for s in ss)
+        return ss if n["client-process"] >= 1000 and n["server-process"] >= 1000 else None
+    wait_for(items, 10)
+    ss = [s for s in spans(data) if s["request_resource"].startswith("/item/")]
+    n = collections.Counter(s["tap_side"] for s in ss)
+    check("1000 requests -> 1000 client spans", n["client-process"] == 1000, f"{n}")
+    check("1000 requests -> 1000 server spans", n["server-process"] == 1000, f"{n}")
+    check("nginx logged 1000", access_count(r'"GET /item/\d+ ') == 1000, "")
+    paths = {s["request_resource"] for s in ss if s["tap_side"] == "server-process"}
+    check("every path seen once per side", len(paths) == 1000, f"{len(paths)}")
+    check("endpoint normalised", all(s["endpoint"] == "GET /item/{id}" for s in ss), "")
+    by = pair_sides(ss)
+    check("all 1000 exchanges paired by TCP seq",
+          sum(1 for v in by.values() if len(v) == 2) == 1000, f"{len(by)} keys")
+
+    # 3. wrk at full speed: every completed request has both spans
+    lua = os.path.join(tmp, "count.lua")
+    with open(lua, "w") as f:
+        f.write('done = function(summary, latency, requests)\n'
+                '  io.write(string.format("completed %d\\n", summary.requests))\nend\n')
+    out = run(["wrk", "-t2", "-c8", "-d3s", "-s", lua, f"http://127.0.0.1:{NGINX_PORT}/wrk"]).stdout
+    completed = int(re.search(r"completed (\d+)", out).group(1))
+    logged = access_count(r'"GET /wrk ')
+    wait_for(lambda: False, 1.5)  # let the last batch reach the store
+    ss = [s for s in spans(data) if s["request_resource"] == "/wrk"]
+    cl_ok = sum(1 for s in ss if s["tap_side"] == "client-process" and s["response_code"] == 200)
+    sv_ok = sum(1 for s in ss if s["tap_side"] == "server-process" and s["response_code"] == 200)
+    print(f"# wrk: {completed} completed, nginx logged {logged}, spans client {cl_ok} server {sv_ok}", flush=True)
+    check("wrk: a client span per completed request", cl_ok == completed, f"{cl_ok} != {completed}")
+    check("wrk: a server span per logged request", sv_ok == logged, f"{sv_ok} != {logged}")
+
+    # 4. python3 http.server on loopback (HTTP/1.0, body delimited by close)
+    run(["curl", "-sf", "-o", "/dev/null", f"http://127.0.0.1:{PY_PORT}/big.bin"])
+    run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{PY_PORT}/nope"])
+
+    def py():
+        ss = [s for s in spans(data) if s["server_port"] == PY_PORT]
+        return ss if len(ss) >= 4 else None
+    ss, _ = wait_for(py, 5)
+    ss = ss or []
+    sv = {s["request_resource"]: s for s in ss if s["tap_side"] == "server-process"}
+    cl = {s["request_resource"]: s for s in ss if s["tap_side"] == "client-process"}
+    check("python http.server spans", set(sv) == {"/big.bin", "/nope"} and set(cl) == set(sv), f"{ss}")
+    if "/big.bin" in sv and "/big.bin" in cl:
+        check("python server span fields", sv["/big.bin"]["process"].startswith("python")
+              and sv["/big.bin"]["response_code"] == 200 and sv["/big.bin"]["resp_bytes"] > 200000,
+              f"{sv['/big.bin']}")
+        check("python: equal seqs", sv["/big.bin"]["req_tcp_seq"] == cl["/big.bin"]["req_tcp_seq"]
+              and sv["/big.bin"]["resp_tcp_seq"] == cl["/big.bin"]["resp_tcp_seq"], "")
+    if "/nope" in sv:
+        check("404 is a client error", sv["/nope"]["response_code"] == 404
+              and sv["/nope"]["response_status"] == "client_error", f"{sv['/nope']}")
+
+    # 5. across a network namespace: curl on this host -> python in the namespace
+    run(["curl", "-sf", "-o", "/dev/null", f"http://{NS_IP}:{NS_PORT}/index.html"])
+
+    def ns():
+        ss = [s for s in spans(data) if s["server_ip"] == NS_IP]
+        return ss if len({s["tap_side"] for s in ss}) == 2 else None
+    ss, _ = wait_for(ns, 5)
+    ss = ss or []
+    cl = [s for s in ss if s["tap_side"] == "client-process"]
+    sv = [s for s in ss if s["tap_side"] == "server-process"]
+    check("netns: both sides", len(cl) == 1 and len(sv) == 1, f"{ss}")
+    if cl and sv:
+        check("netns: addresses", cl[0]["client_ip"] == NS_HOST_IP and sv[0]["client_ip"] == NS_HOST_IP
+              and sv[0]["server_port"] == NS_PORT, f"{cl[0]} {sv[0]}")
+        check("netns: equal seqs", cl[0]["req_tcp_seq"] == sv[0]["req_tcp_seq"]
+              and cl[0]["resp_tcp_seq"] == sv[0]["resp_tcp_seq"], "")
+
+    # 6. other methods: HEAD, POST with a body, 404, redacted credentials
+    run(["curl", "-sf", "-I", "-o", "/dev/null", f"http://127.0.0.1:{NGINX_PORT}/index.html"])
+    run(["curl", "-s", "-o", "/dev/null", "-d", "a=1&b=2", "-H", "Authorization: Bearer s3cret",
+         f"http://127.0.0.1:{NGINX_PORT}/post"])
+    run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{NGINX_PORT}/missing/7"])
+
+    def others():
+        ss = [s for s in spans(data) if s["request_type"] in ("HEAD", "POST")
+              or s["request_resource"] == "/missing/7"]
+        return ss if len(ss) >= 6 else None
+    ss, _ = wait_for(others, 5)
+    ss = ss or []
+    got = {(s["request_type"], s["response_code"], s["tap_side"]) for s in ss}
+    want = {(m, c, side) for m, c in (("HEAD", 200), ("POST", 201), ("GET", 404))
+            for side in ("client-process", "server-process")}
+    check("HEAD, POST, 404 on both sides", got == want, f"{got}")
+    db = open(os.path.join(data, "ztrace.db"), "rb").read()
+    check("credentials never stored", b"s3cret" not in db, "")
+
+    # 7. SIGINT flushes and exits cleanly
+    rc = zt.stop()
+    log = zt.text()
+    check("ztrace up exits 0 on SIGINT", rc == 0, f"rc={rc}\n{log[-2000:]}")
+    check("ztrace up printed a live status line", "events/s" in log, log[-500:])
+    m = re.search(r"stopped: .*", log)
+    print("# " + (m.group(0) if m else "no final line"), flush=True)
+    check("no events lost in the ring buffer", "ring_full 0," in (m.group(0) if m else ""), log[-500:])
+finally:
+    if zt:
+        zt.stop()
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    if ns_made:
+        subprocess.run(["ip", "netns", "del", NS], capture_output=True)
+        subprocess.run(["ip", "link", "del", f"{NS}a"], capture_output=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+finish()

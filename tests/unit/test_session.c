@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/* The session layer: reassembly across syscalls, pairing (keep-alive,
+ * pipelining), tap sides, TCP seqs, thread trace context, and that every
+ * loss (unanswered, orphans, evictions, bad events) is counted. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "evgen.h"
+#include "session/session.h"
+
+#define MAXSPANS 64
+static struct zt_span spans[MAXSPANS];
+static int nspans;
+static uint8_t ev[ZT_EVENT_MAX_SIZE];
+
+static void sink(void *ctx, const struct zt_span *s)
+{
+	(void)ctx;
+	assert_true(nspans < MAXSPANS);
+	spans[nspans++] = *s;
+}
+
+static struct zt_session *new_session(uint32_t max_conns)
+{
+	struct zt_session_cfg cfg = {.host = "h1", .mono_to_real = 1000000000000LL, .max_conns = max_conns};
+	nspans = 0;
+	memset(spans, 0, sizeof(spans));
+	return zt_session_new(&cfg, sink, NULL);
+}
+
+/* One syscall's worth of bytes, all captured. */
+static void data(struct zt_session *s, uint64_t sk, uint32_t tid, uint8_t dir, uint64_t ts, uint32_t seq,
+		 const char *p)
+{
+	size_t n = evgen_data(ev, sk, 100, tid, "app", dir, ts, seq, p, (uint32_t)strlen(p), strlen(p), 5000, 80);
+	assert_int_equal(zt_session_event(s, ev, n), 0);
+}
+
+static const char *REQ = "GET /users/42?x=1 HTTP/1.1\r\nHost: example.test\r\n\r\n";
+static const char *RESP = "HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnope!";
+
+static void test_client_exchange(void **state)
+{
+	struct zt_session *s = new_session(0);
+
+	data(s, 1, 7, ZT_DIR_EGRESS, 1000, 100, REQ);
+	data(s, 1, 7, ZT_DIR_INGRESS, 5000, 900, RESP);
+	assert_int_equal(nspans, 1);
+	assert_int_equal(spans[0].tap_side, ZT_TAP_CLIENT_PROCESS);
+	assert_string_equal(spans[0].request_type, "GET");
+	assert_string_equal(spans[0].request_domain, "example.test");
+	assert_string_equal(spans[0].request_resource, "/users/42?x=1");
+	assert_string_equal(spans[0].endpoint, "GET /users/{id}");
+	assert_int_equal(spans[0].response_code, 404);
+	assert_int_equal(spans[0].response_status, ZT_RS_CLIENT_ERROR);
+	assert_string_equal(spans[0].response_exception, "Not Found");
+	assert_true(spans[0].flags & ZT_SPAN_HAS_SEQ);
+	assert_int_equal(spans[0].req_tcp_seq, 100);
+	assert_int_equal(spans[0].resp_tcp_seq, 900);
+	/* egress request starts at syscall entry, ingress response ends at exit */
+	assert_int_equal(spans[0].start_ns, 1000000000000ULL + 1000);
+	assert_int_equal(spans[0].end_ns, 1000000000000ULL + 5500);
+	assert_int_equal(spans[0].duration_ns, 4500);
+	assert_int_equal(spans[0].req_bytes, strlen(REQ));
+	assert_int_equal(spans[0].resp_bytes, strlen(RESP));
+	assert_int_equal(spans[0].client_port, 5000);
+	assert_int_equal(spans[0].server_port, 80);
+	assert_string_equal(spans[0].process, "app");
+	assert_string_equal(spans[0].host, "h1");
+	assert_int_equal(strlen(spans[0].span_uid), 16);
+	zt_session_free(s);
+	(void)state;
+}
+
+static void test_server_exchange_and_context(void **state)
+{
+	struct zt_session *s = new_session(0);
+
+	/* thread 9 serves on conn 1 and calls out on conn 2 meanwhile */
+	data(s, 1, 9, ZT_DIR_INGRESS, 1000, 100, REQ);
+	data(s, 2, 9, ZT_DIR_EGRESS, 2000, 300, "GET /down HTTP/1.1\r\n\r\n");
+	data(s, 2, 9, ZT_DIR_INGRESS, 3000, 400, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	data(s, 1, 9, ZT_DIR_EGRESS, 4000, 900, RESP);
+	/* next request on conn 1: a new context */
+	data(s, 1, 9, ZT_DIR_INGRESS, 5000, 100 + (uint32_t)strlen(REQ), REQ);
+	data(s, 1, 9, ZT_DIR_EGRESS, 6000, 900 + (uint32_t)strlen(RESP), RESP);
+	assert_int_equal(nspans, 3);
+	assert_int_equal(spans[0].tap_side, ZT_TAP_CLIENT_PROCESS);
+	assert_string_equal(spans[0].request_resource, "/down");
+	assert_int_equal(spans[1].tap_side, ZT_TAP_SERVER_PROCESS);
+	assert_int_equal(spans[1].start_ns, 1000000000000ULL + 1500); /* ingress: at exit */
+	assert_int_equal(spans[1].client_port, 80);                   /* remote end of a server socket */
+	assert_int_equal(spans[1].server_port, 5000);
+	assert_true(spans[1].syscall_trace_id_req != 0);
+	assert_true(spans[0].syscall_trace_id_req == spans[1].syscall_trace_id_req);
+	assert_true(spans[1].syscall_trace_id_resp == spans[1].syscall_trace_id_req);
+	assert_true(spans[2].syscall_trace_id_req != spans[1].syscall_trace_id_req);
+	assert_int_equal(spans[2].req_tcp_seq, 100 + strlen(REQ));
+	zt_session_free(s);
+	(void)state;
+}
+
+static void test_pipelining(void **state)
+{
+	struct zt_session *s = new_session(0);
+	const char *reqs = "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n";
+	const char *r1 = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\nHTTP/1.1 5";
+	const char *r2 = "03 Service Unavailable\r\nContent-Length: 3\r\n\r\nxyz";
+
+	data(s, 1, 7, ZT_DIR_EGRESS, 1000, 1000, reqs);
+	data(s, 1, 7, ZT_DIR_INGRESS, 2000, 5000, r1);
+	data(s, 1, 7, ZT_DIR_INGRESS, 3000, 5000 + (uint32_t)strlen(r1), r2);
+	assert_int_equal(nspans, 3);
+	assert_string_equal(spans[0].request_resource, "/a");
+	assert_int_equal(spans[0].response_code, 200);
+	assert_string_equal(spans[1].request_resource, "/b");
+	assert_int_equal(spans[1].response_code, 201);
+	assert_string_equal(spans[2].request_resource, "/c");
+	assert_int_equal(spans[2].response_code, 503);
+	assert_int_equal(spans[2].response_status, ZT_RS_SERVER_ERROR);
+	/* seqs of messages inside one syscall are offset from its first byte */
+	assert_int_equal(spans[1].req_tcp_seq, 1000 + 28);
+	assert_int_equal(spans[2].req_tcp_seq, 1000 + 56);
+	assert_int_equal(spans[1].resp_tcp_seq, 5000 + 40);
+	assert_int_equal(spans[2].resp_tcp_seq, 5000 + 40 + 44);
+	assert_int_equal(spans[2].end_ns, 1000000000000ULL + 3500);
+	zt_session_free(s);
+	(void)state;
+}
+
+static void test_split_and_gap(void **state)
+{
+	struct zt_session *s = new_session(0);
+	/* request head over three syscalls; response body mostly uncaptured */
+	data(s, 1, 7, ZT_DIR_EGRESS, 1000, 10, "POST /up");
+	data(s, 1, 7, ZT_DIR_EGRESS, 2000, 18, "load HTTP/1.1\r\nContent-Le");
+	data(s, 1, 7, ZT_DIR_EGRESS, 3000, 43, "ngth: 3\r\n\r\nabc");
+	const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n";
+	uint8_t buf[64];
+	memcpy(buf, head, strlen(head));
+	size_t n = evgen_data(ev, 1, 100, 7, "app", ZT_DIR_INGRESS, 4000, 70, buf, (uint32_t)strlen(head),
+			      strlen(head) + 6000, 5000, 80);
+	assert_int_equal(zt_session_event(s, ev, n), 0);
+	assert_int_equal(nspans, 0);
+	n = evgen_data(ev, 1, 100, 7, "app", ZT_DIR_INGRESS, 5000, 0, "", 0, 4000, 5000, 80);
+	assert_int_equal(zt_session_event(s, ev, n), 0);
+	assert_int_equal(nspans, 1);
+	assert_string_equal(spans[0].request_type, "POST");
+	assert_string_equal(spans[0].request_resource, "/upload");
+	assert_int_equal(spans[0].req_tcp_seq, 10);
+	assert_int_equal(spans[0].start_ns, 1000000000000ULL + 1000);
+	assert_int_equal(spans[0].end_ns, 1000000000000ULL + 5500);
+	assert_int_equal(spans[0].resp_bytes, strlen(head) + 10000);
+	zt_session_free(s);
+	(void)state;
+}
+
+static void test_losses_counted(void **state)
+{
+	struct zt_session *s = new_session(2);
+	const struct zt_session_stats *st = zt_session_stats(s);
+
+	/* orphan response: tracing started after the request */
+	data(s, 1, 7, ZT_DIR_INGRESS, 1000, 1, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(st->orphan_responses, 1);
+	/* unanswered request, then the socket closes */
+	data(s, 2, 7, ZT_DIR_EGRESS, 2000, 1, REQ);
+	size_t n = evgen_close(ev, 2, 3000);
+	zt_session_event(s, ev, n);
+	assert_int_equal(st->conns_closed, 1);
+	assert_int_equal(st->unanswered, 1);
+	assert_int_equal(nspans, 1);
+	assert_true(spans[0].flags & ZT_SPAN_NO_RESPONSE);
+	assert_int_equal(spans[0].response_code, -1);
+	/* table of 2: a third connection evicts the least recent (conn 1) */
+	data(s, 3, 7, ZT_DIR_EGRESS, 4000, 1, REQ);
+	data(s, 4, 7, ZT_DIR_EGRESS, 5000, 1, REQ);
+	assert_int_equal(st->conns_evicted, 1);
+	assert_int_equal(st->unanswered, 1);
+	data(s, 5, 7, ZT_DIR_EGRESS, 6000, 1, REQ);
+	assert_int_equal(st->conns_evicted, 2);
+	assert_int_equal(st->unanswered, 2); /* conn 3's request */
+	/* unrecognised bytes: the connection is given up after a few tries */
+	for (int i = 0; i < 6; i++)
+		data(s, 6, 7, ZT_DIR_EGRESS, 7000 + (uint64_t)i, 1, "\x16\x03\x01garbage");
+	assert_int_equal(st->conns_unclassified, 1);
+	assert_int_equal(st->segs_unclassified, 6);
+	/* a malformed record */
+	memset(ev, 0, 64);
+	assert_int_equal(zt_session_event(s, ev, 10), -22);
+	assert_int_equal(st->bad_events, 1);
+	/* idle timeout: conn 5's request times out on the event clock */
+	zt_session_tick(s, 6000 + 121ULL * 1000000000ULL);
+	assert_int_equal(spans[nspans - 1].response_status, ZT_RS_TIMEOUT);
+	zt_session_free(s);
+	(void)state;
+}
+
+static void test_socket_reuse(void **state)
+{
+	struct zt_session *s = new_session(0);
+	const struct zt_session_stats *st = zt_session_stats(s);
+
+	data(s, 1, 7, ZT_DIR_EGRESS, 1000, 1, REQ);
+	/* same struct sock address, new socket inode */
+	size_t n = evgen_data(ev, 1, 100, 7, "app", ZT_DIR_EGRESS, 2000, 1, REQ, (uint32_t)strlen(REQ), strlen(REQ),
+			      5000, 80);
+	((struct zt_data_ev *)ev)->sock_ino = 999;
+	zt_session_event(s, ev, n);
+	assert_int_equal(st->conns_reused, 1);
+	assert_int_equal(nspans, 1);
+	assert_true(spans[0].flags & ZT_SPAN_NO_RESPONSE);
+	zt_session_free(s);
+	(void)state;
+}
+
+/* Same events, same spans: uids are deterministic. */
+static void test_deterministic(void **state)
+{
+	char uid[3][ZT_UID_LEN];
+	for (int round = 0; round < 2; round++) {
+		struct zt_session *s = new_session(0);
+		data(s, 1, 7, ZT_DIR_EGRESS, 1000, 100, REQ);
+		data(s, 1, 7, ZT_DIR_INGRESS, 5000, 900, RESP);
+		data(s, 1, 7, ZT_DIR_EGRESS, 6000, 100 + (uint32_t)strlen(REQ), REQ);
+		data(s, 1, 7, ZT_DIR_INGRESS, 7000, 900 + (uint32_t)strlen(RESP), RESP);
+		assert_int_equal(nspans, 2);
+		if (round == 0) {
+			memcpy(uid[0], spans[0].span_uid, ZT_UID_LEN);
+			memcpy(uid[1], spans[1].span_uid, ZT_UID_LEN);
+		} else {
+			assert_string_equal(uid[0], spans[0].span_uid);
+			assert_string_equal(uid[1], spans[1].span_uid);
+		}
+		assert_string_not_equal(spans[0].span_uid, spans[1].span_uid);
+		zt_session_free(s);
+	}
+	(void)uid[2];
+	(void)state;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_client_exchange), cmocka_unit_test(test_server_exchange_and_context),
+		cmocka_unit_test(test_pipelining),      cmocka_unit_test(test_split_and_gap),
+		cmocka_unit_test(test_losses_counted),  cmocka_unit_test(test_socket_reuse),
+		cmocka_unit_test(test_deterministic),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
