@@ -120,7 +120,7 @@ static void up_usage(FILE *f)
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
 
-enum { OPT_DATA = 1, OPT_CAP, OPT_STATUS, OPT_CONNS, OPT_VERBOSE, OPT_DURATION };
+enum { OPT_DATA = 1, OPT_CAP, OPT_STATUS, OPT_CONNS, OPT_VERBOSE, OPT_DURATION, OPT_PORT };
 
 static int parse_live_opt(const char *cmd, int opt, const char *arg, struct zt_bpf_opts *bo, uint64_t *status_s,
 			  uint64_t *max_conns, uint64_t *duration_ns)
@@ -291,6 +291,8 @@ cleanup:
 struct rec_ctx {
 	struct zt_rec_writer w;
 	int err;
+	uint16_t port; /* keep only this port's socket events; 0: all */
+	uint64_t filtered;
 	uint8_t buf[ZT_EVENT_MAX_SIZE];
 };
 
@@ -303,6 +305,19 @@ static int rec_on_event(void *ctx, const void *rec, size_t len)
 
 	if (r->err)
 		return 0;
+	if (r->port && h->type == ZT_EV_DATA && len >= sizeof(struct zt_data_ev)) {
+		const struct zt_data_ev *d = rec;
+		if (d->lport != r->port && d->rport != r->port) {
+			r->filtered++;
+			return 0;
+		}
+	} else if (r->port && h->type == ZT_EV_SOCK_STATE && len >= sizeof(struct zt_sock_ev)) {
+		const struct zt_sock_ev *e = rec;
+		if (e->lport != r->port && e->rport != r->port) {
+			r->filtered++;
+			return 0;
+		}
+	}
 	if (h->type == ZT_EV_DATA && len > sizeof(struct zt_data_ev) && len <= sizeof(r->buf)) {
 		memcpy(r->buf, rec, len);
 		zt_http_redact(r->buf + sizeof(struct zt_data_ev), len - sizeof(struct zt_data_ev));
@@ -315,16 +330,18 @@ static int rec_on_event(void *ctx, const void *rec, size_t len)
 
 static void record_usage(FILE *f)
 {
-	fprintf(f, "usage: ztrace record FILE [--duration D] [--payload-cap BYTES] [--verbose]\n\n"
+	fprintf(f, "usage: ztrace record FILE [--duration D] [--port PORT] [--payload-cap BYTES] [--verbose]\n\n"
 		   "Saves the raw kernel event stream of this host to FILE until Ctrl-C or --duration\n"
-		   "(e.g. 30s, 5m). 'ztrace replay FILE' runs the pipeline on it. FILE holds captured\n"
-		   "payloads: treat it as sensitive.\n");
+		   "(e.g. 30s, 5m). 'ztrace replay FILE' runs the pipeline on it. Credentials in HTTP\n"
+		   "headers are redacted; the rest of the captured payloads is kept: treat FILE as sensitive.\n\n"
+		   "  --port PORT   keep only socket events whose local or remote port is PORT\n");
 }
 
 int zt_cmd_record(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"duration", required_argument, NULL, OPT_DURATION},
+		{"port", required_argument, NULL, OPT_PORT},
 		{"payload-cap", required_argument, NULL, OPT_CAP},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
 		{"help", no_argument, NULL, 'h'},
@@ -344,6 +361,15 @@ int zt_cmd_record(int argc, char **argv)
 		if (opt == 'h') {
 			record_usage(stdout);
 			return 0;
+		}
+		if (opt == OPT_PORT) {
+			uint64_t port;
+			if (zt_parse_uint(optarg, 65535, &port) || port == 0) {
+				fprintf(stderr, "ztrace record: invalid --port '%s': expected 1..65535\n", optarg);
+				return 2;
+			}
+			r.port = (uint16_t)port;
+			continue;
 		}
 		if (opt == '?' || parse_live_opt("record", opt, optarg, &bo, &unused, &unused2, &duration_ns)) {
 			if (opt == '?')
@@ -384,8 +410,10 @@ cleanup:
 		fprintf(stderr, "ztrace record: writing %s failed\n", argv[optind]);
 		ret = 1;
 	} else if (ret == 0) {
-		fprintf(stderr, "ztrace: recorded %llu events (%llu bytes); drops: ring_full %llu, map_full %llu\n",
-			(unsigned long long)r.w.records, (unsigned long long)r.w.bytes,
+		fprintf(stderr,
+			"ztrace: recorded %llu events (%llu bytes), %llu filtered out; drops: ring_full %llu, "
+			"map_full %llu\n",
+			(unsigned long long)r.w.records, (unsigned long long)r.w.bytes, (unsigned long long)r.filtered,
 			(unsigned long long)kc[ZT_CNT_RING_FULL], (unsigned long long)kc[ZT_CNT_MAP_FULL]);
 	}
 	return ret;

@@ -128,7 +128,7 @@ static void test_pipelining(void **state)
 	assert_int_equal(spans[1].req_tcp_seq, 1000 + 28);
 	assert_int_equal(spans[2].req_tcp_seq, 1000 + 56);
 	assert_int_equal(spans[1].resp_tcp_seq, 5000 + 40);
-	assert_int_equal(spans[2].resp_tcp_seq, 5000 + 40 + 44);
+	assert_int_equal(spans[2].resp_tcp_seq, 5000 + 40 + 43);
 	assert_int_equal(spans[2].end_ns, 1000000000000ULL + 3500);
 	zt_session_free(s);
 	(void)state;

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/* spans.c - `ztrace spans`: list stored spans as a table or as JSON lines. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "store/span_json.h"
+#include "store/store.h"
+#include "util/duration.h"
+#include "util/num.h"
+
+#define RESOURCE_COLS 50
+#define DEFAULT_LIMIT 100
+
+struct spans_out {
+	bool json;
+	unsigned long rows;
+	int err; /* printing failed: the store's message does not apply */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ztrace spans [--data DIR] [--since DURATION] [--protocol P] [--process NAME]\n"
+		"                    [--limit N] [--json]\n\n"
+		"Lists the spans stored by `ztrace up`, oldest first.\n\n"
+		"  --data DIR        where spans are stored (default ./ztrace-data)\n"
+		"  --since DURATION  only spans that started in the last DURATION (500ms, 30s, 15m, 2h, 7d)\n"
+		"  --protocol P      only this application protocol (e.g. http; any case)\n"
+		"  --process NAME    only spans of processes named NAME (exact)\n"
+		"  --limit N         the N most recent matching spans (default %d; 0: all)\n"
+		"  --json            one JSON object per line instead of a table\n"
+		"  -h, --help        this text\n",
+		DEFAULT_LIMIT);
+}
+
+static void fmt_duration(uint64_t ns, char *out, size_t outsz)
+{
+	if (ns < 1000)
+		snprintf(out, outsz, "%lluns", (unsigned long long)ns);
+	else if (ns < 1000000)
+		snprintf(out, outsz, "%.1fus", (double)ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(out, outsz, "%.1fms", (double)ns / 1e6);
+	else
+		snprintf(out, outsz, "%.2fs", (double)ns / 1e9);
+}
+
+static void fmt_time(uint64_t ns, char *out, size_t outsz)
+{
+	time_t sec = (time_t)(ns / 1000000000);
+	struct tm tm;
+	char hms[16];
+
+	if (!localtime_r(&sec, &tm) || !strftime(hms, sizeof(hms), "%H:%M:%S", &tm)) {
+		snprintf(out, outsz, "-");
+		return;
+	}
+	snprintf(out, outsz, "%s.%03u", hms, (unsigned)(ns / 1000000 % 1000));
+}
+
+static void fmt_endpoint(const struct zt_span *s, const uint8_t ip[16], uint16_t port, char *out,
+			 size_t outsz)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	if (!s->family) {
+		snprintf(out, outsz, port ? "?:%u" : "-", port);
+		return;
+	}
+	zt_ip_str(ip, addr, sizeof(addr));
+	if (!port)
+		snprintf(out, outsz, "%s", addr);
+	else if (strchr(addr, ':'))
+		snprintf(out, outsz, "[%s]:%u", addr, port);
+	else
+		snprintf(out, outsz, "%s:%u", addr, port);
+}
+
+/* Cuts to RESOURCE_COLS bytes with "..." on a UTF-8 character boundary. */
+static void fmt_resource(const char *r, char *out, size_t outsz)
+{
+	size_t len = strlen(r), cut = RESOURCE_COLS - 3;
+
+	if (!r[0]) {
+		snprintf(out, outsz, "-");
+		return;
+	}
+	if (len <= RESOURCE_COLS) {
+		snprintf(out, outsz, "%.*s", RESOURCE_COLS, r);
+		return;
+	}
+	while (cut > 0 && ((unsigned char)r[cut] & 0xc0) == 0x80)
+		cut--;
+	snprintf(out, outsz, "%.*s...", (int)cut, r);
+}
+
+static const char *side_short(uint8_t tap_side)
+{
+	switch (tap_side) {
+	case ZT_TAP_CLIENT_PROCESS:
+		return "client";
+	case ZT_TAP_SERVER_PROCESS:
+		return "server";
+	default:
+		return "-";
+	}
+}
+
+static void print_header(void)
+{
+	printf("%-12s %9s %-6s %-24s %-5s %-7s %-*s %4s %s\n", "TIME", "DURATION", "SIDE", "PROCESS(PID)",
+	       "PROTO", "TYPE", RESOURCE_COLS, "RESOURCE", "CODE", "CLIENT -> SERVER");
+}
+
+static int print_row(void *ctx, const struct zt_span *s)
+{
+	struct spans_out *o = ctx;
+	char tbuf[32], dbuf[24], proc[40], res[RESOURCE_COLS * 2], code[16], cli[64], srv[64];
+
+	o->rows++;
+	if (o->json) {
+		o->err = zt_span_print_json(stdout, s);
+		return o->err;
+	}
+	if (o->rows == 1)
+		print_header();
+	fmt_time(s->start_ns, tbuf, sizeof(tbuf));
+	fmt_duration(s->duration_ns, dbuf, sizeof(dbuf));
+	snprintf(proc, sizeof(proc), "%s(%u)", s->process[0] ? s->process : "?", s->pid);
+	fmt_resource(s->request_resource, res, sizeof(res));
+	if (s->response_code >= 0)
+		snprintf(code, sizeof(code), "%d", s->response_code);
+	else
+		snprintf(code, sizeof(code), "-");
+	fmt_endpoint(s, s->client_ip, s->client_port, cli, sizeof(cli));
+	fmt_endpoint(s, s->server_ip, s->server_port, srv, sizeof(srv));
+	printf("%-12s %9s %-6s %-24s %-5s %-7s %-*s %4s %s -> %s\n", tbuf, dbuf, side_short(s->tap_side),
+	       proc, s->l7_protocol ? zt_l7_name(s->l7_protocol) : "-",
+	       s->request_type[0] ? s->request_type : "-", RESOURCE_COLS, res, code, cli, srv);
+	return 0;
+}
+
+static bool known_protocol(const char *name)
+{
+	for (size_t i = 0; zt_protocols[i]; i++)
+		if (strcasecmp(name, zt_protocols[i]->name) == 0)
+			return true;
+	return false;
+}
+
+enum { OPT_DATA = 256, OPT_SINCE, OPT_PROTOCOL, OPT_PROCESS, OPT_LIMIT, OPT_JSON };
+
+int zt_cmd_spans(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"data", required_argument, NULL, OPT_DATA},
+	    {"since", required_argument, NULL, OPT_SINCE},
+	    {"protocol", required_argument, NULL, OPT_PROTOCOL},
+	    {"process", required_argument, NULL, OPT_PROCESS},
+	    {"limit", required_argument, NULL, OPT_LIMIT},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct zt_span_query q = {.limit = DEFAULT_LIMIT};
+	struct spans_out out = {0};
+	const char *data = "./ztrace-data";
+	struct zt_store *st = NULL;
+	uint64_t v;
+	int opt, rc, ret = 0;
+
+	/* glibc: 0 also resets the scan state a previous getopt left behind. */
+	optind = 0;
+	opterr = 0; /* our own one-line messages below */
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_DATA:
+			data = optarg;
+			break;
+		case OPT_SINCE:
+			if (zt_parse_duration(optarg, &v)) {
+				fprintf(stderr,
+					"ztrace spans: invalid --since '%s': expected a duration like 500ms, "
+					"30s, "
+					"15m, 2h, 7d\n",
+					optarg);
+				return 2;
+			}
+			{
+				uint64_t now = zt_clock_ns(CLOCK_REALTIME);
+				/* Longer than the epoch: everything; 0 means no bound. */
+				q.since_ns = v < now ? now - v : 0;
+			}
+			break;
+		case OPT_PROTOCOL:
+			if (!known_protocol(optarg)) {
+				fprintf(stderr, "ztrace spans: unknown --protocol '%s'", optarg);
+				for (size_t i = 0; zt_protocols[i]; i++)
+					fprintf(stderr, "%s%s",
+						i ? ", " : " (known: ", zt_protocols[i]->name);
+				fprintf(stderr, "%s\n", zt_protocols[0] ? ")" : "");
+				return 2;
+			}
+			q.protocol = optarg;
+			break;
+		case OPT_PROCESS:
+			q.process = optarg;
+			break;
+		case OPT_LIMIT:
+			if (zt_parse_uint(optarg, UINT32_MAX, &v)) {
+				fprintf(stderr,
+					"ztrace spans: invalid --limit '%s': expected a whole number\n",
+					optarg);
+				return 2;
+			}
+			q.limit = (unsigned)v;
+			break;
+		case OPT_JSON:
+			out.json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case ':':
+			fprintf(stderr, "ztrace spans: option '%s' needs a value (see ztrace spans --help)\n",
+				argv[optind - 1]);
+			return 2;
+		default:
+			fprintf(stderr, "ztrace spans: unknown option '%s' (see ztrace spans --help)\n",
+				argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ztrace spans: unexpected argument '%s' (see ztrace spans --help)\n",
+			argv[optind]);
+		return 2;
+	}
+
+	rc = zt_store_open_sqlite(data, ZT_STORE_RO, &st);
+	if (rc) {
+		fprintf(stderr, "ztrace spans: %s\n", st ? zt_store_errmsg(st) : strerror(-rc));
+		ret = 1;
+		goto cleanup;
+	}
+	rc = st->ops->query_spans(st, &q, print_row, &out);
+	if (rc) {
+		fprintf(stderr, "ztrace spans: reading spans failed: %s\n",
+			out.err ? strerror(-out.err) : zt_store_errmsg(st));
+		ret = 1;
+		goto cleanup;
+	}
+	if (out.rows == 0 && !out.json)
+		fprintf(stderr, "no spans found\n");
+	if (fflush(stdout) == EOF) {
+		perror("ztrace spans: stdout");
+		ret = 1;
+	}
+
+cleanup:
+	if (st)
+		st->ops->close(st);
+	return ret;
+}

@@ -1,0 +1,1434 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http1.c - HTTP/1.x: head parsers, streaming parser, endpoint and redaction
+ * helpers. See http1.h for the head parsers' return convention.
+ *
+ * Streaming model: one struct h1_state per connection holds one struct h1_dir
+ * per direction. Each direction is a resumable state machine (enum h1_st)
+ * that consumes a segment from a resume offset; head bytes are accumulated in
+ * a bounded buffer and reparsed as they grow, body bytes are only counted, so
+ * they may fall in a gap. Captured bytes are hostile: every index is checked
+ * against caplen and every length is bounded before use.
+ */
+#include "proto/http1.h"
+#include "bpf/events.h"
+
+#include <string.h>
+#include <strings.h>
+
+#define H1_HEAD_BUF 4096   /* longest head we parse; longer is TRUNCATED */
+#define H1_CHUNK_LINE 1024 /* longest chunk-size line (with extensions) */
+#define H1_FIFO 32	   /* pending requests remembered for responses */
+#define H1_CL_DIGITS 18	   /* < 10^18: no overflow in int64_t */
+#define H1_CHUNK_DIGITS 15 /* < 16^15: no overflow in uint64_t */
+
+/* ---- character classes ------------------------------------------------ */
+
+/* RFC 9110 tchar: the bytes allowed in methods and header names. */
+static bool h1_is_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return true;
+	return c && strchr("!#$%&'*+-.^_`|~", c);
+}
+
+static bool h1_is_ctl(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+static int h1_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static unsigned char h1_lower(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
+}
+
+/* Case-insensitive equality of a slice and a lowercase literal. */
+static bool h1_ieq(const char *p, size_t n, const char *lit)
+{
+	size_t ln = strlen(lit);
+
+	if (n != ln)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (h1_lower((unsigned char)p[i]) != (unsigned char)lit[i])
+			return false;
+	return true;
+}
+
+static bool h1_is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static struct h1_slice h1_trim(const char *p, size_t n)
+{
+	while (n && h1_is_blank(*p)) {
+		p++;
+		n--;
+	}
+	while (n && h1_is_blank(p[n - 1]))
+		n--;
+	return (struct h1_slice){p, n};
+}
+
+/* ---- head parsers ---------------------------------------------------- */
+
+static void h1_head_reset(struct h1_head *h)
+{
+	memset(h, 0, offsetof(struct h1_head, headers));
+	h->content_length = -1;
+	h->te = h->chunked = h->connection_close = h->connection_keep_alive = h->upgrade = false;
+}
+
+/* "HTTP/1.0" or "HTTP/1.1" at *pi. */
+static int h1_parse_version(const char *buf, size_t len, size_t *pi, int *minor)
+{
+	static const char v[] = "HTTP/1.";
+	size_t i = *pi;
+
+	for (size_t k = 0; k < sizeof(v) - 1; k++, i++) {
+		if (i >= len)
+			return -2;
+		if (buf[i] != v[k])
+			return -1;
+	}
+	if (i >= len)
+		return -2;
+	if (buf[i] != '0' && buf[i] != '1')
+		return -1;
+	*minor = buf[i] - '0';
+	*pi = i + 1;
+	return 0;
+}
+
+/* CRLF or a bare LF at *pi. */
+static int h1_parse_eol(const char *buf, size_t len, size_t *pi)
+{
+	size_t i = *pi;
+
+	if (i >= len)
+		return -2;
+	if (buf[i] == '\r') {
+		if (++i >= len)
+			return -2;
+	}
+	if (buf[i] != '\n')
+		return -1;
+	*pi = i + 1;
+	return 0;
+}
+
+/* Content-Length: 1..H1_CL_DIGITS digits; a list ("5, 5") is refused. */
+static int64_t h1_parse_cl(struct h1_slice v)
+{
+	int64_t n = 0;
+
+	if (v.n == 0 || v.n > H1_CL_DIGITS)
+		return -1;
+	for (size_t i = 0; i < v.n; i++) {
+		if (v.p[i] < '0' || v.p[i] > '9')
+			return -1;
+		n = n * 10 + (v.p[i] - '0');
+	}
+	return n;
+}
+
+/* Calls fn on each trimmed, non-empty element of a comma list. */
+static void h1_list_each(struct h1_slice v, void (*fn)(struct h1_head *, struct h1_slice), struct h1_head *h)
+{
+	size_t i = 0;
+
+	while (i < v.n) {
+		size_t s = i;
+		while (i < v.n && v.p[i] != ',')
+			i++;
+		struct h1_slice e = h1_trim(v.p + s, i - s);
+		if (e.n)
+			fn(h, e);
+		i++; /* the comma */
+	}
+}
+
+static void h1_te_elem(struct h1_head *h, struct h1_slice e)
+{
+	/* Only the last coding decides: "gzip, chunked" is chunked. Parameters
+	 * (";q=") do not occur on chunked, so compare the whole element. */
+	h->chunked = h1_ieq(e.p, e.n, "chunked");
+}
+
+static void h1_conn_elem(struct h1_head *h, struct h1_slice e)
+{
+	if (h1_ieq(e.p, e.n, "close"))
+		h->connection_close = true;
+	else if (h1_ieq(e.p, e.n, "keep-alive"))
+		h->connection_keep_alive = true;
+}
+
+/* Derives framing from one complete header line; -1 on a bad or conflicting
+ * Content-Length (a smuggling vector: the two ends would disagree). */
+static int h1_frame_header(struct h1_head *h, struct h1_slice name, struct h1_slice value)
+{
+	switch (h1_lower((unsigned char)name.p[0])) {
+	case 'c':
+		if (h1_ieq(name.p, name.n, "content-length")) {
+			int64_t cl = h1_parse_cl(value);
+			if (cl < 0 || (h->content_length >= 0 && h->content_length != cl))
+				return -1;
+			h->content_length = cl;
+		} else if (h1_ieq(name.p, name.n, "connection")) {
+			h1_list_each(value, h1_conn_elem, h);
+		}
+		break;
+	case 't':
+		if (h1_ieq(name.p, name.n, "transfer-encoding")) {
+			h->te = true;
+			h->chunked = false;
+			h1_list_each(value, h1_te_elem, h);
+		}
+		break;
+	case 'u':
+		if (h1_ieq(name.p, name.n, "upgrade"))
+			h->upgrade = true;
+		break;
+	}
+	return 0;
+}
+
+static int h1_parse_headers(const char *buf, size_t len, size_t i, struct h1_head *h)
+{
+	for (;;) {
+		if (i >= len)
+			return -2;
+		if (buf[i] == '\r' || buf[i] == '\n') {
+			int r = h1_parse_eol(buf, len, &i);
+			if (r < 0)
+				return r;
+			/* A head is at most a few KiB in practice; refuse sizes
+			 * that do not fit the return type. */
+			return i > (size_t)INT32_MAX ? -1 : (int)i;
+		}
+		size_t ns = i;
+		for (;;) {
+			if (i >= len)
+				return -2;
+			if (buf[i] == ':')
+				break;
+			if (!h1_is_tchar((unsigned char)buf[i]))
+				return -1; /* also catches obs-fold and "Name :" */
+			i++;
+		}
+		struct h1_slice name = {buf + ns, i - ns};
+		if (name.n == 0)
+			return -1;
+		i++; /* ':' */
+		size_t vs = i;
+		for (;;) {
+			if (i >= len)
+				return -2;
+			unsigned char c = (unsigned char)buf[i];
+			if (c == '\r' || c == '\n')
+				break;
+			if (h1_is_ctl(c) && c != '\t')
+				return -1;
+			i++;
+		}
+		struct h1_slice value = h1_trim(buf + vs, i - vs);
+		int r = h1_parse_eol(buf, len, &i);
+		if (r < 0)
+			return r;
+		if (h1_frame_header(h, name, value) < 0)
+			return -1;
+		if (h->num_headers < H1_MAX_HEADERS) {
+			h->headers[h->num_headers].name = name;
+			h->headers[h->num_headers].value = value;
+			h->num_headers++;
+		}
+		h->headers_seen++;
+	}
+}
+
+static size_t h1_skip_sp(const char *buf, size_t len, size_t i)
+{
+	while (i < len && buf[i] == ' ')
+		i++;
+	return i;
+}
+
+int h1_parse_request_head(const char *buf, size_t len, struct h1_head *out)
+{
+	size_t i = 0;
+	int r;
+
+	h1_head_reset(out);
+	for (;;) {
+		if (i >= len)
+			return -2;
+		if (buf[i] == ' ')
+			break;
+		if (!h1_is_tchar((unsigned char)buf[i]))
+			return -1;
+		if (++i > H1_METHOD_MAX)
+			return -1;
+	}
+	if (i == 0)
+		return -1;
+	out->method = (struct h1_slice){buf, i};
+	i = h1_skip_sp(buf, len, i);
+	size_t ps = i;
+	for (;;) {
+		if (i >= len)
+			return -2;
+		unsigned char c = (unsigned char)buf[i];
+		if (c == ' ')
+			break;
+		/* bytes >= 0x80 pass: some clients send raw UTF-8 */
+		if (h1_is_ctl(c))
+			return -1;
+		i++;
+	}
+	out->path = (struct h1_slice){buf + ps, i - ps};
+	i = h1_skip_sp(buf, len, i);
+	if ((r = h1_parse_version(buf, len, &i, &out->minor_version)) < 0)
+		return r;
+	if ((r = h1_parse_eol(buf, len, &i)) < 0)
+		return r;
+	return h1_parse_headers(buf, len, i, out);
+}
+
+int h1_parse_response_head(const char *buf, size_t len, struct h1_head *out)
+{
+	size_t i = 0;
+	int r;
+
+	h1_head_reset(out);
+	if ((r = h1_parse_version(buf, len, &i, &out->minor_version)) < 0)
+		return r;
+	if (i >= len)
+		return -2;
+	if (buf[i] != ' ')
+		return -1;
+	i = h1_skip_sp(buf, len, i);
+	int status = 0;
+	for (int k = 0; k < 3; k++, i++) {
+		if (i >= len)
+			return -2;
+		if (buf[i] < '0' || buf[i] > '9')
+			return -1;
+		status = status * 10 + (buf[i] - '0');
+	}
+	if (status < 100)
+		return -1;
+	out->status = status;
+	if (i >= len)
+		return -2;
+	size_t rs = i;
+	if (buf[i] == ' ') {
+		i = h1_skip_sp(buf, len, i);
+		rs = i;
+	} else if (buf[i] != '\r' && buf[i] != '\n') {
+		return -1; /* "200x" */
+	}
+	for (;;) {
+		if (i >= len)
+			return -2;
+		unsigned char c = (unsigned char)buf[i];
+		if (c == '\r' || c == '\n')
+			break;
+		if (h1_is_ctl(c) && c != '\t')
+			return -1;
+		i++;
+	}
+	out->reason = h1_trim(buf + rs, i - rs);
+	if ((r = h1_parse_eol(buf, len, &i)) < 0)
+		return r;
+	return h1_parse_headers(buf, len, i, out);
+}
+
+/* ---- inference ------------------------------------------------------- */
+
+static const struct {
+	const char *s;
+	uint8_t n;
+} h1_starts[] = {
+    {"GET ", 4},     {"POST ", 5},  {"PUT ", 4},     {"DELETE ", 7}, {"HEAD ", 5},
+    {"OPTIONS ", 8}, {"PATCH ", 6}, {"CONNECT ", 8}, {"TRACE ", 6},  {"HTTP/1.", 7},
+};
+
+/* 1: buf starts like an HTTP message; 0: buf is a proper prefix of such a
+ * start (more bytes could tell); -1: it is not HTTP. */
+static int h1_start_check(const uint8_t *buf, size_t len)
+{
+	int best = -1;
+
+	for (size_t i = 0; i < sizeof(h1_starts) / sizeof(h1_starts[0]); i++) {
+		size_t n = h1_starts[i].n;
+		if (len >= n) {
+			if (memcmp(buf, h1_starts[i].s, n) == 0)
+				return 1;
+		} else if (len && memcmp(buf, h1_starts[i].s, len) == 0) {
+			best = 0;
+		}
+	}
+	return best;
+}
+
+int h1_infer(const uint8_t *buf, size_t len, int dir)
+{
+	if (!buf || len < 4)
+		return 0;
+	return h1_start_check(buf, len) > 0 ? 90 : 0;
+}
+
+/* ---- trace ids ------------------------------------------------------- */
+
+static bool h1_is_hex(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (h1_hexval((unsigned char)p[i]) < 0)
+			return false;
+	return true;
+}
+
+static bool h1_all_zero(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != '0')
+			return false;
+	return true;
+}
+
+/* A non-zero hex id of min..max digits. */
+static bool h1_hex_id(struct h1_slice s, size_t min, size_t max)
+{
+	return s.n >= min && s.n <= max && h1_is_hex(s.p, s.n) && !h1_all_zero(s.p, s.n);
+}
+
+/* Copies a validated hex id lowercased; dstsz > n is the caller's check. */
+static void h1_copy_hex(char *dst, size_t dstsz, struct h1_slice s)
+{
+	size_t n = s.n < dstsz ? s.n : dstsz - 1;
+
+	for (size_t i = 0; i < n; i++)
+		dst[i] = (char)h1_lower((unsigned char)s.p[i]);
+	dst[n] = '\0';
+}
+
+/* Splits v at sep into at most max fields; returns the field count, or
+ * max + 1 if there are more. */
+static size_t h1_split(struct h1_slice v, char sep, struct h1_slice *f, size_t max)
+{
+	size_t nf = 0, s = 0;
+
+	for (size_t i = 0; i <= v.n; i++) {
+		if (i < v.n && v.p[i] != sep)
+			continue;
+		if (nf == max)
+			return max + 1;
+		f[nf++] = (struct h1_slice){v.p + s, i - s};
+		s = i + 1;
+	}
+	return nf;
+}
+
+struct h1_ids {
+	char trace[ZT_TRACE_ID_LEN];
+	char span[ZT_SPAN_ID_LEN];
+	char parent[ZT_SPAN_ID_LEN];
+};
+
+/* traceparent: version-traceid(32)-parentid(16)-flags(2). The parent id
+ * names the caller's span, i.e. the span this message belongs to. */
+static bool h1_ids_traceparent(struct h1_slice v, struct h1_ids *ids)
+{
+	struct h1_slice f[5];
+	size_t nf = h1_split(v, '-', f, 5);
+
+	if (nf < 4 || nf > 5 || f[0].n != 2 || !h1_is_hex(f[0].p, 2) || h1_ieq(f[0].p, 2, "ff"))
+		return false;
+	/* version 00 has exactly four fields; later versions may append */
+	if (nf == 5 && h1_ieq(f[0].p, 2, "00"))
+		return false;
+	if (f[1].n != 32 || !h1_hex_id(f[1], 32, 32) || !h1_hex_id(f[2], 16, 16) || f[3].n != 2 ||
+	    !h1_is_hex(f[3].p, 2))
+		return false;
+	h1_copy_hex(ids->trace, sizeof(ids->trace), f[1]);
+	h1_copy_hex(ids->span, sizeof(ids->span), f[2]);
+	return true;
+}
+
+/* b3: traceid(16|32)-spanid(16)[-sampled[-parentspanid(16)]]; a lone
+ * sampling flag ("0", "1", "d") carries no ids. */
+static bool h1_ids_b3(struct h1_slice v, struct h1_ids *ids)
+{
+	struct h1_slice f[4];
+	size_t nf = h1_split(v, '-', f, 4);
+
+	if (nf < 2 || nf > 4)
+		return false;
+	if ((f[0].n != 16 && f[0].n != 32) || !h1_hex_id(f[0], 16, 32) || !h1_hex_id(f[1], 16, 16))
+		return false;
+	if (nf >= 3 && !(f[2].n == 1 && (f[2].p[0] == '0' || f[2].p[0] == '1' || f[2].p[0] == 'd')))
+		return false;
+	if (nf == 4 && !h1_hex_id(f[3], 16, 16))
+		return false;
+	h1_copy_hex(ids->trace, sizeof(ids->trace), f[0]);
+	h1_copy_hex(ids->span, sizeof(ids->span), f[1]);
+	if (nf == 4)
+		h1_copy_hex(ids->parent, sizeof(ids->parent), f[3]);
+	return true;
+}
+
+static bool h1_ids_xb3(struct h1_slice t, struct h1_slice s, struct h1_slice p, struct h1_ids *ids)
+{
+	if ((t.n != 16 && t.n != 32) || !h1_hex_id(t, 16, 32))
+		return false;
+	h1_copy_hex(ids->trace, sizeof(ids->trace), t);
+	if (h1_hex_id(s, 16, 16))
+		h1_copy_hex(ids->span, sizeof(ids->span), s);
+	if (h1_hex_id(p, 16, 16))
+		h1_copy_hex(ids->parent, sizeof(ids->parent), p);
+	return true;
+}
+
+/* uber-trace-id: traceid:spanid:parentid:flags, ids hex and possibly
+ * shorter than 32/16 digits (kept as given, lowercased); parent "0" means
+ * none. Some clients URL-encode the colons as %3A. */
+static bool h1_ids_uber(struct h1_slice v, struct h1_ids *ids)
+{
+	char tmp[96];
+	size_t n = 0;
+	struct h1_slice f[5];
+
+	for (size_t i = 0; i < v.n; i++) {
+		if (n == sizeof(tmp))
+			return false;
+		if (v.p[i] == '%' && i + 2 < v.n && v.p[i + 1] == '3' && (v.p[i + 2] | 0x20) == 'a') {
+			tmp[n++] = ':';
+			i += 2;
+		} else {
+			tmp[n++] = v.p[i];
+		}
+	}
+	size_t nf = h1_split((struct h1_slice){tmp, n}, ':', f, 4);
+	if (nf != 4 || !h1_hex_id(f[0], 1, 32) || !h1_hex_id(f[1], 1, 16) || f[3].n < 1 || f[3].n > 2 ||
+	    !h1_is_hex(f[3].p, f[3].n))
+		return false;
+	bool no_parent = f[2].n == 1 && f[2].p[0] == '0';
+	if (!no_parent && !h1_hex_id(f[2], 1, 16))
+		return false;
+	h1_copy_hex(ids->trace, sizeof(ids->trace), f[0]);
+	h1_copy_hex(ids->span, sizeof(ids->span), f[1]);
+	if (!no_parent)
+		h1_copy_hex(ids->parent, sizeof(ids->parent), f[2]);
+	return true;
+}
+
+static int h1_b64val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Standard base64 (padding optional) into out[0..outsz); -1 if invalid or
+ * too long. */
+static int h1_b64dec(struct h1_slice s, char *out, size_t outsz)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t n = 0, i = 0;
+
+	while (i < s.n && s.p[i] != '=') {
+		int v = h1_b64val((unsigned char)s.p[i++]);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n == outsz)
+				return -1;
+			out[n++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	while (i < s.n && s.p[i] == '=')
+		i++;
+	return i == s.n ? (int)n : -1;
+}
+
+/* sw8: sample-base64(traceId)-base64(segmentId)-spanIndex-...; SkyWalking
+ * trace ids are printable text, not hex: kept if they fit, span ids are not
+ * W3C-shaped and are not taken. */
+static bool h1_ids_sw8(struct h1_slice v, struct h1_ids *ids)
+{
+	struct h1_slice f[3];
+	char dec[ZT_TRACE_ID_LEN - 1];
+
+	if (h1_split(v, '-', f, 2) < 3) /* at least sample, trace id and more */
+		return false;
+	if (f[0].n != 1 || (f[0].p[0] != '0' && f[0].p[0] != '1'))
+		return false;
+	int n = h1_b64dec(f[1], dec, sizeof(dec));
+	if (n <= 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if ((unsigned char)dec[i] < 0x21 || (unsigned char)dec[i] > 0x7e)
+			return false;
+	memcpy(ids->trace, dec, (size_t)n);
+	ids->trace[n] = '\0';
+	return true;
+}
+
+/* ---- message fields from a head -------------------------------------- */
+
+enum h1_kind {
+	H1_K_NONE = 0,
+	H1_K_REQ = ZT_MSG_REQUEST,
+	H1_K_RESP = ZT_MSG_RESPONSE,
+};
+
+/* Fills the "what" of m from a (possibly partial) head. */
+static void h1_fill(struct zt_msg *m, const struct h1_head *h, int kind)
+{
+	struct h1_slice tp = {0}, b3 = {0}, xt = {0}, xs = {0}, xp = {0}, uber = {0}, sw8 = {0};
+
+	m->kind = (uint8_t)kind;
+	if (kind == H1_K_REQ) {
+		zt_copy_str(m->method, sizeof(m->method), h->method.p, h->method.n);
+		zt_copy_str(m->path, sizeof(m->path), h->path.p, h->path.n);
+	} else {
+		m->status = h->status;
+		if (h->status >= 400)
+			zt_copy_str(m->exception, sizeof(m->exception), h->reason.p, h->reason.n);
+	}
+	if (h->connection_close)
+		m->flags |= ZT_MF_CLOSE;
+	/* first occurrence of each header wins */
+	for (size_t i = 0; i < h->num_headers; i++) {
+		struct h1_slice n = h->headers[i].name, v = h->headers[i].value;
+		struct h1_slice *slot = NULL;
+
+		switch (h1_lower((unsigned char)n.p[0])) {
+		case 'h':
+			if (h1_ieq(n.p, n.n, "host") && !m->host[0])
+				zt_copy_str(m->host, sizeof(m->host), v.p, v.n);
+			break;
+		case 't':
+			if (h1_ieq(n.p, n.n, "traceparent"))
+				slot = &tp;
+			break;
+		case 'b':
+			if (h1_ieq(n.p, n.n, "b3"))
+				slot = &b3;
+			break;
+		case 'u':
+			if (h1_ieq(n.p, n.n, "uber-trace-id"))
+				slot = &uber;
+			break;
+		case 's':
+			if (h1_ieq(n.p, n.n, "sw8"))
+				slot = &sw8;
+			break;
+		case 'x':
+			if (h1_ieq(n.p, n.n, "x-b3-traceid"))
+				slot = &xt;
+			else if (h1_ieq(n.p, n.n, "x-b3-spanid"))
+				slot = &xs;
+			else if (h1_ieq(n.p, n.n, "x-b3-parentspanid"))
+				slot = &xp;
+			else if (h1_ieq(n.p, n.n, "x-request-id") && !m->x_request_id[0])
+				zt_copy_str(m->x_request_id, sizeof(m->x_request_id), v.p, v.n);
+			break;
+		}
+		if (slot && !slot->p)
+			*slot = v;
+	}
+	/* One source gives all three ids, in order of precedence; an invalid
+	 * header is skipped, never copied. */
+	struct h1_ids ids;
+
+	memset(&ids, 0, sizeof(ids));
+	if ((tp.p && h1_ids_traceparent(tp, &ids)) || (b3.p && h1_ids_b3(b3, &ids)) ||
+	    (xt.p && h1_ids_xb3(xt, xs, xp, &ids)) || (uber.p && h1_ids_uber(uber, &ids)) ||
+	    (sw8.p && h1_ids_sw8(sw8, &ids))) {
+		memcpy(m->trace_id, ids.trace, sizeof(m->trace_id));
+		memcpy(m->span_id, ids.span, sizeof(m->span_id));
+		memcpy(m->parent_span_id, ids.parent, sizeof(m->parent_span_id));
+	}
+}
+
+/* Best effort on a head that will never parse (cut, too long, malformed):
+ * the start line as far as it goes and the header lines that are complete.
+ * Returns false if not even the method or status could be read. */
+static bool h1_salvage(const char *buf, size_t len, int kind, struct h1_head *h)
+{
+	size_t i = 0;
+
+	h1_head_reset(h);
+	if (kind == H1_K_REQ) {
+		while (i < len && i <= H1_METHOD_MAX && h1_is_tchar((unsigned char)buf[i]))
+			i++;
+		if (i == 0 || i > H1_METHOD_MAX || i >= len || buf[i] != ' ')
+			return false;
+		h->method = (struct h1_slice){buf, i};
+		i = h1_skip_sp(buf, len, i);
+		size_t ps = i;
+		while (i < len && buf[i] != ' ' && !h1_is_ctl((unsigned char)buf[i]))
+			i++;
+		h->path = (struct h1_slice){buf + ps, i - ps};
+		i = h1_skip_sp(buf, len, i);
+		if (h1_parse_version(buf, len, &i, &h->minor_version) < 0)
+			h->minor_version = -1;
+	} else {
+		if (h1_parse_version(buf, len, &i, &h->minor_version) < 0 || i >= len || buf[i] != ' ')
+			return false;
+		i = h1_skip_sp(buf, len, i);
+		if (len - i < 3)
+			return false;
+		for (int k = 0; k < 3; k++, i++) {
+			if (buf[i] < '0' || buf[i] > '9')
+				return false;
+			h->status = h->status * 10 + (buf[i] - '0');
+		}
+		if (h->status < 100)
+			return false;
+		size_t rs = h1_skip_sp(buf, len, i);
+		i = rs;
+		while (i < len && buf[i] != '\r' && buf[i] != '\n')
+			i++;
+		h->reason = h1_trim(buf + rs, i - rs);
+	}
+	/* complete header lines after the start line */
+	const char *nl = memchr(buf + i, '\n', len - i);
+	while (nl) {
+		size_t ls = (size_t)(nl - buf) + 1;
+		nl = memchr(buf + ls, '\n', len - ls);
+		if (!nl)
+			break;
+		size_t le = (size_t)(nl - buf);
+		if (le > ls && buf[le - 1] == '\r')
+			le--;
+		const char *colon = memchr(buf + ls, ':', le - ls);
+		if (!colon || colon == buf + ls)
+			continue;
+		struct h1_slice name = {buf + ls, (size_t)(colon - (buf + ls))};
+		bool ok = true;
+		for (size_t k = 0; k < name.n; k++)
+			ok = ok && h1_is_tchar((unsigned char)name.p[k]);
+		if (!ok || h->num_headers == H1_MAX_HEADERS)
+			continue;
+		struct h1_slice value = h1_trim(colon + 1, (size_t)(buf + le - colon - 1));
+		/* framing of a head we lost is moot: ignore its errors */
+		(void)h1_frame_header(h, name, value);
+		h->headers[h->num_headers].name = name;
+		h->headers[h->num_headers].value = value;
+		h->num_headers++;
+	}
+	return true;
+}
+
+static void h1_set_version(struct zt_msg *m, int minor)
+{
+	if (minor == 0 || minor == 1) {
+		m->version[0] = '1';
+		m->version[1] = '.';
+		m->version[2] = (char)('0' + minor);
+		m->version[3] = '\0';
+	}
+}
+
+/* ---- streaming ------------------------------------------------------- */
+
+/* Per-direction parse state. */
+enum h1_st {
+	H1_S_HEAD = 0,	 /* between messages or in a head: hbuf[0..hlen) */
+	H1_S_BODY_CL,	 /* rem body bytes left (Content-Length) */
+	H1_S_CHUNK_SIZE, /* a chunk-size line, gathered in hbuf */
+	H1_S_CHUNK_DATA, /* rem chunk-data bytes left */
+	H1_S_CHUNK_CRLF, /* the CRLF after chunk data; crlf_cr: CR seen */
+	H1_S_TRAILER,	 /* trailer lines up to the empty line, in hbuf */
+	H1_S_BODY_EOF,	 /* body delimited by the close */
+	H1_S_LOST,	 /* out of sync until a segment starts like HTTP */
+};
+
+/* What a pending request means for its response's framing. */
+enum h1_pending {
+	H1_P_OTHER = 0,
+	H1_P_HEAD,    /* response has no body */
+	H1_P_CONNECT, /* 2xx response turns the connection into a tunnel */
+};
+
+struct h1_dir {
+	uint8_t st;	/* enum h1_st */
+	bool in_msg;	/* msg has begun (zt_msg_begin done) */
+	bool tentative; /* resyncing on a short segment: the head so far is only
+			 * a prefix of a message start, drop it silently if not */
+	bool crlf_cr;
+	bool seen; /* a head parsed in this direction: from then on, methods
+		    * infer() does not know (PROPFIND...) are accepted */
+	uint32_t hlen;
+	uint64_t rem;
+	struct zt_msg msg;
+	char hbuf[H1_HEAD_BUF];
+};
+
+struct h1_state {
+	struct h1_dir d[2];    /* by enum zt_dir */
+	uint8_t fifo[H1_FIFO]; /* enum h1_pending of requests not yet answered */
+	uint8_t fifo_head, fifo_n;
+	int8_t req_dir; /* direction carrying requests; -1: not yet known */
+	bool upgraded;	/* 101 / CONNECT 2xx: the rest is not HTTP */
+};
+
+_Static_assert(sizeof(struct h1_state) < 12 * 1024, "per-connection state must stay small");
+_Static_assert(H1_HEAD_BUF >= H1_CHUNK_LINE, "chunk lines are gathered in hbuf");
+
+static void h1_init(void *state)
+{
+	struct h1_state *s = state;
+
+	memset(s, 0, sizeof(*s));
+	s->req_dir = -1;
+}
+
+static void h1_fifo_push(struct h1_state *s, uint8_t p)
+{
+	/* Full: deeper pipelines than H1_FIFO are not seen in practice; the
+	 * extra responses fall back to H1_P_OTHER. */
+	if (s->fifo_n == H1_FIFO)
+		return;
+	s->fifo[(s->fifo_head + s->fifo_n) % H1_FIFO] = p;
+	s->fifo_n++;
+}
+
+static uint8_t h1_fifo_pop(struct h1_state *s)
+{
+	if (s->fifo_n == 0)
+		return H1_P_OTHER; /* tracing began mid-connection */
+	uint8_t p = s->fifo[s->fifo_head];
+	s->fifo_head = (uint8_t)((s->fifo_head + 1) % H1_FIFO);
+	s->fifo_n--;
+	return p;
+}
+
+static void h1_dir_reset(struct h1_dir *d, uint8_t st)
+{
+	d->st = st;
+	d->in_msg = false;
+	d->tentative = false;
+	d->crlf_cr = false;
+	d->hlen = 0;
+	d->rem = 0;
+}
+
+static void h1_lose(struct h1_state *s, struct h1_dir *d, int dir)
+{
+	h1_dir_reset(d, H1_S_LOST);
+	/* Responses we cannot frame may be missing: the pending requests no
+	 * longer line up with what follows. */
+	if (s->req_dir >= 0 && dir != s->req_dir)
+		s->fifo_n = 0;
+}
+
+static void h1_complete(struct h1_dir *d, zt_emit_fn emit, void *ctx)
+{
+	emit(ctx, &d->msg);
+	h1_dir_reset(d, H1_S_HEAD);
+}
+
+/* Which kind of message dir carries, once known. */
+static int h1_kind_of(const struct h1_state *s, int dir, const char *buf, size_t len)
+{
+	static const char resp[] = "HTTP/";
+
+	if (s->req_dir >= 0)
+		return dir == s->req_dir ? H1_K_REQ : H1_K_RESP;
+	size_t n = len < sizeof(resp) - 1 ? len : sizeof(resp) - 1;
+	if (memcmp(buf, resp, n) != 0)
+		return H1_K_REQ;
+	return n == sizeof(resp) - 1 ? H1_K_RESP : H1_K_NONE;
+}
+
+/* A head that will not parse: emit what can be salvaged, lose sync. */
+static void h1_fail(struct h1_state *s, struct h1_dir *d, int dir, int kind, uint32_t flags, zt_emit_fn emit,
+		    void *ctx)
+{
+	struct h1_head h;
+
+	if (d->in_msg && !d->tentative && kind != H1_K_NONE && h1_salvage(d->hbuf, d->hlen, kind, &h)) {
+		if (s->req_dir < 0)
+			s->req_dir = (int8_t)(kind == H1_K_REQ ? dir : !dir);
+		h1_fill(&d->msg, &h, kind);
+		h1_set_version(&d->msg, h.minor_version);
+		d->msg.flags |= flags | ZT_MF_LOST_SYNC;
+		if (kind == H1_K_REQ)
+			h1_fifo_push(s, h1_ieq(h.method.p, h.method.n, "head") ? H1_P_HEAD : H1_P_OTHER);
+		else if (h.status >= 200)
+			(void)h1_fifo_pop(s);
+		emit(ctx, &d->msg);
+	}
+	h1_lose(s, d, dir);
+}
+
+/* A head parsed: decide the body framing, or complete the message. */
+static void h1_on_head(struct h1_state *s, struct h1_dir *d, int dir, int kind, const struct h1_head *h,
+		       zt_emit_fn emit, void *ctx)
+{
+	struct zt_msg *m = &d->msg;
+
+	if (s->req_dir < 0)
+		s->req_dir = (int8_t)(kind == H1_K_REQ ? dir : !dir);
+	h1_fill(m, h, kind);
+	h1_set_version(m, h->minor_version);
+	d->hlen = 0;
+	d->tentative = false;
+	d->seen = true;
+
+	if (kind == H1_K_REQ) {
+		uint8_t p = H1_P_OTHER;
+		if (h1_ieq(h->method.p, h->method.n, "head"))
+			p = H1_P_HEAD;
+		else if (h1_ieq(h->method.p, h->method.n, "connect"))
+			p = H1_P_CONNECT;
+		h1_fifo_push(s, p);
+		if (h->chunked) {
+			d->st = H1_S_CHUNK_SIZE;
+		} else if (h->te) {
+			/* RFC 9112 6.3: unframeable request, the server
+			 * answers 400 and closes */
+			m->flags |= ZT_MF_LOST_SYNC;
+			emit(ctx, m);
+			h1_lose(s, d, dir);
+		} else if (h->content_length > 0) {
+			d->st = H1_S_BODY_CL;
+			d->rem = (uint64_t)h->content_length;
+		} else {
+			h1_complete(d, emit, ctx);
+		}
+		return;
+	}
+
+	if (h->status < 200) {
+		if (h->status == 101) {
+			m->flags |= ZT_MF_UPGRADE;
+			s->upgraded = true;
+		} else {
+			m->flags |= ZT_MF_INTERIM; /* the final response follows */
+		}
+		h1_complete(d, emit, ctx);
+		return;
+	}
+	uint8_t p = h1_fifo_pop(s);
+	if (p == H1_P_CONNECT && h->status < 300) {
+		m->flags |= ZT_MF_UPGRADE;
+		s->upgraded = true;
+		h1_complete(d, emit, ctx);
+	} else if (p == H1_P_HEAD || h->status == 204 || h->status == 304) {
+		h1_complete(d, emit, ctx);
+	} else if (h->chunked) {
+		d->st = H1_S_CHUNK_SIZE;
+	} else if (h->content_length > 0) {
+		d->st = H1_S_BODY_CL;
+		d->rem = (uint64_t)h->content_length;
+	} else if (h->content_length == 0) {
+		h1_complete(d, emit, ctx);
+	} else {
+		d->st = H1_S_BODY_EOF;
+	}
+}
+
+struct h1_cur {
+	const struct zt_seg *seg;
+	const char *data;
+	uint32_t cap; /* captured bytes, <= len */
+	uint64_t len;
+	int dir;
+};
+
+static uint64_t h1_step_head(struct h1_state *s, struct h1_dir *d, const struct h1_cur *c, uint64_t off,
+			     zt_emit_fn emit, void *ctx)
+{
+	struct h1_head h;
+
+	if (d->hlen == 0) {
+		/* RFC 9112 2.2: empty lines before a request are ignored
+		 * (clients add CRLF after a body). */
+		while (off < c->cap && (c->data[off] == '\r' || c->data[off] == '\n'))
+			off++;
+		if (off >= c->cap) {
+			if (off < c->len) /* the next message starts in a gap */
+				h1_lose(s, d, c->dir);
+			return c->len;
+		}
+	}
+	if (!d->in_msg) {
+		memset(&d->msg, 0, sizeof(d->msg));
+		zt_msg_begin(&d->msg, c->seg, off);
+		d->in_msg = true;
+	}
+	if (off >= c->cap) { /* head cut by a gap */
+		h1_fail(s, d, c->dir, h1_kind_of(s, c->dir, d->hbuf, d->hlen), ZT_MF_TRUNCATED, emit, ctx);
+		return c->len;
+	}
+	size_t n = c->cap - off, prev = d->hlen;
+	if (n > H1_HEAD_BUF - prev)
+		n = H1_HEAD_BUF - prev;
+	memcpy(d->hbuf + prev, c->data + off, n);
+	d->hlen += (uint32_t)n;
+	if (d->tentative || !d->seen) {
+		/* Until this direction proved to carry HTTP, and when
+		 * resyncing, a head must start like infer() wants. */
+		int t = h1_start_check((const uint8_t *)d->hbuf, d->hlen);
+		if (t < 0) {
+			h1_lose(s, d, c->dir); /* not a message start: silent */
+			return c->len;
+		}
+		if (t > 0)
+			d->tentative = false;
+	}
+	int kind = h1_kind_of(s, c->dir, d->hbuf, d->hlen);
+	int r = -2;
+	if (kind == H1_K_REQ)
+		r = h1_parse_request_head(d->hbuf, d->hlen, &h);
+	else if (kind == H1_K_RESP)
+		r = h1_parse_response_head(d->hbuf, d->hlen, &h);
+	if (r > 0) {
+		size_t used = (size_t)r - prev;
+		d->msg.bytes += used;
+		h1_on_head(s, d, c->dir, kind, &h, emit, ctx);
+		return off + used;
+	}
+	if (r == -1) {
+		/* Count the bytes up to the offending one, whatever the
+		 * segmentation: errors are monotone in the prefix length,
+		 * so bisect for the shortest failing prefix. */
+		size_t lo = prev, hi = d->hlen; /* parse(lo) == -2, parse(hi) == -1 */
+		while (hi - lo > 1) {
+			size_t mid = lo + (hi - lo) / 2;
+			int rm = kind == H1_K_REQ ? h1_parse_request_head(d->hbuf, mid, &h)
+						  : h1_parse_response_head(d->hbuf, mid, &h);
+			if (rm == -1)
+				hi = mid;
+			else
+				lo = mid;
+		}
+		d->msg.bytes += hi - prev;
+		h1_fail(s, d, c->dir, kind, 0, emit, ctx);
+		return c->len;
+	}
+	off += n;
+	d->msg.bytes += n;
+	if (d->hlen == H1_HEAD_BUF) {
+		h1_fail(s, d, c->dir, kind, ZT_MF_TRUNCATED, emit, ctx);
+		return c->len;
+	}
+	/* off == cap: a gap, if any, is handled on the next step */
+	return off;
+}
+
+/* Gathers one line into hbuf. Returns 1 when hbuf holds a whole line
+ * (LF-terminated), 0 when the captured bytes ran out first, -1 when the line
+ * exceeds max. */
+static int h1_take_line(struct h1_dir *d, const struct h1_cur *c, uint64_t *off, size_t max)
+{
+	const char *p = c->data + *off;
+	size_t avail = c->cap - *off;
+	const char *nl = memchr(p, '\n', avail);
+	size_t n = nl ? (size_t)(nl - p) + 1 : avail;
+
+	if (n > max - d->hlen)
+		return -1;
+	memcpy(d->hbuf + d->hlen, p, n);
+	d->hlen += (uint32_t)n;
+	*off += n;
+	d->msg.bytes += n;
+	return nl ? 1 : 0;
+}
+
+/* chunk-size [ BWS ; ext ] CRLF: size, or -1. */
+static int64_t h1_chunk_size(const char *p, size_t n)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+
+	while (i < n && h1_hexval((unsigned char)p[i]) >= 0) {
+		if (i == H1_CHUNK_DIGITS)
+			return -1;
+		v = v * 16 + (uint64_t)h1_hexval((unsigned char)p[i]);
+		i++;
+	}
+	if (i == 0 || i >= n)
+		return -1;
+	char c = p[i];
+	if (c != ' ' && c != '\t' && c != ';' && c != '\r' && c != '\n')
+		return -1;
+	return (int64_t)v;
+}
+
+static void h1_lost_in_body(struct h1_state *s, struct h1_dir *d, int dir, zt_emit_fn emit, void *ctx)
+{
+	d->msg.flags |= ZT_MF_LOST_SYNC;
+	emit(ctx, &d->msg);
+	h1_lose(s, d, dir);
+}
+
+static uint64_t h1_step(struct h1_state *s, struct h1_dir *d, const struct h1_cur *c, uint64_t off,
+			zt_emit_fn emit, void *ctx)
+{
+	uint64_t n;
+	int r;
+
+	switch (d->st) {
+	case H1_S_HEAD:
+		return h1_step_head(s, d, c, off, emit, ctx);
+	case H1_S_BODY_CL:
+	case H1_S_CHUNK_DATA:
+		/* body bytes are counted, not read: a gap is fine */
+		n = c->len - off < d->rem ? c->len - off : d->rem;
+		d->rem -= n;
+		d->msg.bytes += n;
+		off += n;
+		if (d->rem == 0) {
+			if (d->st == H1_S_BODY_CL) {
+				h1_complete(d, emit, ctx);
+			} else {
+				d->st = H1_S_CHUNK_CRLF;
+				d->crlf_cr = false;
+			}
+		}
+		return off;
+	case H1_S_CHUNK_CRLF:
+		if (off >= c->cap) {
+			/* in a gap: assume the CRLF every sender writes */
+			n = d->crlf_cr ? 1 : 2;
+			if (n > c->len - off)
+				n = c->len - off;
+			off += n;
+			d->msg.bytes += n;
+			if (d->crlf_cr || n == 2) {
+				d->st = H1_S_CHUNK_SIZE;
+				d->hlen = 0;
+			} else {
+				d->crlf_cr = true;
+			}
+			return off;
+		}
+		if (c->data[off] == '\r' && !d->crlf_cr) {
+			d->crlf_cr = true;
+		} else if (c->data[off] == '\n') {
+			d->st = H1_S_CHUNK_SIZE;
+			d->hlen = 0;
+		} else {
+			h1_lost_in_body(s, d, c->dir, emit, ctx);
+			return c->len;
+		}
+		d->msg.bytes++;
+		return off + 1;
+	case H1_S_CHUNK_SIZE:
+		if (off >= c->cap) { /* the size is in a gap: framing gone */
+			h1_lost_in_body(s, d, c->dir, emit, ctx);
+			return c->len;
+		}
+		r = h1_take_line(d, c, &off, H1_CHUNK_LINE);
+		if (r == 0)
+			return off;
+		int64_t sz = r > 0 ? h1_chunk_size(d->hbuf, d->hlen) : -1;
+		if (sz < 0) {
+			h1_lost_in_body(s, d, c->dir, emit, ctx);
+			return c->len;
+		}
+		d->hlen = 0;
+		if (sz == 0) {
+			d->st = H1_S_TRAILER;
+		} else {
+			d->st = H1_S_CHUNK_DATA;
+			d->rem = (uint64_t)sz;
+		}
+		return off;
+	case H1_S_TRAILER:
+		if (off >= c->cap) {
+			h1_lost_in_body(s, d, c->dir, emit, ctx);
+			return c->len;
+		}
+		r = h1_take_line(d, c, &off, H1_HEAD_BUF);
+		if (r == 0)
+			return off;
+		if (r < 0) {
+			h1_lost_in_body(s, d, c->dir, emit, ctx);
+			return c->len;
+		}
+		if (d->hlen == 1 || (d->hlen == 2 && d->hbuf[0] == '\r'))
+			h1_complete(d, emit, ctx); /* the empty line */
+		else
+			d->hlen = 0; /* a trailer field: not kept */
+		return off;
+	case H1_S_BODY_EOF:
+		d->msg.bytes += c->len - off;
+		return c->len;
+	default: /* H1_S_LOST */
+		return c->len;
+	}
+}
+
+static void h1_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void *ctx)
+{
+	struct h1_state *s = state;
+
+	if (s->upgraded || seg->dir > ZT_DIR_INGRESS)
+		return;
+	struct h1_dir *d = &s->d[seg->dir];
+	struct h1_cur c = {
+	    .seg = seg,
+	    .data = (const char *)seg->data,
+	    .cap = seg->data ? seg->caplen : 0,
+	    .len = seg->len,
+	    .dir = seg->dir,
+	};
+	if (c.cap > c.len) /* a broken record: trust the smaller */
+		c.cap = (uint32_t)c.len;
+
+	if (c.len > 0) {
+		uint64_t off = 0;
+
+		if (d->in_msg)
+			zt_msg_extend(&d->msg, seg);
+		if (d->st == H1_S_LOST) {
+			/* Resynchronise only where a syscall boundary meets
+			 * what looks like a message start; a segment too short
+			 * to tell starts a tentative head. */
+			int t = c.cap ? h1_start_check(seg->data, c.cap) : -1;
+			if (t > 0 || (t == 0 && c.cap == c.len)) {
+				h1_dir_reset(d, H1_S_HEAD);
+				d->tentative = t == 0;
+			}
+		}
+		while (off < c.len && d->st != H1_S_LOST && !s->upgraded) {
+			uint64_t next = h1_step(s, d, &c, off, emit, ctx);
+			if (next <= off)
+				break; /* no progress: a bug, but never a hang */
+			off = next;
+		}
+	}
+	if (seg->eof && !s->upgraded) {
+		if (d->in_msg && d->st == H1_S_BODY_EOF) {
+			d->msg.flags |= ZT_MF_EOF_BODY;
+			h1_complete(d, emit, ctx);
+		} else {
+			/* half a message is dropped; a lost direction
+			 * stays lost until a segment starts like HTTP */
+			h1_dir_reset(d, d->st == H1_S_LOST ? H1_S_LOST : H1_S_HEAD);
+		}
+	}
+}
+
+static void h1_finish(void *state, uint64_t now_ns, zt_emit_fn emit, void *ctx)
+{
+	struct h1_state *s = state;
+
+	for (int i = 0; i < 2; i++) {
+		struct h1_dir *d = &s->d[i];
+		if (d->in_msg && d->st == H1_S_BODY_EOF) {
+			d->msg.flags |= ZT_MF_EOF_BODY;
+			emit(ctx, &d->msg);
+		}
+		/* other partial messages are dropped: half a head says little */
+		h1_dir_reset(d, H1_S_HEAD);
+	}
+}
+
+static int h1_first_kind(const uint8_t *buf, size_t len)
+{
+	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0)
+		return ZT_MSG_RESPONSE;
+	return h1_infer(buf, len, 0) ? ZT_MSG_REQUEST : 0;
+}
+
+static void h1_endpoint(const struct zt_msg *req, char *out, size_t outsz)
+{
+	zt_http_endpoint(req->method, req->path, out, outsz);
+}
+
+const struct zt_proto_ops zt_http1_ops = {
+	.first_kind = h1_first_kind,
+	.endpoint = h1_endpoint,
+    .id = ZT_L7_HTTP1,
+    .name = "HTTP",
+    .infer = h1_infer,
+    .state_size = sizeof(struct h1_state),
+    .init = h1_init,
+    .feed = h1_feed,
+    .finish = h1_finish,
+};
+
+/* ---- endpoint -------------------------------------------------------- */
+
+struct h1_out {
+	char *p;
+	size_t cap; /* bytes available, NUL excluded */
+	size_t n;
+};
+
+static void h1_put(struct h1_out *o, const char *s, size_t n)
+{
+	if (n > o->cap - o->n)
+		n = o->cap - o->n;
+	memcpy(o->p + o->n, s, n);
+	o->n += n;
+}
+
+static bool h1_is_uuid(const char *p, size_t n)
+{
+	if (n != 36)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? p[i] != '-' : h1_hexval((unsigned char)p[i]) < 0)
+			return false;
+	}
+	return true;
+}
+
+static bool h1_is_id_segment(const char *p, size_t n)
+{
+	size_t digits = 0, hex = 0, alnum = 0;
+
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c >= '0' && c <= '9')
+			digits++;
+		if (h1_hexval(c) >= 0)
+			hex++;
+		if ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
+			alnum++;
+	}
+	return digits == n || h1_is_uuid(p, n) || (n >= 16 && hex == n) ||
+	       (n >= 8 && alnum == n && 2 * digits > n);
+}
+
+size_t zt_http_endpoint(const char *method, const char *path, char *out, size_t outsz)
+{
+	if (!out || outsz == 0)
+		return 0;
+	struct h1_out o = {out, outsz - 1, 0};
+	const char *p = path ? path : "";
+
+	if (method && method[0]) {
+		h1_put(&o, method, strlen(method));
+		h1_put(&o, " ", 1);
+	}
+	/* absolute-form (proxies): drop scheme and authority */
+	size_t skip = 0;
+	if (strncasecmp(p, "http://", 7) == 0)
+		skip = 7;
+	else if (strncasecmp(p, "https://", 8) == 0)
+		skip = 8;
+	if (skip) {
+		p += skip;
+		p += strcspn(p, "/?#");
+	}
+	size_t plen = strcspn(p, "?#");
+	if (plen == 0)
+		h1_put(&o, "/", 1);
+	for (size_t i = 0; i < plen;) {
+		if (p[i] == '/') {
+			h1_put(&o, "/", 1);
+			i++;
+			continue;
+		}
+		size_t s = i;
+		while (i < plen && p[i] != '/')
+			i++;
+		if (h1_is_id_segment(p + s, i - s))
+			h1_put(&o, "{id}", 4);
+		else
+			h1_put(&o, p + s, i - s);
+	}
+	out[o.n] = '\0';
+	return o.n;
+}
+
+/* ---- redaction ------------------------------------------------------- */
+
+static const struct {
+	const char *name; /* lowercase */
+	size_t len;
+} h1_secrets[] = {
+    {"authorization", 13},
+    {"proxy-authorization", 19},
+    {"cookie", 6},
+    {"set-cookie", 10},
+};
+
+/* Redacts the value if the line at p is a secret header; returns bytes. */
+static size_t h1_redact_line(uint8_t *p, size_t n)
+{
+	for (size_t k = 0; k < sizeof(h1_secrets) / sizeof(h1_secrets[0]); k++) {
+		size_t nl = h1_secrets[k].len, i;
+		const char *name = h1_secrets[k].name;
+
+		if (n <= nl || h1_lower(p[0]) != (unsigned char)name[0])
+			continue;
+		for (i = 1; i < nl; i++)
+			if (h1_lower(p[i]) != (unsigned char)name[i])
+				break;
+		if (i < nl)
+			continue;
+		/* blanks before ':' are invalid HTTP, but redacting them
+		 * too errs on the safe side */
+		while (i < n && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		if (i >= n || p[i] != ':')
+			continue;
+		i++;
+		while (i < n && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		size_t s = i;
+		while (i < n && p[i] != '\r' && p[i] != '\n')
+			p[i++] = '*';
+		return i - s;
+	}
+	return 0;
+}
+
+size_t zt_http_redact(uint8_t *buf, size_t len)
+{
+	size_t done = 0, i = 0;
+
+	if (!buf)
+		return 0;
+	while (i < len) {
+		switch (buf[i] | 0x20) { /* cheap first-letter filter */
+		case 'a':
+		case 'p':
+		case 'c':
+		case 's':
+			done += h1_redact_line(buf + i, len - i);
+			break;
+		}
+		const uint8_t *nl = memchr(buf + i, '\n', len - i);
+		if (!nl)
+			break;
+		i = (size_t)(nl - buf) + 1;
+	}
+	return done;
+}

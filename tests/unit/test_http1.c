@@ -1,0 +1,1505 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_http1.c - HTTP/1.x head parsers, streaming parser, endpoint and
+ * redaction helpers. Table-driven; every input buffer is a heap copy of
+ * exactly its length, so ASan reports any read past it.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpf/events.h"
+#include "proto/http1.h"
+#include "proto/proto.h"
+
+/* ---- real-looking traffic -------------------------------------------- */
+
+#define CURL_GET "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n"
+#define NGINX_200                                                                                            \
+	"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Mon, 06 May 2024 10:00:00 GMT\r\n"                 \
+	"Content-Type: text/html\r\nContent-Length: 615\r\n"                                                 \
+	"Last-Modified: Tue, 13 Jun 2023 15:08:10 GMT\r\nConnection: keep-alive\r\n"                         \
+	"ETag: \"64888a6a-267\"\r\nAccept-Ranges: bytes\r\n\r\n"
+#define PY_200                                                                                               \
+	"HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6 Python/3.11.2\r\nDate: Mon, 06 May 2024 10:00:00 GMT\r\n" \
+	"Content-type: text/html; charset=utf-8\r\nContent-Length: 12\r\n\r\n"
+#define GET_A "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+#define GET_B "GET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+#define GET_C "GET /c HTTP/1.1\r\nHost: h\r\n\r\n"
+#define OK2 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+#define L(s) (sizeof(s) - 1)
+
+static char *dup_exact(const char *s, size_t n)
+{
+	char *p = malloc(n ? n : 1);
+	assert_non_null(p);
+	memcpy(p, s, n);
+	return p;
+}
+
+/* ---- head parsers ---------------------------------------------------- */
+
+struct head_case {
+	const char *name;
+	bool response;
+	const char *in;
+	int ret; /* 0: strlen(in) */
+	const char *method, *path;
+	int minor, status;
+	const char *reason;
+	size_t nhdr;
+	int64_t cl;
+	bool te, chunked, close, keep_alive, upgrade;
+	int hidx; /* header to check by index, with hname/hvalue */
+	const char *hname, *hvalue;
+};
+
+static const struct head_case valid_heads[] = {
+    {.name = "curl",
+     .in = CURL_GET,
+     .method = "GET",
+     .path = "/",
+     .minor = 1,
+     .nhdr = 3,
+     .cl = -1,
+     .hidx = 1,
+     .hname = "User-Agent",
+     .hvalue = "curl/7.88.1"},
+    {.name = "nginx",
+     .response = true,
+     .in = NGINX_200,
+     .minor = 1,
+     .status = 200,
+     .reason = "OK",
+     .nhdr = 8,
+     .cl = 615,
+     .keep_alive = true,
+     .hidx = 6,
+     .hname = "ETag",
+     .hvalue = "\"64888a6a-267\""},
+    {.name = "python",
+     .response = true,
+     .in = PY_200,
+     .minor = 0,
+     .status = 200,
+     .reason = "OK",
+     .nhdr = 4,
+     .cl = 12,
+     .hidx = 2,
+     .hname = "Content-type",
+     .hvalue = "text/html; charset=utf-8"},
+    {.name = "post body after head",
+     .in = "POST /api/v1/items?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody",
+     .ret = L("POST /api/v1/items?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n"),
+     .method = "POST",
+     .path = "/api/v1/items?x=1",
+     .minor = 1,
+     .nhdr = 2,
+     .cl = 4,
+     .hidx = 0,
+     .hname = "Host",
+     .hvalue = "a"},
+    {.name = "bare LF",
+     .in = "GET /x HTTP/1.0\nHost:  spaced  \n\n",
+     .method = "GET",
+     .path = "/x",
+     .minor = 0,
+     .nhdr = 1,
+     .cl = -1,
+     .hidx = 0,
+     .hname = "Host",
+     .hvalue = "spaced"},
+    {.name = "chunked",
+     .response = true,
+     .in = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n",
+     .minor = 1,
+     .status = 200,
+     .reason = "OK",
+     .nhdr = 2,
+     .cl = -1,
+     .te = true,
+     .chunked = true,
+     .close = true},
+    {.name = "te not last",
+     .response = true,
+     .in = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+     .minor = 1,
+     .status = 200,
+     .reason = "OK",
+     .nhdr = 1,
+     .cl = -1,
+     .te = true},
+    {.name = "no reason",
+     .response = true,
+     .in = "HTTP/1.1 204\r\n\r\n",
+     .minor = 1,
+     .status = 204,
+     .reason = "",
+     .cl = -1},
+    {.name = "reason spaces",
+     .response = true,
+     .in = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+     .minor = 1,
+     .status = 404,
+     .reason = "Not Found",
+     .nhdr = 1,
+     .cl = 0},
+    {.name = "duplicate equal CL",
+     .response = true,
+     .in = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\n",
+     .minor = 1,
+     .status = 200,
+     .reason = "OK",
+     .nhdr = 2,
+     .cl = 3},
+    {.name = "upgrade",
+     .in = "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+     .method = "GET",
+     .path = "/ws",
+     .minor = 1,
+     .nhdr = 3,
+     .cl = -1,
+     .upgrade = true},
+    {.name = "connect",
+     .in = "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+     .method = "CONNECT",
+     .path = "example.com:443",
+     .minor = 1,
+     .nhdr = 1,
+     .cl = -1},
+    {.name = "options star",
+     .in = "OPTIONS * HTTP/1.1\r\n\r\n",
+     .method = "OPTIONS",
+     .path = "*",
+     .minor = 1,
+     .cl = -1},
+    {.name = "empty value",
+     .in = "GET / HTTP/1.1\r\nX-Empty:\r\nX-Tab:\tv\t\r\n\r\n",
+     .method = "GET",
+     .path = "/",
+     .minor = 1,
+     .nhdr = 2,
+     .cl = -1,
+     .hidx = 1,
+     .hname = "X-Tab",
+     .hvalue = "v"},
+    {.name = "16-char method",
+     .in = "BASELINE-CONTROL /x HTTP/1.1\r\n\r\n",
+     .method = "BASELINE-CONTROL",
+     .path = "/x",
+     .minor = 1,
+     .cl = -1},
+    {.name = "keep-alive list",
+     .in = "GET / HTTP/1.0\r\nConnection: Keep-Alive, TE\r\n\r\n",
+     .method = "GET",
+     .path = "/",
+     .minor = 0,
+     .nhdr = 1,
+     .cl = -1,
+     .keep_alive = true},
+};
+
+static void assert_slice(struct h1_slice s, const char *want)
+{
+	if (!want)
+		return;
+	assert_int_equal(s.n, strlen(want));
+	assert_memory_equal(s.p, want, s.n);
+}
+
+static int parse(bool response, const char *buf, size_t len, struct h1_head *h)
+{
+	return response ? h1_parse_response_head(buf, len, h) : h1_parse_request_head(buf, len, h);
+}
+
+static void test_head_valid(void **unused)
+{
+	struct h1_head h;
+
+	for (size_t i = 0; i < sizeof(valid_heads) / sizeof(valid_heads[0]); i++) {
+		const struct head_case *c = &valid_heads[i];
+		size_t n = strlen(c->in);
+		int want = c->ret ? c->ret : (int)n;
+		char *buf = dup_exact(c->in, n);
+
+		print_message("head: %s\n", c->name);
+		assert_int_equal(parse(c->response, buf, n, &h), want);
+		assert_slice(h.method, c->method);
+		assert_slice(h.path, c->path);
+		assert_slice(h.reason, c->reason);
+		assert_int_equal(h.minor_version, c->minor);
+		assert_int_equal(h.status, c->status);
+		assert_int_equal(h.num_headers, c->nhdr);
+		assert_int_equal(h.content_length, c->cl);
+		assert_int_equal(h.te, c->te);
+		assert_int_equal(h.chunked, c->chunked);
+		assert_int_equal(h.connection_close, c->close);
+		assert_int_equal(h.connection_keep_alive, c->keep_alive);
+		assert_int_equal(h.upgrade, c->upgrade);
+		if (c->hname) {
+			assert_slice(h.headers[c->hidx].name, c->hname);
+			assert_slice(h.headers[c->hidx].value, c->hvalue);
+		}
+		free(buf);
+	}
+}
+
+/* Every proper prefix of a valid head is incomplete, never an error. */
+static void test_head_prefixes(void **unused)
+{
+	struct h1_head h;
+
+	for (size_t i = 0; i < sizeof(valid_heads) / sizeof(valid_heads[0]); i++) {
+		const struct head_case *c = &valid_heads[i];
+		size_t n = strlen(c->in);
+		size_t want = c->ret ? (size_t)c->ret : n;
+
+		for (size_t k = 0; k <= n; k++) {
+			char *buf = dup_exact(c->in, k);
+			int r = parse(c->response, buf, k, &h);
+			if (k < want) {
+				if (r != -2)
+					fail_msg("%s: prefix %zu gave %d", c->name, k, r);
+			} else {
+				assert_int_equal(r, (int)want);
+			}
+			free(buf);
+		}
+	}
+}
+
+struct bad_case {
+	bool response;
+	const char *in;
+};
+
+static const struct bad_case bad_heads[] = {
+    {false, "GET / HTTP/1.2\r\n\r\n"},
+    {false, "GET / HTTP/2.0\r\n\r\n"},
+    {false, "GET / http/1.1\r\n\r\n"},
+    {false, "GET /\r\n\r\n"},			     /* HTTP/0.9 */
+    {false, "G\x01T / HTTP/1.1\r\n\r\n"},	     /* control byte in method */
+    {false, "GET /a\x7f HTTP/1.1\r\n\r\n"},	     /* control byte in path */
+    {false, "GET /a\tb HTTP/1.1\r\n\r\n"},	     /* tab in path */
+    {false, "ABCDEFGHIJKLMNOPQ / HTTP/1.1\r\n\r\n"}, /* 17-char method */
+    {false, " GET / HTTP/1.1\r\n\r\n"},
+    {false, "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"},
+    {false, "GET / HTTP/1.1\r\nName : x\r\n\r\n"},
+    {false, "GET / HTTP/1.1\r\n: x\r\n\r\n"},
+    {false, "GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n"},
+    {false, "GET / HTTP/1.1\r\nA: b\x01\r\n\r\n"},
+    {false, "GET / HTTP/1.1\r\nA\x80: b\r\n\r\n"},
+    {false, "GET / HTTP/1.1\rX\n\r\n"},
+    {false, "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"},
+    {false, "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"},
+    {false, "GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n"},
+    {false, "GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"},
+    {false, "GET / HTTP/1.1\r\nContent-Length: \r\n\r\n"},
+    {false, "HTTP/1.1 200 OK\r\n\r\n"}, /* a response where a request is due */
+    {true, "HTTP/1.2 200 OK\r\n\r\n"},
+    {true, "HTTP/1.1 20 OK\r\n\r\n"},
+    {true, "HTTP/1.1 2000 OK\r\n\r\n"},
+    {true, "HTTP/1.1 099 OK\r\n\r\n"},
+    {true, "HTTP/1.1 abc OK\r\n\r\n"},
+    {true, "HTTP/1.1200 OK\r\n\r\n"},
+    {true, "HTTP/1.1 200 O\x01K\r\n\r\n"},
+    {true, "GET / HTTP/1.1\r\n\r\n"},
+    {true, "HTTP/1.1 200 OK\r\nX\r\n\r\n"},
+};
+
+static void test_head_malformed(void **unused)
+{
+	struct h1_head h;
+
+	for (size_t i = 0; i < sizeof(bad_heads) / sizeof(bad_heads[0]); i++) {
+		const char *in = bad_heads[i].in;
+		size_t n = strlen(in);
+		char *buf = dup_exact(in, n);
+		int r = parse(bad_heads[i].response, buf, n, &h);
+		if (r != -1)
+			fail_msg("bad head %zu gave %d", i, r);
+		free(buf);
+		/* prefixes: incomplete or error, never a crash */
+		for (size_t k = 0; k < n; k++) {
+			buf = dup_exact(in, k);
+			r = parse(bad_heads[i].response, buf, k, &h);
+			assert_true(r == -1 || r == -2);
+			free(buf);
+		}
+	}
+}
+
+static void test_head_many_headers(void **unused)
+{
+	char in[8192];
+	size_t n = 0;
+	struct h1_head h;
+
+	n += (size_t)snprintf(in + n, sizeof(in) - n, "HTTP/1.1 200 OK\r\n");
+	for (int i = 0; i < 100; i++)
+		n += (size_t)snprintf(in + n, sizeof(in) - n, "X-H%d: %d\r\n", i, i);
+	n += (size_t)snprintf(in + n, sizeof(in) - n, "Content-Length: 7\r\n\r\n");
+	char *buf = dup_exact(in, n);
+	assert_int_equal(h1_parse_response_head(buf, n, &h), (int)n);
+	assert_int_equal(h.num_headers, H1_MAX_HEADERS);
+	assert_int_equal(h.headers_seen, 101);
+	assert_int_equal(h.content_length, 7); /* framing from a header not kept */
+	free(buf);
+}
+
+static void test_infer(void **unused)
+{
+	static const struct {
+		const char *in;
+		int want;
+	} t[] = {
+	    {"GET / HTTP/1.1\r\n", 90},
+	    {"POST /x", 90},
+	    {"PUT ", 90},
+	    {"DELETE /", 90},
+	    {"HEAD /", 90},
+	    {"OPTIONS *", 90},
+	    {"PATCH /", 90},
+	    {"CONNECT a:1", 90},
+	    {"TRACE /", 90},
+	    {"HTTP/1.1 200", 90},
+	    {"HTTP/1.0", 90},
+	    {"GET", 0},
+	    {"GETX /", 0},
+	    {"get /", 0},
+	    {"HTTP/2.0 200", 0},
+	    {"PRI * HTTP/2.0", 0},
+	    {"\x16\x03\x01\x02", 0},
+	    {"", 0},
+	    {"HTTP/1", 0},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		size_t n = strlen(t[i].in);
+		char *buf = dup_exact(t[i].in, n);
+		assert_int_equal(zt_http1_ops.infer((const uint8_t *)buf, n, ZT_DIR_EGRESS), t[i].want);
+		free(buf);
+	}
+	assert_int_equal(zt_http1_ops.infer(NULL, 0, 0), 0);
+	assert_ptr_equal(zt_proto_infer((const uint8_t *)"GET / ", 6, 0), &zt_http1_ops);
+	assert_null(zt_proto_infer((const uint8_t *)"\0\0\0\0", 4, 0));
+}
+
+static void test_ops(void **unused)
+{
+	assert_int_equal(zt_http1_ops.id, ZT_L7_HTTP1);
+	assert_string_equal(zt_http1_ops.name, "HTTP");
+	assert_true(zt_http1_ops.state_size < 12 * 1024);
+	assert_ptr_equal(zt_proto_by_id(ZT_L7_HTTP1), &zt_http1_ops);
+	assert_non_null(zt_http1_ops.init);
+	assert_non_null(zt_http1_ops.feed);
+	assert_non_null(zt_http1_ops.finish);
+}
+
+/* ---- streaming harness ----------------------------------------------- */
+
+struct step {
+	uint8_t dir;
+	const char *data; /* captured bytes; NULL: none */
+	size_t datalen;	  /* 0: strlen(data) */
+	uint64_t gap;	  /* uncaptured bytes after data */
+	bool eof;
+};
+
+#define EG(s)                                                                                                \
+	{                                                                                                    \
+		.dir = ZT_DIR_EGRESS, .data = (s)                                                            \
+	}
+#define IN(s)                                                                                                \
+	{                                                                                                    \
+		.dir = ZT_DIR_INGRESS, .data = (s)                                                           \
+	}
+#define EG_GAP(s, g)                                                                                         \
+	{                                                                                                    \
+		.dir = ZT_DIR_EGRESS, .data = (s), .gap = (g)                                                \
+	}
+#define IN_GAP(s, g)                                                                                         \
+	{                                                                                                    \
+		.dir = ZT_DIR_INGRESS, .data = (s), .gap = (g)                                               \
+	}
+#define IN_EOF                                                                                               \
+	{                                                                                                    \
+		.dir = ZT_DIR_INGRESS, .eof = true                                                           \
+	}
+
+#define MAXMSG 48
+
+struct cap {
+	struct zt_msg m[MAXMSG];
+	size_t n;
+};
+
+static struct cap cap_a, cap_b;
+
+static void cap_emit(void *ctx, const struct zt_msg *m)
+{
+	struct cap *c = ctx;
+
+	assert_true(c->n < MAXMSG);
+	c->m[c->n++] = *m;
+}
+
+static uint64_t t_enter(size_t i)
+{
+	return 1000000 * (uint64_t)(i + 1);
+}
+
+static uint64_t t_exit(size_t i)
+{
+	return t_enter(i) + 500;
+}
+
+static size_t step_len(const struct step *s)
+{
+	return s->data ? (s->datalen ? s->datalen : strlen(s->data)) : 0;
+}
+
+/* TCP seq of the first byte of step i. */
+static uint32_t step_seq(const struct step *st, size_t i)
+{
+	uint32_t seq[2] = {1000, 900000};
+
+	for (size_t k = 0; k < i; k++)
+		seq[st[k].dir] += (uint32_t)(step_len(&st[k]) + st[k].gap);
+	return seq[st[i].dir];
+}
+
+static void feed_one(void *state, struct zt_seg *seg, const char *data, size_t n, struct cap *out)
+{
+	uint8_t *buf = n ? malloc(n) : NULL;
+
+	if (n)
+		memcpy(buf, data, n);
+	seg->data = buf;
+	seg->caplen = (uint32_t)n;
+	zt_http1_ops.feed(state, seg, cap_emit, out);
+	free(buf);
+}
+
+/* Feeds the steps as one segment each, or (bytewise) one segment per
+ * captured byte plus one for the gap; both carry the step's timestamps. */
+static void run_steps(const struct step *st, size_t nst, bool bytewise, bool finish, struct cap *out)
+{
+	void *state = malloc(zt_http1_ops.state_size);
+
+	assert_non_null(state);
+	memset(state, 0, zt_http1_ops.state_size);
+	out->n = 0;
+	zt_http1_ops.init(state);
+	for (size_t i = 0; i < nst; i++) {
+		size_t dl = step_len(&st[i]);
+		struct zt_seg seg = {
+		    .enter_ns = t_enter(i),
+		    .exit_ns = t_exit(i),
+		    .tid = 100u + st[i].dir,
+		    .has_seq = true,
+		    .dir = st[i].dir,
+		    .seq = step_seq(st, i),
+		};
+		if (st[i].eof) {
+			seg.eof = true;
+			feed_one(state, &seg, NULL, 0, out);
+			continue;
+		}
+		if (!bytewise) {
+			seg.len = dl + st[i].gap;
+			feed_one(state, &seg, st[i].data, dl, out);
+			continue;
+		}
+		uint32_t seq0 = seg.seq;
+		for (size_t j = 0; j < dl; j++) {
+			seg.len = 1;
+			seg.seq = seq0 + (uint32_t)j;
+			feed_one(state, &seg, st[i].data + j, 1, out);
+		}
+		if (st[i].gap) {
+			seg.len = st[i].gap;
+			seg.seq = seq0 + (uint32_t)dl;
+			feed_one(state, &seg, NULL, 0, out);
+		}
+	}
+	if (finish)
+		zt_http1_ops.finish(state, 42, cap_emit, out);
+	free(state);
+}
+
+/* Expected message; NULL strings are not checked, "" asserts empty. */
+struct want {
+	uint8_t kind;
+	uint32_t flags;
+	const char *method, *path, *host, *version;
+	int status;
+	uint64_t bytes;
+	const char *exc, *trace, *span, *parent, *xrid;
+	bool ts;      /* check timestamps and seq: */
+	int at;	      /* step where the message starts */
+	uint32_t off; /* offset of its first byte in that step */
+	int end;      /* step carrying its last byte */
+};
+
+static void assert_str(const char *got, const char *want, size_t cap)
+{
+	assert_true(strnlen(got, cap) < cap);
+	if (want)
+		assert_string_equal(got, want);
+}
+
+static void check_msg(const struct zt_msg *m, const struct want *w, const struct step *st, size_t nst)
+{
+	assert_int_equal(m->kind, w->kind);
+	assert_int_equal(m->flags, w->flags);
+	assert_string_equal(m->method, w->method ? w->method : "");
+	if (w->path)
+		assert_string_equal(m->path, w->path);
+	assert_int_equal(m->status, w->status);
+	assert_int_equal(m->bytes, w->bytes);
+	assert_str(m->host, w->host, sizeof(m->host));
+	assert_str(m->version, w->version, sizeof(m->version));
+	assert_str(m->exception, w->exc, sizeof(m->exception));
+	assert_str(m->trace_id, w->trace, sizeof(m->trace_id));
+	assert_str(m->span_id, w->span, sizeof(m->span_id));
+	assert_str(m->parent_span_id, w->parent, sizeof(m->parent_span_id));
+	assert_str(m->x_request_id, w->xrid, sizeof(m->x_request_id));
+	if (w->ts) {
+		assert_true(w->at >= 0 && (size_t)w->at < nst && w->end >= w->at && (size_t)w->end < nst);
+		const struct step *s = &st[w->at];
+		assert_int_equal(m->dir, s->dir);
+		assert_int_equal(m->start_ns, s->dir == ZT_DIR_EGRESS ? t_enter(w->at) : t_exit(w->at));
+		assert_int_equal(m->end_ns, t_exit(w->end));
+		assert_true(m->has_seq);
+		assert_int_equal(m->seq, step_seq(st, w->at) + w->off);
+		assert_int_equal(m->tid_start, 100u + s->dir);
+		assert_int_equal(m->tid_end, 100u + st[w->end].dir);
+	}
+}
+
+static void assert_same_msg(const struct zt_msg *a, const struct zt_msg *b, bool ts)
+{
+	assert_int_equal(a->kind, b->kind);
+	assert_int_equal(a->dir, b->dir);
+	assert_int_equal(a->flags, b->flags);
+	assert_int_equal(a->bytes, b->bytes);
+	assert_int_equal(a->status, b->status);
+	assert_int_equal(a->has_seq, b->has_seq);
+	assert_int_equal(a->seq, b->seq);
+	assert_string_equal(a->version, b->version);
+	assert_string_equal(a->method, b->method);
+	assert_string_equal(a->host, b->host);
+	assert_string_equal(a->path, b->path);
+	assert_string_equal(a->exception, b->exception);
+	assert_string_equal(a->trace_id, b->trace_id);
+	assert_string_equal(a->span_id, b->span_id);
+	assert_string_equal(a->parent_span_id, b->parent_span_id);
+	assert_string_equal(a->x_request_id, b->x_request_id);
+	if (ts) {
+		assert_int_equal(a->start_ns, b->start_ns);
+		assert_int_equal(a->end_ns, b->end_ns);
+		assert_int_equal(a->tid_start, b->tid_start);
+		assert_int_equal(a->tid_end, b->tid_end);
+	}
+}
+
+static void assert_same_caps(const struct cap *a, const struct cap *b, bool ts)
+{
+	assert_int_equal(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++)
+		assert_same_msg(&a->m[i], &b->m[i], ts);
+}
+
+/* Runs steps whole and byte by byte; both must give the wanted messages. */
+static void check_ex(const struct step *st, size_t nst, const struct want *w, size_t nw, bool finish)
+{
+	run_steps(st, nst, false, finish, &cap_a);
+	if (cap_a.n != nw)
+		fail_msg("got %zu messages, want %zu", cap_a.n, nw);
+	for (size_t i = 0; i < nw; i++) {
+		check_msg(&cap_a.m[i], &w[i], st, nst);
+	}
+	run_steps(st, nst, true, finish, &cap_b);
+	assert_same_caps(&cap_a, &cap_b, true);
+}
+
+#define CHECK(st, w) check_ex((st), sizeof(st) / sizeof((st)[0]), (w), sizeof(w) / sizeof((w)[0]), false)
+#define CHECK_FINISH(st, w)                                                                                  \
+	check_ex((st), sizeof(st) / sizeof((st)[0]), (w), sizeof(w) / sizeof((w)[0]), true)
+
+#define REQ ZT_MSG_REQUEST
+#define RESP ZT_MSG_RESPONSE
+
+/* ---- streaming tests ------------------------------------------------- */
+
+static void test_stream_req_resp(void **unused)
+{
+	static const struct step st[] = {EG(CURL_GET), IN_GAP(NGINX_200, 615)};
+	static const struct want w[] = {
+	    {.kind = REQ,
+	     .method = "GET",
+	     .path = "/",
+	     .host = "127.0.0.1:8080",
+	     .version = "1.1",
+	     .bytes = L(CURL_GET),
+	     .exc = "",
+	     .trace = "",
+	     .xrid = "",
+	     .ts = true,
+	     .at = 0,
+	     .end = 0},
+	    {.kind = RESP,
+	     .status = 200,
+	     .version = "1.1",
+	     .host = "",
+	     .path = "",
+	     .exc = "",
+	     .bytes = L(NGINX_200) + 615,
+	     .ts = true,
+	     .at = 1,
+	     .end = 1},
+	};
+	CHECK(st, w);
+}
+
+/* We are the server: requests are ingress, timestamps from their exits. */
+static void test_stream_server_side(void **unused)
+{
+	static const struct step st[] = {IN(CURL_GET), EG(PY_200 "<html></html"), IN(GET_A), EG(OK2)};
+	static const struct want w[] = {
+	    {.kind = REQ, .method = "GET", .path = "/", .bytes = L(CURL_GET), .ts = true, .at = 0, .end = 0},
+	    {.kind = RESP,
+	     .status = 200,
+	     .version = "1.0",
+	     .bytes = L(PY_200) + 12,
+	     .ts = true,
+	     .at = 1,
+	     .end = 1},
+	    {.kind = REQ, .method = "GET", .path = "/a", .bytes = L(GET_A), .ts = true, .at = 2, .end = 2},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 3, .end = 3},
+	};
+	CHECK(st, w);
+}
+
+static void test_stream_keepalive(void **unused)
+{
+	static const struct step st[] = {EG(GET_A), IN(OK2), EG(GET_B), IN(OK2), EG(GET_C), IN(OK2)};
+	static const struct want w[] = {
+	    {.kind = REQ,
+	     .method = "GET",
+	     .path = "/a",
+	     .host = "h",
+	     .bytes = L(GET_A),
+	     .ts = true,
+	     .at = 0,
+	     .end = 0},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 1, .end = 1},
+	    {.kind = REQ, .method = "GET", .path = "/b", .bytes = L(GET_B), .ts = true, .at = 2, .end = 2},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 3, .end = 3},
+	    {.kind = REQ, .method = "GET", .path = "/c", .bytes = L(GET_C), .ts = true, .at = 4, .end = 4},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 5, .end = 5},
+	};
+	CHECK(st, w);
+}
+
+static void test_stream_pipelining(void **unused)
+{
+	static const struct step st[] = {EG(GET_A GET_B GET_C), IN(OK2 OK2 "\r\n" OK2)};
+	static const struct want w[] = {
+	    {.kind = REQ,
+	     .method = "GET",
+	     .path = "/a",
+	     .bytes = L(GET_A),
+	     .ts = true,
+	     .at = 0,
+	     .off = 0,
+	     .end = 0},
+	    {.kind = REQ,
+	     .method = "GET",
+	     .path = "/b",
+	     .bytes = L(GET_B),
+	     .ts = true,
+	     .at = 0,
+	     .off = L(GET_A),
+	     .end = 0},
+	    {.kind = REQ,
+	     .method = "GET",
+	     .path = "/c",
+	     .bytes = L(GET_C),
+	     .ts = true,
+	     .at = 0,
+	     .off = L(GET_A GET_B),
+	     .end = 0},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 1, .off = 0, .end = 1},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 1, .off = L(OK2), .end = 1},
+	    /* the stray CRLF between messages belongs to neither */
+	    {.kind = RESP,
+	     .status = 200,
+	     .bytes = L(OK2),
+	     .ts = true,
+	     .at = 1,
+	     .off = L(OK2 OK2 "\r\n"),
+	     .end = 1},
+	};
+	CHECK(st, w);
+}
+
+#define POST_HEAD "POST /upload HTTP/1.1\r\nHost: up\r\nContent-Length: 10\r\n\r\n"
+
+static void test_stream_split3(void **unused)
+{
+	static const struct step st[] = {EG("POST /upl"), EG("oad HTTP/1.1\r\nHost: up\r\nContent-Le"),
+					 EG("ngth: 10\r\n\r\n0123456789"), IN(OK2)};
+	static const struct want w[] = {
+	    {.kind = REQ,
+	     .method = "POST",
+	     .path = "/upload",
+	     .host = "up",
+	     .bytes = L(POST_HEAD) + 10,
+	     .ts = true,
+	     .at = 0,
+	     .end = 2},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 3, .end = 3},
+	};
+	CHECK(st, w);
+}
+
+/* A request and a response, each cut in two at every point, give the same
+ * messages as uncut. */
+static void test_stream_every_split(void **unused)
+{
+	static const char req[] = POST_HEAD "0123456789";
+	static const char resp[] = "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+				   "4\r\nabcd\r\n3;x=y\r\nefg\r\n0\r\nT: v\r\n\r\n";
+	struct step whole[] = {{.dir = 0, .data = req}, {.dir = 1, .data = resp}};
+
+	run_steps(whole, 2, false, false, &cap_a);
+	assert_int_equal(cap_a.n, 2);
+	assert_int_equal(cap_a.m[0].bytes, L(req));
+	assert_int_equal(cap_a.m[1].bytes, L(resp));
+	assert_int_equal(cap_a.m[1].status, 201);
+	assert_int_equal(cap_a.m[1].flags, 0);
+	for (size_t k = 1; k < L(req); k++) {
+		for (size_t j = 1; j < L(resp); j += (k % 7) + 1) {
+			struct step st[] = {
+			    {.dir = 0, .data = req, .datalen = k},
+			    {.dir = 0, .data = req + k, .datalen = L(req) - k},
+			    {.dir = 1, .data = resp, .datalen = j},
+			    {.dir = 1, .data = resp + j, .datalen = L(resp) - j},
+			};
+			run_steps(st, 4, false, false, &cap_b);
+			assert_same_caps(&cap_a, &cap_b, false);
+			assert_int_equal(cap_b.m[0].end_ns, t_exit(1));
+			assert_int_equal(cap_b.m[1].start_ns, t_exit(2));
+			assert_int_equal(cap_b.m[1].end_ns, t_exit(3));
+		}
+	}
+}
+
+#define RESP_3000 "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n"
+
+static void test_stream_cl_gaps(void **unused)
+{
+	static const struct step st[] = {
+	    EG(GET_A),
+	    IN_GAP(RESP_3000 "0123456789", 990), /* 1000 body bytes */
+	    IN_GAP(NULL, 1000),			 /* nothing captured */
+	    IN_GAP("abcdef", 994),		 /* last byte here */
+	    EG(GET_B),
+	    IN(OK2),
+	};
+	static const struct want w[] = {
+	    {.kind = REQ, .method = "GET", .path = "/a", .bytes = L(GET_A), .ts = true, .at = 0, .end = 0},
+	    {.kind = RESP, .status = 200, .bytes = L(RESP_3000) + 3000, .ts = true, .at = 1, .end = 3},
+	    {.kind = REQ, .method = "GET", .path = "/b", .bytes = L(GET_B), .ts = true, .at = 4, .end = 4},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 5, .end = 5},
+	};
+	CHECK(st, w);
+}
+
+#define CHUNKED_HEAD "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+static void test_stream_chunked(void **unused)
+{
+	static const struct step st[] = {
+	    EG(GET_A),
+	    IN(CHUNKED_HEAD "5\r\nhel"),
+	    IN("lo\r\n6;ext=1\r\n world\r"),
+	    IN("\nA\r\n0123456789\r\n0\r"),
+	    IN("\nX-Trailer: a\r\n\r\n"),
+	    EG(GET_B),
+	    IN(OK2),
+	};
+	static const size_t body =
+	    L("5\r\nhello\r\n6;ext=1\r\n world\r\nA\r\n0123456789\r\n0\r\nX-Trailer: a\r\n\r\n");
+	static const struct want w[] = {
+	    {.kind = REQ, .method = "GET", .path = "/a", .bytes = L(GET_A), .ts = true, .at = 0, .end = 0},
+	    {.kind = RESP, .status = 200, .bytes = L(CHUNKED_HEAD) + body, .ts = true, .at = 1, .end = 4},
+	    {.kind = REQ, .method = "GET", .path = "/b", .bytes = L(GET_B), .ts = true, .at = 5, .end = 5},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 6, .end = 6},
+	};
+	CHECK(st, w);
+}
+
+static void test_stream_chunk_data_gap(void **unused)
+{
+	/* 0x1f4 = 500 data bytes: 10 captured, 490 + CRLF in the gap */
+	static const struct step st[] = {
+	    EG(GET_A),
+	    IN_GAP(CHUNKED_HEAD "1f4\r\n0123456789", 492),
+	    IN_GAP("1\r\n", 3), /* one byte of data and its CRLF in a gap */
+	    IN("0\r\n\r\n"),
+	    EG(GET_B),
+	    IN(OK2),
+	};
+	static const struct want w[] = {
+	    {.kind = REQ, .method = "GET", .path = "/a", .bytes = L(GET_A), .ts = true, .at = 0, .end = 0},
+	    {.kind = RESP,
+	     .status = 200,
+	     .bytes = L(CHUNKED_HEAD) + 5 + 502 + 6 + 5,
+	     .ts = true,
+	     .at = 1,
+	     .end = 3},
+	    {.kind = REQ, .method = "GET", .path = "/b", .bytes = L(GET_B), .ts = true, .at = 4, .end = 4},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 5, .end = 5},
+	};
+	CHECK(st, w);
+}
+
+static void test_stream_chunk_size_gap(void **unused)
+{
+	static const struct step st[] = {
+	    EG(GET_A),
+	    IN_GAP(CHUNKED_HEAD "5\r\nhello\r\n", 100), /* next size line lost */
+	    IN("3\r\nabc\r\n0\r\n\r\n"),		/* no resync mid-body */
+	    EG(GET_B),
+	    IN(OK2),
+	};
+	static const struct want w[] = {
+	    {.kind = REQ, .method = "GET", .path = "/a", .bytes = L(GET_A), .ts = true, .at = 0, .end = 0},
+	    {.kind = RESP,
+	     .flags = ZT_MF_LOST_SYNC,
+	     .status = 200,
+	     .bytes = L(CHUNKED_HEAD "5\r\nhello\r\n"),
+	     .ts = true,
+	     .at = 1,
+	     .end = 1},
+	    {.kind = REQ, .method = "GET", .path = "/b", .bytes = L(GET_B), .ts = true, .at = 3, .end = 3},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 4, .end = 4},
+	};
+	CHECK(st, w);
+}
+
+#define HEAD_REQ "HEAD /big.iso HTTP/1.1\r\nHost: h\r\n\r\n"
+#define HEAD_RESP "HTTP/1.1 200 OK\r\nContent-Length: 4700000000\r\n\r\n"
+
+static void test_stream_head(void **unused)
+{
+	static const struct step st[] = {EG(HEAD_REQ), IN(HEAD_RESP), EG(GET_A), IN(OK2)};
+	static const struct want w[] = {
+	    {.kind = REQ,
+	     .method = "HEAD",
+	     .path = "/big.iso",
+	     .bytes = L(HEAD_REQ),
+	     .ts = true,
+	     .at = 0,
+	     .end = 0},
+	    {.kind = RESP, .status = 200, .bytes = L(HEAD_RESP), .ts = true, .at = 1, .end = 1},
+	    {.kind = REQ, .method = "GET", .path = "/a", .bytes = L(GET_A), .ts = true, .at = 2, .end = 2},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 3, .end = 3},
+	};
+	CHECK(st, w);
+}
+
+/* Pipelined HEAD then GET: the FIFO tells the two responses apart. */
+static void test_stream_head_pipelined(void **unused)
+{
+	static const struct step st[] = {EG(HEAD_REQ GET_A), IN(HEAD_RESP OK2)};
+	static const struct want w[] = {
+	    {.kind = REQ, .method = "HEAD", .bytes = L(HEAD_REQ)},
+	    {.kind = REQ, .method = "GET", .bytes = L(GET_A)},
+	    {.kind = RESP, .status = 200, .bytes = L(HEAD_RESP)},
+	    {.kind = RESP,
+	     .status = 200,
+	     .bytes = L(OK2),
+	     .ts = true,
+	     .at = 1,
+	     .off = L(HEAD_RESP),
+	     .end = 1},
+	};
+	CHECK(st, w);
+}
+
+#define EXPECT_REQ "POST /p HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+#define CONT "HTTP/1.1 100 Continue\r\n\r\n"
+#define CREATED "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+
+static void test_stream_100_continue(void **unused)
+{
+	static const struct step st[] = {EG(EXPECT_REQ), IN(CONT), EG("hello"), IN(CREATED)};
+	static const struct want w[] = {
+	    {.kind = RESP,
+	     .flags = ZT_MF_INTERIM,
+	     .status = 100,
+	     .bytes = L(CONT),
+	     .ts = true,
+	     .at = 1,
+	     .end = 1},
+	    {.kind = REQ,
+	     .method = "POST",
+	     .path = "/p",
+	     .bytes = L(EXPECT_REQ) + 5,
+	     .ts = true,
+	     .at = 0,
+	     .end = 2},
+	    {.kind = RESP, .status = 201, .bytes = L(CREATED), .ts = true, .at = 3, .end = 3},
+	};
+	CHECK(st, w);
+}
+
+#define DEL "DELETE /items/1 HTTP/1.1\r\nHost: h\r\n\r\n"
+#define R204 "HTTP/1.1 204 No Content\r\n\r\n"
+#define INM "GET /i HTTP/1.1\r\nIf-None-Match: \"x\"\r\n\r\n"
+#define R304 "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 615\r\n\r\n"
+
+static void test_stream_204_304(void **unused)
+{
+	static const struct step st[] = {EG(DEL), IN(R204), EG(INM), IN(R304), EG(GET_A), IN(OK2)};
+	static const struct want w[] = {
+	    {.kind = REQ, .method = "DELETE", .path = "/items/1", .bytes = L(DEL)},
+	    {.kind = RESP, .status = 204, .bytes = L(R204), .exc = ""},
+	    {.kind = REQ, .method = "GET", .path = "/i", .bytes = L(INM)},
+	    {.kind = RESP, .status = 304, .bytes = L(R304), .exc = ""},
+	    {.kind = REQ, .method = "GET", .path = "/a", .bytes = L(GET_A)},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 5, .end = 5},
+	};
+	CHECK(st, w);
+}
+
+#define WS_REQ "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+#define WS_101 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+
+static void test_stream_upgrade(void **unused)
+{
+	static const struct step st[] = {
+	    EG(WS_REQ), IN(WS_101 "\x81\x05hello"), EG("\x81\x85garbage"), EG(GET_A), IN(OK2), IN_EOF,
+	};
+	static const struct want w[] = {
+	    {.kind = REQ, .method = "GET", .path = "/chat", .bytes = L(WS_REQ)},
+	    {.kind = RESP,
+	     .flags = ZT_MF_UPGRADE,
+	     .status = 101,
+	     .bytes = L(WS_101),
+	     .ts = true,
+	     .at = 1,
+	     .end = 1},
+	};
+	CHECK_FINISH(st, w);
+}
+
+#define CONNECT_REQ "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+#define CONNECT_200 "HTTP/1.1 200 Connection Established\r\n\r\n"
+
+static void test_stream_connect(void **unused)
+{
+	static const struct step st[] = {EG(CONNECT_REQ), IN(CONNECT_200), EG("\x16\x03\x01\x02\x00"),
+					 IN(OK2)};
+	static const struct want w[] = {
+	    {.kind = REQ,
+	     .method = "CONNECT",
+	     .path = "example.com:443",
+	     .host = "example.com:443",
+	     .bytes = L(CONNECT_REQ)},
+	    {.kind = RESP, .flags = ZT_MF_UPGRADE, .status = 200, .bytes = L(CONNECT_200)},
+	};
+	CHECK(st, w);
+}
+
+#define PY_EOF "HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6 Python/3.11.2\r\nContent-type: text/html\r\n\r\n"
+
+static void test_stream_eof_body(void **unused)
+{
+	static const struct step st[] = {
+	    EG("GET / HTTP/1.0\r\n\r\n"), IN(PY_EOF "<html>"), IN_GAP("<body>", 100), IN("</html>"), IN_EOF,
+	};
+	static const struct want w[] = {
+	    {.kind = REQ, .method = "GET", .version = "1.0", .bytes = L("GET / HTTP/1.0\r\n\r\n")},
+	    {.kind = RESP,
+	     .flags = ZT_MF_EOF_BODY,
+	     .status = 200,
+	     .version = "1.0",
+	     .bytes = L(PY_EOF) + 6 + 106 + 7,
+	     .ts = true,
+	     .at = 1,
+	     .end = 3},
+	};
+	CHECK(st, w);
+}
+
+static void test_stream_eof_body_finish(void **unused)
+{
+	static const struct step st[] = {
+	    EG("GET / HTTP/1.1\r\n\r\n"),
+	    IN("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabc"),
+	    IN("def"),
+	};
+	static const struct want w[] = {
+	    {.kind = REQ, .method = "GET", .bytes = L("GET / HTTP/1.1\r\n\r\n")},
+	    {.kind = RESP,
+	     .flags = ZT_MF_EOF_BODY | ZT_MF_CLOSE,
+	     .status = 200,
+	     .bytes = L("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n") + 6,
+	     .ts = true,
+	     .at = 1,
+	     .end = 2},
+	};
+	CHECK_FINISH(st, w);
+}
+
+/* finish() drops partial messages: half a head, half a CL body. */
+static void test_stream_finish_drops_partial(void **unused)
+{
+	static const struct step st[] = {EG(GET_A), IN(RESP_3000 "abc"), EG("GET /b HTTP/1.1\r\nHo")};
+	static const struct want w[] = {
+	    {.kind = REQ, .method = "GET", .path = "/a", .bytes = L(GET_A)},
+	};
+	CHECK_FINISH(st, w);
+}
+
+static void test_stream_truncated_gap(void **unused)
+{
+	static const struct step st[] = {
+	    EG_GAP("GET /cut?x=1 HTTP/1.1\r\nHost: api\r\nX-Request-ID: r-1\r\nUser-Ag", 50),
+	    IN("HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno!"),
+	    EG(GET_B),
+	    IN(OK2),
+	};
+	static const struct want w[] = {
+	    {.kind = REQ,
+	     .flags = ZT_MF_TRUNCATED | ZT_MF_LOST_SYNC,
+	     .method = "GET",
+	     .path = "/cut?x=1",
+	     .host = "api",
+	     .xrid = "r-1",
+	     .version = "1.1",
+	     .bytes = L("GET /cut?x=1 HTTP/1.1\r\nHost: api\r\nX-Request-ID: r-1\r\nUser-Ag"),
+	     .ts = true,
+	     .at = 0,
+	     .end = 0},
+	    {.kind = RESP,
+	     .status = 404,
+	     .exc = "Not Found",
+	     .bytes = L("HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno!")},
+	    {.kind = REQ, .method = "GET", .path = "/b", .bytes = L(GET_B), .ts = true, .at = 2, .end = 2},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2)},
+	};
+	CHECK(st, w);
+}
+
+/* A gap cuts the status line: the status is still known. */
+static void test_stream_truncated_status(void **unused)
+{
+	static const struct step st[] = {
+	    EG(GET_A),
+	    IN_GAP("HTTP/1.1 503 Service Unava", 400),
+	    EG(GET_B),
+	    IN(OK2),
+	};
+	static const struct want w[] = {
+	    {.kind = REQ, .method = "GET", .path = "/a", .bytes = L(GET_A)},
+	    {.kind = RESP,
+	     .flags = ZT_MF_TRUNCATED | ZT_MF_LOST_SYNC,
+	     .status = 503,
+	     .exc = "Service Unava",
+	     .bytes = L("HTTP/1.1 503 Service Unava")},
+	    {.kind = REQ, .method = "GET", .path = "/b", .bytes = L(GET_B)},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 3, .end = 3},
+	};
+	CHECK(st, w);
+}
+
+static void test_stream_truncated_big(void **unused)
+{
+	static char big[6000];
+	size_t n = 0;
+
+	n += (size_t)snprintf(big + n, sizeof(big) - n, "GET /huge HTTP/1.1\r\nHost: big\r\nX-Fill: ");
+	while (n < 5000)
+		big[n++] = 'a';
+	n += (size_t)snprintf(big + n, sizeof(big) - n, "\r\n\r\n");
+	struct step st[] = {
+	    {.dir = 0, .data = big, .datalen = n},
+	    IN(OK2),
+	    EG(GET_B),
+	    IN(OK2),
+	};
+	struct want w[] = {
+	    {.kind = REQ,
+	     .flags = ZT_MF_TRUNCATED | ZT_MF_LOST_SYNC,
+	     .method = "GET",
+	     .path = "/huge",
+	     .host = "big",
+	     .bytes = 4096,
+	     .ts = true,
+	     .at = 0,
+	     .end = 0},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2)},
+	    {.kind = REQ, .method = "GET", .path = "/b", .bytes = L(GET_B)},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2)},
+	};
+	check_ex(st, 4, w, 4, false);
+}
+
+static void test_stream_malformed(void **unused)
+{
+	static const struct step st[] = {
+	    EG(GET_A),
+	    IN(OK2),
+	    EG("GET /x HTTP/1.1\r\nBad Header: x\r\n\r\n"),
+	    IN("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+	    EG("\x16\x03\x01 not http at all"),
+	    /* starts like PUT/POST/PATCH for one byte: no resync here, even
+	     * when fed byte by byte */
+	    EG("Pz /nope HTTP/1.1\r\n\r\n"),
+	    EG(GET_B),
+	    IN(OK2),
+	};
+	static const struct want w[] = {
+	    {.kind = REQ, .method = "GET", .path = "/a", .bytes = L(GET_A)},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2)},
+	    {.kind = REQ,
+	     .flags = ZT_MF_LOST_SYNC,
+	     .method = "GET",
+	     .path = "/x",
+	     .bytes = L("GET /x HTTP/1.1\r\nBad ")},
+	    {.kind = RESP,
+	     .flags = ZT_MF_CLOSE,
+	     .status = 400,
+	     .exc = "Bad Request",
+	     .bytes = L("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")},
+	    {.kind = REQ, .method = "GET", .path = "/b", .bytes = L(GET_B), .ts = true, .at = 6, .end = 6},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2)},
+	};
+	CHECK(st, w);
+}
+
+/* Tracing starts mid-connection: the first thing seen is a response body's
+ * tail (ignored, not HTTP-looking) or a response. */
+static void test_stream_midstream(void **unused)
+{
+	static const struct step st[] = {
+	    IN("tail of an earlier body"),
+	    IN(OK2),
+	    EG(GET_A),
+	    IN(OK2),
+	};
+	static const struct want w[] = {
+	    {.kind = RESP, .status = 200, .bytes = L(OK2), .ts = true, .at = 1, .end = 1},
+	    {.kind = REQ, .method = "GET", .path = "/a", .bytes = L(GET_A)},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2)},
+	};
+	CHECK(st, w);
+}
+
+/* A chunked request body, then a response. */
+static void test_stream_chunked_request(void **unused)
+{
+	static const struct step st[] = {
+	    EG("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"),
+	    EG("0\r\n\r\n"),
+	    IN(OK2),
+	};
+	static const struct want w[] = {
+	    {.kind = REQ,
+	     .method = "POST",
+	     .path = "/c",
+	     .bytes = L("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+	     .ts = true,
+	     .at = 0,
+	     .end = 1},
+	    {.kind = RESP, .status = 200, .bytes = L(OK2)},
+	};
+	CHECK(st, w);
+}
+
+static void test_stream_exception_close(void **unused)
+{
+	static const struct step st[] = {
+	    EG("GET /boom HTTP/1.1\r\nConnection: close\r\n\r\n"),
+	    IN("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 1\r\n\r\nx"),
+	};
+	static const struct want w[] = {
+	    {.kind = REQ,
+	     .flags = ZT_MF_CLOSE,
+	     .method = "GET",
+	     .path = "/boom",
+	     .bytes = L("GET /boom HTTP/1.1\r\nConnection: close\r\n\r\n")},
+	    {.kind = RESP,
+	     .status = 500,
+	     .exc = "Internal Server Error",
+	     .bytes = L("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 1\r\n\r\nx")},
+	};
+	CHECK(st, w);
+}
+
+/* ---- ids -------------------------------------------------------------- */
+
+struct id_case {
+	const char *headers;
+	const char *trace, *span, *parent, *xrid;
+};
+
+static const struct id_case id_cases[] = {
+    {"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n",
+     "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "", ""},
+    {"Traceparent: 00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-00\r\n",
+     "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "", ""},
+    /* invalid traceparents: short, zero ids, version ff, extra field in 00 */
+    {"traceparent: 00-0af7651916cd43dd8448eb211c80319-b7ad6b7169203331-01\r\n", "", "", "", ""},
+    {"traceparent: 00-00000000000000000000000000000000-b7ad6b7169203331-01\r\n", "", "", "", ""},
+    {"traceparent: 00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01\r\n", "", "", "", ""},
+    {"traceparent: ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n", "", "", "", ""},
+    {"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-xx\r\n", "", "", "", ""},
+    {"traceparent: 01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-xx\r\n",
+     "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "", ""},
+    {"traceparent: 00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01\r\n", "", "", "", ""},
+    /* b3 single header */
+    {"b3: 80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90\r\n",
+     "80f198ee56343ba864fe8b2a57d3eff7", "e457b5a2e4d86bd1", "05e3ac9a4f6e3b90", ""},
+    {"B3: 64fe8b2a57d3eff7-e457b5a2e4d86bd1\r\n", "64fe8b2a57d3eff7", "e457b5a2e4d86bd1", "", ""},
+    {"b3: 1\r\n", "", "", "", ""},
+    {"b3: 64fe8b2a57d3eff7-e457b5a2e4d86bdz-1\r\n", "", "", "", ""},
+    {"b3: 64fe8b2a57d3eff7-e457b5a2e4d86bd1-x\r\n", "", "", "", ""},
+    {"b3: 64fe8b2a57d3eff764-e457b5a2e4d86bd1\r\n", "", "", "", ""},
+    /* multi headers */
+    {"X-B3-TraceId: 80f198ee56343ba864fe8b2a57d3eff7\r\nX-B3-SpanId: e457b5a2e4d86bd1\r\n"
+     "X-B3-ParentSpanId: 05e3ac9a4f6e3b90\r\nX-B3-Sampled: 1\r\n",
+     "80f198ee56343ba864fe8b2a57d3eff7", "e457b5a2e4d86bd1", "05e3ac9a4f6e3b90", ""},
+    {"x-b3-traceid: 463ac35c9f6413ad\r\nx-b3-spanid: bogus\r\n", "463ac35c9f6413ad", "", "", ""},
+    {"X-B3-SpanId: e457b5a2e4d86bd1\r\n", "", "", "", ""},
+    /* jaeger */
+    {"uber-trace-id: 5f9c3a1b2d4e6f708192a3b4c5d6e7f8:a1b2c3d4e5f60718:0:1\r\n",
+     "5f9c3a1b2d4e6f708192a3b4c5d6e7f8", "a1b2c3d4e5f60718", "", ""},
+    {"Uber-Trace-Id: ABC123:def4:5:3\r\n", "abc123", "def4", "5", ""},
+    {"uber-trace-id: abc123%3Adef4%3A0%3A1\r\n", "abc123", "def4", "", ""},
+    {"uber-trace-id: abc123:def4:0\r\n", "", "", "", ""},
+    {"uber-trace-id: xyz:def4:0:1\r\n", "", "", "", ""},
+    {"uber-trace-id: 0:def4:0:1\r\n", "", "", "", ""},
+    /* skywalking: base64("a3b2c1.123.16000000000001") */
+    {"sw8: 1-YTNiMmMxLjEyMy4xNjAwMDAwMDAwMDAwMQ==-YTNiMmMxLjEyMy4xNjAwMDAwMDAwMDAwMg==-3-c3Zj-aW5z-L2Fw"
+     "aQ==-MTI3LjAuMC4xOjgwODA=\r\n",
+     "a3b2c1.123.16000000000001", "", "", ""},
+    /* decodes to 53 bytes: does not fit */
+    {"sw8: 1-MWYyZDRiZjQ3YmY3MTFlYWI3OTRhY2RlNDgwMDExMjIuNTEuMTYzNDk4Nzc3NzYwODAwMDE=-YQ==-0-YQ==-YQ==-YQ=="
+     "-YQ==\r\n",
+     "", "", "", ""},
+    {"sw8: 1-!!!!-YQ==-0-a-b-c-d\r\n", "", "", "", ""},
+    /* precedence: traceparent over b3; an invalid one yields to the next */
+    {"b3: 64fe8b2a57d3eff7-e457b5a2e4d86bd1\r\n"
+     "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n",
+     "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "", ""},
+    {"traceparent: garbage\r\nb3: 64fe8b2a57d3eff7-e457b5a2e4d86bd1\r\n", "64fe8b2a57d3eff7",
+     "e457b5a2e4d86bd1", "", ""},
+    /* request ids */
+    {"X-Request-ID: 7f2c1a3e-1b2c-4d5e-8f90-123456789abc\r\n", "", "", "",
+     "7f2c1a3e-1b2c-4d5e-8f90-123456789abc"},
+    {"x-request-id: abc\r\nX-Request-Id: second\r\n", "", "", "", "abc"},
+    {"X-Request-Id: 0123456789012345678901234567890123456789012345678901234567890123456789\r\n", "", "", "",
+     "012345678901234567890123456789012345678901234567890123456789012"},
+};
+
+static void test_stream_ids(void **unused)
+{
+	for (size_t i = 0; i < sizeof(id_cases) / sizeof(id_cases[0]); i++) {
+		char req[1024], resp[1024];
+		const struct id_case *c = &id_cases[i];
+		int n = snprintf(req, sizeof(req), "GET /t HTTP/1.1\r\nHost: h\r\n%s\r\n", c->headers);
+		int m = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\n%sContent-Length: 0\r\n\r\n",
+				 c->headers);
+		assert_true(n > 0 && n < (int)sizeof(req) && m > 0 && m < (int)sizeof(resp));
+		struct step st[] = {{.dir = 0, .data = req}, {.dir = 1, .data = resp}};
+		struct want w[] = {
+		    {.kind = REQ,
+		     .method = "GET",
+		     .path = "/t",
+		     .bytes = (uint64_t)n,
+		     .trace = c->trace,
+		     .span = c->span,
+		     .parent = c->parent,
+		     .xrid = c->xrid},
+		    {.kind = RESP,
+		     .status = 200,
+		     .bytes = (uint64_t)m,
+		     .trace = c->trace,
+		     .span = c->span,
+		     .parent = c->parent,
+		     .xrid = c->xrid},
+		};
+		print_message("ids %zu\n", i);
+		check_ex(st, 2, w, 2, false);
+	}
+}
+
+/* Hostile segments: caplen beyond len, data NULL, unknown dir. */
+static void test_stream_hostile_segments(void **unused)
+{
+	void *state = malloc(zt_http1_ops.state_size);
+	char *buf = dup_exact(GET_A, L(GET_A));
+	struct zt_seg seg = {.data = (const uint8_t *)buf, .caplen = 1000, .len = 5, .dir = 0};
+
+	zt_http1_ops.init(state);
+	cap_a.n = 0;
+	zt_http1_ops.feed(state, &seg, cap_emit, &cap_a); /* reads 5 bytes only */
+	seg.dir = 7;
+	zt_http1_ops.feed(state, &seg, cap_emit, &cap_a);
+	seg = (struct zt_seg){.data = NULL, .caplen = 30, .len = 30, .dir = 1};
+	zt_http1_ops.feed(state, &seg, cap_emit, &cap_a);
+	zt_http1_ops.finish(state, 0, cap_emit, &cap_a);
+	assert_int_equal(cap_a.n, 0);
+	free(buf);
+	free(state);
+}
+
+/* ---- endpoint ---------------------------------------------------------- */
+
+static void test_endpoint(void **unused)
+{
+	static const struct {
+		const char *method, *path, *want;
+	} t[] = {
+	    {"GET", "/", "GET /"},
+	    {"GET", "", "GET /"},
+	    {"GET", "/users/123/orders?page=2#top", "GET /users/{id}/orders"},
+	    {"DELETE", "/items/550e8400-e29b-41d4-a716-446655440000", "DELETE /items/{id}"},
+	    {"GET", "/blob/deadbeefdeadbeef0123", "GET /blob/{id}"},
+	    {"GET", "/blob/deadbeef", "GET /blob/deadbeef"},
+	    {"GET", "/o/ab123456/x", "GET /o/{id}/x"},
+	    {"GET", "/archive/page2024", "GET /archive/page2024"},
+	    {"GET", "/api/v1/users", "GET /api/v1/users"},
+	    {"GET", "/a//b/", "GET /a//b/"},
+	    {"GET", "http://example.com:8080/x/42?q", "GET /x/{id}"},
+	    {"GET", "https://example.com", "GET /"},
+	    {"OPTIONS", "*", "OPTIONS *"},
+	    {"CONNECT", "example.com:443", "CONNECT example.com:443"},
+	    {"", "/x/1", "/x/{id}"},
+	    {NULL, NULL, "/"},
+	    {"GET", "?only=query", "GET /"},
+	    {"GET", "/u/550e8400-e29b-41d4-a716-44665544000Z", "GET /u/550e8400-e29b-41d4-a716-44665544000Z"},
+	};
+	char out[ZT_PATH_LEN + ZT_METHOD_LEN];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		size_t n = zt_http_endpoint(t[i].method, t[i].path, out, sizeof(out));
+		assert_string_equal(out, t[i].want);
+		assert_int_equal(n, strlen(t[i].want));
+	}
+}
+
+static void test_endpoint_truncates(void **unused)
+{
+	char out[8];
+
+	memset(out, 'x', sizeof(out));
+	assert_int_equal(zt_http_endpoint("GET", "/users/123", out, sizeof(out)), 7);
+	assert_string_equal(out, "GET /us");
+	assert_int_equal(zt_http_endpoint("GET", "/1", out, 1), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(zt_http_endpoint("GET", "/1", out, 0), 0);
+	assert_int_equal(zt_http_endpoint("GET", "/1", NULL, 10), 0);
+	assert_int_equal(zt_http_endpoint("GET", "/1/", out, 8), 7);
+	assert_string_equal(out, "GET /{i");
+}
+
+/* ---- redaction --------------------------------------------------------- */
+
+static void test_redact(void **unused)
+{
+	static const struct {
+		const char *in, *want;
+		size_t n;
+	} t[] = {
+	    {"GET / HTTP/1.1\r\nAuthorization: Bearer abc.def\r\nHost: h\r\n\r\n",
+	     "GET / HTTP/1.1\r\nAuthorization: **************\r\nHost: h\r\n\r\n", 14},
+	    {"Cookie: a=1; b=2\r\n", "Cookie: ********\r\n", 8},
+	    {"HTTP/1.1 200 OK\r\nset-cookie: s=1\r\nSet-Cookie: t=2; HttpOnly\r\n\r\nbody",
+	     "HTTP/1.1 200 OK\r\nset-cookie: ***\r\nSet-Cookie: *************\r\n\r\nbody", 16},
+	    {"x\nPROXY-AUTHORIZATION:Basic Zm9v\n", "x\nPROXY-AUTHORIZATION:**********\n", 10},
+	    /* cut at the end of the buffer */
+	    {"GET / HTTP/1.1\r\nCookie: sessi", "GET / HTTP/1.1\r\nCookie: *****", 5},
+	    {"GET / HTTP/1.1\r\nCooki", "GET / HTTP/1.1\r\nCooki", 0},
+	    {"Authorization:", "Authorization:", 0},
+	    {"Authorization: \r\n", "Authorization: \r\n", 0},
+	    /* not at a line start, or names that only start alike */
+	    {"X-Cookie: a\r\nCookies-Policy: strict\r\nAuthorizationX: y\r\n",
+	     "X-Cookie: a\r\nCookies-Policy: strict\r\nAuthorizationX: y\r\n", 0},
+	    {"GET /?Cookie: x HTTP/1.1\r\n", "GET /?Cookie: x HTTP/1.1\r\n", 0},
+	    /* starts mid-message with a header line */
+	    {"cookie:\tq\r\nAccept: */*\r\n", "cookie:\t*\r\nAccept: */*\r\n", 1},
+	    /* blanks before the colon: invalid, redacted anyway */
+	    {"Cookie : x\r\n", "Cookie : *\r\n", 1},
+	    {"", "", 0},
+	    {"\n\n\nCookie: z", "\n\n\nCookie: *", 1},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		size_t n = strlen(t[i].in);
+		uint8_t *buf = (uint8_t *)dup_exact(t[i].in, n);
+		assert_int_equal(zt_http_redact(buf, n), t[i].n);
+		assert_memory_equal(buf, t[i].want, n);
+		free(buf);
+	}
+	assert_int_equal(zt_http_redact(NULL, 5), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_head_valid),
+	    cmocka_unit_test(test_head_prefixes),
+	    cmocka_unit_test(test_head_malformed),
+	    cmocka_unit_test(test_head_many_headers),
+	    cmocka_unit_test(test_infer),
+	    cmocka_unit_test(test_ops),
+	    cmocka_unit_test(test_stream_req_resp),
+	    cmocka_unit_test(test_stream_server_side),
+	    cmocka_unit_test(test_stream_keepalive),
+	    cmocka_unit_test(test_stream_pipelining),
+	    cmocka_unit_test(test_stream_split3),
+	    cmocka_unit_test(test_stream_every_split),
+	    cmocka_unit_test(test_stream_cl_gaps),
+	    cmocka_unit_test(test_stream_chunked),
+	    cmocka_unit_test(test_stream_chunk_data_gap),
+	    cmocka_unit_test(test_stream_chunk_size_gap),
+	    cmocka_unit_test(test_stream_head),
+	    cmocka_unit_test(test_stream_head_pipelined),
+	    cmocka_unit_test(test_stream_100_continue),
+	    cmocka_unit_test(test_stream_204_304),
+	    cmocka_unit_test(test_stream_upgrade),
+	    cmocka_unit_test(test_stream_connect),
+	    cmocka_unit_test(test_stream_eof_body),
+	    cmocka_unit_test(test_stream_eof_body_finish),
+	    cmocka_unit_test(test_stream_finish_drops_partial),
+	    cmocka_unit_test(test_stream_truncated_gap),
+	    cmocka_unit_test(test_stream_truncated_status),
+	    cmocka_unit_test(test_stream_truncated_big),
+	    cmocka_unit_test(test_stream_malformed),
+	    cmocka_unit_test(test_stream_midstream),
+	    cmocka_unit_test(test_stream_chunked_request),
+	    cmocka_unit_test(test_stream_exception_close),
+	    cmocka_unit_test(test_stream_ids),
+	    cmocka_unit_test(test_stream_hostile_segments),
+	    cmocka_unit_test(test_endpoint),
+	    cmocka_unit_test(test_endpoint_truncates),
+	    cmocka_unit_test(test_redact),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

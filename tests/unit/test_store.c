@@ -1,0 +1,843 @@
+/* SPDX-License-Identifier: MIT */
+/* test_store.c - the SQLite store, span JSON and the duration parser. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "store/span_json.h"
+#include "store/store.h"
+#include "util/duration.h"
+
+#define NS 1000000000ull
+#define T0 (1700000000ull * NS)
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int setup_dir(void **state)
+{
+	char tmpl[] = "/tmp/ztrace-test-store-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+
+	if (!dir)
+		return -1;
+	*state = strdup(dir);
+	return *state ? 0 : -1;
+}
+
+static int teardown_dir(void **state)
+{
+	nftw(*state, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(*state);
+	return 0;
+}
+
+static void set_ip(uint8_t ip[16], int family, const char *text)
+{
+	memset(ip, 0, 16);
+	if (family == AF_INET) {
+		ip[10] = ip[11] = 0xff;
+		assert_int_equal(inet_pton(AF_INET, text, ip + 12), 1);
+	} else {
+		assert_int_equal(inet_pton(AF_INET6, text, ip), 1);
+	}
+}
+
+/* Every field set to a non-null, distinct value. */
+static void full_span(struct zt_span *s, unsigned i)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->span_uid, sizeof(s->span_uid), "%016llx", 0xabc0000000000000ull + i);
+	s->start_ns = T0 + i * 1000ull;
+	s->duration_ns = 1234567;
+	s->end_ns = s->start_ns + s->duration_ns;
+	s->tap_side = ZT_TAP_SERVER_PROCESS;
+	snprintf(s->host, sizeof(s->host), "host-%u", i % 3);
+	s->netns = 4026531840u;
+	s->pid = 4242;
+	s->tid_req = 4243;
+	s->tid_resp = 4244;
+	snprintf(s->process, sizeof(s->process), "nginx");
+	s->l7_protocol = ZT_L7_HTTP1;
+	snprintf(s->version, sizeof(s->version), "1.1");
+	snprintf(s->request_type, sizeof(s->request_type), "POST");
+	snprintf(s->request_domain, sizeof(s->request_domain), "api.example.com");
+	snprintf(s->request_resource, sizeof(s->request_resource),
+		 "/users/%u/orders?limit=10&x='; DROP TABLE", i);
+	snprintf(s->endpoint, sizeof(s->endpoint), "POST /users/{id}/orders");
+	s->response_status = ZT_RS_SERVER_ERROR;
+	s->response_code = 503;
+	snprintf(s->response_exception, sizeof(s->response_exception), "Service Unavailable");
+	s->req_bytes = 321;
+	s->resp_bytes = 5ull << 33;
+	s->family = AF_INET6;
+	s->l4 = IPPROTO_TCP;
+	set_ip(s->client_ip, AF_INET6, "2001:db8::1");
+	set_ip(s->server_ip, AF_INET6, "2001:db8::2:1");
+	s->client_port = 54321;
+	s->server_port = 443;
+	s->req_tcp_seq = 0xfffffff0u; /* above INT32_MAX: must not come back negative */
+	s->resp_tcp_seq = 7;
+	s->syscall_trace_id_req = 0xfedcba9876543210ull; /* above INT64_MAX */
+	s->syscall_trace_id_resp = 99;
+	snprintf(s->x_request_id, sizeof(s->x_request_id), "req-%u", i);
+	snprintf(s->x_request_id_resp, sizeof(s->x_request_id_resp), "resp-%u", i);
+	snprintf(s->trace_id, sizeof(s->trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
+	snprintf(s->span_id, sizeof(s->span_id), "00f067aa0ba902b7");
+	snprintf(s->parent_span_id, sizeof(s->parent_span_id), "00f067aa0ba902b6");
+	s->is_tls = 1;
+	s->flags = ZT_SPAN_HAS_SEQ | ZT_SPAN_TRUNCATED | ZT_SPAN_LOST_SYNC | ZT_SPAN_NO_RESPONSE;
+}
+
+/* Every nullable field null (span.h convention); the rest zero. */
+static void null_span(struct zt_span *s, unsigned i)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->span_uid, sizeof(s->span_uid), "%016llx", 0x0110000000000000ull + i);
+	s->start_ns = T0 + i;
+	s->response_code = -1;
+}
+
+static void assert_span_equal(const struct zt_span *a, const struct zt_span *b)
+{
+	assert_string_equal(a->span_uid, b->span_uid);
+	assert_int_equal(a->start_ns, b->start_ns);
+	assert_int_equal(a->end_ns, b->end_ns);
+	assert_int_equal(a->duration_ns, b->duration_ns);
+	assert_int_equal(a->tap_side, b->tap_side);
+	assert_string_equal(a->host, b->host);
+	assert_int_equal(a->netns, b->netns);
+	assert_int_equal(a->pid, b->pid);
+	assert_int_equal(a->tid_req, b->tid_req);
+	assert_int_equal(a->tid_resp, b->tid_resp);
+	assert_string_equal(a->process, b->process);
+	assert_int_equal(a->l7_protocol, b->l7_protocol);
+	assert_string_equal(a->version, b->version);
+	assert_string_equal(a->request_type, b->request_type);
+	assert_string_equal(a->request_domain, b->request_domain);
+	assert_string_equal(a->request_resource, b->request_resource);
+	assert_string_equal(a->endpoint, b->endpoint);
+	assert_int_equal(a->response_status, b->response_status);
+	assert_int_equal(a->response_code, b->response_code);
+	assert_string_equal(a->response_exception, b->response_exception);
+	assert_int_equal(a->req_bytes, b->req_bytes);
+	assert_int_equal(a->resp_bytes, b->resp_bytes);
+	assert_int_equal(a->family, b->family);
+	assert_int_equal(a->l4, b->l4);
+	assert_memory_equal(a->client_ip, b->client_ip, 16);
+	assert_memory_equal(a->server_ip, b->server_ip, 16);
+	assert_int_equal(a->client_port, b->client_port);
+	assert_int_equal(a->server_port, b->server_port);
+	assert_int_equal(a->req_tcp_seq, b->req_tcp_seq);
+	assert_int_equal(a->resp_tcp_seq, b->resp_tcp_seq);
+	assert_int_equal(a->syscall_trace_id_req, b->syscall_trace_id_req);
+	assert_int_equal(a->syscall_trace_id_resp, b->syscall_trace_id_resp);
+	assert_string_equal(a->x_request_id, b->x_request_id);
+	assert_string_equal(a->x_request_id_resp, b->x_request_id_resp);
+	assert_string_equal(a->trace_id, b->trace_id);
+	assert_string_equal(a->span_id, b->span_id);
+	assert_string_equal(a->parent_span_id, b->parent_span_id);
+	assert_int_equal(a->is_tls, b->is_tls);
+	assert_int_equal(a->flags, b->flags);
+}
+
+/* Collects query results. */
+struct collect {
+	struct zt_span *spans;
+	size_t n, cap;
+	size_t stop_after; /* 0: never stop */
+};
+
+static int collect_cb(void *ctx, const struct zt_span *s)
+{
+	struct collect *c = ctx;
+
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->spans = realloc(c->spans, c->cap * sizeof(*c->spans));
+		assert_non_null(c->spans);
+	}
+	c->spans[c->n++] = *s;
+	return c->stop_after && c->n >= c->stop_after ? 1 : 0;
+}
+
+static struct zt_store *open_ok(const char *dir, enum zt_store_mode mode)
+{
+	struct zt_store *st = NULL;
+	int rc = zt_store_open_sqlite(dir, mode, &st);
+
+	if (rc)
+		fail_msg("open %s: %d %s", dir, rc, st ? zt_store_errmsg(st) : "");
+	return st;
+}
+
+static size_t query(struct zt_store *st, const struct zt_span_query *q, struct collect *c)
+{
+	free(c->spans);
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(st->ops->query_spans(st, q, collect_cb, c), 0);
+	return c->n;
+}
+
+/* ---- store -------------------------------------------------------------- */
+
+static void test_roundtrip(void **state)
+{
+	const char *dir = *state;
+	struct zt_span in[4];
+	struct zt_span_query q = {0};
+	struct collect c = {0};
+	struct zt_store *st = open_ok(dir, ZT_STORE_RW);
+
+	full_span(&in[0], 0);
+	null_span(&in[1], 1);
+	full_span(&in[2], 2); /* IPv4, UDP, client side, no seq */
+	in[2].family = AF_INET;
+	set_ip(in[2].client_ip, AF_INET, "10.0.0.1");
+	set_ip(in[2].server_ip, AF_INET, "192.168.1.20");
+	in[2].l4 = IPPROTO_UDP;
+	in[2].tap_side = ZT_TAP_CLIENT_PROCESS;
+	in[2].flags = ZT_SPAN_TRUNCATED;
+	in[2].req_tcp_seq = in[2].resp_tcp_seq = 0; /* null without HAS_SEQ */
+	in[2].response_status = ZT_RS_OK;
+	in[2].response_code = 0; /* 0 is a value, not null */
+	null_span(&in[3], 3);
+	in[3].response_status = ZT_RS_TIMEOUT;
+	for (int i = 0; i < 4; i++) {
+		in[i].start_ns = T0 + (uint64_t)i * 1000;
+		in[i].end_ns = in[i].start_ns + in[i].duration_ns;
+	}
+
+	assert_int_equal(st->ops->put_spans(st, in, 4), 0);
+	assert_int_equal(st->spans_written, 0);
+	assert_int_equal(st->ops->flush(st), 0);
+	assert_int_equal(st->spans_written, 4);
+	st->ops->close(st);
+
+	st = open_ok(dir, ZT_STORE_RO);
+	assert_int_equal(query(st, &q, &c), 4);
+	/* ascending start_ns: in[] order by construction */
+	for (int i = 0; i < 4; i++)
+		assert_span_equal(&c.spans[i], &in[i]);
+	st->ops->close(st);
+	free(c.spans);
+}
+
+static void test_nulls_are_sql_null(void **state)
+{
+	const char *dir = *state;
+	char path[512];
+	struct zt_span s;
+	struct zt_store *st = open_ok(dir, ZT_STORE_RW);
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	static const char *const nullable[] = {
+	    "tap_side",
+	    "host",
+	    "process",
+	    "l7_protocol",
+	    "version",
+	    "request_type",
+	    "request_domain",
+	    "request_resource",
+	    "endpoint",
+	    "response_code",
+	    "response_exception",
+	    "client_ip",
+	    "client_port",
+	    "server_ip",
+	    "server_port",
+	    "l4_protocol",
+	    "req_tcp_seq",
+	    "resp_tcp_seq",
+	    "syscall_trace_id_req",
+	    "syscall_trace_id_resp",
+	    "x_request_id",
+	    "x_request_id_resp",
+	    "trace_id",
+	    "span_id",
+	    "parent_span_id",
+	};
+
+	null_span(&s, 7);
+	assert_int_equal(st->ops->put_spans(st, &s, 1), 0);
+	st->ops->close(st); /* close flushes */
+
+	snprintf(path, sizeof(path), "%s/ztrace.db", dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	for (size_t i = 0; i < sizeof(nullable) / sizeof(nullable[0]); i++) {
+		char sql[256];
+
+		snprintf(sql, sizeof(sql), "SELECT %s IS NULL FROM spans", nullable[i]);
+		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+		if (!sqlite3_column_int(stmt, 0))
+			fail_msg("column %s is not NULL", nullable[i]);
+		sqlite3_finalize(stmt);
+	}
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+}
+
+static void test_duplicates_ignored(void **state)
+{
+	const char *dir = *state;
+	struct zt_span a, b;
+	struct zt_span_query q = {0};
+	struct collect c = {0};
+	struct zt_store *st = open_ok(dir, ZT_STORE_RW);
+
+	full_span(&a, 1);
+	b = a;
+	snprintf(b.process, sizeof(b.process), "other");
+	assert_int_equal(st->ops->put_spans(st, &a, 1), 0);
+	assert_int_equal(st->ops->put_spans(st, &b, 1), 0); /* same batch */
+	assert_int_equal(st->ops->flush(st), 0);
+	assert_int_equal(st->ops->put_spans(st, &b, 1), 0); /* later batch */
+	assert_int_equal(st->ops->flush(st), 0);
+	assert_int_equal(st->spans_written, 1);
+	assert_int_equal(query(st, &q, &c), 1);
+	assert_string_equal(c.spans[0].process, "nginx");
+	st->ops->close(st);
+	free(c.spans);
+}
+
+static void test_autoflush_and_reader(void **state)
+{
+	const char *dir = *state;
+	size_t n = 5000;
+	struct zt_span *in = calloc(n, sizeof(*in));
+	struct zt_span_query q = {0};
+	struct collect c = {0};
+	struct zt_store *st = open_ok(dir, ZT_STORE_RW), *ro;
+
+	assert_non_null(in);
+	for (size_t i = 0; i < n; i++)
+		full_span(&in[i], (unsigned)i);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(st->ops->put_spans(st, &in[i], 1), 0);
+	assert_int_equal(st->spans_written, 4096);
+
+	/* A reader while the writer is open sees what is flushed. */
+	ro = open_ok(dir, ZT_STORE_RO);
+	assert_int_equal(query(ro, &q, &c), 4096);
+	assert_int_equal(st->ops->flush(st), 0);
+	assert_int_equal(query(ro, &q, &c), n);
+	/* The reader cannot write. */
+	assert_int_equal(ro->ops->put_spans(ro, in, 1), -EROFS);
+
+	/* A callback returning non-0 stops the walk. */
+	free(c.spans);
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 10;
+	assert_int_equal(ro->ops->query_spans(ro, &q, collect_cb, &c), 0);
+	assert_int_equal(c.n, 10);
+
+	ro->ops->close(ro);
+	st->ops->close(st);
+	free(c.spans);
+	free(in);
+}
+
+static void test_query_filters(void **state)
+{
+	const char *dir = *state;
+	struct zt_span in[10];
+	struct zt_span_query q = {0};
+	struct collect c = {0};
+	struct zt_store *st = open_ok(dir, ZT_STORE_RW);
+
+	/* Inserted out of time order on purpose. */
+	for (unsigned i = 0; i < 10; i++) {
+		unsigned t = (i * 7) % 10; /* a permutation of 0..9 */
+
+		full_span(&in[i], i);
+		in[i].start_ns = T0 + t * NS;
+		snprintf(in[i].process, sizeof(in[i].process), "%s", t % 2 ? "curl" : "nginx");
+		if (t % 3 == 0)
+			in[i].l7_protocol = ZT_L7_UNKNOWN;
+	}
+	assert_int_equal(st->ops->put_spans(st, in, 10), 0);
+	assert_int_equal(st->ops->flush(st), 0);
+
+	assert_int_equal(query(st, &q, &c), 10);
+	for (size_t i = 0; i < c.n; i++)
+		assert_int_equal(c.spans[i].start_ns, T0 + i * NS);
+
+	q.since_ns = T0 + 6 * NS;
+	assert_int_equal(query(st, &q, &c), 4);
+	assert_int_equal(c.spans[0].start_ns, T0 + 6 * NS);
+
+	q = (struct zt_span_query){.protocol = "http"};
+	assert_int_equal(query(st, &q, &c), 6); /* t in 1,2,4,5,7,8 */
+	q.protocol = "HTTP";
+	assert_int_equal(query(st, &q, &c), 6);
+	q.protocol = "Http";
+	assert_int_equal(query(st, &q, &c), 6);
+	q.protocol = "mysql";
+	assert_int_equal(query(st, &q, &c), 0);
+	q.protocol = "' OR 1=1 --"; /* bound, never spliced into SQL */
+	assert_int_equal(query(st, &q, &c), 0);
+
+	q = (struct zt_span_query){.process = "curl"};
+	assert_int_equal(query(st, &q, &c), 5);
+	for (size_t i = 0; i < c.n; i++)
+		assert_string_equal(c.spans[i].process, "curl");
+	q.process = "CURL"; /* process names are exact */
+	assert_int_equal(query(st, &q, &c), 0);
+
+	/* limit: the most recent N, in ascending order */
+	q = (struct zt_span_query){.limit = 3};
+	assert_int_equal(query(st, &q, &c), 3);
+	assert_int_equal(c.spans[0].start_ns, T0 + 7 * NS);
+	assert_int_equal(c.spans[1].start_ns, T0 + 8 * NS);
+	assert_int_equal(c.spans[2].start_ns, T0 + 9 * NS);
+	q.limit = 100;
+	assert_int_equal(query(st, &q, &c), 10);
+
+	/* all filters together: nginx (even t), http (t % 3 != 0), t >= 1 -> 2, 4, 8; last 2 */
+	q = (struct zt_span_query){
+	    .since_ns = T0 + 1 * NS, .protocol = "http", .process = "nginx", .limit = 2};
+	assert_int_equal(query(st, &q, &c), 2);
+	assert_int_equal(c.spans[0].start_ns, T0 + 4 * NS);
+	assert_int_equal(c.spans[1].start_ns, T0 + 8 * NS);
+
+	st->ops->close(st);
+	free(c.spans);
+}
+
+static void test_ro_missing(void **state)
+{
+	char dir[512], want[600];
+	struct zt_store *st = NULL;
+	struct stat sb;
+
+	snprintf(dir, sizeof(dir), "%s/nothing-here", (const char *)*state);
+	assert_int_equal(zt_store_open_sqlite(dir, ZT_STORE_RO, &st), -ENOENT);
+	assert_non_null(st);
+	snprintf(want, sizeof(want), "no ztrace data in %s (run `ztrace up` first)", dir);
+	assert_string_equal(zt_store_errmsg(st), want);
+	/* A failed store answers -EBADF and closes cleanly. */
+	assert_int_equal(st->ops->flush(st), -EBADF);
+	st->ops->close(st);
+	/* RO never creates anything. */
+	assert_int_equal(stat(dir, &sb), -1);
+
+	/* An existing dir without a db is the same case. */
+	assert_int_equal(zt_store_open_sqlite(*state, ZT_STORE_RO, &st), -ENOENT);
+	assert_non_null(strstr(zt_store_errmsg(st), "no ztrace data in"));
+	st->ops->close(st);
+}
+
+static void test_rw_creates_dirs(void **state)
+{
+	char dir[512], path[600];
+	struct stat sb;
+	struct zt_store *st;
+
+	snprintf(dir, sizeof(dir), "%s/a/b/c", (const char *)*state);
+	st = open_ok(dir, ZT_STORE_RW);
+	st->ops->close(st);
+	snprintf(path, sizeof(path), "%s/ztrace.db", dir);
+	assert_int_equal(stat(path, &sb), 0);
+	/* Reopening an existing store works, and an empty store is readable. */
+	st = open_ok(dir, ZT_STORE_RW);
+	st->ops->close(st);
+	st = open_ok(dir, ZT_STORE_RO);
+	st->ops->close(st);
+}
+
+static void sql_exec(sqlite3 *db, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", sql, err);
+}
+
+static void test_schema_version_refused(void **state)
+{
+	const char *dir = *state;
+	char path[512];
+	struct zt_store *st = NULL;
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	struct stat before, after;
+
+	snprintf(path, sizeof(path), "%s/ztrace.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sql_exec(db, "CREATE TABLE spans (future TEXT); INSERT INTO spans VALUES ('keep me');"
+		     " PRAGMA user_version = 999;");
+	sqlite3_close(db);
+	assert_int_equal(stat(path, &before), 0);
+
+	assert_int_equal(zt_store_open_sqlite(dir, ZT_STORE_RW, &st), -EPROTO);
+	assert_non_null(strstr(zt_store_errmsg(st), "999"));
+	assert_non_null(strstr(zt_store_errmsg(st), "newer"));
+	st->ops->close(st);
+	assert_int_equal(zt_store_open_sqlite(dir, ZT_STORE_RO, &st), -EPROTO);
+	st->ops->close(st);
+
+	/* Untouched: same bytes, same version, same journal mode, same row. */
+	assert_int_equal(stat(path, &after), 0);
+	assert_int_equal(before.st_size, after.st_size);
+	assert_int_equal(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+	assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT future FROM spans", -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "keep me");
+	sqlite3_finalize(stmt);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 999);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+
+	/* A foreign db at version 0 is refused too. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sql_exec(db, "PRAGMA user_version = 0;");
+	sqlite3_close(db);
+	assert_int_equal(zt_store_open_sqlite(dir, ZT_STORE_RW, &st), -EPROTO);
+	assert_non_null(strstr(zt_store_errmsg(st), "not a ztrace database"));
+	st->ops->close(st);
+}
+
+static void test_not_sqlite(void **state)
+{
+	char path[512];
+	struct zt_store *st = NULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ztrace.db", (const char *)*state);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("this is not a database, just some text long enough to have a header..........................",
+	      f);
+	fclose(f);
+	assert_true(zt_store_open_sqlite(*state, ZT_STORE_RO, &st) < 0);
+	assert_true(strlen(zt_store_errmsg(st)) > 0);
+	st->ops->close(st);
+	assert_true(zt_store_open_sqlite(*state, ZT_STORE_RW, &st) < 0);
+	st->ops->close(st);
+}
+
+/* ---- JSON --------------------------------------------------------------- */
+
+static const char *const json_keys[] = {
+    "span_uid",
+    "start_ns",
+    "end_ns",
+    "duration_ns",
+    "tap_side",
+    "host",
+    "pid",
+    "tid_req",
+    "tid_resp",
+    "process",
+    "l7_protocol",
+    "request_type",
+    "request_domain",
+    "request_resource",
+    "endpoint",
+    "response_status",
+    "response_code",
+    "response_exception",
+    "req_bytes",
+    "resp_bytes",
+    "client_ip",
+    "client_port",
+    "server_ip",
+    "server_port",
+    "req_tcp_seq",
+    "resp_tcp_seq",
+    "syscall_trace_id_req",
+    "syscall_trace_id_resp",
+    "x_request_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "is_tls",
+    /* extras */
+    "netns",
+    "version",
+    "l4_protocol",
+    "x_request_id_resp",
+    "flags",
+};
+#define N_JSON_KEYS (sizeof(json_keys) / sizeof(json_keys[0]))
+
+static json_t *print_and_parse(const struct zt_span *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	json_error_t jerr;
+	json_t *o;
+
+	assert_non_null(f);
+	assert_int_equal(zt_span_print_json(f, s), 0);
+	fclose(f);
+	/* one line, newline-terminated */
+	assert_true(len > 2);
+	assert_int_equal(buf[len - 1], '\n');
+	assert_null(memchr(buf, '\n', len - 1));
+	o = json_loads(buf, 0, &jerr);
+	if (!o)
+		fail_msg("bad JSON: %s: %s", jerr.text, buf);
+	free(buf);
+	return o;
+}
+
+static void assert_exact_keys(json_t *o)
+{
+	const char *key;
+	json_t *v;
+
+	assert_true(json_is_object(o));
+	assert_int_equal(json_object_size(o), N_JSON_KEYS);
+	for (size_t i = 0; i < N_JSON_KEYS; i++)
+		if (!json_object_get(o, json_keys[i]))
+			fail_msg("missing key %s", json_keys[i]);
+	json_object_foreach(o, key, v)
+	{
+		size_t i;
+
+		for (i = 0; i < N_JSON_KEYS && strcmp(key, json_keys[i]); i++)
+			;
+		if (i == N_JSON_KEYS)
+			fail_msg("unexpected key %s", key);
+	}
+}
+
+static void test_json_full(void **state)
+{
+	struct zt_span s;
+	json_t *o, *flags;
+
+	full_span(&s, 5);
+	s.family = AF_INET;
+	set_ip(s.client_ip, AF_INET, "10.1.2.3");
+	o = print_and_parse(&s);
+	assert_exact_keys(o);
+	assert_string_equal(json_string_value(json_object_get(o, "span_uid")), s.span_uid);
+	assert_int_equal(json_integer_value(json_object_get(o, "start_ns")), s.start_ns);
+	assert_string_equal(json_string_value(json_object_get(o, "tap_side")), "server-process");
+	assert_string_equal(json_string_value(json_object_get(o, "l7_protocol")), "HTTP");
+	assert_string_equal(json_string_value(json_object_get(o, "response_status")), "server_error");
+	assert_int_equal(json_integer_value(json_object_get(o, "response_code")), 503);
+	assert_string_equal(json_string_value(json_object_get(o, "client_ip")), "10.1.2.3");
+	assert_int_equal(json_integer_value(json_object_get(o, "client_port")), 54321);
+	assert_string_equal(json_string_value(json_object_get(o, "l4_protocol")), "tcp");
+	assert_int_equal(json_integer_value(json_object_get(o, "req_tcp_seq")), 0xfffffff0u);
+	assert_int_equal(json_integer_value(json_object_get(o, "resp_bytes")), 5ull << 33);
+	/* above INT64_MAX: decimal string, never a rounded double */
+	assert_string_equal(json_string_value(json_object_get(o, "syscall_trace_id_req")),
+			    "18364758544493064720");
+	assert_int_equal(json_integer_value(json_object_get(o, "syscall_trace_id_resp")), 99);
+	assert_string_equal(json_string_value(json_object_get(o, "request_resource")),
+			    "/users/5/orders?limit=10&x='; DROP TABLE");
+	assert_true(json_is_true(json_object_get(o, "is_tls")));
+	assert_int_equal(json_integer_value(json_object_get(o, "netns")), 4026531840u);
+	flags = json_object_get(o, "flags");
+	assert_true(json_is_array(flags));
+	assert_int_equal(json_array_size(flags), 3);
+	assert_string_equal(json_string_value(json_array_get(flags, 0)), "truncated");
+	assert_string_equal(json_string_value(json_array_get(flags, 1)), "lost_sync");
+	assert_string_equal(json_string_value(json_array_get(flags, 2)), "no_response");
+	json_decref(o);
+}
+
+static void test_json_nulls(void **state)
+{
+	static const char *const null_keys[] = {
+	    "tap_side",
+	    "host",
+	    "process",
+	    "l7_protocol",
+	    "request_type",
+	    "request_domain",
+	    "request_resource",
+	    "endpoint",
+	    "response_code",
+	    "response_exception",
+	    "client_ip",
+	    "client_port",
+	    "server_ip",
+	    "server_port",
+	    "req_tcp_seq",
+	    "resp_tcp_seq",
+	    "syscall_trace_id_req",
+	    "syscall_trace_id_resp",
+	    "x_request_id",
+	    "trace_id",
+	    "span_id",
+	    "parent_span_id",
+	    "version",
+	    "l4_protocol",
+	    "x_request_id_resp",
+	};
+	struct zt_span s;
+	json_t *o;
+
+	null_span(&s, 1);
+	o = print_and_parse(&s);
+	assert_exact_keys(o);
+	for (size_t i = 0; i < sizeof(null_keys) / sizeof(null_keys[0]); i++)
+		if (!json_is_null(json_object_get(o, null_keys[i])))
+			fail_msg("key %s is not null", null_keys[i]);
+	assert_true(json_is_false(json_object_get(o, "is_tls")));
+	assert_int_equal(json_array_size(json_object_get(o, "flags")), 0);
+	assert_string_equal(json_string_value(json_object_get(o, "response_status")), "unknown");
+	/* a seq of 0 is a value once HAS_SEQ says the seqs are known */
+	s.flags = ZT_SPAN_HAS_SEQ;
+	json_decref(o);
+	o = print_and_parse(&s);
+	assert_true(json_is_integer(json_object_get(o, "req_tcp_seq")));
+	assert_int_equal(json_integer_value(json_object_get(o, "req_tcp_seq")), 0);
+	json_decref(o);
+}
+
+/* ---- duration ----------------------------------------------------------- */
+
+static void test_duration(void **state)
+{
+	static const struct {
+		const char *in;
+		int rc;
+		uint64_t ns;
+	} cases[] = {
+	    {"500ms", 0, 500000000ull},
+	    {"30s", 0, 30 * NS},
+	    {"15m", 0, 900 * NS},
+	    {"2h", 0, 7200 * NS},
+	    {"7d", 0, 7 * 86400 * NS},
+	    {"45", 0, 45 * NS},
+	    {"0", 0, 0},
+	    {"0s", 0, 0},
+	    {"250us", 0, 250000ull},
+	    {"17ns", 0, 17},
+	    {"18446744073", 0, 18446744073ull * NS},
+	    {"18446744074", -EINVAL, 0},	    /* seconds overflow 64-bit ns */
+	    {"18446744073709551616ns", -EINVAL, 0}, /* digits overflow */
+	    {"213503982335d", -EINVAL, 0},
+	    {"", -EINVAL, 0},
+	    {"s", -EINVAL, 0},
+	    {"ms", -EINVAL, 0},
+	    {"-5s", -EINVAL, 0},
+	    {"+5s", -EINVAL, 0},
+	    {" 5s", -EINVAL, 0},
+	    {"5s ", -EINVAL, 0},
+	    {"1.5s", -EINVAL, 0},
+	    {"5x", -EINVAL, 0},
+	    {"5S", -EINVAL, 0},
+	    {"5sec", -EINVAL, 0},
+	    {"5m5s", -EINVAL, 0},
+	    {"abc", -EINVAL, 0},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t ns = 12345;
+		int rc = zt_parse_duration(cases[i].in, &ns);
+
+		if (rc != cases[i].rc)
+			fail_msg("'%s': rc %d, want %d", cases[i].in, rc, cases[i].rc);
+		assert_int_equal(ns, cases[i].rc ? 12345 : cases[i].ns);
+	}
+	assert_int_equal(zt_parse_duration(NULL, &(uint64_t){0}), -EINVAL);
+}
+
+/* ---- throughput (printed, never asserted) -------------------------------- */
+
+static void test_throughput(void **state)
+{
+	const char *dir = *state;
+	const size_t total = 200000, chunk = 1000;
+	struct zt_span *in = calloc(chunk, sizeof(*in));
+	struct zt_store *st = open_ok(dir, ZT_STORE_RW);
+	struct timespec t0, t1;
+	char path[512];
+	struct stat sb;
+	double secs;
+
+	assert_non_null(in);
+	for (size_t i = 0; i < chunk; i++)
+		full_span(&in[i], (unsigned)i);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t done = 0; done < total; done += chunk) {
+		for (size_t i = 0; i < chunk; i++) {
+			size_t k = done + i;
+
+			/* distinct uids and keys, as real traffic has */
+			snprintf(in[i].span_uid, sizeof(in[i].span_uid), "%016llx",
+				 (unsigned long long)(k * 0x9e3779b97f4a7c15ull));
+			in[i].start_ns = T0 + k * 50000;
+			in[i].end_ns = in[i].start_ns + in[i].duration_ns;
+			in[i].req_tcp_seq = (uint32_t)(k * 2654435761u);
+			in[i].syscall_trace_id_req = k + 1;
+			in[i].syscall_trace_id_resp = k + 2;
+			snprintf(in[i].x_request_id, sizeof(in[i].x_request_id), "req-%zu", k);
+			snprintf(in[i].request_resource, sizeof(in[i].request_resource), "/users/%zu/orders",
+				 k);
+			/* most traffic carries no trace headers */
+			if (k % 10)
+				in[i].trace_id[0] = in[i].span_id[0] = in[i].parent_span_id[0] = '\0';
+		}
+		assert_int_equal(st->ops->put_spans(st, in, chunk), 0);
+	}
+	assert_int_equal(st->ops->flush(st), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(st->spans_written, total);
+	st->ops->close(st);
+
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	snprintf(path, sizeof(path), "%s/ztrace.db", dir);
+	assert_int_equal(stat(path, &sb), 0);
+	print_message("[ THROUGHPUT ] %zu spans in %.3fs: %.0f spans/s, %.0f bytes/span on disk\n", total,
+		      secs, (double)total / secs, (double)sb.st_size / (double)total);
+	free(in);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_roundtrip, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_nulls_are_sql_null, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_duplicates_ignored, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_autoflush_and_reader, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_query_filters, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_ro_missing, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_rw_creates_dirs, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_schema_version_refused, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_not_sqlite, setup_dir, teardown_dir),
+	    cmocka_unit_test(test_json_full),
+	    cmocka_unit_test(test_json_nulls),
+	    cmocka_unit_test(test_duration),
+	    cmocka_unit_test_setup_teardown(test_throughput, setup_dir, teardown_dir),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
