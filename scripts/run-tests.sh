@@ -5,6 +5,7 @@
 # tests, short libFuzzer runs, and end-to-end tests with the real BPF
 # programs (need root). FUZZ_SECONDS sets each fuzzer's time (default 20).
 set -uo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")/.."
 
 passed=0
