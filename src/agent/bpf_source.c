@@ -51,7 +51,7 @@ static int on_ring(void *ctx, void *data, size_t len)
 	return s->cb(s->ctx, data, len);
 }
 
-static void say(char *err, size_t errsz, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void say(char *err, size_t errsz, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-static int fail(char *err, size_t errsz, int rc, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errsz, int rc, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
