@@ -90,20 +90,27 @@ static void up_on_span(void *ctx, const struct zt_span *s)
 	}
 }
 
-static void print_status(FILE *f, const struct zt_session_stats *st, const uint64_t *kc, double secs,
-			 uint64_t d_events, uint64_t d_spans)
+/* The drop counters, in the same words in the live status line and the
+ * final line (tests and users grep them). */
+static void print_drops(FILE *f, const struct zt_session_stats *st, const uint64_t *kc)
 {
 	fprintf(f,
-		"ztrace: %.0f events/s, %.0f spans/s | spans %llu, conns open %llu | drops: ring_full %llu, "
-		"map_full %llu, payload_truncated %llu, evicted %llu, unanswered %llu, orphan_resp %llu, "
-		"bad_events %llu\n",
-		secs > 0 ? d_events / secs : 0, secs > 0 ? d_spans / secs : 0, (unsigned long long)st->spans,
-		(unsigned long long)(st->conns_opened - st->conns_closed - st->conns_idle - st->conns_evicted -
-				     st->conns_reused),
+		"drops: ring_full %llu, map_full %llu, payload_truncated %llu, evicted %llu, unanswered %llu, "
+		"orphan_resp %llu, bad_events %llu\n",
 		(unsigned long long)kc[ZT_CNT_RING_FULL], (unsigned long long)kc[ZT_CNT_MAP_FULL],
 		(unsigned long long)kc[ZT_CNT_PAYLOAD_TRUNC], (unsigned long long)st->conns_evicted,
 		(unsigned long long)st->unanswered, (unsigned long long)st->orphan_responses,
 		(unsigned long long)st->bad_events);
+}
+
+static void print_status(FILE *f, const struct zt_session_stats *st, const uint64_t *kc, double secs,
+			 uint64_t d_events, uint64_t d_spans)
+{
+	fprintf(f, "ztrace: %.0f events/s, %.0f spans/s | spans %llu, conns open %llu | ",
+		secs > 0 ? d_events / secs : 0, secs > 0 ? d_spans / secs : 0, (unsigned long long)st->spans,
+		(unsigned long long)(st->conns_opened - st->conns_closed - st->conns_idle - st->conns_evicted -
+				     st->conns_reused));
+	print_drops(f, st, kc);
 }
 
 static void up_usage(FILE *f)
@@ -266,14 +273,9 @@ int zt_cmd_up(int argc, char **argv)
 	rc = u.store->ops->flush(u.store);
 	{
 		const struct zt_session_stats *st = zt_session_stats(u.sess);
-		fprintf(stderr,
-			"ztrace: stopped: %llu events, %llu spans stored; drops: ring_full %llu, map_full %llu, "
-			"payload_truncated %llu, evicted %llu, unanswered %llu, orphan_resp %llu, bad_events %llu\n",
-			(unsigned long long)st->events, (unsigned long long)u.store->spans_written,
-			(unsigned long long)kc[ZT_CNT_RING_FULL], (unsigned long long)kc[ZT_CNT_MAP_FULL],
-			(unsigned long long)kc[ZT_CNT_PAYLOAD_TRUNC], (unsigned long long)st->conns_evicted,
-			(unsigned long long)st->unanswered, (unsigned long long)st->orphan_responses,
-			(unsigned long long)st->bad_events);
+		fprintf(stderr, "ztrace: stopped: %llu events, %llu spans stored; ", (unsigned long long)st->events,
+			(unsigned long long)u.store->spans_written);
+		print_drops(stderr, st, kc);
 	}
 	ret = (rc || u.store_err) ? 1 : 0;
 	if (rc)
