@@ -67,8 +67,11 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard src/*/*.h)
 test: all
 	scripts/run-tests.sh
 
+# Benches (not part of `make test`): installs their packages when missing,
+# runs them all and writes bench/RESULTS.md. See bench/README.md.
 bench: all
-	$(MAKE) -C bench
+	scripts/setup.sh --bench
+	$(MAKE) -C bench BUILD=$(abspath $(BUILD))
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h bpf/*.c bpf/*.h tests/unit/*.c tests/fuzz/*.c)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages ztrace needs to build, run and test, only
 # those that are missing. Used by the README's commands and by .ci/run.
+# `setup.sh --bench` also installs what `make bench` drives (bench/README.md).
 set -euo pipefail
 
 PKGS=(
@@ -10,6 +11,11 @@ PKGS=(
 	# tests: real servers and clients
 	nginx-light wrk curl iproute2 python3 sqlite3 procps
 )
+if [ "${1:-}" = --bench ]; then
+	# load generators, servers and the baseline parser the benches compare with
+	PKGS+=(hey redis-server redis-tools postgresql postgresql-contrib libhttp-parser-dev linux-perf)
+	command -v node >/dev/null && command -v npm >/dev/null || PKGS+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -26,8 +32,8 @@ if ((${#missing[@]})); then
 	echo "setup: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
-	# policy-rc.d keeps Debian from starting nginx as a system service: the
-	# tests start their own servers.
+	# policy-rc.d keeps Debian from starting nginx, redis or postgresql as
+	# system services: the tests and benches start their own servers.
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 		chmod +x /usr/sbin/policy-rc.d
