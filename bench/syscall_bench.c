@@ -30,7 +30,6 @@ enum kind { K_RW, K_SENDTO, K_MSG, K_VEC, K__N };
 static const char *kind_name[K__N] = {"write/read", "sendto/recvfrom", "sendmsg/recvmsg", "writev/readv"};
 static const int sizes[] = {64, 1024};
 enum mode { M_BARE, M_FLOOR, M_ZTRACE, M__N };
-static const char *mode_name[M__N] = {"bare", "floor", "ztrace"};
 
 static int a_fd, b_fd;
 

@@ -33,6 +33,11 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* Set by user space between open and load. */
 const volatile __u32 self_tgid = 0;
 const volatile __u32 payload_cap = ZT_PAYLOAD_DEFAULT;
+/* User space is woken only once this many bytes wait in the ring; below
+ * that it drains the ring on a short timer (zt_bpf_source_poll). A wakeup
+ * per event costs an irq_work (an IPI, a VM exit on virtual machines) and a
+ * context switch per syscall: measured at several microseconds each. */
+const volatile __u32 wakeup_bytes = ZT_WAKEUP_BYTES_DEFAULT;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -173,7 +178,63 @@ static __always_inline int label_sock(struct sock *sk, struct inflight *io)
 		BPF_CORE_READ_INTO(&io->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 		BPF_CORE_READ_INTO(&io->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	}
-	if (proto == IPPROTO_TCP) {
+	return 0;
+}
+
+/* Labels of established TCP sockets, cached by struct sock address so that
+ * each syscall reads only the sequence number from the socket: the labels
+ * take about a dozen kernel reads. An entry is dropped when the socket
+ * closes (zt_sock_state) and checked against the inode, which changes when
+ * the kernel reuses the struct sock. UDP sockets are not cached: their peer
+ * may change with connect(). */
+struct sock_lbl {
+	__u64 ino;
+	__u32 netns;
+	__u16 family;
+	__u16 lport;
+	__u16 rport;
+	__u16 _pad[3];
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct sock_lbl);
+} zt_socks SEC(".maps");
+
+static __always_inline int label_sock_cached(struct sock *sk, struct inflight *io)
+{
+	__u64 key = (__u64)sk;
+	struct sock_lbl *l = bpf_map_lookup_elem(&zt_socks, &key);
+
+	if (l && l->ino == io->ino) {
+		io->family = l->family;
+		io->l4 = IPPROTO_TCP;
+		io->lport = l->lport;
+		io->rport = l->rport;
+		io->netns = l->netns;
+		__builtin_memcpy(io->laddr, l->laddr, 16);
+		__builtin_memcpy(io->raddr, l->raddr, 16);
+	} else {
+		if (label_sock(sk, io))
+			return -1;
+		if (io->l4 == IPPROTO_TCP && io->rport) {
+			struct sock_lbl n = {
+				.ino = io->ino,
+				.netns = io->netns,
+				.family = io->family,
+				.lport = io->lport,
+				.rport = io->rport,
+			};
+			__builtin_memcpy(n.laddr, io->laddr, 16);
+			__builtin_memcpy(n.raddr, io->raddr, 16);
+			bpf_map_update_elem(&zt_socks, &key, &n, BPF_ANY);
+		}
+	}
+	if (io->l4 == IPPROTO_TCP) {
 		struct tcp_sock *tp = (void *)sk;
 		io->seq = io->dir == ZT_DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
 		io->flags |= ZT_DF_HAS_SEQ;
@@ -193,7 +254,7 @@ static __always_inline int on_enter(__u8 sys, __u8 dir, __u8 kind, int fd, __u64
 	if (!sk)
 		return 0;
 	io.dir = dir;
-	if (label_sock(sk, &io))
+	if (label_sock_cached(sk, &io))
 		return 0;
 	io.enter_ns = bpf_ktime_get_ns();
 	io.sk = (__u64)sk;
@@ -265,6 +326,12 @@ static __always_inline __u32 gather_iov(struct scratch *s, const struct iovec *i
 	return off;
 }
 
+static __always_inline __u64 wakeup_flag(void)
+{
+	return bpf_ringbuf_query(&zt_events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+										 : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void output(struct scratch *s, __u32 caplen)
 {
 	__u32 size;
@@ -278,7 +345,7 @@ static __always_inline void output(struct scratch *s, __u32 caplen)
 	}
 	size = sizeof(struct zt_data_ev) + caplen;
 	s->ev.hdr.size = size;
-	if (bpf_ringbuf_output(&zt_events, s, size, 0))
+	if (bpf_ringbuf_output(&zt_events, s, size, wakeup_flag()))
 		count(ZT_CNT_RING_FULL);
 	else
 		count(ZT_CNT_EVENTS);
@@ -413,6 +480,8 @@ int zt_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	ev.hdr.pid = ev.hdr.tid = 0;
 	__builtin_memset(ev.hdr.comm, 0, sizeof(ev.hdr.comm));
 	ev.sk = (__u64)ctx->skaddr;
+	if (ctx->newstate == ZT_TCP_CLOSE)
+		bpf_map_delete_elem(&zt_socks, &ev.sk);
 	ev.oldstate = ctx->oldstate;
 	ev.newstate = ctx->newstate;
 	ev.family = ctx->family;
@@ -429,7 +498,7 @@ int zt_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		bpf_probe_read_kernel(ev.laddr, 16, ctx->saddr_v6);
 		bpf_probe_read_kernel(ev.raddr, 16, ctx->daddr_v6);
 	}
-	if (bpf_ringbuf_output(&zt_events, &ev, sizeof(ev), 0))
+	if (bpf_ringbuf_output(&zt_events, &ev, sizeof(ev), wakeup_flag()))
 		count(ZT_CNT_RING_FULL);
 	else
 		count(ZT_CNT_EVENTS);
@@ -443,7 +512,7 @@ static __always_inline int proc_event(__u32 type)
 
 	fill_hdr(&ev.hdr, type, sizeof(ev));
 	ev.ppid = BPF_CORE_READ(task, real_parent, tgid);
-	if (bpf_ringbuf_output(&zt_events, &ev, sizeof(ev), 0))
+	if (bpf_ringbuf_output(&zt_events, &ev, sizeof(ev), wakeup_flag()))
 		count(ZT_CNT_RING_FULL);
 	else
 		count(ZT_CNT_EVENTS);

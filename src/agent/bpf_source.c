@@ -131,10 +131,22 @@ cleanup:
 	return rc;
 }
 
+/* The kernel side wakes us only when ZT_WAKEUP_BYTES_DEFAULT wait in the
+ * ring, so a quiet ring is drained here at least every ZT_DRAIN_MS. */
 int zt_bpf_source_poll(struct zt_bpf_source *s, int timeout_ms)
 {
-	int n = ring_buffer__poll(s->rb, timeout_ms);
-	return n == -EINTR ? 0 : n;
+	int n;
+
+	if (timeout_ms > ZT_DRAIN_MS)
+		timeout_ms = ZT_DRAIN_MS;
+	n = ring_buffer__poll(s->rb, timeout_ms);
+	if (n == -EINTR)
+		n = 0;
+	if (n >= 0) {
+		int m = ring_buffer__consume(s->rb);
+		n = m < 0 ? m : n + m;
+	}
+	return n;
 }
 
 void zt_bpf_source_counters(struct zt_bpf_source *s, uint64_t out[ZT_CNT__COUNT])

@@ -24,17 +24,74 @@
 
 /* ---- character classes ------------------------------------------------ */
 
-/* RFC 9110 tchar: the bytes allowed in methods and header names. */
+/* Byte classes, by table: these tests run on every byte of every head. */
+enum {
+	H1_C_TCHAR = 1 << 0, /* RFC 9110 tchar: methods and header names */
+	H1_C_CTL = 1 << 1,   /* control bytes: < 0x20 and 0x7f */
+};
+
+static const uint8_t h1_class[256] = {
+    [0x00 ... 0x1f] = H1_C_CTL,
+    [0x7f] = H1_C_CTL,
+    ['0' ... '9'] = H1_C_TCHAR,
+    ['A' ... 'Z'] = H1_C_TCHAR,
+    ['a' ... 'z'] = H1_C_TCHAR,
+    ['!'] = H1_C_TCHAR,
+    ['#'] = H1_C_TCHAR,
+    ['$'] = H1_C_TCHAR,
+    ['%'] = H1_C_TCHAR,
+    ['&'] = H1_C_TCHAR,
+    ['\''] = H1_C_TCHAR,
+    ['*'] = H1_C_TCHAR,
+    ['+'] = H1_C_TCHAR,
+    ['-'] = H1_C_TCHAR,
+    ['.'] = H1_C_TCHAR,
+    ['^'] = H1_C_TCHAR,
+    ['_'] = H1_C_TCHAR,
+    ['`'] = H1_C_TCHAR,
+    ['|'] = H1_C_TCHAR,
+    ['~'] = H1_C_TCHAR,
+};
+
 static bool h1_is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c && strchr("!#$%&'*+-.^_`|~", c);
+	return h1_class[c] & H1_C_TCHAR;
 }
 
 static bool h1_is_ctl(unsigned char c)
 {
-	return c < 0x20 || c == 0x7f;
+	return h1_class[c] & H1_C_CTL;
+}
+
+/* Skips from i the bytes that are not control bytes (nor spaces, when
+ * below is 0x21 rather than 0x20), 8 at a time while 8 remain: header values
+ * and targets are mostly plain text. Returns the index of the first byte
+ * < below or == 0x7f, or len. In the word tests a flag can be wrong only
+ * above a true hit (a borrow runs upwards), so the lowest flag is exact:
+ * on little-endian hosts it is the first such byte in memory. */
+static size_t h1_skip_text(const char *buf, size_t len, size_t i, uint8_t below)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+
+	while (len - i >= 8) {
+		uint64_t x, del, hit;
+
+		memcpy(&x, buf + i, 8);
+		del = x ^ (0x7f * ones);
+		/* some byte < 0x20 | some byte == 0x7f */
+		hit = ((x - below * ones) & ~x & highs) | ((del - ones) & ~del & highs);
+		if (hit) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return i + (size_t)__builtin_ctzll(hit) / 8;
+#else
+			break;
+#endif
+		}
+		i += 8;
+	}
+	while (i < len && (uint8_t)buf[i] >= below && buf[i] != 0x7f)
+		i++;
+	return i;
 }
 
 static int h1_hexval(unsigned char c)
@@ -218,27 +275,25 @@ static int h1_parse_headers(const char *buf, size_t len, size_t i, struct h1_hea
 			return i > (size_t)INT32_MAX ? -1 : (int)i;
 		}
 		size_t ns = i;
-		for (;;) {
-			if (i >= len)
-				return -2;
-			if (buf[i] == ':')
-				break;
-			if (!h1_is_tchar((unsigned char)buf[i]))
-				return -1; /* also catches obs-fold and "Name :" */
+		while (i < len && h1_is_tchar((unsigned char)buf[i]))
 			i++;
-		}
+		if (i >= len)
+			return -2;
+		if (buf[i] != ':')
+			return -1; /* also catches obs-fold and "Name :" */
 		struct h1_slice name = {buf + ns, i - ns};
 		if (name.n == 0)
 			return -1;
 		i++; /* ':' */
 		size_t vs = i;
 		for (;;) {
+			i = h1_skip_text(buf, len, i, 0x20);
 			if (i >= len)
 				return -2;
 			unsigned char c = (unsigned char)buf[i];
 			if (c == '\r' || c == '\n')
 				break;
-			if (h1_is_ctl(c) && c != '\t')
+			if (c != '\t')
 				return -1;
 			i++;
 		}
@@ -285,17 +340,12 @@ int h1_parse_request_head(const char *buf, size_t len, struct h1_head *out)
 	out->method = (struct h1_slice){buf, i};
 	i = h1_skip_sp(buf, len, i);
 	size_t ps = i;
-	for (;;) {
-		if (i >= len)
-			return -2;
-		unsigned char c = (unsigned char)buf[i];
-		if (c == ' ')
-			break;
-		/* bytes >= 0x80 pass: some clients send raw UTF-8 */
-		if (h1_is_ctl(c))
-			return -1;
-		i++;
-	}
+	/* bytes >= 0x80 pass: some clients send raw UTF-8 */
+	i = h1_skip_text(buf, len, i, 0x21);
+	if (i >= len)
+		return -2;
+	if (buf[i] != ' ')
+		return -1; /* a control byte */
 	out->path = (struct h1_slice){buf + ps, i - ps};
 	i = h1_skip_sp(buf, len, i);
 	if ((r = h1_parse_version(buf, len, &i, &out->minor_version)) < 0)
@@ -370,8 +420,12 @@ static int h1_start_check(const uint8_t *buf, size_t len)
 {
 	int best = -1;
 
+	if (len == 0)
+		return -1;
 	for (size_t i = 0; i < sizeof(h1_starts) / sizeof(h1_starts[0]); i++) {
 		size_t n = h1_starts[i].n;
+		if (h1_starts[i].s[0] != (char)buf[0])
+			continue; /* cheap filter: this runs on every first head */
 		if (len >= n) {
 			if (memcmp(buf, h1_starts[i].s, n) == 0)
 				return 1;
@@ -801,12 +855,23 @@ struct h1_state {
 _Static_assert(sizeof(struct h1_state) < 12 * 1024, "per-connection state must stay small");
 _Static_assert(H1_HEAD_BUF >= H1_CHUNK_LINE, "chunk lines are gathered in hbuf");
 
+static void h1_dir_reset(struct h1_dir *d, uint8_t st);
+
+/* Resets the control fields only: hbuf is read below hlen only, and msg is
+ * cleared when a message begins (in_msg false). Clearing all of the state
+ * (~10 KiB) cost more than parsing a short connection's messages. */
 static void h1_init(void *state)
 {
 	struct h1_state *s = state;
 
-	memset(s, 0, sizeof(*s));
+	for (int i = 0; i < 2; i++) {
+		h1_dir_reset(&s->d[i], H1_S_HEAD);
+		s->d[i].seen = false;
+	}
+	memset(s->fifo, 0, sizeof(s->fifo));
+	s->fifo_head = s->fifo_n = 0;
 	s->req_dir = -1;
+	s->upgraded = false;
 }
 
 static void h1_fifo_push(struct h1_state *s, uint8_t p)

@@ -14,7 +14,8 @@
  * direction and answers a confidence 0..100; the highest answer >= 50 wins.
  *
  * Ownership: the session layer allocates state_size bytes of zeroed state per
- * connection, calls init() once, feed() per segment, and fini() before it
+ * connection, calls init() once, feed() per segment, and finish() when the
+ * connection closes (what the close delimits is completed there) before it
  * frees the state. Messages handed to emit() are borrowed for the duration
  * of the call only.
  */
@@ -60,7 +61,7 @@ struct zt_seg {
 	uint64_t trace_ctx;  /* the thread's syscall trace context (session layer) */
 };
 
-#define ZT_METHOD_LEN 16
+#define ZT_METHOD_LEN 17 /* 16 characters + NUL */
 #define ZT_HOST_LEN 256
 #define ZT_PATH_LEN 512
 #define ZT_TRACE_ID_LEN 33  /* 32 hex + NUL */

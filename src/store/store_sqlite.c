@@ -39,7 +39,14 @@
 
 #include <sqlite3.h>
 
-#define ZT_SCHEMA_VERSION 1
+/*
+ * Schema versions: 1 had span_uid TEXT PRIMARY KEY and a separate start_ns
+ * index; 2 makes (start_ns, span_uid) the one unique key and indexes
+ * syscall_trace_id_resp only where it differs from syscall_trace_id_req.
+ * Columns are the same in both: readers take either, a writer converts 1
+ * into 2 when it opens the file (see migrate_v1).
+ */
+#define ZT_SCHEMA_VERSION 2
 #define ZT_BATCH_MAX 4096
 #define ZT_BATCH_MIN 256
 #define ZT_BUSY_TIMEOUT_MS 5000
@@ -51,7 +58,7 @@
  * Type affinity only; NULL is allowed wherever span.h allows null.
  */
 #define SPAN_COLUMNS(X)                                                                                      \
-	X(span_uid, "TEXT PRIMARY KEY NOT NULL")                                                             \
+	X(span_uid, "TEXT NOT NULL")                                                             \
 	X(start_ns, "INTEGER NOT NULL")                                                                      \
 	X(end_ns, "INTEGER NOT NULL")                                                                        \
 	X(duration_ns, "INTEGER NOT NULL")                                                                   \
@@ -110,12 +117,26 @@ static const char *const col_types[COL__COUNT] = {
 };
 
 /*
- * Lookup keys are mostly absent (no trace headers, no seq on UDP): partial
- * indexes skip the NULLs, which keeps inserts cheap. An equality on the
- * column implies IS NOT NULL, so lookups still use them.
+ * Every index costs about as much per insert as the row itself, so there are
+ * as few as the lookups need:
+ *  - spans_start_uid is the time index and the duplicate check at once
+ *    (INSERT OR IGNORE). Its keys grow with time, so inserts touch its right
+ *    edge only; a unique index on span_uid alone (a hash) made every insert
+ *    dirty a random page and cost ~30% of the insert rate. A span stored
+ *    twice has the same start_ns and uid (the uid hashes start_ns), so
+ *    duplicates are still caught. Its order is the queries' ORDER BY.
+ *  - Lookup keys are mostly absent (no trace headers, no seq on UDP): partial
+ *    indexes skip the NULLs. An equality on the column implies IS NOT NULL,
+ *    so lookups still use them.
+ *  - syscall_trace_id_resp is almost always equal to syscall_trace_id_req
+ *    (one thread reads the request and writes the response), so it is
+ *    indexed only where it differs. A lookup of context X is therefore
+ *      syscall_trace_id_req = X OR (syscall_trace_id_resp = X AND
+ *      syscall_trace_id_resp IS NOT syscall_trace_id_req)
+ *    where the second term, copied from the index, lets SQLite use it.
  */
 static const char schema_indexes[] =
-    "CREATE INDEX IF NOT EXISTS spans_start ON spans(start_ns);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS spans_start_uid ON spans(start_ns, span_uid);"
     "CREATE INDEX IF NOT EXISTS spans_trace_id ON spans(trace_id) WHERE trace_id IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS spans_tcp_seq ON spans(req_tcp_seq, resp_tcp_seq)"
     " WHERE req_tcp_seq IS NOT NULL;"
@@ -123,7 +144,7 @@ static const char schema_indexes[] =
     "CREATE INDEX IF NOT EXISTS spans_strace_req ON spans(syscall_trace_id_req)"
     " WHERE syscall_trace_id_req IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS spans_strace_resp ON spans(syscall_trace_id_resp)"
-    " WHERE syscall_trace_id_resp IS NOT NULL;";
+    " WHERE syscall_trace_id_resp IS NOT NULL AND syscall_trace_id_resp IS NOT syscall_trace_id_req;";
 
 struct zt_sqlite {
 	struct zt_store base;
@@ -630,6 +651,18 @@ static const struct zt_store_ops sqlite_ops = {
 
 /* ---- open -------------------------------------------------------------- */
 
+/*
+ * SQLite's memory statistics take a global mutex around every allocation
+ * (~10% of the insert time); nothing here reads them. sqlite3_config() works
+ * only before SQLite initialises and is not thread-safe, hence a constructor:
+ * it runs before main(), while no thread exists. Should anything initialise
+ * SQLite earlier, the call fails harmlessly and statistics stay on.
+ */
+__attribute__((constructor)) static void sq_global_config(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int pragma_int(struct zt_sqlite *sq, const char *sql, int64_t *out)
 {
 	sqlite3_stmt *stmt = NULL;
@@ -646,6 +679,29 @@ static int pragma_int(struct zt_sqlite *sq, const char *sql, int64_t *out)
 		rc = sql_fail(sq, rc, sql);
 	sqlite3_finalize(stmt);
 	return rc;
+}
+
+/*
+ * Version 1 -> 2, inside the caller's transaction: the table is rebuilt (its
+ * PRIMARY KEY cannot be dropped in place), rows keep their order, the v1
+ * indexes go with the old table.
+ */
+static int migrate_v1(struct zt_sqlite *sq, const char *create_table)
+{
+	char sql[2048];
+	int err;
+
+	if ((size_t)snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO spans (%s) SELECT %s FROM spans_v1 ORDER BY rowid",
+			     sq->select_cols, sq->select_cols) >= sizeof(sql))
+		return set_err(sq, -EOVERFLOW, "migration text too long");
+	err = exec(sq, "ALTER TABLE spans RENAME TO spans_v1");
+	if (!err)
+		err = exec(sq, create_table);
+	if (!err)
+		err = exec(sq, sql);
+	if (!err)
+		err = exec(sq, "DROP TABLE spans_v1");
+	return err;
 }
 
 static int create_schema(struct zt_sqlite *sq)
@@ -675,11 +731,14 @@ static int create_schema(struct zt_sqlite *sq)
 		goto rollback;
 	if (version == ZT_SCHEMA_VERSION)
 		return exec(sq, "COMMIT");
-	if (version != 0 || objects != 0) {
+	if (version == 1) {
+		err = migrate_v1(sq, sql);
+	} else if (version != 0 || objects != 0) {
 		err = set_err(sq, -EPROTO, "not a ztrace database (schema version %lld)", (long long)version);
 		goto rollback;
+	} else {
+		err = exec(sq, sql);
 	}
-	err = exec(sq, sql);
 	if (!err)
 		err = exec(sq, schema_indexes);
 	if (!err)
@@ -736,6 +795,8 @@ static int check_version(struct zt_sqlite *sq, const char *dir, const char *path
 		return err;
 	if (version == ZT_SCHEMA_VERSION)
 		return 0;
+	if (version == 1) /* same columns: read as is, converted by a writer */
+		return sq->mode == ZT_STORE_RO ? 0 : 1;
 	if (version > ZT_SCHEMA_VERSION)
 		return set_err(
 		    sq, -EPROTO,
