@@ -470,20 +470,23 @@ SEC("tracepoint/sock/inet_sock_set_state")
 int zt_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 {
 	struct zt_sock_ev ev = {};
+	/* read once: clang may otherwise address ctx at a computed offset,
+	 * which the verifier rejects */
+	__u32 newstate = *(volatile int *)&ctx->newstate;
 
 	if (ctx->protocol != IPPROTO_TCP)
 		return 0;
-	if (ctx->newstate != ZT_TCP_ESTABLISHED && ctx->newstate != ZT_TCP_CLOSE)
+	if (newstate != ZT_TCP_ESTABLISHED && newstate != ZT_TCP_CLOSE)
 		return 0;
 	fill_hdr(&ev.hdr, ZT_EV_SOCK_STATE, sizeof(ev));
 	/* Often runs in softirq: the current task is unrelated. */
 	ev.hdr.pid = ev.hdr.tid = 0;
 	__builtin_memset(ev.hdr.comm, 0, sizeof(ev.hdr.comm));
 	ev.sk = (__u64)ctx->skaddr;
-	if (ctx->newstate == ZT_TCP_CLOSE)
+	if (newstate == ZT_TCP_CLOSE)
 		bpf_map_delete_elem(&zt_socks, &ev.sk);
 	ev.oldstate = ctx->oldstate;
-	ev.newstate = ctx->newstate;
+	ev.newstate = newstate;
 	ev.family = ctx->family;
 	ev.lport = ctx->sport;
 	ev.rport = ctx->dport;
