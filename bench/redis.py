@@ -95,7 +95,8 @@ def main():
                 m = {k: bl.median([r[t][k] for r in rs]) for k in ("ops", "p50_ms", "p99_ms")}
                 meds[mode] = m
                 rows.append({"test": t, "pipeline": pl, "mode": mode, "runs": len(rs),
-                             "ops_per_s": round(m["ops"], 1), "p50_ms": m["p50_ms"], "p99_ms": m["p99_ms"]})
+                             "ops_per_s": round(m["ops"], 1), "p50_ms": round(m["p50_ms"], 4),
+                             "p99_ms": round(m["p99_ms"], 4)})
             r = round(meds["ztrace"]["ops"] / meds["bare"]["ops"], 4)
             figures.append(bl.fig(f"{t} -P {pl} ops/s with/without", r, "x", f">= {TARGET}", r >= TARGET))
         for mode, rs in (("bare", ra), ("ztrace", rb)):
@@ -118,6 +119,14 @@ def main():
         "CPU figures are per 100k operations (SET+GET together), summed over runs of a mode; ztrace CPU "
         "runs from the end of its start-up to 1 s after the load ends.",
         "redis-benchmark, redis-server and ztrace share the machine's 2 CPUs.",
+        "Where the cost goes (perf on redis-server, profiled once while writing this bench, ztrace build "
+        "of 2026-11-23, not re-measured by each run): `ztrace up` itself used almost no CPU (no spans to "
+        "store), but redis-server used ~1.5x the CPU per op; ~21% of its samples were BPF programs and "
+        "tracepoint machinery on every read/write (zt_enter/exit_read/write, htab_map_update/delete_elem, "
+        "copy_from_kernel_nofault/bpf_probe_read_kernel, ring buffer reserve/query). redis is single-"
+        "threaded and CPU-bound at -P 1, so that per-syscall cost is lost throughput one for one; "
+        "pipelining (-P 16) amortises it over 16 commands per syscall. redis-benchmark (also one thread, also "
+        "traced) pays the same per-syscall cost on the client side.",
     ]
     bl.write_result("redis", "redis-benchmark SET/GET", rows, figures, notes,
                     {"clients": CLIENTS, "n_P1": N[1], "n_P16": N[16], "rounds": ROUNDS, "port": PORT,
