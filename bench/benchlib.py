@@ -99,6 +99,20 @@ def wait_port(port, host="127.0.0.1", timeout=20):
     raise RuntimeError(f"nothing listens on {host}:{port}")
 
 
+def stop_server(proc, log, workdir):
+    """Stops a server a bench started (SIGTERM, then SIGKILL after 20 s),
+    closes its log and removes its private directory."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    log.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 class Ztrace:
     """`ztrace up` on a scratch store, started and stopped around a measurement."""
 

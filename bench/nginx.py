@@ -83,15 +83,7 @@ class Nginx:
         return bl.tree_cpu_seconds(self.pids())
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        bl.stop_server(self.proc, self.log, self.dir)
 
 
 def to_ms(v, unit):

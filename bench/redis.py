@@ -4,7 +4,6 @@ unpipelined (-P 1) and one pipelined (-P 16). Figure: ops/s with/without."""
 import csv
 import io
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -35,15 +34,7 @@ class Redis:
         return bl.cpu_seconds(self.proc.pid) or 0
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        bl.stop_server(self.proc, self.log, self.dir)
 
 
 def bench_once(srv, pipeline, traced):
