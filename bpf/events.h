@@ -84,6 +84,7 @@ enum zt_counter {
 	ZT_CNT_PAYLOAD_TRUNC,   /* payloads cut at the capture cap */
 	ZT_CNT_IOV_TRUNC,       /* iovec arrays longer than ZT_IOV_MAX */
 	ZT_CNT_MMSG_TRUNC,      /* mmsg batches longer than ZT_MMSG_MAX */
+	ZT_CNT_QUIET,           /* syscalls not captured: socket marked quiet (below) */
 	ZT_CNT__COUNT,
 };
 
@@ -149,10 +150,30 @@ struct zt_proc_ev {
 };
 
 #define ZT_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), #t " size is ABI")
+
+/* Value of the kernel's `zt_socks` map (LRU hash keyed by the struct sock
+ * address, zt_data_ev.sk): labels of an established TCP socket, cached so
+ * each syscall reads only the sequence number. User space also writes it:
+ * once a connection's first bytes match no known protocol it sets `quiet`,
+ * and the kernel stops capturing that socket's data (ZT_CNT_QUIET), saving
+ * the payload copy and ring record of traffic nobody parses. `sock_ino`
+ * guards against the kernel reusing the struct sock for another socket. */
+struct zt_sock_lbl {
+	__u64 sock_ino;
+	__u32 netns;
+	__u16 family;
+	__u16 lport;
+	__u16 rport;
+	__u8 quiet;
+	__u8 _pad[5];
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
 ZT_ASSERT_SIZE(struct zt_event_hdr, 40);
 ZT_ASSERT_SIZE(struct zt_data_ev, 40 + 40 + 24 + 8 + 8 + 32);
 ZT_ASSERT_SIZE(struct zt_sock_ev, 40 + 8 + 8 + 8 + 32);
 ZT_ASSERT_SIZE(struct zt_proc_ev, 48);
+ZT_ASSERT_SIZE(struct zt_sock_lbl, 56);
 
 #define ZT_EVENT_MAX_SIZE (sizeof(struct zt_data_ev) + ZT_PAYLOAD_MAX)
 

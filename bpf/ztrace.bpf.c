@@ -232,31 +232,24 @@ static __always_inline int label_sock(struct sock *sk, struct inflight *io)
  * take about a dozen kernel reads. An entry is dropped when the socket
  * closes (zt_sock_state) and checked against the inode, which changes when
  * the kernel reuses the struct sock. UDP sockets are not cached: their peer
- * may change with connect(). */
-struct sock_lbl {
-	__u64 ino;
-	__u32 netns;
-	__u16 family;
-	__u16 lport;
-	__u16 rport;
-	__u16 _pad[3];
-	__u8 laddr[16];
-	__u8 raddr[16];
-};
-
+ * may change with connect(). User space marks sockets `quiet` (events.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64); /* struct sock * */
-	__type(value, struct sock_lbl);
+	__type(value, struct zt_sock_lbl);
 } zt_socks SEC(".maps");
 
 static __always_inline int label_sock_cached(struct sock *sk, struct inflight *io)
 {
 	__u64 key = (__u64)sk;
-	struct sock_lbl *l = bpf_map_lookup_elem(&zt_socks, &key);
+	struct zt_sock_lbl *l = bpf_map_lookup_elem(&zt_socks, &key);
 
-	if (l && l->ino == io->ino) {
+	if (l && l->sock_ino == io->ino) {
+		if (l->quiet) {
+			count(ZT_CNT_QUIET);
+			return -1;
+		}
 		io->family = l->family;
 		io->l4 = IPPROTO_TCP;
 		io->lport = l->lport;
@@ -268,8 +261,8 @@ static __always_inline int label_sock_cached(struct sock *sk, struct inflight *i
 		if (label_sock(sk, io))
 			return -1;
 		if (io->l4 == IPPROTO_TCP && io->rport) {
-			struct sock_lbl n = {
-				.ino = io->ino,
+			struct zt_sock_lbl n = {
+				.sock_ino = io->ino,
 				.netns = io->netns,
 				.family = io->family,
 				.lport = io->lport,

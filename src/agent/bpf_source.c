@@ -25,6 +25,7 @@ const char *const zt_counter_names[ZT_CNT__COUNT] = {
 	[ZT_CNT_PAYLOAD_TRUNC] = "payload_truncated",
 	[ZT_CNT_IOV_TRUNC] = "iov_truncated",
 	[ZT_CNT_MMSG_TRUNC] = "mmsg_truncated",
+	[ZT_CNT_QUIET] = "quiet",
 };
 
 struct zt_bpf_source {
@@ -170,6 +171,20 @@ int zt_bpf_source_poll(struct zt_bpf_source *s, int timeout_ms)
 		n = m < 0 ? m : n + m;
 	}
 	return n;
+}
+
+int zt_bpf_source_quiet(struct zt_bpf_source *s, uint64_t sk, uint64_t sock_ino)
+{
+	int fd = bpf_map__fd(s->skel->maps.zt_socks);
+	struct zt_sock_lbl l;
+
+	/* keep the cached labels when the entry is this socket's */
+	if (bpf_map_lookup_elem(fd, &sk, &l) || l.sock_ino != sock_ino) {
+		memset(&l, 0, sizeof(l));
+		l.sock_ino = sock_ino;
+	}
+	l.quiet = 1;
+	return bpf_map_update_elem(fd, &sk, &l, BPF_ANY) ? -errno : 0;
 }
 
 void zt_bpf_source_counters(struct zt_bpf_source *s, uint64_t out[ZT_CNT__COUNT])

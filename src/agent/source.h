@@ -30,6 +30,9 @@ int zt_bpf_source_open(const struct zt_bpf_opts *o, zt_event_fn cb, void *ctx, s
 		       char *err, size_t errsz);
 /* Delivers pending events; waits up to timeout_ms for the first one. */
 int zt_bpf_source_poll(struct zt_bpf_source *s, int timeout_ms);
+/* Stops capturing a TCP socket's data (its bytes match no protocol); the
+ * kernel counts the syscalls it skips in ZT_CNT_QUIET. */
+int zt_bpf_source_quiet(struct zt_bpf_source *s, uint64_t sk, uint64_t sock_ino);
 /* Kernel-side counters summed over CPUs, indexed by enum zt_counter. */
 void zt_bpf_source_counters(struct zt_bpf_source *s, uint64_t out[ZT_CNT__COUNT]);
 void zt_bpf_source_close(struct zt_bpf_source *s);

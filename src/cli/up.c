@@ -69,6 +69,7 @@ static int64_t mono_to_real(void)
 struct up_ctx {
 	struct zt_session *sess;
 	struct zt_store *store;
+	struct zt_bpf_source *src;
 	int store_err;
 	char store_msg[256];
 };
@@ -78,6 +79,17 @@ static int up_on_event(void *ctx, const void *rec, size_t len)
 	struct up_ctx *u = ctx;
 	zt_session_event(u->sess, rec, len);
 	return 0;
+}
+
+/* A TCP connection carries no protocol we parse: stop capturing it. If the
+ * map update fails the kernel keeps capturing and the session keeps
+ * discarding, as before: nothing is lost. */
+static void up_on_unclassified(void *ctx, uint64_t sk, uint64_t sock_ino)
+{
+	struct up_ctx *u = ctx;
+
+	if (u->src)
+		zt_bpf_source_quiet(u->src, sk, sock_ino);
 }
 
 static void up_on_span(void *ctx, const struct zt_span *s)
@@ -221,6 +233,8 @@ int zt_cmd_up(int argc, char **argv)
 	cfg.host = host;
 	cfg.mono_to_real = mono_to_real();
 	cfg.max_conns = (uint32_t)max_conns;
+	cfg.on_unclassified = up_on_unclassified;
+	cfg.hook_ctx = &u;
 	u.sess = zt_session_new(&cfg, up_on_span, &u);
 	if (!u.sess) {
 		fprintf(stderr, "ztrace up: out of memory\n");
@@ -233,6 +247,7 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: %s\n", err);
 		goto cleanup;
 	}
+	u.src = src;
 	fprintf(stderr, "ztrace: tracing this host, spans go to %s/ztrace.db (Ctrl-C to stop)\n", data);
 
 	uint64_t last_flush = zt_clock_ns(CLOCK_MONOTONIC), last_status = last_flush;
@@ -273,14 +288,18 @@ int zt_cmd_up(int argc, char **argv)
 	rc = u.store->ops->flush(u.store);
 	{
 		const struct zt_session_stats *st = zt_session_stats(u.sess);
-		fprintf(stderr, "ztrace: stopped: %llu events, %llu spans stored; ", (unsigned long long)st->events,
-			(unsigned long long)u.store->spans_written);
+		fprintf(stderr,
+			"ztrace: stopped: %llu events, %llu spans stored, %llu syscalls on connections of no known "
+			"protocol not captured; ",
+			(unsigned long long)st->events, (unsigned long long)u.store->spans_written,
+			(unsigned long long)kc[ZT_CNT_QUIET]);
 		print_drops(stderr, st, kc);
 	}
 	ret = (rc || u.store_err) ? 1 : 0;
 	if (rc)
 		fprintf(stderr, "ztrace up: writing spans failed: %s\n", zt_store_errmsg(u.store));
 cleanup:
+	u.src = NULL;
 	zt_bpf_source_close(src);
 	zt_session_free(u.sess);
 	if (u.store)

@@ -515,6 +515,8 @@ static void on_data(struct zt_session *s, const struct zt_data_ev *ev)
 			if (++c->infer_tries >= INFER_TRIES) {
 				c->no_proto = true;
 				s->st.conns_unclassified++;
+				if (s->cfg.on_unclassified && c->l4 == IPPROTO_TCP)
+					s->cfg.on_unclassified(s->cfg.hook_ctx, c->sk, c->ino);
 			}
 			return;
 		}

@@ -28,6 +28,10 @@ struct zt_session_cfg {
 	uint32_t max_conns;       /* connection table size (0: 16384) */
 	uint32_t max_pending;     /* unanswered requests kept per connection (0: 64) */
 	uint64_t idle_timeout_ns; /* a connection idle this long is closed (0: 120 s) */
+	/* Optional: called once when a TCP connection's first bytes match no
+	 * protocol, so the live source can stop capturing it. */
+	void (*on_unclassified)(void *ctx, uint64_t sk, uint64_t sock_ino);
+	void *hook_ctx;
 };
 
 /* Counters: every event is accounted for in exactly one outcome. */

@@ -245,13 +245,46 @@ static void test_deterministic(void **state)
 	(void)state;
 }
 
+static uint64_t quiet_sk, quiet_ino;
+static int quiet_calls;
+
+static void on_unclassified(void *ctx, uint64_t sk, uint64_t ino)
+{
+	assert_ptr_equal(ctx, &quiet_calls);
+	quiet_calls++;
+	quiet_sk = sk;
+	quiet_ino = ino;
+}
+
+/* A TCP connection whose first bytes match no protocol is reported once, so
+ * the live source can stop capturing it; an HTTP one never is. */
+static void test_unclassified_hook(void **state)
+{
+	struct zt_session_cfg cfg = {.host = "h1", .on_unclassified = on_unclassified, .hook_ctx = &quiet_calls};
+	struct zt_session *s = zt_session_new(&cfg, sink, NULL);
+
+	nspans = 0;
+	quiet_calls = 0;
+	for (int i = 0; i < 10; i++)
+		data(s, 0x77, 1, ZT_DIR_EGRESS, 1000 + (uint64_t)i * 10, 100 + (uint32_t)i * 8, "\x01\x02binary");
+	assert_int_equal(quiet_calls, 1);
+	assert_true(quiet_sk == 0x77 && quiet_ino == (0x77 ^ 0x5a5a));
+	assert_int_equal(zt_session_stats(s)->conns_unclassified, 1);
+	data(s, 0x88, 2, ZT_DIR_EGRESS, 2000, 1, REQ);
+	data(s, 0x88, 2, ZT_DIR_INGRESS, 3000, 1, RESP);
+	zt_session_flush(s);
+	assert_int_equal(quiet_calls, 1);
+	assert_int_equal(nspans, 1);
+	zt_session_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_client_exchange), cmocka_unit_test(test_server_exchange_and_context),
 		cmocka_unit_test(test_pipelining),      cmocka_unit_test(test_split_and_gap),
 		cmocka_unit_test(test_losses_counted),  cmocka_unit_test(test_socket_reuse),
-		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_deterministic),   cmocka_unit_test(test_unclassified_hook),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
