@@ -38,8 +38,10 @@ def main():
         "(bare, floor, ztrace, ztrace, floor, bare per round); medians; ns are per syscall (send and recv averaged).",
         "'x floor' is the whole syscall time with ztrace over the whole time with the empty programs; "
         "'added / floor added' compares only the part above bare (how much more than the minimum a tracer adds).",
-        "Each message is a complete HTTP/1.1 request of exactly that size, so ztrace captures every syscall for "
-        "real (socket lookup, payload copy up to the 1 KiB cap, ring record, user-space parse): the full cost. "
+        "Each message is a complete HTTP/1.1 response of exactly that size, so ztrace captures every syscall "
+        "in full (socket lookup, payload copy up to the 1 KiB cap, ring record, user-space parse); with no "
+        "requests they are counted as orphan responses and make no spans, so span storage (see the nginx bench) "
+        "does not compete with the loop for the 2 CPUs. "
         "Connections whose bytes match no known protocol are marked quiet after their first segments and then "
         "cost only the socket lookup (see the redis and postgres benches).",
     ]
