@@ -35,7 +35,7 @@
 #define ZT_PAYLOAD_DEFAULT 1024
 /* Ring bytes pending before the kernel wakes the agent; below that the
  * agent drains on a timer of ZT_DRAIN_MS. */
-#define ZT_WAKEUP_BYTES_DEFAULT (512u << 10)
+#define ZT_WAKEUP_BYTES (512u << 10)
 #define ZT_DRAIN_MS 50
 #define ZT_COMM_LEN 16
 

@@ -33,11 +33,6 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* Set by user space between open and load. */
 const volatile __u32 self_tgid = 0;
 const volatile __u32 payload_cap = ZT_PAYLOAD_DEFAULT;
-/* User space is woken only once this many bytes wait in the ring; below
- * that it drains the ring on a short timer (zt_bpf_source_poll). A wakeup
- * per event costs an irq_work (an IPI, a VM exit on virtual machines) and a
- * context switch per syscall: measured at several microseconds each. */
-const volatile __u32 wakeup_bytes = ZT_WAKEUP_BYTES_DEFAULT;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -381,10 +376,14 @@ static __always_inline __u32 gather_iov(struct scratch *s, const struct iovec *i
 	return off;
 }
 
+/* User space is woken only once ZT_WAKEUP_BYTES wait in the ring; below
+ * that it drains the ring on a short timer (zt_bpf_source_poll). A wakeup
+ * per event costs an irq_work (an IPI, a VM exit on virtual machines) and a
+ * context switch per syscall: measured at several microseconds each. */
 static __always_inline __u64 wakeup_flag(void)
 {
-	return bpf_ringbuf_query(&zt_events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-										 : BPF_RB_NO_WAKEUP;
+	return bpf_ringbuf_query(&zt_events, BPF_RB_AVAIL_DATA) >= ZT_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+										    : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline void output(struct scratch *s, __u32 caplen)

@@ -68,15 +68,15 @@ __attribute__((format(printf, 3, 4))) static void say(char *err, size_t errsz, c
 static void choose_capture_path(struct ztrace_bpf *skel)
 {
 	struct btf *vmlinux = btf__load_vmlinux_btf();
-	int fast = vmlinux && btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) >= 0 &&
-		   libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) == 1;
+	int has_cast = vmlinux && btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) >= 0;
+	int has_task_storage = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) == 1;
 
 	btf__free(vmlinux);
-	if (fast) {
+	if (has_cast && has_task_storage) {
 		bpf_map__set_max_entries(skel->maps.zt_inflight, 1);
 		return;
 	}
-	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) != 1)
+	if (!has_task_storage)
 		bpf_map__set_autocreate(skel->maps.zt_task_io, false);
 	fprintf(stderr, "ztrace: this kernel lacks bpf_rdonly_cast (Linux 6.2+): socket lookup falls back to "
 			"probe reads, about 0.5 us more per traced syscall\n");
@@ -155,7 +155,7 @@ cleanup:
 	return rc;
 }
 
-/* The kernel side wakes us only when ZT_WAKEUP_BYTES_DEFAULT wait in the
+/* The kernel side wakes us only when ZT_WAKEUP_BYTES wait in the
  * ring, so a quiet ring is drained here at least every ZT_DRAIN_MS. */
 int zt_bpf_source_poll(struct zt_bpf_source *s, int timeout_ms)
 {
