@@ -47,8 +47,10 @@ struct recs {
 
 static void add(struct recs *r, const void *rec, size_t len)
 {
-	if (r->used + len > r->cap) {
-		r->cap = (r->cap ? r->cap * 2 : 1 << 24) + len;
+	size_t room = (len + 7) & ~(size_t)7; /* records stay 8-byte aligned */
+
+	if (r->used + room > r->cap) {
+		r->cap = (r->cap ? r->cap * 2 : 1 << 24) + room;
 		r->buf = realloc(r->buf, r->cap);
 	}
 	if (r->n == r->ncap) {
@@ -61,9 +63,7 @@ static void add(struct recs *r, const void *rec, size_t len)
 	}
 	memcpy(r->buf + r->used, rec, len);
 	r->off[r->n++] = r->used;
-	r->used += (len + 7) & ~(size_t)7;
-	if (r->used > r->cap)
-		r->used = r->cap;
+	r->used += room;
 }
 
 /* Moves every record by one pass: new socket identities, later times. */

@@ -31,20 +31,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-ZTRACE = os.path.join(ROOT, "build", "ztrace")
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from lib import ZTRACE, wait_port  # noqa: E402
 PY = "/usr/bin/python3"
 NGINX_PORT = 18431
 PY_PORT = 18432
-
-
-def wait_port(port):
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def record(name, port, action):
@@ -103,8 +94,8 @@ http {{ access_log {tmp}/access.log; client_body_temp_path {tmp}/body;
              subprocess.Popen([PY, "-m", "http.server", str(PY_PORT), "--bind", "127.0.0.1"], cwd=www,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
-        wait_port(NGINX_PORT)
-        wait_port(PY_PORT)
+        wait_port("127.0.0.1", NGINX_PORT)
+        wait_port("127.0.0.1", PY_PORT)
         base = f"http://127.0.0.1:{NGINX_PORT}"
         record("curl_nginx_keepalive", NGINX_PORT, lambda: (
             curl(f"{base}/index.html", "-o", "/dev/null", f"{base}/missing", "-o", "/dev/null",
