@@ -28,6 +28,26 @@ const char *const zt_counter_names[ZT_CNT__COUNT] = {
 	[ZT_CNT_QUIET] = "quiet",
 };
 
+static const char *const capture_path_names[] = {
+	[ZT_CAPTURE_AUTO] = "auto",
+	[ZT_CAPTURE_FAST] = "fast",
+	[ZT_CAPTURE_COMPAT] = "compat",
+};
+
+int zt_capture_path_parse(const char *s)
+{
+	for (int i = 0; i < (int)(sizeof(capture_path_names) / sizeof(capture_path_names[0])); i++)
+		if (s && strcmp(s, capture_path_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *zt_capture_path_name(enum zt_capture_path p)
+{
+	return (unsigned)p < sizeof(capture_path_names) / sizeof(capture_path_names[0]) ? capture_path_names[p]
+											 : "?";
+}
+
 struct zt_bpf_source {
 	struct ztrace_bpf *skel;
 	struct ring_buffer *rb;

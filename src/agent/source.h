@@ -18,10 +18,25 @@
 
 typedef int (*zt_event_fn)(void *ctx, const void *rec, size_t len);
 
+/* Which kernel capture path the programs take (bpf/ztrace.bpf.c):
+ * fast = BTF reads + task storage (Linux 6.2+), compat = probe reads + a
+ * hash map (every kernel ztrace supports). auto picks fast where the kernel
+ * has it. Forcing fast on a kernel without it is an error. */
+enum zt_capture_path {
+	ZT_CAPTURE_AUTO = 0,
+	ZT_CAPTURE_FAST = 1,
+	ZT_CAPTURE_COMPAT = 2,
+};
+
 struct zt_bpf_opts {
 	uint32_t payload_cap; /* bytes captured per syscall, 0..ZT_PAYLOAD_MAX */
 	int verbose;          /* pass libbpf's messages through to stderr */
+	enum zt_capture_path capture_path;
 };
+
+/* "auto", "fast", "compat" -> enum; -1 when unknown. */
+int zt_capture_path_parse(const char *s);
+const char *zt_capture_path_name(enum zt_capture_path p);
 
 struct zt_bpf_source;
 

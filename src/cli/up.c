@@ -128,18 +128,20 @@ static void print_status(FILE *f, const struct zt_session_stats *st, const uint6
 static void up_usage(FILE *f)
 {
 	fprintf(f, "usage: ztrace up [--data DIR] [--payload-cap BYTES] [--status-interval SECONDS] [--max-conns N]\n"
-		   "                 [--verbose]\n\n"
+		   "                 [--capture-path auto|fast|compat] [--verbose]\n\n"
 		   "Traces every process on this host (eBPF; needs root or CAP_BPF+CAP_PERFMON) and stores\n"
 		   "HTTP spans in DIR/ztrace.db. Read them with 'ztrace spans'. Ctrl-C flushes and exits.\n\n"
 		   "  --data DIR              where spans are stored (default ./ztrace-data)\n"
 		   "  --payload-cap BYTES     bytes captured per syscall, 0..%d (default %d)\n"
 		   "  --status-interval SECS  live status line period, 0 = off (default 2)\n"
 		   "  --max-conns N           connections tracked at once (default 16384)\n"
+		   "  --capture-path P        kernel capture path: fast (BTF reads, task storage; Linux 6.2+),\n"
+		   "                          compat (probe reads; older kernels) or auto (default)\n"
 		   "  --verbose               show libbpf's messages (verifier log on failure)\n",
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
 
-enum { OPT_DATA = 1, OPT_CAP, OPT_STATUS, OPT_CONNS, OPT_VERBOSE, OPT_DURATION, OPT_PORT };
+enum { OPT_DATA = 1, OPT_CAP, OPT_STATUS, OPT_CONNS, OPT_VERBOSE, OPT_DURATION, OPT_PORT, OPT_PATH };
 
 static int parse_live_opt(const char *cmd, int opt, const char *arg, struct zt_bpf_opts *bo, uint64_t *status_s,
 			  uint64_t *max_conns, uint64_t *duration_ns)
@@ -176,6 +178,16 @@ static int parse_live_opt(const char *cmd, int opt, const char *arg, struct zt_b
 	case OPT_VERBOSE:
 		bo->verbose = 1;
 		return 0;
+	case OPT_PATH: {
+		int p = zt_capture_path_parse(arg);
+		if (p < 0) {
+			fprintf(stderr, "ztrace %s: invalid --capture-path '%s': expected auto, fast or compat\n", cmd,
+				arg);
+			return -1;
+		}
+		bo->capture_path = (enum zt_capture_path)p;
+		return 0;
+	}
 	}
 	return -1;
 }
@@ -188,6 +200,7 @@ int zt_cmd_up(int argc, char **argv)
 		{"status-interval", required_argument, NULL, OPT_STATUS},
 		{"max-conns", required_argument, NULL, OPT_CONNS},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
+		{"capture-path", required_argument, NULL, OPT_PATH},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -351,7 +364,8 @@ static int rec_on_event(void *ctx, const void *rec, size_t len)
 
 static void record_usage(FILE *f)
 {
-	fprintf(f, "usage: ztrace record FILE [--duration D] [--port PORT] [--payload-cap BYTES] [--verbose]\n\n"
+	fprintf(f, "usage: ztrace record FILE [--duration D] [--port PORT] [--payload-cap BYTES]\n"
+		   "                     [--capture-path auto|fast|compat] [--verbose]\n\n"
 		   "Saves the raw kernel event stream of this host to FILE until Ctrl-C or --duration\n"
 		   "(e.g. 30s, 5m). 'ztrace replay FILE' runs the pipeline on it. Credentials in HTTP\n"
 		   "headers are redacted; the rest of the captured payloads is kept: treat FILE as sensitive.\n\n"
@@ -365,6 +379,7 @@ int zt_cmd_record(int argc, char **argv)
 		{"port", required_argument, NULL, OPT_PORT},
 		{"payload-cap", required_argument, NULL, OPT_CAP},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
+		{"capture-path", required_argument, NULL, OPT_PATH},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
