@@ -10,7 +10,7 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
 CFLAGS ?= -O2 -g
 ZT_CFLAGS := $(WARN) -std=gnu11 -D_GNU_SOURCE -Isrc -I. -I$(BUILD)
-LDLIBS := -lbpf -lelf -lz -lsqlite3 -ljansson -lm
+LDLIBS := -lbpf -lelf -lz -lsqlite3 -ljansson -lm -lpthread
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -62,7 +62,7 @@ FUZZ_LIB_SRCS := $(filter-out src/cli/% src/agent/bpf_source.c,$(LIB_SRCS))
 fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard src/*/*.h)
 	@mkdir -p $(@D)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(ZT_CFLAGS) -Wno-unused-function -o $@ $< $(FUZZ_LIB_SRCS) -lsqlite3 -ljansson -lm
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(ZT_CFLAGS) -Wno-unused-function -o $@ $< $(FUZZ_LIB_SRCS) -lsqlite3 -ljansson -lm -lpthread
 
 test: all
 	scripts/run-tests.sh

@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #include "bpf/events.h"
+#include "model/event.h"
 
 #define ZT_REC_MAGIC "ZTRACE\x00R"
 #define ZT_REC_VERSION 1
@@ -60,8 +61,5 @@ int zt_rec_reader_open(struct zt_rec_reader *r, const char *path, FILE *f, char 
 int zt_rec_next(struct zt_rec_reader *r, const void **rec, size_t *len, char *err, size_t errsz);
 void zt_rec_reader_close(struct zt_rec_reader *r);
 
-/* Checks that one event record is well formed (sizes, type, cap_len); used
- * on the live stream and on files alike. Returns 0 or -EINVAL with a reason. */
-int zt_event_check(const void *rec, size_t len, const char **why);
 
 #endif /* ZT_RECORD_H */

@@ -11,27 +11,58 @@
 #include <string.h>
 #include <time.h>
 
-#include "agent/record.h"
+#include "agent/pipeline.h"
 #include "cli/cli.h"
+#include "model/span_json.h"
 #include "session/session.h"
-#include "store/span_json.h"
 #include "store/store.h"
 #include "util/num.h"
 
 struct replay_ctx {
+	struct zt_session *sess;
 	struct zt_store *store;
 	int json;
-	int store_err;
 };
 
-static void replay_on_span(void *ctx, const struct zt_span *s)
+static int replay_on_event(void *ctx, const void *rec, size_t len)
+{
+	zt_session_event(((struct replay_ctx *)ctx)->sess, rec, len);
+	return 0;
+}
+
+static void replay_on_tick(void *ctx, uint64_t now_ns)
+{
+	zt_session_tick(((struct replay_ctx *)ctx)->sess, now_ns);
+}
+
+static void replay_on_end(void *ctx)
+{
+	zt_session_flush(((struct replay_ctx *)ctx)->sess);
+}
+
+/* The sink, inline and in stream order: replay is deterministic. */
+static int replay_put(void *ctx, const struct zt_span *s)
 {
 	struct replay_ctx *r = ctx;
+	int rc = 0;
 
 	if (r->json)
-		zt_span_print_json(stdout, s);
-	if (r->store && !r->store_err && r->store->ops->put_spans(r->store, s, 1))
-		r->store_err = -EIO;
+		rc = zt_span_print_json(stdout, s);
+	if (r->store && !rc)
+		rc = r->store->ops->put_spans(r->store, s, 1);
+	return rc;
+}
+
+static int replay_flush(void *ctx)
+{
+	struct replay_ctx *r = ctx;
+	return r->store ? r->store->ops->flush(r->store) : 0;
+}
+
+static const char *replay_errmsg(void *ctx)
+{
+	struct replay_ctx *r = ctx;
+	return r->store ? zt_store_errmsg(r->store) : "printing failed";
 }
 
 static void usage(FILE *f)
@@ -55,13 +86,12 @@ int zt_cmd_replay(int argc, char **argv)
 	const char *data = "./ztrace-data";
 	int opt, rc, ret = 1, nostore = 0, quiet = 0;
 	struct replay_ctx r;
-	struct zt_rec_reader *rd = NULL;
-	struct zt_session *sess = NULL;
+	struct zt_pipeline *pipe = NULL;
+	struct zt_pipeline_cfg pc;
+	struct zt_source *src = NULL;
 	struct zt_session_cfg cfg;
 	char err[512];
-	const void *rec;
-	size_t len;
-	uint64_t n = 0, t0, t1;
+	uint64_t t0, t1;
 
 	memset(&r, 0, sizeof(r));
 	optind = 1;
@@ -91,16 +121,24 @@ int zt_cmd_replay(int argc, char **argv)
 		fprintf(stderr, "ztrace replay: expected one FILE argument (see 'ztrace replay --help')\n");
 		return 2;
 	}
-	rd = malloc(sizeof(*rd));
-	if (!rd)
+	memset(&pc, 0, sizeof(pc));
+	pc.on_event = replay_on_event;
+	pc.on_tick = replay_on_tick;
+	pc.on_end = replay_on_end;
+	pc.stage_ctx = &r;
+	pc.sink_put = replay_put;
+	pc.sink_flush = replay_flush;
+	pc.sink_errmsg = replay_errmsg;
+	pc.sink_ctx = &r;
+	pipe = zt_pipeline_new(&pc);
+	if (!pipe)
 		return 1;
-	if (zt_rec_reader_open(rd, argv[optind], NULL, err, sizeof(err))) {
+	if (zt_source_open_replay(argv[optind], pipe, &src, err, sizeof(err))) {
 		fprintf(stderr, "ztrace replay: %s: %s\n", argv[optind], err);
-		free(rd);
-		return 1;
+		goto cleanup;
 	}
 	if (!nostore) {
-		rc = zt_store_open_sqlite(data, ZT_STORE_RW, &r.store);
+		rc = zt_store_open(data, ZT_STORE_RW, &r.store);
 		if (rc) {
 			fprintf(stderr, "ztrace replay: cannot open the store in %s: %s\n", data,
 				r.store ? zt_store_errmsg(r.store) : strerror(-rc));
@@ -108,28 +146,19 @@ int zt_cmd_replay(int argc, char **argv)
 		}
 	}
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.host = rd->hdr.host;
-	cfg.mono_to_real = rd->hdr.mono_to_real;
-	sess = zt_session_new(&cfg, replay_on_span, &r);
-	if (!sess)
+	cfg.host = src->host;
+	cfg.mono_to_real = src->mono_to_real;
+	r.sess = zt_session_new(&cfg, zt_pipeline_span, pipe);
+	if (!r.sess)
 		goto cleanup;
 	t0 = zt_clock_ns(CLOCK_MONOTONIC);
-	while ((rc = zt_rec_next(rd, &rec, &len, err, sizeof(err))) == 1) {
-		zt_session_event(sess, rec, len);
-		/* Idle connections time out on the recording's clock. */
-		if ((++n & 4095) == 0)
-			zt_session_tick(sess, ((const struct zt_event_hdr *)rec)->ts_ns);
-	}
-	if (rc < 0)
-		fprintf(stderr, "ztrace replay: %s: %s\n", argv[optind], err);
-	zt_session_flush(sess);
+	rc = zt_pipeline_run(pipe, src, err, sizeof(err));
 	t1 = zt_clock_ns(CLOCK_MONOTONIC);
-	if (r.store && r.store->ops->flush(r.store))
-		r.store_err = -EIO;
-	if (r.store_err)
-		fprintf(stderr, "ztrace replay: storing spans failed: %s\n", zt_store_errmsg(r.store));
+	if (rc)
+		fprintf(stderr, "ztrace replay: %s: %s\n", argv[optind], err);
 	if (!quiet) {
-		const struct zt_session_stats *st = zt_session_stats(sess);
+		const struct zt_session_stats *st = zt_session_stats(r.sess);
+		uint64_t n = zt_pipeline_stats(pipe)->events;
 		double secs = (double)(t1 - t0) / 1e9;
 		fprintf(stderr,
 			"ztrace: replayed %llu events in %.3f s (%.0f events/s): %llu spans, %llu requests, %llu "
@@ -142,12 +171,12 @@ int zt_cmd_replay(int argc, char **argv)
 			(unsigned long long)st->conns_unclassified, (unsigned long long)st->conns_evicted,
 			(unsigned long long)st->bad_events);
 	}
-	ret = (rc < 0 || r.store_err) ? 1 : 0;
+	ret = rc ? 1 : 0;
 cleanup:
-	zt_session_free(sess);
+	zt_session_free(r.sess);
+	zt_source_close(src);
+	zt_pipeline_free(pipe);
 	if (r.store)
 		r.store->ops->close(r.store);
-	zt_rec_reader_close(rd);
-	free(rd);
 	return ret;
 }

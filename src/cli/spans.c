@@ -3,13 +3,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "cli/cli.h"
-#include "store/span_json.h"
+#include "model/span_json.h"
 #include "store/store.h"
 #include "util/duration.h"
 #include "util/num.h"
@@ -69,11 +70,14 @@ static void fmt_endpoint(const struct zt_span *s, const uint8_t ip[16], uint16_t
 {
 	char addr[INET6_ADDRSTRLEN];
 
-	if (!s->family) {
+	struct zt_val v;
+
+	zt_span_get(s, ip == s->client_ip ? ZT_F_client_ip : ZT_F_server_ip, &v);
+	if (v.type == ZT_VAL_NULL) {
 		snprintf(out, outsz, port ? "?:%u" : "-", port);
 		return;
 	}
-	zt_ip_str(ip, addr, sizeof(addr));
+	snprintf(addr, sizeof(addr), "%s", v.s);
 	if (!port)
 		snprintf(out, outsz, "%s", addr);
 	else if (strchr(addr, ':'))
@@ -148,10 +152,7 @@ static int print_row(void *ctx, const struct zt_span *s)
 
 static bool known_protocol(const char *name)
 {
-	for (size_t i = 0; zt_protocols[i]; i++)
-		if (strcasecmp(name, zt_protocols[i]->name) == 0)
-			return true;
-	return false;
+	return zt_l7_from_name(name) != ZT_L7_UNKNOWN;
 }
 
 enum { OPT_DATA = 256, OPT_SINCE, OPT_PROTOCOL, OPT_PROCESS, OPT_LIMIT, OPT_JSON };
@@ -201,10 +202,9 @@ int zt_cmd_spans(int argc, char **argv)
 		case OPT_PROTOCOL:
 			if (!known_protocol(optarg)) {
 				fprintf(stderr, "ztrace spans: unknown --protocol '%s'", optarg);
-				for (size_t i = 0; zt_protocols[i]; i++)
-					fprintf(stderr, "%s%s",
-						i ? ", " : " (known: ", zt_protocols[i]->name);
-				fprintf(stderr, "%s\n", zt_protocols[0] ? ")" : "");
+				for (unsigned i = 1; i < ZT_L7__COUNT; i++)
+					fprintf(stderr, "%s%s", i > 1 ? ", " : " (known: ", zt_l7_name(i));
+				fprintf(stderr, ")\n");
 				return 2;
 			}
 			q.protocol = optarg;
@@ -243,7 +243,7 @@ int zt_cmd_spans(int argc, char **argv)
 		return 2;
 	}
 
-	rc = zt_store_open_sqlite(data, ZT_STORE_RO, &st);
+	rc = zt_store_open(data, ZT_STORE_RO, &st);
 	if (rc) {
 		fprintf(stderr, "ztrace spans: %s\n", st ? zt_store_errmsg(st) : strerror(-rc));
 		ret = 1;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * up.c - `ztrace up` (live BPF source -> session -> SQLite store, one
- * process) and `ztrace record FILE` (live BPF source -> record file).
+ * up.c - `ztrace up` (live BPF source -> session -> queue -> writer thread ->
+ * store, one process) and `ztrace record FILE` (live BPF source -> record
+ * file). Both run on the pipeline runner (agent/pipeline.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,10 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/pipeline.h"
 #include "agent/record.h"
 #include "agent/source.h"
 #include "cli/cli.h"
-#include "proto/http1.h"
+#include "proto/proto.h"
 #include "session/session.h"
 #include "store/store.h"
 #include "util/duration.h"
@@ -52,26 +54,13 @@ static void ensure_tracefs(void)
 		fprintf(stderr, "ztrace: mounted tracefs at /sys/kernel/tracing\n");
 }
 
-static void host_name(char *out, size_t n)
-{
-	if (gethostname(out, n) != 0)
-		snprintf(out, n, "localhost");
-	out[n - 1] = '\0';
-}
-
-static int64_t mono_to_real(void)
-{
-	return (int64_t)(zt_clock_ns(CLOCK_REALTIME) - zt_clock_ns(CLOCK_MONOTONIC));
-}
-
 /* ---- ztrace up ---- */
 
 struct up_ctx {
 	struct zt_session *sess;
 	struct zt_store *store;
-	struct zt_bpf_source *src;
-	int store_err;
-	char store_msg[256];
+	struct zt_pipeline *pipe;
+	uint64_t ev0, sp0;
 };
 
 static int up_on_event(void *ctx, const void *rec, size_t len)
@@ -81,48 +70,77 @@ static int up_on_event(void *ctx, const void *rec, size_t len)
 	return 0;
 }
 
+static void up_on_tick(void *ctx, uint64_t now_ns)
+{
+	zt_session_tick(((struct up_ctx *)ctx)->sess, now_ns);
+}
+
+static void up_on_end(void *ctx)
+{
+	zt_session_flush(((struct up_ctx *)ctx)->sess);
+}
+
 /* A TCP connection carries no protocol we parse: stop capturing it. If the
  * map update fails the kernel keeps capturing and the session keeps
  * discarding, as before: nothing is lost. */
 static void up_on_unclassified(void *ctx, uint64_t sk, uint64_t sock_ino)
 {
 	struct up_ctx *u = ctx;
+	struct zt_source *src = u->pipe ? zt_pipeline_source(u->pipe) : NULL;
 
-	if (u->src)
-		zt_bpf_source_quiet(u->src, sk, sock_ino);
+	if (src && src->ops->quiet)
+		src->ops->quiet(src, sk, sock_ino);
 }
 
-static void up_on_span(void *ctx, const struct zt_span *s)
+static int store_put(void *ctx, const struct zt_span *s)
 {
-	struct up_ctx *u = ctx;
-	int rc = u->store->ops->put_spans(u->store, s, 1);
-	if (rc && !u->store_err) {
-		u->store_err = rc;
-		snprintf(u->store_msg, sizeof(u->store_msg), "%s", zt_store_errmsg(u->store));
-	}
+	struct zt_store *st = ctx;
+	return st->ops->put_spans(st, s, 1);
+}
+
+static int store_flush(void *ctx)
+{
+	struct zt_store *st = ctx;
+	return st->ops->flush(st);
+}
+
+static const char *store_errmsg(void *ctx)
+{
+	return zt_store_errmsg(ctx);
 }
 
 /* The drop counters, in the same words in the live status line and the
  * final line (tests and users grep them). */
-static void print_drops(FILE *f, const struct zt_session_stats *st, const uint64_t *kc)
+static void print_drops(FILE *f, const struct zt_session_stats *st, const struct zt_pipeline_stats *ps,
+			const uint64_t *kc)
 {
 	fprintf(f,
 		"drops: ring_full %llu, map_full %llu, payload_truncated %llu, evicted %llu, unanswered %llu, "
-		"orphan_resp %llu, bad_events %llu\n",
+		"orphan_resp %llu, bad_events %llu, queue_full %llu\n",
 		(unsigned long long)kc[ZT_CNT_RING_FULL], (unsigned long long)kc[ZT_CNT_MAP_FULL],
 		(unsigned long long)kc[ZT_CNT_PAYLOAD_TRUNC], (unsigned long long)st->conns_evicted,
 		(unsigned long long)st->unanswered, (unsigned long long)st->orphan_responses,
-		(unsigned long long)st->bad_events);
+		(unsigned long long)st->bad_events, (unsigned long long)ps->queue_full);
 }
 
-static void print_status(FILE *f, const struct zt_session_stats *st, const uint64_t *kc, double secs,
-			 uint64_t d_events, uint64_t d_spans)
+static void up_on_status(void *ctx, struct zt_pipeline *p, double secs)
 {
-	fprintf(f, "ztrace: %.0f events/s, %.0f spans/s | spans %llu, conns open %llu | ",
-		secs > 0 ? d_events / secs : 0, secs > 0 ? d_spans / secs : 0, (unsigned long long)st->spans,
+	struct up_ctx *u = ctx;
+	const struct zt_session_stats *st = zt_session_stats(u->sess);
+	const struct zt_pipeline_stats *ps = zt_pipeline_stats(p);
+	struct zt_source *src = zt_pipeline_source(p);
+	uint64_t kc[ZT_CNT__COUNT] = {0};
+
+	if (src->ops->counters)
+		src->ops->counters(src, kc);
+	fprintf(stderr, "ztrace: %.0f events/s, %.0f spans/s | spans %llu, conns open %llu | ",
+		secs > 0 ? (st->events - u->ev0) / secs : 0, secs > 0 ? (st->spans - u->sp0) / secs : 0,
+		(unsigned long long)st->spans,
 		(unsigned long long)(st->conns_opened - st->conns_closed - st->conns_idle - st->conns_evicted -
 				     st->conns_reused));
-	print_drops(f, st, kc);
+	print_drops(stderr, st, ps, kc);
+	u->ev0 = st->events;
+	u->sp0 = st->spans;
 }
 
 static void up_usage(FILE *f)
@@ -209,8 +227,9 @@ int zt_cmd_up(int argc, char **argv)
 	const char *data = "./ztrace-data";
 	struct up_ctx u;
 	struct zt_session_cfg cfg;
-	struct zt_bpf_source *src = NULL;
-	char host[64], err[512];
+	struct zt_pipeline_cfg pc;
+	struct zt_source *src = NULL;
+	char err[512];
 	uint64_t kc[ZT_CNT__COUNT] = {0};
 	int opt, rc, ret = 1;
 
@@ -235,70 +254,53 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	rc = zt_store_open_sqlite(data, ZT_STORE_RW, &u.store);
+	rc = zt_store_open(data, ZT_STORE_RW, &u.store);
 	if (rc) {
 		fprintf(stderr, "ztrace up: cannot open the store in %s: %s\n", data,
 			u.store ? zt_store_errmsg(u.store) : strerror(-rc));
-		return 1;
+		goto cleanup;
 	}
-	host_name(host, sizeof(host));
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.host = host;
-	cfg.mono_to_real = mono_to_real();
-	cfg.max_conns = (uint32_t)max_conns;
-	cfg.on_unclassified = up_on_unclassified;
-	cfg.hook_ctx = &u;
-	u.sess = zt_session_new(&cfg, up_on_span, &u);
-	if (!u.sess) {
+	memset(&pc, 0, sizeof(pc));
+	pc.on_event = up_on_event;
+	pc.on_tick = up_on_tick;
+	pc.on_end = up_on_end;
+	pc.stage_ctx = &u;
+	pc.sink_put = store_put;
+	pc.sink_flush = store_flush;
+	pc.sink_errmsg = store_errmsg;
+	pc.sink_ctx = u.store;
+	pc.threaded = true;
+	pc.stop = &stop_requested;
+	pc.status_ns = status_s * 1000000000ULL;
+	pc.on_status = up_on_status;
+	pc.status_ctx = &u;
+	u.pipe = zt_pipeline_new(&pc);
+	if (!u.pipe) {
 		fprintf(stderr, "ztrace up: out of memory\n");
 		goto cleanup;
 	}
 	install_signals();
 	ensure_tracefs();
-	rc = zt_bpf_source_open(&bo, up_on_event, &u, &src, err, sizeof(err));
+	rc = zt_source_open_bpf(&bo, u.pipe, &src, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "ztrace up: %s\n", err);
 		goto cleanup;
 	}
-	u.src = src;
-	fprintf(stderr, "ztrace: tracing this host, spans go to %s/ztrace.db (Ctrl-C to stop)\n", data);
-
-	uint64_t last_flush = zt_clock_ns(CLOCK_MONOTONIC), last_status = last_flush;
-	uint64_t ev0 = 0, sp0 = 0;
-	while (!stop_requested) {
-		rc = zt_bpf_source_poll(src, 100);
-		if (rc < 0) {
-			fprintf(stderr, "ztrace up: reading the ring buffer failed: %s\n", strerror(-rc));
-			break;
-		}
-		uint64_t now = zt_clock_ns(CLOCK_MONOTONIC);
-		if (now - last_flush >= 200000000ULL) {
-			zt_session_tick(u.sess, now);
-			if (u.store->ops->flush(u.store) && !u.store_err) {
-				u.store_err = -EIO;
-				snprintf(u.store_msg, sizeof(u.store_msg), "%s", zt_store_errmsg(u.store));
-			}
-			last_flush = now;
-		}
-		if (u.store_err) {
-			fprintf(stderr, "ztrace up: writing spans failed: %s\n", u.store_msg);
-			break;
-		}
-		if (status_s && now - last_status >= status_s * 1000000000ULL) {
-			const struct zt_session_stats *st = zt_session_stats(u.sess);
-			zt_bpf_source_counters(src, kc);
-			print_status(stderr, st, kc, (double)(now - last_status) / 1e9, st->events - ev0,
-				     st->spans - sp0);
-			ev0 = st->events;
-			sp0 = st->spans;
-			last_status = now;
-		}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.host = src->host;
+	cfg.mono_to_real = src->mono_to_real;
+	cfg.max_conns = (uint32_t)max_conns;
+	cfg.on_unclassified = up_on_unclassified;
+	cfg.hook_ctx = &u;
+	u.sess = zt_session_new(&cfg, zt_pipeline_span, u.pipe);
+	if (!u.sess) {
+		fprintf(stderr, "ztrace up: out of memory\n");
+		goto cleanup;
 	}
-	/* Drain what the kernel already queued, then close every connection. */
-	zt_bpf_source_poll(src, 0);
-	zt_bpf_source_counters(src, kc);
-	zt_session_flush(u.sess);
-	rc = u.store->ops->flush(u.store);
+	fprintf(stderr, "ztrace: tracing this host, spans go to %s/ztrace.db (Ctrl-C to stop)\n", data);
+	rc = zt_pipeline_run(u.pipe, src, err, sizeof(err));
+	if (src->ops->counters)
+		src->ops->counters(src, kc);
 	{
 		const struct zt_session_stats *st = zt_session_stats(u.sess);
 		fprintf(stderr,
@@ -306,15 +308,15 @@ int zt_cmd_up(int argc, char **argv)
 			"protocol not captured; ",
 			(unsigned long long)st->events, (unsigned long long)u.store->spans_written,
 			(unsigned long long)kc[ZT_CNT_QUIET]);
-		print_drops(stderr, st, kc);
+		print_drops(stderr, st, zt_pipeline_stats(u.pipe), kc);
 	}
-	ret = (rc || u.store_err) ? 1 : 0;
 	if (rc)
-		fprintf(stderr, "ztrace up: writing spans failed: %s\n", zt_store_errmsg(u.store));
+		fprintf(stderr, "ztrace up: %s\n", err);
+	ret = rc ? 1 : 0;
 cleanup:
-	u.src = NULL;
-	zt_bpf_source_close(src);
+	zt_source_close(src);
 	zt_session_free(u.sess);
+	zt_pipeline_free(u.pipe);
 	if (u.store)
 		u.store->ops->close(u.store);
 	return ret;
@@ -326,12 +328,29 @@ struct rec_ctx {
 	struct zt_rec_writer w;
 	int err;
 	uint16_t port; /* keep only this port's socket events; 0: all */
-	uint64_t filtered;
+	uint64_t filtered, redacted;
 	uint8_t buf[ZT_EVENT_MAX_SIZE];
 };
 
-/* Credentials never reach the disk: header values of Authorization, Cookie
- * and Set-Cookie are overwritten (length-preserving) before writing. */
+static bool rec_keep(const struct rec_ctx *r, const void *rec, size_t len)
+{
+	const struct zt_event_hdr *h = rec;
+
+	if (!r->port)
+		return true;
+	if (h->type == ZT_EV_DATA && len >= sizeof(struct zt_data_ev)) {
+		const struct zt_data_ev *d = rec;
+		return d->lport == r->port || d->rport == r->port;
+	}
+	if (h->type == ZT_EV_SOCK_STATE && len >= sizeof(struct zt_sock_ev)) {
+		const struct zt_sock_ev *e = rec;
+		return e->lport == r->port || e->rport == r->port;
+	}
+	return true;
+}
+
+/* Secrets never reach the disk: every protocol redacts its own in the
+ * payload (length-preserving) before the record is written. */
 static int rec_on_event(void *ctx, const void *rec, size_t len)
 {
 	struct rec_ctx *r = ctx;
@@ -339,22 +358,13 @@ static int rec_on_event(void *ctx, const void *rec, size_t len)
 
 	if (r->err)
 		return 0;
-	if (r->port && h->type == ZT_EV_DATA && len >= sizeof(struct zt_data_ev)) {
-		const struct zt_data_ev *d = rec;
-		if (d->lport != r->port && d->rport != r->port) {
-			r->filtered++;
-			return 0;
-		}
-	} else if (r->port && h->type == ZT_EV_SOCK_STATE && len >= sizeof(struct zt_sock_ev)) {
-		const struct zt_sock_ev *e = rec;
-		if (e->lport != r->port && e->rport != r->port) {
-			r->filtered++;
-			return 0;
-		}
+	if (!rec_keep(r, rec, len)) {
+		r->filtered++;
+		return 0;
 	}
 	if (h->type == ZT_EV_DATA && len > sizeof(struct zt_data_ev) && len <= sizeof(r->buf)) {
 		memcpy(r->buf, rec, len);
-		zt_http_redact(r->buf + sizeof(struct zt_data_ev), len - sizeof(struct zt_data_ev));
+		r->redacted += zt_proto_redact_payload(r->buf + sizeof(struct zt_data_ev), len - sizeof(struct zt_data_ev));
 		rec = r->buf;
 	}
 	if (zt_rec_write(&r->w, rec, len))
@@ -367,8 +377,9 @@ static void record_usage(FILE *f)
 	fprintf(f, "usage: ztrace record FILE [--duration D] [--port PORT] [--payload-cap BYTES]\n"
 		   "                     [--capture-path auto|fast|compat] [--verbose]\n\n"
 		   "Saves the raw kernel event stream of this host to FILE until Ctrl-C or --duration\n"
-		   "(e.g. 30s, 5m). 'ztrace replay FILE' runs the pipeline on it. Credentials in HTTP\n"
-		   "headers are redacted; the rest of the captured payloads is kept: treat FILE as sensitive.\n\n"
+		   "(e.g. 30s, 5m). 'ztrace replay FILE' runs the pipeline on it. Credentials (HTTP\n"
+		   "Authorization, Cookie and Set-Cookie values) are redacted; the rest of the captured\n"
+		   "payloads is kept: treat FILE as sensitive.\n\n"
 		   "  --port PORT   keep only socket events whose local or remote port is PORT\n");
 }
 
@@ -385,13 +396,15 @@ int zt_cmd_record(int argc, char **argv)
 	};
 	struct zt_bpf_opts bo = {.payload_cap = ZT_PAYLOAD_DEFAULT};
 	uint64_t duration_ns = 0, unused = 0, unused2 = 0;
-	struct rec_ctx r;
-	struct zt_bpf_source *src = NULL;
-	char host[64], err[512];
+	struct rec_ctx *r = NULL;
+	struct zt_pipeline *pipe = NULL;
+	struct zt_pipeline_cfg pc;
+	struct zt_source *src = NULL;
+	char err[512];
 	uint64_t kc[ZT_CNT__COUNT] = {0};
-	int opt, rc, ret = 1;
+	int opt, rc, ret = 1, wopen = 0;
+	uint16_t port = 0;
 
-	memset(&r, 0, sizeof(r));
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (opt == 'h') {
@@ -399,12 +412,12 @@ int zt_cmd_record(int argc, char **argv)
 			return 0;
 		}
 		if (opt == OPT_PORT) {
-			uint64_t port;
-			if (zt_parse_uint(optarg, 65535, &port) || port == 0) {
+			uint64_t v;
+			if (zt_parse_uint(optarg, 65535, &v) || v == 0) {
 				fprintf(stderr, "ztrace record: invalid --port '%s': expected 1..65535\n", optarg);
 				return 2;
 			}
-			r.port = (uint16_t)port;
+			port = (uint16_t)v;
 			continue;
 		}
 		if (opt == '?' || parse_live_opt("record", opt, optarg, &bo, &unused, &unused2, &duration_ns)) {
@@ -417,40 +430,51 @@ int zt_cmd_record(int argc, char **argv)
 		fprintf(stderr, "ztrace record: expected one FILE argument (see 'ztrace record --help')\n");
 		return 2;
 	}
-	host_name(host, sizeof(host));
-	if (zt_rec_writer_open(&r.w, argv[optind], host, mono_to_real(), err, sizeof(err))) {
-		fprintf(stderr, "ztrace record: %s\n", err);
+	r = calloc(1, sizeof(*r));
+	if (!r)
 		return 1;
-	}
+	r->port = port;
+	memset(&pc, 0, sizeof(pc));
+	pc.on_event = rec_on_event;
+	pc.stage_ctx = r;
+	pc.stop = &stop_requested;
+	pc.duration_ns = duration_ns;
+	pipe = zt_pipeline_new(&pc);
+	if (!pipe)
+		goto cleanup;
 	install_signals();
 	ensure_tracefs();
-	rc = zt_bpf_source_open(&bo, rec_on_event, &r, &src, err, sizeof(err));
+	rc = zt_source_open_bpf(&bo, pipe, &src, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "ztrace record: %s\n", err);
 		goto cleanup;
 	}
-	fprintf(stderr, "ztrace: recording to %s (Ctrl-C to stop)\n", argv[optind]);
-	uint64_t t0 = zt_clock_ns(CLOCK_MONOTONIC);
-	while (!stop_requested && !r.err) {
-		if (zt_bpf_source_poll(src, 100) < 0)
-			break;
-		if (duration_ns && zt_clock_ns(CLOCK_MONOTONIC) - t0 >= duration_ns)
-			break;
+	if (zt_rec_writer_open(&r->w, argv[optind], src->host, src->mono_to_real, err, sizeof(err))) {
+		fprintf(stderr, "ztrace record: %s\n", err);
+		goto cleanup;
 	}
-	zt_bpf_source_poll(src, 0);
-	zt_bpf_source_counters(src, kc);
-	ret = 0;
+	wopen = 1;
+	fprintf(stderr, "ztrace: recording to %s (Ctrl-C to stop)\n", argv[optind]);
+	rc = zt_pipeline_run(pipe, src, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "ztrace record: %s\n", err);
+	if (src->ops->counters)
+		src->ops->counters(src, kc);
+	ret = rc ? 1 : 0;
 cleanup:
-	zt_bpf_source_close(src);
-	if (zt_rec_writer_close(&r.w) || r.err) {
+	zt_source_close(src);
+	if (wopen && (zt_rec_writer_close(&r->w) || r->err)) {
 		fprintf(stderr, "ztrace record: writing %s failed\n", argv[optind]);
 		ret = 1;
-	} else if (ret == 0) {
+	} else if (wopen && ret == 0) {
 		fprintf(stderr,
-			"ztrace: recorded %llu events (%llu bytes), %llu filtered out; drops: ring_full %llu, "
-			"map_full %llu\n",
-			(unsigned long long)r.w.records, (unsigned long long)r.w.bytes, (unsigned long long)r.filtered,
+			"ztrace: recorded %llu events (%llu bytes), %llu filtered out, %llu secret bytes redacted; "
+			"drops: ring_full %llu, map_full %llu\n",
+			(unsigned long long)r->w.records, (unsigned long long)r->w.bytes,
+			(unsigned long long)r->filtered, (unsigned long long)r->redacted,
 			(unsigned long long)kc[ZT_CNT_RING_FULL], (unsigned long long)kc[ZT_CNT_MAP_FULL]);
 	}
+	zt_pipeline_free(pipe);
+	free(r);
 	return ret;
 }

@@ -659,6 +659,16 @@ enum h1_kind {
 	H1_K_RESP = ZT_MSG_RESPONSE,
 };
 
+/* The status class is the parser's call (DESIGN.md): 1xx-3xx are ok. */
+static uint8_t h1_status_class(int code)
+{
+	if (code >= 500)
+		return ZT_RS_SERVER_ERROR;
+	if (code >= 400)
+		return ZT_RS_CLIENT_ERROR;
+	return code >= 100 ? ZT_RS_OK : ZT_RS_UNKNOWN;
+}
+
 /* Fills the "what" of m from a (possibly partial) head. */
 static void h1_fill(struct zt_msg *m, const struct h1_head *h, int kind)
 {
@@ -666,12 +676,14 @@ static void h1_fill(struct zt_msg *m, const struct h1_head *h, int kind)
 
 	m->kind = (uint8_t)kind;
 	if (kind == H1_K_REQ) {
-		zt_copy_str(m->method, sizeof(m->method), h->method.p, h->method.n);
-		zt_copy_str(m->path, sizeof(m->path), h->path.p, h->path.n);
+		zt_copy_str(m->request_type, sizeof(m->request_type), h->method.p, h->method.n);
+		zt_copy_str(m->request_resource, sizeof(m->request_resource), h->path.p, h->path.n);
 	} else {
-		m->status = h->status;
+		m->response_code = h->status;
+		m->flags |= ZT_MF_HAS_CODE;
+		m->status = h1_status_class(h->status);
 		if (h->status >= 400)
-			zt_copy_str(m->exception, sizeof(m->exception), h->reason.p, h->reason.n);
+			zt_copy_str(m->response_exception, sizeof(m->response_exception), h->reason.p, h->reason.n);
 	}
 	if (h->connection_close)
 		m->flags |= ZT_MF_CLOSE;
@@ -682,8 +694,8 @@ static void h1_fill(struct zt_msg *m, const struct h1_head *h, int kind)
 
 		switch (h1_lower((unsigned char)n.p[0])) {
 		case 'h':
-			if (h1_ieq(n.p, n.n, "host") && !m->host[0])
-				zt_copy_str(m->host, sizeof(m->host), v.p, v.n);
+			if (h1_ieq(n.p, n.n, "host") && !m->request_domain[0])
+				zt_copy_str(m->request_domain, sizeof(m->request_domain), v.p, v.n);
 			break;
 		case 't':
 			if (h1_ieq(n.p, n.n, "traceparent"))
@@ -1328,19 +1340,32 @@ static int h1_first_kind(const uint8_t *buf, size_t len)
 
 static void h1_endpoint(const struct zt_msg *req, char *out, size_t outsz)
 {
-	zt_http_endpoint(req->method, req->path, out, outsz);
+	zt_http_endpoint(req->request_type, req->request_resource, out, outsz);
 }
 
+static int h1_infer_op(const uint8_t *buf, size_t len, const struct zt_infer_hints *hints)
+{
+	return h1_infer(buf, len, hints ? hints->dir : 0);
+}
+
+static void h1_redact_msg(struct zt_msg *m)
+{
+	zt_http_redact_target(m->request_resource);
+}
+
+/* zt_http_redact is defined below; the table names it. */
 const struct zt_proto_ops zt_http1_ops = {
-	.first_kind = h1_first_kind,
-	.endpoint = h1_endpoint,
     .id = ZT_L7_HTTP1,
     .name = "HTTP",
-    .infer = h1_infer,
+    .infer = h1_infer_op,
     .state_size = sizeof(struct h1_state),
     .init = h1_init,
     .feed = h1_feed,
     .finish = h1_finish,
+    .first_kind = h1_first_kind,
+    .endpoint = h1_endpoint,
+    .redact_msg = h1_redact_msg,
+    .redact_payload = zt_http_redact,
 };
 
 /* ---- endpoint -------------------------------------------------------- */
@@ -1494,6 +1519,51 @@ size_t zt_http_redact(uint8_t *buf, size_t len)
 		if (!nl)
 			break;
 		i = (size_t)(nl - buf) + 1;
+	}
+	return done;
+}
+
+/* Query parameters whose values are secrets (lowercase; matched whole, any
+ * case). */
+static const char *const h1_secret_params[] = {
+    "token", "access_token", "refresh_token", "id_token", "password", "passwd", "pwd", "secret",
+    "client_secret", "api_key", "apikey", "key", "sig", "signature", "auth", "session", "sessionid",
+};
+
+static bool h1_secret_param(const char *p, size_t n)
+{
+	for (size_t i = 0; i < sizeof(h1_secret_params) / sizeof(h1_secret_params[0]); i++)
+		if (h1_ieq(p, n, h1_secret_params[i]))
+			return true;
+	return false;
+}
+
+size_t zt_http_redact_target(char *t)
+{
+	size_t done = 0;
+	char *q, *at, *auth;
+
+	if (!t)
+		return 0;
+	/* userinfo of an absolute-form target: scheme://user:PASSWORD@host */
+	auth = strstr(t, "://");
+	if (auth) {
+		auth += 3;
+		size_t alen = strcspn(auth, "/?#");
+		at = memchr(auth, '@', alen);
+		char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+		for (char *c = colon ? colon + 1 : NULL; c && c < at; c++, done++)
+			*c = '*';
+	}
+	q = strchr(t, '?');
+	while (q && *q) {
+		char *name = q + 1, *eq, *end;
+		end = name + strcspn(name, "&#");
+		eq = memchr(name, '=', (size_t)(end - name));
+		if (eq && h1_secret_param(name, (size_t)(eq - name)))
+			for (char *c = eq + 1; c < end; c++, done++)
+				*c = '*';
+		q = *end == '&' ? end : NULL;
 	}
 	return done;
 }

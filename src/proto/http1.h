@@ -89,6 +89,11 @@ size_t zt_http_endpoint(const char *method, const char *path, char *out, size_t 
  * number of bytes overwritten. */
 size_t zt_http_redact(uint8_t *buf, size_t len);
 
+/* Overwrites with '*' (in place, length-preserving) the values of query
+ * parameters named like secrets (token, password, api_key, sig...) and the
+ * password of URL userinfo in a request target. Returns bytes overwritten. */
+size_t zt_http_redact_target(char *target);
+
 extern const struct zt_proto_ops zt_http1_ops;
 
 #endif /* ZT_HTTP1_H */

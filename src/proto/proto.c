@@ -20,13 +20,13 @@ const struct zt_proto_ops *zt_proto_by_id(enum zt_l7 id)
 	return NULL;
 }
 
-const struct zt_proto_ops *zt_proto_infer(const uint8_t *buf, size_t len, int dir)
+const struct zt_proto_ops *zt_proto_infer(const uint8_t *buf, size_t len, const struct zt_infer_hints *h)
 {
 	const struct zt_proto_ops *best = NULL;
 	int best_conf = 49;
 
 	for (size_t i = 0; zt_protocols[i]; i++) {
-		int c = zt_protocols[i]->infer(buf, len, dir);
+		int c = zt_protocols[i]->infer(buf, len, h);
 		if (c > best_conf) {
 			best_conf = c;
 			best = zt_protocols[i];
@@ -63,4 +63,14 @@ void zt_copy_str(char *dst, size_t dstsz, const char *src, size_t n)
 		dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
 	}
 	dst[n] = '\0';
+}
+
+size_t zt_proto_redact_payload(uint8_t *buf, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; zt_protocols[i]; i++)
+		if (zt_protocols[i]->redact_payload)
+			n += zt_protocols[i]->redact_payload(buf, len);
+	return n;
 }

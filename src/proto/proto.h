@@ -26,15 +26,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum zt_l7 {
-	ZT_L7_UNKNOWN = 0,
-	ZT_L7_HTTP1 = 1,
-	ZT_L7__COUNT,
-};
+#include "model/l7.h"
+#include "model/span.h"
 
 enum zt_msg_kind {
 	ZT_MSG_REQUEST = 1,
 	ZT_MSG_RESPONSE = 2,
+};
+
+/* How a message finds its partner; the session pairs per connection by it,
+ * so a new protocol needs no change there (DESIGN.md, protocol contract). */
+enum zt_pair_mode {
+	ZT_PAIR_FIFO = 0,   /* order on the connection (HTTP/1, Redis, SQL): the
+			     * oldest pending request takes the response */
+	ZT_PAIR_KEY = 1,    /* zt_msg.key: stream id, DNS id, correlation id; a
+			     * response takes the pending request of its key */
+	ZT_PAIR_ONEWAY = 2, /* a request that expects no response (MQTT QoS 0,
+			     * Kafka acks=0, noreply): a span at once */
 };
 
 /* zt_msg.flags */
@@ -42,9 +50,10 @@ enum zt_msg_flags {
 	ZT_MF_TRUNCATED = 1u << 0,  /* header section not fully captured */
 	ZT_MF_LOST_SYNC = 1u << 1,  /* framing lost inside this message */
 	ZT_MF_EOF_BODY = 1u << 2,   /* body delimited by connection close */
-	ZT_MF_INTERIM = 1u << 3,    /* 1xx interim response: pairs with nothing */
+	ZT_MF_INTERIM = 1u << 3,    /* interim response (HTTP 1xx): pairs with nothing */
 	ZT_MF_UPGRADE = 1u << 4,    /* 101 / CONNECT: stream stops being HTTP */
 	ZT_MF_CLOSE = 1u << 5,      /* Connection: close */
+	ZT_MF_HAS_CODE = 1u << 6,   /* response_code is set */
 };
 
 /* One segment of one direction of a connection, as the parser sees it. */
@@ -61,21 +70,18 @@ struct zt_seg {
 	uint64_t trace_ctx;  /* the thread's syscall trace context (session layer) */
 };
 
-#define ZT_METHOD_LEN 17 /* 16 characters + NUL */
-#define ZT_HOST_LEN 256
-#define ZT_PATH_LEN 512
-#define ZT_TRACE_ID_LEN 33  /* 32 hex + NUL */
-#define ZT_SPAN_ID_LEN 17   /* 16 hex + NUL */
-#define ZT_XRID_LEN 64
-#define ZT_EXC_LEN 128
-
-/* One application message (request or response). Strings are NUL-terminated
- * and cut to their field size; "" means absent. */
+/* One application message (request or response), in protocol-neutral
+ * fields (the span record's). Strings are NUL-terminated and cut to their
+ * field size; "" means absent. The parser fills everything below "what";
+ * zt_msg_begin()/zt_msg_extend() fill "where". */
 struct zt_msg {
-	uint8_t kind;  /* enum zt_msg_kind */
-	uint8_t dir;   /* enum zt_dir of the segment that carried it */
+	uint8_t kind;   /* enum zt_msg_kind */
+	uint8_t dir;    /* enum zt_dir of the segment that carried it */
+	uint8_t pair;   /* enum zt_pair_mode */
+	uint8_t status; /* responses: enum zt_resp_status (the parser's class) */
 	uint32_t flags; /* enum zt_msg_flags */
-	/* where: filled by zt_msg_begin()/zt_msg_extend() */
+	uint64_t key;   /* ZT_PAIR_KEY: the pairing key, same on both messages */
+	/* where */
 	uint64_t start_ns; /* egress: entry of first syscall; ingress: its exit */
 	uint64_t end_ns;   /* exit of the syscall carrying the last byte */
 	uint32_t tid_start, tid_end;
@@ -84,17 +90,28 @@ struct zt_msg {
 	uint64_t bytes;    /* wire bytes: head + body */
 	uint64_t trace_ctx; /* seg->trace_ctx of the first segment */
 	/* what */
-	char version[4];   /* "1.0", "1.1" */
-	char method[ZT_METHOD_LEN];
-	char host[ZT_HOST_LEN];
-	char path[ZT_PATH_LEN]; /* path with query, as sent */
-	int status;             /* response status code, 0 if none */
-	char exception[ZT_EXC_LEN];
+	char version[ZT_VERSION_LEN];
+	char request_type[ZT_TYPE_LEN];         /* method, command, API name */
+	char request_domain[ZT_DOMAIN_LEN];     /* host, database, vhost */
+	char request_resource[ZT_RESOURCE_LEN]; /* path, statement, key, topic */
+	int32_t response_code;                  /* valid with ZT_MF_HAS_CODE */
+	char response_exception[ZT_EXC_LEN];
 	/* ids carried by the message */
 	char trace_id[ZT_TRACE_ID_LEN];
 	char span_id[ZT_SPAN_ID_LEN];
 	char parent_span_id[ZT_SPAN_ID_LEN];
 	char x_request_id[ZT_XRID_LEN];
+	struct zt_attrs attrs;
+};
+
+/* What inference may know besides the bytes. Ports are hints, never proof:
+ * a parser may raise its confidence on its usual port, but must not answer
+ * >= 50 on a port alone. */
+struct zt_infer_hints {
+	uint8_t l4;     /* IPPROTO_TCP / IPPROTO_UDP */
+	uint8_t dir;    /* enum zt_dir of the bytes */
+	uint16_t lport; /* local port of the traced socket */
+	uint16_t rport; /* remote port, 0 if unknown */
 };
 
 typedef void (*zt_emit_fn)(void *ctx, const struct zt_msg *m);
@@ -102,9 +119,9 @@ typedef void (*zt_emit_fn)(void *ctx, const struct zt_msg *m);
 struct zt_proto_ops {
 	enum zt_l7 id;
 	const char *name; /* as stored: "HTTP" */
-	/* Confidence 0..100 that `buf` (the first captured bytes of a stream in
-	 * direction dir) starts a message of this protocol. Pure. */
-	int (*infer)(const uint8_t *buf, size_t len, int dir);
+	/* Confidence 0..100 that `buf` (the first captured bytes of a stream)
+	 * starts a message of this protocol. Pure. */
+	int (*infer)(const uint8_t *buf, size_t len, const struct zt_infer_hints *h);
 	size_t state_size;
 	void (*init)(void *state);
 	/* Consume one segment; emit() each message once it is complete. */
@@ -120,13 +137,23 @@ struct zt_proto_ops {
 	/* Optional: the normalised endpoint of a request ("GET /users/{id}"),
 	 * NUL-terminated in out[0..outsz). */
 	void (*endpoint)(const struct zt_msg *req, char *out, size_t outsz);
+	/* Optional redaction, each protocol of its own secrets (DESIGN.md):
+	 * redact_msg overwrites secret values in a message's fields before it
+	 * becomes a span; redact_payload overwrites them in a raw captured
+	 * payload (length-preserving, returns bytes overwritten) before it is
+	 * written to a recording. */
+	void (*redact_msg)(struct zt_msg *m);
+	size_t (*redact_payload)(uint8_t *buf, size_t len);
 };
 
 /* The registration table; NULL-terminated. */
 extern const struct zt_proto_ops *const zt_protocols[];
 const struct zt_proto_ops *zt_proto_by_id(enum zt_l7 id);
 /* Best protocol for the first bytes of a stream, or NULL. */
-const struct zt_proto_ops *zt_proto_infer(const uint8_t *buf, size_t len, int dir);
+const struct zt_proto_ops *zt_proto_infer(const uint8_t *buf, size_t len, const struct zt_infer_hints *h);
+/* Redacts a raw payload whose protocol is not known (a recording is written
+ * before inference): every protocol's redact_payload runs on it. */
+size_t zt_proto_redact_payload(uint8_t *buf, size_t len);
 
 /* Helpers shared by parsers: a message starts at byte `off` of seg / its
  * last byte lies in seg. */

@@ -2,12 +2,12 @@
 /*
  * session.h - from raw kernel events to spans.
  *
- * The session owns the connection table (bounded, LRU-evicted, every
- * eviction counted), runs protocol inference on each connection's first
+ * The session drives the connection table (conn/, bounded, every close
+ * counted by cause), runs protocol inference on each connection's first
  * bytes, feeds the protocol parser one segment per syscall, keeps the
- * per-thread syscall trace context, pairs requests with responses (FIFO per
- * connection: HTTP/1 keep-alive and pipelining) and hands finished spans to a
- * sink. It is plain deterministic C driven only by the events it is given
+ * per-thread syscall trace context, pairs requests with responses by the
+ * mode each message carries (FIFO, by key, one-way: proto.h), applies the
+ * protocol's redaction to requests, and hands finished spans to a sink. It is plain deterministic C driven only by the events it is given
  * and the times passed to zt_session_tick(): a replayed recording produces
  * exactly the spans the live run did.
  *
@@ -20,13 +20,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "session/span.h"
+#include "model/span.h"
 
 struct zt_session_cfg {
 	const char *host;         /* reported in every span */
 	int64_t mono_to_real;     /* epoch ns = event ns + mono_to_real */
 	uint32_t max_conns;       /* connection table size (0: 16384) */
 	uint32_t max_pending;     /* unanswered requests kept per connection (0: 64) */
+	uint32_t pend_cap;        /* unanswered requests kept in all (0: 16384) */
 	uint64_t idle_timeout_ns; /* a connection idle this long is closed (0: 120 s) */
 	/* Optional: called once when a TCP connection's first bytes match no
 	 * protocol, so the live source can stop capturing it. */
@@ -48,10 +49,13 @@ struct zt_session_stats {
 	uint64_t conns_unclassified; /* no protocol recognised in the first bytes */
 	uint64_t segs_unclassified;  /* data events on such connections */
 	uint64_t requests, responses, interim;
+	uint64_t one_way;          /* requests that expect no response: spans at once */
 	uint64_t spans;
 	uint64_t unanswered;       /* requests closed or timed out without response */
 	uint64_t orphan_responses; /* responses with no pending request */
 	uint64_t pending_overflow; /* requests pushed out of a full pending queue */
+	uint64_t pend_pool_empty;  /* requests that found the shared pending pool empty
+				    * (stored at once as unanswered spans) */
 	uint64_t truncated;        /* messages whose head was cut */
 	uint64_t lost_sync;        /* messages in which framing was lost */
 	uint64_t ctx_collisions;   /* thread contexts overwritten in the tid table */
@@ -70,7 +74,10 @@ void zt_session_tick(struct zt_session *s, uint64_t now_ns);
 /* Closes every connection: complete messages become spans, unanswered
  * requests become spans without a response. */
 void zt_session_flush(struct zt_session *s);
+/* The counters; the pointer stays valid and current until zt_session_free. */
 const struct zt_session_stats *zt_session_stats(const struct zt_session *s);
+/* Bytes the session's tables may use at most (conn.h states the bound). */
+size_t zt_session_mem_bound(const struct zt_session *s);
 void zt_session_free(struct zt_session *s);
 
 #endif /* ZT_SESSION_H */

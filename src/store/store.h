@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store.h - the storage interface. SQLite is the embedded backend; a second
- * backend (ClickHouse) implements the same vtable later.
+ * backend (ClickHouse) implements the same vtable later. Commands open a
+ * store by URL through zt_store_open(), never a backend directly.
+ *
+ * Duplicate rule (every backend): a span is identified by (start_ns,
+ * span_uid). Putting a span whose identity is already stored is not an
+ * error and changes nothing: the first copy stays, spans_written does not
+ * count it. A batch resent after a failure therefore never doubles spans.
  *
  * Return convention: 0 on success, negative errno on failure; on failure a
  * message is available from zt_store_errmsg().
@@ -12,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "session/span.h"
+#include "model/span.h"
 
 struct zt_store;
 
@@ -44,7 +50,13 @@ struct zt_store {
 
 enum zt_store_mode { ZT_STORE_RW, ZT_STORE_RO };
 
-/* Opens (creating when RW) DIR/ztrace.db. */
+/* The store factory. url: "sqlite:DIR" or a plain DIR (the embedded
+ * store, DIR/ztrace.db, created when RW). An unknown scheme ("scheme:" or
+ * "scheme://") fails with -EPROTONOSUPPORT and a message. On failure *out
+ * may hold a store carrying the message (zt_store_errmsg, then close). */
+int zt_store_open(const char *url, enum zt_store_mode mode, struct zt_store **out);
+
+/* Backends (the factory's; commands use zt_store_open). */
 int zt_store_open_sqlite(const char *dir, enum zt_store_mode mode, struct zt_store **out);
 
 static inline const char *zt_store_errmsg(const struct zt_store *st) { return st->errmsg; }

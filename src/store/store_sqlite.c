@@ -42,79 +42,37 @@
 /*
  * Schema versions: 1 had span_uid TEXT PRIMARY KEY and a separate start_ns
  * index; 2 makes (start_ns, span_uid) the one unique key and indexes
- * syscall_trace_id_resp only where it differs from syscall_trace_id_req.
- * Columns are the same in both: readers take either, a writer converts 1
- * into 2 when it opens the file (see migrate_v1).
+ * syscall_trace_id_resp only where it differs from syscall_trace_id_req;
+ * 3 adds the attributes column. Readers take any of them (a column a
+ * version lacks reads as null); a writer converts 1 and 2 into 3 when it
+ * opens the file (see migrate).
+ *
+ * The columns are the span record's fields (model/span.h), one each, named
+ * and ordered as the field table; their SQL types follow the field kinds.
  */
-#define ZT_SCHEMA_VERSION 2
+#define ZT_SCHEMA_VERSION 3
 #define ZT_BATCH_MAX 4096
 #define ZT_BATCH_MIN 256
 #define ZT_BUSY_TIMEOUT_MS 5000
 #define ZT_XSTR(x) #x
 #define ZT_STR(x) ZT_XSTR(x)
 
-/*
- * The columns, in the order the INSERT binds them and the SELECT reads them.
- * Type affinity only; NULL is allowed wherever span.h allows null.
- */
-#define SPAN_COLUMNS(X)                                                                                      \
-	X(span_uid, "TEXT NOT NULL")                                                             \
-	X(start_ns, "INTEGER NOT NULL")                                                                      \
-	X(end_ns, "INTEGER NOT NULL")                                                                        \
-	X(duration_ns, "INTEGER NOT NULL")                                                                   \
-	X(tap_side, "TEXT")                                                                                  \
-	X(host, "TEXT")                                                                                      \
-	X(netns, "INTEGER")                                                                                  \
-	X(pid, "INTEGER")                                                                                    \
-	X(tid_req, "INTEGER")                                                                                \
-	X(tid_resp, "INTEGER")                                                                               \
-	X(process, "TEXT")                                                                                   \
-	X(l7_protocol, "TEXT")                                                                               \
-	X(version, "TEXT")                                                                                   \
-	X(request_type, "TEXT")                                                                              \
-	X(request_domain, "TEXT")                                                                            \
-	X(request_resource, "TEXT")                                                                          \
-	X(endpoint, "TEXT")                                                                                  \
-	X(response_status, "TEXT")                                                                           \
-	X(response_code, "INTEGER")                                                                          \
-	X(response_exception, "TEXT")                                                                        \
-	X(req_bytes, "INTEGER")                                                                              \
-	X(resp_bytes, "INTEGER")                                                                             \
-	X(client_ip, "TEXT")                                                                                 \
-	X(client_port, "INTEGER")                                                                            \
-	X(server_ip, "TEXT")                                                                                 \
-	X(server_port, "INTEGER")                                                                            \
-	X(l4_protocol, "TEXT")                                                                               \
-	X(req_tcp_seq, "INTEGER")                                                                            \
-	X(resp_tcp_seq, "INTEGER")                                                                           \
-	X(syscall_trace_id_req, "INTEGER")                                                                   \
-	X(syscall_trace_id_resp, "INTEGER")                                                                  \
-	X(x_request_id, "TEXT")                                                                              \
-	X(x_request_id_resp, "TEXT")                                                                         \
-	X(trace_id, "TEXT")                                                                                  \
-	X(span_id, "TEXT")                                                                                   \
-	X(parent_span_id, "TEXT")                                                                            \
-	X(is_tls, "INTEGER")                                                                                 \
-	X(flags, "INTEGER")
+/* The schema version that brought a column. */
+static int col_since(int f)
+{
+	return f == ZT_F_attributes ? 3 : 1;
+}
 
-enum span_col {
-#define X(name, type) COL_##name,
-	SPAN_COLUMNS(X)
-#undef X
-	    COL__COUNT,
-};
+static const char *col_type(int f)
+{
+	const struct zt_field *d = &zt_span_fields[f];
+	bool text = d->kind == ZT_FK_STR || d->kind == ZT_FK_IP || d->kind == ZT_FK_TAP || d->kind == ZT_FK_L7 ||
+		    d->kind == ZT_FK_L4 || d->kind == ZT_FK_RSTATUS || d->kind == ZT_FK_ATTRS;
 
-static const char *const col_names[COL__COUNT] = {
-#define X(name, type) #name,
-    SPAN_COLUMNS(X)
-#undef X
-};
-
-static const char *const col_types[COL__COUNT] = {
-#define X(name, type) type,
-    SPAN_COLUMNS(X)
-#undef X
-};
+	if (d->flags & ZT_FF_NOTNULL)
+		return text ? "TEXT NOT NULL" : "INTEGER NOT NULL";
+	return text ? "TEXT" : "INTEGER";
+}
 
 /*
  * Every index costs about as much per insert as the row itself, so there are
@@ -153,7 +111,10 @@ struct zt_sqlite {
 	sqlite3_stmt *insert, *begin, *commit, *rollback;
 	struct zt_span *batch; /* owned copies, not yet flushed */
 	size_t n, cap;
-	char select_cols[1024]; /* "span_uid,start_ns,...": built once */
+	int version;		/* the file's schema version */
+	char select_cols[1024]; /* the columns this file has: "span_uid,start_ns,..." */
+	int sel_field[ZT_F__COUNT]; /* result column -> span field */
+	int nsel;
 };
 
 static const struct zt_store_ops sqlite_ops;
@@ -237,223 +198,57 @@ static int mkdir_p(const char *dir)
 
 /* ---- span <-> row ------------------------------------------------------ */
 
-static int bind_text(sqlite3_stmt *stmt, int col, const char *s)
-{
-	if (!s || !s[0])
-		return sqlite3_bind_null(stmt, col + 1);
-	/* SQLITE_STATIC: the batch outlives the step that reads it. */
-	return sqlite3_bind_text(stmt, col + 1, s, -1, SQLITE_STATIC);
-}
-
-static int bind_int(sqlite3_stmt *stmt, int col, int64_t v)
-{
-	return sqlite3_bind_int64(stmt, col + 1, v);
-}
-
-static int bind_int_or_null(sqlite3_stmt *stmt, int col, int64_t v, bool is_null)
-{
-	return is_null ? sqlite3_bind_null(stmt, col + 1) : sqlite3_bind_int64(stmt, col + 1, v);
-}
-
 /*
- * Same text as zt_ip_str(). The v4 case is formatted by hand: inet_ntop goes
- * through sprintf, which showed up in insert profiles (two addresses a row).
- */
-static void ip_text(const uint8_t ip[16], char *out, size_t outsz)
-{
-	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	char *p = out;
-
-	if (memcmp(ip, v4mapped, 12) != 0 || outsz < INET_ADDRSTRLEN) {
-		zt_ip_str(ip, out, (unsigned)outsz);
-		return;
-	}
-	for (int i = 12; i < 16; i++) {
-		unsigned b = ip[i];
-
-		if (b >= 100)
-			*p++ = (char)('0' + b / 100);
-		if (b >= 10)
-			*p++ = (char)('0' + b / 10 % 10);
-		*p++ = (char)('0' + b % 10);
-		*p++ = i < 15 ? '.' : '\0';
-	}
-}
-
-static int bind_ip(sqlite3_stmt *stmt, int col, const struct zt_span *s, const uint8_t ip[16])
-{
-	char buf[INET6_ADDRSTRLEN];
-
-	if (!s->family)
-		return sqlite3_bind_null(stmt, col + 1);
-	ip_text(ip, buf, sizeof(buf));
-	return sqlite3_bind_text(stmt, col + 1, buf, -1, SQLITE_TRANSIENT);
-}
-
-static const char *l4_name(uint8_t l4)
-{
-	switch (l4) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	default:
-		return NULL;
-	}
-}
-
-/*
- * u64 values go through int64 unchanged bit for bit; timestamps and byte
- * counts stay below 2^63, so ordering and comparisons in SQL hold for them.
+ * Every field goes through zt_span_get/zt_span_set (model/span.h): SQL and
+ * JSON agree on null by construction. u64 values go through int64 unchanged
+ * bit for bit; timestamps and byte counts stay below 2^63, so ordering and
+ * comparisons in SQL hold for them.
  */
 static int bind_span(sqlite3_stmt *st, const struct zt_span *s)
 {
-	bool no_seq = !(s->flags & ZT_SPAN_HAS_SEQ);
+	struct zt_val v;
 	int rc = 0;
 
-	rc |= bind_text(st, COL_span_uid, s->span_uid);
-	rc |= bind_int(st, COL_start_ns, (int64_t)s->start_ns);
-	rc |= bind_int(st, COL_end_ns, (int64_t)s->end_ns);
-	rc |= bind_int(st, COL_duration_ns, (int64_t)s->duration_ns);
-	rc |=
-	    bind_text(st, COL_tap_side, s->tap_side == ZT_TAP_UNKNOWN ? NULL : zt_tap_side_name(s->tap_side));
-	rc |= bind_text(st, COL_host, s->host);
-	rc |= bind_int(st, COL_netns, s->netns);
-	rc |= bind_int(st, COL_pid, s->pid);
-	rc |= bind_int(st, COL_tid_req, s->tid_req);
-	rc |= bind_int(st, COL_tid_resp, s->tid_resp);
-	rc |= bind_text(st, COL_process, s->process);
-	rc |= bind_text(st, COL_l7_protocol,
-			s->l7_protocol == ZT_L7_UNKNOWN ? NULL : zt_l7_name(s->l7_protocol));
-	rc |= bind_text(st, COL_version, s->version);
-	rc |= bind_text(st, COL_request_type, s->request_type);
-	rc |= bind_text(st, COL_request_domain, s->request_domain);
-	rc |= bind_text(st, COL_request_resource, s->request_resource);
-	rc |= bind_text(st, COL_endpoint, s->endpoint);
-	rc |= bind_text(st, COL_response_status, zt_resp_status_name(s->response_status));
-	rc |= bind_int_or_null(st, COL_response_code, s->response_code, s->response_code < 0);
-	rc |= bind_text(st, COL_response_exception, s->response_exception);
-	rc |= bind_int(st, COL_req_bytes, (int64_t)s->req_bytes);
-	rc |= bind_int(st, COL_resp_bytes, (int64_t)s->resp_bytes);
-	rc |= bind_ip(st, COL_client_ip, s, s->client_ip);
-	rc |= bind_int_or_null(st, COL_client_port, s->client_port, s->client_port == 0);
-	rc |= bind_ip(st, COL_server_ip, s, s->server_ip);
-	rc |= bind_int_or_null(st, COL_server_port, s->server_port, s->server_port == 0);
-	rc |= bind_text(st, COL_l4_protocol, l4_name(s->l4));
-	rc |= bind_int_or_null(st, COL_req_tcp_seq, s->req_tcp_seq, no_seq);
-	rc |= bind_int_or_null(st, COL_resp_tcp_seq, s->resp_tcp_seq, no_seq);
-	rc |= bind_int_or_null(st, COL_syscall_trace_id_req, (int64_t)s->syscall_trace_id_req,
-			       s->syscall_trace_id_req == 0);
-	rc |= bind_int_or_null(st, COL_syscall_trace_id_resp, (int64_t)s->syscall_trace_id_resp,
-			       s->syscall_trace_id_resp == 0);
-	rc |= bind_text(st, COL_x_request_id, s->x_request_id);
-	rc |= bind_text(st, COL_x_request_id_resp, s->x_request_id_resp);
-	rc |= bind_text(st, COL_trace_id, s->trace_id);
-	rc |= bind_text(st, COL_span_id, s->span_id);
-	rc |= bind_text(st, COL_parent_span_id, s->parent_span_id);
-	rc |= bind_int(st, COL_is_tls, s->is_tls ? 1 : 0);
-	rc |= bind_int(st, COL_flags, s->flags);
+	for (int f = 0; f < ZT_F__COUNT; f++) {
+		zt_span_get(s, (enum zt_span_field)f, &v);
+		if (v.type == ZT_VAL_NULL)
+			rc |= sqlite3_bind_null(st, f + 1);
+		else if (v.type == ZT_VAL_INT)
+			rc |= sqlite3_bind_int64(st, f + 1, (int64_t)v.u);
+		else if (v.s == v.buf) /* formatted into v: copy */
+			rc |= sqlite3_bind_text(st, f + 1, v.s, -1, SQLITE_TRANSIENT);
+		else /* the span's own bytes or a static name: the batch outlives the step */
+			rc |= sqlite3_bind_text(st, f + 1, v.s, -1, SQLITE_STATIC);
+	}
 	/* SQLITE_OK is 0: any failure leaves a bit set. */
 	return rc;
 }
 
-static void col_str(sqlite3_stmt *st, int col, char *dst, size_t dstsz)
+static void row_to_span(struct zt_sqlite *sq, sqlite3_stmt *st, struct zt_span *s)
 {
-	const unsigned char *t = sqlite3_column_text(st, col);
-
-	snprintf(dst, dstsz, "%s", t ? (const char *)t : "");
-}
-
-static bool col_null(sqlite3_stmt *st, int col)
-{
-	return sqlite3_column_type(st, col) == SQLITE_NULL;
-}
-
-static uint64_t col_u64(sqlite3_stmt *st, int col)
-{
-	return (uint64_t)sqlite3_column_int64(st, col);
-}
-
-/* Parses the text form back; family follows the text (dotted quad: v4). */
-static void col_ip(sqlite3_stmt *st, int col, uint16_t *family, uint8_t ip[16])
-{
-	const char *t = (const char *)sqlite3_column_text(st, col);
-	uint8_t v4[4];
-
-	if (!t)
-		return;
-	if (inet_pton(AF_INET, t, v4) == 1) {
-		memset(ip, 0, 10);
-		ip[10] = ip[11] = 0xff;
-		memcpy(ip + 12, v4, 4);
-		*family = AF_INET;
-	} else if (inet_pton(AF_INET6, t, ip) == 1) {
-		*family = AF_INET6;
-	}
-}
-
-static void row_to_span(sqlite3_stmt *st, struct zt_span *s)
-{
-	const char *t;
+	struct zt_val v;
 
 	memset(s, 0, sizeof(*s));
-	col_str(st, COL_span_uid, s->span_uid, sizeof(s->span_uid));
-	s->start_ns = col_u64(st, COL_start_ns);
-	s->end_ns = col_u64(st, COL_end_ns);
-	s->duration_ns = col_u64(st, COL_duration_ns);
-	t = (const char *)sqlite3_column_text(st, COL_tap_side);
-	for (int i = ZT_TAP_CLIENT_PROCESS; t && i <= ZT_TAP_SERVER_PROCESS; i++)
-		if (strcmp(t, zt_tap_side_name(i)) == 0)
-			s->tap_side = (uint8_t)i;
-	col_str(st, COL_host, s->host, sizeof(s->host));
-	s->netns = (uint32_t)sqlite3_column_int64(st, COL_netns);
-	s->pid = (uint32_t)sqlite3_column_int64(st, COL_pid);
-	s->tid_req = (uint32_t)sqlite3_column_int64(st, COL_tid_req);
-	s->tid_resp = (uint32_t)sqlite3_column_int64(st, COL_tid_resp);
-	col_str(st, COL_process, s->process, sizeof(s->process));
-	t = (const char *)sqlite3_column_text(st, COL_l7_protocol);
-	for (size_t i = 0; t && zt_protocols[i]; i++)
-		if (strcasecmp(t, zt_protocols[i]->name) == 0)
-			s->l7_protocol = (uint8_t)zt_protocols[i]->id;
-	col_str(st, COL_version, s->version, sizeof(s->version));
-	col_str(st, COL_request_type, s->request_type, sizeof(s->request_type));
-	col_str(st, COL_request_domain, s->request_domain, sizeof(s->request_domain));
-	col_str(st, COL_request_resource, s->request_resource, sizeof(s->request_resource));
-	col_str(st, COL_endpoint, s->endpoint, sizeof(s->endpoint));
-	t = (const char *)sqlite3_column_text(st, COL_response_status);
-	for (int i = ZT_RS_OK; t && i <= ZT_RS_TIMEOUT; i++)
-		if (strcmp(t, zt_resp_status_name(i)) == 0)
-			s->response_status = (uint8_t)i;
-	s->response_code = col_null(st, COL_response_code) ? -1 : sqlite3_column_int(st, COL_response_code);
-	col_str(st, COL_response_exception, s->response_exception, sizeof(s->response_exception));
-	s->req_bytes = col_u64(st, COL_req_bytes);
-	s->resp_bytes = col_u64(st, COL_resp_bytes);
-	col_ip(st, COL_client_ip, &s->family, s->client_ip);
-	col_ip(st, COL_server_ip, &s->family, s->server_ip);
-	s->client_port = (uint16_t)sqlite3_column_int(st, COL_client_port);
-	s->server_port = (uint16_t)sqlite3_column_int(st, COL_server_port);
-	t = (const char *)sqlite3_column_text(st, COL_l4_protocol);
-	if (t && strcmp(t, "tcp") == 0)
-		s->l4 = IPPROTO_TCP;
-	else if (t && strcmp(t, "udp") == 0)
-		s->l4 = IPPROTO_UDP;
-	s->flags = (uint32_t)sqlite3_column_int64(st, COL_flags);
-	/* The seq columns are the truth: the flag only says they are set. */
-	if (col_null(st, COL_req_tcp_seq)) {
-		s->flags &= ~(uint32_t)ZT_SPAN_HAS_SEQ;
-	} else {
-		s->flags |= ZT_SPAN_HAS_SEQ;
-		s->req_tcp_seq = (uint32_t)sqlite3_column_int64(st, COL_req_tcp_seq);
-		s->resp_tcp_seq = (uint32_t)sqlite3_column_int64(st, COL_resp_tcp_seq);
+	s->response_code = -1;
+	for (int i = 0; i < sq->nsel; i++) {
+		v.is_signed = 0;
+		switch (sqlite3_column_type(st, i)) {
+		case SQLITE_NULL:
+			v.type = ZT_VAL_NULL;
+			break;
+		case SQLITE_INTEGER:
+			v.type = ZT_VAL_INT;
+			v.u = (uint64_t)sqlite3_column_int64(st, i);
+			break;
+		default:
+			v.type = ZT_VAL_TEXT;
+			v.s = (const char *)sqlite3_column_text(st, i);
+			break;
+		}
+		/* A value that does not fit its field (a file edited by hand)
+		 * reads as null, as the null convention says. */
+		(void)zt_span_set(s, (enum zt_span_field)sq->sel_field[i], &v);
 	}
-	s->syscall_trace_id_req = col_u64(st, COL_syscall_trace_id_req);
-	s->syscall_trace_id_resp = col_u64(st, COL_syscall_trace_id_resp);
-	col_str(st, COL_x_request_id, s->x_request_id, sizeof(s->x_request_id));
-	col_str(st, COL_x_request_id_resp, s->x_request_id_resp, sizeof(s->x_request_id_resp));
-	col_str(st, COL_trace_id, s->trace_id, sizeof(s->trace_id));
-	col_str(st, COL_span_id, s->span_id, sizeof(s->span_id));
-	col_str(st, COL_parent_span_id, s->parent_span_id, sizeof(s->parent_span_id));
-	s->is_tls = sqlite3_column_int(st, COL_is_tls) ? 1 : 0;
 }
 
 /* ---- ops --------------------------------------------------------------- */
@@ -607,7 +402,7 @@ static int sq_query_spans(struct zt_store *st, const struct zt_span_query *q, zt
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		int r;
 
-		row_to_span(stmt, span);
+		row_to_span(sq, stmt, span);
 		r = cb(ctx, span);
 		if (r) {
 			ret = r < 0 ? r : 0;
@@ -681,16 +476,45 @@ static int pragma_int(struct zt_sqlite *sq, const char *sql, int64_t *out)
 	return rc;
 }
 
+/* Sets select_cols and sel_field to the columns a file of `version` has. */
+static void set_columns(struct zt_sqlite *sq, int version)
+{
+	size_t len = 0;
+
+	sq->version = version;
+	sq->nsel = 0;
+	for (int f = 0; f < ZT_F__COUNT; f++) {
+		if (col_since(f) > version)
+			continue;
+		len += (size_t)snprintf(sq->select_cols + len, sizeof(sq->select_cols) - len, "%s%s",
+					sq->nsel ? "," : "", zt_span_fields[f].name);
+		sq->sel_field[sq->nsel++] = f;
+	}
+}
+_Static_assert(ZT_F__COUNT * 24 < 1024, "column names fit select_cols");
+
 /*
- * Version 1 -> 2, inside the caller's transaction: the table is rebuilt (its
- * PRIMARY KEY cannot be dropped in place), rows keep their order, the v1
- * indexes go with the old table.
+ * Version 1 or 2 -> 3, inside the caller's transaction. 1: the table is
+ * rebuilt (its PRIMARY KEY cannot be dropped in place), rows keep their
+ * order, the v1 indexes go with the old table. 2: the new column is added.
  */
-static int migrate_v1(struct zt_sqlite *sq, const char *create_table)
+static int migrate(struct zt_sqlite *sq, int64_t from, const char *create_table)
 {
 	char sql[2048];
 	int err;
 
+	if (from == 2) {
+		for (int f = 0; f < ZT_F__COUNT; f++) {
+			if (col_since(f) <= 2)
+				continue;
+			snprintf(sql, sizeof(sql), "ALTER TABLE spans ADD COLUMN %s %s", zt_span_fields[f].name,
+				 col_type(f));
+			if ((err = exec(sq, sql)))
+				return err;
+		}
+		return 0;
+	}
+	set_columns(sq, (int)from);
 	if ((size_t)snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO spans (%s) SELECT %s FROM spans_v1 ORDER BY rowid",
 			     sq->select_cols, sq->select_cols) >= sizeof(sql))
 		return set_err(sq, -EOVERFLOW, "migration text too long");
@@ -712,15 +536,15 @@ static int create_schema(struct zt_sqlite *sq)
 	int err;
 
 	len = (size_t)snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS spans (");
-	for (int i = 0; i < COL__COUNT && len < sizeof(sql); i++)
-		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s%s %s", i ? ", " : "", col_names[i],
-					col_types[i]);
+	for (int i = 0; i < ZT_F__COUNT && len < sizeof(sql); i++)
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s%s %s", i ? ", " : "",
+					zt_span_fields[i].name, col_type(i));
 	if (len < sizeof(sql))
 		len += (size_t)snprintf(sql + len, sizeof(sql) - len, ");");
 	if (len >= sizeof(sql))
 		return set_err(sq, -EOVERFLOW, "schema text too long");
 
-	/* IMMEDIATE: a second `ztrace up` racing on a new file waits, then sees v1. */
+	/* IMMEDIATE: a second `ztrace up` racing on a new file waits, then sees it. */
 	err = exec(sq, "BEGIN IMMEDIATE");
 	if (err)
 		return err;
@@ -729,10 +553,12 @@ static int create_schema(struct zt_sqlite *sq)
 		err = pragma_int(sq, "SELECT count(*) FROM sqlite_master", &objects);
 	if (err)
 		goto rollback;
-	if (version == ZT_SCHEMA_VERSION)
+	if (version == ZT_SCHEMA_VERSION) {
+		set_columns(sq, ZT_SCHEMA_VERSION);
 		return exec(sq, "COMMIT");
-	if (version == 1) {
-		err = migrate_v1(sq, sql);
+	}
+	if (version == 1 || version == 2) {
+		err = migrate(sq, version, sql);
 	} else if (version != 0 || objects != 0) {
 		err = set_err(sq, -EPROTO, "not a ztrace database (schema version %lld)", (long long)version);
 		goto rollback;
@@ -745,8 +571,10 @@ static int create_schema(struct zt_sqlite *sq)
 		err = exec(sq, "PRAGMA user_version = " ZT_STR(ZT_SCHEMA_VERSION));
 	if (!err)
 		err = exec(sq, "COMMIT");
-	if (!err)
+	if (!err) {
+		set_columns(sq, ZT_SCHEMA_VERSION);
 		return 0;
+	}
 rollback:
 	sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL);
 	return err;
@@ -765,9 +593,11 @@ static int prepare_writes(struct zt_sqlite *sq)
 	size_t len;
 	int err;
 
+	/* a writer's file is at ZT_SCHEMA_VERSION: every field is a column,
+	 * bound in field order (bind_span) */
 	len =
 	    (size_t)snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO spans (%s) VALUES (?", sq->select_cols);
-	for (int i = 1; i < COL__COUNT && len < sizeof(sql); i++)
+	for (int i = 1; i < ZT_F__COUNT && len < sizeof(sql); i++)
 		len += (size_t)snprintf(sql + len, sizeof(sql) - len, ",?");
 	if (len < sizeof(sql))
 		len += (size_t)snprintf(sql + len, sizeof(sql) - len, ")");
@@ -793,10 +623,14 @@ static int check_version(struct zt_sqlite *sq, const char *dir, const char *path
 		err = pragma_int(sq, "SELECT count(*) FROM sqlite_master", &objects);
 	if (err)
 		return err;
-	if (version == ZT_SCHEMA_VERSION)
+	if (version == ZT_SCHEMA_VERSION) {
+		set_columns(sq, ZT_SCHEMA_VERSION);
 		return 0;
-	if (version == 1) /* same columns: read as is, converted by a writer */
+	}
+	if (version == 1 || version == 2) { /* read as is, converted by a writer */
+		set_columns(sq, (int)version);
 		return sq->mode == ZT_STORE_RO ? 0 : 1;
+	}
 	if (version > ZT_SCHEMA_VERSION)
 		return set_err(
 		    sq, -EPROTO,
@@ -815,7 +649,6 @@ int zt_store_open_sqlite(const char *dir, enum zt_store_mode mode, struct zt_sto
 	struct zt_sqlite *sq;
 	char path[PATH_MAX];
 	struct stat sb;
-	size_t len = 0;
 	int flags, rc, err;
 	bool need_schema;
 
@@ -827,9 +660,6 @@ int zt_store_open_sqlite(const char *dir, enum zt_store_mode mode, struct zt_sto
 	sq->mode = mode;
 	*out = &sq->base;
 
-	for (int i = 0; i < COL__COUNT; i++)
-		len += (size_t)snprintf(sq->select_cols + len, sizeof(sq->select_cols) - len, "%s%s",
-					i ? "," : "", col_names[i]);
 	if ((size_t)snprintf(path, sizeof(path), "%s/ztrace.db", dir) >= sizeof(path)) {
 		err = set_err(sq, -ENAMETOOLONG, "data directory path too long: %s", dir);
 		goto fail;

@@ -559,15 +559,21 @@ static void assert_str(const char *got, const char *want, size_t cap)
 static void check_msg(const struct zt_msg *m, const struct want *w, const struct step *st, size_t nst)
 {
 	assert_int_equal(m->kind, w->kind);
-	assert_int_equal(m->flags, w->flags);
-	assert_string_equal(m->method, w->method ? w->method : "");
+	assert_int_equal(m->flags & ~(uint32_t)ZT_MF_HAS_CODE, w->flags);
+	assert_string_equal(m->request_type, w->method ? w->method : "");
 	if (w->path)
-		assert_string_equal(m->path, w->path);
-	assert_int_equal(m->status, w->status);
+		assert_string_equal(m->request_resource, w->path);
+	/* a response always carries its code, and the class the parser gives it */
+	assert_int_equal(m->kind == ZT_MSG_RESPONSE, (m->flags & ZT_MF_HAS_CODE) != 0);
+	assert_int_equal((m->flags & ZT_MF_HAS_CODE) ? m->response_code : 0, w->status);
+	if (m->kind == ZT_MSG_RESPONSE)
+		assert_int_equal(m->status, w->status >= 500   ? ZT_RS_SERVER_ERROR
+					    : w->status >= 400 ? ZT_RS_CLIENT_ERROR
+							       : ZT_RS_OK);
 	assert_int_equal(m->bytes, w->bytes);
-	assert_str(m->host, w->host, sizeof(m->host));
+	assert_str(m->request_domain, w->host, sizeof(m->request_domain));
 	assert_str(m->version, w->version, sizeof(m->version));
-	assert_str(m->exception, w->exc, sizeof(m->exception));
+	assert_str(m->response_exception, w->exc, sizeof(m->response_exception));
 	assert_str(m->trace_id, w->trace, sizeof(m->trace_id));
 	assert_str(m->span_id, w->span, sizeof(m->span_id));
 	assert_str(m->parent_span_id, w->parent, sizeof(m->parent_span_id));
@@ -592,13 +598,14 @@ static void assert_same_msg(const struct zt_msg *a, const struct zt_msg *b, bool
 	assert_int_equal(a->flags, b->flags);
 	assert_int_equal(a->bytes, b->bytes);
 	assert_int_equal(a->status, b->status);
+	assert_int_equal(a->response_code, b->response_code);
 	assert_int_equal(a->has_seq, b->has_seq);
 	assert_int_equal(a->seq, b->seq);
 	assert_string_equal(a->version, b->version);
-	assert_string_equal(a->method, b->method);
-	assert_string_equal(a->host, b->host);
-	assert_string_equal(a->path, b->path);
-	assert_string_equal(a->exception, b->exception);
+	assert_string_equal(a->request_type, b->request_type);
+	assert_string_equal(a->request_domain, b->request_domain);
+	assert_string_equal(a->request_resource, b->request_resource);
+	assert_string_equal(a->response_exception, b->response_exception);
 	assert_string_equal(a->trace_id, b->trace_id);
 	assert_string_equal(a->span_id, b->span_id);
 	assert_string_equal(a->parent_span_id, b->parent_span_id);
@@ -785,8 +792,8 @@ static void test_stream_every_split(void **unused)
 	assert_int_equal(cap_a.n, 2);
 	assert_int_equal(cap_a.m[0].bytes, L(req));
 	assert_int_equal(cap_a.m[1].bytes, L(resp));
-	assert_int_equal(cap_a.m[1].status, 201);
-	assert_int_equal(cap_a.m[1].flags, 0);
+	assert_int_equal(cap_a.m[1].response_code, 201);
+	assert_int_equal(cap_a.m[1].flags, ZT_MF_HAS_CODE);
 	for (size_t k = 1; k < L(req); k++) {
 		for (size_t j = 1; j < L(resp); j += (k % 7) + 1) {
 			struct step st[] = {
@@ -1394,7 +1401,7 @@ static void test_endpoint(void **unused)
 	    {"GET", "?only=query", "GET /"},
 	    {"GET", "/u/550e8400-e29b-41d4-a716-44665544000Z", "GET /u/550e8400-e29b-41d4-a716-44665544000Z"},
 	};
-	char out[ZT_PATH_LEN + ZT_METHOD_LEN];
+	char out[ZT_RESOURCE_LEN + ZT_TYPE_LEN];
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		size_t n = zt_http_endpoint(t[i].method, t[i].path, out, sizeof(out));

@@ -20,7 +20,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "store/span_json.h"
+#include "model/span_json.h"
 #include "store/store.h"
 #include "util/duration.h"
 
@@ -90,8 +90,7 @@ static void full_span(struct zt_span *s, unsigned i)
 	snprintf(s->response_exception, sizeof(s->response_exception), "Service Unavailable");
 	s->req_bytes = 321;
 	s->resp_bytes = 5ull << 33;
-	s->family = AF_INET6;
-	s->l4 = IPPROTO_TCP;
+	s->l4_protocol = IPPROTO_TCP;
 	set_ip(s->client_ip, AF_INET6, "2001:db8::1");
 	set_ip(s->server_ip, AF_INET6, "2001:db8::2:1");
 	s->client_port = 54321;
@@ -106,7 +105,7 @@ static void full_span(struct zt_span *s, unsigned i)
 	snprintf(s->span_id, sizeof(s->span_id), "00f067aa0ba902b7");
 	snprintf(s->parent_span_id, sizeof(s->parent_span_id), "00f067aa0ba902b6");
 	s->is_tls = 1;
-	s->flags = ZT_SPAN_HAS_SEQ | ZT_SPAN_TRUNCATED | ZT_SPAN_LOST_SYNC | ZT_SPAN_NO_RESPONSE;
+	s->flags = ZT_SPAN_HAS_SEQ | ZT_SPAN_HAS_RESP_SEQ | ZT_SPAN_TRUNCATED | ZT_SPAN_LOST_SYNC | ZT_SPAN_NO_RESPONSE;
 }
 
 /* Every nullable field null (span.h convention); the rest zero. */
@@ -142,8 +141,7 @@ static void assert_span_equal(const struct zt_span *a, const struct zt_span *b)
 	assert_string_equal(a->response_exception, b->response_exception);
 	assert_int_equal(a->req_bytes, b->req_bytes);
 	assert_int_equal(a->resp_bytes, b->resp_bytes);
-	assert_int_equal(a->family, b->family);
-	assert_int_equal(a->l4, b->l4);
+	assert_int_equal(a->l4_protocol, b->l4_protocol);
 	assert_memory_equal(a->client_ip, b->client_ip, 16);
 	assert_memory_equal(a->server_ip, b->server_ip, 16);
 	assert_int_equal(a->client_port, b->client_port);
@@ -212,10 +210,9 @@ static void test_roundtrip(void **state)
 	full_span(&in[0], 0);
 	null_span(&in[1], 1);
 	full_span(&in[2], 2); /* IPv4, UDP, client side, no seq */
-	in[2].family = AF_INET;
 	set_ip(in[2].client_ip, AF_INET, "10.0.0.1");
 	set_ip(in[2].server_ip, AF_INET, "192.168.1.20");
-	in[2].l4 = IPPROTO_UDP;
+	in[2].l4_protocol = IPPROTO_UDP;
 	in[2].tap_side = ZT_TAP_CLIENT_PROCESS;
 	in[2].flags = ZT_SPAN_TRUNCATED;
 	in[2].req_tcp_seq = in[2].resp_tcp_seq = 0; /* null without HAS_SEQ */
@@ -586,6 +583,7 @@ static const char *const json_keys[] = {
     "version",
     "l4_protocol",
     "x_request_id_resp",
+    "attributes",
     "flags",
 };
 #define N_JSON_KEYS (sizeof(json_keys) / sizeof(json_keys[0]))
@@ -639,7 +637,6 @@ static void test_json_full(void **state)
 	json_t *o, *flags;
 
 	full_span(&s, 5);
-	s.family = AF_INET;
 	set_ip(s.client_ip, AF_INET, "10.1.2.3");
 	o = print_and_parse(&s);
 	assert_exact_keys(o);
@@ -713,7 +710,7 @@ static void test_json_nulls(void **state)
 	assert_int_equal(json_array_size(json_object_get(o, "flags")), 0);
 	assert_string_equal(json_string_value(json_object_get(o, "response_status")), "unknown");
 	/* a seq of 0 is a value once HAS_SEQ says the seqs are known */
-	s.flags = ZT_SPAN_HAS_SEQ;
+	s.flags = ZT_SPAN_HAS_SEQ | ZT_SPAN_HAS_RESP_SEQ;
 	json_decref(o);
 	o = print_and_parse(&s);
 	assert_true(json_is_integer(json_object_get(o, "req_tcp_seq")));

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * l7.h - application protocol ids and their names, at the bottom of the
+ * layers: the span record names its protocol, parsers (proto/) register
+ * behind an id, stores and the CLI print and parse the names. A new protocol
+ * is one line in ZT_L7_LIST (and a parser registered in proto/proto.c).
+ */
+#ifndef ZT_MODEL_L7_H
+#define ZT_MODEL_L7_H
+
+/* X(id suffix, stored name) */
+#define ZT_L7_LIST(X) X(HTTP1, "HTTP")
+
+enum zt_l7 {
+	ZT_L7_UNKNOWN = 0,
+#define X(id, name) ZT_L7_##id,
+	ZT_L7_LIST(X)
+#undef X
+	ZT_L7__COUNT,
+};
+
+/* "HTTP"...; "unknown" for ZT_L7_UNKNOWN and out-of-range ids. */
+const char *zt_l7_name(unsigned id);
+/* Case-insensitive name -> id; ZT_L7_UNKNOWN when no protocol has it. */
+enum zt_l7 zt_l7_from_name(const char *name);
+
+#endif /* ZT_MODEL_L7_H */
