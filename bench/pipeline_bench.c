@@ -2,7 +2,8 @@
 /*
  * pipeline_bench - the user-space pipeline (session table, inference,
  * HTTP/1 parser, pairing, span building) on one core, fed from a recording
- * made by `ztrace record`. The recording is loaded into memory once and
+ * made by `ztrace record`, through the same runner as `ztrace replay`
+ * (agent/pipeline.h) with an in-memory source. The recording is loaded into memory once and
  * replayed as many times as needed to reach MIN_EXCHANGES; each pass shifts
  * the socket identities and times so that every pass is new traffic to the
  * session, not a continuation of the previous one. Store and JSON are left
@@ -18,6 +19,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "agent/pipeline.h"
 #include "agent/record.h"
 #include "bpf/events.h"
 #include "session/session.h"
@@ -27,7 +29,7 @@ struct counts {
 	uint64_t client, server, other;
 };
 
-static void on_span(void *ctx, const struct zt_span *s)
+static int on_span(void *ctx, const struct zt_span *s)
 {
 	struct counts *c = ctx;
 
@@ -37,6 +39,7 @@ static void on_span(void *ctx, const struct zt_span *s)
 		c->server++;
 	else
 		c->other++;
+	return 0;
 }
 
 struct recs {
@@ -85,6 +88,69 @@ static void shift(struct recs *r, uint64_t dt)
 	}
 }
 
+/* The recording in memory as a source: passes over it until `want` client
+ * spans were made, shifted each pass (time spent shifting is not counted). */
+struct mem_src {
+	struct zt_source base;
+	struct zt_pipeline *p;
+	struct recs *r;
+	struct counts *c;
+	uint64_t want, dt, passes, shift_ns, bytes;
+	size_t next;
+};
+
+static int mem_poll(struct zt_source *src, int timeout_ms, char *err, size_t errsz)
+{
+	struct mem_src *m = (struct mem_src *)src;
+	int n = 0;
+
+	if (m->next == m->r->n) {
+		/* a pass ended: done, or nothing to pair (no point looping) */
+		if (m->c->client >= m->want || (m->c->client == 0 && m->c->server == 0)) {
+			src->ended = true;
+			return 0;
+		}
+		uint64_t t0 = zt_clock_ns(CLOCK_MONOTONIC);
+		shift(m->r, m->dt);
+		m->shift_ns += zt_clock_ns(CLOCK_MONOTONIC) - t0;
+		m->next = 0;
+	}
+	if (m->next == 0)
+		m->passes++;
+	while (n < 4096 && m->next < m->r->n) {
+		const struct zt_event_hdr *h = (void *)(m->r->buf + m->r->off[m->next++]);
+		zt_pipeline_event(m->p, h, h->size);
+		m->bytes += h->size;
+		n++;
+	}
+	return n;
+}
+
+static void mem_close(struct zt_source *src)
+{
+	(void)src;
+}
+
+static const struct zt_source_ops mem_ops = {.name = "memory", .poll = mem_poll, .close = mem_close};
+
+/* The stage: the session, made after the pipeline it sends spans to. */
+static struct zt_session *sess;
+
+static int stage_event(void *ctx, const void *rec, size_t len)
+{
+	return zt_session_event(sess, rec, len);
+}
+
+static void stage_tick(void *ctx, uint64_t now)
+{
+	zt_session_tick(sess, now);
+}
+
+static void stage_end(void *ctx)
+{
+	zt_session_flush(sess);
+}
+
 int main(int argc, char **argv)
 {
 	struct zt_rec_reader rd;
@@ -114,7 +180,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	const struct zt_event_hdr *first = (void *)(r.buf + r.off[0]), *last = (void *)(r.buf + r.off[r.n - 1]);
-	uint64_t dt = last->ts_ns - first->ts_ns + 1000000000ULL;
 
 	/* one core: the pipeline is single-threaded; pin it so it stays so */
 	cpu_set_t set;
@@ -124,31 +189,22 @@ int main(int argc, char **argv)
 
 	struct counts c = {0};
 	struct zt_session_cfg cfg = {.host = "bench", .mono_to_real = rd.hdr.mono_to_real};
-	struct zt_session *sess = zt_session_new(&cfg, on_span, &c);
-	uint64_t events = 0, bytes = 0, passes = 0, busy = 0, now = 0;
+	struct zt_pipeline_cfg pc = {
+	    .on_event = stage_event, .on_tick = stage_tick, .on_end = stage_end, .sink_put = on_span, .sink_ctx = &c};
+	struct zt_pipeline *pipe = zt_pipeline_new(&pc);
+	struct mem_src m = {.base = {.ops = &mem_ops}, .p = pipe, .r = &r, .c = &c, .want = want};
+	sess = pipe ? zt_session_new(&cfg, zt_pipeline_span, pipe) : NULL;
 	if (!sess)
 		return 1;
-	while (passes == 0 || c.client < want) {
-		if (passes)
-			shift(&r, dt);
-		uint64_t t0 = zt_clock_ns(CLOCK_MONOTONIC);
-		for (size_t i = 0; i < r.n; i++) {
-			const struct zt_event_hdr *h = (void *)(r.buf + r.off[i]);
-			zt_session_event(sess, h, h->size);
-			bytes += h->size;
-			if ((++events & 4095) == 0) {
-				now = h->ts_ns;
-				zt_session_tick(sess, now);
-			}
-		}
-		busy += zt_clock_ns(CLOCK_MONOTONIC) - t0;
-		passes++;
-		if (c.client == 0 && passes == 1 && c.server == 0)
-			break; /* nothing to pair: no point looping */
-	}
+	m.dt = last->ts_ns - first->ts_ns + 1000000000ULL;
 	uint64_t t0 = zt_clock_ns(CLOCK_MONOTONIC);
-	zt_session_flush(sess);
-	busy += zt_clock_ns(CLOCK_MONOTONIC) - t0;
+	rc = zt_pipeline_run(pipe, &m.base, err, sizeof(err));
+	uint64_t busy = zt_clock_ns(CLOCK_MONOTONIC) - t0 - m.shift_ns;
+	if (rc) {
+		fprintf(stderr, "pipeline_bench: %s\n", err);
+		return 1;
+	}
+	uint64_t events = zt_pipeline_stats(pipe)->events;
 	const struct zt_session_stats *st = zt_session_stats(sess);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
@@ -158,13 +214,14 @@ int main(int argc, char **argv)
 	       "\"ns_per_event\":%.1f,\"exchanges_per_s\":%.0f,\"spans_per_s\":%.0f,\"peak_rss_kib\":%ld,"
 	       "\"loaded_bytes\":%zu,\"unanswered\":%llu,\"orphan_resp\":%llu,\"bad_events\":%llu,"
 	       "\"conns_evicted\":%llu}\n",
-	       r.n, (unsigned long long)passes, (unsigned long long)events, (unsigned long long)bytes, secs,
+	       r.n, (unsigned long long)m.passes, (unsigned long long)events, (unsigned long long)m.bytes, secs,
 	       (unsigned long long)c.client, (unsigned long long)c.server, (unsigned long long)c.other,
 	       (double)events / secs, (double)busy / (double)events, (double)c.client / secs,
 	       (double)(c.client + c.server + c.other) / secs, ru.ru_maxrss, r.used,
 	       (unsigned long long)st->unanswered, (unsigned long long)st->orphan_responses,
 	       (unsigned long long)st->bad_events, (unsigned long long)st->conns_evicted);
 	zt_session_free(sess);
+	zt_pipeline_free(pipe);
 	zt_rec_reader_close(&rd);
 	free(r.buf);
 	free(r.off);

@@ -7,10 +7,17 @@
 extern const struct zt_proto_ops zt_http1_ops;
 
 /* Registration table: one line per protocol. Order breaks confidence ties. */
-const struct zt_proto_ops *const zt_protocols[] = {
+static const struct zt_proto_ops *const builtin[] = {
 	&zt_http1_ops,
 	NULL,
 };
+
+const struct zt_proto_ops *const *zt_protocols = builtin;
+
+void zt_proto_set_table(const struct zt_proto_ops *const *table)
+{
+	zt_protocols = table ? table : builtin;
+}
 
 const struct zt_proto_ops *zt_proto_by_id(enum zt_l7 id)
 {

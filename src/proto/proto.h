@@ -146,8 +146,12 @@ struct zt_proto_ops {
 	size_t (*redact_payload)(uint8_t *buf, size_t len);
 };
 
-/* The registration table; NULL-terminated. */
-extern const struct zt_proto_ops *const zt_protocols[];
+/* The registration table in use; NULL-terminated. */
+extern const struct zt_proto_ops *const *zt_protocols;
+/* Installs another table (tests: a fake protocol that pairs by key or is
+ * one-way); NULL restores the built-in one. Not thread-safe: call before
+ * any session exists. */
+void zt_proto_set_table(const struct zt_proto_ops *const *table);
 const struct zt_proto_ops *zt_proto_by_id(enum zt_l7 id);
 /* Best protocol for the first bytes of a stream, or NULL. */
 const struct zt_proto_ops *zt_proto_infer(const uint8_t *buf, size_t len, const struct zt_infer_hints *h);
