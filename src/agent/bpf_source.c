@@ -4,6 +4,8 @@
  * attach, as libbpf-tools do) and drains its ring buffer.
  */
 #include "agent/source.h"
+#include "agent/pipeline.h"
+#include "util/num.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -228,4 +230,64 @@ void zt_bpf_source_close(struct zt_bpf_source *s)
 	ring_buffer__free(s->rb);
 	ztrace_bpf__destroy(s->skel);
 	free(s);
+}
+
+/* ---- the live source behind struct zt_source (agent/pipeline.h) ---- */
+
+struct bpf_src {
+	struct zt_source base;
+	struct zt_bpf_source *b;
+};
+
+static int bpf_poll(struct zt_source *src, int timeout_ms, char *err, size_t errsz)
+{
+	int n = zt_bpf_source_poll(((struct bpf_src *)src)->b, timeout_ms);
+
+	if (n < 0 && err)
+		snprintf(err, errsz, "reading the ring buffer failed: %s", strerror(-n));
+	return n;
+}
+
+static int bpf_quiet(struct zt_source *src, uint64_t sk, uint64_t ino)
+{
+	return zt_bpf_source_quiet(((struct bpf_src *)src)->b, sk, ino);
+}
+
+static void bpf_counters(struct zt_source *src, uint64_t out[ZT_CNT__COUNT])
+{
+	zt_bpf_source_counters(((struct bpf_src *)src)->b, out);
+}
+
+static void bpf_close(struct zt_source *src)
+{
+	zt_bpf_source_close(((struct bpf_src *)src)->b);
+	free(src);
+}
+
+static const struct zt_source_ops bpf_ops = {
+    .name = "bpf", .poll = bpf_poll, .quiet = bpf_quiet, .counters = bpf_counters, .close = bpf_close,
+};
+
+int zt_source_open_bpf(const struct zt_bpf_opts *o, struct zt_pipeline *p, struct zt_source **out, char *err,
+		       size_t errsz)
+{
+	struct bpf_src *s = calloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	rc = zt_bpf_source_open(o, zt_pipeline_event, p, &s->b, err, errsz);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	s->base.ops = &bpf_ops;
+	s->base.live = true;
+	s->base.mono_to_real = (int64_t)(zt_clock_ns(CLOCK_REALTIME) - zt_clock_ns(CLOCK_MONOTONIC));
+	if (gethostname(s->base.host, sizeof(s->base.host)) != 0)
+		snprintf(s->base.host, sizeof(s->base.host), "localhost");
+	s->base.host[sizeof(s->base.host) - 1] = '\0';
+	*out = &s->base;
+	return 0;
 }

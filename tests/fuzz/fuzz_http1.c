@@ -30,16 +30,16 @@ static void check_str(const char *s, size_t cap)
 
 static void fuzz_emit(void *ctx, const struct zt_msg *m)
 {
-	char ep[64 + ZT_METHOD_LEN + ZT_PATH_LEN];
+	char ep[64 + ZT_TYPE_LEN + ZT_RESOURCE_LEN];
 
 	(void)ctx;
 	if ((m->kind != ZT_MSG_REQUEST && m->kind != ZT_MSG_RESPONSE) || m->dir > ZT_DIR_INGRESS)
 		abort();
 	check_str(m->version, sizeof(m->version));
-	check_str(m->method, sizeof(m->method));
-	check_str(m->host, sizeof(m->host));
-	check_str(m->path, sizeof(m->path));
-	check_str(m->exception, sizeof(m->exception));
+	check_str(m->request_type, sizeof(m->request_type));
+	check_str(m->request_domain, sizeof(m->request_domain));
+	check_str(m->request_resource, sizeof(m->request_resource));
+	check_str(m->response_exception, sizeof(m->response_exception));
 	check_str(m->trace_id, sizeof(m->trace_id));
 	check_str(m->span_id, sizeof(m->span_id));
 	check_str(m->parent_span_id, sizeof(m->parent_span_id));
@@ -50,7 +50,7 @@ static void fuzz_emit(void *ctx, const struct zt_msg *m)
 			abort();
 	if (m->end_ns < m->start_ns && m->dir == ZT_DIR_EGRESS)
 		abort();
-	size_t n = zt_http_endpoint(m->method, m->path, ep, sizeof(ep));
+	size_t n = zt_http_endpoint(m->request_type, m->request_resource, ep, sizeof(ep));
 	if (n >= sizeof(ep) || ep[n] != '\0')
 		abort();
 }
@@ -111,7 +111,7 @@ static void fuzz_pure(const uint8_t *data, size_t size)
 			abort();
 
 	/* endpoint: method = bytes up to the first space, path = the rest */
-	char method[ZT_METHOD_LEN], path[ZT_PATH_LEN], out[96];
+	char method[ZT_TYPE_LEN], path[ZT_RESOURCE_LEN], out[96];
 	size_t sp = 0;
 	while (sp < size && data[sp] != ' ')
 		sp++;
@@ -122,6 +122,15 @@ static void fuzz_pure(const uint8_t *data, size_t size)
 	size_t n = zt_http_endpoint(method, path, out, outsz);
 	if (outsz && (n >= outsz || out[n] != '\0'))
 		abort();
+	/* target redaction: in place, length-preserving, only '*' written */
+	char tgt[ZT_RESOURCE_LEN];
+	memcpy(tgt, path, sizeof(tgt));
+	size_t done = zt_http_redact_target(tgt);
+	if (strlen(tgt) != strlen(path) || done > strlen(path))
+		abort();
+	for (size_t i = 0; path[i]; i++)
+		if (tgt[i] != path[i] && tgt[i] != '*')
+			abort();
 	free(buf);
 }
 
