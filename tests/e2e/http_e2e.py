@@ -1,7 +1,11 @@
 """End to end: the real BPF programs trace real servers (Debian's nginx,
 python3 http.server) driven by curl and wrk, on loopback and across a
 network namespace this test creates; everything is asserted through
-`ztrace spans --json`."""
+`ztrace spans --json`.
+
+ZT_CAPTURE_PATH=fast|compat (tests/e2e/http.sh runs both) is passed to
+`ztrace up` as --capture-path, and every check name is prefixed with it,
+e.g. "ok [compat] spans visible within 2 s"."""
 import collections
 import os
 import re
@@ -12,13 +16,18 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Ztrace, check, finish, run, spans, wait_for, wait_port  # noqa: E402
+from lib import Ztrace, check, finish, run, set_prefix, spans, wait_for, wait_port  # noqa: E402
 
 NGINX_PORT = 18080
 PY_PORT = 18081
 NS = f"zte2e{os.getpid()}"
 NS_HOST_IP, NS_IP, NS_PORT = "10.231.7.1", "10.231.7.2", 8000
 PY = "/usr/bin/python3"
+CAPTURE_PATH = os.environ.get("ZT_CAPTURE_PATH", "")
+PATH_ARGS = ["--capture-path", CAPTURE_PATH] if CAPTURE_PATH else []
+if CAPTURE_PATH:
+    set_prefix(f"[{CAPTURE_PATH}] ")
+T_START = time.monotonic()
 
 tmp = tempfile.mkdtemp(prefix="zt-e2e-")
 www = os.path.join(tmp, "www")
@@ -95,7 +104,12 @@ try:
     wait_port(NS_IP, NS_PORT, netns=NS)
 
     data = os.path.join(tmp, "data")
-    zt = Ztrace(data)
+    zt = Ztrace(data, *PATH_ARGS)
+    # Which path the kernel programs took: one stderr line at start, so a
+    # run never passes on the other path unnoticed.
+    m = re.search(r"capture path (fast|compat)", zt.text())
+    check(f"ztrace up says capture path {CAPTURE_PATH or 'fast or compat'}",
+          m and m.group(1) == (CAPTURE_PATH or m.group(1)), "ztrace up log:\n" + zt.text()[-1000:])
 
     # 1. one curl -> nginx exchange, visible within 2 seconds, both sides
     t0 = time.monotonic()
@@ -239,6 +253,7 @@ try:
     counted = cnt.get("unanswered", 0) + (wrk_short if cnt.get("ring_full", 0) > 0 else 0)
     check("wrk: every missing span is counted as a drop", wrk_short <= counted,
           f"short {wrk_short}, counters {cnt}")
+    print(f"# {CAPTURE_PATH or 'auto'} run: {time.monotonic() - T_START:.1f} s", flush=True)
 finally:
     if zt:
         zt.stop()

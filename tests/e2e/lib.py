@@ -14,15 +14,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ZTRACE = os.path.join(ROOT, "build", "ztrace")
 
 results = {"passed": 0, "failed": 0}
+prefix = ""  # put before every check name, e.g. "[compat] ": says which run failed
+
+
+def set_prefix(p):
+    global prefix
+    prefix = p
 
 
 def check(name, cond, why=""):
     if cond:
         results["passed"] += 1
-        print(f"ok {name}", flush=True)
+        print(f"ok {prefix}{name}", flush=True)
     else:
         results["failed"] += 1
-        print(f"not ok {name}: {why}", flush=True)
+        print(f"not ok {prefix}{name}: {why}", flush=True)
     return cond
 
 
