@@ -1,14 +1,17 @@
 """End to end: the real BPF programs trace real servers (Debian's nginx,
 python3 http.server) driven by curl and wrk, on loopback and across a
 network namespace this test creates; everything is asserted through
-`ztrace spans --json`.
+`ztrace spans --json`, the final counters of `ztrace up`, and a `ztrace record`
+file made alongside.
 
 ZT_CAPTURE_PATH=fast|compat (tests/e2e/http.sh runs both) is passed to
-`ztrace up` as --capture-path, and every check name is prefixed with it,
-e.g. "ok [compat] spans visible within 2 s"."""
+`ztrace up` and `ztrace record` as --capture-path, and every check name is
+prefixed with it, e.g. "ok [compat] spans visible within 2 s"."""
 import collections
+import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -16,7 +19,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Ztrace, check, finish, run, set_prefix, spans, wait_for, wait_port  # noqa: E402
+from lib import (ZTRACE, Recorder, Ztrace, check, finish, run, set_prefix, spans, wait_for,  # noqa: E402
+                 wait_port)
 
 NGINX_PORT = 18080
 PY_PORT = 18081
@@ -27,6 +31,13 @@ CAPTURE_PATH = os.environ.get("ZT_CAPTURE_PATH", "")
 PATH_ARGS = ["--capture-path", CAPTURE_PATH] if CAPTURE_PATH else []
 if CAPTURE_PATH:
     set_prefix(f"[{CAPTURE_PATH}] ")
+# Credentials sent in section 6: fresh each run, so finding one in a file
+# can only mean this run stored it.
+AUTH_TOKEN = secrets.token_hex(8)
+AUTH = "s3cret-" + AUTH_TOKEN
+COOKIE = secrets.token_hex(8)
+SET_COOKIE = secrets.token_hex(8)
+CRED_PATH = "/cred/" + secrets.token_hex(4)
 T_START = time.monotonic()
 
 tmp = tempfile.mkdtemp(prefix="zt-e2e-")
@@ -55,6 +66,7 @@ http {{
         location /wrk {{ return 200 "wrk\\n"; }}
         location /missing {{ return 404; }}
         location /post {{ return 201 "made\\n"; }}
+        location /cred/ {{ add_header Set-Cookie "sess={SET_COOKIE}"; return 200 "cred\\n"; }}
     }}
 }}
 """
@@ -62,6 +74,7 @@ http {{
 procs = []
 ns_made = False
 zt = None
+rec = None
 
 
 def access_count(pattern):
@@ -104,6 +117,9 @@ try:
     wait_port(NS_IP, NS_PORT, netns=NS)
 
     data = os.path.join(tmp, "data")
+    # The recorder for section 6 loads its BPF programs while ztrace up loads
+    # its own (seconds each); it only keeps events of nginx's port.
+    rec = Recorder(os.path.join(tmp, "cred.zrec"), "--port", str(NGINX_PORT), *PATH_ARGS)
     zt = Ztrace(data, *PATH_ARGS)
     # Which path the kernel programs took: one stderr line at start, so a
     # run never passes on the other path unnoticed.
@@ -204,9 +220,9 @@ try:
         check("netns: equal seqs", cl[0]["req_tcp_seq"] == sv[0]["req_tcp_seq"]
               and cl[0]["resp_tcp_seq"] == sv[0]["resp_tcp_seq"], "")
 
-    # 6. other methods: HEAD, POST with a body, 404, redacted credentials
+    # 6. other methods: HEAD, POST with a body, 404
     run(["curl", "-sf", "-I", "-o", "/dev/null", f"http://127.0.0.1:{NGINX_PORT}/index.html"])
-    run(["curl", "-s", "-o", "/dev/null", "-d", "a=1&b=2", "-H", "Authorization: Bearer s3cret",
+    run(["curl", "-s", "-o", "/dev/null", "-d", "a=1&b=2", "-H", f"Authorization: Bearer {AUTH}",
          f"http://127.0.0.1:{NGINX_PORT}/post"])
     run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{NGINX_PORT}/missing/7"])
 
@@ -220,8 +236,46 @@ try:
     want = {(m, c, side) for m, c in (("HEAD", 200), ("POST", 201), ("GET", 404))
             for side in ("client-process", "server-process")}
     check("HEAD, POST, 404 on both sides", got == want, f"{got}")
-    db = open(os.path.join(data, "ztrace.db"), "rb").read()
-    check("credentials never stored", b"s3cret" not in db, "")
+
+    # 6b. credentials: Authorization and Cookie on a request, Set-Cookie on its
+    # response, while `ztrace record` (started with ztrace up) keeps nginx's
+    # port. Spans hold no payload, the recording does: the values must be
+    # absent from both, and the recording must hold the header lines that
+    # carried them (else "absent" would prove nothing) and still replay.
+    rec.ready()
+    hdrs = run(["curl", "-sf", "-o", "/dev/null", "-D", "-", "-H", f"Authorization: Bearer {AUTH}",
+                "-H", f"Cookie: sid={COOKIE}", f"http://127.0.0.1:{NGINX_PORT}{CRED_PATH}"]).stdout
+    check("credentials: nginx sent the Set-Cookie", f"sess={SET_COOKIE}" in hdrs, hdrs)
+
+    def cred():
+        ss = [s for s in spans(data) if s["request_resource"] == CRED_PATH]
+        return ss if len(ss) >= 2 else None
+    ss, _ = wait_for(cred, 5)
+    check("credentials: ztrace up stored both spans", ss and len(ss) == 2, f"{ss}")
+    rrc = rec.stop()
+    print("# record: " + rec.text().strip().replace("\n", "\n# record: "), flush=True)
+    check("ztrace record exits 0 on SIGINT", rrc == 0, f"rc={rrc}\n{rec.text()[-2000:]}")
+    with open(rec.path, "rb") as f:
+        blob = f.read()
+    want = [f"GET {CRED_PATH} HTTP/1.1\r\n".encode(), b"POST /post HTTP/1.1\r\n",
+            b"\r\nAuthorization:", b"\r\nCookie:", b"\r\nSet-Cookie:"]
+    check("credentials: the recording holds the exchanges", all(w in blob for w in want),
+          f"missing {[w for w in want if w not in blob]} in {len(blob)} bytes")
+    files = {"recording": blob}
+    for name in ("ztrace.db", "ztrace.db-wal"):
+        if os.path.exists(os.path.join(data, name)):
+            with open(os.path.join(data, name), "rb") as f:
+                files[name] = f.read()
+    leaks = [f"{what} in {name}" for name, b in files.items()
+             for what, v in (("Authorization", AUTH_TOKEN), ("Cookie", COOKIE), ("Set-Cookie", SET_COOKIE))
+             if v.encode() in b]
+    check("credentials never stored", not leaks, f"{', '.join(leaks)} (searched {', '.join(files)})")
+    out = run([ZTRACE, "replay", rec.path, "--no-store", "--json"]).stdout
+    rs = [json.loads(line) for line in out.splitlines() if line.strip()]
+    got = sorted((s["tap_side"], s["process"], s["response_code"])
+                 for s in rs if s["request_resource"] == CRED_PATH)
+    check("credentials: the redacted recording replays to both spans",
+          got == [("client-process", "curl", 200), ("server-process", "nginx", 200)], f"{got}")
 
     # 3. wrk at full speed: every completed request has both spans
     lua = os.path.join(tmp, "count.lua")
@@ -255,6 +309,8 @@ try:
           f"short {wrk_short}, counters {cnt}")
     print(f"# {CAPTURE_PATH or 'auto'} run: {time.monotonic() - T_START:.1f} s", flush=True)
 finally:
+    if rec:
+        rec.stop()
     if zt:
         zt.stop()
     for p in procs:
