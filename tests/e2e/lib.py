@@ -14,15 +14,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ZTRACE = os.path.join(ROOT, "build", "ztrace")
 
 results = {"passed": 0, "failed": 0}
+prefix = ""  # put before every check name, e.g. "[compat] ": says which run failed
+
+
+def set_prefix(p):
+    global prefix
+    prefix = p
 
 
 def check(name, cond, why=""):
     if cond:
         results["passed"] += 1
-        print(f"ok {name}", flush=True)
+        print(f"ok {prefix}{name}", flush=True)
     else:
         results["failed"] += 1
-        print(f"not ok {name}: {why}", flush=True)
+        print(f"not ok {prefix}{name}: {why}", flush=True)
     return cond
 
 
@@ -66,17 +72,19 @@ def wait_port(host, port, timeout=10, netns=None):
     raise RuntimeError(f"server on {host}:{port} did not come up")
 
 
-class Ztrace:
-    """`ztrace up` in the background for the duration of a test file."""
+class Background:
+    """A ztrace command in the background, its stdout and stderr in `log`;
+    ready() waits for the line it prints once its BPF programs are attached."""
 
-    def __init__(self, data, *args):
-        self.data = data
-        self.log = open(os.path.join(os.path.dirname(data), "ztrace-up.log"), "w+")
-        self.proc = subprocess.Popen([ZTRACE, "up", "--data", data, "--status-interval", "1", *args],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        ok, _ = wait_for(lambda: "tracing this host" in self.text() or self.proc.poll() is not None, 30)
-        if self.proc.poll() is not None:
-            raise RuntimeError("ztrace up exited: " + self.text())
+    def __init__(self, cmd, log, ready_text):
+        self.ready_text = ready_text
+        self.log = open(log, "w+")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def ready(self, timeout=30):
+        wait_for(lambda: self.ready_text in self.text() or self.proc.poll() is not None, timeout)
+        if self.ready_text not in self.text():
+            raise RuntimeError(f"{self.proc.args[1]} did not start: " + self.text())
 
     def text(self):
         self.log.flush()
@@ -92,6 +100,24 @@ class Ztrace:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+class Ztrace(Background):
+    """`ztrace up` in the background for the duration of a test file."""
+
+    def __init__(self, data, *args):
+        self.data = data
+        super().__init__([ZTRACE, "up", "--data", data, "--status-interval", "1", *args],
+                         os.path.join(os.path.dirname(data), "ztrace-up.log"), "tracing this host")
+        self.ready()
+
+
+class Recorder(Background):
+    """`ztrace record FILE ARGS...` in the background (stop() ends it)."""
+
+    def __init__(self, path, *args):
+        self.path = path
+        super().__init__([ZTRACE, "record", path, *args], path + ".log", "recording to")
 
 
 def finish():

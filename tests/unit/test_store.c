@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -767,57 +766,6 @@ static void test_duration(void **state)
 	assert_int_equal(zt_parse_duration(NULL, &(uint64_t){0}), -EINVAL);
 }
 
-/* ---- throughput (printed, never asserted) -------------------------------- */
-
-static void test_throughput(void **state)
-{
-	const char *dir = *state;
-	const size_t total = 200000, chunk = 1000;
-	struct zt_span *in = calloc(chunk, sizeof(*in));
-	struct zt_store *st = open_ok(dir, ZT_STORE_RW);
-	struct timespec t0, t1;
-	char path[512];
-	struct stat sb;
-	double secs;
-
-	assert_non_null(in);
-	for (size_t i = 0; i < chunk; i++)
-		full_span(&in[i], (unsigned)i);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (size_t done = 0; done < total; done += chunk) {
-		for (size_t i = 0; i < chunk; i++) {
-			size_t k = done + i;
-
-			/* distinct uids and keys, as real traffic has */
-			snprintf(in[i].span_uid, sizeof(in[i].span_uid), "%016llx",
-				 (unsigned long long)(k * 0x9e3779b97f4a7c15ull));
-			in[i].start_ns = T0 + k * 50000;
-			in[i].end_ns = in[i].start_ns + in[i].duration_ns;
-			in[i].req_tcp_seq = (uint32_t)(k * 2654435761u);
-			in[i].syscall_trace_id_req = k + 1;
-			in[i].syscall_trace_id_resp = k + 2;
-			snprintf(in[i].x_request_id, sizeof(in[i].x_request_id), "req-%zu", k);
-			snprintf(in[i].request_resource, sizeof(in[i].request_resource), "/users/%zu/orders",
-				 k);
-			/* most traffic carries no trace headers */
-			if (k % 10)
-				in[i].trace_id[0] = in[i].span_id[0] = in[i].parent_span_id[0] = '\0';
-		}
-		assert_int_equal(st->ops->put_spans(st, in, chunk), 0);
-	}
-	assert_int_equal(st->ops->flush(st), 0);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	assert_int_equal(st->spans_written, total);
-	st->ops->close(st);
-
-	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	snprintf(path, sizeof(path), "%s/ztrace.db", dir);
-	assert_int_equal(stat(path, &sb), 0);
-	print_message("[ THROUGHPUT ] %zu spans in %.3fs: %.0f spans/s, %.0f bytes/span on disk\n", total,
-		      secs, (double)total / secs, (double)sb.st_size / (double)total);
-	free(in);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -833,7 +781,6 @@ int main(void)
 	    cmocka_unit_test(test_json_full),
 	    cmocka_unit_test(test_json_nulls),
 	    cmocka_unit_test(test_duration),
-	    cmocka_unit_test_setup_teardown(test_throughput, setup_dir, teardown_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
