@@ -47,7 +47,7 @@ struct zt_pipeline *zt_pipeline_new(const struct zt_pipeline_cfg *cfg)
 		return NULL;
 	p->cfg = *cfg;
 	if (!p->cfg.queue_len)
-		p->cfg.queue_len = 4096;
+		p->cfg.queue_len = 8192;
 	if (!p->cfg.flush_ns)
 		p->cfg.flush_ns = 200000000ULL;
 	pthread_mutex_init(&p->mu, NULL);

@@ -92,7 +92,7 @@ struct zt_pipeline_cfg {
 	const char *(*sink_errmsg)(void *ctx);
 	void *sink_ctx;
 	bool threaded;        /* a writer thread runs the sink */
-	uint32_t queue_len;   /* spans the queue holds (0: 4096) */
+	uint32_t queue_len;   /* spans the queue holds (0: 8192, ~22 MiB, touched only as it fills) */
 	uint64_t flush_ns;    /* sink flush period (0: 200 ms) */
 	/* the loop */
 	uint64_t duration_ns;                 /* stop after this long (0: until the end or *stop) */

@@ -295,7 +295,7 @@ try:
     m = re.search(r"stopped: .*", log)
     print("# " + (m.group(0) if m else "no final line"), flush=True)
     cnt = {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", m.group(0).split("drops:")[-1])} if m else {}
-    need = ("ring_full", "map_full", "bad_events", "evicted", "unanswered", "orphan_resp")
+    need = ("ring_full", "map_full", "bad_events", "evicted", "unanswered", "orphan_resp", "queue_full")
     check("final line has the drop counters", all(k in cnt for k in need), m.group(0) if m else log[-500:])
     cnt = collections.defaultdict(int, cnt)
 
@@ -331,18 +331,22 @@ try:
     #     wrk's reset closes nginx's socket between its writev and the
     #     writev's record: the close ends the request as unanswered, and the
     #     response then starts a new connection as an orphan.)
+    #   - spans made but dropped because the store fell behind: queue_full
+    #     counts each (the kernel reader never waits on the store).
     # An evicted connection's pending requests become unanswered spans and the
     # first response after it re-enters the table is an orphan: covered.
     # Hence, both sides together:
-    #   missing <= unanswered + orphan_resp + ring_full + map_full + bad_events.
+    #   missing <= unanswered + orphan_resp + ring_full + map_full + bad_events
+    #              + queue_full.
     # The counters are host-wide (other traffic only loosens the bound); a span
     # made and not stored, or never made, is on no counter and fails it.
     missing = (completed - cl_ok) + (logged - sv_ok)
-    bound = sum(cnt[k] for k in ("unanswered", "orphan_resp", "ring_full", "map_full", "bad_events"))
+    bound = sum(cnt[k] for k in ("unanswered", "orphan_resp", "ring_full", "map_full", "bad_events", "queue_full"))
     check("wrk: no more 200-spans than exchanges on each side", cl_ok <= completed and sv_ok <= logged,
           f"client {cl_ok} > {completed} or server {sv_ok} > {logged}")
     check("wrk: every missing span is covered by the counters", missing <= bound,
-          f"missing {missing} > {bound} = unanswered + orphan_resp + ring_full + map_full + bad_events "
+          f"missing {missing} > {bound} = unanswered + orphan_resp + ring_full + map_full + bad_events + "
+          f"queue_full "
           f"({dict(cnt)})")
     # Fully traced (no record lost or refused, no eviction): exact, orphans or
     # not. Every request nginx logged was read, so recorded, and ends as one
@@ -351,7 +355,7 @@ try:
     # reads and nginx never closes first, so the client has one 200-span per
     # response wrk read. With every counter 0 (unanswered too: each
     # no_response span counts there) this is sv_ok == logged.
-    lost = {k: cnt[k] for k in ("ring_full", "map_full", "bad_events", "evicted") if cnt[k]}
+    lost = {k: cnt[k] for k in ("ring_full", "map_full", "bad_events", "evicted", "queue_full") if cnt[k]}
     if lost:
         print(f"# wrk: not fully traced ({lost}): exact counts not checked", flush=True)
     else:
