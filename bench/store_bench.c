@@ -126,12 +126,11 @@ static void template_span(struct zt_span *s, unsigned k)
 			 s->response_code == 404 ? "Not Found" : "Service Unavailable");
 	s->req_bytes = 180 + k % 300;
 	s->resp_bytes = 400 + (k * 37) % 4000;
-	s->family = AF_INET;
-	s->l4 = IPPROTO_TCP;
+	s->l4_protocol = IPPROTO_TCP;
 	v4(s->client_ip, 10, 0, (uint8_t)(k % 4), (uint8_t)(10 + k % 50));
 	v4(s->server_ip, 10, 0, 1, (uint8_t)(1 + sh));
 	s->server_port = (uint16_t)(sh % 2 ? 8080 : 443);
-	s->flags = ZT_SPAN_HAS_SEQ;
+	s->flags = ZT_SPAN_HAS_SEQ | ZT_SPAN_HAS_RESP_SEQ;
 }
 
 int main(int argc, char **argv)
@@ -159,7 +158,7 @@ int main(int argc, char **argv)
 	for (unsigned k = 0; k < NTEMPL; k++)
 		template_span(&tmpl[k], k);
 
-	err = zt_store_open_sqlite(dir, ZT_STORE_RW, &st);
+	err = zt_store_open(dir, ZT_STORE_RW, &st);
 	if (err) {
 		fprintf(stderr, "store_bench: open: %s\n", st ? zt_store_errmsg(st) : strerror(-err));
 		return 1;
