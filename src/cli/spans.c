@@ -18,8 +18,12 @@
 #define RESOURCE_COLS 50
 #define DEFAULT_LIMIT 100
 
+#define MAX_FIELDS 16
+
 struct spans_out {
 	bool json;
+	int fields[MAX_FIELDS]; /* --fields: span fields to print, by index */
+	int nfields;
 	unsigned long rows;
 	int err; /* printing failed: the store's message does not apply */
 };
@@ -28,13 +32,15 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ztrace spans [--data DIR] [--since DURATION] [--protocol P] [--process NAME]\n"
-		"                    [--limit N] [--json]\n\n"
+		"                    [--limit N] [--fields LIST | --json]\n\n"
 		"Lists the spans stored by `ztrace up`, oldest first.\n\n"
 		"  --data DIR        where spans are stored (default ./ztrace-data)\n"
 		"  --since DURATION  only spans that started in the last DURATION (500ms, 30s, 15m, 2h, 7d)\n"
 		"  --protocol P      only this application protocol (e.g. http; any case)\n"
 		"  --process NAME    only spans of processes named NAME (exact)\n"
 		"  --limit N         the N most recent matching spans (default %d; 0: all)\n"
+		"  --fields LIST     a table of these span fields (comma-separated JSON names,\n"
+		"                    e.g. start_ns,process,endpoint,response_code; 'list' names them)\n"
 		"  --json            one JSON object per line instead of a table\n"
 		"  -h, --help        this text\n",
 		DEFAULT_LIMIT);
@@ -122,6 +128,63 @@ static void print_header(void)
 	       "PROTO", "TYPE", RESOURCE_COLS, "RESOURCE", "CODE", "CLIENT -> SERVER");
 }
 
+/* A table of the chosen fields, generated from the field table: each
+ * value in its text form (the JSON value, unquoted), nulls as "-". */
+static void print_fields(struct spans_out *o, const struct zt_span *s)
+{
+	struct zt_val v;
+
+	if (o->rows == 1) {
+		for (int i = 0; i < o->nfields; i++)
+			printf("%s%s", i ? "\t" : "", zt_span_fields[o->fields[i]].name);
+		printf("\n");
+	}
+	for (int i = 0; i < o->nfields; i++) {
+		zt_span_get(s, (enum zt_span_field)o->fields[i], &v);
+		fputs(i ? "\t" : "", stdout);
+		if (v.type == ZT_VAL_NULL)
+			fputs("-", stdout);
+		else if (v.type == ZT_VAL_TEXT)
+			fputs(v.s, stdout);
+		else if (v.is_signed)
+			printf("%lld", (long long)(int64_t)v.u);
+		else
+			printf("%llu", (unsigned long long)v.u);
+	}
+	printf("\n");
+}
+
+/* "a,b,c" -> field indexes; prints the error and returns -1 on a bad name. */
+static int parse_fields(const char *list, struct spans_out *o)
+{
+	char buf[512], *save = NULL;
+
+	if (strcmp(list, "list") == 0) {
+		for (int f = 0; f < ZT_F__COUNT; f++)
+			printf("%s\n", zt_span_fields[f].name);
+		return 1;
+	}
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int f = zt_span_field_by_name(t);
+		if (f < 0) {
+			fprintf(stderr, "ztrace spans: unknown field '%s' in --fields ('--fields list' names them)\n",
+				t);
+			return -1;
+		}
+		if (o->nfields == MAX_FIELDS) {
+			fprintf(stderr, "ztrace spans: --fields takes at most %d fields\n", MAX_FIELDS);
+			return -1;
+		}
+		o->fields[o->nfields++] = f;
+	}
+	if (o->nfields == 0) {
+		fprintf(stderr, "ztrace spans: --fields needs at least one field name\n");
+		return -1;
+	}
+	return 0;
+}
+
 static int print_row(void *ctx, const struct zt_span *s)
 {
 	struct spans_out *o = ctx;
@@ -131,6 +194,10 @@ static int print_row(void *ctx, const struct zt_span *s)
 	if (o->json) {
 		o->err = zt_span_print_json(stdout, s);
 		return o->err;
+	}
+	if (o->nfields) {
+		print_fields(o, s);
+		return 0;
 	}
 	if (o->rows == 1)
 		print_header();
@@ -155,7 +222,7 @@ static bool known_protocol(const char *name)
 	return zt_l7_from_name(name) != ZT_L7_UNKNOWN;
 }
 
-enum { OPT_DATA = 256, OPT_SINCE, OPT_PROTOCOL, OPT_PROCESS, OPT_LIMIT, OPT_JSON };
+enum { OPT_DATA = 256, OPT_SINCE, OPT_PROTOCOL, OPT_PROCESS, OPT_LIMIT, OPT_JSON, OPT_FIELDS };
 
 int zt_cmd_spans(int argc, char **argv)
 {
@@ -166,6 +233,7 @@ int zt_cmd_spans(int argc, char **argv)
 	    {"process", required_argument, NULL, OPT_PROCESS},
 	    {"limit", required_argument, NULL, OPT_LIMIT},
 	    {"json", no_argument, NULL, OPT_JSON},
+	    {"fields", required_argument, NULL, OPT_FIELDS},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -223,6 +291,11 @@ int zt_cmd_spans(int argc, char **argv)
 			break;
 		case OPT_JSON:
 			out.json = true;
+			break;
+		case OPT_FIELDS:
+			rc = parse_fields(optarg, &out);
+			if (rc)
+				return rc < 0 ? 2 : 0;
 			break;
 		case 'h':
 			usage(stdout);

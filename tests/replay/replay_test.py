@@ -48,6 +48,15 @@ try:
         stored = {json.loads(x)["span_uid"]: json.loads(x) for x in q.stdout.splitlines()}
         golden = {json.loads(x)["span_uid"]: json.loads(x) for x in expected.splitlines()}
         check(f"{name}: stored spans equal replayed spans", stored == golden, "")
+        # the field-table printer: any fields, values as in JSON, nulls as "-"
+        cols = ["span_uid", "response_code", "req_tcp_seq", "endpoint", "syscall_trace_id_resp"]
+        q = subprocess.run([ZTRACE, "spans", "--data", d, "--limit", "0", "--fields", ",".join(cols)],
+                           capture_output=True, text=True)
+        lines = q.stdout.splitlines()
+        rows = {ln.split("\t")[0]: ln.split("\t") for ln in lines[1:]}
+        want_rows = {u: ["-" if g[c] is None else str(g[c]) for c in cols] for u, g in golden.items()}
+        check(f"{name}: --fields prints the stored fields", q.returncode == 0 and lines[:1] == ["\t".join(cols)]
+              and rows == want_rows, f"{q.stderr} {lines[:3]}")
         # independent facts
         with open(os.path.join(DATA, name + ".facts.json")) as f:
             facts = json.load(f)
