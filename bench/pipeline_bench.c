@@ -133,24 +133,6 @@ static void mem_close(struct zt_source *src)
 
 static const struct zt_source_ops mem_ops = {.name = "memory", .poll = mem_poll, .close = mem_close};
 
-/* The stage: the session, made after the pipeline it sends spans to. */
-static struct zt_session *sess;
-
-static int stage_event(void *ctx, const void *rec, size_t len)
-{
-	return zt_session_event(sess, rec, len);
-}
-
-static void stage_tick(void *ctx, uint64_t now)
-{
-	zt_session_tick(sess, now);
-}
-
-static void stage_end(void *ctx)
-{
-	zt_session_flush(sess);
-}
-
 int main(int argc, char **argv)
 {
 	struct zt_rec_reader rd;
@@ -189,8 +171,9 @@ int main(int argc, char **argv)
 
 	struct counts c = {0};
 	struct zt_session_cfg cfg = {.host = "bench", .mono_to_real = rd.hdr.mono_to_real};
-	struct zt_pipeline_cfg pc = {
-	    .on_event = stage_event, .on_tick = stage_tick, .on_end = stage_end, .sink_put = on_span, .sink_ctx = &c};
+	struct zt_pipeline_cfg pc = {.sink_put = on_span, .sink_ctx = &c};
+	struct zt_session *sess = NULL;
+	zt_session_as_stage(&pc, &sess);
 	struct zt_pipeline *pipe = zt_pipeline_new(&pc);
 	struct mem_src m = {.base = {.ops = &mem_ops}, .p = pipe, .r = &r, .c = &c, .want = want};
 	sess = pipe ? zt_session_new(&cfg, zt_pipeline_span, pipe) : NULL;

@@ -24,22 +24,6 @@ struct replay_ctx {
 	int json;
 };
 
-static int replay_on_event(void *ctx, const void *rec, size_t len)
-{
-	zt_session_event(((struct replay_ctx *)ctx)->sess, rec, len);
-	return 0;
-}
-
-static void replay_on_tick(void *ctx, uint64_t now_ns)
-{
-	zt_session_tick(((struct replay_ctx *)ctx)->sess, now_ns);
-}
-
-static void replay_on_end(void *ctx)
-{
-	zt_session_flush(((struct replay_ctx *)ctx)->sess);
-}
-
 /* The sink, inline and in stream order: replay is deterministic. */
 static int replay_put(void *ctx, const struct zt_span *s)
 {
@@ -122,10 +106,7 @@ int zt_cmd_replay(int argc, char **argv)
 		return 2;
 	}
 	memset(&pc, 0, sizeof(pc));
-	pc.on_event = replay_on_event;
-	pc.on_tick = replay_on_tick;
-	pc.on_end = replay_on_end;
-	pc.stage_ctx = &r;
+	zt_session_as_stage(&pc, &r.sess);
 	pc.sink_put = replay_put;
 	pc.sink_flush = replay_flush;
 	pc.sink_errmsg = replay_errmsg;

@@ -63,23 +63,6 @@ struct up_ctx {
 	uint64_t ev0, sp0;
 };
 
-static int up_on_event(void *ctx, const void *rec, size_t len)
-{
-	struct up_ctx *u = ctx;
-	zt_session_event(u->sess, rec, len);
-	return 0;
-}
-
-static void up_on_tick(void *ctx, uint64_t now_ns)
-{
-	zt_session_tick(((struct up_ctx *)ctx)->sess, now_ns);
-}
-
-static void up_on_end(void *ctx)
-{
-	zt_session_flush(((struct up_ctx *)ctx)->sess);
-}
-
 /* A TCP connection carries no protocol we parse: stop capturing it. If the
  * map update fails the kernel keeps capturing and the session keeps
  * discarding, as before: nothing is lost. */
@@ -261,10 +244,7 @@ int zt_cmd_up(int argc, char **argv)
 		goto cleanup;
 	}
 	memset(&pc, 0, sizeof(pc));
-	pc.on_event = up_on_event;
-	pc.on_tick = up_on_tick;
-	pc.on_end = up_on_end;
-	pc.stage_ctx = &u;
+	zt_session_as_stage(&pc, &u.sess);
 	pc.sink_put = store_put;
 	pc.sink_flush = store_flush;
 	pc.sink_errmsg = store_errmsg;

@@ -538,3 +538,27 @@ void zt_session_free(struct zt_session *s)
 	free(s->tctx);
 	free(s);
 }
+
+static int stage_event(void *ctx, const void *rec, size_t len)
+{
+	zt_session_event(*(struct zt_session **)ctx, rec, len);
+	return 0; /* a bad record is counted, never fatal */
+}
+
+static void stage_tick(void *ctx, uint64_t now_ns)
+{
+	zt_session_tick(*(struct zt_session **)ctx, now_ns);
+}
+
+static void stage_end(void *ctx)
+{
+	zt_session_flush(*(struct zt_session **)ctx);
+}
+
+void zt_session_as_stage(struct zt_pipeline_cfg *pc, struct zt_session **holder)
+{
+	pc->on_event = stage_event;
+	pc->on_tick = stage_tick;
+	pc->on_end = stage_end;
+	pc->stage_ctx = holder;
+}

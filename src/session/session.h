@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/pipeline.h"
 #include "model/span.h"
 
 struct zt_session_cfg {
@@ -79,5 +80,11 @@ const struct zt_session_stats *zt_session_stats(const struct zt_session *s);
 /* Bytes the session's tables may use at most (conn.h states the bound). */
 size_t zt_session_mem_bound(const struct zt_session *s);
 void zt_session_free(struct zt_session *s);
+
+/* Makes the session a pipeline's stage: every record to zt_session_event,
+ * ticks to zt_session_tick, the end to zt_session_flush. The pipeline is
+ * made first (the session sends its spans there), so the session is named
+ * through *holder, set once zt_session_new returned. */
+void zt_session_as_stage(struct zt_pipeline_cfg *pc, struct zt_session **holder);
 
 #endif /* ZT_SESSION_H */
