@@ -1057,7 +1057,7 @@ static uint64_t h1_step_head(struct h1_state *s, struct h1_dir *d, const struct 
 		}
 	}
 	if (!d->in_msg) {
-		memset(&d->msg, 0, sizeof(d->msg));
+		zt_msg_reset(&d->msg);
 		zt_msg_begin(&d->msg, c->seg, off);
 		d->in_msg = true;
 	}

@@ -53,6 +53,18 @@ void zt_msg_begin(struct zt_msg *m, const struct zt_seg *seg, uint64_t off)
 	m->trace_ctx = seg->trace_ctx;
 }
 
+void zt_msg_reset(struct zt_msg *m)
+{
+	memset(m, 0, offsetof(struct zt_msg, attrs.a));
+}
+
+void zt_msg_copy(struct zt_msg *dst, const struct zt_msg *src)
+{
+	unsigned n = src->attrs.n < ZT_ATTRS_MAX ? src->attrs.n : ZT_ATTRS_MAX;
+
+	memcpy(dst, src, offsetof(struct zt_msg, attrs.a) + n * sizeof(src->attrs.a[0]));
+}
+
 void zt_msg_extend(struct zt_msg *m, const struct zt_seg *seg)
 {
 	m->end_ns = seg->exit_ns;

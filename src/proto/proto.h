@@ -101,7 +101,7 @@ struct zt_msg {
 	char span_id[ZT_SPAN_ID_LEN];
 	char parent_span_id[ZT_SPAN_ID_LEN];
 	char x_request_id[ZT_XRID_LEN];
-	struct zt_attrs attrs;
+	struct zt_attrs attrs; /* last: zt_msg_reset/zt_msg_copy skip its unused slots */
 };
 
 /* What inference may know besides the bytes. Ports are hints, never proof:
@@ -162,6 +162,11 @@ size_t zt_proto_redact_payload(uint8_t *buf, size_t len);
 /* Helpers shared by parsers: a message starts at byte `off` of seg / its
  * last byte lies in seg. */
 void zt_msg_begin(struct zt_msg *m, const struct zt_seg *seg, uint64_t off);
+/* Clears m for a new message: everything but the unused attribute slots
+ * (most messages carry none; the slots are a third of the struct). */
+void zt_msg_reset(struct zt_msg *m);
+/* Copies m without its unused attribute slots. */
+void zt_msg_copy(struct zt_msg *dst, const struct zt_msg *src);
 void zt_msg_extend(struct zt_msg *m, const struct zt_seg *seg);
 
 /* Copy at most dstsz-1 bytes of src[0..n) to dst, NUL-terminate, replacing
