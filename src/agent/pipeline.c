@@ -77,7 +77,7 @@ struct zt_source *zt_pipeline_source(struct zt_pipeline *p)
 /* Records the sink's first failure; the reader loop stops on it. */
 static void sink_failed(struct zt_pipeline *p, const char *what)
 {
-	p->st.sink_errors++;
+	__atomic_fetch_add(&p->st.sink_errors, 1, __ATOMIC_RELAXED);
 	if (!p->sink_failed) {
 		set_err(p->errmsg, sizeof(p->errmsg), what, p->cfg.sink_errmsg ? p->cfg.sink_errmsg(p->cfg.sink_ctx) : "");
 		__atomic_store_n(&p->sink_failed, true, __ATOMIC_RELEASE);
@@ -88,8 +88,8 @@ static void sink_put(struct zt_pipeline *p, const struct zt_span *s)
 {
 	if (p->cfg.sink_put(p->cfg.sink_ctx, s))
 		sink_failed(p, "writing spans failed");
-	else
-		p->st.written++;
+	else /* the status line reads it from the reader thread */
+		__atomic_fetch_add(&p->st.written, 1, __ATOMIC_RELAXED);
 }
 
 void zt_pipeline_span(void *pipeline, const struct zt_span *s)
