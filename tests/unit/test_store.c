@@ -104,6 +104,8 @@ static void full_span(struct zt_span *s, unsigned i)
 	snprintf(s->span_id, sizeof(s->span_id), "00f067aa0ba902b7");
 	snprintf(s->parent_span_id, sizeof(s->parent_span_id), "00f067aa0ba902b6");
 	s->is_tls = 1;
+	zt_attrs_add(&s->attributes, "http.user_agent", "curl/7.88 \"quoted\" \\ back", 24);
+	zt_attrs_add(&s->attributes, "db.rows", "12", 2);
 	s->flags = ZT_SPAN_HAS_SEQ | ZT_SPAN_HAS_RESP_SEQ | ZT_SPAN_TRUNCATED | ZT_SPAN_LOST_SYNC | ZT_SPAN_NO_RESPONSE;
 }
 
@@ -155,6 +157,11 @@ static void assert_span_equal(const struct zt_span *a, const struct zt_span *b)
 	assert_string_equal(a->span_id, b->span_id);
 	assert_string_equal(a->parent_span_id, b->parent_span_id);
 	assert_int_equal(a->is_tls, b->is_tls);
+	assert_int_equal(a->attributes.n, b->attributes.n);
+	for (unsigned i = 0; i < a->attributes.n; i++) {
+		assert_string_equal(a->attributes.a[i].key, b->attributes.a[i].key);
+		assert_string_equal(a->attributes.a[i].val, b->attributes.a[i].val);
+	}
 	assert_int_equal(a->flags, b->flags);
 }
 
@@ -541,6 +548,93 @@ static void test_not_sqlite(void **state)
 	st->ops->close(st);
 }
 
+/* The factory: "sqlite:DIR" and a plain DIR are the embedded store; a URL
+ * of a backend this build lacks is refused with a message, never taken for
+ * a directory. */
+static void test_factory(void **state)
+{
+	const char *dir = *state;
+	char url[600];
+	struct zt_store *st = NULL;
+	struct zt_span in;
+	struct zt_span_query q = {0};
+	struct collect c = {0};
+
+	snprintf(url, sizeof(url), "sqlite:%s/f", dir);
+	assert_int_equal(zt_store_open(url, ZT_STORE_RW, &st), 0);
+	full_span(&in, 1);
+	assert_int_equal(st->ops->put_spans(st, &in, 1), 0);
+	st->ops->close(st);
+	snprintf(url, sizeof(url), "%s/f", dir);
+	assert_int_equal(zt_store_open(url, ZT_STORE_RO, &st), 0);
+	assert_int_equal(query(st, &q, &c), 1);
+	assert_span_equal(&c.spans[0], &in);
+	st->ops->close(st);
+	free(c.spans);
+
+	st = NULL;
+	assert_int_equal(zt_store_open("clickhouse://127.0.0.1:8123/db", ZT_STORE_RW, &st), -EPROTONOSUPPORT);
+	assert_non_null(st);
+	assert_non_null(strstr(zt_store_errmsg(st), "unsupported store 'clickhouse'"));
+	st->ops->close(st);
+	snprintf(url, sizeof(url), "sqlite:%s/missing", dir);
+	assert_true(zt_store_open(url, ZT_STORE_RO, &st) < 0);
+	assert_non_null(strstr(zt_store_errmsg(st), "no ztrace data"));
+	st->ops->close(st);
+}
+
+/* A version 2 file (no attributes column) is read as it is and converted
+ * to version 3 by the first writer, its rows kept. */
+static void test_migrate_v2(void **state)
+{
+	const char *dir = *state;
+	char path[512], cols[2048] = "", sql[4096];
+	struct zt_store *st = NULL;
+	struct zt_span in;
+	struct zt_span_query q = {0};
+	struct collect c = {0};
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	size_t n = 0;
+
+	for (int f = 0; f < ZT_F__COUNT; f++)
+		if (f != ZT_F_attributes)
+			n += (size_t)snprintf(cols + n, sizeof(cols) - n, "%s%s", n ? "," : "", zt_span_fields[f].name);
+	snprintf(path, sizeof(path), "%s/ztrace.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE spans (%s); CREATE UNIQUE INDEX spans_start_uid ON spans(start_ns, span_uid);"
+		 "INSERT INTO spans (span_uid, start_ns, end_ns, duration_ns, response_status, process)"
+		 " VALUES ('00000000000000aa', 5, 6, 1, 'ok', 'old');"
+		 "PRAGMA user_version = 2;",
+		 cols);
+	sql_exec(db, sql);
+	sqlite3_close(db);
+
+	assert_int_equal(zt_store_open_sqlite(dir, ZT_STORE_RO, &st), 0);
+	assert_int_equal(query(st, &q, &c), 1);
+	assert_string_equal(c.spans[0].process, "old");
+	assert_int_equal(c.spans[0].attributes.n, 0);
+	st->ops->close(st);
+
+	st = open_ok(dir, ZT_STORE_RW);
+	full_span(&in, 2);
+	assert_int_equal(st->ops->put_spans(st, &in, 1), 0);
+	assert_int_equal(st->ops->flush(st), 0);
+	assert_int_equal(query(st, &q, &c), 2);
+	assert_string_equal(c.spans[0].span_uid, "00000000000000aa");
+	assert_span_equal(&c.spans[1], &in);
+	st->ops->close(st);
+	free(c.spans);
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 3);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+}
+
 /* ---- JSON --------------------------------------------------------------- */
 
 static const char *const json_keys[] = {
@@ -644,6 +738,9 @@ static void test_json_full(void **state)
 	assert_string_equal(json_string_value(json_object_get(o, "tap_side")), "server-process");
 	assert_string_equal(json_string_value(json_object_get(o, "l7_protocol")), "HTTP");
 	assert_string_equal(json_string_value(json_object_get(o, "response_status")), "server_error");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "attributes"), "http.user_agent")),
+			    "curl/7.88 \"quoted\" \\ back");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "attributes"), "db.rows")), "12");
 	assert_int_equal(json_integer_value(json_object_get(o, "response_code")), 503);
 	assert_string_equal(json_string_value(json_object_get(o, "client_ip")), "10.1.2.3");
 	assert_int_equal(json_integer_value(json_object_get(o, "client_port")), 54321);
@@ -778,6 +875,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rw_creates_dirs, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_schema_version_refused, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_not_sqlite, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_factory, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_migrate_v2, setup_dir, teardown_dir),
 	    cmocka_unit_test(test_json_full),
 	    cmocka_unit_test(test_json_nulls),
 	    cmocka_unit_test(test_duration),
