@@ -104,7 +104,7 @@ static void full_span(struct zt_span *s, unsigned i)
 	snprintf(s->span_id, sizeof(s->span_id), "00f067aa0ba902b7");
 	snprintf(s->parent_span_id, sizeof(s->parent_span_id), "00f067aa0ba902b6");
 	s->is_tls = 1;
-	zt_attrs_add(&s->attributes, "http.user_agent", "curl/7.88 \"quoted\" \\ back", 24);
+	zt_attrs_add(&s->attributes, "http.user_agent", "curl/7.88 \"quoted\" \\ back", 25);
 	zt_attrs_add(&s->attributes, "db.rows", "12", 2);
 	s->flags = ZT_SPAN_HAS_SEQ | ZT_SPAN_HAS_RESP_SEQ | ZT_SPAN_TRUNCATED | ZT_SPAN_LOST_SYNC | ZT_SPAN_NO_RESPONSE;
 }
