@@ -11,6 +11,7 @@
  * against caplen and every length is bounded before use.
  */
 #include "proto/http1.h"
+#include "proto/trace_hdr.h"
 #include "bpf/events.h"
 
 #include <string.h>
@@ -443,214 +444,6 @@ int h1_infer(const uint8_t *buf, size_t len, int dir)
 	return h1_start_check(buf, len) > 0 ? 90 : 0;
 }
 
-/* ---- trace ids ------------------------------------------------------- */
-
-static bool h1_is_hex(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (h1_hexval((unsigned char)p[i]) < 0)
-			return false;
-	return true;
-}
-
-static bool h1_all_zero(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != '0')
-			return false;
-	return true;
-}
-
-/* A non-zero hex id of min..max digits. */
-static bool h1_hex_id(struct h1_slice s, size_t min, size_t max)
-{
-	return s.n >= min && s.n <= max && h1_is_hex(s.p, s.n) && !h1_all_zero(s.p, s.n);
-}
-
-/* Copies a validated hex id lowercased; dstsz > n is the caller's check. */
-static void h1_copy_hex(char *dst, size_t dstsz, struct h1_slice s)
-{
-	size_t n = s.n < dstsz ? s.n : dstsz - 1;
-
-	for (size_t i = 0; i < n; i++)
-		dst[i] = (char)h1_lower((unsigned char)s.p[i]);
-	dst[n] = '\0';
-}
-
-/* Splits v at sep into at most max fields; returns the field count, or
- * max + 1 if there are more. */
-static size_t h1_split(struct h1_slice v, char sep, struct h1_slice *f, size_t max)
-{
-	size_t nf = 0, s = 0;
-
-	for (size_t i = 0; i <= v.n; i++) {
-		if (i < v.n && v.p[i] != sep)
-			continue;
-		if (nf == max)
-			return max + 1;
-		f[nf++] = (struct h1_slice){v.p + s, i - s};
-		s = i + 1;
-	}
-	return nf;
-}
-
-struct h1_ids {
-	char trace[ZT_TRACE_ID_LEN];
-	char span[ZT_SPAN_ID_LEN];
-	char parent[ZT_SPAN_ID_LEN];
-};
-
-/* traceparent: version-traceid(32)-parentid(16)-flags(2). The parent id
- * names the caller's span, i.e. the span this message belongs to. */
-static bool h1_ids_traceparent(struct h1_slice v, struct h1_ids *ids)
-{
-	struct h1_slice f[5];
-	size_t nf = h1_split(v, '-', f, 5);
-
-	if (nf < 4 || nf > 5 || f[0].n != 2 || !h1_is_hex(f[0].p, 2) || h1_ieq(f[0].p, 2, "ff"))
-		return false;
-	/* version 00 has exactly four fields; later versions may append */
-	if (nf == 5 && h1_ieq(f[0].p, 2, "00"))
-		return false;
-	if (f[1].n != 32 || !h1_hex_id(f[1], 32, 32) || !h1_hex_id(f[2], 16, 16) || f[3].n != 2 ||
-	    !h1_is_hex(f[3].p, 2))
-		return false;
-	h1_copy_hex(ids->trace, sizeof(ids->trace), f[1]);
-	h1_copy_hex(ids->span, sizeof(ids->span), f[2]);
-	return true;
-}
-
-/* b3: traceid(16|32)-spanid(16)[-sampled[-parentspanid(16)]]; a lone
- * sampling flag ("0", "1", "d") carries no ids. */
-static bool h1_ids_b3(struct h1_slice v, struct h1_ids *ids)
-{
-	struct h1_slice f[4];
-	size_t nf = h1_split(v, '-', f, 4);
-
-	if (nf < 2 || nf > 4)
-		return false;
-	if ((f[0].n != 16 && f[0].n != 32) || !h1_hex_id(f[0], 16, 32) || !h1_hex_id(f[1], 16, 16))
-		return false;
-	if (nf >= 3 && !(f[2].n == 1 && (f[2].p[0] == '0' || f[2].p[0] == '1' || f[2].p[0] == 'd')))
-		return false;
-	if (nf == 4 && !h1_hex_id(f[3], 16, 16))
-		return false;
-	h1_copy_hex(ids->trace, sizeof(ids->trace), f[0]);
-	h1_copy_hex(ids->span, sizeof(ids->span), f[1]);
-	if (nf == 4)
-		h1_copy_hex(ids->parent, sizeof(ids->parent), f[3]);
-	return true;
-}
-
-static bool h1_ids_xb3(struct h1_slice t, struct h1_slice s, struct h1_slice p, struct h1_ids *ids)
-{
-	if ((t.n != 16 && t.n != 32) || !h1_hex_id(t, 16, 32))
-		return false;
-	h1_copy_hex(ids->trace, sizeof(ids->trace), t);
-	if (h1_hex_id(s, 16, 16))
-		h1_copy_hex(ids->span, sizeof(ids->span), s);
-	if (h1_hex_id(p, 16, 16))
-		h1_copy_hex(ids->parent, sizeof(ids->parent), p);
-	return true;
-}
-
-/* uber-trace-id: traceid:spanid:parentid:flags, ids hex and possibly
- * shorter than 32/16 digits (kept as given, lowercased); parent "0" means
- * none. Some clients URL-encode the colons as %3A. */
-static bool h1_ids_uber(struct h1_slice v, struct h1_ids *ids)
-{
-	char tmp[96];
-	size_t n = 0;
-	struct h1_slice f[5];
-
-	for (size_t i = 0; i < v.n; i++) {
-		if (n == sizeof(tmp))
-			return false;
-		if (v.p[i] == '%' && i + 2 < v.n && v.p[i + 1] == '3' && (v.p[i + 2] | 0x20) == 'a') {
-			tmp[n++] = ':';
-			i += 2;
-		} else {
-			tmp[n++] = v.p[i];
-		}
-	}
-	size_t nf = h1_split((struct h1_slice){tmp, n}, ':', f, 4);
-	if (nf != 4 || !h1_hex_id(f[0], 1, 32) || !h1_hex_id(f[1], 1, 16) || f[3].n < 1 || f[3].n > 2 ||
-	    !h1_is_hex(f[3].p, f[3].n))
-		return false;
-	bool no_parent = f[2].n == 1 && f[2].p[0] == '0';
-	if (!no_parent && !h1_hex_id(f[2], 1, 16))
-		return false;
-	h1_copy_hex(ids->trace, sizeof(ids->trace), f[0]);
-	h1_copy_hex(ids->span, sizeof(ids->span), f[1]);
-	if (!no_parent)
-		h1_copy_hex(ids->parent, sizeof(ids->parent), f[2]);
-	return true;
-}
-
-static int h1_b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Standard base64 (padding optional) into out[0..outsz); -1 if invalid or
- * too long. */
-static int h1_b64dec(struct h1_slice s, char *out, size_t outsz)
-{
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t n = 0, i = 0;
-
-	while (i < s.n && s.p[i] != '=') {
-		int v = h1_b64val((unsigned char)s.p[i++]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (n == outsz)
-				return -1;
-			out[n++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	while (i < s.n && s.p[i] == '=')
-		i++;
-	return i == s.n ? (int)n : -1;
-}
-
-/* sw8: sample-base64(traceId)-base64(segmentId)-spanIndex-...; SkyWalking
- * trace ids are printable text, not hex: kept if they fit, span ids are not
- * W3C-shaped and are not taken. */
-static bool h1_ids_sw8(struct h1_slice v, struct h1_ids *ids)
-{
-	struct h1_slice f[3];
-	char dec[ZT_TRACE_ID_LEN - 1];
-
-	if (h1_split(v, '-', f, 2) < 3) /* at least sample, trace id and more */
-		return false;
-	if (f[0].n != 1 || (f[0].p[0] != '0' && f[0].p[0] != '1'))
-		return false;
-	int n = h1_b64dec(f[1], dec, sizeof(dec));
-	if (n <= 0)
-		return false;
-	for (int i = 0; i < n; i++)
-		if ((unsigned char)dec[i] < 0x21 || (unsigned char)dec[i] > 0x7e)
-			return false;
-	memcpy(ids->trace, dec, (size_t)n);
-	ids->trace[n] = '\0';
-	return true;
-}
-
 /* ---- message fields from a head -------------------------------------- */
 
 enum h1_kind {
@@ -672,7 +465,8 @@ static uint8_t h1_status_class(int code)
 /* Fills the "what" of m from a (possibly partial) head. */
 static void h1_fill(struct zt_msg *m, const struct h1_head *h, int kind)
 {
-	struct h1_slice tp = {0}, b3 = {0}, xt = {0}, xs = {0}, xp = {0}, uber = {0}, sw8 = {0};
+	struct zt_trace_hdrs th;
+	struct zt_trace_ids ids;
 
 	m->kind = (uint8_t)kind;
 	if (kind == H1_K_REQ) {
@@ -687,57 +481,26 @@ static void h1_fill(struct zt_msg *m, const struct h1_head *h, int kind)
 	}
 	if (h->connection_close)
 		m->flags |= ZT_MF_CLOSE;
-	/* first occurrence of each header wins */
+	/* first occurrence of each header wins; the slices point into the
+	 * head buffer, alive until resolve below */
+	zt_trace_hdrs_init(&th);
 	for (size_t i = 0; i < h->num_headers; i++) {
 		struct h1_slice n = h->headers[i].name, v = h->headers[i].value;
-		struct h1_slice *slot = NULL;
 
-		switch (h1_lower((unsigned char)n.p[0])) {
-		case 'h':
-			if (h1_ieq(n.p, n.n, "host") && !m->request_domain[0])
+		if (zt_trace_hdrs_offer(&th, n.p, n.n, v.p, v.n))
+			continue;
+		if (h1_ieq(n.p, n.n, "host")) {
+			if (!m->request_domain[0])
 				zt_copy_str(m->request_domain, sizeof(m->request_domain), v.p, v.n);
-			break;
-		case 't':
-			if (h1_ieq(n.p, n.n, "traceparent"))
-				slot = &tp;
-			break;
-		case 'b':
-			if (h1_ieq(n.p, n.n, "b3"))
-				slot = &b3;
-			break;
-		case 'u':
-			if (h1_ieq(n.p, n.n, "uber-trace-id"))
-				slot = &uber;
-			break;
-		case 's':
-			if (h1_ieq(n.p, n.n, "sw8"))
-				slot = &sw8;
-			break;
-		case 'x':
-			if (h1_ieq(n.p, n.n, "x-b3-traceid"))
-				slot = &xt;
-			else if (h1_ieq(n.p, n.n, "x-b3-spanid"))
-				slot = &xs;
-			else if (h1_ieq(n.p, n.n, "x-b3-parentspanid"))
-				slot = &xp;
-			else if (h1_ieq(n.p, n.n, "x-request-id") && !m->x_request_id[0])
+		} else if (zt_is_request_id_header(n.p, n.n)) {
+			if (!m->x_request_id[0])
 				zt_copy_str(m->x_request_id, sizeof(m->x_request_id), v.p, v.n);
-			break;
 		}
-		if (slot && !slot->p)
-			*slot = v;
 	}
-	/* One source gives all three ids, in order of precedence; an invalid
-	 * header is skipped, never copied. */
-	struct h1_ids ids;
-
-	memset(&ids, 0, sizeof(ids));
-	if ((tp.p && h1_ids_traceparent(tp, &ids)) || (b3.p && h1_ids_b3(b3, &ids)) ||
-	    (xt.p && h1_ids_xb3(xt, xs, xp, &ids)) || (uber.p && h1_ids_uber(uber, &ids)) ||
-	    (sw8.p && h1_ids_sw8(sw8, &ids))) {
-		memcpy(m->trace_id, ids.trace, sizeof(m->trace_id));
-		memcpy(m->span_id, ids.span, sizeof(m->span_id));
-		memcpy(m->parent_span_id, ids.parent, sizeof(m->parent_span_id));
+	if (zt_trace_hdrs_resolve(&th, &ids)) {
+		memcpy(m->trace_id, ids.trace_id, sizeof(m->trace_id));
+		memcpy(m->span_id, ids.span_id, sizeof(m->span_id));
+		memcpy(m->parent_span_id, ids.parent_span_id, sizeof(m->parent_span_id));
 	}
 }
 

@@ -443,7 +443,8 @@ static void test_ops(void **unused)
 
 static struct ph_msgs cap_a, cap_b;
 
-static void run_steps(const struct ph_chunk *st, size_t nst, enum ph_cut cut, bool finish, struct ph_msgs *out)
+static void run_steps(const struct ph_chunk *st, size_t nst, enum ph_cut cut, bool finish,
+		      struct ph_msgs *out)
 {
 	ph_run(&zt_http1_ops, st, nst, &(struct ph_feed){.cut = cut, .finish = finish}, out);
 }
@@ -495,7 +496,8 @@ static void check_msg(const struct zt_msg *m, const struct want *w, const struct
 		assert_true(w->at >= 0 && (size_t)w->at < nst && w->end >= w->at && (size_t)w->end < nst);
 		const struct ph_chunk *s = &st[w->at];
 		assert_int_equal(m->dir, s->dir);
-		assert_int_equal(m->start_ns, s->dir == ZT_DIR_EGRESS ? ph_enter_ns(w->at) : ph_exit_ns(w->at));
+		assert_int_equal(m->start_ns,
+				 s->dir == ZT_DIR_EGRESS ? ph_enter_ns(w->at) : ph_exit_ns(w->at));
 		assert_int_equal(m->end_ns, ph_exit_ns(w->end));
 		assert_true(m->has_seq);
 		assert_int_equal(m->seq, ph_seq(st, w->at) + w->off);
@@ -644,7 +646,7 @@ static void test_stream_pipelining(void **unused)
 static void test_stream_split3(void **unused)
 {
 	static const struct ph_chunk st[] = {EG("POST /upl"), EG("oad HTTP/1.1\r\nHost: up\r\nContent-Le"),
-					 EG("ngth: 10\r\n\r\n0123456789"), IN(OK2)};
+					     EG("ngth: 10\r\n\r\n0123456789"), IN(OK2)};
 	static const struct want w[] = {
 	    {.kind = REQ,
 	     .method = "POST",
@@ -913,7 +915,7 @@ static void test_stream_upgrade(void **unused)
 static void test_stream_connect(void **unused)
 {
 	static const struct ph_chunk st[] = {EG(CONNECT_REQ), IN(CONNECT_200), EG("\x16\x03\x01\x02\x00"),
-					 IN(OK2)};
+					     IN(OK2)};
 	static const struct want w[] = {
 	    {.kind = REQ,
 	     .method = "CONNECT",
@@ -1154,6 +1156,8 @@ static void test_stream_exception_close(void **unused)
 
 /* ---- ids -------------------------------------------------------------- */
 
+/* The formats themselves are tested in test_trace_hdr.c; these check that
+ * the headers of a head reach proto/trace_hdr.h and the ids the message. */
 struct id_case {
 	const char *headers;
 	const char *trace, *span, *parent, *xrid;
@@ -1164,46 +1168,11 @@ static const struct id_case id_cases[] = {
      "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "", ""},
     {"Traceparent: 00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-00\r\n",
      "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "", ""},
-    /* invalid traceparents: short, zero ids, version ff, extra field in 00 */
-    {"traceparent: 00-0af7651916cd43dd8448eb211c80319-b7ad6b7169203331-01\r\n", "", "", "", ""},
     {"traceparent: 00-00000000000000000000000000000000-b7ad6b7169203331-01\r\n", "", "", "", ""},
-    {"traceparent: 00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01\r\n", "", "", "", ""},
-    {"traceparent: ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n", "", "", "", ""},
-    {"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-xx\r\n", "", "", "", ""},
-    {"traceparent: 01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-xx\r\n",
-     "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "", ""},
-    {"traceparent: 00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01\r\n", "", "", "", ""},
-    /* b3 single header */
-    {"b3: 80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90\r\n",
-     "80f198ee56343ba864fe8b2a57d3eff7", "e457b5a2e4d86bd1", "05e3ac9a4f6e3b90", ""},
-    {"B3: 64fe8b2a57d3eff7-e457b5a2e4d86bd1\r\n", "64fe8b2a57d3eff7", "e457b5a2e4d86bd1", "", ""},
-    {"b3: 1\r\n", "", "", "", ""},
-    {"b3: 64fe8b2a57d3eff7-e457b5a2e4d86bdz-1\r\n", "", "", "", ""},
-    {"b3: 64fe8b2a57d3eff7-e457b5a2e4d86bd1-x\r\n", "", "", "", ""},
-    {"b3: 64fe8b2a57d3eff764-e457b5a2e4d86bd1\r\n", "", "", "", ""},
-    /* multi headers */
     {"X-B3-TraceId: 80f198ee56343ba864fe8b2a57d3eff7\r\nX-B3-SpanId: e457b5a2e4d86bd1\r\n"
      "X-B3-ParentSpanId: 05e3ac9a4f6e3b90\r\nX-B3-Sampled: 1\r\n",
      "80f198ee56343ba864fe8b2a57d3eff7", "e457b5a2e4d86bd1", "05e3ac9a4f6e3b90", ""},
-    {"x-b3-traceid: 463ac35c9f6413ad\r\nx-b3-spanid: bogus\r\n", "463ac35c9f6413ad", "", "", ""},
-    {"X-B3-SpanId: e457b5a2e4d86bd1\r\n", "", "", "", ""},
-    /* jaeger */
-    {"uber-trace-id: 5f9c3a1b2d4e6f708192a3b4c5d6e7f8:a1b2c3d4e5f60718:0:1\r\n",
-     "5f9c3a1b2d4e6f708192a3b4c5d6e7f8", "a1b2c3d4e5f60718", "", ""},
-    {"Uber-Trace-Id: ABC123:def4:5:3\r\n", "abc123", "def4", "5", ""},
-    {"uber-trace-id: abc123%3Adef4%3A0%3A1\r\n", "abc123", "def4", "", ""},
-    {"uber-trace-id: abc123:def4:0\r\n", "", "", "", ""},
-    {"uber-trace-id: xyz:def4:0:1\r\n", "", "", "", ""},
-    {"uber-trace-id: 0:def4:0:1\r\n", "", "", "", ""},
-    /* skywalking: base64("a3b2c1.123.16000000000001") */
-    {"sw8: 1-YTNiMmMxLjEyMy4xNjAwMDAwMDAwMDAwMQ==-YTNiMmMxLjEyMy4xNjAwMDAwMDAwMDAwMg==-3-c3Zj-aW5z-L2Fw"
-     "aQ==-MTI3LjAuMC4xOjgwODA=\r\n",
-     "a3b2c1.123.16000000000001", "", "", ""},
-    /* decodes to 53 bytes: does not fit */
-    {"sw8: 1-MWYyZDRiZjQ3YmY3MTFlYWI3OTRhY2RlNDgwMDExMjIuNTEuMTYzNDk4Nzc3NzYwODAwMDE=-YQ==-0-YQ==-YQ==-YQ=="
-     "-YQ==\r\n",
-     "", "", "", ""},
-    {"sw8: 1-!!!!-YQ==-0-a-b-c-d\r\n", "", "", "", ""},
+    {"uber-trace-id: abc123%3Adef4%3A5%3A1\r\n", "abc123", "def4", "5", ""},
     /* precedence: traceparent over b3; an invalid one yields to the next */
     {"b3: 64fe8b2a57d3eff7-e457b5a2e4d86bd1\r\n"
      "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n",
@@ -1216,6 +1185,7 @@ static const struct id_case id_cases[] = {
     {"x-request-id: abc\r\nX-Request-Id: second\r\n", "", "", "", "abc"},
     {"X-Request-Id: 0123456789012345678901234567890123456789012345678901234567890123456789\r\n", "", "", "",
      "012345678901234567890123456789012345678901234567890123456789012"},
+    {"X-Request-Id: caf\xc3\xa9\r\n", "", "", "", "caf\xc3\xa9"}, /* bytes >= 0x80 are kept */
 };
 
 static void test_stream_ids(void **unused)
