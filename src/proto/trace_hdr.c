@@ -332,5 +332,5 @@ bool zt_trace_hdrs_resolve(const struct zt_trace_hdrs *h, struct zt_trace_ids *o
 
 bool zt_is_request_id_header(const char *name, size_t n)
 {
-	return name && th_ieq(name, n, "x-request-id");
+	return name && (th_ieq(name, n, "x-request-id") || th_ieq(name, n, "x-correlation-id"));
 }

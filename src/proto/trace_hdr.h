@@ -65,9 +65,11 @@ bool zt_trace_hdrs_offer(struct zt_trace_hdrs *h, const char *name, size_t nlen,
  * if ids were found, in which case out->trace_id is non-empty. */
 bool zt_trace_hdrs_resolve(const struct zt_trace_hdrs *h, struct zt_trace_ids *out);
 
-/* Whether a header carries a request id (X-Request-ID, any case). A
- * function rather than a list so that the name can become configurable
- * without touching the parsers. */
+/* Whether a header carries a request id: X-Request-ID or X-Correlation-ID,
+ * any case. Parsers keep the first such header of a message, whichever of
+ * the two it is (one rule for every protocol; messages carrying both are
+ * rare). A function rather than a list so that the names can become
+ * configurable without touching the parsers. */
 bool zt_is_request_id_header(const char *name, size_t n);
 
 #endif /* ZT_TRACE_HDR_H */

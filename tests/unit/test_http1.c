@@ -1183,6 +1183,10 @@ static const struct id_case id_cases[] = {
     {"X-Request-ID: 7f2c1a3e-1b2c-4d5e-8f90-123456789abc\r\n", "", "", "",
      "7f2c1a3e-1b2c-4d5e-8f90-123456789abc"},
     {"x-request-id: abc\r\nX-Request-Id: second\r\n", "", "", "", "abc"},
+    {"X-Correlation-ID: corr-1\r\n", "", "", "", "corr-1"},
+    /* the first of either wins */
+    {"X-Correlation-ID: corr-1\r\nX-Request-ID: req-1\r\n", "", "", "", "corr-1"},
+    {"X-Request-ID: req-1\r\nX-Correlation-ID: corr-1\r\n", "", "", "", "req-1"},
     {"X-Request-Id: 0123456789012345678901234567890123456789012345678901234567890123456789\r\n", "", "", "",
      "012345678901234567890123456789012345678901234567890123456789012"},
     {"X-Request-Id: caf\xc3\xa9\r\n", "", "", "", "caf\xc3\xa9"}, /* bytes >= 0x80 are kept */

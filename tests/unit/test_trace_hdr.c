@@ -433,6 +433,9 @@ static void test_request_id_header(void **unused)
 	assert_true(zt_is_request_id_header("x-request-id", 12));
 	assert_false(zt_is_request_id_header("x-request-id", 11));
 	assert_false(zt_is_request_id_header("x-request-ids", 13));
+	assert_true(zt_is_request_id_header("X-Correlation-ID", 16));
+	assert_true(zt_is_request_id_header("x-correlation-id", 16));
+	assert_false(zt_is_request_id_header("x-correlation", 13));
 	assert_false(zt_is_request_id_header("traceparent", 11));
 	assert_false(zt_is_request_id_header("", 0));
 	assert_false(zt_is_request_id_header(NULL, 12));
