@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * http1.c - HTTP/1.x: head parsers, streaming parser, endpoint and redaction
- * helpers. See http1.h for the head parsers' return convention.
+ * http1.c - HTTP/1.x: head parsers, streaming parser and redaction. See
+ * http1.h for the head parsers' return convention.
  *
  * Streaming model: one struct h1_state per connection holds one struct h1_dir
  * per direction. Each direction is a resumable state machine (enum h1_st)
@@ -11,11 +11,11 @@
  * against caplen and every length is bounded before use.
  */
 #include "proto/http1.h"
+#include "proto/endpoint.h"
 #include "proto/trace_hdr.h"
 #include "bpf/events.h"
 
 #include <string.h>
-#include <strings.h>
 
 #define H1_HEAD_BUF 4096   /* longest head we parse; longer is TRUNCATED */
 #define H1_CHUNK_LINE 1024 /* longest chunk-size line (with extensions) */
@@ -1103,7 +1103,7 @@ static int h1_first_kind(const uint8_t *buf, size_t len)
 
 static void h1_endpoint(const struct zt_msg *req, char *out, size_t outsz)
 {
-	zt_http_endpoint(req->request_type, req->request_resource, out, outsz);
+	zt_endpoint_normalize(req->request_type, req->request_resource, out, outsz);
 }
 
 static int h1_infer_op(const uint8_t *buf, size_t len, const struct zt_infer_hints *hints)
@@ -1130,95 +1130,6 @@ const struct zt_proto_ops zt_http1_ops = {
     .redact_msg = h1_redact_msg,
     .redact_payload = zt_http_redact,
 };
-
-/* ---- endpoint -------------------------------------------------------- */
-
-struct h1_out {
-	char *p;
-	size_t cap; /* bytes available, NUL excluded */
-	size_t n;
-};
-
-static void h1_put(struct h1_out *o, const char *s, size_t n)
-{
-	if (n > o->cap - o->n)
-		n = o->cap - o->n;
-	memcpy(o->p + o->n, s, n);
-	o->n += n;
-}
-
-static bool h1_is_uuid(const char *p, size_t n)
-{
-	if (n != 36)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? p[i] != '-' : h1_hexval((unsigned char)p[i]) < 0)
-			return false;
-	}
-	return true;
-}
-
-static bool h1_is_id_segment(const char *p, size_t n)
-{
-	size_t digits = 0, hex = 0, alnum = 0;
-
-	if (n == 0)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c >= '0' && c <= '9')
-			digits++;
-		if (h1_hexval(c) >= 0)
-			hex++;
-		if ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
-			alnum++;
-	}
-	return digits == n || h1_is_uuid(p, n) || (n >= 16 && hex == n) ||
-	       (n >= 8 && alnum == n && 2 * digits > n);
-}
-
-size_t zt_http_endpoint(const char *method, const char *path, char *out, size_t outsz)
-{
-	if (!out || outsz == 0)
-		return 0;
-	struct h1_out o = {out, outsz - 1, 0};
-	const char *p = path ? path : "";
-
-	if (method && method[0]) {
-		h1_put(&o, method, strlen(method));
-		h1_put(&o, " ", 1);
-	}
-	/* absolute-form (proxies): drop scheme and authority */
-	size_t skip = 0;
-	if (strncasecmp(p, "http://", 7) == 0)
-		skip = 7;
-	else if (strncasecmp(p, "https://", 8) == 0)
-		skip = 8;
-	if (skip) {
-		p += skip;
-		p += strcspn(p, "/?#");
-	}
-	size_t plen = strcspn(p, "?#");
-	if (plen == 0)
-		h1_put(&o, "/", 1);
-	for (size_t i = 0; i < plen;) {
-		if (p[i] == '/') {
-			h1_put(&o, "/", 1);
-			i++;
-			continue;
-		}
-		size_t s = i;
-		while (i < plen && p[i] != '/')
-			i++;
-		if (h1_is_id_segment(p + s, i - s))
-			h1_put(&o, "{id}", 4);
-		else
-			h1_put(&o, p + s, i - s);
-	}
-	out[o.n] = '\0';
-	return o.n;
-}
 
 /* ---- redaction ------------------------------------------------------- */
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * http1.h - HTTP/1.0 and HTTP/1.1: head parsers, the streaming parser behind
- * zt_http1_ops, and two helpers for the session layer (endpoint
- * normalisation and secret redaction).
+ * zt_http1_ops, and secret redaction of raw payloads. Trace headers are
+ * decoded by proto/trace_hdr.h, endpoints normalised by proto/endpoint.h.
  *
  * Return convention of the head parsers (picohttpparser's), written once:
  *   > 0  bytes of the head section, request/status line and the empty line
@@ -66,18 +66,6 @@ int h1_parse_response_head(const char *buf, size_t len, struct h1_head *out);
 /* 90 if buf starts with a known method and a space, or with "HTTP/1.";
  * 0 otherwise. Pure and cheap: looks at the first 8 bytes at most. */
 int h1_infer(const uint8_t *buf, size_t len, int dir);
-
-/* Writes "METHOD /normalised/path" (just the path if method is empty) to out
- * and NUL-terminates it, cutting at outsz - 1 bytes. Query and fragment are
- * dropped, scheme and authority of an absolute-form target too; a path
- * segment that looks like an identifier becomes "{id}":
- *   - all digits;
- *   - a UUID (8-4-4-4-12 hex);
- *   - hex of length >= 16;
- *   - length >= 8, letters and digits only, more than half of them digits
- *     (order numbers like "ab123456"; words like "page2024" are kept).
- * Returns the length written (without the NUL). method/path may be NULL. */
-size_t zt_http_endpoint(const char *method, const char *path, char *out, size_t outsz);
 
 /* Overwrites with '*' the values of Authorization, Proxy-Authorization,
  * Cookie and Set-Cookie header lines in a raw captured payload (which may be

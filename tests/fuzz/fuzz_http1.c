@@ -11,14 +11,15 @@
  * Segments go to the request direction unless they start with "HTTP/"; a
  * segment that does not look like a start stays in the previous direction.
  * Every segment is a heap copy of exactly caplen bytes so ASan sees
- * over-reads. The head parsers, zt_http_endpoint and zt_http_redact run on
- * the raw input too.
+ * over-reads. The head parsers, zt_endpoint_normalize and zt_http_redact
+ * run on the raw input too.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bpf/events.h"
+#include "proto/endpoint.h"
 #include "proto/http1.h"
 #include "proto/proto.h"
 
@@ -50,7 +51,7 @@ static void fuzz_emit(void *ctx, const struct zt_msg *m)
 			abort();
 	if (m->end_ns < m->start_ns && m->dir == ZT_DIR_EGRESS)
 		abort();
-	size_t n = zt_http_endpoint(m->request_type, m->request_resource, ep, sizeof(ep));
+	size_t n = zt_endpoint_normalize(m->request_type, m->request_resource, ep, sizeof(ep));
 	if (n >= sizeof(ep) || ep[n] != '\0')
 		abort();
 }
@@ -119,7 +120,7 @@ static void fuzz_pure(const uint8_t *data, size_t size)
 	zt_copy_str(path, sizeof(path), (const char *)data + (sp < size ? sp + 1 : sp),
 		    sp < size ? size - sp - 1 : 0);
 	size_t outsz = size ? (size_t)(data[0] % sizeof(out)) : 0;
-	size_t n = zt_http_endpoint(method, path, out, outsz);
+	size_t n = zt_endpoint_normalize(method, path, out, outsz);
 	if (outsz && (n >= outsz || out[n] != '\0'))
 		abort();
 	/* target redaction: in place, length-preserving, only '*' written */
