@@ -405,33 +405,45 @@ int h1_parse_response_head(const char *buf, size_t len, struct h1_head *out)
 	return h1_parse_headers(buf, len, i, out);
 }
 
-/* ---- inference ------------------------------------------------------- */
+/* ---- message starts ------------------------------------------------- */
+
+/* What the first bytes of a message say. Inference, resynchronisation, the
+ * session's client/server guess and the choice of head parser all ask this
+ * one question, so they cannot disagree on what an HTTP/1 start is. */
+enum h1_start {
+	H1_START_NONE = 0, /* not the start of an HTTP/1 message */
+	H1_START_MORE,	   /* a proper prefix of a start: more bytes will tell */
+	H1_START_REQ,	   /* a method we know and a space */
+	H1_START_RESP,	   /* "HTTP/1." */
+};
 
 static const struct {
 	const char *s;
 	uint8_t n;
+	uint8_t start; /* enum h1_start */
 } h1_starts[] = {
-    {"GET ", 4},     {"POST ", 5},  {"PUT ", 4},     {"DELETE ", 7}, {"HEAD ", 5},
-    {"OPTIONS ", 8}, {"PATCH ", 6}, {"CONNECT ", 8}, {"TRACE ", 6},  {"HTTP/1.", 7},
+    {"GET ", 4, H1_START_REQ},	   {"POST ", 5, H1_START_REQ},	  {"PUT ", 4, H1_START_REQ},
+    {"DELETE ", 7, H1_START_REQ},  {"HEAD ", 5, H1_START_REQ},	  {"OPTIONS ", 8, H1_START_REQ},
+    {"PATCH ", 6, H1_START_REQ},   {"CONNECT ", 8, H1_START_REQ}, {"TRACE ", 6, H1_START_REQ},
+    {"HTTP/1.", 7, H1_START_RESP},
 };
 
-/* 1: buf starts like an HTTP message; 0: buf is a proper prefix of such a
- * start (more bytes could tell); -1: it is not HTTP. */
-static int h1_start_check(const uint8_t *buf, size_t len)
+/* Looks at the first 8 bytes at most; the empty prefix is MORE. */
+static enum h1_start h1_start(const uint8_t *buf, size_t len)
 {
-	int best = -1;
+	enum h1_start best = H1_START_NONE;
 
 	if (len == 0)
-		return -1;
+		return H1_START_MORE;
 	for (size_t i = 0; i < sizeof(h1_starts) / sizeof(h1_starts[0]); i++) {
 		size_t n = h1_starts[i].n;
 		if (h1_starts[i].s[0] != (char)buf[0])
 			continue; /* cheap filter: this runs on every first head */
 		if (len >= n) {
 			if (memcmp(buf, h1_starts[i].s, n) == 0)
-				return 1;
-		} else if (len && memcmp(buf, h1_starts[i].s, len) == 0) {
-			best = 0;
+				return h1_starts[i].start;
+		} else if (memcmp(buf, h1_starts[i].s, len) == 0) {
+			best = H1_START_MORE;
 		}
 	}
 	return best;
@@ -439,9 +451,21 @@ static int h1_start_check(const uint8_t *buf, size_t len)
 
 int h1_infer(const uint8_t *buf, size_t len, int dir)
 {
-	if (!buf || len < 4)
+	if (!buf)
 		return 0;
-	return h1_start_check(buf, len) > 0 ? 90 : 0;
+	return h1_start(buf, len) >= H1_START_REQ ? 90 : 0;
+}
+
+static int h1_first_kind(const uint8_t *buf, size_t len)
+{
+	switch (buf ? h1_start(buf, len) : H1_START_NONE) {
+	case H1_START_REQ:
+		return ZT_MSG_REQUEST;
+	case H1_START_RESP:
+		return ZT_MSG_RESPONSE;
+	default:
+		return 0;
+	}
 }
 
 /* ---- message fields from a head -------------------------------------- */
@@ -694,17 +718,22 @@ static void h1_complete(struct h1_dir *d, zt_emit_fn emit, void *ctx)
 	h1_dir_reset(d, H1_S_HEAD);
 }
 
-/* Which kind of message dir carries, once known. */
+/* Which head parser applies to buf in direction dir: the direction's role
+ * once a head settled it, else what the start says. A bare prefix ("H" of
+ * "HEAD " or "HTTP/1.") waits for more bytes; bytes that start nothing are
+ * handed to the request parser, which rejects them. */
 static int h1_kind_of(const struct h1_state *s, int dir, const char *buf, size_t len)
 {
-	static const char resp[] = "HTTP/";
-
 	if (s->req_dir >= 0)
 		return dir == s->req_dir ? H1_K_REQ : H1_K_RESP;
-	size_t n = len < sizeof(resp) - 1 ? len : sizeof(resp) - 1;
-	if (memcmp(buf, resp, n) != 0)
+	switch (h1_start((const uint8_t *)buf, len)) {
+	case H1_START_RESP:
+		return H1_K_RESP;
+	case H1_START_MORE:
+		return H1_K_NONE;
+	default:
 		return H1_K_REQ;
-	return n == sizeof(resp) - 1 ? H1_K_RESP : H1_K_NONE;
+	}
 }
 
 /* A head that will not parse: emit what can be salvaged, lose sync. */
@@ -836,12 +865,12 @@ static uint64_t h1_step_head(struct h1_state *s, struct h1_dir *d, const struct 
 	if (d->tentative || !d->seen) {
 		/* Until this direction proved to carry HTTP, and when
 		 * resyncing, a head must start like infer() wants. */
-		int t = h1_start_check((const uint8_t *)d->hbuf, d->hlen);
-		if (t < 0) {
+		enum h1_start t = h1_start((const uint8_t *)d->hbuf, d->hlen);
+		if (t == H1_START_NONE) {
 			h1_lose(s, d, c->dir); /* not a message start: silent */
 			return c->len;
 		}
-		if (t > 0)
+		if (t != H1_START_MORE)
 			d->tentative = false;
 	}
 	int kind = h1_kind_of(s, c->dir, d->hbuf, d->hlen);
@@ -1054,10 +1083,10 @@ static void h1_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 			/* Resynchronise only where a syscall boundary meets
 			 * what looks like a message start; a segment too short
 			 * to tell starts a tentative head. */
-			int t = c.cap ? h1_start_check(seg->data, c.cap) : -1;
-			if (t > 0 || (t == 0 && c.cap == c.len)) {
+			enum h1_start t = c.cap ? h1_start(seg->data, c.cap) : H1_START_NONE;
+			if (t >= H1_START_REQ || (t == H1_START_MORE && c.cap == c.len)) {
 				h1_dir_reset(d, H1_S_HEAD);
-				d->tentative = t == 0;
+				d->tentative = t == H1_START_MORE;
 			}
 		}
 		while (off < c.len && d->st != H1_S_LOST && !s->upgraded) {
@@ -1092,13 +1121,6 @@ static void h1_finish(void *state, uint64_t now_ns, zt_emit_fn emit, void *ctx)
 		/* other partial messages are dropped: half a head says little */
 		h1_dir_reset(d, H1_S_HEAD);
 	}
-}
-
-static int h1_first_kind(const uint8_t *buf, size_t len)
-{
-	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0)
-		return ZT_MSG_RESPONSE;
-	return h1_infer(buf, len, 0) ? ZT_MSG_REQUEST : 0;
 }
 
 static void h1_endpoint(const struct zt_msg *req, char *out, size_t outsz)

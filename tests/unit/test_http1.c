@@ -402,6 +402,45 @@ static void test_infer(void **unused)
 	assert_null(zt_proto_infer((const uint8_t *)"\0\0\0\0", 4, 0));
 }
 
+/* infer() and first_kind() agree on what starts a message: every request
+ * start and the response start, each whole (and longer) and each proper
+ * prefix, the latter never enough to decide. */
+static void test_starts(void **unused)
+{
+	static const struct {
+		const char *start;
+		int kind;
+	} t[] = {
+	    {"GET ", ZT_MSG_REQUEST},	  {"POST ", ZT_MSG_REQUEST},	{"PUT ", ZT_MSG_REQUEST},
+	    {"DELETE ", ZT_MSG_REQUEST},  {"HEAD ", ZT_MSG_REQUEST},	{"OPTIONS ", ZT_MSG_REQUEST},
+	    {"PATCH ", ZT_MSG_REQUEST},	  {"CONNECT ", ZT_MSG_REQUEST}, {"TRACE ", ZT_MSG_REQUEST},
+	    {"HTTP/1.", ZT_MSG_RESPONSE},
+	};
+	char buf[32];
+
+	assert_non_null(zt_http1_ops.first_kind);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		size_t n = strlen(t[i].start);
+		snprintf(buf, sizeof(buf), "%s1 200 OK\r\n", t[i].start);
+		for (size_t k = 0; k <= strlen(buf); k++) {
+			const uint8_t *p = ph_at_guard(buf, k);
+			int infer = zt_http1_ops.infer(p, k, ZT_DIR_EGRESS);
+			int kind = zt_http1_ops.first_kind(p, k);
+			if (infer != (k >= n ? 90 : 0) || kind != (k >= n ? t[i].kind : 0))
+				fail_msg("'%.*s': infer %d, first_kind %d", (int)k, buf, infer, kind);
+		}
+	}
+	/* not starts, however long */
+	static const char *const no[] = {"get / HTTP/1.1", "HTTP/2 200",	  "HTTP/1",	 "GETX /",
+					 " GET /",	   "PROPFIND / HTTP/1.1", "\x16\x03\x01"};
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		size_t n = strlen(no[i]);
+		assert_int_equal(zt_http1_ops.infer(ph_at_guard(no[i], n), n, 0), 0);
+		assert_int_equal(zt_http1_ops.first_kind(ph_at_guard(no[i], n), n), 0);
+	}
+	assert_int_equal(zt_http1_ops.first_kind(NULL, 0), 0);
+}
+
 static void test_ops(void **unused)
 {
 	assert_int_equal(zt_http1_ops.id, ZT_L7_HTTP1);
@@ -1307,6 +1346,7 @@ int main(void)
 	    cmocka_unit_test(test_head_malformed),
 	    cmocka_unit_test(test_head_many_headers),
 	    cmocka_unit_test(test_infer),
+	    cmocka_unit_test(test_starts),
 	    cmocka_unit_test(test_ops),
 	    cmocka_unit_test(test_stream_req_resp),
 	    cmocka_unit_test(test_stream_server_side),
