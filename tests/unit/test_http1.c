@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 
 #include "bpf/events.h"
 #include "parser_harness.h"
@@ -392,14 +393,16 @@ static void test_infer(void **unused)
 	    {"", 0},
 	    {"HTTP/1", 0},
 	};
+	const struct zt_infer_hints eg = {
+	    .l4 = IPPROTO_TCP, .dir = ZT_DIR_EGRESS, .lport = 40000, .rport = 80};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		size_t n = strlen(t[i].in);
-		assert_int_equal(zt_http1_ops.infer(ph_at_guard(t[i].in, n), n, ZT_DIR_EGRESS), t[i].want);
+		assert_int_equal(zt_http1_ops.infer(ph_at_guard(t[i].in, n), n, &eg), t[i].want);
 	}
-	assert_int_equal(zt_http1_ops.infer(NULL, 0, 0), 0);
-	assert_ptr_equal(zt_proto_infer((const uint8_t *)"GET / ", 6, 0), &zt_http1_ops);
-	assert_null(zt_proto_infer((const uint8_t *)"\0\0\0\0", 4, 0));
+	assert_int_equal(zt_http1_ops.infer(NULL, 0, NULL), 0);
+	assert_ptr_equal(zt_proto_infer((const uint8_t *)"GET / ", 6, NULL), &zt_http1_ops);
+	assert_null(zt_proto_infer((const uint8_t *)"\0\0\0\0", 4, NULL));
 }
 
 /* infer() and first_kind() agree on what starts a message: every request
@@ -424,7 +427,7 @@ static void test_starts(void **unused)
 		snprintf(buf, sizeof(buf), "%s1 200 OK\r\n", t[i].start);
 		for (size_t k = 0; k <= strlen(buf); k++) {
 			const uint8_t *p = ph_at_guard(buf, k);
-			int infer = zt_http1_ops.infer(p, k, ZT_DIR_EGRESS);
+			int infer = zt_http1_ops.infer(p, k, NULL);
 			int kind = zt_http1_ops.first_kind(p, k);
 			if (infer != (k >= n ? 90 : 0) || kind != (k >= n ? t[i].kind : 0))
 				fail_msg("'%.*s': infer %d, first_kind %d", (int)k, buf, infer, kind);
@@ -435,7 +438,7 @@ static void test_starts(void **unused)
 					 " GET /",	   "PROPFIND / HTTP/1.1", "\x16\x03\x01"};
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
 		size_t n = strlen(no[i]);
-		assert_int_equal(zt_http1_ops.infer(ph_at_guard(no[i], n), n, 0), 0);
+		assert_int_equal(zt_http1_ops.infer(ph_at_guard(no[i], n), n, NULL), 0);
 		assert_int_equal(zt_http1_ops.first_kind(ph_at_guard(no[i], n), n), 0);
 	}
 	assert_int_equal(zt_http1_ops.first_kind(NULL, 0), 0);
