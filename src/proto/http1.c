@@ -429,7 +429,7 @@ static const struct {
 };
 
 /* Looks at the first 8 bytes at most; the empty prefix is MORE. */
-static enum h1_start h1_start(const uint8_t *buf, size_t len)
+static enum h1_start h1_start_of(const uint8_t *buf, size_t len)
 {
 	enum h1_start best = H1_START_NONE;
 
@@ -453,12 +453,17 @@ int h1_infer(const uint8_t *buf, size_t len, int dir)
 {
 	if (!buf)
 		return 0;
-	return h1_start(buf, len) >= H1_START_REQ ? 90 : 0;
+	return h1_start_of(buf, len) >= H1_START_REQ ? 90 : 0;
+}
+
+static int h1_infer_op(const uint8_t *buf, size_t len, const struct zt_infer_hints *hints)
+{
+	return h1_infer(buf, len, hints ? hints->dir : 0);
 }
 
 static int h1_first_kind(const uint8_t *buf, size_t len)
 {
-	switch (buf ? h1_start(buf, len) : H1_START_NONE) {
+	switch (buf ? h1_start_of(buf, len) : H1_START_NONE) {
 	case H1_START_REQ:
 		return ZT_MSG_REQUEST;
 	case H1_START_RESP:
@@ -726,7 +731,7 @@ static int h1_kind_of(const struct h1_state *s, int dir, const char *buf, size_t
 {
 	if (s->req_dir >= 0)
 		return dir == s->req_dir ? H1_K_REQ : H1_K_RESP;
-	switch (h1_start((const uint8_t *)buf, len)) {
+	switch (h1_start_of((const uint8_t *)buf, len)) {
 	case H1_START_RESP:
 		return H1_K_RESP;
 	case H1_START_MORE:
@@ -865,7 +870,7 @@ static uint64_t h1_step_head(struct h1_state *s, struct h1_dir *d, const struct 
 	if (d->tentative || !d->seen) {
 		/* Until this direction proved to carry HTTP, and when
 		 * resyncing, a head must start like infer() wants. */
-		enum h1_start t = h1_start((const uint8_t *)d->hbuf, d->hlen);
+		enum h1_start t = h1_start_of((const uint8_t *)d->hbuf, d->hlen);
 		if (t == H1_START_NONE) {
 			h1_lose(s, d, c->dir); /* not a message start: silent */
 			return c->len;
@@ -1083,7 +1088,7 @@ static void h1_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 			/* Resynchronise only where a syscall boundary meets
 			 * what looks like a message start; a segment too short
 			 * to tell starts a tentative head. */
-			enum h1_start t = c.cap ? h1_start(seg->data, c.cap) : H1_START_NONE;
+			enum h1_start t = c.cap ? h1_start_of(seg->data, c.cap) : H1_START_NONE;
 			if (t >= H1_START_REQ || (t == H1_START_MORE && c.cap == c.len)) {
 				h1_dir_reset(d, H1_S_HEAD);
 				d->tentative = t == H1_START_MORE;
@@ -1126,11 +1131,6 @@ static void h1_finish(void *state, uint64_t now_ns, zt_emit_fn emit, void *ctx)
 static void h1_endpoint(const struct zt_msg *req, char *out, size_t outsz)
 {
 	zt_endpoint_normalize(req->request_type, req->request_resource, out, outsz);
-}
-
-static int h1_infer_op(const uint8_t *buf, size_t len, const struct zt_infer_hints *hints)
-{
-	return h1_infer(buf, len, hints ? hints->dir : 0);
 }
 
 static void h1_redact_msg(struct zt_msg *m)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * http1.h - HTTP/1.0 and HTTP/1.1: head parsers, the streaming parser behind
- * zt_http1_ops, and secret redaction of raw payloads. Trace headers are
- * decoded by proto/trace_hdr.h, endpoints normalised by proto/endpoint.h.
+ * zt_http1_ops, and redaction of HTTP secrets (in raw payloads and request
+ * targets). Trace headers are decoded by proto/trace_hdr.h, endpoints
+ * normalised by proto/endpoint.h.
  *
  * Return convention of the head parsers (picohttpparser's), written once:
  *   > 0  bytes of the head section, request/status line and the empty line
