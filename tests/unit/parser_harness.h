@@ -23,9 +23,9 @@
  * test does not use are marked unused rather than made inline. cmocka must be
  * usable (this header includes it). Messages are compared with a caller
  * function or, by default, memcmp of the whole struct zt_msg, so the harness
- * never names a protocol's message fields. Parsers must zero the message
- * (padding included) before filling it for memcmp to be meaningful;
- * ph_run's collector copies with memcpy so padding survives.
+ * never names a protocol's message fields. Parsers start each message with
+ * zt_msg_reset(), which zeroes padding too, so memcmp is meaningful; the
+ * collector copies with zt_msg_copy() into a zeroed slot.
  *
  * A read past the end shows as "Test failed with exception: Segmentation
  * fault" (cmocka's handler); to see where, run the test under gdb or, in the
@@ -197,7 +197,10 @@ PH_FN void ph_collect(void *ctx, const struct zt_msg *m)
 
 	if (out->n >= PH_MAX_MSGS)
 		fail_msg("more than %d messages emitted", PH_MAX_MSGS);
-	memcpy(&out->m[out->n++], m, sizeof(*m));
+	/* as the session copies it: unused attribute slots are not part of
+	 * the message (zt_msg_reset leaves them), so they are zero here */
+	memset(&out->m[out->n], 0, sizeof(*m));
+	zt_msg_copy(&out->m[out->n++], m);
 }
 
 /* The state of the run in progress: freed by the next run if an assertion
@@ -274,14 +277,11 @@ PH_FN const char *ph_msg_field(size_t off)
 		const char *name;
 		size_t off, n;
 	} f[] = {
-	    {PH_F(kind)},	  {PH_F(dir)},
-	    {PH_F(flags)},	  {PH_F(start_ns)},
-	    {PH_F(end_ns)},	  {PH_F(tid_start)},
-	    {PH_F(tid_end)},	  {PH_F(seq)},
-	    {PH_F(has_seq)},	  {PH_F(bytes)},
-	    {PH_F(trace_ctx)},	  {PH_F(trace_id)},
-	    {PH_F(span_id)},	  {PH_F(parent_span_id)},
-	    {PH_F(x_request_id)},
+	    {PH_F(kind)},	    {PH_F(dir)},	  {PH_F(pair)},	    {PH_F(status)},
+	    {PH_F(flags)},	    {PH_F(key)},	  {PH_F(start_ns)}, {PH_F(end_ns)},
+	    {PH_F(tid_start)},	    {PH_F(tid_end)},	  {PH_F(seq)},	    {PH_F(has_seq)},
+	    {PH_F(bytes)},	    {PH_F(trace_ctx)},	  {PH_F(trace_id)}, {PH_F(span_id)},
+	    {PH_F(parent_span_id)}, {PH_F(x_request_id)}, {PH_F(attrs)},
 	};
 #undef PH_F
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
