@@ -33,6 +33,13 @@ struct zt_trace_ids {
 	char parent_span_id[ZT_SPAN_ID_LEN];
 };
 
+/* Parsers memcpy these into struct zt_msg field for field. */
+_Static_assert(sizeof(((struct zt_trace_ids *)0)->trace_id) == sizeof(((struct zt_msg *)0)->trace_id) &&
+		   sizeof(((struct zt_trace_ids *)0)->span_id) == sizeof(((struct zt_msg *)0)->span_id) &&
+		   sizeof(((struct zt_trace_ids *)0)->parent_span_id) ==
+		       sizeof(((struct zt_msg *)0)->parent_span_id),
+	       "struct zt_trace_ids must match struct zt_msg's id fields");
+
 /* A borrowed header value. `set` tells an empty first occurrence (which
  * still wins) from an absent header. */
 struct zt_trace_val {
