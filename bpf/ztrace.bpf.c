@@ -33,6 +33,13 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* Set by user space between open and load. */
 const volatile __u32 self_tgid = 0;
 const volatile __u32 payload_cap = ZT_PAYLOAD_DEFAULT;
+/* The capture path (see bpf/README.md). User space alone decides it
+ * (choose_capture_path in src/agent/bpf_source.c): fast only where the kernel
+ * has bpf_rdonly_cast and task storage, unless --capture-path says compat.
+ * Being a load-time constant, the verifier removes the other path as dead
+ * code, so a kernel without the fast path's kfunc and map type still loads
+ * these programs. */
+const volatile bool use_fast_path = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -80,9 +87,10 @@ struct inflight {
 };
 
 /* Where a syscall's entry state waits for its exit: task local storage on
- * kernels with BTF reads (a pointer per thread, no hash update/delete per
- * syscall: ~0.4 us less per call measured), else a hash by pid_tgid. User
- * space does not create zt_task_io where the kernel lacks the map type. */
+ * the fast path (a pointer per thread, no hash update/delete per syscall:
+ * ~0.4 us less per call measured), else a hash by pid_tgid. User space does
+ * not create zt_task_io on the compat path and shrinks zt_inflight to one
+ * entry on the fast path. */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -114,12 +122,9 @@ struct {
 
 /* Kernels >= 6.2 have the bpf_rdonly_cast kfunc: with it and a BTF task
  * pointer, socket lookup is plain loads instead of a dozen
- * bpf_probe_read_kernel calls (measured ~470 ns -> see bench/). Older
- * kernels take the probe-read path; the check is resolved at load time and
- * the dead branch removed by the verifier. */
+ * bpf_probe_read_kernel calls (measured ~470 ns -> see bench/). Weak, so
+ * that older kernels, where only the compat path runs, still load. */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
-#define have_btf_reads()                                                                                     \
-	(bpf_rdonly_cast != 0 && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
 
 static __always_inline void count(__u32 which)
 {
@@ -138,7 +143,7 @@ static __always_inline void fill_hdr(struct zt_event_hdr *h, __u32 type, __u32 s
 	h->ts_ns = bpf_ktime_get_ns();
 	h->pid = id >> 32;
 	h->tid = (__u32)id;
-	if (have_btf_reads())
+	if (use_fast_path)
 		__builtin_memcpy(h->comm, bpf_get_current_task_btf()->group_leader->comm, sizeof(h->comm));
 	else
 		BPF_CORE_READ_INTO(&h->comm, task, group_leader, comm);
@@ -159,7 +164,7 @@ static __always_inline struct sock *fd_to_sock(int fd, __u64 *ino)
 
 	if (fd < 0)
 		return NULL;
-	if (have_btf_reads()) {
+	if (use_fast_path) {
 		struct task_struct *task = bpf_get_current_task_btf();
 		struct fdtable *fdt = task->files->fdt;
 		struct inode *inode;
@@ -269,7 +274,7 @@ static __always_inline int label_sock_cached(struct sock *sk, struct inflight *i
 		}
 	}
 	if (io->l4 == IPPROTO_TCP) {
-		if (have_btf_reads()) {
+		if (use_fast_path) {
 			struct tcp_sock *tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
 			io->seq = io->dir == ZT_DIR_EGRESS ? tp->write_seq : tp->copied_seq;
 		} else {
@@ -304,7 +309,7 @@ static __always_inline int on_enter(__u8 sys, __u8 dir, __u8 kind, int fd, __u64
 	io.ubuf = ubuf;
 	io.ucnt = ucnt;
 	io.uaddr = uaddr;
-	if (have_btf_reads()) {
+	if (use_fast_path) {
 		struct inflight *slot = bpf_task_storage_get(&zt_task_io, bpf_get_current_task_btf(), 0,
 							     BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (!slot) {
@@ -413,7 +418,7 @@ static __always_inline int on_exit(long ret)
 	struct scratch *s;
 	__u32 zero = 0;
 
-	if (have_btf_reads()) {
+	if (use_fast_path) {
 		io = bpf_task_storage_get(&zt_task_io, bpf_get_current_task_btf(), 0, 0);
 		if (!io || !io->live)
 			return 0;
@@ -493,7 +498,7 @@ static __always_inline int on_exit(long ret)
 			count(ZT_CNT_MMSG_TRUNC);
 	}
 out:
-	if (have_btf_reads())
+	if (use_fast_path)
 		io->live = 0;
 	else
 		bpf_map_delete_elem(&zt_inflight, &id);
