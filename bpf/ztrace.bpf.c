@@ -77,11 +77,10 @@ struct inflight {
 	__u16 l4;
 	__u16 lport;
 	__u16 rport;
-	__u8 kind;
 	__u8 sys;
 	__u8 dir;
 	__u8 live; /* task-storage slot holds a syscall in flight */
-	__u8 _pad[4];
+	__u8 _pad[5];
 	__u8 laddr[16];
 	__u8 raddr[16];
 };
@@ -287,7 +286,7 @@ static __always_inline int label_sock_cached(struct sock *sk, struct inflight *i
 	return 0;
 }
 
-static __always_inline int on_enter(__u8 sys, __u8 dir, __u8 kind, int fd, __u64 ubuf, __u64 ucnt, __u64 uaddr)
+static __always_inline int on_enter(__u8 sys, __u8 dir, int fd, __u64 ubuf, __u64 ucnt, __u64 uaddr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct inflight io = {};
@@ -305,7 +304,6 @@ static __always_inline int on_enter(__u8 sys, __u8 dir, __u8 kind, int fd, __u64
 	io.sk = (__u64)sk;
 	io.fd = fd;
 	io.sys = sys;
-	io.kind = kind;
 	io.ubuf = ubuf;
 	io.ucnt = ucnt;
 	io.uaddr = uaddr;
@@ -410,7 +408,10 @@ static __always_inline void output(struct scratch *s, __u32 caplen)
 		count(ZT_CNT_EVENTS);
 }
 
-static __always_inline int on_exit(long ret)
+/* kind is a constant of each exit program (ZT_SYSCALL): only its own
+ * branch below is compiled into it, so the verifier walks one buffer kind,
+ * not four. */
+static __always_inline int on_exit(long ret, enum buf_kind kind)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct inflight *io;
@@ -432,7 +433,7 @@ static __always_inline int on_exit(long ret)
 		goto out;
 	/* A zero-byte TCP read is the peer's FIN: the end of a body delimited
 	 * by close. Zero-byte writes and datagrams carry nothing. */
-	if (ret == 0 && !(io->dir == ZT_DIR_INGRESS && io->l4 == IPPROTO_TCP && io->kind != BK_MMSG))
+	if (ret == 0 && !(io->dir == ZT_DIR_INGRESS && io->l4 == IPPROTO_TCP && kind != BK_MMSG))
 		goto out;
 
 	ev = &s->ev;
@@ -455,7 +456,7 @@ static __always_inline int on_exit(long ret)
 	__builtin_memcpy(ev->laddr, io->laddr, 16);
 	__builtin_memcpy(ev->raddr, io->raddr, 16);
 
-	if (io->kind == BK_BUF) {
+	if (kind == BK_BUF) {
 		__u32 n = want_bytes(ret);
 		ev->bytes = ret;
 		if (io->l4 == IPPROTO_UDP && io->rport == 0)
@@ -465,10 +466,10 @@ static __always_inline int on_exit(long ret)
 		if (bpf_probe_read_user(s->payload, n, (void *)io->ubuf))
 			n = 0;
 		output(s, n);
-	} else if (io->kind == BK_IOV) {
+	} else if (kind == BK_IOV) {
 		ev->bytes = ret;
 		output(s, gather_iov(s, (void *)io->ubuf, io->ucnt, want_bytes(ret), &ev->flags));
-	} else if (io->kind == BK_MSG) {
+	} else if (kind == BK_MSG) {
 		struct user_msghdr msg;
 		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)io->ubuf))
 			goto out;
@@ -514,13 +515,13 @@ out:
 	{                                                                                                   \
 		if (skip)                                                                                   \
 			return 0;                                                                           \
-		return on_enter(sys, dir, kind, (int)ARG(0), ARG(bufarg), ARG(cntarg),                      \
+		return on_enter(sys, dir, (int)ARG(0), ARG(bufarg), ARG(cntarg),                            \
 				(addrarg) >= 0 ? ARG((addrarg) & 7) : 0);                                   \
 	}                                                                                                   \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                          \
 	int zt_exit_##name(struct trace_event_raw_sys_exit *ctx)                                            \
 	{                                                                                                   \
-		return on_exit(ctx->ret);                                                                   \
+		return on_exit(ctx->ret, kind);                                                             \
 	}
 
 /* MSG_PEEK reads are skipped: the same bytes are read again for real. */
