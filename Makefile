@@ -28,14 +28,29 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 .PHONY: all clean test unit-tests fuzz asan bench format
 all: $(BUILD)/ztrace
 
+# vmlinux.h, the kernel types the BPF programs compile against, is committed
+# per architecture (bpf/vmlinux/<arch>/vmlinux.h, see bpf/README.md): the
+# build does not depend on the build host's kernel, and CO-RE relocations
+# adapt the object to the running kernel at load. An architecture with no
+# committed header (arm64 so far) falls back to generating $(BUILD)/vmlinux.h
+# from the build host's own kernel BTF.
+ifneq ($(wildcard bpf/vmlinux/$(ARCH)/vmlinux.h),)
+VMLINUX_INC := bpf/vmlinux
+VMLINUX_H := bpf/vmlinux/vmlinux.h bpf/vmlinux/$(ARCH)/vmlinux.h
+else
+VMLINUX_INC := $(BUILD)
+VMLINUX_H := $(BUILD)/vmlinux.h
+endif
+
 $(BUILD)/vmlinux.h:
 	@mkdir -p $(@D)
+	@echo "note: no bpf/vmlinux/$(ARCH)/vmlinux.h committed: generating $@ from this host's kernel BTF" >&2
 	@test -r /sys/kernel/btf/vmlinux || { echo "error: /sys/kernel/btf/vmlinux missing: the kernel needs CONFIG_DEBUG_INFO_BTF=y" >&2; exit 1; }
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/*.h $(BUILD)/vmlinux.h
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/*.h $(VMLINUX_H)
 	@mkdir -p $(@D)
-	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -I. -Wall -Werror -c $< -o $@
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(VMLINUX_INC) -I. -Wall -Werror -c $< -o $@
 
 $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@

@@ -33,6 +33,13 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* Set by user space between open and load. */
 const volatile __u32 self_tgid = 0;
 const volatile __u32 payload_cap = ZT_PAYLOAD_DEFAULT;
+/* The capture path (see bpf/README.md). User space alone decides it
+ * (choose_capture_path in src/agent/bpf_source.c): fast only where the kernel
+ * has bpf_rdonly_cast and task storage, unless --capture-path says compat.
+ * Being a load-time constant, the verifier removes the other path as dead
+ * code, so a kernel without the fast path's kfunc and map type still loads
+ * these programs. */
+const volatile bool use_fast_path = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -70,19 +77,19 @@ struct inflight {
 	__u16 l4;
 	__u16 lport;
 	__u16 rport;
-	__u8 kind;
 	__u8 sys;
 	__u8 dir;
 	__u8 live; /* task-storage slot holds a syscall in flight */
-	__u8 _pad[4];
+	__u8 _pad[5];
 	__u8 laddr[16];
 	__u8 raddr[16];
 };
 
 /* Where a syscall's entry state waits for its exit: task local storage on
- * kernels with BTF reads (a pointer per thread, no hash update/delete per
- * syscall: ~0.4 us less per call measured), else a hash by pid_tgid. User
- * space does not create zt_task_io where the kernel lacks the map type. */
+ * the fast path (a pointer per thread, no hash update/delete per syscall:
+ * ~0.4 us less per call measured), else a hash by pid_tgid. User space does
+ * not create zt_task_io on the compat path and shrinks zt_inflight to one
+ * entry on the fast path. */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -114,12 +121,9 @@ struct {
 
 /* Kernels >= 6.2 have the bpf_rdonly_cast kfunc: with it and a BTF task
  * pointer, socket lookup is plain loads instead of a dozen
- * bpf_probe_read_kernel calls (measured ~470 ns -> see bench/). Older
- * kernels take the probe-read path; the check is resolved at load time and
- * the dead branch removed by the verifier. */
+ * bpf_probe_read_kernel calls (measured ~470 ns -> see bench/). Weak, so
+ * that older kernels, where only the compat path runs, still load. */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
-#define have_btf_reads()                                                                                     \
-	(bpf_rdonly_cast != 0 && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
 
 static __always_inline void count(__u32 which)
 {
@@ -138,7 +142,7 @@ static __always_inline void fill_hdr(struct zt_event_hdr *h, __u32 type, __u32 s
 	h->ts_ns = bpf_ktime_get_ns();
 	h->pid = id >> 32;
 	h->tid = (__u32)id;
-	if (have_btf_reads())
+	if (use_fast_path)
 		__builtin_memcpy(h->comm, bpf_get_current_task_btf()->group_leader->comm, sizeof(h->comm));
 	else
 		BPF_CORE_READ_INTO(&h->comm, task, group_leader, comm);
@@ -159,7 +163,7 @@ static __always_inline struct sock *fd_to_sock(int fd, __u64 *ino)
 
 	if (fd < 0)
 		return NULL;
-	if (have_btf_reads()) {
+	if (use_fast_path) {
 		struct task_struct *task = bpf_get_current_task_btf();
 		struct fdtable *fdt = task->files->fdt;
 		struct inode *inode;
@@ -269,7 +273,7 @@ static __always_inline int label_sock_cached(struct sock *sk, struct inflight *i
 		}
 	}
 	if (io->l4 == IPPROTO_TCP) {
-		if (have_btf_reads()) {
+		if (use_fast_path) {
 			struct tcp_sock *tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
 			io->seq = io->dir == ZT_DIR_EGRESS ? tp->write_seq : tp->copied_seq;
 		} else {
@@ -282,7 +286,7 @@ static __always_inline int label_sock_cached(struct sock *sk, struct inflight *i
 	return 0;
 }
 
-static __always_inline int on_enter(__u8 sys, __u8 dir, __u8 kind, int fd, __u64 ubuf, __u64 ucnt, __u64 uaddr)
+static __always_inline int on_enter(__u8 sys, __u8 dir, int fd, __u64 ubuf, __u64 ucnt, __u64 uaddr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct inflight io = {};
@@ -300,11 +304,10 @@ static __always_inline int on_enter(__u8 sys, __u8 dir, __u8 kind, int fd, __u64
 	io.sk = (__u64)sk;
 	io.fd = fd;
 	io.sys = sys;
-	io.kind = kind;
 	io.ubuf = ubuf;
 	io.ucnt = ucnt;
 	io.uaddr = uaddr;
-	if (have_btf_reads()) {
+	if (use_fast_path) {
 		struct inflight *slot = bpf_task_storage_get(&zt_task_io, bpf_get_current_task_btf(), 0,
 							     BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (!slot) {
@@ -405,7 +408,10 @@ static __always_inline void output(struct scratch *s, __u32 caplen)
 		count(ZT_CNT_EVENTS);
 }
 
-static __always_inline int on_exit(long ret)
+/* kind is a constant of each exit program (ZT_SYSCALL): only its own
+ * branch below is compiled into it, so the verifier walks one buffer kind,
+ * not four. */
+static __always_inline int on_exit(long ret, enum buf_kind kind)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct inflight *io;
@@ -413,7 +419,7 @@ static __always_inline int on_exit(long ret)
 	struct scratch *s;
 	__u32 zero = 0;
 
-	if (have_btf_reads()) {
+	if (use_fast_path) {
 		io = bpf_task_storage_get(&zt_task_io, bpf_get_current_task_btf(), 0, 0);
 		if (!io || !io->live)
 			return 0;
@@ -427,7 +433,7 @@ static __always_inline int on_exit(long ret)
 		goto out;
 	/* A zero-byte TCP read is the peer's FIN: the end of a body delimited
 	 * by close. Zero-byte writes and datagrams carry nothing. */
-	if (ret == 0 && !(io->dir == ZT_DIR_INGRESS && io->l4 == IPPROTO_TCP && io->kind != BK_MMSG))
+	if (ret == 0 && !(io->dir == ZT_DIR_INGRESS && io->l4 == IPPROTO_TCP && kind != BK_MMSG))
 		goto out;
 
 	ev = &s->ev;
@@ -450,7 +456,7 @@ static __always_inline int on_exit(long ret)
 	__builtin_memcpy(ev->laddr, io->laddr, 16);
 	__builtin_memcpy(ev->raddr, io->raddr, 16);
 
-	if (io->kind == BK_BUF) {
+	if (kind == BK_BUF) {
 		__u32 n = want_bytes(ret);
 		ev->bytes = ret;
 		if (io->l4 == IPPROTO_UDP && io->rport == 0)
@@ -460,10 +466,10 @@ static __always_inline int on_exit(long ret)
 		if (bpf_probe_read_user(s->payload, n, (void *)io->ubuf))
 			n = 0;
 		output(s, n);
-	} else if (io->kind == BK_IOV) {
+	} else if (kind == BK_IOV) {
 		ev->bytes = ret;
 		output(s, gather_iov(s, (void *)io->ubuf, io->ucnt, want_bytes(ret), &ev->flags));
-	} else if (io->kind == BK_MSG) {
+	} else if (kind == BK_MSG) {
 		struct user_msghdr msg;
 		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)io->ubuf))
 			goto out;
@@ -493,7 +499,7 @@ static __always_inline int on_exit(long ret)
 			count(ZT_CNT_MMSG_TRUNC);
 	}
 out:
-	if (have_btf_reads())
+	if (use_fast_path)
 		io->live = 0;
 	else
 		bpf_map_delete_elem(&zt_inflight, &id);
@@ -509,13 +515,13 @@ out:
 	{                                                                                                   \
 		if (skip)                                                                                   \
 			return 0;                                                                           \
-		return on_enter(sys, dir, kind, (int)ARG(0), ARG(bufarg), ARG(cntarg),                      \
+		return on_enter(sys, dir, (int)ARG(0), ARG(bufarg), ARG(cntarg),                            \
 				(addrarg) >= 0 ? ARG((addrarg) & 7) : 0);                                   \
 	}                                                                                                   \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                          \
 	int zt_exit_##name(struct trace_event_raw_sys_exit *ctx)                                            \
 	{                                                                                                   \
-		return on_exit(ctx->ret);                                                                   \
+		return on_exit(ctx->ret, kind);                                                             \
 	}
 
 /* MSG_PEEK reads are skipped: the same bytes are read again for real. */

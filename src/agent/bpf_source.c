@@ -56,6 +56,7 @@ struct zt_bpf_source {
 	zt_event_fn cb;
 	void *ctx;
 	int ncpu;
+	enum zt_capture_path path; /* fast or compat, as loaded */
 };
 
 static int verbose_libbpf;
@@ -83,31 +84,56 @@ __attribute__((format(printf, 3, 4))) static void say(char *err, size_t errsz, c
 	va_end(ap);
 }
 
-/* The kernel programs pick their fast path (BTF reads, task storage) at load
- * time when the kernel has bpf_rdonly_cast (6.2+). Here the map the other
- * path needs is shrunk, or the one this kernel cannot create is skipped, and
- * the slower path is announced. */
-static void choose_capture_path(struct ztrace_bpf *skel)
+/* The one place the capture path is decided: the kernel programs follow the
+ * use_fast_path rodata flag. Fast needs the bpf_rdonly_cast kfunc (6.2+) and
+ * task storage; the map the chosen path does not use is shrunk to one entry
+ * or not created. Returns the path, or -ENOTSUP when fast is forced on a
+ * kernel without it; *why says what the kernel lacks. */
+static int choose_capture_path(struct ztrace_bpf *skel, enum zt_capture_path want, const char **why,
+			       char *err, size_t errsz)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf();
-	int has_cast = vmlinux && btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) >= 0;
-	int has_task_storage = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) == 1;
+	*why = NULL;
+	if (want != ZT_CAPTURE_COMPAT) {
+		struct btf *vmlinux = btf__load_vmlinux_btf();
 
-	btf__free(vmlinux);
-	if (has_cast && has_task_storage) {
-		bpf_map__set_max_entries(skel->maps.zt_inflight, 1);
-		return;
+		if (!vmlinux || btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) < 0)
+			*why = "this kernel lacks bpf_rdonly_cast (Linux 6.2+)";
+		else if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) != 1)
+			*why = "this kernel lacks BPF task storage (Linux 5.11+)";
+		btf__free(vmlinux);
+		if (want == ZT_CAPTURE_FAST && *why) {
+			say(err, errsz, "--capture-path fast: %s; use auto or compat", *why);
+			return -ENOTSUP;
+		}
+		if (!*why) {
+			skel->rodata->use_fast_path = true;
+			bpf_map__set_max_entries(skel->maps.zt_inflight, 1);
+			return ZT_CAPTURE_FAST;
+		}
 	}
-	if (!has_task_storage)
-		bpf_map__set_autocreate(skel->maps.zt_task_io, false);
-	fprintf(stderr, "ztrace: this kernel lacks bpf_rdonly_cast (Linux 6.2+): socket lookup falls back to "
-			"probe reads, about 0.5 us more per traced syscall\n");
+	skel->rodata->use_fast_path = false;
+	bpf_map__set_autocreate(skel->maps.zt_task_io, false);
+	return ZT_CAPTURE_COMPAT;
+}
+
+static void announce_capture_path(enum zt_capture_path path, enum zt_capture_path want, const char *why)
+{
+	if (path == ZT_CAPTURE_FAST)
+		fprintf(stderr, "ztrace: capture path fast (BTF reads, task storage)\n");
+	else if (want == ZT_CAPTURE_COMPAT)
+		fprintf(stderr, "ztrace: capture path compat (forced by --capture-path)\n");
+	else
+		fprintf(stderr,
+			"ztrace: capture path compat: %s; socket lookup uses probe reads, about 0.5 us more per "
+			"traced syscall\n",
+			why);
 }
 
 int zt_bpf_source_open(const struct zt_bpf_opts *o, zt_event_fn cb, void *ctx, struct zt_bpf_source **out,
 		       char *err, size_t errsz)
 {
 	struct zt_bpf_source *s = NULL;
+	const char *why = NULL;
 	int rc;
 
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
@@ -143,7 +169,10 @@ int zt_bpf_source_open(const struct zt_bpf_opts *o, zt_event_fn cb, void *ctx, s
 	}
 	s->skel->rodata->self_tgid = (uint32_t)getpid();
 	s->skel->rodata->payload_cap = o->payload_cap;
-	choose_capture_path(s->skel);
+	rc = choose_capture_path(s->skel, o->capture_path, &why, err, errsz);
+	if (rc < 0)
+		goto cleanup;
+	s->path = (enum zt_capture_path)rc;
 	rc = ztrace_bpf__load(s->skel);
 	if (rc) {
 		if ((rc == -EPERM || rc == -EACCES) && geteuid() != 0)
@@ -170,6 +199,7 @@ int zt_bpf_source_open(const struct zt_bpf_opts *o, zt_event_fn cb, void *ctx, s
 		say(err, errsz, "cannot map the BPF ring buffer: %s", strerror(-rc));
 		goto cleanup;
 	}
+	announce_capture_path(s->path, o->capture_path, why);
 	*out = s;
 	return 0;
 cleanup:
@@ -207,6 +237,11 @@ int zt_bpf_source_quiet(struct zt_bpf_source *s, uint64_t sk, uint64_t sock_ino)
 	}
 	l.quiet = 1;
 	return bpf_map_update_elem(fd, &sk, &l, BPF_ANY) ? -errno : 0;
+}
+
+enum zt_capture_path zt_bpf_source_path(const struct zt_bpf_source *s)
+{
+	return s->path;
 }
 
 void zt_bpf_source_counters(struct zt_bpf_source *s, uint64_t out[ZT_CNT__COUNT])

@@ -48,6 +48,9 @@ int zt_bpf_source_poll(struct zt_bpf_source *s, int timeout_ms);
 /* Stops capturing a TCP socket's data (its bytes match no protocol); the
  * kernel counts the syscalls it skips in ZT_CNT_QUIET. */
 int zt_bpf_source_quiet(struct zt_bpf_source *s, uint64_t sk, uint64_t sock_ino);
+/* The capture path the programs were loaded with: fast or compat, never
+ * auto. */
+enum zt_capture_path zt_bpf_source_path(const struct zt_bpf_source *s);
 /* Kernel-side counters summed over CPUs, indexed by enum zt_counter. */
 void zt_bpf_source_counters(struct zt_bpf_source *s, uint64_t out[ZT_CNT__COUNT]);
 void zt_bpf_source_close(struct zt_bpf_source *s);
