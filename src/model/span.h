@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "model/l7.h"
 
@@ -206,6 +207,32 @@ struct zt_val {
 	const char *s;
 	char buf[ZT_VAL_BUF];
 };
+
+/* Empties a span for building: every field at its null or zero value,
+ * strings emptied by their first byte (bytes past a NUL are never read).
+ * A memset of the whole span (~2.7 KiB) per span was 3% of the pipeline. */
+#define ZT_CLEAR_STR(f_) s->f_[0] = '\0'
+#define ZT_CLEAR_U64(f_) s->f_ = 0
+#define ZT_CLEAR_U64Z(f_) s->f_ = 0
+#define ZT_CLEAR_U32(f_) s->f_ = 0
+#define ZT_CLEAR_PORT(f_) s->f_ = 0
+#define ZT_CLEAR_I32N(f_) s->f_ = -1
+#define ZT_CLEAR_SEQREQ(f_) s->f_ = 0
+#define ZT_CLEAR_SEQRESP(f_) s->f_ = 0
+#define ZT_CLEAR_IP(f_) memset(s->f_, 0, sizeof(s->f_))
+#define ZT_CLEAR_TAP(f_) s->f_ = 0
+#define ZT_CLEAR_L7(f_) s->f_ = 0
+#define ZT_CLEAR_L4(f_) s->f_ = 0
+#define ZT_CLEAR_RSTATUS(f_) s->f_ = 0
+#define ZT_CLEAR_BOOL(f_) s->f_ = 0
+#define ZT_CLEAR_FLAGS(f_) s->f_ = 0
+#define ZT_CLEAR_ATTRS(f_) s->f_.n = 0
+static inline void zt_span_clear(struct zt_span *s)
+{
+#define X(name, kind, sz, ff) ZT_CLEAR_##kind(name);
+	ZT_SPAN_FIELDS(X)
+#undef X
+}
 
 /* Fills v with field f of s. */
 void zt_span_get(const struct zt_span *s, enum zt_span_field f, struct zt_val *v);

@@ -55,7 +55,32 @@ void zt_msg_begin(struct zt_msg *m, const struct zt_seg *seg, uint64_t off)
 
 void zt_msg_reset(struct zt_msg *m)
 {
-	memset(m, 0, offsetof(struct zt_msg, attrs.a));
+	memset(m, 0, offsetof(struct zt_msg, version));
+#define X(f) m->f[0] = '\0';
+	ZT_MSG_STRINGS(X)
+#undef X
+	m->response_code = 0;
+	m->attrs.n = 0;
+}
+
+void zt_msg_canon(struct zt_msg *m)
+{
+	unsigned n = m->attrs.n < ZT_ATTRS_MAX ? m->attrs.n : ZT_ATTRS_MAX;
+
+#define X(f)                                                                                                 \
+	do {                                                                                                 \
+		size_t l_ = strnlen(m->f, sizeof(m->f));                                                      \
+		memset(m->f + l_, 0, sizeof(m->f) - l_);                                                      \
+	} while (0);
+	ZT_MSG_STRINGS(X)
+#undef X
+	memset(&m->attrs.a[n], 0, (ZT_ATTRS_MAX - n) * sizeof(m->attrs.a[0]));
+	for (unsigned i = 0; i < n; i++) {
+		size_t k = strnlen(m->attrs.a[i].key, sizeof(m->attrs.a[i].key));
+		size_t v = strnlen(m->attrs.a[i].val, sizeof(m->attrs.a[i].val));
+		memset(m->attrs.a[i].key + k, 0, sizeof(m->attrs.a[i].key) - k);
+		memset(m->attrs.a[i].val + v, 0, sizeof(m->attrs.a[i].val) - v);
+	}
 }
 
 void zt_msg_copy(struct zt_msg *dst, const struct zt_msg *src)

@@ -168,7 +168,7 @@ static void emit_span(struct zt_session *s, struct zt_conn *c, const struct zt_m
 	struct zt_span *sp = &s->span;
 	bool client = req->dir == ZT_DIR_EGRESS;
 
-	memset(sp, 0, sizeof(*sp));
+	zt_span_clear(sp);
 	sp->tap_side = client ? ZT_TAP_CLIENT_PROCESS : ZT_TAP_SERVER_PROCESS;
 	memcpy(sp->host, s->host, sizeof(sp->host));
 	sp->netns = c->netns;

@@ -23,9 +23,10 @@
  * test does not use are marked unused rather than made inline. cmocka must be
  * usable (this header includes it). Messages are compared with a caller
  * function or, by default, memcmp of the whole struct zt_msg, so the harness
- * never names a protocol's message fields. Parsers start each message with
- * zt_msg_reset(), which zeroes padding too, so memcmp is meaningful; the
- * collector copies with zt_msg_copy() into a zeroed slot.
+ * never names a protocol's message fields. The collector copies with
+ * zt_msg_copy() into a zeroed slot and clears what follows each string's
+ * NUL (zt_msg_canon: zt_msg_reset leaves those bytes), so memcmp is
+ * meaningful.
  *
  * A read past the end shows as "Test failed with exception: Segmentation
  * fault" (cmocka's handler); to see where, run the test under gdb or, in the
@@ -200,7 +201,8 @@ PH_FN void ph_collect(void *ctx, const struct zt_msg *m)
 	/* as the session copies it: unused attribute slots are not part of
 	 * the message (zt_msg_reset leaves them), so they are zero here */
 	memset(&out->m[out->n], 0, sizeof(*m));
-	zt_msg_copy(&out->m[out->n++], m);
+	zt_msg_copy(&out->m[out->n], m);
+	zt_msg_canon(&out->m[out->n++]);
 }
 
 /* The state of the run in progress: freed by the next run if an assertion
