@@ -17,6 +17,8 @@
 
 #include <string.h>
 
+#include "util/text.h"
+
 #define H1_HEAD_BUF 4096   /* longest head we parse; longer is TRUNCATED */
 #define H1_CHUNK_LINE 1024 /* longest chunk-size line (with extensions) */
 #define H1_FIFO 32	   /* pending requests remembered for responses */
@@ -93,34 +95,6 @@ static size_t h1_skip_text(const char *buf, size_t len, size_t i, uint8_t below)
 	while (i < len && (uint8_t)buf[i] >= below && buf[i] != 0x7f)
 		i++;
 	return i;
-}
-
-static int h1_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static unsigned char h1_lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
-}
-
-/* Case-insensitive equality of a slice and a lowercase literal. */
-static bool h1_ieq(const char *p, size_t n, const char *lit)
-{
-	size_t ln = strlen(lit);
-
-	if (n != ln)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (h1_lower((unsigned char)p[i]) != (unsigned char)lit[i])
-			return false;
-	return true;
 }
 
 static bool h1_is_blank(char c)
@@ -221,14 +195,14 @@ static void h1_te_elem(struct h1_head *h, struct h1_slice e)
 {
 	/* Only the last coding decides: "gzip, chunked" is chunked. Parameters
 	 * (";q=") do not occur on chunked, so compare the whole element. */
-	h->chunked = h1_ieq(e.p, e.n, "chunked");
+	h->chunked = zt_ieq(e.p, e.n, "chunked");
 }
 
 static void h1_conn_elem(struct h1_head *h, struct h1_slice e)
 {
-	if (h1_ieq(e.p, e.n, "close"))
+	if (zt_ieq(e.p, e.n, "close"))
 		h->connection_close = true;
-	else if (h1_ieq(e.p, e.n, "keep-alive"))
+	else if (zt_ieq(e.p, e.n, "keep-alive"))
 		h->connection_keep_alive = true;
 }
 
@@ -236,26 +210,26 @@ static void h1_conn_elem(struct h1_head *h, struct h1_slice e)
  * Content-Length (a smuggling vector: the two ends would disagree). */
 static int h1_frame_header(struct h1_head *h, struct h1_slice name, struct h1_slice value)
 {
-	switch (h1_lower((unsigned char)name.p[0])) {
+	switch (zt_lower((unsigned char)name.p[0])) {
 	case 'c':
-		if (h1_ieq(name.p, name.n, "content-length")) {
+		if (zt_ieq(name.p, name.n, "content-length")) {
 			int64_t cl = h1_parse_cl(value);
 			if (cl < 0 || (h->content_length >= 0 && h->content_length != cl))
 				return -1;
 			h->content_length = cl;
-		} else if (h1_ieq(name.p, name.n, "connection")) {
+		} else if (zt_ieq(name.p, name.n, "connection")) {
 			h1_list_each(value, h1_conn_elem, h);
 		}
 		break;
 	case 't':
-		if (h1_ieq(name.p, name.n, "transfer-encoding")) {
+		if (zt_ieq(name.p, name.n, "transfer-encoding")) {
 			h->te = true;
 			h->chunked = false;
 			h1_list_each(value, h1_te_elem, h);
 		}
 		break;
 	case 'u':
-		if (h1_ieq(name.p, name.n, "upgrade"))
+		if (zt_ieq(name.p, name.n, "upgrade"))
 			h->upgrade = true;
 		break;
 	}
@@ -518,7 +492,7 @@ static void h1_fill(struct zt_msg *m, const struct h1_head *h, int kind)
 
 		if (zt_trace_hdrs_offer(&th, n.p, n.n, v.p, v.n))
 			continue;
-		if (h1_ieq(n.p, n.n, "host")) {
+		if (zt_ieq(n.p, n.n, "host")) {
 			if (!m->request_domain[0])
 				zt_copy_str(m->request_domain, sizeof(m->request_domain), v.p, v.n);
 		} else if (zt_is_request_id_header(n.p, n.n)) {
@@ -754,7 +728,7 @@ static void h1_fail(struct h1_state *s, struct h1_dir *d, int dir, int kind, uin
 		h1_set_version(&d->msg, h.minor_version);
 		d->msg.flags |= flags | ZT_MF_LOST_SYNC;
 		if (kind == H1_K_REQ)
-			h1_fifo_push(s, h1_ieq(h.method.p, h.method.n, "head") ? H1_P_HEAD : H1_P_OTHER);
+			h1_fifo_push(s, zt_ieq(h.method.p, h.method.n, "head") ? H1_P_HEAD : H1_P_OTHER);
 		else if (h.status >= 200)
 			(void)h1_fifo_pop(s);
 		emit(ctx, &d->msg);
@@ -778,9 +752,9 @@ static void h1_on_head(struct h1_state *s, struct h1_dir *d, int dir, int kind, 
 
 	if (kind == H1_K_REQ) {
 		uint8_t p = H1_P_OTHER;
-		if (h1_ieq(h->method.p, h->method.n, "head"))
+		if (zt_ieq(h->method.p, h->method.n, "head"))
 			p = H1_P_HEAD;
-		else if (h1_ieq(h->method.p, h->method.n, "connect"))
+		else if (zt_ieq(h->method.p, h->method.n, "connect"))
 			p = H1_P_CONNECT;
 		h1_fifo_push(s, p);
 		if (h->chunked) {
@@ -943,10 +917,10 @@ static int64_t h1_chunk_size(const char *p, size_t n)
 	uint64_t v = 0;
 	size_t i = 0;
 
-	while (i < n && h1_hexval((unsigned char)p[i]) >= 0) {
+	while (i < n && zt_hexval((unsigned char)p[i]) >= 0) {
 		if (i == H1_CHUNK_DIGITS)
 			return -1;
-		v = v * 16 + (uint64_t)h1_hexval((unsigned char)p[i]);
+		v = v * 16 + (uint64_t)zt_hexval((unsigned char)p[i]);
 		i++;
 	}
 	if (i == 0 || i >= n)
@@ -1172,10 +1146,10 @@ static size_t h1_redact_line(uint8_t *p, size_t n)
 		size_t nl = h1_secrets[k].len, i;
 		const char *name = h1_secrets[k].name;
 
-		if (n <= nl || h1_lower(p[0]) != (unsigned char)name[0])
+		if (n <= nl || zt_lower(p[0]) != (unsigned char)name[0])
 			continue;
 		for (i = 1; i < nl; i++)
-			if (h1_lower(p[i]) != (unsigned char)name[i])
+			if (zt_lower(p[i]) != (unsigned char)name[i])
 				break;
 		if (i < nl)
 			continue;
@@ -1229,7 +1203,7 @@ static const char *const h1_secret_params[] = {
 static bool h1_secret_param(const char *p, size_t n)
 {
 	for (size_t i = 0; i < sizeof(h1_secret_params) / sizeof(h1_secret_params[0]); i++)
-		if (h1_ieq(p, n, h1_secret_params[i]))
+		if (zt_ieq(p, n, h1_secret_params[i]))
 			return true;
 	return false;
 }

@@ -11,43 +11,17 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "util/text.h"
+
 struct th_slice {
 	const char *p;
 	size_t n;
 };
 
-static int th_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static unsigned char th_lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
-}
-
-/* Case-insensitive equality of a slice and a lowercase literal. */
-static bool th_ieq(const char *p, size_t n, const char *lit)
-{
-	size_t ln = strlen(lit);
-
-	if (n != ln)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (th_lower((unsigned char)p[i]) != (unsigned char)lit[i])
-			return false;
-	return true;
-}
-
 static bool th_is_hex(const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (th_hexval((unsigned char)p[i]) < 0)
+		if (zt_hexval((unsigned char)p[i]) < 0)
 			return false;
 	return true;
 }
@@ -73,7 +47,7 @@ static void th_copy_hex(char *dst, size_t dstsz, struct th_slice s)
 	size_t n = s.n < dstsz ? s.n : dstsz - 1;
 
 	for (size_t i = 0; i < n; i++)
-		dst[i] = (char)th_lower((unsigned char)s.p[i]);
+		dst[i] = (char)zt_lower((unsigned char)s.p[i]);
 	dst[n] = '\0';
 }
 
@@ -101,10 +75,10 @@ static bool th_traceparent(struct th_slice v, struct zt_trace_ids *ids)
 	struct th_slice f[5];
 	size_t nf = th_split(v, '-', f, 5);
 
-	if (nf < 4 || nf > 5 || f[0].n != 2 || !th_is_hex(f[0].p, 2) || th_ieq(f[0].p, 2, "ff"))
+	if (nf < 4 || nf > 5 || f[0].n != 2 || !th_is_hex(f[0].p, 2) || zt_ieq(f[0].p, 2, "ff"))
 		return false;
 	/* version 00 has exactly four fields; later versions may append */
-	if (nf == 5 && th_ieq(f[0].p, 2, "00"))
+	if (nf == 5 && zt_ieq(f[0].p, 2, "00"))
 		return false;
 	if (!th_hex_id(f[1], 32, 32) || !th_hex_id(f[2], 16, 16) || f[3].n != 2 || !th_is_hex(f[3].p, 2))
 		return false;
@@ -272,29 +246,29 @@ bool zt_trace_hdrs_offer(struct zt_trace_hdrs *h, const char *name, size_t nlen,
 	 * most names are ruled out without reading a byte. */
 	switch (nlen) {
 	case 2:
-		if (th_ieq(name, nlen, "b3"))
+		if (zt_ieq(name, nlen, "b3"))
 			slot = &h->b3;
 		break;
 	case 3:
-		if (th_ieq(name, nlen, "sw8"))
+		if (zt_ieq(name, nlen, "sw8"))
 			slot = &h->sw8;
 		break;
 	case 11:
-		if (th_ieq(name, nlen, "traceparent"))
+		if (zt_ieq(name, nlen, "traceparent"))
 			slot = &h->traceparent;
-		else if (th_ieq(name, nlen, "x-b3-spanid"))
+		else if (zt_ieq(name, nlen, "x-b3-spanid"))
 			slot = &h->x_b3_spanid;
 		break;
 	case 12:
-		if (th_ieq(name, nlen, "x-b3-traceid"))
+		if (zt_ieq(name, nlen, "x-b3-traceid"))
 			slot = &h->x_b3_traceid;
 		break;
 	case 13:
-		if (th_ieq(name, nlen, "uber-trace-id"))
+		if (zt_ieq(name, nlen, "uber-trace-id"))
 			slot = &h->uber_trace_id;
 		break;
 	case 17:
-		if (th_ieq(name, nlen, "x-b3-parentspanid"))
+		if (zt_ieq(name, nlen, "x-b3-parentspanid"))
 			slot = &h->x_b3_parentspanid;
 		break;
 	}
@@ -332,5 +306,5 @@ bool zt_trace_hdrs_resolve(const struct zt_trace_hdrs *h, struct zt_trace_ids *o
 
 bool zt_is_request_id_header(const char *name, size_t n)
 {
-	return name && (th_ieq(name, n, "x-request-id") || th_ieq(name, n, "x-correlation-id"));
+	return name && (zt_ieq(name, n, "x-request-id") || zt_ieq(name, n, "x-correlation-id"));
 }
