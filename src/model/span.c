@@ -48,6 +48,18 @@ const char *zt_resp_status_name(enum zt_resp_status s)
 	}
 }
 
+const char *zt_link_kind_name(unsigned k)
+{
+	static const char *const names[] = {NULL, "tcp_seq", "thread", "x_request_id", "explicit"};
+	return k < sizeof(names) / sizeof(names[0]) ? names[k] : NULL;
+}
+
+static const char *link_name_u(unsigned k)
+{
+	const char *n = zt_link_kind_name(k);
+	return n ? n : "";
+}
+
 static const char *l4_name(uint8_t l4)
 {
 	return l4 == IPPROTO_TCP ? "tcp" : l4 == IPPROTO_UDP ? "udp" : NULL;
@@ -229,6 +241,9 @@ void zt_span_get(const struct zt_span *s, enum zt_span_field f, struct zt_val *v
 	case ZT_FK_L4:
 		name = l4_name((uint8_t)*p);
 		break;
+	case ZT_FK_LINK:
+		name = zt_link_kind_name((uint8_t)*p);
+		break;
 	case ZT_FK_RSTATUS:
 		name = zt_resp_status_name((uint8_t)*p);
 		break;
@@ -350,6 +365,9 @@ int zt_span_set(struct zt_span *s, enum zt_span_field f, const struct zt_val *v)
 		break;
 	case ZT_FK_RSTATUS:
 		i = text ? name_index(v->s, rs_name_u, ZT_RS_UNKNOWN, ZT_RS_TIMEOUT) : -1;
+		break;
+	case ZT_FK_LINK:
+		i = text ? name_index(v->s, link_name_u, ZT_LINK_TCP_SEQ, ZT_LINK_EXPLICIT) : -1;
 		break;
 	case ZT_FK_ATTRS:
 		return text ? attrs_parse((struct zt_attrs *)(void *)p, v->s) : -EINVAL;

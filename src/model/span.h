@@ -18,7 +18,7 @@
  *   SEQREQ   uint32_t, null unless flags has ZT_SPAN_HAS_SEQ
  *   SEQRESP  uint32_t, null unless flags has ZT_SPAN_HAS_RESP_SEQ
  *   IP       uint8_t[16] (v6 form, v4 as ::ffff:a.b.c.d), null when all zero
- *   TAP/L7/L4 uint8_t enums, null when unknown; RSTATUS never null ("unknown")
+ *   TAP/L7/L4/LINK uint8_t enums, null when unknown; RSTATUS never null ("unknown")
  *   BOOL     uint8_t 0/1                    FLAGS    uint32_t, names in JSON
  *   ATTRS    struct zt_attrs, null when empty; a JSON object in JSON and SQL
  */
@@ -54,7 +54,18 @@ enum zt_resp_status {
 	X(LOST_SYNC, 2, "lost_sync")   /* framing was lost in this exchange */                               \
 	X(NO_RESPONSE, 3, "no_response") /* request never answered (closed/timeout/overflow) */              \
 	X(HAS_RESP_SEQ, 4, NULL)       /* resp_tcp_seq valid */                                              \
-	X(ONE_WAY, 5, "one_way")       /* a message that expects no response (fire and forget) */
+	X(ONE_WAY, 5, "one_way")       /* a message that expects no response (fire and forget) */        \
+	X(AMBIGUOUS, 6, "ambiguous_thread") /* the thread served 2+ requests at once: no thread link */
+
+/* How a span got its parent (trace assembly, trace/joiner.h). */
+enum zt_link_kind {
+	ZT_LINK_NONE = 0,
+	ZT_LINK_TCP_SEQ = 1,      /* client and server side of one exchange: equal TCP seqs */
+	ZT_LINK_THREAD = 2,       /* a call the serving thread made: syscall_trace_id */
+	ZT_LINK_X_REQUEST_ID = 3, /* a proxy's egress call carrying its ingress request's id */
+	ZT_LINK_EXPLICIT = 4,     /* ids carried in trace headers */
+};
+const char *zt_link_kind_name(unsigned k); /* "tcp_seq"...; NULL for none */
 
 enum zt_span_flags {
 #define X(id, bit, name) ZT_SPAN_##id = 1u << (bit),
@@ -132,6 +143,8 @@ struct zt_attrs {
 	X(span_id, STR, ZT_SPAN_ID_LEN, 0)                                                                   \
 	X(parent_span_id, STR, ZT_SPAN_ID_LEN, 0)                                                            \
 	X(is_tls, BOOL, 0, 0)                                                                                \
+	X(parent_uid, STR, ZT_UID_LEN, 0) /* assembly: the parent span, null at a root */                     \
+	X(link_kind, LINK, 0, 0)          /* assembly: how parent_uid was found */                           \
 	X(attributes, ATTRS, 0, 0)                                                                           \
 	X(flags, FLAGS, 0, 0)
 
@@ -152,6 +165,7 @@ struct zt_attrs {
 #define ZT_MEMBER_BOOL(n, sz) uint8_t n
 #define ZT_MEMBER_FLAGS(n, sz) uint32_t n
 #define ZT_MEMBER_ATTRS(n, sz) struct zt_attrs n
+#define ZT_MEMBER_LINK(n, sz) uint8_t n
 
 struct zt_span {
 #define X(name, kind, sz, ff) ZT_MEMBER_##kind(name, sz);
@@ -176,6 +190,7 @@ enum zt_field_kind {
 	ZT_FK_BOOL,
 	ZT_FK_FLAGS,
 	ZT_FK_ATTRS,
+	ZT_FK_LINK,
 };
 
 enum zt_span_field {
@@ -227,6 +242,7 @@ struct zt_val {
 #define ZT_CLEAR_BOOL(f_) s->f_ = 0
 #define ZT_CLEAR_FLAGS(f_) s->f_ = 0
 #define ZT_CLEAR_ATTRS(f_) s->f_.n = 0
+#define ZT_CLEAR_LINK(f_) s->f_ = 0
 static inline void zt_span_clear(struct zt_span *s)
 {
 #define X(name, kind, sz, ff) ZT_CLEAR_##kind(name);

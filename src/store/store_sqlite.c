@@ -43,14 +43,15 @@
  * Schema versions: 1 had span_uid TEXT PRIMARY KEY and a separate start_ns
  * index; 2 makes (start_ns, span_uid) the one unique key and indexes
  * syscall_trace_id_resp only where it differs from syscall_trace_id_req;
- * 3 adds the attributes column. Readers take any of them (a column a
+ * 3 adds the attributes column; 4 the trace assembly's parent_uid and
+ * link_kind. Readers take any of them (a column a
  * version lacks reads as null); a writer converts 1 and 2 into 3 when it
  * opens the file (see migrate).
  *
  * The columns are the span record's fields (model/span.h), one each, named
  * and ordered as the field table; their SQL types follow the field kinds.
  */
-#define ZT_SCHEMA_VERSION 3
+#define ZT_SCHEMA_VERSION 4
 #define ZT_BATCH_MAX 4096
 #define ZT_BATCH_MIN 256
 #define ZT_BUSY_TIMEOUT_MS 5000
@@ -60,14 +61,22 @@
 /* The schema version that brought a column. */
 static int col_since(int f)
 {
-	return f == ZT_F_attributes ? 3 : 1;
+	switch (f) {
+	case ZT_F_attributes:
+		return 3;
+	case ZT_F_parent_uid:
+	case ZT_F_link_kind:
+		return 4;
+	default:
+		return 1;
+	}
 }
 
 static const char *col_type(int f)
 {
 	const struct zt_field *d = &zt_span_fields[f];
 	bool text = d->kind == ZT_FK_STR || d->kind == ZT_FK_IP || d->kind == ZT_FK_TAP || d->kind == ZT_FK_L7 ||
-		    d->kind == ZT_FK_L4 || d->kind == ZT_FK_RSTATUS || d->kind == ZT_FK_ATTRS;
+		    d->kind == ZT_FK_L4 || d->kind == ZT_FK_RSTATUS || d->kind == ZT_FK_ATTRS || d->kind == ZT_FK_LINK;
 
 	if (d->flags & ZT_FF_NOTNULL)
 		return text ? "TEXT NOT NULL" : "INTEGER NOT NULL";
@@ -494,18 +503,19 @@ static void set_columns(struct zt_sqlite *sq, int version)
 _Static_assert(ZT_F__COUNT * 24 < 1024, "column names fit select_cols");
 
 /*
- * Version 1 or 2 -> 3, inside the caller's transaction. 1: the table is
+ * Version 1..3 -> current, inside the caller's transaction. 1: the table is
  * rebuilt (its PRIMARY KEY cannot be dropped in place), rows keep their
- * order, the v1 indexes go with the old table. 2: the new column is added.
+ * order, the v1 indexes go with the old table. 2, 3: the new columns are
+ * added.
  */
 static int migrate(struct zt_sqlite *sq, int64_t from, const char *create_table)
 {
 	char sql[2048];
 	int err;
 
-	if (from == 2) {
+	if (from >= 2) {
 		for (int f = 0; f < ZT_F__COUNT; f++) {
-			if (col_since(f) <= 2)
+			if (col_since(f) <= from)
 				continue;
 			snprintf(sql, sizeof(sql), "ALTER TABLE spans ADD COLUMN %s %s", zt_span_fields[f].name,
 				 col_type(f));
@@ -557,7 +567,7 @@ static int create_schema(struct zt_sqlite *sq)
 		set_columns(sq, ZT_SCHEMA_VERSION);
 		return exec(sq, "COMMIT");
 	}
-	if (version == 1 || version == 2) {
+	if (version >= 1 && version < ZT_SCHEMA_VERSION) {
 		err = migrate(sq, version, sql);
 	} else if (version != 0 || objects != 0) {
 		err = set_err(sq, -EPROTO, "not a ztrace database (schema version %lld)", (long long)version);
@@ -627,7 +637,7 @@ static int check_version(struct zt_sqlite *sq, const char *dir, const char *path
 		set_columns(sq, ZT_SCHEMA_VERSION);
 		return 0;
 	}
-	if (version == 1 || version == 2) { /* read as is, converted by a writer */
+	if (version >= 1 && version < ZT_SCHEMA_VERSION) { /* read as is, converted by a writer */
 		set_columns(sq, (int)version);
 		return sq->mode == ZT_STORE_RO ? 0 : 1;
 	}
