@@ -32,6 +32,30 @@ struct zt_span_query {
 
 typedef int (*zt_span_cb)(void *ctx, const struct zt_span *s);
 
+/* Filter of trace summaries; zero values mean "any". */
+struct zt_trace_query {
+	uint64_t since_ns;        /* the trace started at or after (epoch ns) */
+	const char *service;      /* root span's process, case-insensitive prefix */
+	const char *endpoint;     /* root span's endpoint, substring */
+	int errors_only;          /* at least one span with an error status */
+	uint64_t min_duration_ns; /* trace duration at least */
+	int sort_by_duration;     /* 0: most recent first; 1: longest first */
+	unsigned limit;           /* N traces, 0: all */
+};
+
+/* One trace in a list: its root is the span without parent_uid that
+ * started first (a trace cut by a lost link may have several). */
+struct zt_trace_summary {
+	char trace_id[ZT_TRACE_ID_LEN];
+	char root_uid[ZT_UID_LEN];
+	char root_process[ZT_PROCESS_LEN];
+	char root_endpoint[ZT_ENDPOINT_LEN];
+	uint64_t start_ns, duration_ns; /* first start to last end of all spans */
+	uint32_t spans, errors;         /* errors: client_error, server_error, timeout */
+};
+
+typedef int (*zt_trace_cb)(void *ctx, const struct zt_trace_summary *t);
+
 struct zt_store_ops {
 	const char *name;
 	/* Queue spans; they are durable after the next flush. */
@@ -39,6 +63,19 @@ struct zt_store_ops {
 	int (*flush)(struct zt_store *st);
 	/* Calls cb for each span, in start_ns order; stops if cb returns non-0. */
 	int (*query_spans)(struct zt_store *st, const struct zt_span_query *q, zt_span_cb cb, void *ctx);
+	/* Trace assembly's late facts (trace/joiner.h), durable after the next
+	 * flush; storing one twice changes nothing. put_link: a parent found
+	 * after the child span was stored. put_alias: two partial traces merged
+	 * after both had spans stored; `alias` now names `trace_id`. */
+	int (*put_link)(struct zt_store *st, const char *child_uid, const char *parent_uid, uint8_t link_kind);
+	int (*put_alias)(struct zt_store *st, const char *alias, const char *trace_id);
+	/* Every span of one trace, in start_ns order, late links applied
+	 * (parent_uid, link_kind) and trace_id given as the trace's id. id: a
+	 * trace_id (an alias resolves to its trace) or a span_uid (its trace).
+	 * -ENOENT when nothing matches. */
+	int (*query_trace)(struct zt_store *st, const char *id, zt_span_cb cb, void *ctx);
+	/* Trace summaries, filtered and sorted as q says. */
+	int (*query_traces)(struct zt_store *st, const struct zt_trace_query *q, zt_trace_cb cb, void *ctx);
 	void (*close)(struct zt_store *st);
 };
 
