@@ -158,6 +158,14 @@ static void *writer_main(void *arg)
 		for (uint32_t i = 0; i < n; i++)
 			sink_put(p, &p->q[(head + i) % p->cap]);
 		dirty |= n > 0;
+		if (stopping && p->count == n && p->cfg.sink_end) {
+			if (p->cfg.sink_end(p->cfg.sink_ctx))
+				sink_failed(p, "writing spans failed");
+			dirty = true;
+		} else if (p->cfg.sink_tick) {
+			p->cfg.sink_tick(p->cfg.sink_ctx, zt_clock_ns(CLOCK_REALTIME));
+			dirty = true; /* a tick may have released spans */
+		}
 		uint64_t now = zt_clock_ns(CLOCK_MONOTONIC);
 		if (dirty && (stopping || now - last_flush >= p->cfg.flush_ns)) {
 			if (p->cfg.sink_flush && p->cfg.sink_flush(p->cfg.sink_ctx))
@@ -231,8 +239,11 @@ int zt_pipeline_run(struct zt_pipeline *p, struct zt_source *src, char *err, siz
 		pthread_mutex_unlock(&p->mu);
 		pthread_join(p->writer, NULL);
 		p->writer_started = false;
-	} else if (p->cfg.sink_flush && p->cfg.sink_flush(p->cfg.sink_ctx)) {
-		sink_failed(p, "writing spans failed");
+	} else {
+		if (p->cfg.sink_end && p->cfg.sink_end(p->cfg.sink_ctx))
+			sink_failed(p, "writing spans failed");
+		if (p->cfg.sink_flush && p->cfg.sink_flush(p->cfg.sink_ctx))
+			sink_failed(p, "writing spans failed");
 	}
 	if (rc == 0 && p->sink_failed) {
 		set_err(err, errsz, p->errmsg, NULL);

@@ -89,6 +89,11 @@ struct zt_pipeline_cfg {
 	/* the sink (optional): spans, on the writer thread when threaded */
 	int (*sink_put)(void *ctx, const struct zt_span *s);
 	int (*sink_flush)(void *ctx);
+	/* optional: the writer's timer (live sources only; CLOCK_REALTIME ns),
+	 * at least every 50 ms, spans or not */
+	void (*sink_tick)(void *ctx, uint64_t now_ns);
+	/* optional: the last span was put (before the final sink_flush) */
+	int (*sink_end)(void *ctx);
 	const char *(*sink_errmsg)(void *ctx);
 	void *sink_ctx;
 	bool threaded;        /* a writer thread runs the sink */

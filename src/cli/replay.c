@@ -15,38 +15,44 @@
 #include "cli/cli.h"
 #include "model/span_json.h"
 #include "session/session.h"
+#include "store/sink.h"
 #include "store/store.h"
 #include "util/num.h"
 
 struct replay_ctx {
 	struct zt_session *sess;
 	struct zt_store *store;
+	struct zt_store_sink *sink;
 	int json;
 };
 
-/* The sink, inline and in stream order: replay is deterministic. */
-static int replay_put(void *ctx, const struct zt_span *s)
+/* The sink, inline and in stream order (replay is deterministic): the
+ * store sink, made once the recording opened (a bad file creates no store). */
+static int sink_put(void *ctx, const struct zt_span *s)
 {
-	struct replay_ctx *r = ctx;
-	int rc = 0;
-
-	if (r->json)
-		rc = zt_span_print_json(stdout, s);
-	if (r->store && !rc)
-		rc = r->store->ops->put_spans(r->store, s, 1);
-	return rc;
+	return zt_store_sink_put(((struct replay_ctx *)ctx)->sink, s);
 }
 
-static int replay_flush(void *ctx)
+static int sink_end(void *ctx)
 {
-	struct replay_ctx *r = ctx;
-	return r->store ? r->store->ops->flush(r->store) : 0;
+	return zt_store_sink_end(((struct replay_ctx *)ctx)->sink);
 }
 
-static const char *replay_errmsg(void *ctx)
+static int sink_flush(void *ctx)
 {
-	struct replay_ctx *r = ctx;
-	return r->store ? zt_store_errmsg(r->store) : "printing failed";
+	return zt_store_sink_flush(((struct replay_ctx *)ctx)->sink);
+}
+
+static const char *sink_errmsg(void *ctx)
+{
+	return zt_store_sink_errmsg(((struct replay_ctx *)ctx)->sink);
+}
+
+/* --json: each span as the joiner releases it, in stream order. */
+static int print_span(void *ctx, const struct zt_span *s)
+{
+	(void)ctx;
+	return zt_span_print_json(stdout, s);
 }
 
 static void usage(FILE *f)
@@ -107,13 +113,14 @@ int zt_cmd_replay(int argc, char **argv)
 	}
 	memset(&pc, 0, sizeof(pc));
 	zt_session_as_stage(&pc, &r.sess);
-	pc.sink_put = replay_put;
-	pc.sink_flush = replay_flush;
-	pc.sink_errmsg = replay_errmsg;
+	pc.sink_put = sink_put;
+	pc.sink_end = sink_end;
+	pc.sink_flush = sink_flush;
+	pc.sink_errmsg = sink_errmsg;
 	pc.sink_ctx = &r;
 	pipe = zt_pipeline_new(&pc);
 	if (!pipe)
-		return 1;
+		goto cleanup;
 	if (zt_source_open_replay(argv[optind], pipe, &src, err, sizeof(err))) {
 		fprintf(stderr, "ztrace replay: %s: %s\n", argv[optind], err);
 		goto cleanup;
@@ -126,6 +133,12 @@ int zt_cmd_replay(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	{
+		struct zt_joiner_cfg jc = {0};
+		r.sink = zt_store_sink_new(r.store, &jc, r.json ? print_span : NULL, NULL);
+	}
+	if (!r.sink)
+		goto cleanup;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.host = src->host;
 	cfg.mono_to_real = src->mono_to_real;
@@ -157,6 +170,7 @@ cleanup:
 	zt_session_free(r.sess);
 	zt_source_close(src);
 	zt_pipeline_free(pipe);
+	zt_store_sink_free(r.sink);
 	if (r.store)
 		r.store->ops->close(r.store);
 	return ret;

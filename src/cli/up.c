@@ -20,6 +20,7 @@
 #include "cli/cli.h"
 #include "proto/proto.h"
 #include "session/session.h"
+#include "store/sink.h"
 #include "store/store.h"
 #include "util/duration.h"
 #include "util/num.h"
@@ -59,6 +60,7 @@ static void ensure_tracefs(void)
 struct up_ctx {
 	struct zt_session *sess;
 	struct zt_store *store;
+	struct zt_store_sink *sink; /* trace assembly in front of the store */
 	struct zt_pipeline *pipe;
 	uint64_t ev0, sp0;
 };
@@ -73,23 +75,6 @@ static void up_on_unclassified(void *ctx, uint64_t sk, uint64_t sock_ino)
 
 	if (src && src->ops->quiet)
 		src->ops->quiet(src, sk, sock_ino);
-}
-
-static int store_put(void *ctx, const struct zt_span *s)
-{
-	struct zt_store *st = ctx;
-	return st->ops->put_spans(st, s, 1);
-}
-
-static int store_flush(void *ctx)
-{
-	struct zt_store *st = ctx;
-	return st->ops->flush(st);
-}
-
-static const char *store_errmsg(void *ctx)
-{
-	return zt_store_errmsg(ctx);
 }
 
 /* The drop counters, in the same words in the live status line and the
@@ -245,10 +230,20 @@ int zt_cmd_up(int argc, char **argv)
 	}
 	memset(&pc, 0, sizeof(pc));
 	zt_session_as_stage(&pc, &u.sess);
-	pc.sink_put = store_put;
-	pc.sink_flush = store_flush;
-	pc.sink_errmsg = store_errmsg;
-	pc.sink_ctx = u.store;
+	{
+		struct zt_joiner_cfg jc = {0};
+		u.sink = zt_store_sink_new(u.store, &jc, NULL, NULL);
+	}
+	if (!u.sink) {
+		fprintf(stderr, "ztrace up: out of memory\n");
+		goto cleanup;
+	}
+	pc.sink_put = zt_store_sink_put;
+	pc.sink_tick = zt_store_sink_tick;
+	pc.sink_end = zt_store_sink_end;
+	pc.sink_flush = zt_store_sink_flush;
+	pc.sink_errmsg = zt_store_sink_errmsg;
+	pc.sink_ctx = u.sink;
 	pc.threaded = true;
 	pc.stop = &stop_requested;
 	pc.status_ns = status_s * 1000000000ULL;
@@ -289,6 +284,15 @@ int zt_cmd_up(int argc, char **argv)
 			(unsigned long long)st->events, (unsigned long long)u.store->spans_written,
 			(unsigned long long)kc[ZT_CNT_QUIET]);
 		print_drops(stderr, st, zt_pipeline_stats(u.pipe), kc);
+		const struct zt_joiner_stats *js = zt_store_sink_joiner_stats(u.sink);
+		fprintf(stderr,
+			"ztrace: traces: links tcp_seq %llu, thread %llu, x_request_id %llu, explicit %llu; late %llu, "
+			"aliases %llu, window_full %llu, keys_evicted_early %llu\n",
+			(unsigned long long)js->links[ZT_LINK_TCP_SEQ], (unsigned long long)js->links[ZT_LINK_THREAD],
+			(unsigned long long)js->links[ZT_LINK_X_REQUEST_ID],
+			(unsigned long long)js->links[ZT_LINK_EXPLICIT], (unsigned long long)js->late_links,
+			(unsigned long long)js->aliases, (unsigned long long)js->window_full,
+			(unsigned long long)js->keys_evicted_early);
 	}
 	if (rc)
 		fprintf(stderr, "ztrace up: %s\n", err);
@@ -297,6 +301,7 @@ cleanup:
 	zt_source_close(src);
 	zt_session_free(u.sess);
 	zt_pipeline_free(u.pipe);
+	zt_store_sink_free(u.sink);
 	if (u.store)
 		u.store->ops->close(u.store);
 	return ret;

@@ -51,6 +51,8 @@ void zt_msg_begin(struct zt_msg *m, const struct zt_seg *seg, uint64_t off)
 	m->has_seq = seg->has_seq;
 	m->seq = seg->seq + (uint32_t)off;
 	m->trace_ctx = seg->trace_ctx;
+	if (seg->ctx_ambiguous)
+		m->flags |= ZT_MF_CTX_AMBIGUOUS;
 }
 
 void zt_msg_reset(struct zt_msg *m)

@@ -54,6 +54,7 @@ enum zt_msg_flags {
 	ZT_MF_UPGRADE = 1u << 4,    /* 101 / CONNECT: stream stops being HTTP */
 	ZT_MF_CLOSE = 1u << 5,      /* Connection: close */
 	ZT_MF_HAS_CODE = 1u << 6,   /* response_code is set */
+	ZT_MF_CTX_AMBIGUOUS = 1u << 7, /* trace_ctx was shared by 2+ requests in flight */
 };
 
 /* One segment of one direction of a connection, as the parser sees it. */
@@ -68,6 +69,7 @@ struct zt_seg {
 	uint8_t dir;         /* enum zt_dir */
 	bool eof;            /* the peer closed this direction (len == 0) */
 	uint64_t trace_ctx;  /* the thread's syscall trace context (session layer) */
+	bool ctx_ambiguous;  /* ... which serves 2+ requests at once */
 };
 
 /* The string fields of struct zt_msg. */

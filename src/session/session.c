@@ -25,6 +25,8 @@ struct tctx {
 	uint32_t tid;
 	uint32_t state;
 	uint64_t id;
+	uint64_t owner_sk; /* the server socket whose request started it */
+	bool ambiguous;    /* a second request arrived before the context ended */
 };
 #define TCTX_SLOTS 65536u
 
@@ -231,6 +233,8 @@ static void emit_span(struct zt_session *s, struct zt_conn *c, const struct zt_m
 		sp->flags |= ZT_SPAN_TRUNCATED;
 	if (req->flags & ZT_MF_LOST_SYNC)
 		sp->flags |= ZT_SPAN_LOST_SYNC;
+	if (req->flags & ZT_MF_CTX_AMBIGUOUS)
+		sp->flags |= ZT_SPAN_AMBIGUOUS;
 	if (client) {
 		memcpy(sp->client_ip, c->laddr, 16);
 		memcpy(sp->server_ip, c->raddr, 16);
@@ -255,6 +259,8 @@ static void emit_span(struct zt_session *s, struct zt_conn *c, const struct zt_m
 	s->st.spans++;
 	s->sink(s->sink_ctx, sp);
 }
+
+static void thread_ctx_ambiguous(struct zt_session *s, uint32_t tid);
 
 /* A request waits for its response in the connection's pending list. */
 static void queue_request(struct zt_session *s, struct zt_conn *c, const struct zt_msg *m)
@@ -287,6 +293,13 @@ static void queue_request(struct zt_session *s, struct zt_conn *c, const struct 
 	}
 	q = (struct zt_msg *)(void *)p->data;
 	zt_msg_copy(q, m);
+	if (c->role == ZT_ROLE_SERVER && c->npend > 1) {
+		/* pipelined: one read brought several requests, one thread
+		 * serves them all; none of them can claim its calls */
+		thread_ctx_ambiguous(s, m->tid_start);
+		for (struct zt_pend *o = c->phead; o; o = o->next)
+			((struct zt_msg *)(void *)o->data)->flags |= ZT_MF_CTX_AMBIGUOUS;
+	}
 	if (ops && ops->redact_msg)
 		ops->redact_msg(q);
 }
@@ -395,7 +408,13 @@ static void on_close(void *ctx, struct zt_conn *c, enum zt_close_reason why, uin
 	}
 }
 
-static uint64_t thread_ctx(struct zt_session *s, const struct zt_conn *c, const struct zt_data_ev *ev)
+/* The thread's context for this syscall. A thread that reads a second
+ * request before the context ended (an event loop serving another socket,
+ * or the next pipelined request on this one) serves two at once: the
+ * context is marked ambiguous and no thread link will be made from it
+ * (precision first). */
+static uint64_t thread_ctx(struct zt_session *s, const struct zt_conn *c, const struct zt_data_ev *ev,
+			   bool *ambiguous)
 {
 	struct tctx *t = &s->tctx[(uint32_t)zt_mix64(ev->hdr.tid) & (TCTX_SLOTS - 1)];
 
@@ -405,13 +424,30 @@ static uint64_t thread_ctx(struct zt_session *s, const struct zt_conn *c, const 
 		memset(t, 0, sizeof(*t));
 		t->tid = ev->hdr.tid;
 	}
-	if (c->role == ZT_ROLE_SERVER && ev->bytes > 0) {
-		if (ev->dir == ZT_DIR_INGRESS && t->state != TCTX_IN_REQUEST) {
+	if (c->role == ZT_ROLE_SERVER && ev->bytes > 0 && ev->dir == ZT_DIR_INGRESS) {
+		if (t->state != TCTX_IN_REQUEST) {
 			t->id = s->host_hash << 40 ^ ++s->ctx_seq;
 			t->state = TCTX_IN_REQUEST;
+			t->owner_sk = c->key.sk;
+			t->ambiguous = false;
+		} else if (c->key.sk != t->owner_sk || c->npend > 0) {
+			if (!t->ambiguous)
+				s->st.ctx_ambiguous++;
+			t->ambiguous = true;
 		}
 	}
+	*ambiguous = t->state == TCTX_IN_REQUEST && t->ambiguous;
 	return t->state == TCTX_IN_REQUEST ? t->id : 0;
+}
+
+static void thread_ctx_ambiguous(struct zt_session *s, uint32_t tid)
+{
+	struct tctx *t = &s->tctx[(uint32_t)zt_mix64(tid) & (TCTX_SLOTS - 1)];
+
+	if (t->tid == tid && t->state == TCTX_IN_REQUEST && !t->ambiguous) {
+		s->st.ctx_ambiguous++;
+		t->ambiguous = true;
+	}
 }
 
 /* A server answered its last pending request: the thread's context ends. */
@@ -422,6 +458,7 @@ static void thread_ctx_end(struct zt_session *s, uint32_t tid)
 	if (t->tid == tid) {
 		t->state = TCTX_IDLE;
 		t->id = 0;
+		t->ambiguous = false;
 	}
 }
 
@@ -487,7 +524,7 @@ static void on_data(struct zt_session *s, const struct zt_data_ev *ev)
 	seg.has_seq = (ev->flags & ZT_DF_HAS_SEQ) != 0;
 	seg.dir = ev->dir;
 	seg.eof = (ev->flags & ZT_DF_EOF) != 0;
-	seg.trace_ctx = thread_ctx(s, c, ev);
+	seg.trace_ctx = thread_ctx(s, c, ev, &seg.ctx_ambiguous);
 	struct feed_ctx fc = {s, c};
 	zt_proto_by_id(c->l7)->feed(c->pstate, &seg, on_msg, &fc);
 }

@@ -60,6 +60,7 @@ struct zt_session_stats {
 	uint64_t truncated;        /* messages whose head was cut */
 	uint64_t lost_sync;        /* messages in which framing was lost */
 	uint64_t ctx_collisions;   /* thread contexts overwritten in the tid table */
+	uint64_t ctx_ambiguous;    /* contexts serving 2+ requests at once: no thread links */
 };
 
 typedef void (*zt_span_sink_fn)(void *ctx, const struct zt_span *s);

@@ -75,6 +75,18 @@ try:
         sv = {(s["req_tcp_seq"], s["resp_tcp_seq"]) for s in spans if s["tap_side"] == "server-process"}
         check(f"{name}: client and server spans pair by TCP seq", cl == sv and len(cl) == facts["exchanges"],
               f"{cl ^ sv}")
+        # trace assembly: each server span hangs under the client span of its
+        # exchange (equal seqs) in one trace; client spans (curl, python) are roots
+        by_seq = {(s["req_tcp_seq"], s["resp_tcp_seq"]): s for s in spans if s["tap_side"] == "client-process"}
+        ok = all(s["parent_uid"] == by_seq[(s["req_tcp_seq"], s["resp_tcp_seq"])]["span_uid"]
+                 and s["link_kind"] == "tcp_seq"
+                 and s["trace_id"] == by_seq[(s["req_tcp_seq"], s["resp_tcp_seq"])]["trace_id"]
+                 for s in spans if s["tap_side"] == "server-process")
+        check(f"{name}: server spans linked to their client spans", ok,
+              f"{[(s['span_uid'], s['parent_uid'], s['link_kind']) for s in spans]}")
+        check(f"{name}: client spans are roots with a trace id",
+              all(s["parent_uid"] is None and s["link_kind"] is None and len(s["trace_id"] or "") >= 32
+                  for s in spans if s["tap_side"] == "client-process"), "")
         if facts.get("connections"):
             conns = {s["client_port"] for s in spans}
             check(f"{name}: {facts['connections']} connection(s)", len(conns) == facts["connections"], f"{conns}")

@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * joiner.c - see joiner.h. Entries live in a ring in arrival order: the
+ * newest hold a span (the window), the older ones only keys (released).
+ * Seven hash maps find partners by key; traces are records merged like a
+ * union-find (a merged record forwards to the survivor).
+ */
+#include "trace/joiner.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/hash.h"
+
+#define NONE UINT32_MAX
+/* Slack for time containment: the two sides' clocks are one clock (one
+ * host), but a call's first byte may leave just as the server's request
+ * read returns. */
+#define CONTAIN_SLACK_NS 1000000ULL
+
+enum jmap {
+	M_SEQ,  /* every span with both seqs: (req, resp) */
+	M_CTXP, /* server spans by their thread context: parents for calls */
+	M_CTXC, /* client spans without a parent, by context: waiting for it */
+	M_XRP,  /* server spans by the X-Request-ID of their request */
+	M_XRP2, /* ... and of their response */
+	M_XRC,  /* client spans without a parent, by X-Request-ID */
+	M_TID,  /* spans by the trace id of their headers */
+	M__COUNT,
+};
+
+struct jent {
+	uint64_t key[M__COUNT]; /* 0: not in that map */
+	uint32_t next[M__COUNT];
+	uint64_t start_ns, end_ns;
+	uint32_t slot;  /* held span, NONE once released */
+	uint32_t trace; /* trace record */
+	uint32_t pid;
+	uint8_t side;     /* enum zt_tap_side */
+	uint8_t link;     /* enum zt_link_kind of the parent, 0: none yet */
+	bool released;
+	char uid[ZT_UID_LEN];
+	char parent[ZT_UID_LEN];
+};
+
+struct jtrace {
+	uint32_t fwd;  /* merged into this record, NONE: a root */
+	uint32_t refs; /* entries pointing here + records forwarding here */
+	bool fixed;    /* the id is written: it never changes */
+	uint64_t fixed_seq; /* when it was first written: the older id survives a merge */
+	char id[ZT_TRACE_ID_LEN];
+};
+
+struct zt_joiner {
+	struct zt_joiner_cfg cfg;
+	struct zt_joiner_out out;
+	struct zt_joiner_stats st;
+	struct jent *ent;  /* ring of cfg.max_keys */
+	uint32_t head, n;  /* oldest entry, entries in use */
+	uint32_t nlive;    /* entries still holding a span: the newest ones */
+	struct zt_span *slots;
+	uint32_t *slot_free, nslot_free;
+	struct jtrace *tr;
+	uint32_t *tr_free, ntr_free;
+	uint32_t *bucket[M__COUNT];
+	uint32_t nbuckets; /* power of two */
+	uint64_t latest;   /* latest span end seen */
+	uint64_t fix_seq;  /* traces fixed so far */
+	int err;           /* first callback failure */
+};
+
+/* ---- setup ---- */
+
+struct zt_joiner *zt_joiner_new(const struct zt_joiner_cfg *cfg, const struct zt_joiner_out *out)
+{
+	struct zt_joiner *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->cfg = *cfg;
+	if (!j->cfg.window_ns)
+		j->cfg.window_ns = 300000000ULL;
+	if (!j->cfg.key_ttl_ns)
+		j->cfg.key_ttl_ns = 30000000000ULL;
+	if (!j->cfg.max_spans)
+		j->cfg.max_spans = 8192;
+	if (!j->cfg.max_keys)
+		j->cfg.max_keys = 65536;
+	if (j->cfg.max_keys < j->cfg.max_spans + 1)
+		j->cfg.max_keys = j->cfg.max_spans + 1;
+	j->out = *out;
+	j->nbuckets = 1;
+	while (j->nbuckets < j->cfg.max_keys)
+		j->nbuckets <<= 1;
+	j->ent = calloc(j->cfg.max_keys, sizeof(*j->ent));
+	j->slots = calloc(j->cfg.max_spans, sizeof(*j->slots));
+	j->slot_free = calloc(j->cfg.max_spans, sizeof(*j->slot_free));
+	/* a record per entry, and as many forwarded ones at most */
+	j->tr = calloc((size_t)j->cfg.max_keys * 2, sizeof(*j->tr));
+	j->tr_free = calloc((size_t)j->cfg.max_keys * 2, sizeof(*j->tr_free));
+	for (int m = 0; m < M__COUNT; m++) {
+		j->bucket[m] = malloc(j->nbuckets * sizeof(uint32_t));
+		if (j->bucket[m])
+			memset(j->bucket[m], 0xff, j->nbuckets * sizeof(uint32_t));
+	}
+	if (!j->ent || !j->slots || !j->slot_free || !j->tr || !j->tr_free || !j->bucket[M__COUNT - 1]) {
+		zt_joiner_free(j);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < j->cfg.max_spans; i++)
+		j->slot_free[j->nslot_free++] = j->cfg.max_spans - 1 - i;
+	for (uint32_t i = 0; i < j->cfg.max_keys * 2; i++)
+		j->tr_free[j->ntr_free++] = j->cfg.max_keys * 2 - 1 - i;
+	return j;
+}
+
+void zt_joiner_free(struct zt_joiner *j)
+{
+	if (!j)
+		return;
+	for (int m = 0; m < M__COUNT; m++)
+		free(j->bucket[m]);
+	free(j->tr_free);
+	free(j->tr);
+	free(j->slot_free);
+	free(j->slots);
+	free(j->ent);
+	free(j);
+}
+
+const struct zt_joiner_stats *zt_joiner_stats(const struct zt_joiner *j)
+{
+	return &j->st;
+}
+
+size_t zt_joiner_mem(const struct zt_joiner *j)
+{
+	return sizeof(*j) + (size_t)j->cfg.max_keys * (sizeof(struct jent) + 2 * (sizeof(struct jtrace) + 4)) +
+	       (size_t)j->cfg.max_spans * (sizeof(struct zt_span) + 4) + (size_t)M__COUNT * j->nbuckets * 4;
+}
+
+/* ---- maps ---- */
+
+static uint32_t *bucket_of(struct zt_joiner *j, int m, uint64_t key)
+{
+	return &j->bucket[m][zt_mix64(key) & (j->nbuckets - 1)];
+}
+
+static void map_add(struct zt_joiner *j, int m, uint32_t e, uint64_t key)
+{
+	uint32_t *b;
+
+	if (!key)
+		return;
+	b = bucket_of(j, m, key);
+	j->ent[e].key[m] = key;
+	j->ent[e].next[m] = *b;
+	*b = e;
+}
+
+static void map_del(struct zt_joiner *j, int m, uint32_t e)
+{
+	uint64_t key = j->ent[e].key[m];
+
+	if (!key)
+		return;
+	for (uint32_t *p = bucket_of(j, m, key); *p != NONE; p = &j->ent[*p].next[m]) {
+		if (*p == e) {
+			*p = j->ent[e].next[m];
+			break;
+		}
+	}
+	j->ent[e].key[m] = 0;
+}
+
+static uint64_t key_str(const char *s)
+{
+	return s[0] ? zt_hash_str(s) | 1 : 0;
+}
+
+/* ---- traces ---- */
+
+static uint32_t tr_new(struct zt_joiner *j, const char *explicit_id)
+{
+	/* never empty: records <= entries + forwarded records <= 2 * entries */
+	uint32_t t = j->tr_free[--j->ntr_free];
+
+	memset(&j->tr[t], 0, sizeof(j->tr[t]));
+	j->tr[t].fwd = NONE;
+	j->tr[t].refs = 1;
+	memcpy(j->tr[t].id, explicit_id, sizeof(j->tr[t].id));
+	return t;
+}
+
+static uint32_t tr_find(struct zt_joiner *j, uint32_t t)
+{
+	while (j->tr[t].fwd != NONE)
+		t = j->tr[t].fwd;
+	return t;
+}
+
+static void tr_put(struct zt_joiner *j, uint32_t t)
+{
+	while (t != NONE && --j->tr[t].refs == 0) {
+		uint32_t f = j->tr[t].fwd;
+		j->tr_free[j->ntr_free++] = t;
+		t = f;
+	}
+}
+
+static void merge(struct zt_joiner *j, uint32_t ea, uint32_t eb)
+{
+	uint32_t a = tr_find(j, j->ent[ea].trace), b = tr_find(j, j->ent[eb].trace), win, lose;
+
+	if (a == b)
+		return;
+	if (j->tr[a].fixed && j->tr[b].fixed) {
+		/* both written: the younger id becomes an alias of the older */
+		win = j->tr[a].fixed_seq < j->tr[b].fixed_seq ? a : b;
+		lose = win == a ? b : a;
+		j->st.aliases++;
+		if (j->out.alias && !j->err)
+			j->err = j->out.alias(j->out.ctx, j->tr[lose].id, j->tr[win].id);
+	} else if (j->tr[b].fixed || (!j->tr[a].id[0] && j->tr[b].id[0])) {
+		win = b;
+		lose = a;
+	} else {
+		win = a;
+		lose = b;
+	}
+	j->tr[lose].fwd = win;
+	j->tr[win].refs++;
+}
+
+/* ---- links ---- */
+
+static void link(struct zt_joiner *j, uint32_t c, uint32_t p, uint8_t kind)
+{
+	struct jent *ce = &j->ent[c], *pe = &j->ent[p];
+
+	if (ce->link || c == p)
+		return;
+	ce->link = kind;
+	memcpy(ce->parent, pe->uid, sizeof(ce->parent));
+	map_del(j, M_CTXC, c);
+	map_del(j, M_XRC, c);
+	j->st.links[kind]++;
+	merge(j, p, c);
+	if (ce->released) {
+		/* written without its parent: the store records it late */
+		j->st.late_links++;
+		if (j->out.link && !j->err)
+			j->err = j->out.link(j->out.ctx, ce->uid, pe->uid, kind);
+	}
+}
+
+static bool contains(const struct jent *srv, const struct jent *cli)
+{
+	return srv->start_ns <= cli->start_ns + CONTAIN_SLACK_NS && cli->end_ns <= srv->end_ns + CONTAIN_SLACK_NS;
+}
+
+/* e's parent among the entries that came before it. */
+static void find_parent(struct zt_joiner *j, uint32_t e, const struct zt_span *s)
+{
+	struct jent *x = &j->ent[e];
+
+	if (x->side == ZT_TAP_SERVER_PROCESS) {
+		if (!x->key[M_SEQ])
+			return;
+		for (uint32_t i = *bucket_of(j, M_SEQ, x->key[M_SEQ]); i != NONE; i = j->ent[i].next[M_SEQ])
+			if (i != e && j->ent[i].key[M_SEQ] == x->key[M_SEQ] && j->ent[i].side == ZT_TAP_CLIENT_PROCESS) {
+				link(j, e, i, ZT_LINK_TCP_SEQ);
+				return;
+			}
+		return;
+	}
+	if (x->side != ZT_TAP_CLIENT_PROCESS)
+		return;
+	uint64_t ctx = (s->flags & ZT_SPAN_AMBIGUOUS) ? 0 : s->syscall_trace_id_req;
+	if (ctx) {
+		for (uint32_t i = *bucket_of(j, M_CTXP, ctx); i != NONE; i = j->ent[i].next[M_CTXP]) {
+			struct jent *p = &j->ent[i];
+			if (p->key[M_CTXP] != ctx || p->pid != x->pid)
+				continue;
+			if (!contains(p, x)) {
+				j->st.containment_refused++;
+				continue;
+			}
+			link(j, e, i, ZT_LINK_THREAD);
+			return;
+		}
+	}
+	uint64_t xr = key_str(s->x_request_id);
+	if (xr) {
+		for (int m = M_XRP; m <= M_XRP2; m++)
+			for (uint32_t i = *bucket_of(j, m, xr); i != NONE; i = j->ent[i].next[m])
+				if (j->ent[i].key[m] == xr && j->ent[i].pid == x->pid) {
+					link(j, e, i, ZT_LINK_X_REQUEST_ID);
+					return;
+				}
+	}
+	/* none yet: wait for the server span (children complete first) */
+	map_add(j, M_CTXC, e, ctx);
+	map_add(j, M_XRC, e, xr);
+}
+
+/* Entries that came before e and wait for e as their parent. */
+static void find_children(struct zt_joiner *j, uint32_t e, const struct zt_span *s)
+{
+	struct jent *x = &j->ent[e];
+	uint32_t i, nx;
+
+	if (x->side == ZT_TAP_CLIENT_PROCESS && x->key[M_SEQ]) {
+		for (i = *bucket_of(j, M_SEQ, x->key[M_SEQ]); i != NONE; i = nx) {
+			nx = j->ent[i].next[M_SEQ];
+			if (i != e && j->ent[i].key[M_SEQ] == x->key[M_SEQ] && j->ent[i].side == ZT_TAP_SERVER_PROCESS)
+				link(j, i, e, ZT_LINK_TCP_SEQ);
+		}
+		return;
+	}
+	if (x->side != ZT_TAP_SERVER_PROCESS)
+		return;
+	uint64_t ctx = x->key[M_CTXP];
+	if (ctx) {
+		for (i = *bucket_of(j, M_CTXC, ctx); i != NONE; i = nx) {
+			nx = j->ent[i].next[M_CTXC]; /* link() unlinks i */
+			struct jent *c = &j->ent[i];
+			if (c->key[M_CTXC] != ctx || c->pid != x->pid)
+				continue;
+			if (!contains(x, c)) {
+				j->st.containment_refused++;
+				continue;
+			}
+			link(j, i, e, ZT_LINK_THREAD);
+		}
+	}
+	for (int m = M_XRP; m <= M_XRP2; m++) {
+		uint64_t xr = x->key[m];
+		if (!xr)
+			continue;
+		for (i = *bucket_of(j, M_XRC, xr); i != NONE; i = nx) {
+			nx = j->ent[i].next[M_XRC];
+			if (j->ent[i].key[M_XRC] == xr && j->ent[i].pid == x->pid)
+				link(j, i, e, ZT_LINK_X_REQUEST_ID);
+		}
+	}
+	(void)s;
+}
+
+/* Spans with the same explicit trace id share a trace. */
+static void join_explicit(struct zt_joiner *j, uint32_t e)
+{
+	uint64_t k = j->ent[e].key[M_TID];
+
+	if (!k)
+		return;
+	for (uint32_t i = *bucket_of(j, M_TID, k); i != NONE; i = j->ent[i].next[M_TID]) {
+		if (i != e && j->ent[i].key[M_TID] == k) {
+			if (tr_find(j, j->ent[i].trace) != tr_find(j, j->ent[e].trace))
+				j->st.links[ZT_LINK_EXPLICIT]++;
+			merge(j, i, e);
+			return; /* all earlier ones already share one trace */
+		}
+	}
+}
+
+/* ---- release and eviction ---- */
+
+static void hex64(char *out, uint64_t v)
+{
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		out[i] = "0123456789abcdef"[v & 15];
+}
+
+static void release(struct zt_joiner *j, uint32_t e)
+{
+	struct jent *x = &j->ent[e];
+	struct zt_span *s = &j->slots[x->slot];
+	uint32_t t = tr_find(j, x->trace);
+
+	if (!j->tr[t].id[0]) {
+		uint64_t h = zt_hash_str(x->uid);
+		hex64(j->tr[t].id, zt_mix64(h));
+		hex64(j->tr[t].id + 16, zt_mix64(h ^ 0x9e3779b97f4a7c15ULL));
+		j->tr[t].id[32] = '\0';
+	}
+	if (!j->tr[t].fixed)
+		j->tr[t].fixed_seq = ++j->fix_seq;
+	j->tr[t].fixed = true;
+	memcpy(s->trace_id, j->tr[t].id, sizeof(s->trace_id));
+	memcpy(s->parent_uid, x->parent, sizeof(s->parent_uid));
+	s->link_kind = x->link;
+	j->st.released++;
+	if (j->out.span && !j->err)
+		j->err = j->out.span(j->out.ctx, s);
+	j->slot_free[j->nslot_free++] = x->slot;
+	x->slot = NONE;
+	x->released = true;
+	j->nlive--;
+}
+
+/* The oldest live entry: live ones are the newest nlive of the ring. */
+static uint32_t oldest_live(const struct zt_joiner *j)
+{
+	return (j->head + j->n - j->nlive) % j->cfg.max_keys;
+}
+
+static void evict_oldest(struct zt_joiner *j)
+{
+	uint32_t e = j->head;
+
+	if (!j->ent[e].released)
+		release(j, e);
+	for (int m = 0; m < M__COUNT; m++)
+		map_del(j, m, e);
+	tr_put(j, j->ent[e].trace);
+	j->head = (j->head + 1) % j->cfg.max_keys;
+	j->n--;
+}
+
+/* Releases what the window no longer holds and forgets old keys. */
+static void expire(struct zt_joiner *j, uint64_t now)
+{
+	while (j->nlive) {
+		uint32_t e = oldest_live(j);
+		if (j->ent[e].end_ns + j->cfg.window_ns > now)
+			break;
+		release(j, e);
+	}
+	while (j->n > j->nlive && j->ent[j->head].end_ns + j->cfg.key_ttl_ns <= now)
+		evict_oldest(j);
+}
+
+int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
+{
+	uint32_t e;
+	struct jent *x;
+
+	j->st.spans++;
+	if (s->end_ns > j->latest)
+		j->latest = s->end_ns;
+	expire(j, j->latest);
+	if (j->nlive == j->cfg.max_spans) {
+		j->st.window_full++;
+		release(j, oldest_live(j));
+	}
+	if (j->n == j->cfg.max_keys) {
+		if (j->ent[j->head].end_ns + j->cfg.key_ttl_ns > j->latest)
+			j->st.keys_evicted_early++;
+		evict_oldest(j);
+	}
+	/* records are bounded by entries and the merges among them: should
+	 * forwarding chains exhaust the pool, old keys go first */
+	while (j->ntr_free == 0 && j->n > j->nlive) {
+		j->st.keys_evicted_early++;
+		evict_oldest(j);
+	}
+	if (j->ntr_free == 0) { /* cannot happen: 2 records per entry */
+		j->st.window_full++;
+		return -ENOSPC;
+	}
+	e = (j->head + j->n) % j->cfg.max_keys;
+	j->n++;
+	j->nlive++;
+	x = &j->ent[e];
+	memset(x, 0, sizeof(*x));
+	for (int m = 0; m < M__COUNT; m++)
+		x->next[m] = NONE;
+	x->slot = j->slot_free[--j->nslot_free];
+	j->slots[x->slot] = *s;
+	x->start_ns = s->start_ns;
+	x->end_ns = s->end_ns;
+	x->pid = s->pid;
+	x->side = s->tap_side;
+	memcpy(x->uid, s->span_uid, sizeof(x->uid));
+	/* the header's trace id, if any, names the trace */
+	x->trace = tr_new(j, s->trace_id);
+
+	/* keys first: the lookups below skip e itself */
+	if ((s->flags & ZT_SPAN_HAS_SEQ) && (s->flags & ZT_SPAN_HAS_RESP_SEQ))
+		map_add(j, M_SEQ, e, zt_mix64(((uint64_t)s->req_tcp_seq << 32 | s->resp_tcp_seq) + 1) | 1);
+	if (x->side == ZT_TAP_SERVER_PROCESS) {
+		map_add(j, M_CTXP, e, (s->flags & ZT_SPAN_AMBIGUOUS) ? 0 : s->syscall_trace_id_req);
+		map_add(j, M_XRP, e, key_str(s->x_request_id));
+		map_add(j, M_XRP2, e, key_str(s->x_request_id_resp));
+	}
+	map_add(j, M_TID, e, key_str(s->trace_id));
+	find_parent(j, e, s);
+	find_children(j, e, s);
+	join_explicit(j, e);
+	return j->err;
+}
+
+int zt_joiner_tick(struct zt_joiner *j, uint64_t now_ns)
+{
+	expire(j, now_ns);
+	return j->err;
+}
+
+int zt_joiner_flush(struct zt_joiner *j)
+{
+	while (j->nlive)
+		release(j, oldest_live(j));
+	return j->err;
+}
