@@ -3,6 +3,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,13 +18,19 @@
 #include "util/duration.h"
 #include "util/num.h"
 
-#define RESOURCE_COLS 50
+/* The table: fixed columns, then REQUEST (method and resource) takes what
+ * the terminal leaves, at least MIN_REQUEST_COLS; numbers are never cut. */
+#define FIXED_COLS 73 /* TIME DURATION SIDE PROCESS(PID) PROTO CODE SERVER with their spaces */
+#define MIN_REQUEST_COLS 16
+#define MAX_REQUEST_COLS 512
+#define PIPE_COLS 160 /* stdout is not a terminal */
 #define DEFAULT_LIMIT 100
 
 #define MAX_FIELDS 16
 
 struct spans_out {
 	bool json;
+	int req_cols; /* width of the REQUEST column */
 	int fields[MAX_FIELDS]; /* --fields: span fields to print, by index */
 	int nfields;
 	unsigned long rows;
@@ -58,17 +67,63 @@ static void fmt_duration(uint64_t ns, char *out, size_t outsz)
 		snprintf(out, outsz, "%.2fs", (double)ns / 1e9);
 }
 
+/* 12 columns: "HH:MM:SS.mmm" today, "MM-DD HH:MM:SS" on other days. */
 static void fmt_time(uint64_t ns, char *out, size_t outsz)
 {
-	time_t sec = (time_t)(ns / 1000000000);
-	struct tm tm;
+	time_t sec = (time_t)(ns / 1000000000), now = time(NULL);
+	struct tm tm, today;
 	char hms[16];
 
-	if (!localtime_r(&sec, &tm) || !strftime(hms, sizeof(hms), "%H:%M:%S", &tm)) {
+	if (!localtime_r(&sec, &tm) || !localtime_r(&now, &today)) {
+		snprintf(out, outsz, "-");
+		return;
+	}
+	if (tm.tm_year != today.tm_year || tm.tm_yday != today.tm_yday) {
+		if (!strftime(out, outsz, "%m-%d %H:%M", &tm))
+			snprintf(out, outsz, "-");
+		return;
+	}
+	if (!strftime(hms, sizeof(hms), "%H:%M:%S", &tm)) {
 		snprintf(out, outsz, "-");
 		return;
 	}
 	snprintf(out, outsz, "%s.%03u", hms, (unsigned)(ns / 1000000 % 1000));
+}
+
+/* The terminal's width, or PIPE_COLS when stdout is not one. */
+static int term_cols(void)
+{
+	struct winsize ws;
+	const char *c = getenv("COLUMNS");
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	if (c && atoi(c) > 0)
+		return atoi(c);
+	return PIPE_COLS;
+}
+
+/* Cuts s to at most cols display columns with "..." (UTF-8 aware: a
+ * continuation byte takes no column). */
+static void fmt_cut(const char *s, int cols, char *out, size_t outsz)
+{
+	size_t n = 0, o = 0;
+	int w = 0, total = 0;
+
+	for (const char *p = s; *p; p++)
+		total += ((unsigned char)*p & 0xc0) != 0x80;
+	if (total <= cols) {
+		snprintf(out, outsz, "%s", s);
+		return;
+	}
+	while (s[n] && o + 4 < outsz) {
+		bool lead = ((unsigned char)s[n] & 0xc0) != 0x80;
+		if (lead && w == cols - 3)
+			break;
+		w += lead;
+		out[o++] = s[n++];
+	}
+	snprintf(out + o, outsz - o, "...");
 }
 
 static void fmt_endpoint(const struct zt_span *s, const uint8_t ip[16], uint16_t port, char *out,
@@ -92,24 +147,6 @@ static void fmt_endpoint(const struct zt_span *s, const uint8_t ip[16], uint16_t
 		snprintf(out, outsz, "%s:%u", addr, port);
 }
 
-/* Cuts to RESOURCE_COLS bytes with "..." on a UTF-8 character boundary. */
-static void fmt_resource(const char *r, char *out, size_t outsz)
-{
-	size_t len = strlen(r), cut = RESOURCE_COLS - 3;
-
-	if (!r[0]) {
-		snprintf(out, outsz, "-");
-		return;
-	}
-	if (len <= RESOURCE_COLS) {
-		snprintf(out, outsz, "%.*s", RESOURCE_COLS, r);
-		return;
-	}
-	while (cut > 0 && ((unsigned char)r[cut] & 0xc0) == 0x80)
-		cut--;
-	snprintf(out, outsz, "%.*s...", (int)cut, r);
-}
-
 static const char *side_short(uint8_t tap_side)
 {
 	switch (tap_side) {
@@ -122,10 +159,10 @@ static const char *side_short(uint8_t tap_side)
 	}
 }
 
-static void print_header(void)
+static void print_header(const struct spans_out *o)
 {
-	printf("%-12s %9s %-6s %-24s %-5s %-7s %-*s %4s %s\n", "TIME", "DURATION", "SIDE", "PROCESS(PID)",
-	       "PROTO", "TYPE", RESOURCE_COLS, "RESOURCE", "CODE", "CLIENT -> SERVER");
+	printf("%-12s %8s %-6s %-16s %-5s %4s %-*s %s\n", "TIME", "DURATION", "SIDE", "PROCESS(PID)", "PROTO",
+	       "CODE", o->req_cols, "REQUEST", "SERVER");
 }
 
 /* A table of the chosen fields, generated from the field table: each
@@ -188,7 +225,8 @@ static int parse_fields(const char *list, struct spans_out *o)
 static int print_row(void *ctx, const struct zt_span *s)
 {
 	struct spans_out *o = ctx;
-	char tbuf[32], dbuf[24], proc[40], res[RESOURCE_COLS * 2], code[16], cli[64], srv[64];
+	char tbuf[32], dbuf[24], proc[64], req[ZT_TYPE_LEN + ZT_RESOURCE_LEN + 2], cut[MAX_REQUEST_COLS * 4 + 8],
+	    code[16], srv[64];
 
 	o->rows++;
 	if (o->json) {
@@ -200,20 +238,21 @@ static int print_row(void *ctx, const struct zt_span *s)
 		return 0;
 	}
 	if (o->rows == 1)
-		print_header();
+		print_header(o);
 	fmt_time(s->start_ns, tbuf, sizeof(tbuf));
 	fmt_duration(s->duration_ns, dbuf, sizeof(dbuf));
-	snprintf(proc, sizeof(proc), "%s(%u)", s->process[0] ? s->process : "?", s->pid);
-	fmt_resource(s->request_resource, res, sizeof(res));
+	snprintf(req, sizeof(req), "%s(%u)", s->process[0] ? s->process : "?", s->pid);
+	fmt_cut(req, 16, proc, sizeof(proc));
+	snprintf(req, sizeof(req), "%s%s%s", s->request_type, s->request_type[0] ? " " : "",
+		 s->request_resource[0] ? s->request_resource : "-");
+	fmt_cut(req, o->req_cols, cut, sizeof(cut));
 	if (s->response_code >= 0)
 		snprintf(code, sizeof(code), "%d", s->response_code);
 	else
 		snprintf(code, sizeof(code), "-");
-	fmt_endpoint(s, s->client_ip, s->client_port, cli, sizeof(cli));
 	fmt_endpoint(s, s->server_ip, s->server_port, srv, sizeof(srv));
-	printf("%-12s %9s %-6s %-24s %-5s %-7s %-*s %4s %s -> %s\n", tbuf, dbuf, side_short(s->tap_side),
-	       proc, s->l7_protocol ? zt_l7_name(s->l7_protocol) : "-",
-	       s->request_type[0] ? s->request_type : "-", RESOURCE_COLS, res, code, cli, srv);
+	printf("%-12s %8s %-6s %-16s %-5s %4s %-*s %s\n", tbuf, dbuf, side_short(s->tap_side), proc,
+	       s->l7_protocol ? zt_l7_name(s->l7_protocol) : "-", code, o->req_cols, cut, srv);
 	return 0;
 }
 
@@ -316,6 +355,11 @@ int zt_cmd_spans(int argc, char **argv)
 		return 2;
 	}
 
+	out.req_cols = term_cols() - FIXED_COLS;
+	if (out.req_cols < MIN_REQUEST_COLS)
+		out.req_cols = MIN_REQUEST_COLS;
+	if (out.req_cols > MAX_REQUEST_COLS)
+		out.req_cols = MAX_REQUEST_COLS;
 	rc = zt_store_open(data, ZT_STORE_RO, &st);
 	if (rc) {
 		fprintf(stderr, "ztrace spans: %s\n", st ? zt_store_errmsg(st) : strerror(-rc));
