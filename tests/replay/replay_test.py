@@ -6,6 +6,7 @@
     not trusted blindly.
 Also: corrupt recordings give a clear error naming the byte offset."""
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -48,6 +49,14 @@ try:
         stored = {json.loads(x)["span_uid"]: json.loads(x) for x in q.stdout.splitlines()}
         golden = {json.loads(x)["span_uid"]: json.loads(x) for x in expected.splitlines()}
         check(f"{name}: stored spans equal replayed spans", stored == golden, "")
+        # the table fits a 100-column terminal; recorded on another day, the date shows
+        q = subprocess.run([ZTRACE, "spans", "--data", d, "--limit", "0"], capture_output=True, text=True,
+                           env=dict(os.environ, COLUMNS="100"))
+        lines = q.stdout.splitlines()
+        check(f"{name}: table fits 100 columns, dated",
+              q.returncode == 0 and len(lines) == len(golden) + 1 and all(len(ln) <= 100 for ln in lines)
+              and all(re.match(r"\d\d-\d\d \d\d:\d\d ", ln) for ln in lines[1:]),
+              "\n".join(lines[:3]))
         # the field-table printer: any fields, values as in JSON, nulls as "-"
         cols = ["span_uid", "response_code", "req_tcp_seq", "endpoint", "syscall_trace_id_resp"]
         q = subprocess.run([ZTRACE, "spans", "--data", d, "--limit", "0", "--fields", ",".join(cols)],
