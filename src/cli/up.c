@@ -91,6 +91,8 @@ static void print_drops(FILE *f, const struct zt_session_stats *st, const struct
 		(unsigned long long)st->bad_events, (unsigned long long)ps->queue_full);
 }
 
+/* The live status line, within 80 columns: rates, totals, and the losses
+ * that are not zero (the final line names every counter). */
 static void up_on_status(void *ctx, struct zt_pipeline *p, double secs)
 {
 	struct up_ctx *u = ctx;
@@ -98,15 +100,39 @@ static void up_on_status(void *ctx, struct zt_pipeline *p, double secs)
 	const struct zt_pipeline_stats *ps = zt_pipeline_stats(p);
 	struct zt_source *src = zt_pipeline_source(p);
 	uint64_t kc[ZT_CNT__COUNT] = {0};
+	char lost[96] = "";
+	size_t n = 0;
+	int shown = 0, more = 0;
 
 	if (src->ops->counters)
 		src->ops->counters(src, kc);
-	fprintf(stderr, "ztrace: %.0f events/s, %.0f spans/s | spans %llu, conns open %llu | ",
+	const struct {
+		const char *name;
+		uint64_t v;
+	} drops[] = {
+	    {"ring_full", kc[ZT_CNT_RING_FULL]}, {"queue_full", ps->queue_full}, {"map_full", kc[ZT_CNT_MAP_FULL]},
+	    {"evicted", st->conns_evicted},      {"unanswered", st->unanswered}, {"orphan", st->orphan_responses},
+	    {"bad", st->bad_events},
+	};
+	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
+		if (!drops[i].v)
+			continue;
+		if (shown == 2) {
+			more++;
+			continue;
+		}
+		n += (size_t)snprintf(lost + n, sizeof(lost) - n, "%s%s %llu", shown ? ", " : "", drops[i].name,
+				      (unsigned long long)drops[i].v);
+		shown++;
+	}
+	if (more)
+		snprintf(lost + n, sizeof(lost) - n, " +%d", more);
+	fprintf(stderr, "ztrace: %.0f events/s, %.0f spans/s, %llu spans, %llu conns | lost: %s\n",
 		secs > 0 ? (st->events - u->ev0) / secs : 0, secs > 0 ? (st->spans - u->sp0) / secs : 0,
 		(unsigned long long)st->spans,
 		(unsigned long long)(st->conns_opened - st->conns_closed - st->conns_idle - st->conns_evicted -
-				     st->conns_reused));
-	print_drops(stderr, st, ps, kc);
+				     st->conns_reused),
+		shown ? lost : "none");
 	u->ev0 = st->events;
 	u->sp0 = st->spans;
 }
