@@ -8,6 +8,7 @@
  */
 #include "proto/trace_hdr.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -304,7 +305,45 @@ bool zt_trace_hdrs_resolve(const struct zt_trace_hdrs *h, struct zt_trace_ids *o
 	return ok;
 }
 
+/* The request-id header names, lowercase, NUL-separated; set once at
+ * start (zt_request_id_headers_set), read by every parser after. */
+#define RID_MAX 8
+#define RID_LEN 64
+static char rid_names[RID_MAX][RID_LEN] = {"x-request-id", "x-correlation-id"};
+static int rid_n = 2;
+
+int zt_request_id_headers_set(const char *csv)
+{
+	char names[RID_MAX][RID_LEN];
+	int n = 0;
+	const char *p = csv;
+
+	while (p && *p) {
+		size_t len = strcspn(p, ",");
+		if (len == 0 || len >= RID_LEN || n == RID_MAX)
+			return -EINVAL;
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)p[i];
+			if (c <= ' ' || c == ':' || c >= 0x7f)
+				return -EINVAL;
+			names[n][i] = (char)zt_lower(c);
+		}
+		names[n++][len] = '\0';
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	if (n == 0)
+		return -EINVAL;
+	memcpy(rid_names, names, sizeof(names));
+	rid_n = n;
+	return 0;
+}
+
 bool zt_is_request_id_header(const char *name, size_t n)
 {
-	return name && (zt_ieq(name, n, "x-request-id") || zt_ieq(name, n, "x-correlation-id"));
+	for (int i = 0; name && i < rid_n; i++)
+		if (zt_ieq(name, n, rid_names[i]))
+			return true;
+	return false;
 }

@@ -78,5 +78,10 @@ bool zt_trace_hdrs_resolve(const struct zt_trace_hdrs *h, struct zt_trace_ids *o
  * rare). A function rather than a list so that the names can become
  * configurable without touching the parsers. */
 bool zt_is_request_id_header(const char *name, size_t n);
+/* Replaces the request-id header names (default: X-Request-ID,
+ * X-Correlation-ID) with a comma-separated list, any case, at most 8 names
+ * of 63 bytes. -EINVAL (nothing changed) on an empty or bad list. Not
+ * thread-safe: call at start. */
+int zt_request_id_headers_set(const char *csv);
 
 #endif /* ZT_TRACE_HDR_H */

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "parser_harness.h"
@@ -441,9 +442,28 @@ static void test_request_id_header(void **unused)
 	assert_false(zt_is_request_id_header(NULL, 12));
 }
 
+/* The request-id header names are a setting; bad lists change nothing. */
+static void test_request_id_headers(void **state)
+{
+	assert_true(zt_is_request_id_header("X-Request-ID", 12));
+	assert_int_equal(zt_request_id_headers_set("X-Trace-Req,req-id"), 0);
+	assert_true(zt_is_request_id_header("x-trace-req", 11));
+	assert_true(zt_is_request_id_header("REQ-ID", 6));
+	assert_false(zt_is_request_id_header("X-Request-ID", 12));
+	assert_int_equal(zt_request_id_headers_set(""), -EINVAL);
+	assert_int_equal(zt_request_id_headers_set("a,,b"), -EINVAL);
+	assert_int_equal(zt_request_id_headers_set("has space"), -EINVAL);
+	assert_int_equal(zt_request_id_headers_set("a,b,c,d,e,f,g,h,i"), -EINVAL);
+	assert_true(zt_is_request_id_header("req-id", 6)); /* unchanged by the failures */
+	assert_int_equal(zt_request_id_headers_set("x-request-id,x-correlation-id"), 0);
+	assert_true(zt_is_request_id_header("x-correlation-id", 16));
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_request_id_headers),
 	    cmocka_unit_test(test_formats),	   cmocka_unit_test(test_prefixes),
 	    cmocka_unit_test(test_precedence),	   cmocka_unit_test(test_first_wins),
 	    cmocka_unit_test(test_offer),	   cmocka_unit_test(test_null_and_empty_values),
