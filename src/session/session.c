@@ -17,15 +17,17 @@
 /* Per-thread syscall trace context (DeepFlow's syscall_trace_id): a thread
  * that reads a request on a server socket starts a new context; what it
  * writes on other sockets until it answers belongs to that context. The
- * context ends when the thread has written the response to the last request
- * pending on that connection (pipelined requests share it until then):
- * later calls of the thread carry none, never a finished request's. */
+ * context ends when every request the thread read is answered (or given
+ * up): later calls of the thread carry none, never a finished request's,
+ * and an event loop that read a second request before the first was
+ * answered stays ambiguous until all of them are. */
 enum tctx_state { TCTX_IDLE = 0, TCTX_IN_REQUEST = 1 };
 struct tctx {
 	uint32_t tid;
 	uint32_t state;
 	uint64_t id;
 	uint64_t owner_sk; /* the server socket whose request started it */
+	uint32_t inflight; /* requests this thread read, not yet answered */
 	bool ambiguous;    /* a second request arrived before the context ended */
 };
 #define TCTX_SLOTS 65536u
@@ -261,6 +263,8 @@ static void emit_span(struct zt_session *s, struct zt_conn *c, const struct zt_m
 }
 
 static void thread_ctx_ambiguous(struct zt_session *s, uint32_t tid);
+static void thread_req_read(struct zt_session *s, const struct zt_conn *c, const struct zt_msg *req);
+static void thread_req_done(struct zt_session *s, const struct zt_conn *c, const struct zt_msg *req);
 
 /* A request waits for its response in the connection's pending list. */
 static void queue_request(struct zt_session *s, struct zt_conn *c, const struct zt_msg *m)
@@ -276,6 +280,7 @@ static void queue_request(struct zt_session *s, struct zt_conn *c, const struct 
 		s->st.unanswered++;
 		q = (struct zt_msg *)(void *)p->data;
 		emit_span(s, c, q, NULL, q->end_ns, ZT_RS_UNKNOWN);
+		thread_req_done(s, c, q);
 		zt_pend_remove(s->conns, c, NULL, p);
 	}
 	p = zt_pend_push(s->conns, c);
@@ -293,6 +298,7 @@ static void queue_request(struct zt_session *s, struct zt_conn *c, const struct 
 	}
 	q = (struct zt_msg *)(void *)p->data;
 	zt_msg_copy(q, m);
+	thread_req_read(s, c, q);
 	if (c->role == ZT_ROLE_SERVER && c->npend > 1) {
 		/* pipelined: one read brought several requests, one thread
 		 * serves them all; none of them can claim its calls */
@@ -319,8 +325,6 @@ static struct zt_pend *find_request(struct zt_conn *c, const struct zt_msg *resp
 	}
 	return NULL;
 }
-
-static void thread_ctx_end(struct zt_session *s, uint32_t tid);
 
 static void on_msg(void *ctx, const struct zt_msg *m)
 {
@@ -360,12 +364,14 @@ static void on_msg(void *ctx, const struct zt_msg *m)
 	p = find_request(c, m, &prev);
 	if (!p) {
 		s->st.orphan_responses++;
+		/* an answer to a request never parsed: if its thread has
+		 * nothing else in flight, its context ends here */
+		thread_req_done(s, c, m);
 		return;
 	}
 	emit_span(s, c, (const struct zt_msg *)(const void *)p->data, m, 0, ZT_RS_UNKNOWN);
+	thread_req_done(s, c, (const struct zt_msg *)(const void *)p->data);
 	zt_pend_remove(s->conns, c, prev, p);
-	if (c->role == ZT_ROLE_SERVER && c->npend == 0 && m->dir == ZT_DIR_EGRESS)
-		thread_ctx_end(s, m->tid_end);
 }
 
 /* A connection ends: the parser emits what the end completes, requests
@@ -404,6 +410,7 @@ static void on_close(void *ctx, struct zt_conn *c, enum zt_close_reason why, uin
 		const struct zt_msg *q = (const struct zt_msg *)(const void *)c->phead->data;
 		s->st.unanswered++;
 		emit_span(s, c, q, NULL, now_ns > q->end_ns ? now_ns : q->end_ns, noresp);
+		thread_req_done(s, c, q);
 		zt_pend_remove(s->conns, c, NULL, c->phead);
 	}
 }
@@ -450,12 +457,32 @@ static void thread_ctx_ambiguous(struct zt_session *s, uint32_t tid)
 	}
 }
 
-/* A server answered its last pending request: the thread's context ends. */
-static void thread_ctx_end(struct zt_session *s, uint32_t tid)
+static struct tctx *tctx_of(struct zt_session *s, uint32_t tid)
 {
 	struct tctx *t = &s->tctx[(uint32_t)zt_mix64(tid) & (TCTX_SLOTS - 1)];
+	return t->tid == tid ? t : NULL;
+}
 
-	if (t->tid == tid) {
+/* A server request is complete: its reading thread has one more in flight. */
+static void thread_req_read(struct zt_session *s, const struct zt_conn *c, const struct zt_msg *req)
+{
+	struct tctx *t;
+
+	if (c->role == ZT_ROLE_SERVER && req->dir == ZT_DIR_INGRESS && (t = tctx_of(s, req->tid_start)))
+		t->inflight++;
+}
+
+/* A server request was answered or given up: when its reading thread has
+ * none left in flight, the thread's context ends. */
+static void thread_req_done(struct zt_session *s, const struct zt_conn *c, const struct zt_msg *req)
+{
+	struct tctx *t;
+
+	if (c->role != ZT_ROLE_SERVER || !(t = tctx_of(s, req->tid_start)))
+		return;
+	if (t->inflight > 0 && req->kind == ZT_MSG_REQUEST)
+		t->inflight--;
+	if (t->inflight == 0) {
 		t->state = TCTX_IDLE;
 		t->id = 0;
 		t->ambiguous = false;

@@ -345,6 +345,37 @@ static void test_thread_ctx_not_stale(void **state)
 	(void)state;
 }
 
+/* An event loop: one thread reads A and B, answers A, reads C, then makes
+ * a call (for B or C: nobody can tell). The call must be flagged ambiguous,
+ * not tied to C's context. */
+static void test_event_loop_ambiguous(void **state)
+{
+	struct zt_session *s = new_session(0, 0);
+	const struct zt_span *call;
+
+	send_ev(s, 11, 9, ZT_DIR_INGRESS, 1000, REQ, 80, 40011);
+	send_ev(s, 12, 9, ZT_DIR_INGRESS, 1100, REQ, 80, 40012);
+	send_ev(s, 11, 9, ZT_DIR_EGRESS, 1200, RESP, 80, 40011);
+	send_ev(s, 13, 9, ZT_DIR_INGRESS, 1300, REQ, 80, 40013);
+	send_ev(s, 20, 9, ZT_DIR_EGRESS, 1400, REQ, 40020, 81);
+	send_ev(s, 20, 9, ZT_DIR_INGRESS, 1500, RESP, 40020, 81);
+	call = span_of(81, ZT_TAP_CLIENT_PROCESS);
+	assert_non_null(call);
+	assert_true(call->flags & ZT_SPAN_AMBIGUOUS);
+	/* once every request is answered, the next one starts clean */
+	send_ev(s, 12, 9, ZT_DIR_EGRESS, 1600, RESP, 80, 40012);
+	send_ev(s, 13, 9, ZT_DIR_EGRESS, 1700, RESP, 80, 40013);
+	send_ev(s, 11, 9, ZT_DIR_INGRESS, 1800, REQ, 80, 40011);
+	send_ev(s, 21, 9, ZT_DIR_EGRESS, 1900, REQ, 40021, 82);
+	send_ev(s, 21, 9, ZT_DIR_INGRESS, 2000, RESP, 40021, 82);
+	call = span_of(82, ZT_TAP_CLIENT_PROCESS);
+	assert_non_null(call);
+	assert_false(call->flags & ZT_SPAN_AMBIGUOUS);
+	assert_true(call->syscall_trace_id_req != 0);
+	zt_session_free(s);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +386,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pending_pool_bound, kv_setup, kv_teardown),
 	    cmocka_unit_test_setup_teardown(test_memory_bounded, kv_setup, kv_teardown),
 	    cmocka_unit_test(test_thread_ctx_not_stale),
+	    cmocka_unit_test(test_event_loop_ambiguous),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
