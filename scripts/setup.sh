@@ -9,7 +9,7 @@ PKGS=(
 	make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 	libsqlite3-dev libjansson-dev libcmocka-dev libclang-rt-14-dev
 	# tests: real servers and clients
-	nginx-light wrk curl iproute2 python3 sqlite3 procps
+	nginx-light wrk curl iproute2 python3 sqlite3 procps python3-flask python3-requests
 )
 if [ "${1:-}" = --bench ]; then
 	# load generators, servers and the baseline parser the benches compare with
