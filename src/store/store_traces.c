@@ -449,31 +449,98 @@ static int bind_named_u64(sqlite3_stmt *stmt, const char *name, uint64_t v)
 }
 
 /*
- * One pass over the spans in the time window (the time index when --since):
- *  w: each span with its trace (final id through temp.zt_alias_final, its
- *     own uid when it has no trace_id), whether it has a parent (late link
- *     applied) and whether its status is an error;
- *  r: the spans of each trace ranked: parentless first, then by start: rank 1
- *     is the root (the first span when every span has a parent, its root
- *     lost);
- *  g: one row per trace.
+ * zt_first(x) and zt_last(x): min() and max() under other names. SQLite takes
+ * the bare columns of a grouped SELECT from the row that holds the value of
+ * its min() or max() aggregate only when there is exactly one: the summaries
+ * use min() to pick each trace's root row and these for the time bounds.
+ * (A window function ranking the rows did the same at twice the cost.)
+ */
+struct first_last {
+	int64_t v;
+	int set;
+};
+
+static void first_last_step(sqlite3_context *c, int argc, sqlite3_value **argv, int last)
+{
+	struct first_last *fl = sqlite3_aggregate_context(c, sizeof(*fl));
+	int64_t v;
+
+	if (!fl) {
+		sqlite3_result_error_nomem(c);
+		return;
+	}
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL)
+		return;
+	v = sqlite3_value_int64(argv[0]);
+	if (!fl->set || (last ? v > fl->v : v < fl->v)) {
+		fl->v = v;
+		fl->set = 1;
+	}
+}
+
+static void first_step(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+	first_last_step(c, argc, argv, 0);
+}
+
+static void last_step(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+	first_last_step(c, argc, argv, 1);
+}
+
+static void first_last_final(sqlite3_context *c)
+{
+	struct first_last *fl = sqlite3_aggregate_context(c, 0);
+
+	if (fl && fl->set)
+		sqlite3_result_int64(c, fl->v);
+	else
+		sqlite3_result_null(c);
+}
+
+static int register_functions(struct zt_sqlite *sq)
+{
+	int rc = sqlite3_create_function_v2(sq->db, "zt_first", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, NULL,
+					    first_step, first_last_final, NULL);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function_v2(sq->db, "zt_last", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, NULL,
+						last_step, first_last_final, NULL);
+	return rc == SQLITE_OK ? 0 : zt_sq_fail(sq, rc, "register summary functions");
+}
+
+enum summary_scope {
+	SCOPE_WINDOW, /* every trace with spans in the window */
+	SCOPE_TRACE,  /* the trace :tid (a final id) */
+	SCOPE_SPAN,   /* the trace of the one span (:t0, :tid) stored without trace_id */
+};
+
+/*
+ * The summaries' SQL: one pass over the spans of the scope (the time index
+ * with a since bound, else the table in storage order), grouped by trace:
+ * the final id through temp.zt_alias_final, or the span's own uid when it has
+ * no trace_id. The root is the row of min(rk), rk = has a parent (late link
+ * applied) * 2^62 + start_ns: the first parentless span, or the first span
+ * when every span has a parent (its root lost). Two spans of one trace
+ * starting in the same nanosecond may tie: either is the root. start_ns
+ * stays below 2^62 until the year 2116.
  * With a since bound, a trace with spans before it started before it: the
  * two NOT EXISTS probe spans_trace (trace_id, start_ns) for the trace's id
  * and each of its aliases, one index seek each.
  */
-int zt_sq_query_traces(struct zt_store *st, const struct zt_trace_query *q, zt_trace_cb cb, void *ctx)
+static int prepare_summaries(struct zt_sqlite *sq, const struct zt_trace_query *q, enum summary_scope scope,
+			     sqlite3_stmt **out)
 {
-	struct zt_sqlite *sq = (struct zt_sqlite *)st;
+	static const char *const scope_sql[] = {
+	    [SCOPE_WINDOW] = "",
+	    [SCOPE_TRACE] = " WHERE s.trace_id IN (SELECT :tid UNION ALL"
+			    " SELECT alias FROM temp.zt_alias_final WHERE final = :tid)",
+	    [SCOPE_SPAN] = " WHERE s.start_ns = :t0 AND s.span_uid = :tid AND s.trace_id IS NULL",
+	};
 	char sql[4096], where[1024] = "1";
 	sqlite3_stmt *stmt = NULL;
-	struct zt_trace_summary *t = NULL;
-	int rc, ret;
+	int rc;
 
-	if (!sq->db)
-		return zt_sq_set_err(sq, -EBADF, "store is not open");
-	ret = fill_alias_final(sq);
-	if (ret)
-		return ret;
 	if (q->since_ns)
 		append(where, sizeof(where),
 		       " AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = g.tid AND p.start_ns < :since)"
@@ -490,23 +557,24 @@ int zt_sq_query_traces(struct zt_store *st, const struct zt_trace_query *q, zt_t
 		append(where, sizeof(where), " AND g.dur >= :mindur");
 	if ((size_t)snprintf(
 		sql, sizeof(sql),
-		"WITH w AS (SELECT COALESCE(f.final, s.trace_id, s.span_uid) AS tid, s.span_uid AS uid,"
-		" s.start_ns AS t0, s.end_ns AS t1, s.process AS process, s.endpoint AS endpoint,"
-		" s.response_status IN (:e1, :e2, :e3) AS err,"
-		" (CASE WHEN l.child_uid IS NULL THEN %s ELSE l.parent_uid END) IS NOT NULL AS has_parent"
-		" FROM spans s LEFT JOIN temp.zt_alias_final f ON f.alias = s.trace_id"
-		" LEFT JOIN span_links l ON l.child_uid = s.span_uid%s),"
-		" r AS (SELECT *, row_number() OVER (PARTITION BY tid ORDER BY has_parent, t0, uid) AS rn FROM w),"
-		" g AS (SELECT tid, max(CASE WHEN rn = 1 THEN uid END) AS root_uid,"
-		" max(CASE WHEN rn = 1 THEN process END) AS root_process,"
-		" max(CASE WHEN rn = 1 THEN endpoint END) AS root_endpoint,"
-		" min(t0) AS start, max(max(t1) - min(t0), 0) AS dur, count(*) AS n, sum(err) AS errs"
-		" FROM r GROUP BY tid)"
-		" SELECT tid, root_uid, root_process, root_endpoint, start, dur, n, errs FROM g WHERE %s"
-		" ORDER BY %s, tid%s",
-		sq->version >= 4 ? "s.parent_uid" : "NULL", q->since_ns ? " WHERE s.start_ns >= :since" : "", where,
-		q->sort_by_duration ? "dur DESC, start DESC" : "start DESC", q->limit ? " LIMIT :limit" : "") >=
-	    sizeof(sql))
+		"SELECT tid, root_uid, root_process, root_endpoint, start, dur, n, errs FROM"
+		" (SELECT tid, root_uid, root_process, root_endpoint, start,"
+		" CASE WHEN last > start THEN last - start ELSE 0 END AS dur, n, errs FROM"
+		" (SELECT COALESCE(f.final, s.trace_id, s.span_uid) AS tid,"
+		" min(((CASE WHEN l.child_uid IS NULL THEN %s ELSE l.parent_uid END) IS NOT NULL)"
+		" * 4611686018427387904 + s.start_ns) AS rk,"
+		" s.span_uid AS root_uid, s.process AS root_process, s.endpoint AS root_endpoint,"
+		" zt_first(s.start_ns) AS start, zt_last(s.end_ns) AS last, count(*) AS n,"
+		" sum(s.response_status IN (:e1, :e2, :e3)) AS errs"
+		" FROM spans s%s LEFT JOIN temp.zt_alias_final f ON f.alias = s.trace_id"
+		" LEFT JOIN span_links l ON l.child_uid = s.span_uid%s GROUP BY 1)) g"
+		" WHERE %s%s%s",
+		sq->version >= 4 ? "s.parent_uid" : "NULL", scope == SCOPE_WINDOW && !q->since_ns ? " NOT INDEXED" : "",
+		scope != SCOPE_WINDOW ? scope_sql[scope] : q->since_ns ? " WHERE s.start_ns >= :since" : "", where,
+		scope != SCOPE_WINDOW ? ""
+		: q->sort_by_duration ? " ORDER BY dur DESC, start DESC, tid"
+				      : " ORDER BY start DESC, tid",
+		scope == SCOPE_WINDOW && q->limit ? " LIMIT :limit" : "") >= sizeof(sql))
 		return zt_sq_set_err(sq, -EOVERFLOW, "summary query text too long");
 
 	rc = sqlite3_prepare_v2(sq->db, sql, -1, &stmt, NULL);
@@ -523,31 +591,52 @@ int zt_sq_query_traces(struct zt_store *st, const struct zt_trace_query *q, zt_t
 	rc |= bind_named_u64(stmt, ":mindur", q->min_duration_ns);
 	rc |= bind_named_u64(stmt, ":limit", q->limit);
 	if (rc != SQLITE_OK) { /* SQLITE_OK is 0: any failure leaves a bit set */
-		ret = zt_sq_fail(sq, rc, "bind trace summaries");
-		goto out;
+		sqlite3_finalize(stmt);
+		return zt_sq_fail(sq, rc, "bind trace summaries");
 	}
+	*out = stmt;
+	return 0;
+}
+
+static void read_summary(sqlite3_stmt *stmt, struct zt_trace_summary *t)
+{
+	const char *c;
+
+	memset(t, 0, sizeof(*t));
+	c = (const char *)sqlite3_column_text(stmt, 0);
+	snprintf(t->trace_id, sizeof(t->trace_id), "%s", c ? c : "");
+	c = (const char *)sqlite3_column_text(stmt, 1);
+	snprintf(t->root_uid, sizeof(t->root_uid), "%s", c ? c : "");
+	c = (const char *)sqlite3_column_text(stmt, 2);
+	snprintf(t->root_process, sizeof(t->root_process), "%s", c ? c : "");
+	c = (const char *)sqlite3_column_text(stmt, 3);
+	snprintf(t->root_endpoint, sizeof(t->root_endpoint), "%s", c ? c : "");
+	t->start_ns = (uint64_t)sqlite3_column_int64(stmt, 4);
+	t->duration_ns = (uint64_t)sqlite3_column_int64(stmt, 5);
+	t->spans = (uint32_t)sqlite3_column_int64(stmt, 6);
+	t->errors = (uint32_t)sqlite3_column_int64(stmt, 7);
+}
+
+/* Every trace of the window in one statement: filtered, sorted and limited
+ * in SQL. */
+static int traces_window(struct zt_sqlite *sq, const struct zt_trace_query *q, zt_trace_cb cb, void *ctx)
+{
+	sqlite3_stmt *stmt = NULL;
+	struct zt_trace_summary *t = NULL;
+	int rc, ret;
+
+	ret = prepare_summaries(sq, q, SCOPE_WINDOW, &stmt);
+	if (ret)
+		return ret;
 	t = malloc(sizeof(*t));
 	if (!t) {
 		ret = zt_sq_set_err(sq, -ENOMEM, "out of memory");
 		goto out;
 	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		const char *c;
 		int r;
 
-		memset(t, 0, sizeof(*t));
-		c = (const char *)sqlite3_column_text(stmt, 0);
-		snprintf(t->trace_id, sizeof(t->trace_id), "%s", c ? c : "");
-		c = (const char *)sqlite3_column_text(stmt, 1);
-		snprintf(t->root_uid, sizeof(t->root_uid), "%s", c ? c : "");
-		c = (const char *)sqlite3_column_text(stmt, 2);
-		snprintf(t->root_process, sizeof(t->root_process), "%s", c ? c : "");
-		c = (const char *)sqlite3_column_text(stmt, 3);
-		snprintf(t->root_endpoint, sizeof(t->root_endpoint), "%s", c ? c : "");
-		t->start_ns = (uint64_t)sqlite3_column_int64(stmt, 4);
-		t->duration_ns = (uint64_t)sqlite3_column_int64(stmt, 5);
-		t->spans = (uint32_t)sqlite3_column_int64(stmt, 6);
-		t->errors = (uint32_t)sqlite3_column_int64(stmt, 7);
+		read_summary(stmt, t);
 		r = cb(ctx, t);
 		if (r) {
 			ret = r < 0 ? r : 0;
@@ -560,4 +649,178 @@ out:
 	free(t);
 	sqlite3_finalize(stmt);
 	return ret;
+}
+
+/* ---- the most recent traces --------------------------------------------- */
+
+/* A set of trace ids (open addressing, grows at half full). */
+struct id_set {
+	char (*slot)[ZT_TRACE_ID_LEN];
+	size_t cap, n;
+};
+
+static uint64_t id_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* 1: added, 0: already there, -ENOMEM. */
+static int id_set_add(struct id_set *set, const char *id)
+{
+	size_t i;
+
+	if (2 * (set->n + 1) > set->cap) {
+		struct id_set big = {.cap = set->cap ? set->cap * 2 : 1024};
+
+		big.slot = calloc(big.cap, sizeof(*big.slot));
+		if (!big.slot)
+			return -ENOMEM;
+		for (size_t k = 0; k < set->cap; k++)
+			if (set->slot[k][0])
+				id_set_add(&big, set->slot[k]);
+		free(set->slot);
+		*set = big;
+	}
+	for (i = id_hash(id) & (set->cap - 1); set->slot[i][0]; i = (i + 1) & (set->cap - 1))
+		if (strcmp(set->slot[i], id) == 0)
+			return 0;
+	snprintf(set->slot[i], ZT_TRACE_ID_LEN, "%s", id);
+	set->n++;
+	return 1;
+}
+
+/* Most recent first, then by id: the window query's ORDER BY. */
+static int recent_before(const struct zt_trace_summary *a, const struct zt_trace_summary *b)
+{
+	return a->start_ns != b->start_ns ? a->start_ns > b->start_ns : strcmp(a->trace_id, b->trace_id) < 0;
+}
+
+/*
+ * The N most recent traces without aggregating the whole window: spans are
+ * walked newest first (the time index, backwards); each trace met for the
+ * first time is summarised on its own (SCOPE_TRACE: spans_trace, or SCOPE_SPAN)
+ * and kept if it is among the N most recent so far. A trace not met yet has
+ * no span after the walk's position, so it started at or before it: once the
+ * position is below the N-th start kept, none can enter and the walk stops.
+ * Reads about the spans of the last N traces instead of the whole window.
+ */
+static int traces_recent(struct zt_sqlite *sq, const struct zt_trace_query *q, zt_trace_cb cb, void *ctx)
+{
+	sqlite3_stmt *walk = NULL, *one_trace = NULL, *one_span = NULL;
+	struct zt_trace_summary *top = NULL, *t;
+	struct id_set seen = {0};
+	size_t n = 0;
+	int rc, ret;
+
+	top = calloc((size_t)q->limit + 1, sizeof(*top));
+	if (!top)
+		return zt_sq_set_err(sq, -ENOMEM, "out of memory");
+	ret = prepare_summaries(sq, q, SCOPE_TRACE, &one_trace);
+	if (!ret)
+		ret = prepare_summaries(sq, q, SCOPE_SPAN, &one_span);
+	if (ret)
+		goto out;
+	rc = sqlite3_prepare_v2(sq->db,
+				q->since_ns ? "SELECT s.start_ns, COALESCE(f.final, s.trace_id, s.span_uid), s.trace_id IS NULL"
+					      " FROM spans s LEFT JOIN temp.zt_alias_final f ON f.alias = s.trace_id"
+					      " WHERE s.start_ns >= ?1 ORDER BY s.start_ns DESC"
+					    : "SELECT s.start_ns, COALESCE(f.final, s.trace_id, s.span_uid), s.trace_id IS NULL"
+					      " FROM spans s LEFT JOIN temp.zt_alias_final f ON f.alias = s.trace_id"
+					      " ORDER BY s.start_ns DESC",
+				-1, &walk, NULL);
+	if (rc == SQLITE_OK && q->since_ns)
+		rc = sqlite3_bind_int64(walk, 1, q->since_ns > INT64_MAX ? INT64_MAX : (int64_t)q->since_ns);
+	if (rc != SQLITE_OK) {
+		ret = zt_sq_fail(sq, rc, "prepare the span walk");
+		goto out;
+	}
+	while ((rc = sqlite3_step(walk)) == SQLITE_ROW) {
+		int64_t at = sqlite3_column_int64(walk, 0);
+		const char *tid = (const char *)sqlite3_column_text(walk, 1);
+		sqlite3_stmt *one = sqlite3_column_int(walk, 2) ? one_span : one_trace;
+		int r;
+
+		if (n == q->limit && (uint64_t)at < top[n - 1].start_ns)
+			break;
+		if (!tid || strlen(tid) >= ZT_TRACE_ID_LEN)
+			continue;
+		r = id_set_add(&seen, tid);
+		if (r < 0) {
+			ret = zt_sq_set_err(sq, r, "out of memory for trace ids");
+			goto out;
+		}
+		if (r == 0)
+			continue;
+		sqlite3_reset(one);
+		rc = bind_named_text(one, ":tid", tid);
+		if (rc == SQLITE_OK)
+			rc = bind_named_u64(one, ":t0", (uint64_t)at);
+		if (rc != SQLITE_OK) {
+			ret = zt_sq_fail(sq, rc, "bind trace summary");
+			goto out;
+		}
+		rc = sqlite3_step(one);
+		if (rc == SQLITE_DONE) /* filtered out: started before since */
+			continue;
+		if (rc != SQLITE_ROW) {
+			ret = zt_sq_fail(sq, rc, "trace summary");
+			goto out;
+		}
+		/* insert in order into top[0..n], keep the first limit */
+		t = &top[n];
+		read_summary(one, t);
+		for (size_t k = n; k > 0 && recent_before(&top[k], &top[k - 1]); k--) {
+			struct zt_trace_summary tmp = top[k];
+
+			top[k] = top[k - 1];
+			top[k - 1] = tmp;
+		}
+		if (n < q->limit)
+			n++;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		ret = zt_sq_fail(sq, rc, "span walk");
+		goto out;
+	}
+	for (size_t k = 0; k < n; k++) {
+		int r = cb(ctx, &top[k]);
+
+		if (r) {
+			ret = r < 0 ? r : 0;
+			break;
+		}
+	}
+out:
+	sqlite3_finalize(walk);
+	sqlite3_finalize(one_trace);
+	sqlite3_finalize(one_span);
+	free(seen.slot);
+	free(top);
+	return ret;
+}
+
+/* The walk pays a query per trace met: worth it for a short list of the
+ * most recent traces, not when filters may skip most traces met. */
+#define ZT_RECENT_MAX 1000
+
+int zt_sq_query_traces(struct zt_store *st, const struct zt_trace_query *q, zt_trace_cb cb, void *ctx)
+{
+	struct zt_sqlite *sq = (struct zt_sqlite *)st;
+	int ret;
+
+	if (!sq->db)
+		return zt_sq_set_err(sq, -EBADF, "store is not open");
+	ret = register_functions(sq);
+	if (!ret)
+		ret = fill_alias_final(sq);
+	if (ret)
+		return ret;
+	if (!q->sort_by_duration && q->limit > 0 && q->limit <= ZT_RECENT_MAX && !q->service && !q->endpoint &&
+	    !q->errors_only && !q->min_duration_ns)
+		return traces_recent(sq, q, cb, ctx);
+	return traces_window(sq, q, cb, ctx);
 }

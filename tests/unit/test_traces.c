@@ -670,6 +670,52 @@ static void test_summaries_since_alias_first(void **state)
 	st->ops->close(st);
 }
 
+/*
+ * The most recent N traces come from a walk of the newest spans (store_traces.c:
+ * traces_recent) when nothing but since filters; any other query aggregates
+ * the whole window. Both must give the same list: the first N of all.
+ */
+static void test_recent_walk_equals_window(void **state)
+{
+	struct zt_store *st = open_ok(*state, ZT_STORE_RW);
+	struct zt_trace_query all = {0}, q;
+	struct sums whole, part;
+	static const uint64_t since[] = {0, T0, T0 + 1 * MS, T0 + 300 * MS, T0 + 305 * MS, T0 + 901 * MS,
+					 T0 + 2000 * MS};
+	/* t6: a long trace that started first but whose last span is the newest:
+	 * the walk meets it first and must still place it last. */
+	struct zt_span s[3] = {
+	    mk(0x70, 0, 1500, ZT_TAP_CLIENT_PROCESS, "curl", "GET /slow", "t6", 0, 0),
+	    mk(0x71, 1400, 50, ZT_TAP_SERVER_PROCESS, "nginx", "GET /slow", "t6", 0x70, ZT_LINK_TCP_SEQ),
+	    mk(0x72, 1200, 5, ZT_TAP_CLIENT_PROCESS, "curl", "GET /x", NULL, 0, 0),
+	};
+
+	store_summary_traces(st);
+	s[0].start_ns -= 1; /* before t1: the oldest start */
+	put(st, s, 3);
+	for (size_t k = 0; k < sizeof(since) / sizeof(since[0]); k++) {
+		all.since_ns = since[k];
+		traces(st, &all, &whole);
+		for (unsigned limit = 1; limit <= whole.n + 1; limit++) {
+			q = all;
+			q.limit = limit;
+			traces(st, &q, &part);
+			if (part.n != (limit < whole.n ? limit : whole.n))
+				fail_msg("since %zu limit %u: %zu traces of %zu", k, limit, part.n, whole.n);
+			for (size_t i = 0; i < part.n; i++)
+				if (memcmp(&part.t[i], &whole.t[i], sizeof(part.t[i])) != 0)
+					fail_msg("since %zu limit %u: trace %zu is %s, want %s", k, limit, i,
+						 part.t[i].trace_id, whole.t[i].trace_id);
+		}
+	}
+	all.since_ns = 0;
+	traces(st, &all, &whole);
+	assert_int_equal(whole.n, 7);
+	assert_string_equal(whole.t[6].trace_id, "t6");
+	assert_string_equal(whole.t[0].trace_id, uid(0x72));
+	st->ops->close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -681,6 +727,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_spans_without_trace_id, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_summaries, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_summaries_since_alias_first, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_recent_walk_equals_window, setup_dir, teardown_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
