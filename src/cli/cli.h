@@ -11,5 +11,7 @@ int zt_cmd_up(int argc, char **argv);
 int zt_cmd_record(int argc, char **argv);
 int zt_cmd_replay(int argc, char **argv);
 int zt_cmd_spans(int argc, char **argv);
+int zt_cmd_trace(int argc, char **argv);
+int zt_cmd_traces(int argc, char **argv);
 
 #endif /* ZT_CLI_H */

@@ -15,6 +15,8 @@ static const struct {
 } commands[] = {
 	{"up", zt_cmd_up, "trace this host and store spans locally (agent + embedded store)"},
 	{"spans", zt_cmd_spans, "list stored spans"},
+	{"traces", zt_cmd_traces, "list stored traces (one line each)"},
+	{"trace", zt_cmd_trace, "show one trace as a waterfall"},
 	{"record", zt_cmd_record, "save the raw kernel event stream to a file"},
 	{"replay", zt_cmd_replay, "run the pipeline on a recorded event stream"},
 };

@@ -63,18 +63,33 @@ struct zt_store_ops {
 	int (*flush)(struct zt_store *st);
 	/* Calls cb for each span, in start_ns order; stops if cb returns non-0. */
 	int (*query_spans)(struct zt_store *st, const struct zt_span_query *q, zt_span_cb cb, void *ctx);
-	/* Trace assembly's late facts (trace/joiner.h), durable after the next
-	 * flush; storing one twice changes nothing. put_link: a parent found
-	 * after the child span was stored. put_alias: two partial traces merged
-	 * after both had spans stored; `alias` now names `trace_id`. */
+	/* Trace assembly's late facts (trace/joiner.h), batched like spans and
+	 * durable after the next flush (written in the same transaction as the
+	 * spans; a failed flush keeps them for the next). Storing one twice
+	 * changes nothing, and the first fact about a child or an alias stays:
+	 * a later, different one is ignored.
+	 * put_link: a parent found after the child span was stored; uids of 1
+	 * to 16 characters, child != parent, link_kind not ZT_LINK_NONE
+	 * (-EINVAL with a message otherwise).
+	 * put_alias: two partial traces merged after both had spans stored;
+	 * `alias` now names `trace_id` (ids of 1 to 32 characters, distinct).
+	 * Chains are allowed: a -> b, then b -> c makes a and b names of c. */
 	int (*put_link)(struct zt_store *st, const char *child_uid, const char *parent_uid, uint8_t link_kind);
 	int (*put_alias)(struct zt_store *st, const char *alias, const char *trace_id);
 	/* Every span of one trace, in start_ns order, late links applied
-	 * (parent_uid, link_kind) and trace_id given as the trace's id. id: a
-	 * trace_id (an alias resolves to its trace) or a span_uid (its trace).
-	 * -ENOENT when nothing matches. */
+	 * (parent_uid, link_kind) and trace_id given as the trace's id: its
+	 * final id, at the end of its alias chain. id: a trace_id, any alias
+	 * of it, or the span_uid of any of its spans (a trace id is tried
+	 * first). A span stored without trace_id (files before trace assembly)
+	 * is a trace of its own, named by its span_uid; its trace_id stays
+	 * null. -ENOENT when nothing matches, -EINVAL for an id that is no id,
+	 * -ELOOP for an alias chain too long to follow. cb: as query_spans. */
 	int (*query_trace)(struct zt_store *st, const char *id, zt_span_cb cb, void *ctx);
-	/* Trace summaries, filtered and sorted as q says. */
+	/* Trace summaries, filtered and sorted as q says (equal keys: the more
+	 * recent first, then by trace_id);
+	 * a trace and its aliases are one summary under the final id, and a
+	 * span without trace_id is a trace of its own. With since_ns, a trace
+	 * counts only if it started at or after it, and is then complete. */
 	int (*query_traces)(struct zt_store *st, const struct zt_trace_query *q, zt_trace_cb cb, void *ctx);
 	void (*close)(struct zt_store *st);
 };

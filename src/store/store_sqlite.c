@@ -12,17 +12,19 @@
  * zt_store_errmsg(), released with ops->close()), unless memory ran out, in
  * which case *out is NULL. Every op of such a store returns -EBADF.
  *
- * Writes: put_spans copies into a batch; flush writes the batch in one
- * transaction through one reused INSERT OR IGNORE statement. A failed flush
- * keeps the batch for the next flush; put_spans then returns the error and
- * does not queue the rest of its spans.
+ * Writes: put_spans, put_link and put_alias copy into batches; flush writes
+ * them all in one transaction through reused INSERT OR IGNORE statements
+ * (spans, then links, then aliases). A failed flush keeps every batch for the
+ * next flush; a put_* that had to flush then returns the error and does not
+ * queue the rest of its input.
  *
- * Queries see flushed spans only.
+ * Queries see flushed data only. The trace queries are in store_traces.c.
  *
  * Threads: a store object is used by one thread at a time (open one per
  * thread); separate objects, in one process or many, share the file safely.
  */
 #include "store/store.h"
+#include "store/sqlite_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,16 +39,17 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <sqlite3.h>
-
 /*
  * Schema versions: 1 had span_uid TEXT PRIMARY KEY and a separate start_ns
  * index; 2 makes (start_ns, span_uid) the one unique key and indexes
  * syscall_trace_id_resp only where it differs from syscall_trace_id_req;
- * 3 adds the attributes column; 4 the trace assembly's parent_uid and
- * link_kind. Readers take any of them (a column a
- * version lacks reads as null); a writer converts 1 and 2 into 3 when it
- * opens the file (see migrate).
+ * 3 adds the attributes column; 4 is built for traces: the trace assembly's
+ * parent_uid and link_kind columns, the span_links and trace_alias tables,
+ * and only two indexes on spans (time and trace_id, see below). Readers take
+ * any of them (a column a version lacks reads as null, a missing table as
+ * empty); a writer converts 1..3 into 4 when it opens the file (see migrate).
+ * A version 4 file without the two tables (written by a development build
+ * between the two halves of v4) is completed the same way.
  *
  * The columns are the span record's fields (model/span.h), one each, named
  * and ordered as the field table; their SQL types follow the field kinds.
@@ -84,47 +87,53 @@ static const char *col_type(int f)
 }
 
 /*
- * Every index costs about as much per insert as the row itself, so there are
- * as few as the lookups need:
+ * Every index costs about as much per insert as the row itself, and one whose
+ * keys are random (a hash, a seq, a trace id) costs more: each batch dirties
+ * pages all over it, and each dirty page is written to the WAL at commit. So
+ * spans have the two indexes the queries need and no more:
  *  - spans_start_uid is the time index and the duplicate check at once
  *    (INSERT OR IGNORE). Its keys grow with time, so inserts touch its right
- *    edge only; a unique index on span_uid alone (a hash) made every insert
- *    dirty a random page and cost ~30% of the insert rate. A span stored
- *    twice has the same start_ns and uid (the uid hashes start_ns), so
- *    duplicates are still caught. Its order is the queries' ORDER BY.
- *  - Lookup keys are mostly absent (no trace headers, no seq on UDP): partial
- *    indexes skip the NULLs. An equality on the column implies IS NOT NULL,
- *    so lookups still use them.
- *  - syscall_trace_id_resp is almost always equal to syscall_trace_id_req
- *    (one thread reads the request and writes the response), so it is
- *    indexed only where it differs. A lookup of context X is therefore
- *      syscall_trace_id_req = X OR (syscall_trace_id_resp = X AND
- *      syscall_trace_id_resp IS NOT syscall_trace_id_req)
- *    where the second term, copied from the index, lets SQLite use it.
+ *    edge only. A span stored twice has the same start_ns and uid (the uid
+ *    hashes start_ns), so duplicates are still caught. Its order is the
+ *    queries' ORDER BY, and it holds span_uid: a span looked up by uid alone
+ *    is found by scanning this index (~35 bytes a span), not the table (~400).
+ *  - spans_trace (trace_id, start_ns): a trace's spans (query_trace), and
+ *    whether a trace has spans before a time (query_traces --since). Plain,
+ *    not partial: once the joiner assigns trace ids every span has one.
+ * Version 1..3 had partial indexes for the trace assembly's lookup keys (TCP
+ * seqs, X-Request-ID, syscall trace ids); the joiner now matches those in
+ * memory at ingest, so version 4 drops them.
+ *
+ * span_links and trace_alias hold the joiner's late facts; both are small
+ * (a link only when the parent came after the child was stored, an alias
+ * only when two partial traces merged after both were stored) and keyed by
+ * what they answer: a child's link, an alias's trace, and (trace_alias_target)
+ * the aliases of a trace.
  */
-static const char schema_indexes[] =
+static const char schema_v4[] =
     "CREATE UNIQUE INDEX IF NOT EXISTS spans_start_uid ON spans(start_ns, span_uid);"
-    "CREATE INDEX IF NOT EXISTS spans_trace_id ON spans(trace_id) WHERE trace_id IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS spans_tcp_seq ON spans(req_tcp_seq, resp_tcp_seq)"
-    " WHERE req_tcp_seq IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS spans_xrid ON spans(x_request_id) WHERE x_request_id IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS spans_strace_req ON spans(syscall_trace_id_req)"
-    " WHERE syscall_trace_id_req IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS spans_strace_resp ON spans(syscall_trace_id_resp)"
-    " WHERE syscall_trace_id_resp IS NOT NULL AND syscall_trace_id_resp IS NOT syscall_trace_id_req;";
+    "CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_id, start_ns);"
+    "CREATE TABLE IF NOT EXISTS span_links (child_uid TEXT NOT NULL PRIMARY KEY, parent_uid TEXT NOT NULL,"
+    " link_kind TEXT) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS trace_alias (alias TEXT NOT NULL PRIMARY KEY, trace_id TEXT NOT NULL)"
+    " WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS trace_alias_target ON trace_alias(trace_id);";
 
-struct zt_sqlite {
-	struct zt_store base;
-	sqlite3 *db; /* NULL: open failed, only errmsg is valid */
-	enum zt_store_mode mode;
-	sqlite3_stmt *insert, *begin, *commit, *rollback;
-	struct zt_span *batch; /* owned copies, not yet flushed */
-	size_t n, cap;
-	int version;		/* the file's schema version */
-	char select_cols[1024]; /* the columns this file has: "span_uid,start_ns,..." */
-	int sel_field[ZT_F__COUNT]; /* result column -> span field */
-	int nsel;
-};
+/* Version 1..3 indexes that version 4 has not (v1's go with its table). */
+static const char drop_v3_indexes[] = "DROP INDEX IF EXISTS spans_trace_id;"
+				      "DROP INDEX IF EXISTS spans_tcp_seq;"
+				      "DROP INDEX IF EXISTS spans_xrid;"
+				      "DROP INDEX IF EXISTS spans_strace_req;"
+				      "DROP INDEX IF EXISTS spans_strace_resp;";
+
+/* A reader of a file without the two tables (version 1..3, or the early
+ * version 4) gets empty ones in its connection's temp schema, which unqualified
+ * names look up first: the trace queries need no second form. */
+static const char temp_trace_tables[] =
+    "CREATE TEMP TABLE IF NOT EXISTS span_links (child_uid TEXT NOT NULL PRIMARY KEY, parent_uid TEXT NOT NULL,"
+    " link_kind TEXT);"
+    "CREATE TEMP TABLE IF NOT EXISTS trace_alias (alias TEXT NOT NULL PRIMARY KEY, trace_id TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS temp.trace_alias_target ON trace_alias(trace_id);";
 
 static const struct zt_store_ops sqlite_ops;
 
@@ -133,9 +142,7 @@ static struct zt_sqlite *to_sq(struct zt_store *st)
 	return (struct zt_sqlite *)st;
 }
 
-static int set_err(struct zt_sqlite *sq, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int set_err(struct zt_sqlite *sq, int err, const char *fmt, ...)
+int zt_sq_set_err(struct zt_sqlite *sq, int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -171,17 +178,17 @@ static int sql_errno(int rc)
 	}
 }
 
-static int sql_fail(struct zt_sqlite *sq, int rc, const char *what)
+int zt_sq_fail(struct zt_sqlite *sq, int rc, const char *what)
 {
-	return set_err(sq, sql_errno(rc), "sqlite: %s: %s", what,
-		       sq->db ? sqlite3_errmsg(sq->db) : sqlite3_errstr(rc));
+	return zt_sq_set_err(sq, sql_errno(rc), "sqlite: %s: %s", what,
+			     sq->db ? sqlite3_errmsg(sq->db) : sqlite3_errstr(rc));
 }
 
 static int exec(struct zt_sqlite *sq, const char *sql)
 {
 	int rc = sqlite3_exec(sq->db, sql, NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? 0 : sql_fail(sq, rc, sql);
+	return rc == SQLITE_OK ? 0 : zt_sq_fail(sq, rc, sql);
 }
 
 static int mkdir_p(const char *dir)
@@ -233,13 +240,13 @@ static int bind_span(sqlite3_stmt *st, const struct zt_span *s)
 	return rc;
 }
 
-static void row_to_span(struct zt_sqlite *sq, sqlite3_stmt *st, struct zt_span *s)
+void zt_sq_row_to_span(const struct zt_sq_cols *c, sqlite3_stmt *st, struct zt_span *s)
 {
 	struct zt_val v;
 
 	memset(s, 0, sizeof(*s));
 	s->response_code = -1;
-	for (int i = 0; i < sq->nsel; i++) {
+	for (int i = 0; i < c->n; i++) {
 		v.is_signed = 0;
 		switch (sqlite3_column_type(st, i)) {
 		case SQLITE_NULL:
@@ -256,55 +263,80 @@ static void row_to_span(struct zt_sqlite *sq, sqlite3_stmt *st, struct zt_span *
 		}
 		/* A value that does not fit its field (a file edited by hand)
 		 * reads as null, as the null convention says. */
-		(void)zt_span_set(s, (enum zt_span_field)sq->sel_field[i], &v);
+		(void)zt_span_set(s, (enum zt_span_field)c->field[i], &v);
 	}
 }
 
 /* ---- ops --------------------------------------------------------------- */
 
+/* One statement of a flush: bound (0) or the bind error, then stepped. */
+static int step_insert(struct zt_sqlite *sq, sqlite3_stmt *stmt, int bind_rc, const char *what)
+{
+	int rc;
+
+	if (bind_rc != SQLITE_OK)
+		return zt_sq_fail(sq, bind_rc, what);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? 0 : zt_sq_fail(sq, rc, what);
+}
+
+static int bind_link(sqlite3_stmt *st, const struct zt_sq_link *l)
+{
+	/* The batch outlives the step: no copies. */
+	return sqlite3_bind_text(st, 1, l->child, -1, SQLITE_STATIC) |
+	       sqlite3_bind_text(st, 2, l->parent, -1, SQLITE_STATIC) |
+	       sqlite3_bind_text(st, 3, zt_link_kind_name(l->kind), -1, SQLITE_STATIC);
+}
+
+static int bind_alias(sqlite3_stmt *st, const struct zt_sq_alias *a)
+{
+	return sqlite3_bind_text(st, 1, a->alias, -1, SQLITE_STATIC) |
+	       sqlite3_bind_text(st, 2, a->trace_id, -1, SQLITE_STATIC);
+}
+
 static int sq_flush(struct zt_store *st)
 {
 	struct zt_sqlite *sq = to_sq(st);
 	uint64_t inserted = 0;
-	int rc, err;
+	int rc, err = 0;
 
 	if (!sq->db)
-		return set_err(sq, -EBADF, "store is not open");
-	if (sq->n == 0)
+		return zt_sq_set_err(sq, -EBADF, "store is not open");
+	if (sq->n == 0 && sq->nlinks == 0 && sq->naliases == 0)
 		return 0;
 	rc = sqlite3_step(sq->begin);
 	sqlite3_reset(sq->begin);
 	if (rc != SQLITE_DONE)
-		return sql_fail(sq, rc, "begin");
-	for (size_t i = 0; i < sq->n; i++) {
-		rc = bind_span(sq->insert, &sq->batch[i]);
-		if (rc != SQLITE_OK) {
-			err = sql_fail(sq, rc, "bind span");
-			goto rollback;
-		}
-		rc = sqlite3_step(sq->insert);
-		sqlite3_reset(sq->insert);
-		if (rc != SQLITE_DONE) {
-			err = sql_fail(sq, rc, "insert span");
-			goto rollback;
-		}
-		/* 0 when the span_uid was already stored: not a new row. */
-		inserted += (uint64_t)sqlite3_changes(sq->db);
+		return zt_sq_fail(sq, rc, "begin");
+	for (size_t i = 0; i < sq->n && !err; i++) {
+		err = step_insert(sq, sq->insert, bind_span(sq->insert, &sq->batch[i]), "insert span");
+		/* 0 when the span was already stored: not a new row. */
+		if (!err)
+			inserted += (uint64_t)sqlite3_changes(sq->db);
 	}
+	for (size_t i = 0; i < sq->nlinks && !err; i++)
+		err = step_insert(sq, sq->insert_link, bind_link(sq->insert_link, &sq->links[i]), "insert link");
+	for (size_t i = 0; i < sq->naliases && !err; i++)
+		err = step_insert(sq, sq->insert_alias, bind_alias(sq->insert_alias, &sq->aliases[i]),
+				  "insert alias");
 	sqlite3_clear_bindings(sq->insert);
+	sqlite3_clear_bindings(sq->insert_link);
+	sqlite3_clear_bindings(sq->insert_alias);
+	if (err)
+		goto rollback;
 	rc = sqlite3_step(sq->commit);
 	sqlite3_reset(sq->commit);
 	if (rc != SQLITE_DONE) {
-		err = sql_fail(sq, rc, "commit");
+		err = zt_sq_fail(sq, rc, "commit");
 		goto rollback;
 	}
-	sq->n = 0;
+	sq->n = sq->nlinks = sq->naliases = 0;
 	sq->base.spans_written += inserted;
 	return 0;
 
 rollback:
-	sqlite3_clear_bindings(sq->insert);
-	/* Keep the batch: the next flush retries it. */
+	/* Keep the batches: the next flush retries them. */
 	if (!sqlite3_get_autocommit(sq->db)) {
 		sqlite3_step(sq->rollback);
 		sqlite3_reset(sq->rollback);
@@ -312,32 +344,52 @@ rollback:
 	return err;
 }
 
+static int check_writable(struct zt_sqlite *sq)
+{
+	if (!sq->db)
+		return zt_sq_set_err(sq, -EBADF, "store is not open");
+	if (sq->mode != ZT_STORE_RW)
+		return zt_sq_set_err(sq, -EROFS, "store is open read-only");
+	return 0;
+}
+
+/*
+ * Room for one more element in a batch (*buf of *n used, *cap allocated):
+ * a full batch (ZT_BATCH_MAX) is flushed first, then the batch grows by
+ * doubling up to ZT_BATCH_MAX (no overflow possible).
+ */
+static int batch_room(struct zt_sqlite *sq, void **buf, size_t *n, size_t *cap, size_t elem, const char *what)
+{
+	if (*n == ZT_BATCH_MAX) {
+		int err = sq_flush(&sq->base);
+		if (err)
+			return err;
+	}
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : ZT_BATCH_MIN;
+		void *nb = realloc(*buf, ncap * elem);
+
+		if (!nb)
+			return zt_sq_set_err(sq, -ENOMEM, "out of memory for the %s batch", what);
+		*buf = nb;
+		*cap = ncap;
+	}
+	return 0;
+}
+
 static int sq_put_spans(struct zt_store *st, const struct zt_span *spans, size_t n)
 {
 	struct zt_sqlite *sq = to_sq(st);
+	int err = check_writable(sq);
 
-	if (!sq->db)
-		return set_err(sq, -EBADF, "store is not open");
-	if (sq->mode != ZT_STORE_RW)
-		return set_err(sq, -EROFS, "store is open read-only");
+	if (err)
+		return err;
 	while (n > 0) {
 		size_t k;
 
-		if (sq->n == ZT_BATCH_MAX) {
-			int err = sq_flush(st);
-			if (err)
-				return err;
-		}
-		if (sq->n == sq->cap) {
-			/* cap doubles up to ZT_BATCH_MAX: no overflow possible. */
-			size_t ncap = sq->cap ? sq->cap * 2 : ZT_BATCH_MIN;
-			struct zt_span *nb = realloc(sq->batch, ncap * sizeof(*nb));
-
-			if (!nb)
-				return set_err(sq, -ENOMEM, "out of memory for the span batch");
-			sq->batch = nb;
-			sq->cap = ncap;
-		}
+		err = batch_room(sq, (void **)&sq->batch, &sq->n, &sq->cap, sizeof(*spans), "span");
+		if (err)
+			return err;
 		k = sq->cap - sq->n < n ? sq->cap - sq->n : n;
 		memcpy(&sq->batch[sq->n], spans, k * sizeof(*spans));
 		sq->n += k;
@@ -346,6 +398,59 @@ static int sq_put_spans(struct zt_store *st, const struct zt_span *spans, size_t
 	}
 	if (sq->n == ZT_BATCH_MAX)
 		return sq_flush(st);
+	return 0;
+}
+
+/* An id given to put_link/put_alias: 1 to size-1 bytes. */
+static bool id_ok(const char *id, size_t size)
+{
+	return id && id[0] && strnlen(id, size) < size;
+}
+
+static int sq_put_link(struct zt_store *st, const char *child_uid, const char *parent_uid, uint8_t link_kind)
+{
+	struct zt_sqlite *sq = to_sq(st);
+	struct zt_sq_link *l;
+	int err = check_writable(sq);
+
+	if (err)
+		return err;
+	if (!id_ok(child_uid, ZT_UID_LEN) || !id_ok(parent_uid, ZT_UID_LEN))
+		return zt_sq_set_err(sq, -EINVAL, "put_link: a span_uid must be 1 to %d characters",
+				     ZT_UID_LEN - 1);
+	if (strcmp(child_uid, parent_uid) == 0)
+		return zt_sq_set_err(sq, -EINVAL, "put_link: span %s cannot be its own parent", child_uid);
+	if (link_kind == ZT_LINK_NONE || !zt_link_kind_name(link_kind))
+		return zt_sq_set_err(sq, -EINVAL, "put_link: unknown link kind %u", link_kind);
+	err = batch_room(sq, (void **)&sq->links, &sq->nlinks, &sq->caplinks, sizeof(*l), "link");
+	if (err)
+		return err;
+	l = &sq->links[sq->nlinks++];
+	snprintf(l->child, sizeof(l->child), "%s", child_uid);
+	snprintf(l->parent, sizeof(l->parent), "%s", parent_uid);
+	l->kind = link_kind;
+	return 0;
+}
+
+static int sq_put_alias(struct zt_store *st, const char *alias, const char *trace_id)
+{
+	struct zt_sqlite *sq = to_sq(st);
+	struct zt_sq_alias *a;
+	int err = check_writable(sq);
+
+	if (err)
+		return err;
+	if (!id_ok(alias, ZT_TRACE_ID_LEN) || !id_ok(trace_id, ZT_TRACE_ID_LEN))
+		return zt_sq_set_err(sq, -EINVAL, "put_alias: a trace id must be 1 to %d characters",
+				     ZT_TRACE_ID_LEN - 1);
+	if (strcmp(alias, trace_id) == 0)
+		return zt_sq_set_err(sq, -EINVAL, "put_alias: trace %s cannot be an alias of itself", alias);
+	err = batch_room(sq, (void **)&sq->aliases, &sq->naliases, &sq->capaliases, sizeof(*a), "alias");
+	if (err)
+		return err;
+	a = &sq->aliases[sq->naliases++];
+	snprintf(a->alias, sizeof(a->alias), "%s", alias);
+	snprintf(a->trace_id, sizeof(a->trace_id), "%s", trace_id);
 	return 0;
 }
 
@@ -360,12 +465,12 @@ static int sq_query_spans(struct zt_store *st, const struct zt_span_query *q, zt
 	sqlite3_stmt *stmt = NULL;
 	struct zt_span *span = NULL;
 	char where[256] = "1";
-	char sql[2048];
+	char sql[4096];
 	int idx = 1, rc, ret = 0;
 	size_t wl;
 
 	if (!sq->db)
-		return set_err(sq, -EBADF, "store is not open");
+		return zt_sq_set_err(sq, -EBADF, "store is not open");
 	/* Fixed fragments, far below sizeof(where): no truncation to check. */
 	if (q->since_ns) {
 		wl = strlen(where);
@@ -379,18 +484,16 @@ static int sq_query_spans(struct zt_store *st, const struct zt_span_query *q, zt
 		wl = strlen(where);
 		snprintf(where + wl, sizeof(where) - wl, " AND process = ?");
 	}
-	if (q->limit)
-		snprintf(sql, sizeof(sql),
-			 "SELECT * FROM (SELECT %s FROM spans WHERE %s ORDER BY start_ns DESC, span_uid DESC"
-			 " LIMIT ?) ORDER BY start_ns, span_uid",
-			 sq->select_cols, where);
-	else
-		snprintf(sql, sizeof(sql), "SELECT %s FROM spans WHERE %s ORDER BY start_ns, span_uid",
-			 sq->select_cols, where);
+	if ((size_t)snprintf(sql, sizeof(sql),
+			     q->limit ? "SELECT * FROM (SELECT %s FROM spans WHERE %s ORDER BY start_ns DESC,"
+					" span_uid DESC LIMIT ?) ORDER BY start_ns, span_uid"
+				      : "SELECT %s FROM spans WHERE %s ORDER BY start_ns, span_uid",
+			     sq->cols.sql, where) >= sizeof(sql))
+		return zt_sq_set_err(sq, -EOVERFLOW, "query text too long");
 
 	rc = sqlite3_prepare_v2(sq->db, sql, -1, &stmt, NULL);
 	if (rc != SQLITE_OK) {
-		ret = sql_fail(sq, rc, "prepare query");
+		ret = zt_sq_fail(sq, rc, "prepare query");
 		goto cleanup;
 	}
 	if (q->since_ns)
@@ -405,13 +508,13 @@ static int sq_query_spans(struct zt_store *st, const struct zt_span_query *q, zt
 	/* A zt_span is a few KiB: keep it off the caller's stack. */
 	span = malloc(sizeof(*span));
 	if (!span) {
-		ret = set_err(sq, -ENOMEM, "out of memory");
+		ret = zt_sq_set_err(sq, -ENOMEM, "out of memory");
 		goto cleanup;
 	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		int r;
 
-		row_to_span(sq, stmt, span);
+		zt_sq_row_to_span(&sq->cols, stmt, span);
 		r = cb(ctx, span);
 		if (r) {
 			ret = r < 0 ? r : 0;
@@ -419,12 +522,23 @@ static int sq_query_spans(struct zt_store *st, const struct zt_span_query *q, zt
 		}
 	}
 	if (rc != SQLITE_DONE)
-		ret = sql_fail(sq, rc, "query");
+		ret = zt_sq_fail(sq, rc, "query");
 
 cleanup:
 	free(span);
 	sqlite3_finalize(stmt);
 	return ret;
+}
+
+static void finalize_all(struct zt_sqlite *sq)
+{
+	sqlite3_stmt **all[] = {&sq->insert, &sq->insert_link, &sq->insert_alias,
+				&sq->begin,  &sq->commit,      &sq->rollback};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		sqlite3_finalize(*all[i]);
+		*all[i] = NULL;
+	}
 }
 
 static void sq_close(struct zt_store *st)
@@ -435,13 +549,12 @@ static void sq_close(struct zt_store *st)
 		return;
 	if (sq->db && sq->mode == ZT_STORE_RW)
 		sq_flush(st);
-	sqlite3_finalize(sq->insert);
-	sqlite3_finalize(sq->begin);
-	sqlite3_finalize(sq->commit);
-	sqlite3_finalize(sq->rollback);
+	finalize_all(sq);
 	/* close_v2: the db is released even if a statement were left over. */
 	sqlite3_close_v2(sq->db);
 	free(sq->batch);
+	free(sq->links);
+	free(sq->aliases);
 	free(sq);
 }
 
@@ -450,6 +563,10 @@ static const struct zt_store_ops sqlite_ops = {
     .put_spans = sq_put_spans,
     .flush = sq_flush,
     .query_spans = sq_query_spans,
+    .put_link = sq_put_link,
+    .put_alias = sq_put_alias,
+    .query_trace = zt_sq_query_trace,
+    .query_traces = zt_sq_query_traces,
     .close = sq_close,
 };
 
@@ -480,33 +597,56 @@ static int pragma_int(struct zt_sqlite *sq, const char *sql, int64_t *out)
 		}
 	}
 	if (rc != SQLITE_OK)
-		rc = sql_fail(sq, rc, sql);
+		rc = zt_sq_fail(sq, rc, sql);
 	sqlite3_finalize(stmt);
 	return rc;
 }
 
-/* Sets select_cols and sel_field to the columns a file of `version` has. */
+static void cols_add(struct zt_sq_cols *c, size_t *len, int f, const char *expr)
+{
+	*len += (size_t)snprintf(c->sql + *len, sizeof(c->sql) - *len, "%s%s", c->n ? "," : "", expr);
+	c->field[c->n++] = f;
+}
+
+/*
+ * Sets the column lists to the columns a file of `version` has: cols for
+ * "FROM spans", tcols for "FROM spans s LEFT JOIN span_links l ON
+ * l.child_uid = s.span_uid", where a late link replaces the span's own
+ * parent_uid and link_kind (a file without those columns takes the link's).
+ */
 static void set_columns(struct zt_sqlite *sq, int version)
 {
-	size_t len = 0;
+	size_t len = 0, tlen = 0;
+	char expr[128];
 
 	sq->version = version;
-	sq->nsel = 0;
+	sq->cols.n = sq->tcols.n = 0;
 	for (int f = 0; f < ZT_F__COUNT; f++) {
-		if (col_since(f) > version)
-			continue;
-		len += (size_t)snprintf(sq->select_cols + len, sizeof(sq->select_cols) - len, "%s%s",
-					sq->nsel ? "," : "", zt_span_fields[f].name);
-		sq->sel_field[sq->nsel++] = f;
+		const char *name = zt_span_fields[f].name;
+		bool linked = f == ZT_F_parent_uid || f == ZT_F_link_kind;
+
+		if (col_since(f) <= version) {
+			cols_add(&sq->cols, &len, f, name);
+			if (linked)
+				snprintf(expr, sizeof(expr), "CASE WHEN l.child_uid IS NULL THEN s.%s ELSE l.%s END",
+					 name, name);
+			else
+				snprintf(expr, sizeof(expr), "s.%s", name);
+			cols_add(&sq->tcols, &tlen, f, expr);
+		} else if (linked) {
+			snprintf(expr, sizeof(expr), "l.%s", name);
+			cols_add(&sq->tcols, &tlen, f, expr);
+		}
 	}
 }
-_Static_assert(ZT_F__COUNT * 24 < 1024, "column names fit select_cols");
+_Static_assert(ZT_F__COUNT * 24 < 1024, "column names fit cols.sql");
+_Static_assert(ZT_F__COUNT * 26 + 2 * 80 < 2048, "column expressions fit tcols.sql");
 
 /*
  * Version 1..3 -> current, inside the caller's transaction. 1: the table is
  * rebuilt (its PRIMARY KEY cannot be dropped in place), rows keep their
  * order, the v1 indexes go with the old table. 2, 3: the new columns are
- * added.
+ * added. The caller then drops the old indexes and creates version 4's.
  */
 static int migrate(struct zt_sqlite *sq, int64_t from, const char *create_table)
 {
@@ -526,8 +666,8 @@ static int migrate(struct zt_sqlite *sq, int64_t from, const char *create_table)
 	}
 	set_columns(sq, (int)from);
 	if ((size_t)snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO spans (%s) SELECT %s FROM spans_v1 ORDER BY rowid",
-			     sq->select_cols, sq->select_cols) >= sizeof(sql))
-		return set_err(sq, -EOVERFLOW, "migration text too long");
+			     sq->cols.sql, sq->cols.sql) >= sizeof(sql))
+		return zt_sq_set_err(sq, -EOVERFLOW, "migration text too long");
 	err = exec(sq, "ALTER TABLE spans RENAME TO spans_v1");
 	if (!err)
 		err = exec(sq, create_table);
@@ -538,11 +678,20 @@ static int migrate(struct zt_sqlite *sq, int64_t from, const char *create_table)
 	return err;
 }
 
+/* 2: the file has span_links and trace_alias (in its main schema). */
+static int trace_tables(struct zt_sqlite *sq, int64_t *n)
+{
+	return pragma_int(sq,
+			  "SELECT count(*) FROM main.sqlite_master WHERE type = 'table'"
+			  " AND name IN ('span_links', 'trace_alias')",
+			  n);
+}
+
 static int create_schema(struct zt_sqlite *sq)
 {
 	char sql[4096];
 	size_t len;
-	int64_t version = 0, objects = 0;
+	int64_t version = 0, objects = 0, tables = 0;
 	int err;
 
 	len = (size_t)snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS spans (");
@@ -552,7 +701,7 @@ static int create_schema(struct zt_sqlite *sq)
 	if (len < sizeof(sql))
 		len += (size_t)snprintf(sql + len, sizeof(sql) - len, ");");
 	if (len >= sizeof(sql))
-		return set_err(sq, -EOVERFLOW, "schema text too long");
+		return zt_sq_set_err(sq, -EOVERFLOW, "schema text too long");
 
 	/* IMMEDIATE: a second `ztrace up` racing on a new file waits, then sees it. */
 	err = exec(sq, "BEGIN IMMEDIATE");
@@ -561,22 +710,26 @@ static int create_schema(struct zt_sqlite *sq)
 	err = pragma_int(sq, "PRAGMA user_version", &version);
 	if (!err && version == 0)
 		err = pragma_int(sq, "SELECT count(*) FROM sqlite_master", &objects);
+	if (!err && version == ZT_SCHEMA_VERSION)
+		err = trace_tables(sq, &tables);
 	if (err)
 		goto rollback;
-	if (version == ZT_SCHEMA_VERSION) {
+	if (version == ZT_SCHEMA_VERSION && tables == 2) { /* another writer was first */
 		set_columns(sq, ZT_SCHEMA_VERSION);
 		return exec(sq, "COMMIT");
 	}
-	if (version >= 1 && version < ZT_SCHEMA_VERSION) {
+	if (version >= 1 && version <= ZT_SCHEMA_VERSION) {
 		err = migrate(sq, version, sql);
+		if (!err)
+			err = exec(sq, drop_v3_indexes);
 	} else if (version != 0 || objects != 0) {
-		err = set_err(sq, -EPROTO, "not a ztrace database (schema version %lld)", (long long)version);
+		err = zt_sq_set_err(sq, -EPROTO, "not a ztrace database (schema version %lld)", (long long)version);
 		goto rollback;
 	} else {
 		err = exec(sq, sql);
 	}
 	if (!err)
-		err = exec(sq, schema_indexes);
+		err = exec(sq, schema_v4);
 	if (!err)
 		err = exec(sq, "PRAGMA user_version = " ZT_STR(ZT_SCHEMA_VERSION));
 	if (!err)
@@ -594,7 +747,7 @@ static int prepare(struct zt_sqlite *sq, const char *sql, sqlite3_stmt **out)
 {
 	int rc = sqlite3_prepare_v3(sq->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
 
-	return rc == SQLITE_OK ? 0 : sql_fail(sq, rc, "prepare");
+	return rc == SQLITE_OK ? 0 : zt_sq_fail(sq, rc, "prepare");
 }
 
 static int prepare_writes(struct zt_sqlite *sq)
@@ -606,14 +759,20 @@ static int prepare_writes(struct zt_sqlite *sq)
 	/* a writer's file is at ZT_SCHEMA_VERSION: every field is a column,
 	 * bound in field order (bind_span) */
 	len =
-	    (size_t)snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO spans (%s) VALUES (?", sq->select_cols);
+	    (size_t)snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO spans (%s) VALUES (?", sq->cols.sql);
 	for (int i = 1; i < ZT_F__COUNT && len < sizeof(sql); i++)
 		len += (size_t)snprintf(sql + len, sizeof(sql) - len, ",?");
 	if (len < sizeof(sql))
 		len += (size_t)snprintf(sql + len, sizeof(sql) - len, ")");
 	if (len >= sizeof(sql))
-		return set_err(sq, -EOVERFLOW, "insert text too long");
+		return zt_sq_set_err(sq, -EOVERFLOW, "insert text too long");
 	err = prepare(sq, sql, &sq->insert);
+	if (!err)
+		err = prepare(sq, "INSERT OR IGNORE INTO span_links (child_uid, parent_uid, link_kind) VALUES (?, ?, ?)",
+			      &sq->insert_link);
+	if (!err)
+		err = prepare(sq, "INSERT OR IGNORE INTO trace_alias (alias, trace_id) VALUES (?, ?)",
+			      &sq->insert_alias);
 	if (!err)
 		err = prepare(sq, "BEGIN IMMEDIATE", &sq->begin);
 	if (!err)
@@ -623,34 +782,42 @@ static int prepare_writes(struct zt_sqlite *sq)
 	return err;
 }
 
+/*
+ * 0: the file is ready for this store's mode; 1: a writer must create or
+ * convert the schema first; < 0: refused (a newer or foreign file: left
+ * untouched). A reader of an older file gets empty trace tables in its
+ * temp schema (temp_trace_tables).
+ */
 static int check_version(struct zt_sqlite *sq, const char *dir, const char *path)
 {
-	int64_t version = 0, objects = 0;
+	int64_t version = 0, objects = 0, tables = 2;
 	int err;
 
 	err = pragma_int(sq, "PRAGMA user_version", &version);
 	if (!err && version == 0)
 		err = pragma_int(sq, "SELECT count(*) FROM sqlite_master", &objects);
+	if (!err && version >= 1 && version <= ZT_SCHEMA_VERSION)
+		err = trace_tables(sq, &tables);
 	if (err)
 		return err;
-	if (version == ZT_SCHEMA_VERSION) {
-		set_columns(sq, ZT_SCHEMA_VERSION);
-		return 0;
-	}
-	if (version >= 1 && version < ZT_SCHEMA_VERSION) { /* read as is, converted by a writer */
+	if (version >= 1 && version <= ZT_SCHEMA_VERSION) { /* read as is, converted by a writer */
 		set_columns(sq, (int)version);
-		return sq->mode == ZT_STORE_RO ? 0 : 1;
+		if (version == ZT_SCHEMA_VERSION && tables == 2)
+			return 0;
+		if (sq->mode == ZT_STORE_RW)
+			return 1;
+		return exec(sq, temp_trace_tables);
 	}
 	if (version > ZT_SCHEMA_VERSION)
-		return set_err(
+		return zt_sq_set_err(
 		    sq, -EPROTO,
 		    "%s has schema version %lld, newer than this ztrace knows (%d): upgrade ztrace", path,
 		    (long long)version, ZT_SCHEMA_VERSION);
 	if (version != 0 || objects != 0)
-		return set_err(sq, -EPROTO, "%s is not a ztrace database (schema version %lld)", path,
+		return zt_sq_set_err(sq, -EPROTO, "%s is not a ztrace database (schema version %lld)", path,
 			       (long long)version);
 	if (sq->mode == ZT_STORE_RO)
-		return set_err(sq, -ENOENT, "no ztrace data in %s (run `ztrace up` first)", dir);
+		return zt_sq_set_err(sq, -ENOENT, "no ztrace data in %s (run `ztrace up` first)", dir);
 	return 1; /* empty file: the caller creates the schema */
 }
 
@@ -671,13 +838,13 @@ int zt_store_open_sqlite(const char *dir, enum zt_store_mode mode, struct zt_sto
 	*out = &sq->base;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/ztrace.db", dir) >= sizeof(path)) {
-		err = set_err(sq, -ENAMETOOLONG, "data directory path too long: %s", dir);
+		err = zt_sq_set_err(sq, -ENAMETOOLONG, "data directory path too long: %s", dir);
 		goto fail;
 	}
 	if (mode == ZT_STORE_RW) {
 		err = mkdir_p(dir);
 		if (err) {
-			set_err(sq, err, "cannot create data directory %s: %s", dir, strerror(-err));
+			zt_sq_set_err(sq, err, "cannot create data directory %s: %s", dir, strerror(-err));
 			goto fail;
 		}
 		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -686,9 +853,9 @@ int zt_store_open_sqlite(const char *dir, enum zt_store_mode mode, struct zt_sto
 		if (stat(path, &sb) < 0) {
 			err = -errno;
 			if (err == -ENOENT)
-				set_err(sq, err, "no ztrace data in %s (run `ztrace up` first)", dir);
+				zt_sq_set_err(sq, err, "no ztrace data in %s (run `ztrace up` first)", dir);
 			else
-				set_err(sq, err, "cannot open %s: %s", path, strerror(errno));
+				zt_sq_set_err(sq, err, "cannot open %s: %s", path, strerror(errno));
 			goto fail;
 		}
 		flags = SQLITE_OPEN_READONLY;
@@ -700,13 +867,18 @@ int zt_store_open_sqlite(const char *dir, enum zt_store_mode mode, struct zt_sto
 	 */
 	rc = sqlite3_open_v2(path, &sq->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		err = set_err(sq, sql_errno(rc), "cannot open %s: %s", path,
+		err = zt_sq_set_err(sq, sql_errno(rc), "cannot open %s: %s", path,
 			      sq->db ? sqlite3_errmsg(sq->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	sqlite3_extended_result_codes(sq->db, 1);
 	/* Readers and the writer take turns on the WAL locks; wait, don't fail. */
 	sqlite3_busy_timeout(sq->db, ZT_BUSY_TIMEOUT_MS);
+	/* Sorts and temp tables (the trace queries'): in memory, not in /tmp
+	 * files. Set first: changing it later drops the temp tables. */
+	err = exec(sq, "PRAGMA temp_store=MEMORY");
+	if (err)
+		goto fail;
 
 	/* Before anything writes: a file from a newer ztrace must stay untouched. */
 	err = check_version(sq, dir, path);
@@ -724,7 +896,7 @@ int zt_store_open_sqlite(const char *dir, enum zt_store_mode mode, struct zt_sto
 		 * WAL file from staying at its high-water mark.
 		 */
 		err = exec(sq, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			       " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
+			       " PRAGMA cache_size=-65536;"
 			       " PRAGMA journal_size_limit=67108864;");
 		if (!err && need_schema)
 			err = create_schema(sq);
@@ -737,11 +909,7 @@ int zt_store_open_sqlite(const char *dir, enum zt_store_mode mode, struct zt_sto
 
 fail:
 	/* Keep the message, drop the connection: see the top of this file. */
-	sqlite3_finalize(sq->insert);
-	sqlite3_finalize(sq->begin);
-	sqlite3_finalize(sq->commit);
-	sqlite3_finalize(sq->rollback);
-	sq->insert = sq->begin = sq->commit = sq->rollback = NULL;
+	finalize_all(sq);
 	sqlite3_close_v2(sq->db);
 	sq->db = NULL;
 	return err;

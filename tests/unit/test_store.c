@@ -104,6 +104,8 @@ static void full_span(struct zt_span *s, unsigned i)
 	snprintf(s->span_id, sizeof(s->span_id), "00f067aa0ba902b7");
 	snprintf(s->parent_span_id, sizeof(s->parent_span_id), "00f067aa0ba902b6");
 	s->is_tls = 1;
+	snprintf(s->parent_uid, sizeof(s->parent_uid), "%016llx", 0xabc0000000000000ull + i + 1000);
+	s->link_kind = ZT_LINK_X_REQUEST_ID;
 	zt_attrs_add(&s->attributes, "http.user_agent", "curl/7.88 \"quoted\" \\ back", 25);
 	zt_attrs_add(&s->attributes, "db.rows", "12", 2);
 	s->flags = ZT_SPAN_HAS_SEQ | ZT_SPAN_HAS_RESP_SEQ | ZT_SPAN_TRUNCATED | ZT_SPAN_LOST_SYNC | ZT_SPAN_NO_RESPONSE;
@@ -157,6 +159,8 @@ static void assert_span_equal(const struct zt_span *a, const struct zt_span *b)
 	assert_string_equal(a->span_id, b->span_id);
 	assert_string_equal(a->parent_span_id, b->parent_span_id);
 	assert_int_equal(a->is_tls, b->is_tls);
+	assert_string_equal(a->parent_uid, b->parent_uid);
+	assert_int_equal(a->link_kind, b->link_kind);
 	assert_int_equal(a->attributes.n, b->attributes.n);
 	for (unsigned i = 0; i < a->attributes.n; i++) {
 		assert_string_equal(a->attributes.a[i].key, b->attributes.a[i].key);
@@ -635,6 +639,150 @@ static void test_migrate_v2(void **state)
 	sqlite3_close(db);
 }
 
+static long long db_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	long long v;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+static long long file_int(const char *dir, const char *sql)
+{
+	char path[512];
+	sqlite3 *db;
+	long long v;
+
+	snprintf(path, sizeof(path), "%s/ztrace.db", dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	v = db_int(db, sql);
+	sqlite3_close(db);
+	return v;
+}
+
+#define V3_INDEXES                                                                                           \
+	"CREATE UNIQUE INDEX spans_start_uid ON spans(start_ns, span_uid);"                                  \
+	"CREATE INDEX spans_trace_id ON spans(trace_id) WHERE trace_id IS NOT NULL;"                         \
+	"CREATE INDEX spans_tcp_seq ON spans(req_tcp_seq, resp_tcp_seq) WHERE req_tcp_seq IS NOT NULL;"      \
+	"CREATE INDEX spans_xrid ON spans(x_request_id) WHERE x_request_id IS NOT NULL;"                     \
+	"CREATE INDEX spans_strace_req ON spans(syscall_trace_id_req) WHERE syscall_trace_id_req IS NOT NULL;" \
+	"CREATE INDEX spans_strace_resp ON spans(syscall_trace_id_resp) WHERE syscall_trace_id_resp IS NOT NULL" \
+	" AND syscall_trace_id_resp IS NOT syscall_trace_id_req;"
+
+#define OLD_INDEX_COUNT                                                                                      \
+	"SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN ('spans_trace_id', 'spans_tcp_seq'," \
+	" 'spans_xrid', 'spans_strace_req', 'spans_strace_resp')"
+
+static int count_cb(void *ctx, const struct zt_span *s)
+{
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+/*
+ * A version 3 file with its six indexes: a reader takes it as it is (trace
+ * queries work, the file is not touched); the first writer converts it to
+ * version 4: the per-key indexes dropped, the trace index and the two trace
+ * tables created, rows kept. A version 4 file of the first half of v4 (old
+ * indexes, no trace tables) is completed the same way.
+ */
+static void migrate_from(const char *dir, int version)
+{
+	char path[512], cols[2048] = "", sql[8192];
+	struct zt_store *st = NULL;
+	struct zt_span_query q = {0};
+	struct collect c = {0};
+	size_t n = 0, count = 0;
+	sqlite3 *db;
+
+	for (int f = 0; f < ZT_F__COUNT; f++)
+		if (version >= 4 || (f != ZT_F_parent_uid && f != ZT_F_link_kind))
+			n += (size_t)snprintf(cols + n, sizeof(cols) - n, "%s%s", n ? "," : "", zt_span_fields[f].name);
+	snprintf(path, sizeof(path), "%s/ztrace.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE spans (%s);" V3_INDEXES
+		 "INSERT INTO spans (span_uid, start_ns, end_ns, duration_ns, response_status, process, trace_id,"
+		 " req_tcp_seq) VALUES ('00000000000000aa', 5, 6, 1, 'ok', 'old', 'tttt', 7),"
+		 " ('00000000000000bb', 8, 9, 1, 'ok', 'old2', 'tttt', NULL),"
+		 " ('00000000000000cc', 10, 19, 9, 'timeout', 'old3', NULL, NULL);"
+		 "PRAGMA user_version = %d;",
+		 cols, version);
+	sql_exec(db, sql);
+	sqlite3_close(db);
+
+	/* A reader: the trace queries work on the file as it is. */
+	assert_int_equal(zt_store_open_sqlite(dir, ZT_STORE_RO, &st), 0);
+	assert_int_equal(st->ops->query_trace(st, "tttt", count_cb, &count), 0);
+	assert_int_equal(count, 2);
+	assert_int_equal(st->ops->query_trace(st, "00000000000000cc", count_cb, &count), 0);
+	assert_int_equal(count, 3);
+	st->ops->close(st);
+	assert_int_equal(file_int(dir, "PRAGMA user_version"), version);
+	assert_int_equal(file_int(dir, OLD_INDEX_COUNT), 5);
+
+	st = open_ok(dir, ZT_STORE_RW);
+	assert_int_equal(query(st, &q, &c), 3);
+	assert_string_equal(c.spans[0].span_uid, "00000000000000aa");
+	assert_string_equal(c.spans[0].trace_id, "tttt");
+	assert_int_equal(c.spans[0].req_tcp_seq, 7);
+	assert_int_equal(st->ops->put_link(st, "00000000000000bb", "00000000000000aa", ZT_LINK_TCP_SEQ), 0);
+	assert_int_equal(st->ops->put_alias(st, "tttt", "uuuu"), 0);
+	assert_int_equal(st->ops->flush(st), 0);
+	free(c.spans);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(st->ops->query_trace(st, "tttt", collect_cb, &c), 0);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.spans[1].parent_uid, "00000000000000aa");
+	assert_string_equal(c.spans[1].trace_id, "uuuu");
+	st->ops->close(st);
+	free(c.spans);
+
+	assert_int_equal(file_int(dir, "PRAGMA user_version"), 4);
+	assert_int_equal(file_int(dir, OLD_INDEX_COUNT), 0);
+	assert_int_equal(file_int(dir, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
+				       " ('spans_start_uid', 'spans_trace', 'trace_alias_target')"),
+			 3);
+	assert_int_equal(file_int(dir, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
+				       " ('span_links', 'trace_alias')"),
+			 2);
+	/* The trace index is plain (every span will have a trace id). */
+	assert_int_equal(file_int(dir, "SELECT count(*) FROM sqlite_master WHERE name = 'spans_trace'"
+				       " AND sql LIKE '%(trace_id, start_ns)' AND sql NOT LIKE '%WHERE%'"),
+			 1);
+	assert_int_equal(file_int(dir, "SELECT count(*) FROM spans"), 3);
+}
+
+static void test_migrate_v3_indexes(void **state)
+{
+	migrate_from(*state, 3);
+}
+
+static void test_complete_early_v4(void **state)
+{
+	migrate_from(*state, 4);
+}
+
+/* A new file has the version 4 schema and nothing of the old indexes. */
+static void test_new_file_schema(void **state)
+{
+	struct zt_store *st = open_ok(*state, ZT_STORE_RW);
+
+	st->ops->close(st);
+	assert_int_equal(file_int(*state, OLD_INDEX_COUNT), 0);
+	assert_int_equal(file_int(*state, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+					  " AND tbl_name = 'spans'"),
+			 2);
+	assert_int_equal(file_int(*state, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
+					  " ('span_links', 'trace_alias')"),
+			 2);
+}
+
 /* ---- JSON --------------------------------------------------------------- */
 
 static const char *const json_keys[] = {
@@ -879,6 +1027,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_not_sqlite, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_factory, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_migrate_v2, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_migrate_v3_indexes, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_complete_early_v4, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_new_file_schema, setup_dir, teardown_dir),
 	    cmocka_unit_test(test_json_full),
 	    cmocka_unit_test(test_json_nulls),
 	    cmocka_unit_test(test_duration),
