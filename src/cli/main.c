@@ -24,7 +24,8 @@ static const struct {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ztrace COMMAND [OPTIONS]\n\n"
-		   "Zero-code tracing: every HTTP exchange on this host as spans, no SDK, no restart.\n\n"
+		   "Zero-code tracing: every HTTP exchange on this host as spans, linked into traces,\n"
+		   "no SDK, no restart.\n\n"
 		   "commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].what);
