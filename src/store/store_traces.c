@@ -533,8 +533,8 @@ static int prepare_summaries(struct zt_sqlite *sq, const struct zt_trace_query *
 {
 	static const char *const scope_sql[] = {
 	    [SCOPE_WINDOW] = "",
-	    [SCOPE_TRACE] = " WHERE s.trace_id IN (SELECT :tid UNION ALL"
-			    " SELECT alias FROM temp.zt_alias_final WHERE final = :tid)",
+	    [SCOPE_TRACE] = (" WHERE s.trace_id IN (SELECT :tid UNION ALL"
+			     " SELECT alias FROM temp.zt_alias_final WHERE final = :tid)"),
 	    [SCOPE_SPAN] = " WHERE s.start_ns = :t0 AND s.span_uid = :tid AND s.trace_id IS NULL",
 	};
 	char sql[4096], where[1024] = "1";
