@@ -4,19 +4,28 @@
  * backend), the way `ztrace up` writes: one put_spans() call per span, the
  * store flushing each full batch in one transaction, a final flush.
  *
- * usage: store_bench DIR N
+ * usage: store_bench DIR N [traces|legacy] [SQL]
  *   DIR must not hold a store yet; N spans are inserted. Prints one JSON
  *   object: insert time, spans/s, file sizes after close (SQLite checkpoints
- *   the WAL into the db on the last close), rows counted back, peak RSS.
+ *   the WAL into the db on the last close), rows counted back, peak RSS, and
+ *   the time of a few trace queries on the result (when the store has them).
+ *   SQL, if given, runs on the new file before the inserts (e.g. an extra
+ *   index, to measure what it costs).
  *
  * The spans look like what the session layer builds for HTTP traffic on a
  * busy host: a few processes and endpoints, IPv4 LAN addresses, TCP seqs
  * always set, syscall trace ids shaped like session.c's, an X-Request-ID on
- * 30% of them and a traceparent on 20%. Start times increase with small jitter (spans come
- * out in end order, not start order). span_uids are 64-bit hashes in hex, as
- * session.c makes them. Templates are built once; per span only the fields
- * that differ between exchanges are rewritten, with cheap integer code, so
- * the generator costs little next to the store.
+ * 30% of them and a traceparent's span ids on 20%. Start times increase with
+ * small jitter (spans come out in end order, not start order). span_uids are
+ * 64-bit hashes in hex, as session.c makes them. Templates are built once; per
+ * span only the fields that differ between exchanges are rewritten, with
+ * cheap integer code, so the generator costs little next to the store.
+ *
+ * traces (the default): as the trace joiner stores them, every span has a
+ * trace_id (32 random hex digits a trace); consecutive spans form traces of
+ * 2 to 6 spans, each span after the first the child of the one before it
+ * (parent_uid, link_kind). legacy: spans before trace assembly, a trace_id
+ * only on the 20% with a traceparent, no parent_uid.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -133,18 +142,71 @@ static void template_span(struct zt_span *s, unsigned k)
 	s->flags = ZT_SPAN_HAS_SEQ | ZT_SPAN_HAS_RESP_SEQ;
 }
 
+static int count_cb(void *ctx, const struct zt_span *s)
+{
+	(*(unsigned long *)ctx)++;
+	return 0;
+}
+
+static int count_sum_cb(void *ctx, const struct zt_trace_summary *t)
+{
+	(*(unsigned long *)ctx)++;
+	return 0;
+}
+
+/* Times the read side on the stored spans, with a reader of its own as the
+ * CLI would open one: a trace by id, a trace by one of its span_uids (found
+ * by scanning the time index), summaries of the last 1% of the time range (the
+ * whole window aggregated), the 20 most recent of all (a walk of the newest
+ * spans) and the 20 longest of all (everything aggregated). */
+static void time_queries(const char *dir, const char *trace_id, const char *uid, uint64_t since)
+{
+	struct zt_store *st = NULL;
+	struct zt_trace_query q = {0};
+	unsigned long n1 = 0, n2 = 0, n3 = 0, n4 = 0, n5 = 0;
+	double t0, t1, t2, t3, t4, t5;
+
+	if (zt_store_open(dir, ZT_STORE_RO, &st) || !st->ops->query_trace) {
+		if (st)
+			st->ops->close(st);
+		printf("\"queries\": null}\n");
+		return;
+	}
+	t0 = now_s();
+	st->ops->query_trace(st, trace_id, count_cb, &n1);
+	t1 = now_s();
+	st->ops->query_trace(st, uid, count_cb, &n2);
+	t2 = now_s();
+	q.since_ns = since;
+	st->ops->query_traces(st, &q, count_sum_cb, &n3);
+	t3 = now_s();
+	q = (struct zt_trace_query){.limit = 20};
+	st->ops->query_traces(st, &q, count_sum_cb, &n4);
+	t4 = now_s();
+	q = (struct zt_trace_query){.limit = 20, .sort_by_duration = 1};
+	st->ops->query_traces(st, &q, count_sum_cb, &n5);
+	t5 = now_s();
+	printf("\"queries\": {\"trace_by_id_ms\": %.3f, \"spans\": %lu, \"trace_by_uid_ms\": %.3f, \"spans_by_uid\": %lu,"
+	       " \"traces_last_1pct_ms\": %.1f, \"traces_last_1pct\": %lu, \"traces_recent20_ms\": %.1f,"
+	       " \"traces_longest20_ms\": %.1f}}\n",
+	       (t1 - t0) * 1e3, n1, (t2 - t1) * 1e3, n2, (t3 - t2) * 1e3, n3, (t4 - t3) * 1e3, (t5 - t4) * 1e3);
+	st->ops->close(st);
+}
+
 int main(int argc, char **argv)
 {
 	struct zt_span *tmpl, *s;
 	struct zt_store *st = NULL;
 	struct rusage ru;
-	char *end;
-	int err;
+	char *end, probe_trace[ZT_TRACE_ID_LEN] = "", probe_uid[ZT_UID_LEN] = "", prev_uid[ZT_UID_LEN] = "";
+	unsigned trace_left = 0;
+	int err, legacy = 0;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: store_bench DIR N\n");
+	if (argc < 3 || argc > 5 || (argc >= 4 && strcmp(argv[3], "traces") && strcmp(argv[3], "legacy"))) {
+		fprintf(stderr, "usage: store_bench DIR N [traces|legacy] [SQL]\n");
 		return 2;
 	}
+	legacy = argc >= 4 && !strcmp(argv[3], "legacy");
 	const char *dir = argv[1];
 	unsigned long n = strtoul(argv[2], &end, 10);
 	if (*end || n == 0) {
@@ -162,6 +224,17 @@ int main(int argc, char **argv)
 	if (err) {
 		fprintf(stderr, "store_bench: open: %s\n", st ? zt_store_errmsg(st) : strerror(-err));
 		return 1;
+	}
+	if (argc == 5) { /* the store's prepared insert re-prepares on the schema change */
+		char dbpath[4096], *msg = NULL;
+		sqlite3 *db;
+
+		snprintf(dbpath, sizeof(dbpath), "%s/ztrace.db", dir);
+		if (sqlite3_open(dbpath, &db) != SQLITE_OK || sqlite3_exec(db, argv[4], NULL, NULL, &msg) != SQLITE_OK) {
+			fprintf(stderr, "store_bench: %s: %s\n", argv[4], msg ? msg : sqlite3_errmsg(db));
+			return 1;
+		}
+		sqlite3_close(db);
 	}
 	uint64_t t = T0, ctx = 0, ctx_seq = 0;
 	double t0 = now_s();
@@ -189,11 +262,31 @@ int main(int argc, char **argv)
 		if (r % 10 < 3)
 			hex(s->x_request_id, mix64(r + 1), 32);
 		if (r % 10 >= 5 && r % 10 < 7) {
-			hex(s->trace_id, mix64(r + 2), 16);
-			hex(s->trace_id + 16, mix64(r + 3), 16);
+			if (legacy) {
+				hex(s->trace_id, mix64(r + 2), 16);
+				hex(s->trace_id + 16, mix64(r + 3), 16);
+			}
 			hex(s->span_id, mix64(r + 4), 16);
 			hex(s->parent_span_id, mix64(r + 5), 16);
 		}
+		if (!legacy) {
+			if (trace_left == 0) { /* a new trace: its root */
+				trace_left = 2 + (unsigned)((r >> 40) % 5);
+				hex(s->trace_id, mix64(r + 6), 16);
+				hex(s->trace_id + 16, mix64(r + 7), 16);
+			} else { /* the child of the span before it, in the same trace */
+				memcpy(s->trace_id, probe_trace, sizeof(s->trace_id));
+				memcpy(s->parent_uid, prev_uid, sizeof(s->parent_uid));
+				s->link_kind = s->tap_side == ZT_TAP_SERVER_PROCESS ? ZT_LINK_TCP_SEQ : ZT_LINK_THREAD;
+			}
+			trace_left--;
+			memcpy(probe_trace, s->trace_id, sizeof(probe_trace));
+			memcpy(prev_uid, s->span_uid, sizeof(prev_uid));
+		} else if (s->trace_id[0]) {
+			memcpy(probe_trace, s->trace_id, sizeof(probe_trace));
+		}
+		if (i == n / 2) /* a span in the middle: the lookups below find it */
+			memcpy(probe_uid, s->span_uid, sizeof(probe_uid));
 		err = st->ops->put_spans(st, s, 1);
 		if (err) {
 			fprintf(stderr, "store_bench: put_spans: %s\n", zt_store_errmsg(st));
@@ -234,9 +327,10 @@ int main(int argc, char **argv)
 	printf("{\"n\": %lu, \"insert_s\": %.6f, \"spans_per_s\": %.1f, \"close_s\": %.6f,"
 	       " \"spans_written\": %llu, \"rows\": %lld, \"schema_version\": %lld,"
 	       " \"db_bytes_open\": %lld, \"wal_bytes_open\": %lld, \"db_bytes\": %lld, \"wal_bytes\": %lld,"
-	       " \"bytes_per_span\": %.1f, \"peak_rss_kib\": %ld, \"span_struct_bytes\": %zu}\n",
+	       " \"bytes_per_span\": %.1f, \"peak_rss_kib\": %ld, \"span_struct_bytes\": %zu, \"mode\": \"%s\",",
 	       n, t1 - t0, (double)n / (t1 - t0), t2 - t1, written, rows, user_version, db_open, wal_open, dbsz,
-	       wal, (double)(dbsz + wal) / (double)n, ru.ru_maxrss, sizeof(struct zt_span));
+	       wal, (double)(dbsz + wal) / (double)n, ru.ru_maxrss, sizeof(struct zt_span), legacy ? "legacy" : "traces");
+	time_queries(dir, probe_trace, probe_uid, t - (t - T0) / 100);
 	free(tmpl);
 	free(s);
 	return rows == (long long)n ? 0 : 1;
