@@ -41,12 +41,27 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ztrace spans [--data DIR] [--since DURATION] [--protocol P] [--process NAME]\n"
+		"                    [--status S] [--errors] [--min-duration D] [--path TEXT]\n"
+		"                    [--endpoint TEXT] [--pid N] [--port N] [--side client|server]\n"
 		"                    [--limit N] [--fields LIST | --json]\n\n"
-		"Lists the spans stored by `ztrace up`, oldest first.\n\n"
+		"Lists the spans stored by `ztrace up`, oldest first. Every filter given must hold;\n"
+		"text is matched literally (%% and _ are plain characters).\n\n"
 		"  --data DIR        where spans are stored (default ./ztrace-data)\n"
 		"  --since DURATION  only spans that started in the last DURATION (500ms, 30s, 15m, 2h, 7d)\n"
 		"  --protocol P      only this application protocol (e.g. http; any case)\n"
-		"  --process NAME    only spans of processes named NAME (exact)\n"
+		"  --process NAME    only processes whose name starts with NAME, in any case\n"
+		"                    (--process ngi matches nginx and NGINX-worker)\n"
+		"  --status S        only this response status: ok, client_error, server_error,\n"
+		"                    timeout or unknown\n"
+		"  --errors          only errors: client_error, server_error or timeout\n"
+		"  --min-duration D  only spans that took at least D (e.g. 100ms, 2s)\n"
+		"  --path TEXT       only requests whose resource (path and query) contains TEXT\n"
+		"                    (case-sensitive)\n"
+		"  --endpoint TEXT   only spans whose endpoint (e.g. GET /users/{id}) contains TEXT\n"
+		"                    (case-sensitive)\n"
+		"  --pid N           only spans of process id N\n"
+		"  --port N          only connections with N as the client or the server port\n"
+		"  --side SIDE       only spans seen in the client or in the server process\n"
 		"  --limit N         the N most recent matching spans (default %d; 0: all)\n"
 		"  --fields LIST     a table of these span fields (comma-separated JSON names,\n"
 		"                    e.g. start_ns,process,endpoint,response_code; 'list' names them)\n"
@@ -261,7 +276,41 @@ static bool known_protocol(const char *name)
 	return zt_l7_from_name(name) != ZT_L7_UNKNOWN;
 }
 
-enum { OPT_DATA = 256, OPT_SINCE, OPT_PROTOCOL, OPT_PROCESS, OPT_LIMIT, OPT_JSON, OPT_FIELDS };
+/* "ok"... as stored (the names of enum zt_resp_status), any case; NULL if none. */
+static const char *status_name(const char *arg)
+{
+	for (int rs = ZT_RS_UNKNOWN; rs <= ZT_RS_TIMEOUT; rs++)
+		if (strcasecmp(arg, zt_resp_status_name((enum zt_resp_status)rs)) == 0)
+			return zt_resp_status_name((enum zt_resp_status)rs);
+	return NULL;
+}
+
+/* A filter's text: empty would match everything and is surely a mistake. */
+static int need_text(const char *flag, const char *arg, const char *what)
+{
+	if (arg[0])
+		return 0;
+	fprintf(stderr, "ztrace spans: invalid %s '': expected %s\n", flag, what);
+	return 2;
+}
+
+enum {
+	OPT_DATA = 256,
+	OPT_SINCE,
+	OPT_PROTOCOL,
+	OPT_PROCESS,
+	OPT_LIMIT,
+	OPT_JSON,
+	OPT_FIELDS,
+	OPT_STATUS,
+	OPT_ERRORS,
+	OPT_MIN_DURATION,
+	OPT_PATH,
+	OPT_ENDPOINT,
+	OPT_PID,
+	OPT_PORT,
+	OPT_SIDE,
+};
 
 int zt_cmd_spans(int argc, char **argv)
 {
@@ -273,6 +322,14 @@ int zt_cmd_spans(int argc, char **argv)
 	    {"limit", required_argument, NULL, OPT_LIMIT},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"fields", required_argument, NULL, OPT_FIELDS},
+	    {"status", required_argument, NULL, OPT_STATUS},
+	    {"errors", no_argument, NULL, OPT_ERRORS},
+	    {"min-duration", required_argument, NULL, OPT_MIN_DURATION},
+	    {"path", required_argument, NULL, OPT_PATH},
+	    {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+	    {"pid", required_argument, NULL, OPT_PID},
+	    {"port", required_argument, NULL, OPT_PORT},
+	    {"side", required_argument, NULL, OPT_SIDE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -317,7 +374,74 @@ int zt_cmd_spans(int argc, char **argv)
 			q.protocol = optarg;
 			break;
 		case OPT_PROCESS:
+			if (need_text("--process", optarg, "the start of a process name (e.g. ngi for nginx)"))
+				return 2;
 			q.process = optarg;
+			break;
+		case OPT_STATUS:
+			q.status = status_name(optarg);
+			if (!q.status) {
+				fprintf(stderr,
+					"ztrace spans: invalid --status '%s': expected ok, client_error, "
+					"server_error, timeout or unknown\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_ERRORS:
+			q.errors_only = 1;
+			break;
+		case OPT_MIN_DURATION:
+			if (zt_parse_duration(optarg, &v)) {
+				fprintf(stderr,
+					"ztrace spans: invalid --min-duration '%s': expected a duration like "
+					"250us, 100ms, 2s\n",
+					optarg);
+				return 2;
+			}
+			q.min_duration_ns = v;
+			break;
+		case OPT_PATH:
+			if (need_text("--path", optarg, "text the request's path contains (e.g. /users/)"))
+				return 2;
+			q.path = optarg;
+			break;
+		case OPT_ENDPOINT:
+			if (need_text("--endpoint", optarg, "text the endpoint contains (e.g. /users/{id})"))
+				return 2;
+			q.endpoint = optarg;
+			break;
+		case OPT_PID:
+			if (zt_parse_uint(optarg, UINT32_MAX, &v) || v == 0) {
+				fprintf(stderr,
+					"ztrace spans: invalid --pid '%s': expected a process id, a whole "
+					"number from 1 to %u\n",
+					optarg, UINT32_MAX);
+				return 2;
+			}
+			q.pid = (uint32_t)v;
+			break;
+		case OPT_PORT:
+			if (zt_parse_uint(optarg, UINT16_MAX, &v) || v == 0) {
+				fprintf(stderr,
+					"ztrace spans: invalid --port '%s': expected a port number from 1 to "
+					"65535\n",
+					optarg);
+				return 2;
+			}
+			q.port = (uint16_t)v;
+			break;
+		case OPT_SIDE:
+			if (strcmp(optarg, "client") == 0 || strcmp(optarg, "client-process") == 0)
+				q.tap_side = ZT_TAP_CLIENT_PROCESS;
+			else if (strcmp(optarg, "server") == 0 || strcmp(optarg, "server-process") == 0)
+				q.tap_side = ZT_TAP_SERVER_PROCESS;
+			else {
+				fprintf(stderr,
+					"ztrace spans: invalid --side '%s': expected client or server\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case OPT_LIMIT:
 			if (zt_parse_uint(optarg, UINT32_MAX, &v)) {

@@ -22,12 +22,25 @@
 
 struct zt_store;
 
-/* Filter for queries; zero values mean "any". */
+/* Filter for queries; zero values and NULL mean "any", and every filter
+ * given must hold. Text is always bound, never part of the SQL text; the
+ * substring and prefix filters take it literally (no wildcards: % and _
+ * are plain characters). A span whose field is null matches no filter on
+ * that field. */
 struct zt_span_query {
-	uint64_t since_ns;   /* start_ns >= since_ns (unix epoch ns) */
-	const char *protocol; /* l7 protocol name, case-insensitive */
-	const char *process;  /* exact process name */
-	unsigned limit;      /* most recent N spans, 0: all */
+	uint64_t since_ns;        /* start_ns >= since_ns (unix epoch ns) */
+	const char *protocol;     /* l7 protocol name, case-insensitive */
+	const char *process;      /* process name starts with this, ASCII case-insensitive */
+	const char *status;       /* response_status is this name ("ok", "client_error",
+				   * "server_error", "timeout", "unknown"), case-insensitive */
+	int errors_only;          /* response_status is client_error, server_error or timeout */
+	uint64_t min_duration_ns; /* duration_ns >= min_duration_ns */
+	const char *path;         /* substring of request_resource, case-sensitive */
+	const char *endpoint;     /* substring of endpoint, case-sensitive */
+	uint32_t pid;             /* this pid */
+	uint16_t port;            /* client_port or server_port is this port */
+	uint8_t tap_side;         /* enum zt_tap_side; ZT_TAP_UNKNOWN: any */
+	unsigned limit;           /* most recent N spans, 0: all */
 };
 
 typedef int (*zt_span_cb)(void *ctx, const struct zt_span *s);

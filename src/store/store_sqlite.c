@@ -459,34 +459,78 @@ static int sq_put_alias(struct zt_store *st, const char *alias, const char *trac
  * A positive cb return stops the walk and is success; a negative one stops it
  * and is returned.
  */
+static void where_add(char *where, size_t size, const char *cond)
+{
+	size_t wl = strlen(where);
+
+	/* Fixed fragments; the caller's buffer is sized for all of them. */
+	snprintf(where + wl, size - wl, " AND %s", cond);
+}
+
+/* Binds by name; a name the statement does not have is no error (that
+ * filter was not asked for). */
+static int bind_text(sqlite3_stmt *stmt, const char *name, const char *v)
+{
+	int i = sqlite3_bind_parameter_index(stmt, name);
+
+	return i ? sqlite3_bind_text(stmt, i, v, -1, SQLITE_STATIC) : SQLITE_OK;
+}
+
+static int bind_u64(sqlite3_stmt *stmt, const char *name, uint64_t v)
+{
+	int i = sqlite3_bind_parameter_index(stmt, name);
+
+	return i ? sqlite3_bind_int64(stmt, i, v > INT64_MAX ? INT64_MAX : (int64_t)v) : SQLITE_OK;
+}
+
+/*
+ * The filters are fixed SQL fragments with named parameters; the user's
+ * text is only ever bound. Substrings (path, endpoint) use instr(): it is
+ * case-sensitive and has no wildcards, so % and _ need no escaping (LIKE
+ * would ignore ASCII case and need an ESCAPE clause), and it is the rule
+ * `ztrace traces --endpoint` already follows. The process prefix compares
+ * the first length(:process) characters under NOCASE (ASCII case-insensitive,
+ * again literal), as `ztrace traces --service` does. A null column makes
+ * instr(), substr() and = null: such a span matches no filter on it.
+ */
 static int sq_query_spans(struct zt_store *st, const struct zt_span_query *q, zt_span_cb cb, void *ctx)
 {
 	struct zt_sqlite *sq = to_sq(st);
 	sqlite3_stmt *stmt = NULL;
 	struct zt_span *span = NULL;
-	char where[256] = "1";
+	char where[1024] = "1";
 	char sql[4096];
-	int idx = 1, rc, ret = 0;
-	size_t wl;
+	int rc, ret = 0;
 
 	if (!sq->db)
 		return zt_sq_set_err(sq, -EBADF, "store is not open");
-	/* Fixed fragments, far below sizeof(where): no truncation to check. */
-	if (q->since_ns) {
-		wl = strlen(where);
-		snprintf(where + wl, sizeof(where) - wl, " AND start_ns >= ?");
-	}
-	if (q->protocol) {
-		wl = strlen(where);
-		snprintf(where + wl, sizeof(where) - wl, " AND l7_protocol = ? COLLATE NOCASE");
-	}
-	if (q->process) {
-		wl = strlen(where);
-		snprintf(where + wl, sizeof(where) - wl, " AND process = ?");
-	}
+	if (q->tap_side > ZT_TAP_SERVER_PROCESS)
+		return zt_sq_set_err(sq, -EINVAL, "unknown tap side %u", q->tap_side);
+	if (q->since_ns)
+		where_add(where, sizeof(where), "start_ns >= :since");
+	if (q->protocol)
+		where_add(where, sizeof(where), "l7_protocol = :protocol COLLATE NOCASE");
+	if (q->process)
+		where_add(where, sizeof(where), "substr(process, 1, length(:process)) = :process COLLATE NOCASE");
+	if (q->status)
+		where_add(where, sizeof(where), "response_status = :status COLLATE NOCASE");
+	if (q->errors_only)
+		where_add(where, sizeof(where), "response_status IN (:e1, :e2, :e3)");
+	if (q->min_duration_ns)
+		where_add(where, sizeof(where), "duration_ns >= :mindur");
+	if (q->path)
+		where_add(where, sizeof(where), "instr(request_resource, :path) > 0");
+	if (q->endpoint)
+		where_add(where, sizeof(where), "instr(endpoint, :endpoint) > 0");
+	if (q->pid)
+		where_add(where, sizeof(where), "pid = :pid");
+	if (q->port)
+		where_add(where, sizeof(where), "(client_port = :port OR server_port = :port)");
+	if (q->tap_side)
+		where_add(where, sizeof(where), "tap_side = :side");
 	if ((size_t)snprintf(sql, sizeof(sql),
 			     q->limit ? "SELECT * FROM (SELECT %s FROM spans WHERE %s ORDER BY start_ns DESC,"
-					" span_uid DESC LIMIT ?) ORDER BY start_ns, span_uid"
+					" span_uid DESC LIMIT :limit) ORDER BY start_ns, span_uid"
 				      : "SELECT %s FROM spans WHERE %s ORDER BY start_ns, span_uid",
 			     sq->cols.sql, where) >= sizeof(sql))
 		return zt_sq_set_err(sq, -EOVERFLOW, "query text too long");
@@ -496,14 +540,30 @@ static int sq_query_spans(struct zt_store *st, const struct zt_span_query *q, zt
 		ret = zt_sq_fail(sq, rc, "prepare query");
 		goto cleanup;
 	}
-	if (q->since_ns)
-		sqlite3_bind_int64(stmt, idx++, q->since_ns > INT64_MAX ? INT64_MAX : (int64_t)q->since_ns);
+	/* Only the parameters the text has are bound (see bind_text). */
+	rc = bind_u64(stmt, ":since", q->since_ns);
 	if (q->protocol)
-		sqlite3_bind_text(stmt, idx++, q->protocol, -1, SQLITE_STATIC);
+		rc |= bind_text(stmt, ":protocol", q->protocol);
 	if (q->process)
-		sqlite3_bind_text(stmt, idx++, q->process, -1, SQLITE_STATIC);
-	if (q->limit)
-		sqlite3_bind_int64(stmt, idx++, q->limit);
+		rc |= bind_text(stmt, ":process", q->process);
+	if (q->status)
+		rc |= bind_text(stmt, ":status", q->status);
+	rc |= bind_text(stmt, ":e1", zt_resp_status_name(ZT_RS_CLIENT_ERROR));
+	rc |= bind_text(stmt, ":e2", zt_resp_status_name(ZT_RS_SERVER_ERROR));
+	rc |= bind_text(stmt, ":e3", zt_resp_status_name(ZT_RS_TIMEOUT));
+	rc |= bind_u64(stmt, ":mindur", q->min_duration_ns);
+	if (q->path)
+		rc |= bind_text(stmt, ":path", q->path);
+	if (q->endpoint)
+		rc |= bind_text(stmt, ":endpoint", q->endpoint);
+	rc |= bind_u64(stmt, ":pid", q->pid);
+	rc |= bind_u64(stmt, ":port", q->port);
+	rc |= bind_text(stmt, ":side", zt_tap_side_name((enum zt_tap_side)q->tap_side));
+	rc |= bind_u64(stmt, ":limit", q->limit);
+	if (rc != SQLITE_OK) { /* SQLITE_OK is 0: any failure leaves a bit set */
+		ret = zt_sq_fail(sq, rc, "bind query");
+		goto cleanup;
+	}
 
 	/* A zt_span is a few KiB: keep it off the caller's stack. */
 	span = malloc(sizeof(*span));

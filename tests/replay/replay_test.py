@@ -66,6 +66,59 @@ try:
         want_rows = {u: ["-" if g[c] is None else str(g[c]) for c in cols] for u, g in golden.items()}
         check(f"{name}: --fields prints the stored fields", q.returncode == 0 and lines[:1] == ["\t".join(cols)]
               and rows == want_rows, f"{q.stderr} {lines[:3]}")
+        # the filters: each against the golden spans, and against the facts
+        def filtered(*args):
+            r = subprocess.run([ZTRACE, "spans", "--data", d, "--json", "--limit", "0", *args],
+                               capture_output=True, text=True)
+            return r.returncode, {json.loads(x)["span_uid"] for x in r.stdout.splitlines()}, r.stderr
+
+        def want(pred):
+            return {u for u, g in golden.items() if pred(g)}
+
+        def check_filter(label, args, pred, count=None):
+            rc, got, err = filtered(*args)
+            exp = want(pred)
+            check(f"{name}: spans {' '.join(args)} ({label})",
+                  rc == 0 and got == exp and (count is None or len(got) == count),
+                  f"rc={rc} {err} got {sorted(got)} want {sorted(exp)} count {count}")
+
+        with open(os.path.join(DATA, name + ".facts.json")) as f:
+            ffacts = json.load(f)
+        n404 = ffacts.get("codes", []).count(404)
+        check_filter("server spans only", ["--side", "server"], lambda g: g["tap_side"] == "server-process",
+                     ffacts["exchanges"])
+        check_filter("client spans only", ["--side", "client"], lambda g: g["tap_side"] == "client-process",
+                     ffacts["exchanges"])
+        check_filter("the 404s, both sides", ["--errors"], lambda g: g["response_code"] == 404, 2 * n404)
+        check_filter("the 404s", ["--status", "client_error"], lambda g: g["response_code"] == 404, 2 * n404)
+        check_filter("no 5xx", ["--status", "server_error"], lambda g: False, 0)
+        check_filter("the 200s", ["--status", "OK"], lambda g: g["response_code"] == 200,
+                     2 * (len(ffacts.get("codes", [])) - n404))
+        durs = sorted(g["duration_ns"] for g in golden.values())
+        mid = durs[len(durs) // 2]
+        check_filter("at least the median", ["--min-duration", f"{mid}ns"], lambda g: g["duration_ns"] >= mid,
+                     len(durs) - len(durs) // 2)
+        check_filter("longer than any", ["--min-duration", f"{durs[-1] + 1}ns"], lambda g: False, 0)
+        server = ffacts["server-process"]
+        # e.g. NGI: every nginx span (no client's name starts like its server's)
+        check_filter("prefix in any case", ["--process", server[:3].upper()], lambda g: g["process"] == server,
+                     ffacts["exchanges"])
+        check_filter("not inside the name", ["--process", server[1:]], lambda g: False, 0)
+        path = ffacts["paths"][1]
+        check_filter("substring of the path", ["--path", path], lambda g: path in g["request_resource"],
+                     2 * ffacts["paths"].count(path))
+        check_filter("path case-sensitive", ["--path", path.upper()], lambda g: False, 0)
+        check_filter("% is a plain character", ["--path", "%"], lambda g: False, 0)
+        check_filter("endpoint substring", ["--endpoint", "{id}"], lambda g: "{id}" in (g["endpoint"] or ""))
+        spid = next(g["pid"] for g in golden.values() if g["tap_side"] == "server-process")
+        check_filter("one pid", ["--pid", str(spid)], lambda g: g["pid"] == spid, ffacts["exchanges"])
+        cport = next(iter(golden.values()))["client_port"]
+        check_filter("either port", ["--port", str(cport)],
+                     lambda g: cport in (g["client_port"], g["server_port"]))
+        sport = next(iter(golden.values()))["server_port"]
+        check_filter("the server port", ["--port", str(sport)], lambda g: True, 2 * ffacts["exchanges"])
+        check_filter("filters together", ["--side", "client", "--errors", "--process", ffacts["client-process"]],
+                     lambda g: g["tap_side"] == "client-process" and g["response_code"] == 404, n404)
         # independent facts
         with open(os.path.join(DATA, name + ".facts.json")) as f:
             facts = json.load(f)
@@ -99,6 +152,19 @@ try:
         if facts.get("connections"):
             conns = {s["client_port"] for s in spans}
             check(f"{name}: {facts['connections']} connection(s)", len(conns) == facts["connections"], f"{conns}")
+
+    # bad filter values: exit 2, naming the flag and what it takes
+    d = os.path.join(tmp, names[0])
+    bad = {"--status": ("error", "ok, client_error"), "--min-duration": ("1.5s", "duration"),
+           "--pid": ("0", "process id"), "--port": ("65536", "port number"), "--side": ("both", "client or server"),
+           "--path": ("", "path"), "--endpoint": ("", "endpoint"), "--process": ("", "process name")}
+    for flag, (val, form) in bad.items():
+        r = subprocess.run([ZTRACE, "spans", "--data", d, flag, val], capture_output=True, text=True)
+        check(f"spans {flag} '{val}': exit 2 naming the flag", r.returncode == 2 and flag in r.stderr
+              and form in r.stderr and r.stdout == "", f"rc={r.returncode} {r.stderr}")
+    r = subprocess.run([ZTRACE, "spans", "--help"], capture_output=True, text=True)
+    check("spans --help: --process is a prefix in any case", r.returncode == 0
+          and re.search(r"--process NAME +only processes whose name starts with NAME, in any case", r.stdout), "")
 
     # corrupt recordings: clear errors with offsets, never a crash
     src = os.path.join(DATA, names[0] + ".zrec")

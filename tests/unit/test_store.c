@@ -413,7 +413,11 @@ static void test_query_filters(void **state)
 	assert_int_equal(query(st, &q, &c), 5);
 	for (size_t i = 0; i < c.n; i++)
 		assert_string_equal(c.spans[i].process, "curl");
-	q.process = "CURL"; /* process names are exact */
+	q.process = "CURL"; /* a prefix in any case */
+	assert_int_equal(query(st, &q, &c), 5);
+	q.process = "ngi";
+	assert_int_equal(query(st, &q, &c), 5);
+	q.process = "url"; /* not a prefix */
 	assert_int_equal(query(st, &q, &c), 0);
 
 	/* limit: the most recent N, in ascending order */
@@ -431,6 +435,194 @@ static void test_query_filters(void **state)
 	assert_int_equal(query(st, &q, &c), 2);
 	assert_int_equal(c.spans[0].start_ns, T0 + 4 * NS);
 	assert_int_equal(c.spans[1].start_ns, T0 + 8 * NS);
+
+	st->ops->close(st);
+	free(c.spans);
+}
+
+/* The spans a query returned, as a bit mask of their numbers (the low
+ * byte of the uid, as full_span and null_span number them). */
+static unsigned got(struct zt_store *st, const struct zt_span_query *q)
+{
+	struct collect c = {0};
+	unsigned m = 0;
+
+	query(st, q, &c);
+	for (size_t i = 0; i < c.n; i++)
+		m |= 1u << (strtoull(c.spans[i].span_uid, NULL, 16) & 0xff);
+	free(c.spans);
+	return m;
+}
+
+#define B(i) (1u << (i))
+
+static void test_query_more_filters(void **state)
+{
+	const char *dir = *state;
+	struct zt_span in[6];
+	struct zt_span_query q;
+	struct collect c = {0};
+	struct zt_store *st = open_ok(dir, ZT_STORE_RW);
+
+	for (unsigned i = 0; i < 6; i++)
+		full_span(&in[i], i);
+	/* 0: full_span as it is: nginx, server side, server_error 503, 1.2ms,
+	 * pid 4242, ports 54321 -> 443, POST /users/0/orders... */
+	/* 1: a client's fast good GET */
+	in[1].response_status = ZT_RS_OK;
+	in[1].response_code = 200;
+	in[1].tap_side = ZT_TAP_CLIENT_PROCESS;
+	snprintf(in[1].process, sizeof(in[1].process), "curl");
+	in[1].pid = 777;
+	in[1].client_port = 40000;
+	in[1].server_port = 8080;
+	in[1].duration_ns = 50 * 1000000ull;
+	snprintf(in[1].request_resource, sizeof(in[1].request_resource), "/index.html");
+	snprintf(in[1].endpoint, sizeof(in[1].endpoint), "GET /index.html");
+	/* 2: % and _ in the path, literally */
+	in[2].response_status = ZT_RS_CLIENT_ERROR;
+	in[2].response_code = 404;
+	snprintf(in[2].process, sizeof(in[2].process), "nginx-worker");
+	in[2].duration_ns = 200 * 1000000ull;
+	snprintf(in[2].request_resource, sizeof(in[2].request_resource), "/a%%b_c/100%%_done");
+	snprintf(in[2].endpoint, sizeof(in[2].endpoint), "GET /a%%b_c/{id}");
+	/* 3: what "a%b_c" matches as a LIKE pattern, but not as text */
+	in[3].response_status = ZT_RS_TIMEOUT;
+	in[3].response_code = -1;
+	snprintf(in[3].process, sizeof(in[3].process), "Nginx");
+	in[3].duration_ns = 100 * 1000000ull;
+	snprintf(in[3].request_resource, sizeof(in[3].request_resource), "/aXbYc/100Z_done");
+	/* 4: nulls everywhere: matches no filter on a field */
+	null_span(&in[4], 4);
+	/* 5: the same letters in another case; 8080 as the client port */
+	in[5].response_status = ZT_RS_OK;
+	in[5].tap_side = ZT_TAP_CLIENT_PROCESS;
+	snprintf(in[5].process, sizeof(in[5].process), "ngx");
+	in[5].client_port = 8080;
+	in[5].server_port = 9999;
+	snprintf(in[5].request_resource, sizeof(in[5].request_resource), "/A%%B_C");
+	snprintf(in[5].endpoint, sizeof(in[5].endpoint), "get /index.html");
+	assert_int_equal(st->ops->put_spans(st, in, 6), 0);
+	assert_int_equal(st->ops->flush(st), 0);
+
+	q = (struct zt_span_query){0};
+	assert_int_equal(got(st, &q), B(0) | B(1) | B(2) | B(3) | B(4) | B(5));
+
+	/* status, by its stored name, any case */
+	q = (struct zt_span_query){.status = "ok"};
+	assert_int_equal(got(st, &q), B(1) | B(5));
+	q.status = "OK";
+	assert_int_equal(got(st, &q), B(1) | B(5));
+	q.status = "client_error";
+	assert_int_equal(got(st, &q), B(2));
+	q.status = "server_error";
+	assert_int_equal(got(st, &q), B(0));
+	q.status = "timeout";
+	assert_int_equal(got(st, &q), B(3));
+	q.status = "unknown";
+	assert_int_equal(got(st, &q), B(4));
+	q.status = "' OR 1=1 --";
+	assert_int_equal(got(st, &q), 0);
+
+	/* errors: client_error, server_error, timeout; with a status, both hold */
+	q = (struct zt_span_query){.errors_only = 1};
+	assert_int_equal(got(st, &q), B(0) | B(2) | B(3));
+	q.status = "timeout";
+	assert_int_equal(got(st, &q), B(3));
+	q.status = "ok";
+	assert_int_equal(got(st, &q), 0);
+
+	/* min duration: at least, the bound itself included */
+	q = (struct zt_span_query){.min_duration_ns = 100 * 1000000ull};
+	assert_int_equal(got(st, &q), B(2) | B(3));
+	q.min_duration_ns = 1234567;
+	assert_int_equal(got(st, &q), B(0) | B(1) | B(2) | B(3) | B(5));
+	q.min_duration_ns = UINT64_MAX; /* above what SQLite holds: clamped, nothing */
+	assert_int_equal(got(st, &q), 0);
+
+	/* path: a substring, case-sensitive, % and _ are plain characters */
+	q = (struct zt_span_query){.path = "a%b_c"};
+	assert_int_equal(got(st, &q), B(2));
+	q.path = "%";
+	assert_int_equal(got(st, &q), B(2) | B(5));
+	q.path = "_";
+	assert_int_equal(got(st, &q), B(2) | B(3) | B(5));
+	q.path = "100%_";
+	assert_int_equal(got(st, &q), B(2));
+	q.path = "/users/";
+	assert_int_equal(got(st, &q), B(0));
+	q.path = "/USERS/";
+	assert_int_equal(got(st, &q), 0);
+	q.path = "x='; DROP TABLE"; /* bound, never spliced into SQL */
+	assert_int_equal(got(st, &q), B(0));
+	q.path = "\\";
+	assert_int_equal(got(st, &q), 0);
+
+	/* endpoint: a substring, case-sensitive */
+	q = (struct zt_span_query){.endpoint = "/index.html"};
+	assert_int_equal(got(st, &q), B(1) | B(5));
+	q.endpoint = "GET ";
+	assert_int_equal(got(st, &q), B(1) | B(2));
+	q.endpoint = "{id}";
+	assert_int_equal(got(st, &q), B(0) | B(2) | B(3));
+	q.endpoint = "a%b_";
+	assert_int_equal(got(st, &q), B(2));
+
+	/* process: a prefix, ASCII case-insensitive, wildcards literal */
+	q = (struct zt_span_query){.process = "ngi"};
+	assert_int_equal(got(st, &q), B(0) | B(2) | B(3));
+	q.process = "NGINX";
+	assert_int_equal(got(st, &q), B(0) | B(2) | B(3));
+	q.process = "nginx-";
+	assert_int_equal(got(st, &q), B(2));
+	q.process = "n";
+	assert_int_equal(got(st, &q), B(0) | B(2) | B(3) | B(5));
+	q.process = "gin"; /* inside, not at the start */
+	assert_int_equal(got(st, &q), 0);
+	q.process = "n%";
+	assert_int_equal(got(st, &q), 0);
+	q.process = "_ginx";
+	assert_int_equal(got(st, &q), 0);
+	q.process = "nginx-worker-too-long-a-name";
+	assert_int_equal(got(st, &q), 0);
+
+	/* pid */
+	q = (struct zt_span_query){.pid = 777};
+	assert_int_equal(got(st, &q), B(1));
+	q.pid = 4242;
+	assert_int_equal(got(st, &q), B(0) | B(2) | B(3) | B(5));
+	q.pid = 4243;
+	assert_int_equal(got(st, &q), 0);
+
+	/* port: either end */
+	q = (struct zt_span_query){.port = 8080};
+	assert_int_equal(got(st, &q), B(1) | B(5));
+	q.port = 443;
+	assert_int_equal(got(st, &q), B(0) | B(2) | B(3));
+	q.port = 54321;
+	assert_int_equal(got(st, &q), B(0) | B(2) | B(3));
+	q.port = 9999;
+	assert_int_equal(got(st, &q), B(5));
+	q.port = 1;
+	assert_int_equal(got(st, &q), 0);
+
+	/* side */
+	q = (struct zt_span_query){.tap_side = ZT_TAP_CLIENT_PROCESS};
+	assert_int_equal(got(st, &q), B(1) | B(5));
+	q.tap_side = ZT_TAP_SERVER_PROCESS;
+	assert_int_equal(got(st, &q), B(0) | B(2) | B(3));
+	q.tap_side = 7;
+	assert_int_equal(st->ops->query_spans(st, &q, collect_cb, &c), -EINVAL);
+	assert_non_null(strstr(zt_store_errmsg(st), "tap side"));
+
+	/* together: every filter holds */
+	q = (struct zt_span_query){.process = "ngi", .errors_only = 1, .min_duration_ns = 100 * 1000000ull};
+	assert_int_equal(got(st, &q), B(2) | B(3));
+	q.path = "%";
+	assert_int_equal(got(st, &q), B(2));
+	q = (struct zt_span_query){.tap_side = ZT_TAP_CLIENT_PROCESS, .port = 8080, .status = "ok", .pid = 4242,
+				   .endpoint = "index", .protocol = "http", .limit = 1};
+	assert_int_equal(got(st, &q), B(5));
 
 	st->ops->close(st);
 	free(c.spans);
@@ -1021,6 +1213,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_duplicates_ignored, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_autoflush_and_reader, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_query_filters, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_query_more_filters, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_ro_missing, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_rw_creates_dirs, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_schema_version_refused, setup_dir, teardown_dir),
