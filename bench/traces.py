@@ -7,7 +7,8 @@ released roots and query_traces(limit 20).
 bench/traces_bench.c does the work, pinned to one core. Both modes run in the
 same bench run, alternated A B B A (raw, sink, sink, raw), into fresh data
 directories under the build directory, removed afterwards; the medians and
-their ratio are reported. A third mode times the span generator alone.
+their ratio are reported. Two more modes, once each: the span generator alone, and the joiner with
+no store behind it.
 
 TRACES_10M=1 adds one raw and one sink run at 10M spans (several minutes).
 """
@@ -31,7 +32,7 @@ def run(binary, mode, n):
         if out.returncode != 0:
             sys.exit(f"traces: traces_bench {mode} failed: {out.stderr.strip()} {out.stdout.strip()}")
         r = json.loads(out.stdout)
-        if mode != "gen" and r["spans_written"] != r["n"]:
+        if mode in ("raw", "sink") and r["spans_written"] != r["n"]:
             sys.exit(f"traces: {r['spans_written']} written of {r['n']}")
         return r
     finally:
@@ -44,7 +45,8 @@ def row(size, r):
     ql = r.get("query_traces", {})
     return {
         "spans": r["n"],
-        "mode": {"raw": "store only", "sink": "joiner + store", "gen": "generator only"}[r["mode"]],
+        "mode": {"raw": "store only", "sink": "joiner + store", "gen": "generator only",
+                 "joiner": "joiner, no store"}[r["mode"]],
         "ingest s": round(r["ingest_s"], 2),
         "spans/s": round(r["spans_per_s"]),
         "bytes/span": r["bytes_per_span"],
@@ -72,6 +74,7 @@ def main():
     with bl.bench_lock():
         for n in sizes:
             gen = run(binary, "gen", n)
+            jo = run(binary, "joiner", n)
             # the big size once each (minutes); the first A B B A
             rounds = 1
             if n >= 10_000_000:
@@ -79,7 +82,7 @@ def main():
             else:
                 raw, sink = bl.abba(rounds, lambda: run(binary, "raw", n), lambda: run(binary, "sink", n))
             per[n] = (gen, raw, sink)
-            rows += [row(n, gen)] + [row(n, r) for r in raw] + [row(n, r) for r in sink]
+            rows += [row(n, gen), row(n, jo)] + [row(n, r) for r in raw] + [row(n, r) for r in sink]
 
     for n, (gen, raw, sink) in per.items():
         label = f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n:,}"
@@ -120,6 +123,9 @@ def main():
         "(joiner.c; joiner.h's comment says 16384). At 35k spans/s a 300 ms window is ~10.5k spans, "
         "so window_full counts spans released after ~230 ms instead of 300 ms: no link is lost "
         "(late links 0) since a request completes within ~12 ms.",
+        "joiner, no store: zt_store_sink with no store behind it, once per size: the joiner's own CPU "
+        "(generator included); the rest of the joiner + store cost is the store writing and indexing "
+        "the assembly's columns (trace_id, parent_uid, link_kind).",
         "query_trace: 1000 trace ids reservoir-sampled from the released root spans, each read once "
         "on a fresh read-only open after close (OS page cache warm from the ingest); a trace counts "
         "complete when it returns 6 or 8 spans, one root, all under the id asked. query_traces: "

@@ -6,6 +6,8 @@
  * usage: traces_bench MODE DIR N [NQUERY]
  *   MODE  gen   generate the spans only (the generator's own cost)
  *         raw   put_spans() straight into the store (no joiner): the baseline
+ *         joiner the joiner with no store behind it (zt_store_sink with
+ *               st NULL): assembly's own CPU, apart from writing its columns
  *         sink  zt_store_sink (joiner + store), the way `ztrace up` writes,
  *               then NQUERY (default 1000) query_trace() calls on random
  *               trace ids and a few query_traces(limit 20)
@@ -308,7 +310,7 @@ static uint64_t gen_request(struct gen *g, uint64_t *nspans)
 
 /* ---- sinks ---- */
 
-enum mode { M_GEN, M_RAW, M_SINK };
+enum mode { M_GEN, M_RAW, M_SINK, M_JOINER };
 
 struct run {
 	enum mode mode;
@@ -347,6 +349,7 @@ static int emit(struct run *ru, const struct zt_span *s)
 	case M_RAW:
 		return ru->st->ops->put_spans(ru->st, s, 1);
 	case M_SINK:
+	case M_JOINER:
 		return zt_store_sink_put(ru->sink, s);
 	}
 	return -EINVAL;
@@ -401,7 +404,7 @@ int main(int argc, char **argv)
 	int err = 0;
 
 	if (argc < 4 || argc > 5) {
-		fprintf(stderr, "usage: traces_bench gen|raw|sink DIR N [NQUERY]\n");
+		fprintf(stderr, "usage: traces_bench gen|raw|sink|joiner DIR N [NQUERY]\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "gen"))
@@ -410,6 +413,8 @@ int main(int argc, char **argv)
 		ru.mode = M_RAW;
 	else if (!strcmp(argv[1], "sink"))
 		ru.mode = M_SINK;
+	else if (!strcmp(argv[1], "joiner"))
+		ru.mode = M_JOINER;
 	else {
 		fprintf(stderr, "traces_bench: bad MODE\n");
 		return 2;
@@ -443,14 +448,14 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < POOL; i++)
 		g->freel[g->nfree++] = POOL - 1 - i;
 
-	if (ru.mode != M_GEN) {
+	if (ru.mode == M_RAW || ru.mode == M_SINK) {
 		err = zt_store_open(dir, ZT_STORE_RW, &ru.st);
 		if (err) {
 			fprintf(stderr, "traces_bench: open: %s\n", ru.st ? zt_store_errmsg(ru.st) : strerror(-err));
 			return 1;
 		}
 	}
-	if (ru.mode == M_SINK) {
+	if (ru.mode == M_SINK || ru.mode == M_JOINER) {
 		struct zt_joiner_cfg jc = {0}; /* the defaults, as `ztrace up` uses them */
 		ru.sink = zt_store_sink_new(ru.st, &jc, on_released, &ru);
 		if (!ru.sink)
@@ -487,9 +492,9 @@ int main(int argc, char **argv)
 				goto fail;
 		}
 	}
-	if (ru.mode == M_SINK && (err = zt_store_sink_end(ru.sink)))
+	if ((ru.mode == M_SINK || ru.mode == M_JOINER) && (err = zt_store_sink_end(ru.sink)))
 		goto fail;
-	if (ru.mode == M_SINK)
+	if (ru.mode == M_SINK || ru.mode == M_JOINER)
 		err = zt_store_sink_flush(ru.sink);
 	else if (ru.mode == M_RAW)
 		err = ru.st->ops->flush(ru.st);
@@ -500,7 +505,7 @@ int main(int argc, char **argv)
 	long ingest_rss = rus.ru_maxrss;
 
 	struct zt_joiner_stats js = {0};
-	if (ru.mode == M_SINK) {
+	if (ru.mode == M_SINK || ru.mode == M_JOINER) {
 		js = *zt_store_sink_joiner_stats(ru.sink);
 		zt_store_sink_free(ru.sink);
 	}
@@ -516,7 +521,7 @@ int main(int argc, char **argv)
 	       " \"bytes_per_span\": %.1f, \"peak_rss_kib\": %ld, \"cksum\": %llu",
 	       argv[1], (unsigned long long)emitted, t1 - t0, (double)emitted / (t1 - t0), t2 - t1, written, dbsz,
 	       wal, wal_open, (double)(dbsz + wal) / (double)emitted, ingest_rss, (unsigned long long)cksum);
-	if (ru.mode != M_SINK) {
+	if (ru.mode == M_GEN || ru.mode == M_RAW) {
 		printf("}\n");
 		return ru.mode == M_RAW && written != emitted;
 	}
@@ -530,6 +535,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)js.late_links, (unsigned long long)js.aliases,
 	       (unsigned long long)js.window_full, (unsigned long long)js.keys_evicted_early,
 	       (unsigned long long)js.containment_refused, (unsigned long long)ru.roots);
+	if (ru.mode == M_JOINER) {
+		printf("}\n");
+		return 0;
+	}
 
 	/* Reads, the way `ztrace trace` does them: a fresh read-only open. */
 	struct zt_store *rs = NULL;
