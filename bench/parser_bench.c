@@ -151,8 +151,9 @@ static void zt_emit(void *ctx, const struct zt_msg *m)
 		k->reqs++;
 	else
 		k->resps++;
-	k->sum += (uint64_t)m->status + (unsigned char)m->method[0] + (unsigned char)m->path[0] +
-		  (unsigned char)m->host[0];
+	k->sum += (uint64_t)((m->flags & ZT_MF_HAS_CODE) ? m->response_code : 0) +
+		  (unsigned char)m->request_type[0] + (unsigned char)m->request_resource[0] +
+		  (unsigned char)m->request_domain[0];
 }
 
 static void run_ztrace(const struct corpus *c, void *state, struct counts *k)
@@ -205,12 +206,12 @@ struct lh_dir {
 	size_t nhdr;
 	struct lh_span name[LH_MAX_HEADERS], value[LH_MAX_HEADERS];
 	struct lh_span reason;
-	char path[ZT_PATH_LEN];
+	char path[ZT_RESOURCE_LEN];
 	size_t path_n;
-	char host[ZT_HOST_LEN];
+	char host[ZT_DOMAIN_LEN];
 	char xrid[ZT_XRID_LEN];
 	struct lh_span traceparent;
-	char method[ZT_METHOD_LEN];
+	char method[ZT_TYPE_LEN];
 	int status;
 };
 

@@ -53,8 +53,8 @@
 struct zt_joiner_cfg {
 	uint64_t window_ns;  /* hold-back (0: 300 ms) */
 	uint64_t key_ttl_ns; /* keys of released spans kept (0: 30 s) */
-	uint32_t max_spans;  /* spans held back at most (0: 16384) */
-	uint32_t max_keys;   /* entries (held + released keys) at most (0: 131072) */
+	uint32_t max_spans;  /* spans held back at most (0: 8192; a full window releases its oldest early, counted in window_full: links still form through the kept keys) */
+	uint32_t max_keys;   /* entries (held + released keys) at most (0: 65536) */
 };
 
 struct zt_joiner_out {
