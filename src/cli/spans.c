@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/fmt.h"
 #include "model/span_json.h"
 #include "store/store.h"
 #include "util/duration.h"
@@ -70,18 +71,6 @@ static void usage(FILE *f)
 		DEFAULT_LIMIT);
 }
 
-static void fmt_duration(uint64_t ns, char *out, size_t outsz)
-{
-	if (ns < 1000)
-		snprintf(out, outsz, "%lluns", (unsigned long long)ns);
-	else if (ns < 1000000)
-		snprintf(out, outsz, "%.1fus", (double)ns / 1e3);
-	else if (ns < 1000000000)
-		snprintf(out, outsz, "%.1fms", (double)ns / 1e6);
-	else
-		snprintf(out, outsz, "%.2fs", (double)ns / 1e9);
-}
-
 /* 12 columns: "HH:MM:SS.mmm" today, "MM-DD HH:MM:SS" on other days. */
 static void fmt_time(uint64_t ns, char *out, size_t outsz)
 {
@@ -118,29 +107,6 @@ static int term_cols(void)
 	return PIPE_COLS;
 }
 
-/* Cuts s to at most cols display columns with "..." (UTF-8 aware: a
- * continuation byte takes no column). */
-static void fmt_cut(const char *s, int cols, char *out, size_t outsz)
-{
-	size_t n = 0, o = 0;
-	int w = 0, total = 0;
-
-	for (const char *p = s; *p; p++)
-		total += ((unsigned char)*p & 0xc0) != 0x80;
-	if (total <= cols) {
-		snprintf(out, outsz, "%s", s);
-		return;
-	}
-	while (s[n] && o + 4 < outsz) {
-		bool lead = ((unsigned char)s[n] & 0xc0) != 0x80;
-		if (lead && w == cols - 3)
-			break;
-		w += lead;
-		out[o++] = s[n++];
-	}
-	snprintf(out + o, outsz - o, "...");
-}
-
 static void fmt_endpoint(const struct zt_span *s, const uint8_t ip[16], uint16_t port, char *out,
 			 size_t outsz)
 {
@@ -160,18 +126,6 @@ static void fmt_endpoint(const struct zt_span *s, const uint8_t ip[16], uint16_t
 		snprintf(out, outsz, "[%s]:%u", addr, port);
 	else
 		snprintf(out, outsz, "%s:%u", addr, port);
-}
-
-static const char *side_short(uint8_t tap_side)
-{
-	switch (tap_side) {
-	case ZT_TAP_CLIENT_PROCESS:
-		return "client";
-	case ZT_TAP_SERVER_PROCESS:
-		return "server";
-	default:
-		return "-";
-	}
 }
 
 static void print_header(const struct spans_out *o)
@@ -255,18 +209,18 @@ static int print_row(void *ctx, const struct zt_span *s)
 	if (o->rows == 1)
 		print_header(o);
 	fmt_time(s->start_ns, tbuf, sizeof(tbuf));
-	fmt_duration(s->duration_ns, dbuf, sizeof(dbuf));
+	zt_fmt_duration(s->duration_ns, dbuf, sizeof(dbuf));
 	snprintf(req, sizeof(req), "%s(%u)", s->process[0] ? s->process : "?", s->pid);
-	fmt_cut(req, 16, proc, sizeof(proc));
+	zt_fmt_cut(req, 16, proc, sizeof(proc));
 	snprintf(req, sizeof(req), "%s%s%s", s->request_type, s->request_type[0] ? " " : "",
 		 s->request_resource[0] ? s->request_resource : "-");
-	fmt_cut(req, o->req_cols, cut, sizeof(cut));
+	zt_fmt_cut(req, o->req_cols, cut, sizeof(cut));
 	if (s->response_code >= 0)
 		snprintf(code, sizeof(code), "%d", s->response_code);
 	else
 		snprintf(code, sizeof(code), "-");
 	fmt_endpoint(s, s->server_ip, s->server_port, srv, sizeof(srv));
-	printf("%-12s %8s %-6s %-16s %-5s %4s %-*s %s\n", tbuf, dbuf, side_short(s->tap_side), proc,
+	printf("%-12s %8s %-6s %-16s %-5s %4s %-*s %s\n", tbuf, dbuf, zt_fmt_side(s->tap_side), proc,
 	       s->l7_protocol ? zt_l7_name(s->l7_protocol) : "-", code, o->req_cols, cut, srv);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "cli/fmt.h"
 #include "model/span_json.h"
 #include "store/store.h"
 #include "util/duration.h"
@@ -33,18 +34,6 @@
 
 /* ---- shared ------------------------------------------------------------- */
 
-static void fmt_duration(uint64_t ns, char *out, size_t outsz)
-{
-	if (ns < 1000)
-		snprintf(out, outsz, "%lluns", (unsigned long long)ns);
-	else if (ns < 1000000)
-		snprintf(out, outsz, "%.1fus", (double)ns / 1e3);
-	else if (ns < 1000000000)
-		snprintf(out, outsz, "%.1fms", (double)ns / 1e6);
-	else
-		snprintf(out, outsz, "%.2fs", (double)ns / 1e9);
-}
-
 /* Local time; with the date when `date` is set. */
 static void fmt_time(uint64_t ns, bool date, char *out, size_t outsz)
 {
@@ -57,36 +46,6 @@ static void fmt_time(uint64_t ns, bool date, char *out, size_t outsz)
 		return;
 	}
 	snprintf(out, outsz, "%s.%03u", hms, (unsigned)(ns / 1000000 % 1000));
-}
-
-/* Cuts s to cols bytes with "..." on a UTF-8 character boundary. */
-static void fmt_cut(const char *s, size_t cols, char *out, size_t outsz)
-{
-	size_t len = strlen(s), cut = cols - 3;
-
-	if (!s[0]) {
-		snprintf(out, outsz, "-");
-		return;
-	}
-	if (len <= cols) {
-		snprintf(out, outsz, "%s", s);
-		return;
-	}
-	while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
-		cut--;
-	snprintf(out, outsz, "%.*s...", (int)cut, s);
-}
-
-static const char *side_short(uint8_t tap_side)
-{
-	switch (tap_side) {
-	case ZT_TAP_CLIENT_PROCESS:
-		return "client";
-	case ZT_TAP_SERVER_PROCESS:
-		return "server";
-	default:
-		return "-";
-	}
 }
 
 static bool is_error(uint8_t status)
@@ -201,8 +160,8 @@ static void print_span_row(const struct zt_span *s, unsigned depth, uint64_t t0,
 	uint64_t rel = s->start_ns > t0 ? s->start_ns - t0 : 0;
 
 	snprintf(off, sizeof(off), "+");
-	fmt_duration(rel, off + 1, sizeof(off) - 1);
-	fmt_duration(s->duration_ns, dur, sizeof(dur));
+	zt_fmt_duration(rel, off + 1, sizeof(off) - 1);
+	zt_fmt_duration(s->duration_ns, dur, sizeof(dur));
 	/* the bar: where the span lies on the trace's time line, at least one column */
 	from = total ? (unsigned)((double)rel / (double)total * BAR_COLS) : 0;
 	if (from >= BAR_COLS)
@@ -224,14 +183,14 @@ static void print_span_row(const struct zt_span *s, unsigned depth, uint64_t t0,
 			 s->pid);
 	snprintf(whatsrc, sizeof(whatsrc), "%s%s%s", s->request_type, s->request_type[0] ? " " : "",
 		 s->request_resource);
-	fmt_cut(s->endpoint[0] ? s->endpoint : whatsrc, WHAT_COLS, what, sizeof(what));
+	zt_fmt_cut(s->endpoint[0] ? s->endpoint : whatsrc, WHAT_COLS, what, sizeof(what));
 	if (s->response_code >= 0)
 		snprintf(code, sizeof(code), "%d%s%s", s->response_code, is_error(s->response_status) ? " " : "",
 			 is_error(s->response_status) ? zt_resp_status_name(s->response_status) : "");
 	else
 		snprintf(code, sizeof(code), "%s",
 			 s->response_status ? zt_resp_status_name(s->response_status) : "-");
-	printf("%-9s %9s |%s| %-6s %-*s %-5s %-*s %s\n", off, dur, bar, side_short(s->tap_side), NAME_COLS, name,
+	printf("%-9s %9s |%s| %-6s %-*s %-5s %-*s %s\n", off, dur, bar, zt_fmt_side(s->tap_side), NAME_COLS, name,
 	       s->l7_protocol ? zt_l7_name(s->l7_protocol) : "-", WHAT_COLS, what, code);
 }
 
@@ -288,7 +247,7 @@ static int print_waterfall(const char *id, const struct trace_spans *t)
 		}
 	}
 
-	fmt_duration(t1 > t0 ? t1 - t0 : 0, dur, sizeof(dur));
+	zt_fmt_duration(t1 > t0 ? t1 - t0 : 0, dur, sizeof(dur));
 	fmt_time(t0, true, when, sizeof(when));
 	printf("trace %s: %zu span%s, %s, %u error%s, started %s%s\n", id, t->n, t->n == 1 ? "" : "s", dur, errors,
 	       errors == 1 ? "" : "s", when, t->truncated ? " (only the first spans shown)" : "");
@@ -515,8 +474,8 @@ static int print_summary(void *ctx, const struct zt_trace_summary *t)
 		printf("%-32s %-23s %9s %5s %6s %-16s %s\n", "TRACE_ID", "START", "DURATION", "SPANS", "ERRORS", "ROOT",
 		       "ENDPOINT");
 	fmt_time(t->start_ns, true, when, sizeof(when));
-	fmt_duration(t->duration_ns, dur, sizeof(dur));
-	fmt_cut(t->root_endpoint, ENDPOINT_COLS, ep, sizeof(ep));
+	zt_fmt_duration(t->duration_ns, dur, sizeof(dur));
+	zt_fmt_cut(t->root_endpoint, ENDPOINT_COLS, ep, sizeof(ep));
 	printf("%-32s %-23s %9s %5u %6u %-16s %s\n", t->trace_id, when, dur, t->spans, t->errors,
 	       t->root_process[0] ? t->root_process : "-", ep);
 	return 0;
