@@ -2,6 +2,9 @@
 #include "agent/record.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -16,8 +19,9 @@ __attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errsz, i
 
 
 int zt_rec_writer_open(struct zt_rec_writer *w, const char *path, const char *host, int64_t mono_to_real,
-		       char *err, size_t errsz)
+		       int flags, char *err, size_t errsz)
 {
+	int fd;
 	struct zt_rec_file_hdr h;
 
 	memset(w, 0, sizeof(*w));
@@ -28,9 +32,23 @@ int zt_rec_writer_open(struct zt_rec_writer *w, const char *path, const char *ho
 	h.mono_to_real = mono_to_real;
 	if (host)
 		snprintf(h.host, sizeof(h.host), "%s", host);
-	w->f = fopen(path, "wb");
-	if (!w->f)
-		return fail(err, errsz, -errno, "cannot create %s: %s", path, strerror(errno));
+	/* O_NOFOLLOW: as root, a symlink planted at path would make us
+	 * overwrite its target; O_EXCL: an existing file is not ours */
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | ((flags & ZT_REC_FORCE) ? O_TRUNC : O_EXCL),
+		  0600);
+	if (fd < 0) {
+		int e = errno;
+		if (e == EEXIST)
+			return fail(err, errsz, -e, "%s exists: choose a new file, or --force to overwrite it", path);
+		if (e == ELOOP)
+			return fail(err, errsz, -e, "%s is a symbolic link: refusing to write through it", path);
+		return fail(err, errsz, -e, "cannot create %s: %s", path, strerror(e));
+	}
+	if (fchmod(fd, 0600) < 0 || !(w->f = fdopen(fd, "wb"))) {
+		int e = errno;
+		close(fd);
+		return fail(err, errsz, -e, "cannot create %s: %s", path, strerror(e));
+	}
 	setvbuf(w->f, NULL, _IOFBF, 1 << 20);
 	if (fwrite(&h, sizeof(h), 1, w->f) != 1) {
 		fclose(w->f);

@@ -41,8 +41,12 @@ struct zt_rec_writer {
 	uint64_t records, bytes;
 };
 
+/* Creates path, mode 0600 (a recording holds captured payloads). It never
+ * follows a symbolic link and never overwrites an existing file unless
+ * ZT_REC_FORCE (then a regular file is truncated and made 0600). */
+#define ZT_REC_FORCE 1
 int zt_rec_writer_open(struct zt_rec_writer *w, const char *path, const char *host, int64_t mono_to_real,
-		       char *err, size_t errsz);
+		       int flags, char *err, size_t errsz);
 int zt_rec_write(struct zt_rec_writer *w, const void *rec, size_t len);
 int zt_rec_writer_close(struct zt_rec_writer *w);
 

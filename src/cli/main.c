@@ -2,6 +2,7 @@
 /* main.c - `ztrace COMMAND ...`: one binary, many roles (see DESIGN.md). */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bpf/events.h"
 #include "cli/cli.h"
@@ -34,6 +35,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/* what ztrace creates (stores, recordings, locks) is its owner's only:
+	 * spans and payloads are what processes said to each other */
+	umask(077);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

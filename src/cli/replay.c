@@ -132,6 +132,8 @@ int zt_cmd_replay(int argc, char **argv)
 				r.store ? zt_store_errmsg(r.store) : strerror(-rc));
 			goto cleanup;
 		}
+		if (r.store->notice[0])
+			fprintf(stderr, "ztrace replay: warning: %s\n", r.store->notice);
 	}
 	{
 		struct zt_joiner_cfg jc = {0};

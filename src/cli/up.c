@@ -5,6 +5,8 @@
  * file). Both run on the pipeline runner (agent/pipeline.h).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +29,43 @@
 #include "util/num.h"
 
 static volatile sig_atomic_t stop_requested;
+
+/* One `ztrace up` per data dir: two would store every span twice. The
+ * lock is held until exit (the kernel drops it when the process ends);
+ * the file names the holder. Returns the fd, or -1 after saying why. */
+static int lock_data_dir(const char *dir)
+{
+	char path[4096], pid[32] = "";
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/ztrace.lock", dir) >= sizeof(path)) {
+		fprintf(stderr, "ztrace up: data directory path too long: %s\n", dir);
+		return -1;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "ztrace up: cannot open %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (errno == EWOULDBLOCK || errno == EAGAIN || n > 0)
+			fprintf(stderr, "ztrace up: %s is in use by another ztrace up (pid %s): stop it, or use --data "
+					"with another directory\n",
+				dir, pid[0] ? pid : "unknown");
+		else
+			fprintf(stderr, "ztrace up: cannot lock %s: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0) {
+		/* the lock holds without the pid: only the message loses it */
+	}
+	return fd;
+}
 
 static void on_signal(int sig)
 {
@@ -156,7 +195,7 @@ static void up_usage(FILE *f)
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
 
-enum { OPT_DATA = 1, OPT_CAP, OPT_STATUS, OPT_CONNS, OPT_VERBOSE, OPT_DURATION, OPT_PORT, OPT_PATH, OPT_RID };
+enum { OPT_DATA = 1, OPT_CAP, OPT_STATUS, OPT_CONNS, OPT_VERBOSE, OPT_DURATION, OPT_PORT, OPT_PATH, OPT_RID, OPT_FORCE };
 
 static int parse_live_opt(const char *cmd, int opt, const char *arg, struct zt_bpf_opts *bo, uint64_t *status_s,
 			  uint64_t *max_conns, uint64_t *duration_ns)
@@ -185,8 +224,10 @@ static int parse_live_opt(const char *cmd, int opt, const char *arg, struct zt_b
 		}
 		return 0;
 	case OPT_DURATION:
-		if (zt_parse_duration(arg, duration_ns)) {
-			fprintf(stderr, "ztrace %s: invalid --duration '%s': expected e.g. 30s, 5m\n", cmd, arg);
+		if (zt_parse_duration(arg, duration_ns) || *duration_ns == 0) {
+			fprintf(stderr, "ztrace %s: invalid --duration '%s': expected a length above 0, e.g. 30s, 5m "
+					"(leave it out to run until Ctrl-C)\n",
+				cmd, arg);
 			return -1;
 		}
 		return 0;
@@ -229,7 +270,7 @@ int zt_cmd_up(int argc, char **argv)
 	struct zt_source *src = NULL;
 	char err[512];
 	uint64_t kc[ZT_CNT__COUNT] = {0};
-	int opt, rc, ret = 1;
+	int opt, rc, ret = 1, lock_fd = -1;
 
 	memset(&u, 0, sizeof(u));
 	optind = 1;
@@ -268,6 +309,11 @@ int zt_cmd_up(int argc, char **argv)
 			u.store ? zt_store_errmsg(u.store) : strerror(-rc));
 		goto cleanup;
 	}
+	if (u.store->notice[0])
+		fprintf(stderr, "ztrace up: warning: %s\n", u.store->notice);
+	lock_fd = lock_data_dir(data);
+	if (lock_fd < 0)
+		goto cleanup;
 	memset(&pc, 0, sizeof(pc));
 	zt_session_as_stage(&pc, &u.sess);
 	{
@@ -344,6 +390,8 @@ cleanup:
 	zt_store_sink_free(u.sink);
 	if (u.store)
 		u.store->ops->close(u.store);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return ret;
 }
 
@@ -400,12 +448,14 @@ static int rec_on_event(void *ctx, const void *rec, size_t len)
 static void record_usage(FILE *f)
 {
 	fprintf(f, "usage: ztrace record FILE [--duration D] [--port PORT] [--payload-cap BYTES]\n"
-		   "                     [--capture-path auto|fast|compat] [--verbose]\n\n"
+		   "                     [--capture-path auto|fast|compat] [--force] [--verbose]\n\n"
 		   "Saves the raw kernel event stream of this host to FILE until Ctrl-C or --duration\n"
 		   "(e.g. 30s, 5m). 'ztrace replay FILE' runs the pipeline on it. Credentials (HTTP\n"
 		   "Authorization, Cookie and Set-Cookie values) are redacted; the rest of the captured\n"
 		   "payloads is kept: treat FILE as sensitive.\n\n"
-		   "  --port PORT   keep only socket events whose local or remote port is PORT\n");
+		   "FILE is created mode 0600; an existing FILE or a symbolic link is refused.\n\n"
+		   "  --port PORT   keep only socket events whose local or remote port is PORT\n"
+		   "  --force       overwrite FILE if it exists (never through a symbolic link)\n");
 }
 
 int zt_cmd_record(int argc, char **argv)
@@ -416,6 +466,7 @@ int zt_cmd_record(int argc, char **argv)
 		{"payload-cap", required_argument, NULL, OPT_CAP},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
 		{"capture-path", required_argument, NULL, OPT_PATH},
+		{"force", no_argument, NULL, OPT_FORCE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -427,7 +478,7 @@ int zt_cmd_record(int argc, char **argv)
 	struct zt_source *src = NULL;
 	char err[512];
 	uint64_t kc[ZT_CNT__COUNT] = {0};
-	int opt, rc, ret = 1, wopen = 0;
+	int opt, rc, ret = 1, wopen = 0, wflags = 0;
 	uint16_t port = 0;
 
 	optind = 1;
@@ -435,6 +486,10 @@ int zt_cmd_record(int argc, char **argv)
 		if (opt == 'h') {
 			record_usage(stdout);
 			return 0;
+		}
+		if (opt == OPT_FORCE) {
+			wflags |= ZT_REC_FORCE;
+			continue;
 		}
 		if (opt == OPT_PORT) {
 			uint64_t v;
@@ -469,16 +524,25 @@ int zt_cmd_record(int argc, char **argv)
 		goto cleanup;
 	install_signals();
 	ensure_tracefs();
+	/* the file first: a refused FILE costs no BPF load */
+	{
+		char host[64];
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		if (zt_rec_writer_open(&r->w, argv[optind], host,
+				       (int64_t)(zt_clock_ns(CLOCK_REALTIME) - zt_clock_ns(CLOCK_MONOTONIC)), wflags,
+				       err, sizeof(err))) {
+			fprintf(stderr, "ztrace record: %s\n", err);
+			goto cleanup;
+		}
+	}
+	wopen = 1;
 	rc = zt_source_open_bpf(&bo, pipe, &src, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "ztrace record: %s\n", err);
 		goto cleanup;
 	}
-	if (zt_rec_writer_open(&r->w, argv[optind], src->host, src->mono_to_real, err, sizeof(err))) {
-		fprintf(stderr, "ztrace record: %s\n", err);
-		goto cleanup;
-	}
-	wopen = 1;
 	fprintf(stderr, "ztrace: recording to %s (Ctrl-C to stop)\n", argv[optind]);
 	rc = zt_pipeline_run(pipe, src, err, sizeof(err));
 	if (rc)

@@ -38,6 +38,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 /*
  * Schema versions: 1 had span_uid TEXT PRIMARY KEY and a separate start_ns
@@ -191,6 +192,36 @@ static int exec(struct zt_sqlite *sq, const char *sql)
 	return rc == SQLITE_OK ? 0 : zt_sq_fail(sq, rc, sql);
 }
 
+/*
+ * Spans hold what processes said to each other: the data dir and its files
+ * are for their owner only. New ones are (mkdir 0700, the process umask
+ * 077); existing ones readable by others are fixed, and the store says so
+ * in its notice. A directory shared by design (sticky, like /tmp) or not
+ * ours is left alone: only our files in it are fixed.
+ */
+static void make_private(struct zt_sqlite *sq, const char *dir)
+{
+	static const char *const files[] = {"ztrace.db", "ztrace.db-wal", "ztrace.db-shm", "ztrace.lock"};
+	char path[PATH_MAX];
+	struct stat st;
+	size_t n = 0;
+
+	if (stat(dir, &st) == 0 && (st.st_mode & 077) && !(st.st_mode & S_ISVTX) && st.st_uid == geteuid() &&
+	    chmod(dir, st.st_mode & 07700) == 0)
+		n += (size_t)snprintf(sq->base.notice + n, sizeof(sq->base.notice) - n, "%s", dir);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, files[i]) >= sizeof(path))
+			continue;
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) &&
+		    chmod(path, st.st_mode & 0700) == 0 && n < sizeof(sq->base.notice))
+			n += (size_t)snprintf(sq->base.notice + n, sizeof(sq->base.notice) - n, "%s%s", n ? ", " : "",
+					      path);
+	}
+	if (n && n < sizeof(sq->base.notice))
+		snprintf(sq->base.notice + n, sizeof(sq->base.notice) - n,
+			 " could be read by other users: made private to their owner");
+}
+
 static int mkdir_p(const char *dir)
 {
 	char path[PATH_MAX];
@@ -207,7 +238,8 @@ static int mkdir_p(const char *dir)
 			return -errno;
 		*p = '/';
 	}
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+	/* the data dir itself: its owner's only */
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
 }
@@ -907,6 +939,7 @@ int zt_store_open_sqlite(const char *dir, enum zt_store_mode mode, struct zt_sto
 			zt_sq_set_err(sq, err, "cannot create data directory %s: %s", dir, strerror(-err));
 			goto fail;
 		}
+		make_private(sq, dir);
 		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	} else {
 		/* Check first: SQLite's "unable to open database file" says nothing useful. */

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/record.h"
@@ -31,7 +33,7 @@ static uint8_t *make_file(size_t *outlen)
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(zt_rec_writer_open(&w, path, "testhost", 12345, err, sizeof(err)), 0);
+	assert_int_equal(zt_rec_writer_open(&w, path, "testhost", 12345, ZT_REC_FORCE, err, sizeof(err)), 0);
 	n = evgen_data(ev, 0x1000, 10, 11, "curl", ZT_DIR_EGRESS, 1000, 7, "GET / HTTP/1.1\r\n\r\n", 18, 18, 40000,
 		       80);
 	assert_int_equal(zt_rec_write(&w, ev, n), 0);
@@ -202,9 +204,54 @@ static void test_missing_file(void **state)
 	(void)state;
 }
 
+/* A recording is created 0600, never through a symlink, never over an
+ * existing file unless forced. */
+static void test_writer_safe_create(void **state)
+{
+	char dir[] = "/tmp/zt-test-recdir-XXXXXX", rpath[128], lpath[128], victim[128], err[256];
+	struct zt_rec_writer w;
+	struct stat st;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(rpath, sizeof(rpath), "%s/a.zrec", dir);
+	snprintf(lpath, sizeof(lpath), "%s/l.zrec", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	assert_int_equal(zt_rec_writer_open(&w, rpath, "h", 0, 0, err, sizeof(err)), 0);
+	assert_int_equal(zt_rec_writer_close(&w), 0);
+	assert_int_equal(stat(rpath, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* exists: refused, untouched */
+	assert_int_equal(zt_rec_writer_open(&w, rpath, "h", 0, 0, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "--force"));
+	/* a symlink to a victim: refused even with --force, victim intact */
+	f = fopen(victim, "w");
+	assert_non_null(f);
+	fputs("precious", f);
+	fclose(f);
+	assert_int_equal(symlink(victim, lpath), 0);
+	assert_int_equal(zt_rec_writer_open(&w, lpath, "h", 0, 0, err, sizeof(err)), -EEXIST);
+	assert_int_equal(zt_rec_writer_open(&w, lpath, "h", 0, ZT_REC_FORCE, err, sizeof(err)), -ELOOP);
+	assert_non_null(strstr(err, "symbolic link"));
+	assert_int_equal(stat(victim, &st), 0);
+	assert_int_equal(st.st_size, 8);
+	/* forced over a 0644 regular file: truncated and made 0600 */
+	assert_int_equal(chmod(rpath, 0644), 0);
+	assert_int_equal(zt_rec_writer_open(&w, rpath, "h", 0, ZT_REC_FORCE, err, sizeof(err)), 0);
+	assert_int_equal(zt_rec_writer_close(&w), 0);
+	assert_int_equal(stat(rpath, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	unlink(lpath);
+	unlink(victim);
+	unlink(rpath);
+	rmdir(dir);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_writer_safe_create),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_every_truncation),
 		cmocka_unit_test(test_corruptions),

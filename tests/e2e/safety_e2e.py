@@ -1,0 +1,91 @@
+"""Safe by default, as a user and a reviewer would try it: the data dir and
+its files are its owner's only (another user cannot read the spans), a
+second `ztrace up` on the same data dir is refused naming the first,
+`ztrace record` refuses an existing file and a symbolic link (even with
+--force), creates its file 0600, and refuses --duration 0."""
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import ZTRACE, Ztrace, check, finish  # noqa: E402
+
+tmp = tempfile.mkdtemp(prefix="zt-safety-")
+os.chmod(tmp, 0o755)
+zt = None
+
+
+def mode(p):
+    return stat.S_IMODE(os.lstat(p).st_mode)
+
+
+try:
+    data = os.path.join(tmp, "data")
+    zt = Ztrace(data)
+    check("data dir is 0700", mode(data) == 0o700, oct(mode(data)))
+    check("ztrace.db is 0600", mode(os.path.join(data, "ztrace.db")) == 0o600,
+          oct(mode(os.path.join(data, "ztrace.db"))))
+    check("lock file is 0600 and names the pid",
+          mode(os.path.join(data, "ztrace.lock")) == 0o600
+          and open(os.path.join(data, "ztrace.lock")).read().strip() == str(zt.proc.pid), "")
+    r = subprocess.run(["runuser", "-u", "nobody", "--", ZTRACE, "spans", "--data", data, "--json"],
+                       capture_output=True, text=True)
+    check("another user cannot read the spans", r.returncode != 0 and "ermission denied" in r.stderr,
+          f"rc={r.returncode} {r.stderr}")
+    r = subprocess.run([ZTRACE, "up", "--data", data, "--status-interval", "0"], capture_output=True, text=True,
+                       timeout=60)
+    check("a second ztrace up on the same data dir is refused, naming the first",
+          r.returncode == 1 and f"pid {zt.proc.pid}" in r.stderr and "in use" in r.stderr,
+          f"rc={r.returncode} {r.stderr}")
+    check("the first ztrace up exits 0", zt.stop() == 0, zt.text()[-500:])
+    zt = None
+
+    # an existing data dir readable by others is made private, with a warning
+    old = os.path.join(tmp, "old")
+    os.makedirs(old)
+    os.chmod(old, 0o755)
+    zt = Ztrace(old)
+    check("an existing open data dir is made private, with a warning",
+          mode(old) == 0o700 and "made private" in zt.text(), zt.text()[-500:])
+    zt.stop()
+    zt = None
+
+    # ztrace record
+    victim = os.path.join(tmp, "victim")
+    with open(victim, "w") as f:
+        f.write("precious")
+    link = os.path.join(tmp, "x.zrec")
+    os.symlink(victim, link)
+    for args, what in ((["record", link], "a symbolic link"), (["record", link, "--force"], "a link, --force")):
+        r = subprocess.run([ZTRACE, *args, "--duration", "1s"], capture_output=True, text=True, timeout=60)
+        check(f"record refuses {what}", r.returncode == 1 and open(victim).read() == "precious",
+              f"rc={r.returncode} {r.stderr}")
+    existing = os.path.join(tmp, "e.zrec")
+    with open(existing, "w") as f:
+        f.write("keep")
+    r = subprocess.run([ZTRACE, "record", existing, "--duration", "1s"], capture_output=True, text=True,
+                       timeout=60)
+    check("record refuses an existing file", r.returncode == 1 and "--force" in r.stderr
+          and open(existing).read() == "keep", f"rc={r.returncode} {r.stderr}")
+    r = subprocess.run([ZTRACE, "record", os.path.join(tmp, "n.zrec"), "--duration", "0s"], capture_output=True,
+                       text=True, timeout=60)
+    check("record --duration 0 is refused", r.returncode == 2 and "--duration" in r.stderr,
+          f"rc={r.returncode} {r.stderr}")
+    new = os.path.join(tmp, "new.zrec")
+    r = subprocess.run([ZTRACE, "record", new, "--duration", "1s", "--port", "1"], capture_output=True, text=True,
+                       timeout=60)
+    check("record creates its file 0600", r.returncode == 0 and mode(new) == 0o600,
+          f"rc={r.returncode} {r.stderr} {oct(mode(new)) if os.path.exists(new) else 'missing'}")
+    r = subprocess.run([ZTRACE, "record", existing, "--duration", "1s", "--port", "1", "--force"],
+                       capture_output=True, text=True, timeout=60)
+    check("record --force overwrites a regular file, 0600", r.returncode == 0 and mode(existing) == 0o600
+          and open(existing, "rb").read(8) == b"ZTRACE\x00R", f"rc={r.returncode} {r.stderr}")
+finally:
+    if zt:
+        zt.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+finish()
