@@ -5,6 +5,8 @@
  * file). Both run on the pipeline runner (agent/pipeline.h).
  */
 #include <errno.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <getopt.h>
@@ -29,6 +31,41 @@
 #include "util/num.h"
 
 static volatile sig_atomic_t stop_requested;
+
+/* BPF needs root or CAP_BPF + CAP_PERFMON (+ CAP_SYS_RESOURCE for the
+ * memory lock on older kernels): checked before anything is created, so a
+ * user without them gets one clear line and no data dir. Returns 0 when
+ * allowed; else says which capabilities are missing. */
+static int check_privileges(const char *cmd)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[2];
+	static const struct {
+		int cap;
+		const char *name;
+	} need[] = {{39 /* CAP_BPF */, "CAP_BPF"}, {38 /* CAP_PERFMON */, "CAP_PERFMON"},
+		    {24 /* CAP_SYS_RESOURCE */, "CAP_SYS_RESOURCE"}};
+	char missing[96] = "";
+	size_t n = 0;
+
+	if (geteuid() == 0)
+		return 0;
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		memset(data, 0, sizeof(data));
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		int c = need[i].cap;
+		if (!(data[c / 32].effective & (1u << (c % 32))))
+			n += (size_t)snprintf(missing + n, sizeof(missing) - n, "%s%s", n ? ", " : "", need[i].name);
+	}
+	if (!n)
+		return 0;
+	fprintf(stderr,
+		"ztrace %s: tracing needs root, or the capabilities CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE; "
+		"this process lacks %s (try sudo)\n",
+		cmd, missing);
+	return -1;
+}
 
 /* One `ztrace up` per data dir: two would store every span twice. The
  * lock is held until exit (the kernel drops it when the process ends);
@@ -303,6 +340,8 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	if (check_privileges("up"))
+		return 1;
 	rc = zt_store_open(data, ZT_STORE_RW, &u.store);
 	if (rc) {
 		fprintf(stderr, "ztrace up: cannot open the store in %s: %s\n", data,
@@ -510,6 +549,8 @@ int zt_cmd_record(int argc, char **argv)
 		fprintf(stderr, "ztrace record: expected one FILE argument (see 'ztrace record --help')\n");
 		return 2;
 	}
+	if (check_privileges("record"))
+		return 1;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return 1;

@@ -1,5 +1,6 @@
 """Safe by default, as a user and a reviewer would try it: the data dir and
-its files are its owner's only (another user cannot read the spans), a
+its files are its owner's only (another user cannot read the spans), an
+unprivileged `ztrace up` says what it lacks and creates nothing, a
 second `ztrace up` on the same data dir is refused naming the first,
 `ztrace record` refuses an existing file and a symbolic link (even with
 --force), creates its file 0600, and refuses --duration 0."""
@@ -52,6 +53,13 @@ try:
           mode(old) == 0o700 and "made private" in zt.text(), zt.text()[-500:])
     zt.stop()
     zt = None
+
+    # without privileges: one clear line, nothing created
+    nodata = os.path.join(tmp, "nobody-data")
+    r = subprocess.run(["runuser", "-u", "nobody", "--", ZTRACE, "up", "--data", nodata], capture_output=True,
+                       text=True, timeout=60)
+    check("ztrace up without privileges says which and creates nothing",
+          r.returncode == 1 and "CAP_BPF" in r.stderr and not os.path.exists(nodata), f"rc={r.returncode} {r.stderr}")
 
     # ztrace record
     victim = os.path.join(tmp, "victim")
