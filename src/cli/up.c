@@ -23,6 +23,7 @@
 #include "agent/source.h"
 #include "cli/cli.h"
 #include "proto/proto.h"
+#include "proto/http1.h"
 #include "proto/trace_hdr.h"
 #include "session/session.h"
 #include "store/sink.h"
@@ -217,7 +218,8 @@ static void up_on_status(void *ctx, struct zt_pipeline *p, double secs)
 static void up_usage(FILE *f)
 {
 	fprintf(f, "usage: ztrace up [--data DIR] [--payload-cap BYTES] [--status-interval SECONDS] [--max-conns N]\n"
-		   "                 [--capture-path auto|fast|compat] [--request-id-headers LIST] [--verbose]\n\n"
+		   "                 [--capture-path auto|fast|compat] [--request-id-headers LIST]\n"
+		   "                 [--redact-params LIST] [--verbose]\n\n"
 		   "Traces every process on this host (eBPF; needs root or CAP_BPF+CAP_PERFMON) and stores\n"
 		   "HTTP spans in DIR/ztrace.db. Read them with 'ztrace spans'. Ctrl-C flushes and exits.\n\n"
 		   "  --data DIR              where spans are stored (default ./ztrace-data)\n"
@@ -226,13 +228,16 @@ static void up_usage(FILE *f)
 		   "  --max-conns N           connections tracked at once (default 16384)\n"
 		   "  --capture-path P        kernel capture path: fast (BTF reads, task storage; Linux 6.2+),\n"
 		   "                          compat (probe reads; older kernels) or auto (default)\n"
+		   "  --redact-params LIST    query parameters whose values are masked in stored paths,\n"
+		   "                          comma-separated (replaces the default: token, access_token,\n"
+		   "                          password, secret, api_key, key, sig, signature, session...)\n"
 		   "  --request-id-headers L  headers that carry a proxy's request id, comma-separated\n"
 		   "                          (default X-Request-ID,X-Correlation-ID): links proxy hops\n"
 		   "  --verbose               show libbpf's messages (verifier log on failure)\n",
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
 
-enum { OPT_DATA = 1, OPT_CAP, OPT_STATUS, OPT_CONNS, OPT_VERBOSE, OPT_DURATION, OPT_PORT, OPT_PATH, OPT_RID, OPT_FORCE };
+enum { OPT_DATA = 1, OPT_CAP, OPT_STATUS, OPT_CONNS, OPT_VERBOSE, OPT_DURATION, OPT_PORT, OPT_PATH, OPT_RID, OPT_FORCE, OPT_SECRETS };
 
 static int parse_live_opt(const char *cmd, int opt, const char *arg, struct zt_bpf_opts *bo, uint64_t *status_s,
 			  uint64_t *max_conns, uint64_t *duration_ns)
@@ -295,6 +300,7 @@ int zt_cmd_up(int argc, char **argv)
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
 		{"capture-path", required_argument, NULL, OPT_PATH},
 		{"request-id-headers", required_argument, NULL, OPT_RID},
+		{"redact-params", required_argument, NULL, OPT_SECRETS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -318,6 +324,16 @@ int zt_cmd_up(int argc, char **argv)
 		}
 		if (opt == OPT_DATA) {
 			data = optarg;
+			continue;
+		}
+		if (opt == OPT_SECRETS) {
+			if (zt_http_secret_params_set(optarg)) {
+				fprintf(stderr,
+					"ztrace up: invalid --redact-params '%s': expected up to 32 parameter names, "
+					"comma-separated\n",
+					optarg);
+				return 2;
+			}
 			continue;
 		}
 		if (opt == OPT_RID) {

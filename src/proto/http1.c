@@ -15,6 +15,7 @@
 #include "proto/trace_hdr.h"
 #include "bpf/events.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "util/text.h"
@@ -1195,17 +1196,61 @@ size_t zt_http_redact(uint8_t *buf, size_t len)
 
 /* Query parameters whose values are secrets (lowercase; matched whole, any
  * case). */
-static const char *const h1_secret_params[] = {
+/* Query parameters whose values are secrets, lowercase, matched whole in
+ * any case. The defaults below; `up --redact-params` replaces them (set at
+ * start, read by the pipeline after). */
+#define H1_SECRET_MAX 32
+#define H1_SECRET_LEN 32
+static const char *const h1_secret_defaults[] = {
     "token", "access_token", "refresh_token", "id_token", "password", "passwd", "pwd", "secret",
     "client_secret", "api_key", "apikey", "key", "sig", "signature", "auth", "session", "sessionid",
 };
+static char h1_secret_params[H1_SECRET_MAX][H1_SECRET_LEN];
+static int h1_nsecret = -1; /* -1: the defaults */
 
 static bool h1_secret_param(const char *p, size_t n)
 {
-	for (size_t i = 0; i < sizeof(h1_secret_params) / sizeof(h1_secret_params[0]); i++)
+	if (h1_nsecret < 0) {
+		for (size_t i = 0; i < sizeof(h1_secret_defaults) / sizeof(h1_secret_defaults[0]); i++)
+			if (zt_ieq(p, n, h1_secret_defaults[i]))
+				return true;
+		return false;
+	}
+	for (int i = 0; i < h1_nsecret; i++)
 		if (zt_ieq(p, n, h1_secret_params[i]))
 			return true;
 	return false;
+}
+
+int zt_http_secret_params_set(const char *csv)
+{
+	char names[H1_SECRET_MAX][H1_SECRET_LEN];
+	int n = 0;
+
+	if (!csv) {
+		h1_nsecret = -1;
+		return 0;
+	}
+	for (const char *p = csv; *p;) {
+		size_t len = strcspn(p, ",");
+		if (len == 0 || len >= H1_SECRET_LEN || n == H1_SECRET_MAX)
+			return -EINVAL;
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)p[i];
+			if (c <= ' ' || c >= 0x7f || c == '=' || c == '&' || c == '#' || c == '?')
+				return -EINVAL;
+			names[n][i] = (char)zt_lower(c);
+		}
+		names[n++][len] = '\0';
+		p += len;
+		if (*p == ',' && *++p == '\0')
+			return -EINVAL; /* a trailing comma: an empty name */
+	}
+	if (n == 0)
+		return -EINVAL;
+	memcpy(h1_secret_params, names, sizeof(names));
+	h1_nsecret = n;
+	return 0;
 }
 
 size_t zt_http_redact_target(char *t)

@@ -82,6 +82,11 @@ size_t zt_http_redact(uint8_t *buf, size_t len);
  * parameters named like secrets (token, password, api_key, sig...) and the
  * password of URL userinfo in a request target. Returns bytes overwritten. */
 size_t zt_http_redact_target(char *target);
+/* Replaces the secret query-parameter names with a comma-separated list
+ * (any case, at most 32 names of 31 bytes); NULL restores the defaults
+ * (token, password, api_key, sig...). -EINVAL, nothing changed, on a bad
+ * list. Not thread-safe: call at start. */
+int zt_http_secret_params_set(const char *csv);
 
 extern const struct zt_proto_ops zt_http1_ops;
 

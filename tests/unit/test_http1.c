@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <netinet/in.h>
 
@@ -1341,9 +1342,40 @@ static void test_redact(void **unused)
 	assert_int_equal(zt_http_redact(NULL, 5), 0);
 }
 
+/* Secret query parameters and URL passwords are masked in stored paths;
+ * the names are a setting, a bad list changes nothing. */
+static void test_redact_target(void **state)
+{
+	char t[256];
+
+	snprintf(t, sizeof(t), "/x?q=1&Token=abc&sig=zz#frag");
+	assert_int_equal(zt_http_redact_target(t), 5);
+	assert_string_equal(t, "/x?q=1&Token=***&sig=**#frag");
+	snprintf(t, sizeof(t), "http://bob:pw12@host/p?password=");
+	zt_http_redact_target(t);
+	assert_string_equal(t, "http://bob:****@host/p?password=");
+	assert_int_equal(zt_http_secret_params_set("Q,other"), 0);
+	snprintf(t, sizeof(t), "/x?q=1&token=abc&other=zz");
+	zt_http_redact_target(t);
+	assert_string_equal(t, "/x?q=*&token=abc&other=**");
+	assert_int_equal(zt_http_secret_params_set("a,,b"), -EINVAL);
+	assert_int_equal(zt_http_secret_params_set("a,"), -EINVAL);
+	assert_int_equal(zt_http_secret_params_set("has=eq"), -EINVAL);
+	assert_int_equal(zt_http_secret_params_set(""), -EINVAL);
+	snprintf(t, sizeof(t), "/x?q=1");
+	zt_http_redact_target(t);
+	assert_string_equal(t, "/x?q=*"); /* unchanged by the refused lists */
+	assert_int_equal(zt_http_secret_params_set(NULL), 0);
+	snprintf(t, sizeof(t), "/x?q=1&api_key=k");
+	zt_http_redact_target(t);
+	assert_string_equal(t, "/x?q=1&api_key=*");
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_redact_target),
 	    cmocka_unit_test(test_head_valid),
 	    cmocka_unit_test(test_head_prefixes),
 	    cmocka_unit_test(test_head_malformed),
