@@ -420,17 +420,39 @@ static void on_close(void *ctx, struct zt_conn *c, enum zt_close_reason why, uin
  * or the next pipelined request on this one) serves two at once: the
  * context is marked ambiguous and no thread link will be made from it
  * (precision first). */
+/* A thread's slot: probed over TCTX_PROBE slots from its hash, so that two
+ * busy threads whose hashes meet do not wipe each other's context. A new
+ * thread takes a free slot, else one whose thread holds no context; only
+ * when all of them hold one is one overwritten (ctx_collisions). */
+#define TCTX_PROBE 8
+static struct tctx *tctx_find(struct zt_session *s, uint32_t tid, bool create)
+{
+	uint32_t base = (uint32_t)zt_mix64(tid);
+	struct tctx *idle = NULL, *t;
+
+	for (uint32_t i = 0; i < TCTX_PROBE; i++) {
+		t = &s->tctx[(base + i) & (TCTX_SLOTS - 1)];
+		if (t->tid == tid)
+			return t;
+		if (!idle && (!t->tid || (t->state == TCTX_IDLE && !t->inflight)))
+			idle = t;
+	}
+	if (!create)
+		return NULL;
+	if (!idle) {
+		idle = &s->tctx[base & (TCTX_SLOTS - 1)];
+		s->st.ctx_collisions++;
+	}
+	memset(idle, 0, sizeof(*idle));
+	idle->tid = tid;
+	return idle;
+}
+
 static uint64_t thread_ctx(struct zt_session *s, const struct zt_conn *c, const struct zt_data_ev *ev,
 			   bool *ambiguous)
 {
-	struct tctx *t = &s->tctx[(uint32_t)zt_mix64(ev->hdr.tid) & (TCTX_SLOTS - 1)];
+	struct tctx *t = tctx_find(s, ev->hdr.tid, true);
 
-	if (t->tid != ev->hdr.tid) {
-		if (t->tid)
-			s->st.ctx_collisions++;
-		memset(t, 0, sizeof(*t));
-		t->tid = ev->hdr.tid;
-	}
 	if (c->role == ZT_ROLE_SERVER && ev->bytes > 0 && ev->dir == ZT_DIR_INGRESS) {
 		if (t->state != TCTX_IN_REQUEST) {
 			t->id = s->host_hash << 40 ^ ++s->ctx_seq;
@@ -449,9 +471,9 @@ static uint64_t thread_ctx(struct zt_session *s, const struct zt_conn *c, const 
 
 static void thread_ctx_ambiguous(struct zt_session *s, uint32_t tid)
 {
-	struct tctx *t = &s->tctx[(uint32_t)zt_mix64(tid) & (TCTX_SLOTS - 1)];
+	struct tctx *t = tctx_find(s, tid, false);
 
-	if (t->tid == tid && t->state == TCTX_IN_REQUEST && !t->ambiguous) {
+	if (t && t->state == TCTX_IN_REQUEST && !t->ambiguous) {
 		s->st.ctx_ambiguous++;
 		t->ambiguous = true;
 	}
@@ -459,8 +481,7 @@ static void thread_ctx_ambiguous(struct zt_session *s, uint32_t tid)
 
 static struct tctx *tctx_of(struct zt_session *s, uint32_t tid)
 {
-	struct tctx *t = &s->tctx[(uint32_t)zt_mix64(tid) & (TCTX_SLOTS - 1)];
-	return t->tid == tid ? t : NULL;
+	return tctx_find(s, tid, false);
 }
 
 /* A server request is complete: its reading thread has one more in flight. */
