@@ -10,10 +10,18 @@ PKGS=(
 	libsqlite3-dev libjansson-dev libcmocka-dev libclang-rt-14-dev
 	# tests: real servers and clients
 	nginx-light wrk curl iproute2 python3 sqlite3 procps python3-flask python3-requests
+	# protocol parsers: each protocol's real server and clients (tests/e2e/proto_*)
+	mariadb-server mariadb-client python3-pymysql
+	postgresql postgresql-client python3-psycopg2
+	redis-server redis-tools memcached python3-pymemcache
+	mosquitto mosquitto-clients rabbitmq-server python3-pika
+	kcat python3-kafka dnsmasq-base bind9-dnsutils python3-pymongo
+	# the pcap source (ztrace replay --pcap)
+	libpcap-dev tcpdump
 )
 if [ "${1:-}" = --bench ]; then
 	# load generators, servers and the baseline parser the benches compare with
-	PKGS+=(hey redis-server redis-tools postgresql postgresql-contrib libhttp-parser-dev linux-perf)
+	PKGS+=(hey postgresql-contrib libhttp-parser-dev linux-perf)
 	command -v node >/dev/null && command -v npm >/dev/null || PKGS+=(nodejs npm)
 fi
 
@@ -32,8 +40,9 @@ if ((${#missing[@]})); then
 	echo "setup: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
-	# policy-rc.d keeps Debian from starting nginx, redis or postgresql as
-	# system services: the tests and benches start their own servers.
+	# policy-rc.d keeps Debian from starting nginx, redis, postgresql,
+	# mariadb, rabbitmq... as system services: the tests and benches start
+	# their own servers.
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 		chmod +x /usr/sbin/policy-rc.d

@@ -8,8 +8,19 @@
 #ifndef ZT_MODEL_L7_H
 #define ZT_MODEL_L7_H
 
-/* X(id suffix, stored name) */
-#define ZT_L7_LIST(X) X(HTTP1, "HTTP")
+/* X(id suffix, stored name). Ids are not stored (names are): the order may
+ * change. */
+#define ZT_L7_LIST(X)                                                                                        \
+	X(HTTP1, "HTTP")                                                                                     \
+	X(MYSQL, "MySQL")                                                                                    \
+	X(POSTGRESQL, "PostgreSQL")                                                                          \
+	X(REDIS, "Redis")                                                                                    \
+	X(MEMCACHED, "Memcached")                                                                            \
+	X(MQTT, "MQTT")                                                                                      \
+	X(AMQP, "AMQP")                                                                                      \
+	X(KAFKA, "Kafka")                                                                                    \
+	X(DNS, "DNS")                                                                                        \
+	X(MONGODB, "MongoDB")
 
 enum zt_l7 {
 	ZT_L7_UNKNOWN = 0,

@@ -14,17 +14,38 @@ static const struct zt_proto_ops *const builtin[] = {
 
 const struct zt_proto_ops *const *zt_protocols = builtin;
 
+/* id -> parser, rebuilt with the table: the session looks a connection's
+ * parser up once per segment. */
+static const struct zt_proto_ops *by_id[ZT_L7__COUNT];
+static bool by_id_built;
+
+static void index_table(void)
+{
+	memset(by_id, 0, sizeof(by_id));
+	for (size_t i = 0; zt_protocols[i]; i++)
+		if ((unsigned)zt_protocols[i]->id < ZT_L7__COUNT && !by_id[zt_protocols[i]->id])
+			by_id[zt_protocols[i]->id] = zt_protocols[i];
+	by_id_built = true;
+}
+
 void zt_proto_set_table(const struct zt_proto_ops *const *table)
 {
 	zt_protocols = table ? table : builtin;
+	index_table();
 }
 
 const struct zt_proto_ops *zt_proto_by_id(enum zt_l7 id)
 {
-	for (size_t i = 0; zt_protocols[i]; i++)
-		if (zt_protocols[i]->id == id)
-			return zt_protocols[i];
-	return NULL;
+	if (!by_id_built)
+		index_table();
+	return (unsigned)id < ZT_L7__COUNT ? by_id[id] : NULL;
+}
+
+const struct zt_proto_ops *zt_proto_by_name(const char *name)
+{
+	enum zt_l7 id = zt_l7_from_name(name);
+
+	return id == ZT_L7_UNKNOWN ? NULL : zt_proto_by_id(id);
 }
 
 const struct zt_proto_ops *zt_proto_infer(const uint8_t *buf, size_t len, const struct zt_infer_hints *h)

@@ -160,6 +160,8 @@ extern const struct zt_proto_ops *const *zt_protocols;
  * any session exists. */
 void zt_proto_set_table(const struct zt_proto_ops *const *table);
 const struct zt_proto_ops *zt_proto_by_id(enum zt_l7 id);
+/* By stored name, case-insensitive ("redis"); NULL when none is registered. */
+const struct zt_proto_ops *zt_proto_by_name(const char *name);
 /* Best protocol for the first bytes of a stream, or NULL. */
 const struct zt_proto_ops *zt_proto_infer(const uint8_t *buf, size_t len, const struct zt_infer_hints *h);
 /* Redacts a raw payload whose protocol is not known (a recording is written
