@@ -24,6 +24,7 @@
 #include "cli/cli.h"
 #include "proto/proto.h"
 #include "proto/http1.h"
+#include "proto/redact.h"
 #include "proto/trace_hdr.h"
 #include "session/session.h"
 #include "store/sink.h"
@@ -237,7 +238,7 @@ static void up_usage(FILE *f)
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
 
-enum { OPT_DATA = 1, OPT_CAP, OPT_STATUS, OPT_CONNS, OPT_VERBOSE, OPT_DURATION, OPT_PORT, OPT_PATH, OPT_RID, OPT_FORCE, OPT_SECRETS };
+enum { OPT_DATA = 1, OPT_CAP, OPT_STATUS, OPT_CONNS, OPT_VERBOSE, OPT_DURATION, OPT_PORT, OPT_PATH, OPT_RID, OPT_FORCE, OPT_SECRETS, OPT_BODIES };
 
 static int parse_live_opt(const char *cmd, int opt, const char *arg, struct zt_bpf_opts *bo, uint64_t *status_s,
 			  uint64_t *max_conns, uint64_t *duration_ns)
@@ -452,11 +453,15 @@ cleanup:
 
 /* ---- ztrace record ---- */
 
+/* Streams whose redaction tails `record` keeps (proto/redact.h). */
+#define REC_STREAMS 4096
+
 struct rec_ctx {
 	struct zt_rec_writer w;
 	int err;
 	uint16_t port; /* keep only this port's socket events; 0: all */
-	uint64_t filtered, redacted;
+	uint64_t filtered;
+	struct zt_redactor *red; /* secrets, on the reassembled streams */
 	uint8_t buf[ZT_EVENT_MAX_SIZE];
 };
 
@@ -478,7 +483,9 @@ static bool rec_keep(const struct rec_ctx *r, const void *rec, size_t len)
 }
 
 /* Secrets never reach the disk: every protocol redacts its own in the
- * payload (length-preserving) before the record is written. */
+ * payload (length-preserving) before the record is written, on each
+ * socket's reassembled stream so a secret split across syscalls is found
+ * (proto/redact.h). */
 static int rec_on_event(void *ctx, const void *rec, size_t len)
 {
 	struct rec_ctx *r = ctx;
@@ -491,9 +498,13 @@ static int rec_on_event(void *ctx, const void *rec, size_t len)
 		return 0;
 	}
 	if (h->type == ZT_EV_DATA && len > sizeof(struct zt_data_ev) && len <= sizeof(r->buf)) {
+		const struct zt_data_ev *d = (const void *)r->buf;
 		memcpy(r->buf, rec, len);
-		r->redacted += zt_proto_redact_payload(r->buf + sizeof(struct zt_data_ev), len - sizeof(struct zt_data_ev));
+		zt_redact_stream(r->red, d->sk, d->sock_ino, d->dir, r->buf + sizeof(*d), len - sizeof(*d), d->bytes);
 		rec = r->buf;
+	} else if (h->type == ZT_EV_SOCK_STATE && len >= sizeof(struct zt_sock_ev) &&
+		   ((const struct zt_sock_ev *)rec)->newstate == ZT_TCP_CLOSE) {
+		zt_redactor_close(r->red, ((const struct zt_sock_ev *)rec)->sk);
 	}
 	if (zt_rec_write(&r->w, rec, len))
 		r->err = -EIO;
@@ -506,11 +517,14 @@ static void record_usage(FILE *f)
 		   "                     [--capture-path auto|fast|compat] [--force] [--verbose]\n\n"
 		   "Saves the raw kernel event stream of this host to FILE until Ctrl-C or --duration\n"
 		   "(e.g. 30s, 5m). 'ztrace replay FILE' runs the pipeline on it. Credentials (HTTP\n"
-		   "Authorization, Cookie and Set-Cookie values) are redacted; the rest of the captured\n"
-		   "payloads is kept: treat FILE as sensitive.\n\n"
+		   "Authorization, Cookie and Set-Cookie values, and each protocol's credentials) are\n"
+		   "redacted, wherever the syscalls split them; the rest of the captured payloads\n"
+		   "(message bodies included) is kept: treat FILE as sensitive, or --redact-bodies.\n\n"
 		   "FILE is created mode 0600; an existing FILE or a symbolic link is refused.\n\n"
 		   "  --port PORT   keep only socket events whose local or remote port is PORT\n"
-		   "  --force       overwrite FILE if it exists (never through a symbolic link)\n");
+		   "  --force       overwrite FILE if it exists (never through a symbolic link)\n"
+		   "  --redact-bodies  keep only HTTP/1 message heads: bodies and every other\n"
+		   "                protocol's payload are overwritten (replay then gives HTTP spans only)\n");
 }
 
 int zt_cmd_record(int argc, char **argv)
@@ -522,11 +536,13 @@ int zt_cmd_record(int argc, char **argv)
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
 		{"capture-path", required_argument, NULL, OPT_PATH},
 		{"force", no_argument, NULL, OPT_FORCE},
+		{"redact-bodies", no_argument, NULL, OPT_BODIES},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct zt_bpf_opts bo = {.payload_cap = ZT_PAYLOAD_DEFAULT};
 	uint64_t duration_ns = 0, unused = 0, unused2 = 0;
+	int bodies = 0;
 	struct rec_ctx *r = NULL;
 	struct zt_pipeline *pipe = NULL;
 	struct zt_pipeline_cfg pc;
@@ -544,6 +560,10 @@ int zt_cmd_record(int argc, char **argv)
 		}
 		if (opt == OPT_FORCE) {
 			wflags |= ZT_REC_FORCE;
+			continue;
+		}
+		if (opt == OPT_BODIES) {
+			bodies = 1;
 			continue;
 		}
 		if (opt == OPT_PORT) {
@@ -568,8 +588,11 @@ int zt_cmd_record(int argc, char **argv)
 	if (check_privileges("record"))
 		return 1;
 	r = calloc(1, sizeof(*r));
-	if (!r)
+	if (!r || !(r->red = zt_redactor_new(REC_STREAMS))) {
+		free(r);
 		return 1;
+	}
+	zt_redactor_set_bodies(r->red, bodies);
 	r->port = port;
 	memset(&pc, 0, sizeof(pc));
 	pc.on_event = rec_on_event;
@@ -614,13 +637,15 @@ cleanup:
 		ret = 1;
 	} else if (wopen && ret == 0) {
 		fprintf(stderr,
-			"ztrace: recorded %llu events (%llu bytes), %llu filtered out, %llu secret bytes redacted; "
+			"ztrace: recorded %llu events (%llu bytes), %llu filtered out, %llu %s bytes redacted; "
 			"drops: ring_full %llu, map_full %llu\n",
 			(unsigned long long)r->w.records, (unsigned long long)r->w.bytes,
-			(unsigned long long)r->filtered, (unsigned long long)r->redacted,
+			(unsigned long long)r->filtered, (unsigned long long)zt_redactor_stats(r->red)->bytes,
+			bodies ? "secret and body" : "secret",
 			(unsigned long long)kc[ZT_CNT_RING_FULL], (unsigned long long)kc[ZT_CNT_MAP_FULL]);
 	}
 	zt_pipeline_free(pipe);
+	zt_redactor_free(r->red);
 	free(r);
 	return ret;
 }
