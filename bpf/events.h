@@ -85,6 +85,7 @@ enum zt_counter {
 	ZT_CNT_IOV_TRUNC,       /* iovec arrays longer than ZT_IOV_MAX */
 	ZT_CNT_MMSG_TRUNC,      /* mmsg batches longer than ZT_MMSG_MAX */
 	ZT_CNT_QUIET,           /* syscalls not captured: socket marked quiet (below) */
+	ZT_CNT_UNIX,            /* syscalls on Unix-domain sockets: not traced */
 	ZT_CNT__COUNT,
 };
 

@@ -22,6 +22,7 @@
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
+#define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
 #define S_IFMT 00170000
@@ -207,8 +208,12 @@ static __always_inline int label_sock(struct sock *sk, struct inflight *io)
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	__u16 proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
 
-	if (family != AF_INET && family != AF_INET6)
+	if (family != AF_INET && family != AF_INET6) {
+		/* not traced (yet): counted so that `up` can say how much */
+		if (family == AF_UNIX)
+			count(ZT_CNT_UNIX);
 		return -1;
+	}
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return -1;
 	io->family = family;

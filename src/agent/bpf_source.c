@@ -28,6 +28,7 @@ const char *const zt_counter_names[ZT_CNT__COUNT] = {
 	[ZT_CNT_IOV_TRUNC] = "iov_truncated",
 	[ZT_CNT_MMSG_TRUNC] = "mmsg_truncated",
 	[ZT_CNT_QUIET] = "quiet",
+	[ZT_CNT_UNIX] = "unix_not_traced",
 };
 
 static const char *const capture_path_names[] = {

@@ -222,7 +222,9 @@ static void up_usage(FILE *f)
 		   "                 [--capture-path auto|fast|compat] [--request-id-headers LIST]\n"
 		   "                 [--redact-params LIST] [--verbose]\n\n"
 		   "Traces every process on this host (eBPF; needs root or CAP_BPF+CAP_PERFMON) and stores\n"
-		   "HTTP spans in DIR/ztrace.db. Read them with 'ztrace spans'. Ctrl-C flushes and exits.\n\n"
+		   "spans in DIR/ztrace.db. Read them with 'ztrace spans'. Ctrl-C flushes and exits.\n"
+		   "Traced: TCP and UDP sockets (IPv4, IPv6). Not traced: Unix-domain sockets (docker.sock,\n"
+		   "php-fpm...): their syscalls are counted and reported at exit.\n\n"
 		   "  --data DIR              where spans are stored (default ./ztrace-data)\n"
 		   "  --payload-cap BYTES     bytes captured per syscall, 0..%d (default %d)\n"
 		   "  --status-interval SECS  live status line period, 0 = off (default 2)\n"
@@ -422,9 +424,9 @@ int zt_cmd_up(int argc, char **argv)
 		const struct zt_session_stats *st = zt_session_stats(u.sess);
 		fprintf(stderr,
 			"ztrace: stopped: %llu events, %llu spans stored, %llu syscalls on connections of no known "
-			"protocol not captured; ",
+			"protocol not captured, %llu on Unix-domain sockets not traced; ",
 			(unsigned long long)st->events, (unsigned long long)u.store->spans_written,
-			(unsigned long long)kc[ZT_CNT_QUIET]);
+			(unsigned long long)kc[ZT_CNT_QUIET], (unsigned long long)kc[ZT_CNT_UNIX]);
 		print_drops(stderr, st, zt_pipeline_stats(u.pipe), kc);
 		const struct zt_joiner_stats *js = zt_store_sink_joiner_stats(u.sink);
 		fprintf(stderr,

@@ -45,7 +45,30 @@ try:
     check("a second ztrace up on the same data dir is refused, naming the first",
           r.returncode == 1 and f"pid {zt.proc.pid}" in r.stderr and "in use" in r.stderr,
           f"rc={r.returncode} {r.stderr}")
+    # HTTP over a Unix-domain socket is not traced, and ztrace says so
+    # (--help, and the count of such syscalls when it stops)
+    import re
+    import socket
+    usock = os.path.join(tmp, "http.sock")
+    us = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    us.bind(usock)
+    us.listen(1)
+    uc = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    uc.connect(usock)
+    peer, _ = us.accept()
+    for _ in range(20):
+        uc.sendall(b"GET /unix HTTP/1.1\r\nHost: x\r\n\r\n")
+        peer.recv(4096)
+        peer.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+        uc.recv(4096)
+    for x in (uc, peer, us):
+        x.close()
     check("the first ztrace up exits 0", zt.stop() == 0, zt.text()[-500:])
+    m = re.search(r"(\d+) on Unix-domain sockets not traced", zt.text())
+    check("ztrace up counts the Unix-domain socket syscalls it does not trace", m and int(m.group(1)) >= 80,
+          zt.text()[-600:])
+    r = subprocess.run([ZTRACE, "up", "--help"], capture_output=True, text=True)
+    check("ztrace up --help says Unix-domain sockets are not traced", "Not traced: Unix-domain" in r.stdout, "")
     zt = None
 
     # an existing data dir readable by others is made private, with a warning
