@@ -142,6 +142,7 @@ struct up_ctx {
 	struct zt_store_sink *sink; /* trace assembly in front of the store */
 	struct zt_pipeline *pipe;
 	uint64_t ev0, sp0;
+	uint64_t failures_said, recoveries_said; /* store failures told the user */
 };
 
 /* A TCP connection carries no protocol we parse: stop capturing it. If the
@@ -159,15 +160,38 @@ static void up_on_unclassified(void *ctx, uint64_t sk, uint64_t sock_ino)
 /* The drop counters, in the same words in the live status line and the
  * final line (tests and users grep them). */
 static void print_drops(FILE *f, const struct zt_session_stats *st, const struct zt_pipeline_stats *ps,
-			const uint64_t *kc)
+			const uint64_t *kc, const struct zt_store_sink_stats *ks)
 {
 	fprintf(f,
 		"drops: ring_full %llu, map_full %llu, payload_truncated %llu, evicted %llu, unanswered %llu, "
-		"orphan_resp %llu, bad_events %llu, queue_full %llu\n",
+		"orphan_resp %llu, bad_events %llu, queue_full %llu, store_failed %llu\n",
 		(unsigned long long)kc[ZT_CNT_RING_FULL], (unsigned long long)kc[ZT_CNT_MAP_FULL],
 		(unsigned long long)kc[ZT_CNT_PAYLOAD_TRUNC], (unsigned long long)st->conns_evicted,
 		(unsigned long long)st->unanswered, (unsigned long long)st->orphan_responses,
-		(unsigned long long)st->bad_events, (unsigned long long)ps->queue_full);
+		(unsigned long long)st->bad_events, (unsigned long long)ps->queue_full,
+		(unsigned long long)ks->store_failed);
+}
+
+/* A store that starts or stops failing is told once each time (the writer
+ * thread counts, this reader-side check says). */
+static void say_store_state(struct up_ctx *u)
+{
+	const struct zt_store_sink_stats *ks = zt_store_sink_stats(u->sink);
+	uint64_t f = __atomic_load_n(&ks->failures, __ATOMIC_RELAXED);
+	uint64_t r = __atomic_load_n(&ks->recoveries, __ATOMIC_RELAXED);
+
+	if (f > u->failures_said) {
+		fprintf(stderr,
+			"ztrace up: warning: storing spans failed (%s); tracing goes on, spans that cannot be "
+			"stored are counted as store_failed, the store is retried every few seconds\n",
+			ks->last_error);
+		u->failures_said = f;
+	}
+	if (r > u->recoveries_said) {
+		fprintf(stderr, "ztrace up: storing spans again (%llu spans were not stored)\n",
+			(unsigned long long)__atomic_load_n(&ks->store_failed, __ATOMIC_RELAXED));
+		u->recoveries_said = r;
+	}
 }
 
 /* The live status line, within 80 columns: rates, totals, and the losses
@@ -185,13 +209,15 @@ static void up_on_status(void *ctx, struct zt_pipeline *p, double secs)
 
 	if (src->ops->counters)
 		src->ops->counters(src, kc);
+	say_store_state(u);
 	const struct {
 		const char *name;
 		uint64_t v;
 	} drops[] = {
 	    {"ring_full", kc[ZT_CNT_RING_FULL]}, {"queue_full", ps->queue_full}, {"map_full", kc[ZT_CNT_MAP_FULL]},
 	    {"evicted", st->conns_evicted},      {"unanswered", st->unanswered}, {"orphan", st->orphan_responses},
-	    {"bad", st->bad_events},
+	    {"bad", st->bad_events}, {"store_failed", __atomic_load_n(&zt_store_sink_stats(u->sink)->store_failed,
+								       __ATOMIC_RELAXED)},
 	};
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
 		if (!drops[i].v)
@@ -377,6 +403,8 @@ int zt_cmd_up(int argc, char **argv)
 	{
 		struct zt_joiner_cfg jc = {0};
 		u.sink = zt_store_sink_new(u.store, &jc, NULL, NULL);
+		if (u.sink) /* a full disk does not stop tracing */
+			zt_store_sink_backoff(u.sink, 1);
 	}
 	if (!u.sink) {
 		fprintf(stderr, "ztrace up: out of memory\n");
@@ -427,7 +455,9 @@ int zt_cmd_up(int argc, char **argv)
 			"protocol not captured, %llu on Unix-domain sockets not traced; ",
 			(unsigned long long)st->events, (unsigned long long)u.store->spans_written,
 			(unsigned long long)kc[ZT_CNT_QUIET], (unsigned long long)kc[ZT_CNT_UNIX]);
-		print_drops(stderr, st, zt_pipeline_stats(u.pipe), kc);
+		zt_store_sink_finish(u.sink);
+		say_store_state(&u);
+		print_drops(stderr, st, zt_pipeline_stats(u.pipe), kc, zt_store_sink_stats(u.sink));
 		const struct zt_joiner_stats *js = zt_store_sink_joiner_stats(u.sink);
 		fprintf(stderr,
 			"ztrace: traces: links tcp_seq %llu, thread %llu, x_request_id %llu, explicit %llu; late %llu, "

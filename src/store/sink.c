@@ -2,9 +2,14 @@
 #include "store/sink.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define BACKOFF_MIN_NS 1000000000ULL
+#define BACKOFF_MAX_NS 8000000000ULL
 
 struct zt_store_sink {
 	struct zt_store *st;
@@ -12,7 +17,42 @@ struct zt_store_sink {
 	int (*on_span)(void *ctx, const struct zt_span *s);
 	void *ctx;
 	char errmsg[256];
+	bool backoff;
+	uint64_t retry_ns, wait_ns;
+	struct zt_store_sink_stats stats;
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* The store failed (its message is in errmsg): with back-off, start or go
+ * on backing off and swallow the error. */
+static int store_failed(struct zt_store_sink *k, int rc)
+{
+	if (!k->backoff)
+		return rc;
+	if (!k->stats.failing) {
+		k->stats.failing = 1;
+		k->stats.failures++;
+		snprintf(k->stats.last_error, sizeof(k->stats.last_error), "%s", k->errmsg);
+		k->wait_ns = BACKOFF_MIN_NS;
+	} else if (k->wait_ns < BACKOFF_MAX_NS) {
+		k->wait_ns *= 2;
+	}
+	k->retry_ns = mono_ns() + k->wait_ns;
+	return 0;
+}
+
+/* While backing off: whether it is time to try the store again. */
+static bool may_write(struct zt_store_sink *k)
+{
+	return !k->stats.failing || mono_ns() >= k->retry_ns;
+}
 
 static int out_span(void *ctx, const struct zt_span *s)
 {
@@ -23,8 +63,19 @@ static int out_span(void *ctx, const struct zt_span *s)
 		snprintf(k->errmsg, sizeof(k->errmsg), "printing spans failed");
 		return rc;
 	}
-	if (k->st && (rc = k->st->ops->put_spans(k->st, s, 1)))
+	if (!k->st)
+		return 0;
+	if (k->stats.failing) {
+		k->stats.store_failed++; /* the retry is the flush's */
+		return 0;
+	}
+	if ((rc = k->st->ops->put_spans(k->st, s, 1))) {
+		/* the span was not taken; the store keeps its batch */
 		snprintf(k->errmsg, sizeof(k->errmsg), "%s", zt_store_errmsg(k->st));
+		rc = store_failed(k, rc);
+		if (!rc)
+			k->stats.store_failed++;
+	}
 	return rc;
 }
 
@@ -33,8 +84,12 @@ static int out_link(void *ctx, const char *child, const char *parent, uint8_t ki
 	struct zt_store_sink *k = ctx;
 	int rc = 0;
 
-	if (k->st && k->st->ops->put_link && (rc = k->st->ops->put_link(k->st, child, parent, kind)))
+	if (k->stats.failing)
+		return 0; /* a late link of spans that may not be stored either */
+	if (k->st && k->st->ops->put_link && (rc = k->st->ops->put_link(k->st, child, parent, kind))) {
 		snprintf(k->errmsg, sizeof(k->errmsg), "%s", zt_store_errmsg(k->st));
+		rc = store_failed(k, rc);
+	}
 	return rc;
 }
 
@@ -43,8 +98,12 @@ static int out_alias(void *ctx, const char *alias, const char *trace_id)
 	struct zt_store_sink *k = ctx;
 	int rc = 0;
 
-	if (k->st && k->st->ops->put_alias && (rc = k->st->ops->put_alias(k->st, alias, trace_id)))
+	if (k->stats.failing)
+		return 0;
+	if (k->st && k->st->ops->put_alias && (rc = k->st->ops->put_alias(k->st, alias, trace_id))) {
 		snprintf(k->errmsg, sizeof(k->errmsg), "%s", zt_store_errmsg(k->st));
+		rc = store_failed(k, rc);
+	}
 	return rc;
 }
 
@@ -84,7 +143,13 @@ void zt_store_sink_tick(void *sink, uint64_t now_ns)
 
 int zt_store_sink_end(void *sink)
 {
-	return zt_joiner_flush(((struct zt_store_sink *)sink)->j);
+	struct zt_store_sink *k = sink;
+	int rc = zt_joiner_flush(k->j);
+
+	/* the last chance: one more try even while backing off */
+	if (!rc && k->stats.failing)
+		k->retry_ns = 0;
+	return rc;
 }
 
 int zt_store_sink_flush(void *sink)
@@ -92,9 +157,35 @@ int zt_store_sink_flush(void *sink)
 	struct zt_store_sink *k = sink;
 	int rc = zt_joiner_tick(k->j, 0); /* a failure kept from a tick */
 
-	if (!rc && k->st && (rc = k->st->ops->flush(k->st)))
+	if (rc || !k->st || !may_write(k))
+		return rc;
+	if ((rc = k->st->ops->flush(k->st))) {
 		snprintf(k->errmsg, sizeof(k->errmsg), "%s", zt_store_errmsg(k->st));
-	return rc;
+		return store_failed(k, rc);
+	}
+	if (k->stats.failing) {
+		k->stats.failing = 0;
+		k->stats.recoveries++;
+	}
+	return 0;
+}
+
+void zt_store_sink_finish(struct zt_store_sink *k)
+{
+	if (k->st && k->stats.failing) {
+		k->stats.store_failed += k->st->spans_pending;
+		k->st->spans_pending = 0;
+	}
+}
+
+void zt_store_sink_backoff(struct zt_store_sink *k, int on)
+{
+	k->backoff = on != 0;
+}
+
+const struct zt_store_sink_stats *zt_store_sink_stats(const struct zt_store_sink *k)
+{
+	return &k->stats;
 }
 
 const char *zt_store_sink_errmsg(void *sink)
@@ -111,6 +202,7 @@ void zt_store_sink_free(struct zt_store_sink *k)
 {
 	if (!k)
 		return;
+
 	zt_joiner_free(k->j);
 	free(k);
 }

@@ -6,6 +6,12 @@
  * functions match the pipeline's sink callbacks (agent/pipeline.h).
  *
  * Return convention: 0 or a negative errno (message: zt_store_sink_errmsg).
+ *
+ * Back-off (zt_store_sink_backoff, `up`): a store that fails to write (a
+ * full disk, an I/O error) does not stop tracing. The sink stops writing,
+ * counts every span it cannot store (store_failed) and tries again after
+ * 1 s, then 2, 4, 8 s at most; the store keeps its unwritten batch for that
+ * retry. Without back-off (replay) the first failure is returned.
  */
 #ifndef ZT_STORE_SINK_H
 #define ZT_STORE_SINK_H
@@ -24,6 +30,20 @@ void zt_store_sink_tick(void *sink, uint64_t now_ns);
 int zt_store_sink_end(void *sink);
 int zt_store_sink_flush(void *sink);
 const char *zt_store_sink_errmsg(void *sink);
+
+struct zt_store_sink_stats {
+	uint64_t store_failed; /* spans not stored: dropped while failing, or
+				* pending in the store's batch at the end */
+	uint64_t failures;     /* times writing started failing */
+	uint64_t recoveries;   /* times it worked again */
+	int failing;           /* backing off now */
+	char last_error[256];  /* the store's message when it started failing */
+};
+void zt_store_sink_backoff(struct zt_store_sink *k, int on);
+/* After the last flush: what the store still holds unwritten (it was
+ * failing) is counted in store_failed. */
+void zt_store_sink_finish(struct zt_store_sink *k);
+const struct zt_store_sink_stats *zt_store_sink_stats(const struct zt_store_sink *k);
 const struct zt_joiner_stats *zt_store_sink_joiner_stats(const struct zt_store_sink *k);
 void zt_store_sink_free(struct zt_store_sink *k);
 

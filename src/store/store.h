@@ -112,6 +112,7 @@ struct zt_store {
 	char errmsg[256];
 	char notice[512]; /* what opening changed that the user should know (permissions fixed), or "" */
 	uint64_t spans_written; /* durable spans since open */
+	uint64_t spans_pending; /* accepted, not yet durable (the next flush writes them) */
 };
 
 enum zt_store_mode { ZT_STORE_RW, ZT_STORE_RO };

@@ -365,6 +365,7 @@ static int sq_flush(struct zt_store *st)
 	}
 	sq->n = sq->nlinks = sq->naliases = 0;
 	sq->base.spans_written += inserted;
+	sq->base.spans_pending = 0;
 	return 0;
 
 rollback:
@@ -425,6 +426,7 @@ static int sq_put_spans(struct zt_store *st, const struct zt_span *spans, size_t
 		k = sq->cap - sq->n < n ? sq->cap - sq->n : n;
 		memcpy(&sq->batch[sq->n], spans, k * sizeof(*spans));
 		sq->n += k;
+		sq->base.spans_pending = sq->n;
 		spans += k;
 		n -= k;
 	}
