@@ -16,7 +16,7 @@ struct zt_store_sink {
 	struct zt_joiner *j;
 	int (*on_span)(void *ctx, const struct zt_span *s);
 	void *ctx;
-	char errmsg[256];
+	char errmsg[768];
 	bool backoff;
 	uint64_t retry_ns, wait_ns;
 	struct zt_store_sink_stats stats;

@@ -37,7 +37,7 @@ struct zt_store_sink_stats {
 	uint64_t failures;     /* times writing started failing */
 	uint64_t recoveries;   /* times it worked again */
 	int failing;           /* backing off now */
-	char last_error[256];  /* the store's message when it started failing */
+	char last_error[768];  /* the store's message when it started failing */
 };
 void zt_store_sink_backoff(struct zt_store_sink *k, int on);
 /* After the last flush: what the store still holds unwritten (it was

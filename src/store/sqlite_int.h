@@ -48,6 +48,7 @@ struct zt_sqlite {
 	int version;		/* the file's schema version */
 	struct zt_sq_cols cols;	/* the columns this file has, for query_spans */
 	struct zt_sq_cols tcols; /* the same over "spans s LEFT JOIN span_links l", late links applied */
+	char path[4096];	/* DIR/ztrace.db, for messages */
 };
 
 int zt_sq_set_err(struct zt_sqlite *sq, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -109,7 +109,7 @@ struct zt_store_ops {
 
 struct zt_store {
 	const struct zt_store_ops *ops;
-	char errmsg[256];
+	char errmsg[768];
 	char notice[512]; /* what opening changed that the user should know (permissions fixed), or "" */
 	uint64_t spans_written; /* durable spans since open */
 	uint64_t spans_pending; /* accepted, not yet durable (the next flush writes them) */

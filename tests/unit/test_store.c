@@ -744,6 +744,45 @@ static void test_not_sqlite(void **state)
 	st->ops->close(st);
 }
 
+/* 4 KiB of random bytes in the middle of a file of 5000 spans (issue 13's
+ * reproduction): both modes refuse it at open, the message says the file
+ * is damaged and how to move it aside; the file is left as it was. */
+static void test_damaged_file(void **state)
+{
+	const char *dir = *state;
+	size_t n = 5000;
+	struct zt_span *in = calloc(n, sizeof(*in));
+	struct zt_store *st = open_ok(dir, ZT_STORE_RW);
+	char path[512];
+	uint8_t junk[4096];
+	struct stat sb;
+	FILE *f;
+
+	assert_non_null(in);
+	for (size_t i = 0; i < n; i++)
+		full_span(&in[i], (unsigned)i);
+	assert_int_equal(st->ops->put_spans(st, in, n), 0);
+	st->ops->close(st);
+	snprintf(path, sizeof(path), "%s/ztrace.db", dir);
+	assert_int_equal(stat(path, &sb), 0);
+	srand(7);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)rand();
+	f = fopen(path, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, sb.st_size / 2, SEEK_SET), 0);
+	assert_int_equal(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+	fclose(f);
+	for (int mode = 0; mode < 2; mode++) {
+		st = NULL;
+		assert_int_equal(zt_store_open_sqlite(dir, mode ? ZT_STORE_RW : ZT_STORE_RO, &st), -EILSEQ);
+		assert_non_null(strstr(zt_store_errmsg(st), "is damaged"));
+		assert_non_null(strstr(zt_store_errmsg(st), "ztrace.db.broken"));
+		st->ops->close(st);
+	}
+	free(in);
+}
+
 /* The factory: "sqlite:DIR" and a plain DIR are the embedded store; a URL
  * of a backend this build lacks is refused with a message, never taken for
  * a directory. */
@@ -1217,6 +1256,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ro_missing, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_rw_creates_dirs, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_schema_version_refused, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_damaged_file, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_not_sqlite, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_factory, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_migrate_v2, setup_dir, teardown_dir),
