@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "agent/pipeline.h"
@@ -136,6 +137,25 @@ static void ensure_tracefs(void)
 
 /* ---- ztrace up ---- */
 
+#define DEFAULT_RETENTION_NS (24ULL * 3600 * 1000000000ULL)
+#define DEFAULT_MAX_SIZE 10000000000ULL /* 10 GB, or a quarter of a smaller disk */
+#define MIN_MAX_SIZE 1000000ULL
+
+/* The default --max-size: 10 GB, or a quarter of the data dir's file
+ * system when that is smaller (a small disk is not filled). */
+static uint64_t default_max_size(const char *dir)
+{
+	struct statvfs vs;
+	uint64_t quarter;
+
+	if (statvfs(dir, &vs) != 0)
+		return DEFAULT_MAX_SIZE;
+	quarter = (uint64_t)vs.f_blocks * vs.f_frsize / 4;
+	if (quarter < MIN_MAX_SIZE)
+		quarter = MIN_MAX_SIZE;
+	return quarter < DEFAULT_MAX_SIZE ? quarter : DEFAULT_MAX_SIZE;
+}
+
 struct up_ctx {
 	struct zt_session *sess;
 	struct zt_store *store;
@@ -246,7 +266,7 @@ static void up_usage(FILE *f)
 {
 	fprintf(f, "usage: ztrace up [--data DIR] [--payload-cap BYTES] [--status-interval SECONDS] [--max-conns N]\n"
 		   "                 [--capture-path auto|fast|compat] [--request-id-headers LIST]\n"
-		   "                 [--redact-params LIST] [--verbose]\n\n"
+		   "                 [--redact-params LIST] [--retention DURATION] [--max-size SIZE] [--verbose]\n\n"
 		   "Traces every process on this host (eBPF; needs root or CAP_BPF+CAP_PERFMON) and stores\n"
 		   "spans in DIR/ztrace.db. Read them with 'ztrace spans'. Ctrl-C flushes and exits.\n"
 		   "Traced: TCP and UDP sockets (IPv4, IPv6). Not traced: Unix-domain sockets (docker.sock,\n"
@@ -262,11 +282,16 @@ static void up_usage(FILE *f)
 		   "                          password, secret, api_key, key, sig, signature, session...)\n"
 		   "  --request-id-headers L  headers that carry a proxy's request id, comma-separated\n"
 		   "                          (default X-Request-ID,X-Correlation-ID): links proxy hops\n"
+		   "  --retention DURATION    drop spans older than this (default 24h; 0: keep forever)\n"
+		   "  --max-size SIZE         drop the oldest spans when the store takes more than SIZE\n"
+		   "                          (e.g. 500MB, 10GB; default 10GB or a quarter of the disk\n"
+		   "                          if smaller; 0: no bound). Dropped spans are counted.\n"
 		   "  --verbose               show libbpf's messages (verifier log on failure)\n",
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
 
-enum { OPT_DATA = 1, OPT_CAP, OPT_STATUS, OPT_CONNS, OPT_VERBOSE, OPT_DURATION, OPT_PORT, OPT_PATH, OPT_RID, OPT_FORCE, OPT_SECRETS, OPT_BODIES };
+enum { OPT_DATA = 1, OPT_CAP, OPT_STATUS, OPT_CONNS, OPT_VERBOSE, OPT_DURATION, OPT_PORT, OPT_PATH, OPT_RID, OPT_FORCE, OPT_SECRETS, OPT_BODIES,
+       OPT_RETENTION, OPT_MAXSIZE };
 
 static int parse_live_opt(const char *cmd, int opt, const char *arg, struct zt_bpf_opts *bo, uint64_t *status_s,
 			  uint64_t *max_conns, uint64_t *duration_ns)
@@ -330,11 +355,15 @@ int zt_cmd_up(int argc, char **argv)
 		{"capture-path", required_argument, NULL, OPT_PATH},
 		{"request-id-headers", required_argument, NULL, OPT_RID},
 		{"redact-params", required_argument, NULL, OPT_SECRETS},
+		{"retention", required_argument, NULL, OPT_RETENTION},
+		{"max-size", required_argument, NULL, OPT_MAXSIZE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct zt_bpf_opts bo = {.payload_cap = ZT_PAYLOAD_DEFAULT};
 	uint64_t status_s = 2, max_conns = 16384, unused = 0;
+	uint64_t retention_ns = DEFAULT_RETENTION_NS, max_size = 0;
+	bool max_size_set = false;
 	const char *data = "./ztrace-data";
 	struct up_ctx u;
 	struct zt_session_cfg cfg;
@@ -353,6 +382,29 @@ int zt_cmd_up(int argc, char **argv)
 		}
 		if (opt == OPT_DATA) {
 			data = optarg;
+			continue;
+		}
+		if (opt == OPT_RETENTION) {
+			if (strcmp(optarg, "0") == 0) {
+				retention_ns = 0;
+			} else if (zt_parse_duration(optarg, &retention_ns) || retention_ns < 1000000000ULL) {
+				fprintf(stderr,
+					"ztrace up: invalid --retention '%s': expected a duration of 1s or more (e.g. "
+					"24h, 7d... see --help) or 0 to keep spans forever\n",
+					optarg);
+				return 2;
+			}
+			continue;
+		}
+		if (opt == OPT_MAXSIZE) {
+			if (zt_parse_size(optarg, &max_size) || (max_size && max_size < MIN_MAX_SIZE)) {
+				fprintf(stderr,
+					"ztrace up: invalid --max-size '%s': expected a size of 1MB or more (e.g. "
+					"500MB, 10GB, 2GiB) or 0 for no bound\n",
+					optarg);
+				return 2;
+			}
+			max_size_set = true;
 			continue;
 		}
 		if (opt == OPT_SECRETS) {
@@ -406,6 +458,20 @@ int zt_cmd_up(int argc, char **argv)
 		if (u.sink) /* a full disk does not stop tracing */
 			zt_store_sink_backoff(u.sink, 1);
 	}
+	if (u.sink) {
+		char age[32] = "forever", size[32] = "no size bound";
+		if (!max_size_set)
+			max_size = default_max_size(data);
+		zt_store_sink_retention(u.sink, retention_ns, max_size);
+		if (retention_ns)
+			snprintf(age, sizeof(age), "%llus", (unsigned long long)(retention_ns / 1000000000ULL));
+		if (max_size >= 1000000000ULL)
+			snprintf(size, sizeof(size), "at most %.1f GB", max_size / 1e9);
+		else if (max_size)
+			snprintf(size, sizeof(size), "at most %.0f MB", max_size / 1e6);
+		fprintf(stderr, "ztrace: keeping spans %s%s, %s (--retention, --max-size)\n", retention_ns ? "for " : "",
+			age, size);
+	}
 	if (!u.sink) {
 		fprintf(stderr, "ztrace up: out of memory\n");
 		goto cleanup;
@@ -457,6 +523,7 @@ int zt_cmd_up(int argc, char **argv)
 			(unsigned long long)kc[ZT_CNT_QUIET], (unsigned long long)kc[ZT_CNT_UNIX]);
 		zt_store_sink_finish(u.sink);
 		say_store_state(&u);
+
 		print_drops(stderr, st, zt_pipeline_stats(u.pipe), kc, zt_store_sink_stats(u.sink));
 		const struct zt_joiner_stats *js = zt_store_sink_joiner_stats(u.sink);
 		fprintf(stderr,
@@ -467,6 +534,13 @@ int zt_cmd_up(int argc, char **argv)
 			(unsigned long long)js->links[ZT_LINK_EXPLICIT], (unsigned long long)js->late_links,
 			(unsigned long long)js->aliases, (unsigned long long)js->window_full,
 			(unsigned long long)js->keys_evicted_early);
+		{
+			const struct zt_store_sink_stats *ks = zt_store_sink_stats(u.sink);
+			if (ks->retention_dropped || ks->retention_errors)
+				fprintf(stderr, "ztrace: retention dropped %llu old spans (%llu errors)\n",
+					(unsigned long long)ks->retention_dropped,
+					(unsigned long long)ks->retention_errors);
+		}
 	}
 	if (rc)
 		fprintf(stderr, "ztrace up: %s\n", err);

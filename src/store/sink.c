@@ -19,6 +19,7 @@ struct zt_store_sink {
 	char errmsg[768];
 	bool backoff;
 	uint64_t retry_ns, wait_ns;
+	uint64_t max_age_ns, max_bytes, next_retain_ns;
 	struct zt_store_sink_stats stats;
 };
 
@@ -135,10 +136,43 @@ int zt_store_sink_put(void *sink, const struct zt_span *s)
 	return zt_joiner_put(((struct zt_store_sink *)sink)->j, s);
 }
 
+/* Spans dropped by retention per call: a bounded pause of the writer
+ * (~0.3 s here); with more to drop it comes back in half a second. */
+#define RETAIN_CHUNK 50000
+
+static void retain(struct zt_store_sink *k, uint64_t now_ns)
+{
+	uint64_t every, cutoff;
+	int more = 0;
+
+	if (!k->st || !k->st->ops->retain || (!k->max_age_ns && !k->max_bytes) || k->stats.failing ||
+	    now_ns < k->next_retain_ns)
+		return;
+	/* every 10 s, or a quarter of a short retention, at least 1 s */
+	every = k->max_age_ns && k->max_age_ns / 4 < 10000000000ULL ? k->max_age_ns / 4 : 10000000000ULL;
+	if (every < 1000000000ULL)
+		every = 1000000000ULL;
+	cutoff = k->max_age_ns && now_ns > k->max_age_ns ? now_ns - k->max_age_ns : 0;
+	if (k->st->ops->retain(k->st, cutoff, k->max_bytes, RETAIN_CHUNK, &k->stats.retention_dropped, &more)) {
+		snprintf(k->errmsg, sizeof(k->errmsg), "%s", zt_store_errmsg(k->st));
+		k->stats.retention_errors++;
+	}
+	k->next_retain_ns = now_ns + (more ? every / 2 : every);
+}
+
 void zt_store_sink_tick(void *sink, uint64_t now_ns)
 {
+	struct zt_store_sink *k = sink;
+
 	/* a failure shows at the next put or flush */
-	(void)zt_joiner_tick(((struct zt_store_sink *)sink)->j, now_ns);
+	(void)zt_joiner_tick(k->j, now_ns);
+	retain(k, now_ns);
+}
+
+void zt_store_sink_retention(struct zt_store_sink *k, uint64_t max_age_ns, uint64_t max_bytes)
+{
+	k->max_age_ns = max_age_ns;
+	k->max_bytes = max_bytes;
 }
 
 int zt_store_sink_end(void *sink)

@@ -37,9 +37,16 @@ struct zt_store_sink_stats {
 	uint64_t failures;     /* times writing started failing */
 	uint64_t recoveries;   /* times it worked again */
 	int failing;           /* backing off now */
+	uint64_t retention_dropped; /* old spans dropped by retention */
+	uint64_t retention_errors;
 	char last_error[768];  /* the store's message when it started failing */
 };
 void zt_store_sink_backoff(struct zt_store_sink *k, int on);
+/* Retention, applied from the writer's ticks (every 10 s, or a quarter of
+ * a short max_age, at least 1 s): spans that started more than max_age_ns
+ * before now, then the oldest while the store takes more than max_bytes,
+ * are dropped (counted in retention_dropped). 0: no such bound. */
+void zt_store_sink_retention(struct zt_store_sink *k, uint64_t max_age_ns, uint64_t max_bytes);
 /* After the last flush: what the store still holds unwritten (it was
  * failing) is counted in store_failed. */
 void zt_store_sink_finish(struct zt_store_sink *k);

@@ -104,6 +104,16 @@ struct zt_store_ops {
 	 * span without trace_id is a trace of its own. With since_ns, a trace
 	 * counts only if it started at or after it, and is then complete. */
 	int (*query_traces)(struct zt_store *st, const struct zt_trace_query *q, zt_trace_cb cb, void *ctx);
+	/* Retention: drops up to `limit` of the oldest spans (and their late
+	 * links) that started before min_start_ns (0: no age bound), or while
+	 * the stored data takes more than max_bytes (0: no size bound; it then
+	 * drops down to 90% of it). *dropped counts them; *more is set when
+	 * the limit stopped it before the bounds were met (call again soon).
+	 * Optional. */
+	int (*retain)(struct zt_store *st, uint64_t min_start_ns, uint64_t max_bytes, uint64_t limit,
+		      uint64_t *dropped, int *more);
+	/* Bytes the stored data takes (pages in use), or 0 if unknown. */
+	uint64_t (*used_bytes)(struct zt_store *st);
 	void (*close)(struct zt_store *st);
 };
 

@@ -719,6 +719,110 @@ static void sq_close(struct zt_store *st)
 	free(sq);
 }
 
+/* ---- retention ---------------------------------------------------------- */
+
+static int pragma_int(struct zt_sqlite *sq, const char *sql, int64_t *out);
+
+static uint64_t sq_used_bytes(struct zt_store *st)
+{
+	struct zt_sqlite *sq = to_sq(st);
+	int64_t pages = -1, free_pages = -1, psize = -1;
+
+	if (!sq->db || pragma_int(sq, "PRAGMA page_count", &pages) ||
+	    pragma_int(sq, "PRAGMA freelist_count", &free_pages) || pragma_int(sq, "PRAGMA page_size", &psize))
+		return 0;
+	if (pages < 0 || free_pages < 0 || psize <= 0 || free_pages > pages)
+		return 0;
+	return (uint64_t)(pages - free_pages) * (uint64_t)psize;
+}
+
+/* Drops the `n` oldest spans, or those before `before` if that comes
+ * first, with their late links; one transaction. */
+static int drop_oldest(struct zt_sqlite *sq, uint64_t before, uint64_t n, uint64_t *dropped)
+{
+	static const char links_sql[] =
+	    "DELETE FROM span_links WHERE child_uid IN (SELECT span_uid FROM spans WHERE start_ns < ?1"
+	    " ORDER BY start_ns LIMIT ?2)";
+	static const char spans_sql[] = "DELETE FROM spans WHERE rowid IN (SELECT rowid FROM spans WHERE start_ns < ?1"
+					" ORDER BY start_ns LIMIT ?2)";
+	const char *sqls[2] = {links_sql, spans_sql};
+	int rc, err = 0;
+
+	if (before > INT64_MAX)
+		before = INT64_MAX;
+	if (n > INT64_MAX)
+		n = INT64_MAX;
+	rc = sqlite3_step(sq->begin);
+	sqlite3_reset(sq->begin);
+	if (rc != SQLITE_DONE)
+		return zt_sq_fail(sq, rc, "begin");
+	for (int i = 0; i < 2 && !err; i++) {
+		sqlite3_stmt *st = NULL;
+		rc = sqlite3_prepare_v2(sq->db, sqls[i], -1, &st, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, (int64_t)before);
+			sqlite3_bind_int64(st, 2, (int64_t)n);
+			rc = sqlite3_step(st);
+		}
+		if (rc != SQLITE_DONE)
+			err = zt_sq_fail(sq, rc, "retention");
+		else if (i == 1)
+			*dropped += (uint64_t)sqlite3_changes(sq->db);
+		sqlite3_finalize(st);
+	}
+	if (!err) {
+		rc = sqlite3_step(sq->commit);
+		sqlite3_reset(sq->commit);
+		if (rc != SQLITE_DONE)
+			err = zt_sq_fail(sq, rc, "retention commit");
+	}
+	if (err && !sqlite3_get_autocommit(sq->db)) {
+		sqlite3_step(sq->rollback);
+		sqlite3_reset(sq->rollback);
+	}
+	return err;
+}
+
+/* Average bytes per stored span, for turning bytes over the bound into a
+ * number of spans; ~440 in practice (bench/RESULTS.md). */
+#define RETAIN_SPAN_BYTES 400
+
+static int sq_retain(struct zt_store *st, uint64_t min_start_ns, uint64_t max_bytes, uint64_t limit,
+		     uint64_t *dropped, int *more)
+{
+	struct zt_sqlite *sq = to_sq(st);
+	uint64_t before = *dropped;
+	int err = check_writable(sq);
+
+	*more = 0;
+	if (err)
+		return err;
+	if (min_start_ns) {
+		err = drop_oldest(sq, min_start_ns, limit, dropped);
+		if (err)
+			return err;
+		if (*dropped - before == limit) {
+			*more = 1;
+			return 0;
+		}
+	}
+	if (max_bytes) {
+		uint64_t used = sq_used_bytes(st), target = max_bytes / 10 * 9;
+		if (used > max_bytes) {
+			uint64_t n = (used - target) / RETAIN_SPAN_BYTES + 1, got = *dropped;
+			if (n > limit - (*dropped - before))
+				n = limit - (*dropped - before);
+			err = drop_oldest(sq, UINT64_MAX, n, dropped);
+			if (err)
+				return err;
+			/* freed pages are reused, the file does not shrink:
+			 * go on while pages in use are still over */
+			*more = *dropped > got && sq_used_bytes(st) > target;
+		}
+	}
+	return 0;
+}
+
 static const struct zt_store_ops sqlite_ops = {
     .name = "sqlite",
     .put_spans = sq_put_spans,
@@ -728,6 +832,8 @@ static const struct zt_store_ops sqlite_ops = {
     .put_alias = sq_put_alias,
     .query_trace = zt_sq_query_trace,
     .query_traces = zt_sq_query_traces,
+    .retain = sq_retain,
+    .used_bytes = sq_used_bytes,
     .close = sq_close,
 };
 

@@ -2,7 +2,9 @@
 within seconds. ztrace must keep tracing, count the spans it cannot store
 (store_failed, in the status line), warn once, recover when the tmpfs is
 grown (spans made afterwards are stored) and stop on SIGTERM within 2 s
-with exit status 0, its final line accounting for the lost spans."""
+with exit status 0, its final line accounting for the lost spans. Then
+retention: bad --retention/--max-size values are refused, and a span older
+than --retention 2s is dropped and counted."""
 import os
 import re
 import shutil
@@ -69,6 +71,26 @@ try:
     m = re.search(r"(\d+) spans stored.*store_failed (\d+)", zt.text())
     check("the final line says how many spans were stored and how many were not",
           m and int(m.group(1)) > 0 and int(m.group(2)) > 0, zt.text()[-600:])
+
+    # Retention: spans older than --retention are dropped and counted
+    for args, what in ((["--retention", "500ms"], "--retention under 1s"), (["--retention", "1x"], "--retention 1x"),
+                       (["--max-size", "10XB"], "--max-size 10XB"), (["--max-size", "1KB"], "--max-size 1KB")):
+        r = subprocess.run([ZTRACE, "up", "--data", os.path.join(tmp, "bad"), *args], capture_output=True, text=True)
+        check(f"up refuses {what} with a clear message", r.returncode == 2 and args[0] in r.stderr
+              and not os.path.exists(os.path.join(tmp, "bad")), r.stderr)
+    data2 = os.path.join(tmp, "data2")
+    zt = Ztrace(data2, "--retention", "2s", "--max-size", "50MB")
+    check("up says what it keeps", "keeping spans for 2s, at most 50 MB" in zt.text(), zt.text()[-300:])
+    subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{PORT}/old"], check=True)
+    got, _ = wait_for(lambda: spans(data2, "--path", "/old"), 5, 0.2)
+    check("a span is stored", got and len(got) == 2, f"{got}")
+    gone, waited = wait_for(lambda: not spans(data2, "--path", "/old"), 8, 0.5)
+    print(f"# dropped {waited:.1f} s after being stored", flush=True)
+    check("it is dropped once older than --retention", gone, "")
+    rc = zt.stop()
+    m = re.search(r"retention dropped (\d+) old spans", zt.text())
+    check("the final lines count the spans retention dropped", rc == 0 and m and int(m.group(1)) >= 2,
+          zt.text()[-500:])
 finally:
     if zt and zt.proc.poll() is None:
         zt.proc.kill()

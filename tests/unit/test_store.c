@@ -744,6 +744,74 @@ static void test_not_sqlite(void **state)
 	st->ops->close(st);
 }
 
+/* Retention: by age (the spans before the cutoff and their late links go,
+ * in chunks of `limit`), then by size (the oldest go until the pages in
+ * use are under 90% of the bound); what stays is the newest. */
+static void test_retention(void **state)
+{
+	const char *dir = *state;
+	size_t n = 20000;
+	struct zt_span *in = calloc(n, sizeof(*in));
+	struct zt_store *st = open_ok(dir, ZT_STORE_RW);
+	struct zt_span_query q = {0};
+	struct collect c = {0};
+	uint64_t dropped = 0, used0, used;
+	int more = 0, rounds = 0;
+
+	assert_non_null(in);
+	for (size_t i = 0; i < n; i++)
+		full_span(&in[i], (unsigned)i);
+	assert_int_equal(st->ops->put_spans(st, in, n), 0);
+	/* late links: one of a span that will go, one of a span that stays */
+	assert_int_equal(st->ops->put_link(st, in[10].span_uid, in[11].span_uid, ZT_LINK_THREAD), 0);
+	assert_int_equal(st->ops->put_link(st, in[n - 1].span_uid, in[n - 2].span_uid, ZT_LINK_THREAD), 0);
+	assert_int_equal(st->ops->flush(st), 0);
+
+	/* by age: spans 0..4999 started before T0 + 5000 us; 3000 per call */
+	assert_int_equal(st->ops->retain(st, T0 + 5000 * 1000ull, 0, 3000, &dropped, &more), 0);
+	assert_int_equal(dropped, 3000);
+	assert_true(more);
+	assert_int_equal(st->ops->retain(st, T0 + 5000 * 1000ull, 0, 3000, &dropped, &more), 0);
+	assert_int_equal(dropped, 5000);
+	assert_false(more);
+	assert_int_equal(query(st, &q, &c), n - 5000);
+	assert_string_equal(c.spans[0].span_uid, in[5000].span_uid);
+
+	/* by size: down to 90% of half of what is used now */
+	used0 = st->ops->used_bytes(st);
+	assert_true(used0 > 0);
+	do {
+		assert_int_equal(st->ops->retain(st, 0, used0 / 2, 4000, &dropped, &more), 0);
+	} while (more && ++rounds < 50);
+	used = st->ops->used_bytes(st);
+	assert_true(used <= used0 / 2);
+	free(c.spans);
+	memset(&c, 0, sizeof(c));
+	size_t left = query(st, &q, &c);
+	assert_true(left > 0 && left < n - 5000);
+	assert_int_equal(dropped, n - left);
+	/* the newest stayed, the oldest went */
+	assert_string_equal(c.spans[left - 1].span_uid, in[n - 1].span_uid);
+	assert_string_equal(c.spans[0].span_uid, in[n - left].span_uid);
+	st->ops->close(st);
+	{
+		/* the late link of a dropped span went with it, the newest's stayed */
+		char sql[512], path[512];
+		sqlite3 *db;
+		sqlite3_stmt *stmt;
+		snprintf(path, sizeof(path), "%s/ztrace.db", dir);
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM span_links");
+		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(stmt, 0), 1);
+		sqlite3_finalize(stmt);
+		sqlite3_close(db);
+	}
+	free(c.spans);
+	free(in);
+}
+
 /* 4 KiB of random bytes in the middle of a file of 5000 spans (issue 13's
  * reproduction): both modes refuse it at open, the message says the file
  * is damaged and how to move it aside; the file is left as it was. */
@@ -1257,6 +1325,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rw_creates_dirs, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_schema_version_refused, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_damaged_file, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_retention, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_not_sqlite, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_factory, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_migrate_v2, setup_dir, teardown_dir),
