@@ -55,7 +55,8 @@ enum zt_resp_status {
 	X(NO_RESPONSE, 3, "no_response") /* request never answered (closed/timeout/overflow) */              \
 	X(HAS_RESP_SEQ, 4, NULL)       /* resp_tcp_seq valid */                                              \
 	X(ONE_WAY, 5, "one_way")       /* a message that expects no response (fire and forget) */        \
-	X(AMBIGUOUS, 6, "ambiguous_thread") /* the thread served 2+ requests at once: no thread link */
+	X(AMBIGUOUS, 6, "ambiguous_thread") /* the thread served 2+ requests at once: no thread link */  \
+	X(EARLY_RESPONSE, 7, "early_response") /* answered before the request was fully sent */
 
 /* How a span got its parent (trace assembly, trace/joiner.h). */
 enum zt_link_kind {

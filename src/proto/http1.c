@@ -617,6 +617,8 @@ struct h1_dir {
 	bool crlf_cr;
 	bool seen; /* a head parsed in this direction: from then on, methods
 		    * infer() does not know (PROPFIND...) are accepted */
+	bool early; /* a request emitted when its response began (ZT_MF_EARLY):
+		     * the rest of its body is counted, not emitted again */
 	uint32_t hlen;
 	uint64_t rem;
 	struct zt_msg msg;
@@ -681,6 +683,7 @@ static void h1_dir_reset(struct h1_dir *d, uint8_t st)
 	d->crlf_cr = false;
 	d->hlen = 0;
 	d->rem = 0;
+	d->early = false;
 }
 
 static void h1_lose(struct h1_state *s, struct h1_dir *d, int dir)
@@ -694,8 +697,28 @@ static void h1_lose(struct h1_state *s, struct h1_dir *d, int dir)
 
 static void h1_complete(struct h1_dir *d, zt_emit_fn emit, void *ctx)
 {
-	emit(ctx, &d->msg);
+	if (!d->early)
+		emit(ctx, &d->msg);
 	h1_dir_reset(d, H1_S_HEAD);
+}
+
+/* A final response begins while its request is still being sent (the
+ * server refused it early: 413 on a big body, 405 or 417 to Expect:
+ * 100-continue): the request is emitted now, so that the two pair, with the
+ * bytes sent so far. Only when this response answers that request: it is
+ * the one request in flight. */
+static void h1_early_request(struct h1_state *s, zt_emit_fn emit, void *ctx)
+{
+	struct h1_dir *rq;
+
+	if (s->req_dir < 0 || s->fifo_n != 1)
+		return;
+	rq = &s->d[s->req_dir];
+	if (!rq->in_msg || rq->early || rq->st == H1_S_HEAD || rq->st == H1_S_LOST)
+		return;
+	rq->msg.flags |= ZT_MF_EARLY;
+	emit(ctx, &rq->msg);
+	rq->early = true;
 }
 
 /* Which head parser applies to buf in direction dir: the direction's role
@@ -785,6 +808,7 @@ static void h1_on_head(struct h1_state *s, struct h1_dir *d, int dir, int kind, 
 		h1_complete(d, emit, ctx);
 		return;
 	}
+	h1_early_request(s, emit, ctx);
 	uint8_t p = h1_fifo_pop(s);
 	if (p == H1_P_CONNECT && h->status < 300) {
 		m->flags |= ZT_MF_UPGRADE;
@@ -935,7 +959,8 @@ static int64_t h1_chunk_size(const char *p, size_t n)
 static void h1_lost_in_body(struct h1_state *s, struct h1_dir *d, int dir, zt_emit_fn emit, void *ctx)
 {
 	d->msg.flags |= ZT_MF_LOST_SYNC;
-	emit(ctx, &d->msg);
+	if (!d->early)
+		emit(ctx, &d->msg);
 	h1_lose(s, d, dir);
 }
 
@@ -1057,7 +1082,16 @@ static void h1_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 	if (c.len > 0) {
 		uint64_t off = 0;
 
-		if (d->in_msg)
+		/* a request answered early whose body never comes: the
+		 * client gave up on it and sends the next request */
+		if (d->early && c.cap) {
+			enum h1_start t = h1_start_of(seg->data, c.cap);
+			if (t == H1_START_REQ || (t == H1_START_MORE && c.cap == c.len)) {
+				h1_dir_reset(d, H1_S_HEAD);
+				d->tentative = t == H1_START_MORE; /* too short to tell */
+			}
+		}
+		if (d->in_msg && !d->early)
 			zt_msg_extend(&d->msg, seg);
 		if (d->st == H1_S_LOST) {
 			/* Resynchronise only where a syscall boundary meets

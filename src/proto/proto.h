@@ -55,6 +55,9 @@ enum zt_msg_flags {
 	ZT_MF_CLOSE = 1u << 5,      /* Connection: close */
 	ZT_MF_HAS_CODE = 1u << 6,   /* response_code is set */
 	ZT_MF_CTX_AMBIGUOUS = 1u << 7, /* trace_ctx was shared by 2+ requests in flight */
+	ZT_MF_EARLY = 1u << 8,      /* request emitted when its response began, before it
+				     * was fully sent (a 413, a 405 to Expect: 100-continue):
+				     * bytes are those sent by then */
 };
 
 /* One segment of one direction of a connection, as the parser sees it. */

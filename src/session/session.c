@@ -237,6 +237,8 @@ static void emit_span(struct zt_session *s, struct zt_conn *c, const struct zt_m
 		sp->flags |= ZT_SPAN_LOST_SYNC;
 	if (req->flags & ZT_MF_CTX_AMBIGUOUS)
 		sp->flags |= ZT_SPAN_AMBIGUOUS;
+	if (req->flags & ZT_MF_EARLY)
+		sp->flags |= ZT_SPAN_EARLY_RESPONSE;
 	if (client) {
 		memcpy(sp->client_ip, c->laddr, 16);
 		memcpy(sp->server_ip, c->raddr, 16);

@@ -237,6 +237,34 @@ try:
             for side in ("client-process", "server-process")}
     check("HEAD, POST, 404 on both sides", got == want, f"{got}")
 
+    # 6c. the server answers before the request is complete (issue 13): 413
+    # on a 2 MB POST (nginx's limit is 1 MB), 405 to Expect: 100-continue
+    # (the body is never sent). Both give spans on both sides, flagged
+    # early_response, not an orphan response and an unanswered request.
+    big = os.path.join(tmp, "big-upload.bin")
+    with open(big, "wb") as f:
+        f.write(os.urandom(2 << 20))
+    subprocess.run(["curl", "-s", "-o", "/dev/null", "--data-binary", f"@{big}",
+                    f"http://127.0.0.1:{NGINX_PORT}/too-big"], capture_output=True)
+    subprocess.run(["curl", "-s", "-o", "/dev/null", "-H", "Expect: 100-continue", "--data-binary", "abc",
+                    f"http://127.0.0.1:{NGINX_PORT}/index.html"], capture_output=True)
+
+    def early():
+        ss = [s for s in spans(data) if s["request_resource"] in ("/too-big", "/index.html")
+              and s["request_type"] == "POST"]
+        return ss if len(ss) >= 4 else None
+    ss, _ = wait_for(early, 5)
+    ss = ss or []
+    got = {(s["request_resource"], s["response_code"], s["tap_side"], "early_response" in (s["flags"] or []))
+           for s in ss}
+    want = {(p, c, side, True) for p, c in (("/too-big", 413), ("/index.html", 405))
+            for side in ("client-process", "server-process")}
+    check("413 and 405 sent before the request was complete: spans on both sides, early_response", got == want,
+          f"{got}")
+    sent = [s for s in ss if s["request_resource"] == "/too-big" and s["tap_side"] == "client-process"]
+    check("the early request's req_bytes is what was sent by then",
+          sent and 0 < sent[0]["req_bytes"] <= (2 << 20) + 300, f"{sent}")
+
     # 6b. credentials: Authorization and Cookie on a request, Set-Cookie on its
     # response, while `ztrace record` (started with ztrace up) keeps nginx's
     # port. Spans hold no payload, the recording does: the values must be

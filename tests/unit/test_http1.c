@@ -912,6 +912,61 @@ static void test_stream_100_continue(void **unused)
 	CHECK(st, w);
 }
 
+/* The server refuses before the request is complete (issue 13): 405 to
+ * Expect: 100-continue, the body never sent, the connection reused; the
+ * request is emitted when the response begins, flagged EARLY, so the two
+ * pair instead of an orphan response and an unanswered request. */
+#define R405 "HTTP/1.1 405 Not Allowed\r\nContent-Length: 0\r\n\r\n"
+static void test_stream_early_405(void **unused)
+{
+	static const struct ph_chunk st[] = {EG(EXPECT_REQ), IN(R405), EG(GET_B), IN(OK2)};
+	static const struct want w[] = {
+	    {.kind = REQ,
+	     .flags = ZT_MF_EARLY,
+	     .method = "POST",
+	     .path = "/p",
+	     .host = "h",
+	     .version = "1.1",
+	     .bytes = L(EXPECT_REQ),
+	     .ts = true,
+	     .at = 0,
+	     .end = 0},
+	    {.kind = RESP, .status = 405, .exc = "Not Allowed", .version = "1.1", .bytes = L(R405)},
+	    {.kind = REQ, .method = "GET", .path = "/b", .host = "h", .version = "1.1", .bytes = L(GET_B), .ts = true,
+	     .at = 2, .end = 2},
+	    {.kind = RESP, .status = 200, .version = "1.1", .bytes = L(OK2)},
+	};
+	CHECK(st, w);
+}
+
+/* 413 on a big POST: part of the body sent (some of it not captured), the
+ * answer, then the rest of the body (counted, not a second request) and the
+ * next request. */
+#define BIG_POST "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 3000\r\n\r\n"
+#define R413 "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 4\r\n\r\nbig!"
+static void test_stream_early_413(void **unused)
+{
+	static const struct ph_chunk st[] = {EG_GAP(BIG_POST "abcd", 996), IN(R413), EG_GAP("", 2000), EG(GET_B),
+					     IN(OK2)};
+	static const struct want w[] = {
+	    {.kind = REQ,
+	     .flags = ZT_MF_EARLY,
+	     .method = "POST",
+	     .path = "/up",
+	     .host = "h",
+	     .version = "1.1",
+	     .bytes = L(BIG_POST) + 1000,
+	     .ts = true,
+	     .at = 0,
+	     .end = 0},
+	    {.kind = RESP, .status = 413, .exc = "Request Entity Too Large", .version = "1.1", .bytes = L(R413)},
+	    {.kind = REQ, .method = "GET", .path = "/b", .host = "h", .version = "1.1", .bytes = L(GET_B), .ts = true,
+	     .at = 3, .end = 3},
+	    {.kind = RESP, .status = 200, .version = "1.1", .bytes = L(OK2)},
+	};
+	CHECK(st, w);
+}
+
 #define DEL "DELETE /items/1 HTTP/1.1\r\nHost: h\r\n\r\n"
 #define R204 "HTTP/1.1 204 No Content\r\n\r\n"
 #define INM "GET /i HTTP/1.1\r\nIf-None-Match: \"x\"\r\n\r\n"
@@ -1376,6 +1431,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_redact_target),
+	    cmocka_unit_test(test_stream_early_405),
+	    cmocka_unit_test(test_stream_early_413),
 	    cmocka_unit_test(test_head_valid),
 	    cmocka_unit_test(test_head_prefixes),
 	    cmocka_unit_test(test_head_malformed),
