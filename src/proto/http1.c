@@ -599,6 +599,8 @@ enum h1_st {
 	H1_S_CHUNK_CRLF, /* the CRLF after chunk data; crlf_cr: CR seen */
 	H1_S_TRAILER,	 /* trailer lines up to the empty line, in hbuf */
 	H1_S_BODY_EOF,	 /* body delimited by the close */
+	H1_S_CUT,	 /* a request whose head was cut (capture size): its bytes
+			  * are counted up to the next request start */
 	H1_S_LOST,	 /* out of sync until a segment starts like HTTP */
 };
 
@@ -716,9 +718,35 @@ static void h1_early_request(struct h1_state *s, zt_emit_fn emit, void *ctx)
 	rq = &s->d[s->req_dir];
 	if (!rq->in_msg || rq->early || rq->st == H1_S_HEAD || rq->st == H1_S_LOST)
 		return;
-	rq->msg.flags |= ZT_MF_EARLY;
+	if (rq->st != H1_S_CUT) /* a cut head ends where it ends: not early */
+		rq->msg.flags |= ZT_MF_EARLY;
 	emit(ctx, &rq->msg);
 	rq->early = true;
+}
+
+/* A request head cut by the capture size (a gap, or longer than hbuf):
+ * what was captured is salvaged and the request goes on being counted,
+ * byte by byte as the syscalls report them, up to the next segment that
+ * starts a request (clients write a request per syscall) or the response;
+ * sizes stay right and the next request is found. `rest`: bytes of the
+ * segment past what was counted. Returns false when nothing salvages. */
+static bool h1_cut_request(struct h1_state *s, struct h1_dir *d, int dir, uint64_t rest)
+{
+	struct h1_head h;
+
+	if (!d->in_msg || d->tentative || !h1_salvage(d->hbuf, d->hlen, H1_K_REQ, &h))
+		return false;
+	if (s->req_dir < 0)
+		s->req_dir = (int8_t)dir;
+	h1_fill(&d->msg, &h, H1_K_REQ);
+	h1_set_version(&d->msg, h.minor_version);
+	d->msg.flags |= ZT_MF_TRUNCATED;
+	d->msg.bytes += rest;
+	h1_fifo_push(s, zt_ieq(h.method.p, h.method.n, "head") ? H1_P_HEAD : H1_P_OTHER);
+	d->st = H1_S_CUT;
+	d->hlen = 0;
+	d->seen = true;
+	return true;
 }
 
 /* Which head parser applies to buf in direction dir: the direction's role
@@ -858,7 +886,9 @@ static uint64_t h1_step_head(struct h1_state *s, struct h1_dir *d, const struct 
 		d->in_msg = true;
 	}
 	if (off >= c->cap) { /* head cut by a gap */
-		h1_fail(s, d, c->dir, h1_kind_of(s, c->dir, d->hbuf, d->hlen), ZT_MF_TRUNCATED, emit, ctx);
+		int kind = h1_kind_of(s, c->dir, d->hbuf, d->hlen);
+		if (kind != H1_K_REQ || !h1_cut_request(s, d, c->dir, c->len - off))
+			h1_fail(s, d, c->dir, kind, ZT_MF_TRUNCATED, emit, ctx);
 		return c->len;
 	}
 	size_t n = c->cap - off, prev = d->hlen;
@@ -910,7 +940,8 @@ static uint64_t h1_step_head(struct h1_state *s, struct h1_dir *d, const struct 
 	off += n;
 	d->msg.bytes += n;
 	if (d->hlen == H1_HEAD_BUF) {
-		h1_fail(s, d, c->dir, kind, ZT_MF_TRUNCATED, emit, ctx);
+		if (kind != H1_K_REQ || !h1_cut_request(s, d, c->dir, c->len - off))
+			h1_fail(s, d, c->dir, kind, ZT_MF_TRUNCATED, emit, ctx);
 		return c->len;
 	}
 	/* off == cap: a gap, if any, is handled on the next step */
@@ -1055,6 +1086,7 @@ static uint64_t h1_step(struct h1_state *s, struct h1_dir *d, const struct h1_cu
 			d->hlen = 0; /* a trailer field: not kept */
 		return off;
 	case H1_S_BODY_EOF:
+	case H1_S_CUT:
 		d->msg.bytes += c->len - off;
 		return c->len;
 	default: /* H1_S_LOST */
@@ -1082,6 +1114,14 @@ static void h1_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 	if (c.len > 0) {
 		uint64_t off = 0;
 
+		/* a cut request ends where the next one starts */
+		if (d->st == H1_S_CUT && c.cap) {
+			enum h1_start t = h1_start_of(seg->data, c.cap);
+			if (t == H1_START_REQ || (t == H1_START_MORE && c.cap == c.len)) {
+				h1_complete(d, emit, ctx);
+				d->tentative = t == H1_START_MORE;
+			}
+		}
 		/* a request answered early whose body never comes: the
 		 * client gave up on it and sends the next request */
 		if (d->early && c.cap) {
@@ -1114,6 +1154,8 @@ static void h1_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 		if (d->in_msg && d->st == H1_S_BODY_EOF) {
 			d->msg.flags |= ZT_MF_EOF_BODY;
 			h1_complete(d, emit, ctx);
+		} else if (d->st == H1_S_CUT) {
+			h1_complete(d, emit, ctx);
 		} else {
 			/* half a message is dropped; a lost direction
 			 * stays lost until a segment starts like HTTP */
@@ -1130,6 +1172,8 @@ static void h1_finish(void *state, uint64_t now_ns, zt_emit_fn emit, void *ctx)
 		struct h1_dir *d = &s->d[i];
 		if (d->in_msg && d->st == H1_S_BODY_EOF) {
 			d->msg.flags |= ZT_MF_EOF_BODY;
+			emit(ctx, &d->msg);
+		} else if (d->st == H1_S_CUT && !d->early) {
 			emit(ctx, &d->msg);
 		}
 		/* other partial messages are dropped: half a head says little */

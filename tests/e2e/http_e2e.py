@@ -265,6 +265,28 @@ try:
     check("the early request's req_bytes is what was sent by then",
           sent and 0 < sent[0]["req_bytes"] <= (2 << 20) + 300, f"{sent}")
 
+    # 6d. 8 KB of request headers, far past the 1 KiB capture (issue 13):
+    # both sides count the request's real size, no lost_sync, and the next
+    # request on the keep-alive connection is found.
+    fill = [x for i in range(4) for x in ("-H", f"X-Fill-{i}: " + "f" * 2000)]
+    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-o", "/dev/null", *fill,
+                        f"http://127.0.0.1:{NGINX_PORT}/item/h8", f"http://127.0.0.1:{NGINX_PORT}/item/after-h8"],
+                       capture_output=True)
+
+    def h8():
+        ss = [s for s in spans(data) if s["request_resource"] in ("/item/h8", "/item/after-h8")]
+        return ss if len(ss) >= 4 else None
+    ss, _ = wait_for(h8, 5)
+    ss = ss or []
+    big = [s for s in ss if s["request_resource"] == "/item/h8"]
+    check("8 KB of headers: both sides, same real size, no lost_sync",
+          len(big) == 2 and all(s["req_bytes"] > 8000 and "lost_sync" not in (s["flags"] or []) for s in big)
+          and big[0]["req_bytes"] == big[1]["req_bytes"],
+          f"{[(s['tap_side'], s['req_bytes'], s['flags']) for s in big]}")
+    check("8 KB of headers: the next request on the connection is found on both sides",
+          len([s for s in ss if s["request_resource"] == "/item/after-h8" and s["response_code"] == 200]) == 2,
+          f"{[(s['request_resource'], s['tap_side']) for s in ss]}")
+
     # 6b. credentials: Authorization and Cookie on a request, Set-Cookie on its
     # response, while `ztrace record` (started with ztrace up) keeps nginx's
     # port. Spans hold no payload, the recording does: the values must be
