@@ -1249,6 +1249,29 @@ static size_t h1_redact_line(uint8_t *p, size_t n)
 	return 0;
 }
 
+/* The secrets of a request line's target (query parameters, URL
+ * password), in place: the target runs from after the method to the next
+ * blank, line end or the end of buf. */
+static size_t h1_redact_request_line(uint8_t *p, size_t n)
+{
+	char t[H1_HEAD_BUF];
+	size_t s = 0, e, done;
+
+	while (s < n && p[s] != ' ')
+		s++;
+	e = ++s;
+	while (e < n && p[e] != ' ' && p[e] != '\r' && p[e] != '\n')
+		e++;
+	if (s >= n || e - s >= sizeof(t))
+		return 0;
+	memcpy(t, p + s, e - s);
+	t[e - s] = '\0';
+	done = zt_http_redact_target(t);
+	if (done)
+		memcpy(p + s, t, e - s); /* same length: values are masked in place */
+	return done;
+}
+
 size_t zt_http_redact(uint8_t *buf, size_t len)
 {
 	size_t done = 0, i = 0;
@@ -1256,6 +1279,8 @@ size_t zt_http_redact(uint8_t *buf, size_t len)
 	if (!buf)
 		return 0;
 	while (i < len) {
+		if (h1_start_of(buf + i, len - i) == H1_START_REQ)
+			done += h1_redact_request_line(buf + i, len - i);
 		switch (buf[i] | 0x20) { /* cheap first-letter filter */
 		case 'a':
 		case 'p':

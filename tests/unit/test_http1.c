@@ -1414,6 +1414,12 @@ static void test_redact(void **unused)
 	    {"Cookie : x\r\n", "Cookie : *\r\n", 1},
 	    {"", "", 0},
 	    {"\n\n\nCookie: z", "\n\n\nCookie: *", 1},
+	    /* a request line's secret query parameters and URL password */
+	    {"GET /login?user=bob&token=abc123&x=1 HTTP/1.1\r\nHost: h\r\n\r\n",
+	     "GET /login?user=bob&token=******&x=1 HTTP/1.1\r\nHost: h\r\n\r\n", 6},
+	    {"GET http://bob:pw@h/x?api_key=k HTTP/1.1\r\n", "GET http://bob:**@h/x?api_key=* HTTP/1.1\r\n", 3},
+	    {"POST /a?password=hunt", "POST /a?password=****", 4},
+	    {"HTTP/1.1 200 OK\r\nLocation: /x?token=t\r\n", "HTTP/1.1 200 OK\r\nLocation: /x?token=t\r\n", 0},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
