@@ -1,74 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * up.c - `ztrace up` (live BPF source -> session -> queue -> writer thread ->
- * store, one process) and `ztrace record FILE` (live BPF source -> record
- * file). Both run on the pipeline runner (agent/pipeline.h).
+ * up.c - `ztrace up`: live BPF source -> session -> queue -> writer thread
+ * -> joiner -> store, one process, on the pipeline runner
+ * (agent/pipeline.h). `ztrace record` is record.c; what both share, live.c.
  */
 #include <errno.h>
-#include <linux/capability.h>
-#include <sys/syscall.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "agent/pipeline.h"
-#include "agent/record.h"
 #include "agent/source.h"
 #include "cli/cli.h"
+#include "cli/live.h"
 #include "proto/proto.h"
 #include "proto/http1.h"
-#include "proto/redact.h"
 #include "proto/trace_hdr.h"
 #include "session/session.h"
 #include "store/sink.h"
 #include "store/store.h"
 #include "util/duration.h"
 #include "util/num.h"
-
-static volatile sig_atomic_t stop_requested;
-
-/* BPF needs root or CAP_BPF + CAP_PERFMON (+ CAP_SYS_RESOURCE for the
- * memory lock on older kernels): checked before anything is created, so a
- * user without them gets one clear line and no data dir. Returns 0 when
- * allowed; else says which capabilities are missing. */
-static int check_privileges(const char *cmd)
-{
-	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-	struct __user_cap_data_struct data[2];
-	static const struct {
-		int cap;
-		const char *name;
-	} need[] = {{39 /* CAP_BPF */, "CAP_BPF"}, {38 /* CAP_PERFMON */, "CAP_PERFMON"},
-		    {24 /* CAP_SYS_RESOURCE */, "CAP_SYS_RESOURCE"}};
-	char missing[96] = "";
-	size_t n = 0;
-
-	if (geteuid() == 0)
-		return 0;
-	memset(data, 0, sizeof(data));
-	if (syscall(SYS_capget, &hdr, data) != 0)
-		memset(data, 0, sizeof(data));
-	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
-		int c = need[i].cap;
-		if (!(data[c / 32].effective & (1u << (c % 32))))
-			n += (size_t)snprintf(missing + n, sizeof(missing) - n, "%s%s", n ? ", " : "", need[i].name);
-	}
-	if (!n)
-		return 0;
-	fprintf(stderr,
-		"ztrace %s: tracing needs root, or the capabilities CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE; "
-		"this process lacks %s (try sudo)\n",
-		cmd, missing);
-	return -1;
-}
 
 /* One `ztrace up` per data dir: two would store every span twice. The
  * lock is held until exit (the kernel drops it when the process ends);
@@ -105,34 +63,6 @@ static int lock_data_dir(const char *dir)
 		/* the lock holds without the pid: only the message loses it */
 	}
 	return fd;
-}
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static void install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
-/* Tracepoint attachment needs tracefs; mount it when we may. */
-static void ensure_tracefs(void)
-{
-	struct stat st;
-
-	if (stat("/sys/kernel/tracing/events", &st) == 0 || stat("/sys/kernel/debug/tracing/events", &st) == 0)
-		return;
-	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0)
-		fprintf(stderr, "ztrace: mounted tracefs at /sys/kernel/tracing\n");
 }
 
 /* ---- ztrace up ---- */
@@ -290,60 +220,6 @@ static void up_usage(FILE *f)
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
 
-enum { OPT_DATA = 1, OPT_CAP, OPT_STATUS, OPT_CONNS, OPT_VERBOSE, OPT_DURATION, OPT_PORT, OPT_PATH, OPT_RID, OPT_FORCE, OPT_SECRETS, OPT_BODIES,
-       OPT_RETENTION, OPT_MAXSIZE };
-
-static int parse_live_opt(const char *cmd, int opt, const char *arg, struct zt_bpf_opts *bo, uint64_t *status_s,
-			  uint64_t *max_conns, uint64_t *duration_ns)
-{
-	uint64_t v;
-
-	switch (opt) {
-	case OPT_CAP:
-		if (zt_parse_uint(arg, ZT_PAYLOAD_MAX, &v)) {
-			fprintf(stderr, "ztrace %s: invalid --payload-cap '%s': expected 0..%d\n", cmd, arg,
-				ZT_PAYLOAD_MAX);
-			return -1;
-		}
-		bo->payload_cap = (uint32_t)v;
-		return 0;
-	case OPT_STATUS:
-		if (zt_parse_uint(arg, 86400, status_s)) {
-			fprintf(stderr, "ztrace %s: invalid --status-interval '%s': expected whole seconds\n", cmd, arg);
-			return -1;
-		}
-		return 0;
-	case OPT_CONNS:
-		if (zt_parse_uint(arg, 1u << 24, max_conns) || *max_conns == 0) {
-			fprintf(stderr, "ztrace %s: invalid --max-conns '%s': expected 1..16777216\n", cmd, arg);
-			return -1;
-		}
-		return 0;
-	case OPT_DURATION:
-		if (zt_parse_duration(arg, duration_ns) || *duration_ns == 0) {
-			fprintf(stderr, "ztrace %s: invalid --duration '%s': expected a length above 0, e.g. 30s, 5m "
-					"(leave it out to run until Ctrl-C)\n",
-				cmd, arg);
-			return -1;
-		}
-		return 0;
-	case OPT_VERBOSE:
-		bo->verbose = 1;
-		return 0;
-	case OPT_PATH: {
-		int p = zt_capture_path_parse(arg);
-		if (p < 0) {
-			fprintf(stderr, "ztrace %s: invalid --capture-path '%s': expected auto, fast or compat\n", cmd,
-				arg);
-			return -1;
-		}
-		bo->capture_path = (enum zt_capture_path)p;
-		return 0;
-	}
-	}
-	return -1;
-}
-
 int zt_cmd_up(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -427,7 +303,7 @@ int zt_cmd_up(int argc, char **argv)
 			}
 			continue;
 		}
-		if (opt == '?' || parse_live_opt("up", opt, optarg, &bo, &status_s, &max_conns, &unused)) {
+		if (opt == '?' || zt_live_parse_opt("up", opt, optarg, &bo, &status_s, &max_conns, &unused)) {
 			if (opt == '?')
 				fprintf(stderr, "ztrace up: see 'ztrace up --help'\n");
 			return 2;
@@ -437,7 +313,7 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (check_privileges("up"))
+	if (zt_live_check_privileges("up"))
 		return 1;
 	rc = zt_store_open(data, ZT_STORE_RW, &u.store);
 	if (rc) {
@@ -483,7 +359,7 @@ int zt_cmd_up(int argc, char **argv)
 	pc.sink_errmsg = zt_store_sink_errmsg;
 	pc.sink_ctx = u.sink;
 	pc.threaded = true;
-	pc.stop = &stop_requested;
+	pc.stop = &zt_live_stop;
 	pc.status_ns = status_s * 1000000000ULL;
 	pc.on_status = up_on_status;
 	pc.status_ctx = &u;
@@ -492,8 +368,8 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: out of memory\n");
 		goto cleanup;
 	}
-	install_signals();
-	ensure_tracefs();
+	zt_live_install_signals();
+	zt_live_ensure_tracefs();
 	rc = zt_source_open_bpf(&bo, u.pipe, &src, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "ztrace up: %s\n", err);
@@ -554,205 +430,5 @@ cleanup:
 		u.store->ops->close(u.store);
 	if (lock_fd >= 0)
 		close(lock_fd);
-	return ret;
-}
-
-/* ---- ztrace record ---- */
-
-/* Streams whose redaction tails `record` keeps (proto/redact.h). */
-#define REC_STREAMS 4096
-
-struct rec_ctx {
-	struct zt_rec_writer w;
-	int err;
-	uint16_t port; /* keep only this port's socket events; 0: all */
-	uint64_t filtered;
-	struct zt_redactor *red; /* secrets, on the reassembled streams */
-	uint8_t buf[ZT_EVENT_MAX_SIZE];
-};
-
-static bool rec_keep(const struct rec_ctx *r, const void *rec, size_t len)
-{
-	const struct zt_event_hdr *h = rec;
-
-	if (!r->port)
-		return true;
-	if (h->type == ZT_EV_DATA && len >= sizeof(struct zt_data_ev)) {
-		const struct zt_data_ev *d = rec;
-		return d->lport == r->port || d->rport == r->port;
-	}
-	if (h->type == ZT_EV_SOCK_STATE && len >= sizeof(struct zt_sock_ev)) {
-		const struct zt_sock_ev *e = rec;
-		return e->lport == r->port || e->rport == r->port;
-	}
-	return true;
-}
-
-/* Secrets never reach the disk: every protocol redacts its own in the
- * payload (length-preserving) before the record is written, on each
- * socket's reassembled stream so a secret split across syscalls is found
- * (proto/redact.h). */
-static int rec_on_event(void *ctx, const void *rec, size_t len)
-{
-	struct rec_ctx *r = ctx;
-	const struct zt_event_hdr *h = rec;
-
-	if (r->err)
-		return 0;
-	if (!rec_keep(r, rec, len)) {
-		r->filtered++;
-		return 0;
-	}
-	if (h->type == ZT_EV_DATA && len > sizeof(struct zt_data_ev) && len <= sizeof(r->buf)) {
-		const struct zt_data_ev *d = (const void *)r->buf;
-		memcpy(r->buf, rec, len);
-		zt_redact_stream(r->red, d->sk, d->sock_ino, d->dir, r->buf + sizeof(*d), len - sizeof(*d), d->bytes);
-		rec = r->buf;
-	} else if (h->type == ZT_EV_SOCK_STATE && len >= sizeof(struct zt_sock_ev) &&
-		   ((const struct zt_sock_ev *)rec)->newstate == ZT_TCP_CLOSE) {
-		zt_redactor_close(r->red, ((const struct zt_sock_ev *)rec)->sk);
-	}
-	if (zt_rec_write(&r->w, rec, len))
-		r->err = -EIO;
-	return 0;
-}
-
-static void record_usage(FILE *f)
-{
-	fprintf(f, "usage: ztrace record FILE [--duration D] [--port PORT] [--payload-cap BYTES]\n"
-		   "                     [--capture-path auto|fast|compat] [--force] [--verbose]\n\n"
-		   "Saves the raw kernel event stream of this host to FILE until Ctrl-C or --duration\n"
-		   "(e.g. 30s, 5m). 'ztrace replay FILE' runs the pipeline on it. Credentials (HTTP\n"
-		   "Authorization, Cookie and Set-Cookie values, secret query parameters, and each\n"
-		   "protocol's credentials) are redacted, wherever the syscalls split them; the rest of\n"
-		   "the captured payloads (message bodies included) is kept: treat FILE as sensitive,\n"
-		   "or use --redact-bodies.\n\n"
-		   "FILE is created mode 0600; an existing FILE or a symbolic link is refused.\n\n"
-		   "  --port PORT   keep only socket events whose local or remote port is PORT\n"
-		   "  --force       overwrite FILE if it exists (never through a symbolic link)\n"
-		   "  --redact-bodies  keep only HTTP/1 message heads: bodies and every other\n"
-		   "                protocol's payload are overwritten (replay then gives HTTP spans only)\n");
-}
-
-int zt_cmd_record(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{"duration", required_argument, NULL, OPT_DURATION},
-		{"port", required_argument, NULL, OPT_PORT},
-		{"payload-cap", required_argument, NULL, OPT_CAP},
-		{"verbose", no_argument, NULL, OPT_VERBOSE},
-		{"capture-path", required_argument, NULL, OPT_PATH},
-		{"force", no_argument, NULL, OPT_FORCE},
-		{"redact-bodies", no_argument, NULL, OPT_BODIES},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	struct zt_bpf_opts bo = {.payload_cap = ZT_PAYLOAD_DEFAULT};
-	uint64_t duration_ns = 0, unused = 0, unused2 = 0;
-	int bodies = 0;
-	struct rec_ctx *r = NULL;
-	struct zt_pipeline *pipe = NULL;
-	struct zt_pipeline_cfg pc;
-	struct zt_source *src = NULL;
-	char err[512];
-	uint64_t kc[ZT_CNT__COUNT] = {0};
-	int opt, rc, ret = 1, wopen = 0, wflags = 0;
-	uint16_t port = 0;
-
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (opt == 'h') {
-			record_usage(stdout);
-			return 0;
-		}
-		if (opt == OPT_FORCE) {
-			wflags |= ZT_REC_FORCE;
-			continue;
-		}
-		if (opt == OPT_BODIES) {
-			bodies = 1;
-			continue;
-		}
-		if (opt == OPT_PORT) {
-			uint64_t v;
-			if (zt_parse_uint(optarg, 65535, &v) || v == 0) {
-				fprintf(stderr, "ztrace record: invalid --port '%s': expected 1..65535\n", optarg);
-				return 2;
-			}
-			port = (uint16_t)v;
-			continue;
-		}
-		if (opt == '?' || parse_live_opt("record", opt, optarg, &bo, &unused, &unused2, &duration_ns)) {
-			if (opt == '?')
-				fprintf(stderr, "ztrace record: see 'ztrace record --help'\n");
-			return 2;
-		}
-	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "ztrace record: expected one FILE argument (see 'ztrace record --help')\n");
-		return 2;
-	}
-	if (check_privileges("record"))
-		return 1;
-	r = calloc(1, sizeof(*r));
-	if (!r || !(r->red = zt_redactor_new(REC_STREAMS))) {
-		free(r);
-		return 1;
-	}
-	zt_redactor_set_bodies(r->red, bodies);
-	r->port = port;
-	memset(&pc, 0, sizeof(pc));
-	pc.on_event = rec_on_event;
-	pc.stage_ctx = r;
-	pc.stop = &stop_requested;
-	pc.duration_ns = duration_ns;
-	pipe = zt_pipeline_new(&pc);
-	if (!pipe)
-		goto cleanup;
-	install_signals();
-	ensure_tracefs();
-	/* the file first: a refused FILE costs no BPF load */
-	{
-		char host[64];
-		if (gethostname(host, sizeof(host)) != 0)
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		if (zt_rec_writer_open(&r->w, argv[optind], host,
-				       (int64_t)(zt_clock_ns(CLOCK_REALTIME) - zt_clock_ns(CLOCK_MONOTONIC)), wflags,
-				       err, sizeof(err))) {
-			fprintf(stderr, "ztrace record: %s\n", err);
-			goto cleanup;
-		}
-	}
-	wopen = 1;
-	rc = zt_source_open_bpf(&bo, pipe, &src, err, sizeof(err));
-	if (rc) {
-		fprintf(stderr, "ztrace record: %s\n", err);
-		goto cleanup;
-	}
-	fprintf(stderr, "ztrace: recording to %s (Ctrl-C to stop)\n", argv[optind]);
-	rc = zt_pipeline_run(pipe, src, err, sizeof(err));
-	if (rc)
-		fprintf(stderr, "ztrace record: %s\n", err);
-	if (src->ops->counters)
-		src->ops->counters(src, kc);
-	ret = rc ? 1 : 0;
-cleanup:
-	zt_source_close(src);
-	if (wopen && (zt_rec_writer_close(&r->w) || r->err)) {
-		fprintf(stderr, "ztrace record: writing %s failed\n", argv[optind]);
-		ret = 1;
-	} else if (wopen && ret == 0) {
-		fprintf(stderr,
-			"ztrace: recorded %llu events (%llu bytes), %llu filtered out, %llu %s bytes redacted; "
-			"drops: ring_full %llu, map_full %llu\n",
-			(unsigned long long)r->w.records, (unsigned long long)r->w.bytes,
-			(unsigned long long)r->filtered, (unsigned long long)zt_redactor_stats(r->red)->bytes,
-			bodies ? "secret and body" : "secret",
-			(unsigned long long)kc[ZT_CNT_RING_FULL], (unsigned long long)kc[ZT_CNT_MAP_FULL]);
-	}
-	zt_pipeline_free(pipe);
-	zt_redactor_free(r->red);
-	free(r);
 	return ret;
 }
