@@ -67,6 +67,8 @@ int h1_parse_response_head(const char *buf, size_t len, struct h1_head *out);
 /* 90 if buf starts with a known method and a space, or with "HTTP/1.";
  * 0 otherwise. Pure and cheap: looks at the first 8 bytes at most. */
 int h1_infer(const uint8_t *buf, size_t len, int dir);
+/* Whether buf starts with a request line's method and a space. */
+bool h1_starts_request(const uint8_t *buf, size_t len);
 
 /* Overwrites with '*' the values of Authorization, Proxy-Authorization,
  * Cookie and Set-Cookie header lines in a raw captured payload (which may be
