@@ -489,7 +489,10 @@ static void dns_feed_udp(struct dns_state *st, const struct zt_seg *seg, zt_emit
 	if (seg->caplen >= DNS_HDR_LEN) {
 		if (dns_parse(seg->data, seg->caplen, &in) == -1)
 			return;
-		if (!dns_plausible(&in))
+		/* an error answer may drop the question (FORMERR, NOTIMP
+		 * with QDCOUNT 0): it still answers its id */
+		bool bare_err = DNS_QR(in.flags) && in.qdcount == 0 && DNS_RCODE(in.flags) && !DNS_Z(in.flags);
+		if (!bare_err && !dns_plausible(&in))
 			return;
 	}
 	dns_emit(st, seg->data, seg->caplen, seg->len, seg->len, seg->caplen < seg->len, seg, 0, NULL, seg, emit,

@@ -463,6 +463,27 @@ static void test_udp_codes(void **st)
 	}
 }
 
+/* A FORMERR answer without its question (QDCOUNT 0) still answers its id. */
+static void test_udp_formerr_no_question(void **st)
+{
+	static struct ph_msgs out;
+	static const struct dgram d[] = {
+	    {ZT_DIR_EGRESS, AANS_0, L(AANS_0), 0},
+	    {ZT_DIR_INGRESS, "\x31\x99\x81\x81\x00\x00\x00\x00\x00\x00\x00\x00", 12, 0},
+	    /* not an error, no question: not a DNS answer we take */
+	    {ZT_DIR_INGRESS, "\x31\x99\x81\x80\x00\x00\x00\x00\x00\x00\x00\x00", 12, 0},
+	};
+
+	(void)st;
+	run_udp(d, 3, &out);
+	assert_int_equal(out.n, 2);
+	assert_int_equal(out.m[1].kind, ZT_MSG_RESPONSE);
+	assert_int_equal(out.m[1].key, 0x3199);
+	assert_int_equal(out.m[1].response_code, 1);
+	assert_string_equal(out.m[1].response_exception, "FORMERR");
+	assert_int_equal(out.m[1].status, ZT_RS_CLIENT_ERROR);
+}
+
 /* Not DNS on a DNS peer (a probe, garbage): skipped, no message. */
 static void test_udp_garbage(void **st)
 {
@@ -717,6 +738,7 @@ int main(void)
 	    cmocka_unit_test(test_udp_datagrams),
 	    cmocka_unit_test(test_udp_truncated),
 	    cmocka_unit_test(test_udp_codes),
+	    cmocka_unit_test(test_udp_formerr_no_question),
 	    cmocka_unit_test(test_udp_garbage),
 	    cmocka_unit_test(test_tcp_splits),
 	    cmocka_unit_test(test_tcp_gaps),
