@@ -21,6 +21,7 @@
  *   EDNS/TSIG codes (16..23)                    client_error (the question
  *                                               or its sender is at fault)
  *   SERVFAIL, NOTIMP, anything else             server_error
+ * Endpoint: "QTYPE name", reverse lookups folded ("PTR *.in-addr.arpa").
  * Attributes of a response: dns.answers (ANCOUNT), dns.answer (the first A
  * or AAAA record), dns.tc (the TC bit: the answer did not fit, the client
  * retries over TCP).
@@ -664,6 +665,29 @@ static void dns_finish(void *state, uint64_t now_ns, zt_emit_fn emit, void *ctx)
 	}
 }
 
+/* "A svc.zt.test": the query type and name. Reverse lookups (one name per
+ * address) are folded into "PTR *.in-addr.arpa" / "PTR *.ip6.arpa" so that
+ * an endpoint names a kind of question, not every address asked about. */
+static void dns_endpoint(const struct zt_msg *req, char *out, size_t outsz)
+{
+	const char *name = req->request_resource;
+	size_t n = strlen(name);
+
+	if (!outsz)
+		return;
+	if (!req->request_type[0]) {
+		out[0] = '\0';
+		return;
+	}
+	if (!strcmp(req->request_type, "PTR")) {
+		if (n >= 13 && !strcmp(name + n - 13, ".in-addr.arpa"))
+			name = "*.in-addr.arpa";
+		else if (n >= 9 && !strcmp(name + n - 9, ".ip6.arpa"))
+			name = "*.ip6.arpa";
+	}
+	snprintf(out, outsz, "%s %s", req->request_type, name);
+}
+
 const struct zt_proto_ops zt_dns_ops = {
     .id = ZT_L7_DNS,
     .name = "DNS",
@@ -673,4 +697,5 @@ const struct zt_proto_ops zt_dns_ops = {
     .feed = dns_feed,
     .finish = dns_finish,
     .first_kind = dns_first_kind,
+    .endpoint = dns_endpoint,
 };

@@ -154,8 +154,8 @@ def main():
                 s = m[0] if len(m) == 1 else {}
                 attrs = s.get("attributes") or {}
                 why = f"{m}"
-                check(f"{label}: {side} span", len(m) == 1 and s["process"] == proc and s["l4_protocol"] == l4,
-                      why)
+                check(f"{label}: {side} span", len(m) == 1 and s["process"] == proc and s["l4_protocol"] == l4
+                      and s["endpoint"] == f"{qtype} {name}", why)
                 if not s:
                     continue
                 check(f"{label}: {side} rcode {rcode} {exc[rcode] or ''}",

@@ -46,7 +46,8 @@ for base in golden.fixtures("dns"):
             attrs = s.get("attributes") or {}
             ok = ok and s["response_code"] == rcode and s["response_exception"] == EXC[rcode] \
                 and s["response_status"] == STATUS[rcode] and s["l4_protocol"] == l4 \
-                and attrs.get("dns.answer") == answer and s["client_port"] and s["server_port"]
+                and attrs.get("dns.answer") == answer and s["client_port"] and s["server_port"] \
+                and s["endpoint"] == f"{qtype} {qname}"
             check(f"{name}: {side} {qtype} {qname} -> rcode {rcode}", ok, f"{m}")
     # the TCP spans of the two sides meet on the request's TCP sequence
     if name == "dig_tcp_keepopen":

@@ -250,6 +250,34 @@ static void test_rcode_names(void **st)
 	assert_string_equal(dns_qtype_name(999, b, sizeof(b)), "TYPE999");
 }
 
+static void test_endpoint(void **st)
+{
+	static struct zt_msg m;
+	char ep[64];
+	const struct {
+		const char *type, *res, *want;
+	} c[] = {
+	    {"A", "svc.zt.test", "A svc.zt.test"},
+	    {"PTR", "7.8.9.10.in-addr.arpa", "PTR *.in-addr.arpa"},
+	    {"PTR", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa", "PTR *.ip6.arpa"},
+	    {"PTR", "_dns-sd._udp.local", "PTR _dns-sd._udp.local"},
+	    {"", "", ""},
+	};
+
+	(void)st;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		zt_msg_reset(&m);
+		snprintf(m.request_type, sizeof(m.request_type), "%s", c[i].type);
+		snprintf(m.request_resource, sizeof(m.request_resource), "%s", c[i].res);
+		zt_dns_ops.endpoint(&m, ep, sizeof(ep));
+		assert_string_equal(ep, c[i].want);
+	}
+	snprintf(m.request_type, sizeof(m.request_type), "A");
+	snprintf(m.request_resource, sizeof(m.request_resource), "svc.zt.test");
+	zt_dns_ops.endpoint(&m, ep, 3); /* cut, still terminated */
+	assert_true(strlen(ep) < 3);
+}
+
 /* ---- inference ------------------------------------------------------- */
 
 struct infer_case {
@@ -734,6 +762,7 @@ int main(void)
 	    cmocka_unit_test(test_name_jump_bound),
 	    cmocka_unit_test(test_parse_prefixes),
 	    cmocka_unit_test(test_rcode_names),
+	    cmocka_unit_test(test_endpoint),
 	    cmocka_unit_test(test_infer),
 	    cmocka_unit_test(test_udp_datagrams),
 	    cmocka_unit_test(test_udp_truncated),
