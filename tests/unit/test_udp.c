@@ -61,7 +61,7 @@ struct dgram {
 	enum zt_syscall sys;
 	uint64_t ts;
 	uint16_t lport, rport;
-	uint8_t peer_last; /* raddr 127.0.0.peer_last */
+	uint8_t peer_last; /* raddr 127.0.0.peer_last; 0: unknown (::) */
 	bool mmsg;
 	const char *data;
 	size_t len;
@@ -88,6 +88,9 @@ static void feed(struct zt_session *s, const struct dgram *d)
 		e->flags |= ZT_DF_MMSG;
 	e->syscall = (uint8_t)d->sys;
 	e->raddr[15] = d->peer_last;
+	if (!d->peer_last) /* the syscall did not say its peer: the socket's own
+			    * labels, ::ffff:0.0.0.0 (unconnected) */
+		memset(e->raddr + 12, 0, 4);
 	assert_int_equal(zt_session_event(s, buf, n), 0);
 }
 
@@ -205,6 +208,41 @@ static void test_connected_read_write(void **st)
 	zt_session_free(s);
 }
 
+/* python: sock.sendto(query, server) then sock.recv(): the answer's record
+ * has no peer (recvfrom without an address buffer); it still meets its
+ * query, and with two servers asked from one socket it goes to the entry
+ * that waits for an answer. */
+static void test_recv_without_peer(void **st)
+{
+	struct zt_session *s = new_session();
+	const uint64_t sk = 0x5000;
+
+	(void)st;
+	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDTO, 1000, 33000, 16653, 1, false, Q_A, L(Q_A), 0x4444,
+				NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVFROM, 2000, 33000, 0, 0, false, R_A, L(R_A), 0x4444,
+				NULL});
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].tap_side, ZT_TAP_CLIENT_PROCESS);
+	assert_int_equal(got[0].server_port, 16653);
+	assert_int_equal(got[0].server_ip[15], 1);
+	assert_int_equal(got[0].response_code, 0);
+	/* server .2 answered (with its peer), then server .3's answer comes
+	 * without one: it goes to .3's entry, the one still waiting */
+	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDTO, 3000, 33000, 53, 2, false, Q_A, L(Q_A), 0x5555,
+				NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDTO, 3100, 33000, 53, 3, false, Q_A, L(Q_A), 0x6666,
+				NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVFROM, 4000, 33000, 53, 2, false, R_A, L(R_A), 0x5555,
+				NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_READ, 5000, 33000, 0, 0, false, R_A, L(R_A), 0x6666, NULL});
+	assert_int_equal(ngot, 3);
+	assert_int_equal(got[2].server_ip[15], 3);
+	assert_int_equal(got[2].response_code, 0);
+	assert_int_equal(zt_session_stats(s)->orphan_responses, 0);
+	zt_session_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +250,7 @@ int main(void)
 	    cmocka_unit_test(test_client_sendmmsg),
 	    cmocka_unit_test(test_server_recvmmsg),
 	    cmocka_unit_test(test_connected_read_write),
+	    cmocka_unit_test(test_recv_without_peer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
