@@ -4,8 +4,10 @@
     dns_client.py rw PORT NAME...      connect(), then os.write/os.read per query
                                        (write/read on a connected UDP socket)
     dns_client.py sendto PORT NAME...  unconnected socket: sendto/recvfrom
+    dns_client.py recv PORT NAME...    unconnected socket: sendto, then recv()
+                                       (recvfrom without an address buffer)
 
-Query ids are 0x1100 + i (rw) and 0x2200 + i (sendto), QTYPE A; prints
+Query ids are 0x1100 + i (rw), 0x2200 + i (sendto), 0x3300 + i (recv), QTYPE A; prints
 "NAME RCODE ANCOUNT" per answer."""
 import os
 import socket
@@ -29,6 +31,9 @@ def main():
         if mode == "rw":
             os.write(s.fileno(), query(0x1100 + i, name))
             ans = os.read(s.fileno(), 4096)  # blocking: the socket has no timeout
+        elif mode == "recv":
+            s.sendto(query(0x3300 + i, name), ("127.0.0.1", port))
+            ans = s.recv(4096)
         else:
             s.sendto(query(0x2200 + i, name), ("127.0.0.1", port))
             ans = s.recvfrom(4096)[0]

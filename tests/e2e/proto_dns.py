@@ -115,6 +115,10 @@ def main():
         expect("python write/read NXDOMAIN", "A", n("rwnx"), 3, None, "udp", "dnsmasq", "python3")
         sh(PY, os.path.join(HERE, "dns_client.py"), "sendto", str(DNSMASQ_PORT), n("st.svc"))
         expect("python sendto/recvfrom A", "A", n("st.svc"), 0, "10.9.8.7", "udp", "dnsmasq", "python3")
+        # the answer read without its peer address (sock.recv())
+        sh(PY, os.path.join(HERE, "dns_client.py"), "recv", str(DNSMASQ_PORT), n("recv.svc"), n("recvnx"))
+        expect("python sendto/recv A", "A", n("recv.svc"), 0, "10.9.8.7", "udp", "dnsmasq", "python3")
+        expect("python sendto/recv NXDOMAIN", "A", n("recvnx"), 3, None, "udp", "dnsmasq", "python3")
         # sendmmsg/recvmmsg on both sides; sendto/recvfrom on both sides
         out = sh(peer, "client-mmsg", str(MMSG_PORT), n("m1"), n("m2"), n("nxm3"))
         check("mmsg client got 3 answers", "answers 3" in out, out)
