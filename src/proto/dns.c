@@ -325,11 +325,11 @@ const char *dns_qtype_name(uint16_t t, char *buf, size_t bufsz)
 		uint16_t t;
 		const char *n;
 	} names[] = {
-	    {1, "A"},	    {2, "NS"},	     {5, "CNAME"},   {6, "SOA"},     {12, "PTR"},  {13, "HINFO"},
-	    {15, "MX"},	    {16, "TXT"},     {28, "AAAA"},   {33, "SRV"},    {35, "NAPTR"}, {39, "DNAME"},
-	    {41, "OPT"},    {43, "DS"},	     {46, "RRSIG"},  {47, "NSEC"},   {48, "DNSKEY"}, {50, "NSEC3"},
-	    {52, "TLSA"},   {64, "SVCB"},    {65, "HTTPS"},  {99, "SPF"},    {251, "IXFR"}, {252, "AXFR"},
-	    {255, "ANY"},   {257, "CAA"},
+	    {1, "A"},	  {2, "NS"},	{5, "CNAME"},  {6, "SOA"},   {12, "PTR"},    {13, "HINFO"},
+	    {15, "MX"},	  {16, "TXT"},	{28, "AAAA"},  {33, "SRV"},  {35, "NAPTR"},  {39, "DNAME"},
+	    {41, "OPT"},  {43, "DS"},	{46, "RRSIG"}, {47, "NSEC"}, {48, "DNSKEY"}, {50, "NSEC3"},
+	    {52, "TLSA"}, {64, "SVCB"}, {65, "HTTPS"}, {99, "SPF"},  {251, "IXFR"},  {252, "AXFR"},
+	    {255, "ANY"}, {257, "CAA"},
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].t == t)
@@ -340,8 +340,9 @@ const char *dns_qtype_name(uint16_t t, char *buf, size_t bufsz)
 
 const char *dns_rcode_name(unsigned rcode, char *buf, size_t bufsz)
 {
-	static const char *const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-					    "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"};
+	static const char *const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+					    "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+					    "NXRRSET", "NOTAUTH", "NOTZONE"};
 	if (rcode < sizeof(names) / sizeof(names[0]))
 		return names[rcode];
 	if (rcode == 16)
@@ -374,14 +375,14 @@ struct dns_start {
 
 struct dns_dir {
 	uint8_t lenb[2];
-	uint8_t nlen;      /* length-prefix bytes collected */
-	bool in_msg;       /* the prefix is complete: mlen bytes of message follow */
-	bool gap;          /* part of this message was not captured */
-	bool resync;       /* sync lost: the next segment must start a message */
-	bool started;      /* a segment of this direction was seen */
+	uint8_t nlen; /* length-prefix bytes collected */
+	bool in_msg;  /* the prefix is complete: mlen bytes of message follow */
+	bool gap;     /* part of this message was not captured */
+	bool resync;  /* sync lost: the next segment must start a message */
+	bool started; /* a segment of this direction was seen */
 	uint16_t mlen;
-	uint32_t seen;     /* message bytes consumed, captured or not */
-	uint32_t nbuf;     /* captured prefix of the message in buf */
+	uint32_t seen; /* message bytes consumed, captured or not */
+	uint32_t nbuf; /* captured prefix of the message in buf */
 	struct dns_start start;
 	uint8_t buf[DNS_BUF];
 };
@@ -454,7 +455,8 @@ static void dns_emit(struct dns_state *ds, const uint8_t *b, size_t cap, size_t 
 	else if (op != 0)
 		snprintf(m->request_type, sizeof(m->request_type), "OPCODE%u", op);
 	else if (in.has_q)
-		snprintf(m->request_type, sizeof(m->request_type), "%s", dns_qtype_name(in.qtype, tmp, sizeof(tmp)));
+		snprintf(m->request_type, sizeof(m->request_type), "%s",
+			 dns_qtype_name(in.qtype, tmp, sizeof(tmp)));
 	if (in.has_q)
 		zt_copy_str(m->request_resource, sizeof(m->request_resource), in.qname, strlen(in.qname));
 	if (m->kind == ZT_MSG_RESPONSE) {
@@ -492,12 +494,13 @@ static void dns_feed_udp(struct dns_state *st, const struct zt_seg *seg, zt_emit
 			return;
 		/* an error answer may drop the question (FORMERR, NOTIMP
 		 * with QDCOUNT 0): it still answers its id */
-		bool bare_err = DNS_QR(in.flags) && in.qdcount == 0 && DNS_RCODE(in.flags) && !DNS_Z(in.flags);
+		bool bare_err =
+		    DNS_QR(in.flags) && in.qdcount == 0 && DNS_RCODE(in.flags) && !DNS_Z(in.flags);
 		if (!bare_err && !dns_plausible(&in))
 			return;
 	}
-	dns_emit(st, seg->data, seg->caplen, seg->len, seg->len, seg->caplen < seg->len, seg, 0, NULL, seg, emit,
-		 ctx);
+	dns_emit(st, seg->data, seg->caplen, seg->len, seg->len, seg->caplen < seg->len, seg, 0, NULL, seg,
+		 emit, ctx);
 }
 
 static void dir_reset(struct dns_dir *d)
@@ -623,8 +626,8 @@ static void dns_feed_tcp(struct dns_state *st, const struct zt_seg *seg, zt_emit
 		if (d->seen == d->mlen) {
 			uint32_t kept = d->nbuf;
 			bool cut = d->gap;
-			dns_emit(st, d->buf, kept, cut ? d->mlen : kept, (uint64_t)d->mlen + 2, cut, NULL, 0, &d->start,
-				 seg, emit, ctx);
+			dns_emit(st, d->buf, kept, cut ? d->mlen : kept, (uint64_t)d->mlen + 2, cut, NULL, 0,
+				 &d->start, seg, emit, ctx);
 			dir_reset(d);
 		}
 	}
@@ -657,9 +660,10 @@ static void dns_finish(void *state, uint64_t now_ns, zt_emit_fn emit, void *ctx)
 	for (int i = 0; i < 2; i++) {
 		struct dns_dir *d = &st->d[i];
 		if (d->in_msg && !d->resync && d->nbuf >= DNS_HDR_LEN) {
-			struct zt_seg last = {.enter_ns = now_ns, .exit_ns = now_ns, .tid = d->start.tid, .dir = (uint8_t)i};
-			dns_emit(st, d->buf, d->nbuf, d->mlen, (uint64_t)d->seen + 2, true, NULL, 0, &d->start, &last, emit,
-				 ctx);
+			struct zt_seg last = {
+			    .enter_ns = now_ns, .exit_ns = now_ns, .tid = d->start.tid, .dir = (uint8_t)i};
+			dns_emit(st, d->buf, d->nbuf, d->mlen, (uint64_t)d->seen + 2, true, NULL, 0,
+				 &d->start, &last, emit, ctx);
 		}
 		dir_reset(d);
 	}

@@ -23,14 +23,14 @@
 /* What dns_parse() found in one message. */
 struct dns_info {
 	uint16_t id, flags, qdcount, ancount, nscount, arcount;
-	bool has_q;                /* the first question was parsed */
+	bool has_q;		   /* the first question was parsed */
 	char qname[DNS_NAME_TEXT]; /* lower-cased, no trailing dot; "." is the root */
 	uint16_t qtype, qclass;
-	bool complete;      /* every section parsed inside the bytes given */
-	size_t end;         /* with complete: the offset after the last record */
-	bool edns;          /* an OPT record was parsed */
-	uint8_t ext_rcode;  /* OPT: upper 8 bits of the 12-bit RCODE */
-	uint16_t udp_size;  /* OPT: the sender's UDP payload size */
+	bool complete;	     /* every section parsed inside the bytes given */
+	size_t end;	     /* with complete: the offset after the last record */
+	bool edns;	     /* an OPT record was parsed */
+	uint8_t ext_rcode;   /* OPT: upper 8 bits of the 12-bit RCODE */
+	uint16_t udp_size;   /* OPT: the sender's UDP payload size */
 	char first_addr[48]; /* first A/AAAA record of the answer section, text */
 };
 
@@ -38,7 +38,7 @@ struct dns_info {
 #define DNS_OPCODE(f) (((f) >> 11) & 0xf)
 #define DNS_TC(f) (((f) >> 9) & 1)
 #define DNS_Z(f) (((f) >> 6) & 1)
-#define DNS_RCODE(f) ((f) & 0xf)
+#define DNS_RCODE(f) ((f)&0xf)
 
 /* Decodes the name at b[off], following compression pointers (forward and
  * backward, at most DNS_MAX_JUMPS, total wire length <= 255). Writes the

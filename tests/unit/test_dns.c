@@ -65,12 +65,21 @@ static const struct name_case name_cases[] = {
     {"pointer to itself", HDR "\xc0\x0c", 14, 12, -1, NULL, 0},
     {"two pointers in a loop", HDR "\xc0\x0e\xc0\x0c", 16, 12, -1, NULL, 0},
     {"label then loop back to it", HDR "\x01x\xc0\x0c", 16, 12, -1, NULL, 0},
-    {"pointer into the header", "\x01" "a\x00HHHHHHHHH\xc0\x00", 14, 12, -1, NULL, 0},
+    {"pointer into the header",
+     "\x01"
+     "a\x00HHHHHHHHH\xc0\x00",
+     14, 12, -1, NULL, 0},
     {"pointer past the end", HDR "\xc0\x40", 14, 12, -2, NULL, 0},
     {"extended label type", HDR "\x41x\x00", 15, 12, -1, NULL, 0},
     {"reserved label type", HDR "\x81x\x00", 15, 12, -1, NULL, 0},
-    {"label past the end", HDR "\x05" "ab", 15, 12, -2, NULL, 0},
-    {"no terminator", HDR "\x02" "ab", 15, 12, -2, NULL, 0},
+    {"label past the end",
+     HDR "\x05"
+	 "ab",
+     15, 12, -2, NULL, 0},
+    {"no terminator",
+     HDR "\x02"
+	 "ab",
+     15, 12, -2, NULL, 0},
     {"control bytes shown as ?", HDR "\x03\x01.b\x00", 17, 12, 0, "??b", 17},
 };
 
@@ -178,17 +187,18 @@ struct msg_case {
 };
 
 static const struct msg_case msg_cases[] = {
-    {"a-and-ns query", AANS_0, L(AANS_0), 50, 0x3199, 1, "aa.bb.cc.ddd.eee.fff.zqytest.com", false, 0, 0, "", false},
+    {"a-and-ns query", AANS_0, L(AANS_0), 50, 0x3199, 1, "aa.bb.cc.ddd.eee.fff.zqytest.com", false, 0, 0, "",
+     false},
     {"a-and-ns answer", AANS_1, L(AANS_1), 50, 0x3199, 1, "aa.bb.cc.ddd.eee.fff.zqytest.com", true, 0, 1,
      "10.50.71.5", false},
-    {"aaaa answer with NS only", AANS_3, L(AANS_3), 50, 0x1cf4, 28, "aa.bb.cc.ddd.eee.fff.zqytest.com", true, 0,
-     0, "", false},
+    {"aaaa answer with NS only", AANS_3, L(AANS_3), 50, 0x1cf4, 28, "aa.bb.cc.ddd.eee.fff.zqytest.com", true,
+     0, 0, "", false},
     {"dig query", DIG_Q, L(DIG_Q), 29, 0xd04b, 1, "svc.zt.test", false, 0, 0, "", true},
     {"dnsmasq answer", DNSMASQ_A, L(DNSMASQ_A), 29, 0xd04b, 1, "svc.zt.test", true, 0, 1, "10.9.8.7", true},
     {"SRV answer (tcp body)", SRV_1 + 2, L(SRV_1) - 2, 0, 0xc290, 33,
      "_port0._tcp.deepflow-byconity-server.deepflow.svc.cluster.local", true, 0, 1, "", true},
-    {"NXDOMAIN (tcp body)", NXD_1 + 2, L(NXD_1) - 2, 0, 0x680c, 28, "prod-fcdt-e02.int.frontnode.net", true, 3, 0,
-     "", false},
+    {"NXDOMAIN (tcp body)", NXD_1 + 2, L(NXD_1) - 2, 0, 0x680c, 28, "prod-fcdt-e02.int.frontnode.net", true,
+     3, 0, "", false},
 };
 
 static void test_parse_prefixes(void **st)
@@ -201,13 +211,14 @@ static void test_parse_prefixes(void **st)
 		const struct msg_case *c = &msg_cases[i];
 		assert_int_equal(dns_parse(ph_at_guard(c->in, c->len), c->len, &in), 0);
 		if (in.id != c->id || in.qtype != c->qtype || strcmp(in.qname, c->qname) ||
-		    DNS_QR(in.flags) != c->qr || DNS_RCODE(in.flags) != c->rcode || in.ancount != c->ancount ||
-		    strcmp(in.first_addr, c->first_addr) || in.edns != c->edns)
-			fail_msg("%s: id %x qtype %u name '%s' qr %u rcode %u an %u addr '%s' edns %d", c->what, in.id,
-				 in.qtype, in.qname, DNS_QR(in.flags), DNS_RCODE(in.flags), in.ancount,
-				 in.first_addr, in.edns);
+		    DNS_QR(in.flags) != c->qr || DNS_RCODE(in.flags) != c->rcode ||
+		    in.ancount != c->ancount || strcmp(in.first_addr, c->first_addr) || in.edns != c->edns)
+			fail_msg("%s: id %x qtype %u name '%s' qr %u rcode %u an %u addr '%s' edns %d",
+				 c->what, in.id, in.qtype, in.qname, DNS_QR(in.flags), DNS_RCODE(in.flags),
+				 in.ancount, in.first_addr, in.edns);
 		if (!in.complete || in.end != c->len)
-			fail_msg("%s: complete %d end %zu, want the whole %zu", c->what, in.complete, in.end, c->len);
+			fail_msg("%s: complete %d end %zu, want the whole %zu", c->what, in.complete, in.end,
+				 c->len);
 		assert_true(dns_plausible(&in));
 		/* every prefix shorter than header + question is incomplete;
 		 * longer ones parse, records cut are not an error */
@@ -259,7 +270,8 @@ static void test_endpoint(void **st)
 	} c[] = {
 	    {"A", "svc.zt.test", "A svc.zt.test"},
 	    {"PTR", "7.8.9.10.in-addr.arpa", "PTR *.in-addr.arpa"},
-	    {"PTR", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa", "PTR *.ip6.arpa"},
+	    {"PTR", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa",
+	     "PTR *.ip6.arpa"},
 	    {"PTR", "_dns-sd._udp.local", "PTR _dns-sd._udp.local"},
 	    {"", "", ""},
 	};
@@ -307,19 +319,37 @@ static const struct infer_case infer_cases[] = {
     {"http on port 53", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 27, TCP, 0, 53, 0, 0},
     {"http on udp 53", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 27, UDP, 0, 53, 0, 0},
     {"zeros on port 53", "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 20, UDP, 0, 53, 0, 0},
-    {"Z bit set", "\x12\x34\x01\x40\x00\x01\x00\x00\x00\x00\x00\x00\x01" "a\x00\x00\x01\x00\x01", 19, UDP, 0, 53, 0,
-     0},
-    {"two questions", "\x12\x34\x01\x00\x00\x02\x00\x00\x00\x00\x00\x00\x01" "a\x00\x00\x01\x00\x01\x01" "b\x00\x00\x01\x00\x01",
+    {"Z bit set",
+     "\x12\x34\x01\x40\x00\x01\x00\x00\x00\x00\x00\x00\x01"
+     "a\x00\x00\x01\x00\x01",
+     19, UDP, 0, 53, 0, 0},
+    {"two questions",
+     "\x12\x34\x01\x00\x00\x02\x00\x00\x00\x00\x00\x00\x01"
+     "a\x00\x00\x01\x00\x01\x01"
+     "b\x00\x00\x01\x00\x01",
      25, UDP, 0, 53, 0, 0},
-    {"query carrying an answer", "\x12\x34\x01\x00\x00\x01\x00\x01\x00\x00\x00\x00\x01" "a\x00\x00\x01\x00\x01", 19, UDP,
-     0, 53, 0, 0},
-    {"opcode 3", "\x12\x34\x19\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01" "a\x00\x00\x01\x00\x01", 19, UDP, 0, 53, 0, 0},
-    {"class 9", "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01" "a\x00\x00\x01\x00\x09", 19, UDP, 0, 53, 0, 0},
-    {"qtype 0", "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01" "a\x00\x00\x00\x00\x01", 19, UDP, 0, 53, 0, 0},
-    {"query name with a control byte", "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01\x07\x00\x00\x01\x00\x01", 19,
-     UDP, 0, 53, 0, 0},
-    {"mDNS QU bit on 5353", "\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01" "a\x00\x00\x0c\x80\x01", 19, UDP, 5353,
-     5353, 80, 100},
+    {"query carrying an answer",
+     "\x12\x34\x01\x00\x00\x01\x00\x01\x00\x00\x00\x00\x01"
+     "a\x00\x00\x01\x00\x01",
+     19, UDP, 0, 53, 0, 0},
+    {"opcode 3",
+     "\x12\x34\x19\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01"
+     "a\x00\x00\x01\x00\x01",
+     19, UDP, 0, 53, 0, 0},
+    {"class 9",
+     "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01"
+     "a\x00\x00\x01\x00\x09",
+     19, UDP, 0, 53, 0, 0},
+    {"qtype 0",
+     "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01"
+     "a\x00\x00\x00\x00\x01",
+     19, UDP, 0, 53, 0, 0},
+    {"query name with a control byte",
+     "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01\x07\x00\x00\x01\x00\x01", 19, UDP, 0, 53, 0, 0},
+    {"mDNS QU bit on 5353",
+     "\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01"
+     "a\x00\x00\x0c\x80\x01",
+     19, UDP, 5353, 5353, 80, 100},
 };
 
 static void test_infer(void **st)
@@ -459,7 +489,7 @@ static void test_udp_codes(void **st)
 	char m[64];
 	const struct {
 		uint8_t f2, f3; /* flags */
-		uint8_t ext;    /* OPT extended rcode */
+		uint8_t ext;	/* OPT extended rcode */
 		int code;
 		const char *exc;
 		uint8_t status;
@@ -518,7 +548,8 @@ static void test_udp_garbage(void **st)
 	static struct ph_msgs out;
 	static const struct dgram d[] = {
 	    {ZT_DIR_EGRESS, "GET / HTTP/1.1\r\n\r\n", 18, 0},
-	    {ZT_DIR_EGRESS, "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01", 18, 0},
+	    {ZT_DIR_EGRESS, "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01", 18,
+	     0},
 	    {ZT_DIR_EGRESS, AANS_0, L(AANS_0), 0},
 	};
 
@@ -627,7 +658,8 @@ static void test_tcp_gaps(void **st)
 	assert_int_equal(out.m[0].key, 0xc290);
 	assert_true(out.m[0].flags & ZT_MF_TRUNCATED);
 	assert_int_equal(out.m[0].bytes, L(SRV_1));
-	assert_string_equal(out.m[0].request_resource, "_port0._tcp.deepflow-byconity-server.deepflow.svc.cluster.local");
+	assert_string_equal(out.m[0].request_resource,
+			    "_port0._tcp.deepflow-byconity-server.deepflow.svc.cluster.local");
 	assert_int_equal(out.m[0].end_ns, ph_exit_ns(1));
 	assert_int_equal(out.m[1].key, 0x680c);
 	/* the A record of this answer lies past the gap: not reported from
@@ -678,10 +710,8 @@ static void test_tcp_bare_first(void **st)
 	memcpy(answer, alen, 2);
 	memcpy(answer + 2, DNSMASQ_A, L(DNSMASQ_A));
 	const struct ph_chunk c[] = {
-	    {ZT_DIR_INGRESS, DIG_Q, L(DIG_Q), 0, false},
-	    {ZT_DIR_EGRESS, answer, sizeof(answer), 0, false},
-	    {ZT_DIR_INGRESS, qlen, 1, 0, false},
-	    {ZT_DIR_INGRESS, qlen + 1, 1, 0, false},
+	    {ZT_DIR_INGRESS, DIG_Q, L(DIG_Q), 0, false}, {ZT_DIR_EGRESS, answer, sizeof(answer), 0, false},
+	    {ZT_DIR_INGRESS, qlen, 1, 0, false},	 {ZT_DIR_INGRESS, qlen + 1, 1, 0, false},
 	    {ZT_DIR_INGRESS, DIG_Q, L(DIG_Q), 0, false},
 	};
 

@@ -97,7 +97,8 @@ static void feed(struct zt_session *s, const struct dgram *d)
 static const struct zt_span *span_of(uint16_t client_port, const char *type, uint8_t tap)
 {
 	for (size_t i = 0; i < ngot; i++)
-		if (got[i].client_port == client_port && !strcmp(got[i].request_type, type) && got[i].tap_side == tap)
+		if (got[i].client_port == client_port && !strcmp(got[i].request_type, type) &&
+		    got[i].tap_side == tap)
 			return &got[i];
 	return NULL;
 }
@@ -112,13 +113,15 @@ static void test_server_two_peers_same_id(void **st)
 
 	(void)st;
 	assert_non_null(s);
-	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVMSG, 1000, 53, 40001, 1, false, Q_A, L(Q_A), 0x0101, NULL});
-	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVMSG, 2000, 53, 40002, 2, false, Q_AAAA, L(Q_AAAA),
+	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVMSG, 1000, 53, 40001, 1, false, Q_A, L(Q_A),
 				0x0101, NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVMSG, 2000, 53, 40002, 2, false, Q_AAAA,
+				L(Q_AAAA), 0x0101, NULL});
 	/* the second peer is answered first */
 	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDMSG, 3000, 53, 40002, 2, false, R_AAAA_NX,
 				L(R_AAAA_NX), 0x0101, NULL});
-	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDMSG, 4000, 53, 40001, 1, false, R_A, L(R_A), 0x0101, NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDMSG, 4000, 53, 40001, 1, false, R_A, L(R_A),
+				0x0101, NULL});
 	assert_int_equal(ngot, 2);
 	const struct zt_span *a = span_of(40001, "A", ZT_TAP_SERVER_PROCESS);
 	const struct zt_span *aaaa = span_of(40002, "AAAA", ZT_TAP_SERVER_PROCESS);
@@ -146,12 +149,12 @@ static void test_client_sendmmsg(void **st)
 	(void)st;
 	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDMMSG, 1000, 50687, 53, 1, true, Q_A, L(Q_A), 0,
 				"getent"});
-	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDMMSG, 1000, 50687, 53, 1, true, Q_AAAA, L(Q_AAAA), 0,
-				"getent"});
+	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDMMSG, 1000, 50687, 53, 1, true, Q_AAAA,
+				L(Q_AAAA), 0, "getent"});
 	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVFROM, 2000, 50687, 53, 1, false, R_AAAA_NX,
 				L(R_AAAA_NX), 0, "getent"});
-	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVFROM, 3000, 50687, 53, 1, false, R_A, L(R_A), 0,
-				"getent"});
+	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVFROM, 3000, 50687, 53, 1, false, R_A, L(R_A),
+				0, "getent"});
 	assert_int_equal(ngot, 2);
 	const struct zt_span *a = span_of(50687, "A", ZT_TAP_CLIENT_PROCESS);
 	const struct zt_span *aaaa = span_of(50687, "AAAA", ZT_TAP_CLIENT_PROCESS);
@@ -174,11 +177,13 @@ static void test_server_recvmmsg(void **st)
 
 	(void)st;
 	for (uint16_t p = 0; p < 3; p++)
-		feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVMMSG, 1000, 16654, (uint16_t)(41000 + p), 1,
-					true, Q_A, L(Q_A), (uint16_t)(0x3000 + p), NULL});
+		feed(s,
+		     &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVMMSG, 1000, 16654, (uint16_t)(41000 + p),
+				     1, true, Q_A, L(Q_A), (uint16_t)(0x3000 + p), NULL});
 	for (uint16_t p = 3; p-- > 0;)
-		feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDMMSG, 2000, 16654, (uint16_t)(41000 + p), 1,
-					true, R_A, L(R_A), (uint16_t)(0x3000 + p), NULL});
+		feed(s,
+		     &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDMMSG, 2000, 16654, (uint16_t)(41000 + p),
+				     1, true, R_A, L(R_A), (uint16_t)(0x3000 + p), NULL});
 	assert_int_equal(ngot, 3);
 	for (uint16_t p = 0; p < 3; p++) {
 		const struct zt_span *sp = span_of((uint16_t)(41000 + p), "A", ZT_TAP_SERVER_PROCESS);
@@ -196,9 +201,12 @@ static void test_connected_read_write(void **st)
 	const uint64_t sk = 0x4000;
 
 	(void)st;
-	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_READ, 500, 45000, 16653, 1, false, R_A, L(R_A), 0x7777, NULL});
-	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_WRITE, 1000, 45000, 16653, 1, false, Q_A, L(Q_A), 0x1111, NULL});
-	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_READ, 2000, 45000, 16653, 1, false, R_A, L(R_A), 0x1111, NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_READ, 500, 45000, 16653, 1, false, R_A, L(R_A),
+				0x7777, NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_WRITE, 1000, 45000, 16653, 1, false, Q_A, L(Q_A),
+				0x1111, NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_READ, 2000, 45000, 16653, 1, false, R_A, L(R_A),
+				0x1111, NULL});
 	assert_int_equal(ngot, 1);
 	assert_int_equal(got[0].tap_side, ZT_TAP_CLIENT_PROCESS);
 	assert_int_equal(got[0].client_port, 45000);
@@ -218,10 +226,10 @@ static void test_recv_without_peer(void **st)
 	const uint64_t sk = 0x5000;
 
 	(void)st;
-	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDTO, 1000, 33000, 16653, 1, false, Q_A, L(Q_A), 0x4444,
-				NULL});
-	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVFROM, 2000, 33000, 0, 0, false, R_A, L(R_A), 0x4444,
-				NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDTO, 1000, 33000, 16653, 1, false, Q_A, L(Q_A),
+				0x4444, NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVFROM, 2000, 33000, 0, 0, false, R_A, L(R_A),
+				0x4444, NULL});
 	assert_int_equal(ngot, 1);
 	assert_int_equal(got[0].tap_side, ZT_TAP_CLIENT_PROCESS);
 	assert_int_equal(got[0].server_port, 16653);
@@ -229,13 +237,14 @@ static void test_recv_without_peer(void **st)
 	assert_int_equal(got[0].response_code, 0);
 	/* server .2 answered (with its peer), then server .3's answer comes
 	 * without one: it goes to .3's entry, the one still waiting */
-	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDTO, 3000, 33000, 53, 2, false, Q_A, L(Q_A), 0x5555,
-				NULL});
-	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDTO, 3100, 33000, 53, 3, false, Q_A, L(Q_A), 0x6666,
-				NULL});
-	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVFROM, 4000, 33000, 53, 2, false, R_A, L(R_A), 0x5555,
-				NULL});
-	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_READ, 5000, 33000, 0, 0, false, R_A, L(R_A), 0x6666, NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDTO, 3000, 33000, 53, 2, false, Q_A, L(Q_A),
+				0x5555, NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_EGRESS, ZT_SYS_SENDTO, 3100, 33000, 53, 3, false, Q_A, L(Q_A),
+				0x6666, NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_RECVFROM, 4000, 33000, 53, 2, false, R_A, L(R_A),
+				0x5555, NULL});
+	feed(s, &(struct dgram){sk, ZT_DIR_INGRESS, ZT_SYS_READ, 5000, 33000, 0, 0, false, R_A, L(R_A),
+				0x6666, NULL});
 	assert_int_equal(ngot, 3);
 	assert_int_equal(got[2].server_ip[15], 3);
 	assert_int_equal(got[2].response_code, 0);
@@ -246,10 +255,8 @@ static void test_recv_without_peer(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_server_two_peers_same_id),
-	    cmocka_unit_test(test_client_sendmmsg),
-	    cmocka_unit_test(test_server_recvmmsg),
-	    cmocka_unit_test(test_connected_read_write),
+	    cmocka_unit_test(test_server_two_peers_same_id), cmocka_unit_test(test_client_sendmmsg),
+	    cmocka_unit_test(test_server_recvmmsg),	     cmocka_unit_test(test_connected_read_write),
 	    cmocka_unit_test(test_recv_without_peer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
