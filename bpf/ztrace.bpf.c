@@ -454,6 +454,12 @@ static __always_inline int on_exit(long ret, enum buf_kind kind)
 	ev->family = io->family;
 	ev->l4 = io->l4;
 	ev->lport = io->lport;
+	/* An unbound UDP socket gets its port from the kernel during its
+	 * first sendto/sendmsg/sendmmsg (autobind): the entry saw port 0. */
+	if (io->l4 == IPPROTO_UDP && !ev->lport) {
+		struct sock *usk = (struct sock *)io->sk;
+		ev->lport = BPF_CORE_READ(usk, __sk_common.skc_num);
+	}
 	ev->rport = io->rport;
 	ev->dir = io->dir;
 	ev->syscall = io->sys;

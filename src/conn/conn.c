@@ -207,6 +207,33 @@ static void key_of(const struct zt_data_ev *ev, struct zt_conn_key *k)
 	}
 }
 
+/* A datagram of an unconnected UDP socket whose peer the syscall did not
+ * say: recv()/read() or recvfrom() without an address buffer (python's
+ * sock.sendto() then sock.recv()). It answers what the socket sent: the
+ * entry of the same socket that waits for a response, else the one most
+ * recently active. Keyed by its unknown peer it would open an entry of its
+ * own and the request would never meet its answer. */
+static bool peer_unknown(const struct zt_data_ev *ev)
+{
+	/* no datagram comes from port 0; the address is then :: or, from
+	 * the socket's own labels, ::ffff:0.0.0.0 */
+	return ev->l4 == IPPROTO_UDP && ev->rport == 0;
+}
+
+static struct zt_conn *peerless_match(struct zt_conn_table *t, uint32_t b, const struct zt_conn_key *k)
+{
+	struct zt_conn *best = NULL;
+
+	for (struct zt_conn *c = t->buckets[b]; c; c = c->hnext) {
+		if (c->key.sk != k->sk || c->key.ino != k->ino)
+			continue;
+		if (!best || (c->npend > 0 && best->npend == 0) ||
+		    ((c->npend > 0) == (best->npend > 0) && c->last_ns > best->last_ns))
+			best = c;
+	}
+	return best;
+}
+
 struct zt_conn *zt_conn_get(struct zt_conn_table *t, const struct zt_data_ev *ev, bool *created)
 {
 	struct zt_conn_key k;
@@ -227,6 +254,8 @@ struct zt_conn *zt_conn_get(struct zt_conn_table *t, const struct zt_data_ev *ev
 		if (key_eq(&c->key, &k))
 			break;
 	}
+	if (!c && peer_unknown(ev))
+		c = peerless_match(t, b, &k);
 	if (!c) {
 		if (!t->free)
 			conn_close(t, t->lru_tail, ZT_CLOSE_EVICTED, ev->enter_ns);
