@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <netinet/in.h>
 
 #include "agent/pipeline.h"
 #include "agent/record.h"
@@ -19,21 +20,46 @@
 #include "cli/cli.h"
 #include "cli/live.h"
 #include "proto/redact.h"
+#include "util/hash.h"
 #include "util/num.h"
 
 /* Streams whose redaction tails `record` keeps (proto/redact.h). */
 #define REC_STREAMS 4096
+/* UDP sockets remembered by --port (a hash set of struct sock addresses). */
+#define REC_UDP_SOCKS 4096
 
 struct rec_ctx {
 	struct zt_rec_writer w;
 	int err;
 	uint16_t port; /* keep only this port's socket events; 0: all */
+	uint64_t udp[REC_UDP_SOCKS]; /* UDP sockets seen with that port */
 	uint64_t filtered;
 	struct zt_redactor *red; /* secrets, on the reassembled streams */
 	uint8_t buf[ZT_EVENT_MAX_SIZE];
 };
 
-static bool rec_keep(const struct rec_ctx *r, const void *rec, size_t len)
+/* UDP sockets kept for --port: a datagram read without its peer
+ * (recv(), read()) has rport 0 and belongs to the port of its socket. */
+static bool udp_kept(struct rec_ctx *r, uint64_t sk, bool add)
+{
+	size_t h = (size_t)(zt_mix64(sk) % REC_UDP_SOCKS);
+
+	for (size_t k = 0; k < 8; k++) {
+		size_t i = (h + k) % REC_UDP_SOCKS;
+		if (r->udp[i] == sk)
+			return true;
+		if (!r->udp[i]) {
+			if (add)
+				r->udp[i] = sk;
+			return add;
+		}
+	}
+	if (add)
+		r->udp[h] = sk; /* full around here: the newest wins */
+	return add;
+}
+
+static bool rec_keep(struct rec_ctx *r, const void *rec, size_t len)
 {
 	const struct zt_event_hdr *h = rec;
 
@@ -41,7 +67,14 @@ static bool rec_keep(const struct rec_ctx *r, const void *rec, size_t len)
 		return true;
 	if (h->type == ZT_EV_DATA && len >= sizeof(struct zt_data_ev)) {
 		const struct zt_data_ev *d = rec;
-		return d->lport == r->port || d->rport == r->port;
+		bool keep = d->lport == r->port || d->rport == r->port;
+		if (d->l4 == IPPROTO_UDP && d->sk) {
+			if (keep)
+				udp_kept(r, d->sk, true);
+			else if (d->rport == 0)
+				keep = udp_kept(r, d->sk, false);
+		}
+		return keep;
 	}
 	if (h->type == ZT_EV_SOCK_STATE && len >= sizeof(struct zt_sock_ev)) {
 		const struct zt_sock_ev *e = rec;
