@@ -182,7 +182,8 @@ static size_t build_tcp(enum link l, const struct ep *s, const struct ep *d, uin
 	pkt[o + 12] = 5 << 4;
 	pkt[o + 13] = fl;
 	o += 20;
-	memcpy(pkt + o, pl, n);
+	if (n)
+		memcpy(pkt + o, pl, n);
 	return o + n;
 }
 
