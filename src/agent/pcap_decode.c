@@ -375,8 +375,32 @@ static bool over_bounds(const struct zt_pcap_dec *d, const struct half *h, uint3
 	return h->held + cap > d->cfg.ooo_flow_bytes || d->held_total + cap > d->cfg.ooo_total_bytes;
 }
 
+/* Before `from`'s bytes go out: the peer's bytes before them are all the
+ * capture will show. Its holes become gaps, and so do bytes `from`
+ * acknowledges that the capture never showed (a response proves its request
+ * arrived whole: the capture missed the rest). */
+static void peer_settle(struct zt_pcap_dec *d, struct flow *f, unsigned from, uint32_t ack, bool has_ack,
+			uint64_t ts)
+{
+	struct half *o = &f->h[1 - from];
+
+	if (o->ooo)
+		flush_holes(d, f, 1 - from, false, ts);
+	if (!has_ack || !o->started || o->fin_done)
+		return;
+	uint32_t lim = ack;
+	if (o->fin_seen && (int32_t)(lim - o->fin_seq) > 0)
+		lim = o->fin_seq; /* the ack counts the FIN too */
+	int32_t diff = (int32_t)(lim - o->next);
+	if (diff > 0 && diff < (1 << 30)) {
+		emit_gap(d, f, 1 - from, o->next, (uint32_t)diff, ts);
+		o->next = lim;
+		check_fin(d, f, 1 - from, ts);
+	}
+}
+
 static void tcp_data(struct zt_pcap_dec *d, struct flow *f, unsigned from, uint32_t seq, const uint8_t *data,
-		     uint32_t cap, uint64_t len, uint64_t ts, int depth)
+		     uint32_t cap, uint64_t len, uint32_t ack, bool has_ack, uint64_t ts, int depth)
 {
 	struct half *h = &f->h[from];
 	int32_t diff = (int32_t)(seq - h->next);
@@ -394,10 +418,7 @@ static void tcp_data(struct zt_pcap_dec *d, struct flow *f, unsigned from, uint3
 		diff = 0;
 	}
 	if (diff == 0) {
-		/* the peer's bytes before these are all the capture will see:
-		 * a response proves its request arrived */
-		if (f->h[1 - from].ooo)
-			flush_holes(d, f, 1 - from, false, ts);
+		peer_settle(d, f, from, ack, has_ack, ts);
 		deliver(d, f, from, seq, data, cap, len, ts);
 		h->next += (uint32_t)len;
 		drain(d, f, from, ts);
@@ -407,7 +428,7 @@ static void tcp_data(struct zt_pcap_dec *d, struct flow *f, unsigned from, uint3
 		d->st.ooo_overflow++;
 		flush_holes(d, f, from, false, ts);
 		if (depth == 0 && (int32_t)(seq - h->next) <= 0) {
-			tcp_data(d, f, from, seq, data, cap, len, ts, 1);
+			tcp_data(d, f, from, seq, data, cap, len, ack, has_ack, ts, 1);
 			return;
 		}
 		if (over_bounds(d, h, cap)) {
@@ -673,7 +694,7 @@ static void tcp_segment(struct zt_pcap_dec *d, bool v6, const uint8_t *src, cons
 	}
 	if (len) {
 		f->any_data = true;
-		tcp_data(d, f, from, seq, data, dcap, len, ts, 0);
+		tcp_data(d, f, from, seq, data, dcap, len, be32(p + 8), (fl & TH_ACK) != 0, ts, 0);
 	}
 	check_fin(d, f, from, ts);
 	if (f->h[0].fin_done && f->h[1].fin_done) {

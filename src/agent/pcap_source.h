@@ -37,7 +37,8 @@
  * like a syscall whose payload was cut) when: the held bytes reach a bound,
  * the peer's data is delivered (a response proves the request was received:
  * the capture missed the bytes), the hole is older than hole_timeout by
- * packet time, or the flow ends. A FIN delivered in order gives the peer's
+ * packet time, or the flow ends. Bytes never seen at all are gaps too when
+ * the peer's data segment acknowledges them, or a FIN follows them. A FIN delivered in order gives the peer's
  * view an EOF record (ZT_DF_EOF, as a read returning 0); FIN from both ends
  * or a RST closes both views (ZT_EV_SOCK_STATE -> TCP_CLOSE). Flows idle for
  * idle_timeout (packet time) are closed; a full table closes the least

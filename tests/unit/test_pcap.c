@@ -169,6 +169,7 @@ static size_t put_ip(uint8_t *b, const struct ep *s, const struct ep *d, uint8_t
 }
 
 static uint8_t pkt[70000];
+static uint32_t cur_ack; /* the ack field of the next TCP segments */
 
 static size_t build_tcp(enum link l, const struct ep *s, const struct ep *d, uint32_t seq, uint8_t fl,
 			const void *pl, size_t n)
@@ -179,6 +180,7 @@ static size_t build_tcp(enum link l, const struct ep *s, const struct ep *d, uin
 	put16(pkt + o, s->port);
 	put16(pkt + o + 2, d->port);
 	put32(pkt + o + 4, seq);
+	put32(pkt + o + 8, cur_ack);
 	pkt[o + 12] = 5 << 4;
 	pkt[o + 13] = fl;
 	o += 20;
@@ -208,6 +210,7 @@ static void new_dec(unsigned sides)
 {
 	struct zt_pcap_cfg c = {.sides = sides};
 	nev = 0;
+	cur_ack = 0;
 	dec = zt_pcap_dec_new(&c, collect, NULL);
 	assert_non_null(dec);
 	cur_link = L_ETH;
@@ -405,6 +408,32 @@ static void test_hole_becomes_gap_when_peer_answers(void **state)
 	tcp(&CLI, &SRV, CISN + 4, PSH | ACK, "defgh");
 	assert_int_equal(nev, 4);
 	assert_int_equal(zt_pcap_dec_stats(dec)->retrans_bytes, 5);
+	done();
+}
+
+/* client-ip.pcap: the capture holds the request's first segment only; the
+ * response acknowledges all of it: the rest is a gap before the response. */
+static void test_ack_proves_missing_bytes(void **state)
+{
+	(void)state;
+	new_dec(ZT_PCAP_SIDE_CLIENT);
+	handshake(&CLI, &SRV);
+	tcp(&CLI, &SRV, CISN + 1, PSH | ACK, "POST / HTTP/1.1\r\n");
+	cur_ack = CISN + 1 + 17 + 100;
+	tcp(&SRV, &CLI, SISN + 1, ACK, NULL); /* a pure ACK proves nothing yet */
+	assert_int_equal(nev, 1);
+	tcp(&SRV, &CLI, SISN + 1, PSH | ACK, "HTTP/1.1 200 OK\r\n");
+	assert_int_equal(nev, 3);
+	expect_gap(1, ZT_DIR_EGRESS, CISN + 18, 100);
+	expect_data(2, ZT_DIR_INGRESS, SISN + 1, "HTTP/1.1 200 OK\r\n");
+	/* an ack that also counts the client's FIN: the gap stops at the FIN */
+	cur_ack = SISN + 1;
+	tcp(&CLI, &SRV, CISN + 130, FIN | ACK, NULL);
+	cur_ack = CISN + 131;
+	tcp(&SRV, &CLI, SISN + 18, PSH | ACK, "x");
+	assert_int_equal(nev, 5);
+	expect_gap(3, ZT_DIR_EGRESS, CISN + 118, 12);
+	expect_data(4, ZT_DIR_INGRESS, SISN + 18, "x"); /* the client's own FIN: no EOF in its view */
 	done();
 }
 
@@ -903,6 +932,7 @@ int main(void)
 		cmocka_unit_test(test_retransmission),
 		cmocka_unit_test(test_overlapping_retransmission),
 		cmocka_unit_test(test_hole_becomes_gap_when_peer_answers),
+		cmocka_unit_test(test_ack_proves_missing_bytes),
 		cmocka_unit_test(test_hole_timeout_and_end),
 		cmocka_unit_test(test_rst_closes),
 		cmocka_unit_test(test_mid_stream),
