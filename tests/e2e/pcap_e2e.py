@@ -102,6 +102,16 @@ try:
     stored = spans(data2, "--side", "client-nic")
     check("stored pcap spans: --side client-nic", r.returncode == 0 and len(stored) == len(REQUESTS) and
           all(s["tap_side"] == "client-nic" for s in stored), f"{r.stderr} {stored}")
+    # one end's view only
+    r = subprocess.run([ZTRACE, "replay", "--pcap", pcap, "--pcap-side", "server", "--no-store", "--json"],
+                       capture_output=True, text=True)
+    one = nic_spans(r.stdout)
+    check("--pcap-side server: only server-nic spans, one per request",
+          r.returncode == 0 and len(one) == len(REQUESTS) and all(s["tap_side"] == "server-nic" for s in one),
+          f"{r.stderr} {[s['tap_side'] for s in one]}")
+    r = subprocess.run([ZTRACE, "replay", "--pcap", pcap, "--pcap-side", "middle", "--no-store"],
+                       capture_output=True, text=True)
+    check("--pcap-side middle: refused", r.returncode == 2 and "--pcap-side" in r.stderr, r.stderr)
     # clear errors
     r = subprocess.run([ZTRACE, "replay", "--pcap", os.path.join(tmp, "nope.pcap"), "--no-store"],
                        capture_output=True, text=True)

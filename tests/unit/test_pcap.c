@@ -636,6 +636,40 @@ static void test_ip_fragments(void **state)
 	done();
 }
 
+/* The same over IPv6: a fragment extension header, two fragments. */
+static void test_ipv6_fragments(void **state)
+{
+	(void)state;
+	static uint8_t l4[2008];
+	struct ep c = CLI6, s = SRV6;
+	s.port = 53;
+	put16(l4, c.port);
+	put16(l4 + 2, s.port);
+	put16(l4 + 4, sizeof(l4));
+	for (size_t i = 8; i < sizeof(l4); i++)
+		l4[i] = (uint8_t)('A' + i % 26);
+	new_dec(ZT_PCAP_SIDE_CLIENT);
+	for (uint32_t off = 0; off < sizeof(l4); off += 1232) {
+		uint32_t len = off + 1232 > sizeof(l4) ? (uint32_t)sizeof(l4) - off : 1232;
+		size_t o = put_link(pkt, L_ETH, 0x86dd);
+		put_ip(pkt + o, &c, &s, 44, 8 + len);
+		uint8_t *fh = pkt + o + 40;
+		memset(fh, 0, 8);
+		fh[0] = IPPROTO_UDP;
+		put16(fh + 2, (uint16_t)(off | (off + len < sizeof(l4) ? 1 : 0)));
+		put32(fh + 4, 0xabcdef);
+		memcpy(fh + 8, l4 + off, len);
+		feed(o + 48 + len);
+	}
+	assert_int_equal(nev, 1);
+	assert_int_equal(evs[0].family, AF_INET6);
+	assert_int_equal(evs[0].bytes, 2000);
+	assert_memory_equal(evs[0].data, l4 + 8, 2000);
+	assert_int_equal(zt_pcap_dec_stats(dec)->ip_fragments, 2);
+	assert_int_equal(zt_pcap_dec_stats(dec)->ip_reassembled, 1);
+	done();
+}
+
 static void test_snaplen_cut_and_big_segments(void **state)
 {
 	(void)state;
@@ -822,6 +856,45 @@ static void check_exchange_spans(uint64_t start_ns)
 	}
 }
 
+/* The decoder's records straight into the session: an HTTP/1.0 response
+ * whose body ends with the connection (no Content-Length) completes on the
+ * server's FIN, which the client's view reads as an end of file. */
+static int to_session(void *ctx, const void *r, size_t len)
+{
+	assert_int_equal(zt_session_event(ctx, r, len), 0);
+	return 0;
+}
+
+static void test_eof_delimits_body(void **state)
+{
+	(void)state;
+	struct zt_session_cfg sc = {.host = "h"};
+	struct zt_session *sess = zt_session_new(&sc, span_sink, NULL);
+	const char *req = "GET /old HTTP/1.0\r\n\r\n", *resp = "HTTP/1.0 200 OK\r\n\r\nbody until close";
+	nspans = 0;
+	dec = zt_pcap_dec_new(NULL, to_session, sess);
+	cur_link = L_ETH;
+	cur_ack = 0;
+	handshake(&CLI, &SRV);
+	tcp(&CLI, &SRV, CISN + 1, PSH | ACK, req);
+	tcp(&SRV, &CLI, SISN + 1, PSH | ACK, resp);
+	assert_int_equal(nspans, 0); /* the body has no end yet */
+	tcp(&SRV, &CLI, SISN + 1 + (uint32_t)strlen(resp), FIN | ACK, NULL);
+	/* the client's view read the EOF; the server's view completes at close */
+	assert_int_equal(nspans, 1);
+	assert_int_equal(spans[0].tap_side, ZT_TAP_CLIENT_NIC);
+	assert_int_equal(spans[0].response_code, 200);
+	assert_int_equal(spans[0].resp_bytes, strlen(resp));
+	tcp(&CLI, &SRV, CISN + 1 + (uint32_t)strlen(req), FIN | ACK, NULL);
+	assert_int_equal(nspans, 2);
+	assert_int_equal(spans[1].tap_side, ZT_TAP_SERVER_NIC);
+	assert_int_equal(spans[1].response_code, 200);
+	assert_int_equal(spans[1].req_tcp_seq, CISN + 1);
+	assert_int_equal(zt_session_stats(sess)->bad_events, 0);
+	done();
+	zt_session_free(sess);
+}
+
 static void test_pcap_files(void **state)
 {
 	(void)state;
@@ -941,10 +1014,12 @@ int main(void)
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_links),
 		cmocka_unit_test(test_ip_fragments),
+		cmocka_unit_test(test_ipv6_fragments),
 		cmocka_unit_test(test_snaplen_cut_and_big_segments),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_eof_delimits_body),
 		cmocka_unit_test(test_pcap_files),
 		cmocka_unit_test(test_pcapng),
 	};
