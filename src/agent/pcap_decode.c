@@ -56,6 +56,8 @@ struct oseg {
 	uint64_t len;
 	uint8_t data[];
 };
+/* What a held segment costs against the bounds: its bytes and its node. */
+#define OSEG_COST(cap) (sizeof(struct oseg) + (cap))
 
 /* One direction of a TCP flow: the bytes one end sends. */
 struct half {
@@ -65,7 +67,7 @@ struct half {
 	bool delivered; /* bytes went out */
 	uint32_t isn, next, fin_seq;
 	struct oseg *ooo; /* sorted by seq */
-	uint64_t held;    /* captured bytes in ooo */
+	uint64_t held;    /* OSEG_COST of the segments in ooo */
 	uint64_t hole_ns; /* when the current hole was first waited on */
 };
 
@@ -314,8 +316,8 @@ static void drain(struct zt_pcap_dec *d, struct flow *f, unsigned from, uint64_t
 		uint64_t len = s->len, old = (uint32_t)(h->next - s->seq);
 
 		h->ooo = s->next;
-		h->held -= s->cap;
-		d->held_total -= s->cap;
+		h->held -= OSEG_COST(s->cap);
+		d->held_total -= OSEG_COST(s->cap);
 		if (old >= len) {
 			d->st.retrans_segments++;
 			d->st.retrans_bytes += len;
@@ -372,7 +374,8 @@ static void close_flow(struct zt_pcap_dec *d, struct flow *f, bool graceful, uin
 
 static bool over_bounds(const struct zt_pcap_dec *d, const struct half *h, uint32_t cap)
 {
-	return h->held + cap > d->cfg.ooo_flow_bytes || d->held_total + cap > d->cfg.ooo_total_bytes;
+	return h->held + OSEG_COST(cap) > d->cfg.ooo_flow_bytes ||
+	       d->held_total + OSEG_COST(cap) > d->cfg.ooo_total_bytes;
 }
 
 /* Before `from`'s bytes go out: the peer's bytes before them are all the
@@ -458,8 +461,8 @@ static void tcp_data(struct zt_pcap_dec *d, struct flow *f, unsigned from, uint3
 	*pp = s;
 	if (!h->hole_ns)
 		h->hole_ns = ts;
-	h->held += cap;
-	d->held_total += cap;
+	h->held += OSEG_COST(cap);
+	d->held_total += OSEG_COST(cap);
 	d->st.ooo_segments++;
 }
 

@@ -70,7 +70,8 @@ enum zt_pcap_side {
 struct zt_pcap_cfg {
 	uint32_t max_flows;        /* flows tracked at once (0: 65536) */
 	uint64_t idle_timeout_ns;  /* packet time (0: 120 s) */
-	uint32_t ooo_flow_bytes;   /* held out-of-order bytes per direction (0: 1 MiB) */
+	uint32_t ooo_flow_bytes;   /* memory held out of order per direction, bytes and
+				    * per-segment overhead (0: 1 MiB) */
 	uint64_t ooo_total_bytes;  /* ... in all (0: 64 MiB) */
 	uint64_t hole_timeout_ns;  /* a hole older than this is a gap (0: 2 s) */
 	uint32_t max_frags;        /* IP datagrams being reassembled at once (0: 64) */
