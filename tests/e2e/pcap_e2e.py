@@ -29,9 +29,10 @@ with open(os.path.join(www, "hello.txt"), "w") as f:
 with open(os.path.join(www, "big.bin"), "wb") as f:
     f.write(os.urandom(300000))
 pcap = os.path.join(tmp, "lo.pcap")
+pcap_any = os.path.join(tmp, "any.pcap")  # -i any: Linux cooked v2 (SLL2) link headers
 procs = []
 zt = None
-tcpdump = None
+tcpdump = tcpdump_any = None
 # what curl does: (method, path, expected code)
 REQUESTS = [("GET", "/hello.txt", 200), ("GET", "/missing", 404), ("GET", "/big.bin", 200), ("POST", "/hello.txt", 501)]
 
@@ -49,8 +50,13 @@ try:
     tlog = open(os.path.join(tmp, "tcpdump.log"), "w+")
     tcpdump = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "-n", "-s", "0", "-w", pcap, f"tcp port {PORT}"],
                                stdout=tlog, stderr=subprocess.STDOUT)
+    alog = open(os.path.join(tmp, "tcpdump-any.log"), "w+")
+    tcpdump_any = subprocess.Popen(["tcpdump", "-i", "any", "-U", "-n", "-s", "0", "-w", pcap_any,
+                                    f"tcp port {PORT}"], stdout=alog, stderr=subprocess.STDOUT)
     wait_for(lambda: "listening on" in open(tlog.name).read() or tcpdump.poll() is not None, 10)
-    check("tcpdump runs", tcpdump.poll() is None, open(tlog.name).read())
+    wait_for(lambda: "listening on" in open(alog.name).read() or tcpdump_any.poll() is not None, 10)
+    check("tcpdump runs", tcpdump.poll() is None and tcpdump_any.poll() is None,
+          open(tlog.name).read() + open(alog.name).read())
     zt = Ztrace(os.path.join(tmp, "data"))
     for method, path, _ in REQUESTS:
         args = ["curl", "-s", "-o", "/dev/null", "-X", method, f"http://127.0.0.1:{PORT}{path}"]
@@ -64,8 +70,9 @@ try:
     check("ztrace up: a client and a server span per request", len(up) == 2 * len(REQUESTS),
           f"{[(s['tap_side'], s['request_resource']) for s in up]}")
     time.sleep(0.5)
-    tcpdump.send_signal(signal.SIGINT)
-    tcpdump.wait(10)
+    for t in (tcpdump, tcpdump_any):
+        t.send_signal(signal.SIGINT)
+        t.wait(10)
     zt.stop()
 
     # the capture through the whole pipeline
@@ -95,6 +102,15 @@ try:
         check(f"{method} {path}: client ports agree", cl and cn and cl[0]["client_port"] == cn[0]["client_port"],
               f"{cl} {cn}")
     check("pcap: no other spans", len(ps) == 2 * len(REQUESTS), f"{len(ps)} spans")
+
+    # the same traffic captured on every interface (SLL2 headers)
+    r = subprocess.run([ZTRACE, "replay", "--pcap", pcap_any, "--no-store", "--json"], capture_output=True, text=True)
+
+    def facts(ss):
+        return sorted((s["tap_side"], s["request_type"], s["request_resource"], s["response_code"], s["req_tcp_seq"],
+                       s["resp_tcp_seq"]) for s in ss)
+    check("-i any capture (SLL2): the same spans", r.returncode == 0 and facts(nic_spans(r.stdout)) == facts(ps),
+          f"{r.stderr} {facts(nic_spans(r.stdout))[:3]}")
 
     # stored, then read back by side
     data2 = os.path.join(tmp, "data2")
@@ -131,9 +147,10 @@ try:
           r.returncode == 0 and "note:" in r.stderr and len(nic_spans(r.stdout)) >= 2 * (len(REQUESTS) - 1),
           r.stderr)
 finally:
-    if tcpdump and tcpdump.poll() is None:
-        tcpdump.kill()
-        tcpdump.wait()
+    for t in (tcpdump, tcpdump_any):
+        if t and t.poll() is None:
+            t.kill()
+            t.wait()
     if zt:
         zt.stop()
     for p in procs:

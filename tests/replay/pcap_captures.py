@@ -106,15 +106,28 @@ def unrust(v):
         return v
 
 
-def result_records(text, kind):
-    """The records `KIND { field: value, ... } extra: value` of a .result
-    text as dicts (first occurrence of each field name wins)."""
+def result_records(text, kind=None):
+    """The records of a .result text as dicts: JSON lines ({"msg_type":
+    ...} is_x: true), or Rust debug lines `KIND { field: value, ... } extra:
+    value` (first occurrence of each field name wins; kind None: any). The
+    words after the record (is_http: true...) join the dict."""
     out = []
+    dec = json.JSONDecoder()
     for line in text.splitlines():
-        if not line.startswith(kind + " {"):
+        if line.startswith("{"):
+            try:
+                d, end = dec.raw_decode(line)
+            except ValueError:
+                continue
+            for k, v in FIELD.findall(line[end:]):
+                d.setdefault(k, unrust(v))
+            out.append(d)
+            continue
+        m = re.match(r"(\w+) \{", line)
+        if not m or (kind and m.group(1) != kind):
             continue
         d = {}
-        for k, v in FIELD.findall(line):
+        for k, v in FIELD.findall(line[m.end():]):
             d.setdefault(k, unrust(v))
         out.append(d)
     return out
@@ -141,7 +154,17 @@ def http_span_facts(spans):
 
 
 Cross = namedtuple("Cross", "l7 result_facts span_facts")
-# protocol folder -> its cross-check (see the module's docstring)
+# protocol folder -> its cross-check (see the module's docstring). To be
+# added as the parsers land; what DeepFlow's records hold, for instance:
+#   redis/    RedisInfo {request_type: "GET", response_result: Error, error: "-NOAUTH ..."}
+#   dns/      JSON {"request_type":"AAAA","request_resource":NAME,"response_code":3,"msg_type":...}
+#   mysql/    JSON {"msg_type":"Request","request_resource":"Login username: root",...}
+#   postgre/  JSON {"msg_type":"Request","request_resource":"SELECT 'x'","request_type":"P",...}
+#   kafka/    KafkaInfo {msg_type: Request, correlation_id: Some(1), api_key: Produce, topic_name: ...}
+#   mqtt/     MqttInfo {pkt_type: Connect, code: Some(0), publish_topic: ...}
+#   amqp/     AmqpInfo {msg_type: Request, req_type: Some("Connection.Start"), ...}
+#   mongo/    MongoDBInfo {op_code_name: "OP_QUERY", ...}
+#   memcached/ MemcachedInfo { msg_type: Request request: set foo 0 0 3 ... } (not key: value pairs)
 CROSS = {
     "http": Cross("HTTP", http_result_facts, http_span_facts),
 }
