@@ -397,7 +397,7 @@ int zt_cmd_spans(int argc, char **argv)
 				q.tap_side = ZT_TAP_SERVER_NIC;
 			else {
 				fprintf(stderr,
-					"ztrace spans: invalid --side '%s': expected client, server, client-nic or server-nic\n",
+					"ztrace spans: invalid --side '%s': expected client or server (or client-nic, server-nic)\n",
 					optarg);
 				return 2;
 			}
