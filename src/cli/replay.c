@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,25 @@ static int print_span(void *ctx, const struct zt_span *s)
 {
 	(void)ctx;
 	return zt_span_print_json(stdout, s);
+}
+
+/* A pcap or pcapng magic at the start of path. */
+static bool looks_like_pcap(const char *path)
+{
+	static const uint8_t magics[][4] = {{0xd4, 0xc3, 0xb2, 0xa1}, {0xa1, 0xb2, 0xc3, 0xd4}, {0x4d, 0x3c, 0xb2, 0xa1},
+					    {0xa1, 0xb2, 0x3c, 0x4d}, {0x34, 0xcd, 0xb2, 0xa1}, {0xa1, 0xb2, 0xcd, 0x34},
+					    {0x0a, 0x0d, 0x0d, 0x0a}};
+	uint8_t m[4];
+	FILE *f = fopen(path, "rb");
+	bool yes = false;
+
+	if (!f)
+		return false;
+	if (fread(m, 1, 4, f) == 4)
+		for (size_t i = 0; i < sizeof(magics) / sizeof(magics[0]); i++)
+			yes = yes || memcmp(m, magics[i], 4) == 0;
+	fclose(f);
+	return yes;
 }
 
 static void usage(FILE *f)
@@ -158,6 +179,8 @@ int zt_cmd_replay(int argc, char **argv)
 	if (pcap ? zt_source_open_pcap(argv[optind], &pcfg, pipe, &src, err, sizeof(err))
 		 : zt_source_open_replay(argv[optind], pipe, &src, err, sizeof(err))) {
 		fprintf(stderr, "ztrace replay: %s: %s\n", argv[optind], err);
+		if (!pcap && looks_like_pcap(argv[optind]))
+			fprintf(stderr, "ztrace replay: %s is a packet capture: use --pcap\n", argv[optind]);
 		goto cleanup;
 	}
 	if (!nostore) {

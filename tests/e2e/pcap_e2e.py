@@ -132,6 +132,9 @@ try:
     r = subprocess.run([ZTRACE, "replay", "--pcap", os.path.join(tmp, "nope.pcap"), "--no-store"],
                        capture_output=True, text=True)
     check("missing file: exit 1, says so", r.returncode == 1 and "No such file" in r.stderr, r.stderr)
+    r = subprocess.run([ZTRACE, "replay", pcap, "--no-store"], capture_output=True, text=True)
+    check("a capture without --pcap: exit 1, says to use --pcap", r.returncode == 1 and "use --pcap" in r.stderr,
+          r.stderr)
     bad = os.path.join(tmp, "bad.pcap")
     with open(bad, "wb") as f:
         f.write(b"GET / HTTP/1.1\r\n\r\n" * 4)
