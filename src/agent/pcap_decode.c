@@ -645,8 +645,9 @@ static void tcp_segment(struct zt_pcap_dec *d, bool v6, const uint8_t *src, cons
 		return;
 	h = &f->h[from];
 	if ((fl & (TH_SYN | TH_ACK)) == TH_SYN) {
-		/* a new connection on a closed (or mid-stream) 4-tuple */
-		if (f->closed || (h->syn && h->isn != seq) || (h->started && !h->syn)) {
+		/* a new connection on a closed 4-tuple, or on one that carried
+		 * data without this SYN (a new ISN, or a flow seen mid-stream) */
+		if (f->closed || (h->syn && h->isn != seq) || (!h->syn && f->any_data)) {
 			if (!f->closed) {
 				close_flow(d, f, true, ts);
 				d->st.flows_closed++;

@@ -482,6 +482,20 @@ static void test_rst_closes(void **state)
 	assert_int_not_equal(evs[4].ino, evs[0].ino);
 	assert_int_equal(zt_pcap_dec_stats(dec)->flows, 2);
 	done();
+	/* a flow seen mid-stream (only the server spoke), then a SYN on its
+	 * 4-tuple: a new connection, the old one closed */
+	new_dec(ZT_PCAP_SIDE_CLIENT);
+	tcp(&SRV, &CLI, 777, PSH | ACK, "old");
+	tcp(&CLI, &SRV, CISN, SYN, NULL);
+	tcp(&SRV, &CLI, SISN, SYN | ACK, NULL);
+	tcp(&SRV, &CLI, SISN + 1, PSH | ACK, "new");
+	assert_int_equal(nev, 3);
+	expect_data(0, ZT_DIR_INGRESS, 777, "old");
+	assert_int_equal(evs[1].type, ZT_EV_SOCK_STATE);
+	expect_data(2, ZT_DIR_INGRESS, SISN + 1, "new");
+	assert_int_not_equal(evs[2].ino, evs[0].ino);
+	assert_int_equal(zt_pcap_dec_stats(dec)->gaps, 0);
+	done();
 }
 
 static void test_mid_stream(void **state)
