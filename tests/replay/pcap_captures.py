@@ -25,6 +25,7 @@ one side's spans; both as lists that are compared sorted.
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -306,6 +307,14 @@ CORNER = {
 }
 
 
+def tcpdump_count(path, expr):
+    """Packets libpcap's own filter matches (None: tcpdump cannot read it)."""
+    if not shutil.which("tcpdump"):
+        return None
+    r = subprocess.run(["tcpdump", "-nn", "-r", path, expr], capture_output=True, text=True)
+    return len(r.stdout.splitlines()) if r.returncode == 0 else None
+
+
 def main():
     if not build():
         finish()
@@ -337,6 +346,14 @@ def main():
               not bad and not noseq and sorted(map(key, sides["client-nic"])) == sorted(map(key, sides["server-nic"])),
               f"sides {[s['tap_side'] for s in bad][:5]}, no seq {len(noseq)}, client-nic "
               f"{sorted(map(key, sides['client-nic']))[:4]} vs server-nic {sorted(map(key, sides['server-nic']))[:4]}")
+        # TCP and UDP packets as libpcap's filter counts them (IP fragments
+        # aside: the filter counts each fragment, the decoder each datagram)
+        t = tcpdump_count(path, "tcp or (vlan and tcp)")
+        u = tcpdump_count(path, "udp or (vlan and udp)")
+        if t is not None and u is not None:
+            check(f"{rel}: tcp/udp packets as tcpdump counts them ({t}/{u})",
+                  ctr.get("tcp") == t and (ctr.get("ip_fragments") or ctr.get("udp") == u),
+                  f"ztrace {ctr.get('tcp')}/{ctr.get('udp')}")
         # protocol cross-checks
         result = os.path.splitext(path)[0] + ".result"
         if rel in MANUAL:
