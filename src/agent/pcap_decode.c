@@ -17,8 +17,8 @@
 /* libpcap's DLT_* values (not included: the decoder needs no libpcap) */
 #define LT_NULL 0
 #define LT_EN10MB 1
-#define LT_RAW_A 12 /* DLT_RAW on most systems */
-#define LT_RAW_B 14 /* DLT_RAW on OpenBSD */
+#define LT_RAW_A 12  /* DLT_RAW on most systems */
+#define LT_RAW_B 14  /* DLT_RAW on OpenBSD */
 #define LT_RAW_C 101 /* LINKTYPE_RAW as stored in files */
 #define LT_LOOP 108
 #define LT_LINUX_SLL 113
@@ -61,13 +61,13 @@ struct oseg {
 
 /* One direction of a TCP flow: the bytes one end sends. */
 struct half {
-	bool started;  /* next is valid */
-	bool syn;      /* isn is valid */
+	bool started; /* next is valid */
+	bool syn;     /* isn is valid */
 	bool fin_seen, fin_done;
 	bool delivered; /* bytes went out */
 	uint32_t isn, next, fin_seq;
 	struct oseg *ooo; /* sorted by seq */
-	uint64_t held;    /* OSEG_COST of the segments in ooo */
+	uint64_t held;	  /* OSEG_COST of the segments in ooo */
 	uint64_t hole_ns; /* when the current hole was first waited on */
 };
 
@@ -92,7 +92,7 @@ struct frag {
 	uint32_t id;
 	uint32_t total; /* payload length, known from the last fragment (0: not yet) */
 	uint64_t first_ns;
-	uint8_t *buf;   /* FRAG_MAX_BYTES */
+	uint8_t *buf;					/* FRAG_MAX_BYTES */
 	uint8_t bits[(FRAG_MAX_BYTES + 7) / 8 / 8 + 1]; /* one bit per 8-byte block */
 };
 
@@ -161,8 +161,8 @@ static uint64_t sk_of(const struct flow *f, unsigned end)
 
 /* One data record for each enabled view of the flow. `from`: the sending
  * end. data may be NULL when cap == 0 (a gap, or an EOF). */
-static void emit_piece(struct zt_pcap_dec *d, struct flow *f, unsigned from, uint32_t seq, const uint8_t *data,
-		       uint32_t cap, uint64_t len, uint32_t flags, uint64_t ts)
+static void emit_piece(struct zt_pcap_dec *d, struct flow *f, unsigned from, uint32_t seq,
+		       const uint8_t *data, uint32_t cap, uint64_t len, uint32_t flags, uint64_t ts)
 {
 	struct zt_data_ev *e = (struct zt_data_ev *)(void *)d->ev;
 	unsigned views[2] = {from, 1 - from}; /* the sender's view first */
@@ -224,7 +224,8 @@ static void deliver(struct zt_pcap_dec *d, struct flow *f, unsigned from, uint32
 	f->h[from].delivered = true;
 }
 
-static void emit_gap(struct zt_pcap_dec *d, struct flow *f, unsigned from, uint32_t seq, uint64_t n, uint64_t ts)
+static void emit_gap(struct zt_pcap_dec *d, struct flow *f, unsigned from, uint32_t seq, uint64_t n,
+		     uint64_t ts)
 {
 	d->st.gaps++;
 	d->st.gap_bytes += n;
@@ -529,9 +530,9 @@ static void expire(struct zt_pcap_dec *d, uint64_t ts)
 	}
 }
 
-static const uint16_t server_ports[] = {21,   22,   23,   25,    53,    80,    110,   143,  389,  443,  636,
-					1433, 1521, 1883, 2181,  3306,  4222,  5432,  5672, 6379, 8080, 8443,
-					8883, 9042, 9092, 9200, 11211, 15672, 20880, 27017};
+static const uint16_t server_ports[] = {21,   22,   23,	  25,	53,   80,   110,   143,	  389,	 443,
+					636,  1433, 1521, 1883, 2181, 3306, 4222,  5432,  5672,	 6379,
+					8080, 8443, 8883, 9042, 9092, 9200, 11211, 15672, 20880, 27017};
 
 static bool known_server_port(uint16_t p)
 {
@@ -563,8 +564,9 @@ static void flow_reset(struct zt_pcap_dec *d, struct flow *f, unsigned from)
 }
 
 /* The flow of a packet; *from = the sending end (0 or 1). */
-static struct flow *flow_get(struct zt_pcap_dec *d, uint8_t l4, bool v6, const uint8_t src[16], uint16_t sport,
-			     const uint8_t dst[16], uint16_t dport, unsigned *from, uint64_t ts)
+static struct flow *flow_get(struct zt_pcap_dec *d, uint8_t l4, bool v6, const uint8_t src[16],
+			     uint16_t sport, const uint8_t dst[16], uint16_t dport, unsigned *from,
+			     uint64_t ts)
 {
 	int c = memcmp(src, dst, 16);
 	unsigned s = c < 0 || (c == 0 && sport <= dport) ? 0 : 1;
@@ -618,8 +620,8 @@ static struct flow *flow_get(struct zt_pcap_dec *d, uint8_t l4, bool v6, const u
 
 /* ---- L4 ---- */
 
-static void tcp_segment(struct zt_pcap_dec *d, bool v6, const uint8_t *src, const uint8_t *dst, const uint8_t *p,
-			uint32_t cap, uint32_t wire, uint64_t ts)
+static void tcp_segment(struct zt_pcap_dec *d, bool v6, const uint8_t *src, const uint8_t *dst,
+			const uint8_t *p, uint32_t cap, uint32_t wire, uint64_t ts)
 {
 	unsigned from;
 	struct flow *f;
@@ -711,8 +713,8 @@ static void tcp_segment(struct zt_pcap_dec *d, bool v6, const uint8_t *src, cons
 			flush_holes(d, f, e, false, ts);
 }
 
-static void udp_datagram(struct zt_pcap_dec *d, bool v6, const uint8_t *src, const uint8_t *dst, const uint8_t *p,
-			 uint32_t cap, uint32_t wire, uint64_t ts)
+static void udp_datagram(struct zt_pcap_dec *d, bool v6, const uint8_t *src, const uint8_t *dst,
+			 const uint8_t *p, uint32_t cap, uint32_t wire, uint64_t ts)
 {
 	unsigned from;
 	struct flow *f;
@@ -757,7 +759,8 @@ static void frag_drop(struct zt_pcap_dec *d, struct frag *fr)
 /* One fragment: payload bytes [off, off + n) of datagram (src, dst, id,
  * proto); more: not the last one. A complete datagram goes on to L4. */
 static void ip_fragment(struct zt_pcap_dec *d, bool v6, const uint8_t *src, const uint8_t *dst, uint32_t id,
-			uint8_t proto, uint32_t off, const uint8_t *p, uint32_t n, bool more, bool cut, uint64_t ts)
+			uint8_t proto, uint32_t off, const uint8_t *p, uint32_t n, bool more, bool cut,
+			uint64_t ts)
 {
 	struct frag *fr = NULL, *free_slot = NULL, *oldest = NULL;
 
@@ -852,8 +855,8 @@ static void ipv4_packet(struct zt_pcap_dec *d, const uint8_t *p, uint32_t cap, u
 	uint32_t have = cap < tot ? cap : tot; /* Ethernet pads short frames */
 	uint16_t fo = be16(p + 6);
 	if (fo & 0x3fff) {
-		ip_fragment(d, false, src, dst, be16(p + 4), p[9], (uint32_t)(fo & 0x1fff) * 8, p + ihl, have - ihl,
-			    (fo & 0x2000) != 0, have < tot, ts);
+		ip_fragment(d, false, src, dst, be16(p + 4), p[9], (uint32_t)(fo & 0x1fff) * 8, p + ihl,
+			    have - ihl, (fo & 0x2000) != 0, have < tot, ts);
 		return;
 	}
 	l4_packet(d, false, src, dst, p[9], p + ihl, have - ihl, tot - ihl, ts);
@@ -875,7 +878,7 @@ static void ipv6_packet(struct zt_pcap_dec *d, const uint8_t *p, uint32_t cap, u
 	uint32_t have = cap < end ? cap : end;
 	for (int hops = 0; hops < 8; hops++) {
 		switch (nh) {
-		case 0:  /* hop-by-hop */
+		case 0:	 /* hop-by-hop */
 		case 43: /* routing */
 		case 60: /* destination options */
 			if (off + 8 > have) {
@@ -906,8 +909,8 @@ static void ipv6_packet(struct zt_pcap_dec *d, const uint8_t *p, uint32_t cap, u
 				nh = proto;
 				continue;
 			}
-			ip_fragment(d, true, src, dst, id, proto, fo & 0xfff8u, p + off, have - off, fo & 1, have < end,
-				    ts);
+			ip_fragment(d, true, src, dst, id, proto, fo & 0xfff8u, p + off, have - off, fo & 1,
+				    have < end, ts);
 			return;
 		}
 		default:
@@ -984,7 +987,8 @@ void zt_pcap_dec_packet(struct zt_pcap_dec *d, int linktype, uint64_t ts, const 
 			goto short_hdr;
 		/* the address family, in the capturing host's byte order
 		 * (NULL) or network order (LOOP): try both */
-		uint32_t fam = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+		uint32_t fam =
+		    (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 		if (fam > 0xffff)
 			fam = be32(p);
 		off = 4;

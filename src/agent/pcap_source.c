@@ -104,7 +104,8 @@ static FILE *maybe_repair(FILE *f, char *note, size_t notesz)
 		free(p);
 		return f;
 	}
-	snprintf(note, notesz, "the header's version fields are in the other byte order than its magic: read as 2.4");
+	snprintf(note, notesz,
+		 "the header's version fields are in the other byte order than its magic: read as 2.4");
 	return v;
 }
 

@@ -60,13 +60,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!sess || !d)
 		abort();
-	bool file = size >= 4 && (memcmp(data, "\xd4\xc3\xb2\xa1", 4) == 0 || memcmp(data, "\xa1\xb2\xc3\xd4", 4) == 0 ||
-				  memcmp(data, "\x4d\x3c\xb2\xa1", 4) == 0 || memcmp(data, "\x34\xcd\xb2\xa1", 4) == 0 ||
-				  memcmp(data, "\x0a\x0d\x0d\x0a", 4) == 0);
+	bool file = size >= 4 &&
+		    (memcmp(data, "\xd4\xc3\xb2\xa1", 4) == 0 || memcmp(data, "\xa1\xb2\xc3\xd4", 4) == 0 ||
+		     memcmp(data, "\x4d\x3c\xb2\xa1", 4) == 0 || memcmp(data, "\x34\xcd\xb2\xa1", 4) == 0 ||
+		     memcmp(data, "\x0a\x0d\x0d\x0a", 4) == 0);
 	if (file) {
 		char ebuf[PCAP_ERRBUF_SIZE];
 		FILE *f = fmemopen((void *)data, size, "rb");
-		pcap_t *pc = f ? pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, ebuf) : NULL;
+		pcap_t *pc =
+		    f ? pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, ebuf) : NULL;
 		if (!pc && f)
 			fclose(f);
 		if (pc) {

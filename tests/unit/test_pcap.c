@@ -85,7 +85,8 @@ static int collect(void *ctx, const void *r, size_t len)
 /* ---- packets ---- */
 
 enum link { L_ETH, L_VLAN, L_SLL, L_SLL2, L_RAW, L_NULL };
-static const int link_dlt[] = {[L_ETH] = 1, [L_VLAN] = 1, [L_SLL] = 113, [L_SLL2] = 276, [L_RAW] = 12, [L_NULL] = 0};
+static const int link_dlt[] = {
+    [L_ETH] = 1, [L_VLAN] = 1, [L_SLL] = 113, [L_SLL2] = 276, [L_RAW] = 12, [L_NULL] = 0};
 
 #define FIN 0x01
 #define SYN 0x02
@@ -831,12 +832,12 @@ static void write_exchange(pcap_dumper_t *dp, int nano)
 		uint8_t fl;
 		const char *pl;
 	} seg[] = {
-		{&CLI, &SRV, CISN, SYN, NULL},
-		{&SRV, &CLI, SISN, SYN | ACK, NULL},
-		{&CLI, &SRV, CISN + 1, PSH | ACK, HREQ},
-		{&SRV, &CLI, SISN + 1, PSH | ACK, HRESP},
-		{&CLI, &SRV, CISN + 1 + (uint32_t)strlen(HREQ), FIN | ACK, NULL},
-		{&SRV, &CLI, SISN + 1 + (uint32_t)strlen(HRESP), FIN | ACK, NULL},
+	    {&CLI, &SRV, CISN, SYN, NULL},
+	    {&SRV, &CLI, SISN, SYN | ACK, NULL},
+	    {&CLI, &SRV, CISN + 1, PSH | ACK, HREQ},
+	    {&SRV, &CLI, SISN + 1, PSH | ACK, HRESP},
+	    {&CLI, &SRV, CISN + 1 + (uint32_t)strlen(HREQ), FIN | ACK, NULL},
+	    {&SRV, &CLI, SISN + 1 + (uint32_t)strlen(HRESP), FIN | ACK, NULL},
 	};
 	for (size_t i = 0; i < sizeof(seg) / sizeof(seg[0]); i++, t += 1000) {
 		size_t n = build_tcp(L_ETH, seg[i].s, seg[i].d, seg[i].seq, seg[i].fl, seg[i].pl,
@@ -920,7 +921,7 @@ static void test_pcap_files(void **state)
 	close(fd);
 	for (int nano = 0; nano < 2; nano++) {
 		pcap_t *dead = pcap_open_dead_with_tstamp_precision(
-			DLT_EN10MB, 65535, nano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO);
+		    DLT_EN10MB, 65535, nano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO);
 		pcap_dumper_t *dp = pcap_dump_open(dead, path);
 		assert_non_null(dp);
 		write_exchange(dp, nano);
@@ -994,7 +995,8 @@ static void test_pcapng(void **state)
 	uint32_t seqs[] = {CISN, SISN, CISN + 1, SISN + 1};
 	uint8_t fls[] = {SYN, SYN | ACK, PSH | ACK, PSH | ACK};
 	for (int i = 0; i < 4; i++, t += 1000) {
-		size_t n = build_tcp(L_ETH, src[i], dst[i], seqs[i], fls[i], pls[i], pls[i] ? strlen(pls[i]) : 0);
+		size_t n =
+		    build_tcp(L_ETH, src[i], dst[i], seqs[i], fls[i], pls[i], pls[i] ? strlen(pls[i]) : 0);
 		uint32_t w[5] = {0, (uint32_t)(t >> 32), (uint32_t)t, (uint32_t)n, (uint32_t)n};
 		memcpy(body, w, 20);
 		memcpy(body + 20, pkt, n);
@@ -1015,28 +1017,28 @@ static void test_pcapng(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_in_order_both_views),
-		cmocka_unit_test(test_out_of_order),
-		cmocka_unit_test(test_retransmission),
-		cmocka_unit_test(test_overlapping_retransmission),
-		cmocka_unit_test(test_hole_becomes_gap_when_peer_answers),
-		cmocka_unit_test(test_ack_proves_missing_bytes),
-		cmocka_unit_test(test_hole_timeout_and_end),
-		cmocka_unit_test(test_rst_closes),
-		cmocka_unit_test(test_mid_stream),
-		cmocka_unit_test(test_syn_sender_is_client),
-		cmocka_unit_test(test_udp),
-		cmocka_unit_test(test_ipv6),
-		cmocka_unit_test(test_links),
-		cmocka_unit_test(test_ip_fragments),
-		cmocka_unit_test(test_ipv6_fragments),
-		cmocka_unit_test(test_snaplen_cut_and_big_segments),
-		cmocka_unit_test(test_bounds),
-		cmocka_unit_test(test_idle_timeout),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_eof_delimits_body),
-		cmocka_unit_test(test_pcap_files),
-		cmocka_unit_test(test_pcapng),
+	    cmocka_unit_test(test_in_order_both_views),
+	    cmocka_unit_test(test_out_of_order),
+	    cmocka_unit_test(test_retransmission),
+	    cmocka_unit_test(test_overlapping_retransmission),
+	    cmocka_unit_test(test_hole_becomes_gap_when_peer_answers),
+	    cmocka_unit_test(test_ack_proves_missing_bytes),
+	    cmocka_unit_test(test_hole_timeout_and_end),
+	    cmocka_unit_test(test_rst_closes),
+	    cmocka_unit_test(test_mid_stream),
+	    cmocka_unit_test(test_syn_sender_is_client),
+	    cmocka_unit_test(test_udp),
+	    cmocka_unit_test(test_ipv6),
+	    cmocka_unit_test(test_links),
+	    cmocka_unit_test(test_ip_fragments),
+	    cmocka_unit_test(test_ipv6_fragments),
+	    cmocka_unit_test(test_snaplen_cut_and_big_segments),
+	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_idle_timeout),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_eof_delimits_body),
+	    cmocka_unit_test(test_pcap_files),
+	    cmocka_unit_test(test_pcapng),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
