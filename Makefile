@@ -10,7 +10,7 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
 CFLAGS ?= -O2 -g
 ZT_CFLAGS := $(WARN) -std=gnu11 -D_GNU_SOURCE -Isrc -I. -I$(BUILD)
-LDLIBS := -lbpf -lelf -lz -lsqlite3 -ljansson -lm -lpthread
+LDLIBS := -lbpf -lelf -lz -lsqlite3 -ljansson -lpcap -lm -lpthread
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -25,7 +25,7 @@ TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
 .SECONDARY:
-.PHONY: all clean test unit-tests fuzz asan bench format
+.PHONY: all clean test unit-tests fuzz asan asan-ztrace bench format
 all: $(BUILD)/ztrace
 
 # vmlinux.h, the kernel types the BPF programs compile against, is committed
@@ -68,16 +68,21 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(wildcard tests/unit/*.h)
 
 unit-tests: $(TESTS) $(BUILD)/ztrace
 
-# The same unit tests under ASan+UBSan, in their own build tree.
+# The same unit tests under ASan+UBSan, in their own build tree (with
+# build-asan/ztrace: tests/replay/pcap_captures.sh replays captures with it).
+ASAN_FLAGS := BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDFLAGS="-fsanitize=address,undefined"
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDFLAGS="-fsanitize=address,undefined" unit-tests
+	$(MAKE) $(ASAN_FLAGS) unit-tests
+# Only build-asan/ztrace.
+asan-ztrace:
+	$(MAKE) $(ASAN_FLAGS) build-asan/ztrace
 
 # libFuzzer targets (clang), one per decoder of outside input.
 FUZZ_LIB_SRCS := $(filter-out src/cli/% src/agent/bpf_source.c,$(LIB_SRCS))
 fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard src/*/*.h)
 	@mkdir -p $(@D)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(ZT_CFLAGS) -Wno-unused-function -o $@ $< $(FUZZ_LIB_SRCS) -lsqlite3 -ljansson -lm -lpthread
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(ZT_CFLAGS) -Wno-unused-function -o $@ $< $(FUZZ_LIB_SRCS) -lsqlite3 -ljansson -lpcap -lm -lpthread
 
 test: all
 	scripts/run-tests.sh

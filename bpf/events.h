@@ -73,6 +73,12 @@ enum zt_data_flags {
 	ZT_DF_EOF = 1u << 2,       /* ingress read returned 0: peer closed */
 	ZT_DF_IOV_TRUNC = 1u << 3, /* more iovecs than the gatherer walks */
 	ZT_DF_MMSG = 1u << 4,      /* one message of a sendmmsg/recvmmsg batch */
+	/* Not a process's syscall but packets seen at a network tap (the pcap
+	 * source, src/agent/pcap_source.h): the session gives the spans the
+	 * NIC tap sides. The kernel programs never set it; record files
+	 * carry only what the kernel wrote. A new flag bit changes no layout:
+	 * ZT_ABI_VERSION stays. */
+	ZT_DF_NIC = 1u << 5,
 };
 
 /* Drop and loss counters, one slot each in the per-CPU array map

@@ -49,6 +49,10 @@ const char *zt_fmt_side(uint8_t tap_side)
 		return "client";
 	case ZT_TAP_SERVER_PROCESS:
 		return "server";
+	case ZT_TAP_CLIENT_NIC:
+		return "c-nic";
+	case ZT_TAP_SERVER_NIC:
+		return "s-nic";
 	default:
 		return "-";
 	}

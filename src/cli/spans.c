@@ -43,7 +43,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: ztrace spans [--data DIR] [--since DURATION] [--protocol P] [--process NAME]\n"
 		"                    [--status S] [--errors] [--min-duration D] [--path TEXT]\n"
-		"                    [--endpoint TEXT] [--pid N] [--port N] [--side client|server]\n"
+		"                    [--endpoint TEXT] [--pid N] [--port N] [--side SIDE]\n"
 		"                    [--limit N] [--fields LIST | --json]\n\n"
 		"Lists the spans stored by `ztrace up`, oldest first. Every filter given must hold;\n"
 		"text is matched literally (%% and _ are plain characters).\n\n"
@@ -63,6 +63,7 @@ static void usage(FILE *f)
 		"  --pid N           only spans of process id N\n"
 		"  --port N          only connections with N as the client or the server port\n"
 		"  --side SIDE       only spans seen in the client or in the server process\n"
+		"                    (client, server), or at its NIC in a capture (client-nic, server-nic)\n"
 		"  --limit N         the N most recent matching spans (default %d; 0: all)\n"
 		"  --fields LIST     a table of these span fields (comma-separated JSON names,\n"
 		"                    e.g. start_ns,process,endpoint,response_code; 'list' names them)\n"
@@ -390,9 +391,13 @@ int zt_cmd_spans(int argc, char **argv)
 				q.tap_side = ZT_TAP_CLIENT_PROCESS;
 			else if (strcmp(optarg, "server") == 0 || strcmp(optarg, "server-process") == 0)
 				q.tap_side = ZT_TAP_SERVER_PROCESS;
+			else if (strcmp(optarg, "client-nic") == 0)
+				q.tap_side = ZT_TAP_CLIENT_NIC;
+			else if (strcmp(optarg, "server-nic") == 0)
+				q.tap_side = ZT_TAP_SERVER_NIC;
 			else {
 				fprintf(stderr,
-					"ztrace spans: invalid --side '%s': expected client or server\n",
+					"ztrace spans: invalid --side '%s': expected client or server (or client-nic, server-nic)\n",
 					optarg);
 				return 2;
 			}

@@ -83,6 +83,7 @@ struct zt_conn {
 	uint8_t l7;           /* enum zt_l7 once inferred */
 	uint8_t infer_tries;
 	bool no_proto;        /* given up: nothing matched the first bytes */
+	bool nic;             /* its events come from a network tap (ZT_DF_NIC) */
 	void *pstate;         /* parser state */
 	struct zt_pend *phead, *ptail;
 	uint32_t npend;

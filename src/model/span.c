@@ -27,6 +27,10 @@ const char *zt_tap_side_name(enum zt_tap_side t)
 		return "client-process";
 	case ZT_TAP_SERVER_PROCESS:
 		return "server-process";
+	case ZT_TAP_CLIENT_NIC:
+		return "client-nic";
+	case ZT_TAP_SERVER_NIC:
+		return "server-nic";
 	default:
 		return "unknown";
 	}
@@ -353,7 +357,7 @@ int zt_span_set(struct zt_span *s, enum zt_span_field f, const struct zt_val *v)
 		return inet_pton(AF_INET6, v->s, p) == 1 ? 0 : -EINVAL;
 	}
 	case ZT_FK_TAP:
-		i = text ? name_index(v->s, tap_name_u, ZT_TAP_CLIENT_PROCESS, ZT_TAP_SERVER_PROCESS) : -1;
+		i = text ? name_index(v->s, tap_name_u, ZT_TAP_CLIENT_PROCESS, ZT_TAP__LAST) : -1;
 		break;
 	case ZT_FK_L7:
 		i = text ? (int)zt_l7_from_name(v->s) : -1;

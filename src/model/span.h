@@ -35,6 +35,9 @@ enum zt_tap_side {
 	ZT_TAP_UNKNOWN = 0,
 	ZT_TAP_CLIENT_PROCESS = 1,
 	ZT_TAP_SERVER_PROCESS = 2,
+	ZT_TAP_CLIENT_NIC = 3, /* packets at the client's NIC (a capture file, ZT_DF_NIC) */
+	ZT_TAP_SERVER_NIC = 4, /* packets at the server's NIC */
+	ZT_TAP__LAST = ZT_TAP_SERVER_NIC,
 };
 
 /* Status class: set by the parser, which alone knows what an error is in

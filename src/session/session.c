@@ -173,7 +173,10 @@ static void emit_span(struct zt_session *s, struct zt_conn *c, const struct zt_m
 	bool client = req->dir == ZT_DIR_EGRESS;
 
 	zt_span_clear(sp);
-	sp->tap_side = client ? ZT_TAP_CLIENT_PROCESS : ZT_TAP_SERVER_PROCESS;
+	if (c->nic)
+		sp->tap_side = client ? ZT_TAP_CLIENT_NIC : ZT_TAP_SERVER_NIC;
+	else
+		sp->tap_side = client ? ZT_TAP_CLIENT_PROCESS : ZT_TAP_SERVER_PROCESS;
 	memcpy(sp->host, s->host, sizeof(sp->host));
 	sp->netns = c->netns;
 	sp->pid = c->pid;
@@ -432,6 +435,9 @@ static struct tctx *tctx_find(struct zt_session *s, uint32_t tid, bool create)
 	uint32_t base = (uint32_t)zt_mix64(tid);
 	struct tctx *idle = NULL, *t;
 
+	if (!tid) /* no thread: events of a network tap (pcap) */
+		return NULL;
+
 	for (uint32_t i = 0; i < TCTX_PROBE; i++) {
 		t = &s->tctx[(base + i) & (TCTX_SLOTS - 1)];
 		if (t->tid == tid)
@@ -455,6 +461,9 @@ static uint64_t thread_ctx(struct zt_session *s, const struct zt_conn *c, const 
 {
 	struct tctx *t = tctx_find(s, ev->hdr.tid, true);
 
+	*ambiguous = false;
+	if (!t)
+		return 0;
 	if (c->role == ZT_ROLE_SERVER && ev->bytes > 0 && ev->dir == ZT_DIR_INGRESS) {
 		if (t->state != TCTX_IN_REQUEST) {
 			t->id = s->host_hash << 40 ^ ++s->ctx_seq;
@@ -551,8 +560,10 @@ static void on_data(struct zt_session *s, const struct zt_data_ev *ev)
 	struct zt_seg seg;
 
 	s->st.data_events++;
-	if (created)
+	if (created) {
 		s->st.conns_opened++;
+		c->nic = (ev->flags & ZT_DF_NIC) != 0;
+	}
 	if (c->no_proto) {
 		s->st.segs_unclassified++;
 		return;

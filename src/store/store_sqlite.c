@@ -605,7 +605,7 @@ static int sq_query_spans(struct zt_store *st, const struct zt_span_query *q, zt
 
 	if (!sq->db)
 		return zt_sq_set_err(sq, -EBADF, "store is not open");
-	if (q->tap_side > ZT_TAP_SERVER_PROCESS)
+	if (q->tap_side > ZT_TAP__LAST)
 		return zt_sq_set_err(sq, -EINVAL, "unknown tap side %u", q->tap_side);
 	if (q->since_ns)
 		where_add(where, sizeof(where), "start_ns >= :since");
