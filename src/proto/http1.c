@@ -436,9 +436,22 @@ int h1_infer(const uint8_t *buf, size_t len, int dir)
 	return h1_start_of(buf, len) >= H1_START_REQ ? 90 : 0;
 }
 
+/* Inference on a connection's first bytes: a request line that is whole in
+ * the capture must end in " HTTP/1.x" (NATS and others begin with "CONNECT
+ * {json}" or "PUB subject"); a cut one is judged by its method. */
 static int h1_infer_op(const uint8_t *buf, size_t len, const struct zt_infer_hints *hints)
 {
-	return h1_infer(buf, len, hints ? hints->dir : 0);
+	int c = h1_infer(buf, len, hints ? hints->dir : 0);
+	const uint8_t *nl;
+
+	if (c && h1_start_of(buf, len) == H1_START_REQ && (nl = memchr(buf, '\n', len))) {
+		size_t n = (size_t)(nl - buf);
+		if (n && buf[n - 1] == '\r')
+			n--;
+		if (n < 9 || memcmp(buf + n - 9, " HTTP/1.", 8) != 0 || buf[n - 1] < '0' || buf[n - 1] > '9')
+			return 0;
+	}
+	return c;
 }
 
 static int h1_first_kind(const uint8_t *buf, size_t len)

@@ -425,7 +425,8 @@ static void test_starts(void **unused)
 	assert_non_null(zt_http1_ops.first_kind);
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		size_t n = strlen(t[i].start);
-		snprintf(buf, sizeof(buf), "%s1 200 OK\r\n", t[i].start);
+		snprintf(buf, sizeof(buf), t[i].kind == ZT_MSG_REQUEST ? "%s/x HTTP/1.1\r\n" : "%s1 200 OK\r\n",
+			 t[i].start);
 		for (size_t k = 0; k <= strlen(buf); k++) {
 			const uint8_t *p = ph_at_guard(buf, k);
 			int infer = zt_http1_ops.infer(p, k, NULL);
@@ -443,6 +444,14 @@ static void test_starts(void **unused)
 		assert_int_equal(zt_http1_ops.first_kind(ph_at_guard(no[i], n), n), 0);
 	}
 	assert_int_equal(zt_http1_ops.first_kind(NULL, 0), 0);
+	/* whole first lines that start like a request but are no HTTP/1
+	 * request line (NATS's CONNECT {json}) are not inferred */
+	static const char *const not_h1[] = {"CONNECT {\"verbose\":false}\r\n", "GET key\r\n", "PUT / HTTP/2\r\n",
+					     "GET / HTTP/1.x\r\n"};
+	for (size_t i = 0; i < sizeof(not_h1) / sizeof(not_h1[0]); i++) {
+		size_t n = strlen(not_h1[i]);
+		assert_int_equal(zt_http1_ops.infer(ph_at_guard(not_h1[i], n), n, NULL), 0);
+	}
 }
 
 static void test_ops(void **unused)
