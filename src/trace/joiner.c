@@ -261,16 +261,41 @@ static bool contains(const struct jent *srv, const struct jent *cli)
 	return srv->start_ns <= cli->start_ns + CONTAIN_SLACK_NS && cli->end_ns <= srv->end_ns + CONTAIN_SLACK_NS;
 }
 
+/* The other end of an exchange seen at the same kind of tap: the client
+ * process for the server process, the client's NIC for the server's (a
+ * packet capture); 0 for none. TCP seqs link only these pairs. */
+static uint8_t seq_partner(uint8_t side)
+{
+	switch (side) {
+	case ZT_TAP_SERVER_PROCESS:
+		return ZT_TAP_CLIENT_PROCESS;
+	case ZT_TAP_CLIENT_PROCESS:
+		return ZT_TAP_SERVER_PROCESS;
+	case ZT_TAP_SERVER_NIC:
+		return ZT_TAP_CLIENT_NIC;
+	case ZT_TAP_CLIENT_NIC:
+		return ZT_TAP_SERVER_NIC;
+	default:
+		return 0;
+	}
+}
+
+static bool server_side(uint8_t side)
+{
+	return side == ZT_TAP_SERVER_PROCESS || side == ZT_TAP_SERVER_NIC;
+}
+
 /* e's parent among the entries that came before it. */
 static void find_parent(struct zt_joiner *j, uint32_t e, const struct zt_span *s)
 {
 	struct jent *x = &j->ent[e];
 
-	if (x->side == ZT_TAP_SERVER_PROCESS) {
+	if (server_side(x->side)) {
+		uint8_t want = seq_partner(x->side);
 		if (!x->key[M_SEQ])
 			return;
 		for (uint32_t i = *bucket_of(j, M_SEQ, x->key[M_SEQ]); i != NONE; i = j->ent[i].next[M_SEQ])
-			if (i != e && j->ent[i].key[M_SEQ] == x->key[M_SEQ] && j->ent[i].side == ZT_TAP_CLIENT_PROCESS) {
+			if (i != e && j->ent[i].key[M_SEQ] == x->key[M_SEQ] && j->ent[i].side == want) {
 				link(j, e, i, ZT_LINK_TCP_SEQ);
 				return;
 			}
@@ -312,10 +337,11 @@ static void find_children(struct zt_joiner *j, uint32_t e, const struct zt_span 
 	struct jent *x = &j->ent[e];
 	uint32_t i, nx;
 
-	if (x->side == ZT_TAP_CLIENT_PROCESS && x->key[M_SEQ]) {
+	if ((x->side == ZT_TAP_CLIENT_PROCESS || x->side == ZT_TAP_CLIENT_NIC) && x->key[M_SEQ]) {
+		uint8_t want = seq_partner(x->side);
 		for (i = *bucket_of(j, M_SEQ, x->key[M_SEQ]); i != NONE; i = nx) {
 			nx = j->ent[i].next[M_SEQ];
-			if (i != e && j->ent[i].key[M_SEQ] == x->key[M_SEQ] && j->ent[i].side == ZT_TAP_SERVER_PROCESS)
+			if (i != e && j->ent[i].key[M_SEQ] == x->key[M_SEQ] && j->ent[i].side == want)
 				link(j, i, e, ZT_LINK_TCP_SEQ);
 		}
 		return;

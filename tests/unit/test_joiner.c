@@ -149,6 +149,37 @@ static void test_chain_children_first(void **state)
 	(void)state;
 }
 
+/* A packet capture's two views of one exchange (client-nic, server-nic)
+ * link by TCP seqs, in either order; never across tap kinds (a NIC span is
+ * no process span's parent or child). */
+static void test_nic_sides(void **state)
+{
+	struct zt_joiner *j = new_joiner(0, 0);
+	struct zt_span sn = sp("00000000000000s1", ZT_TAP_SERVER_NIC, 0, 1, 2);
+	struct zt_span cn = sp("00000000000000c1", ZT_TAP_CLIENT_NIC, 0, 0, 3);
+	struct zt_span cn2 = sp("00000000000000c2", ZT_TAP_CLIENT_NIC, 0, 4, 7);
+	struct zt_span sn2 = sp("00000000000000s2", ZT_TAP_SERVER_NIC, 0, 5, 6);
+	struct zt_span sp1 = sp("00000000000000p1", ZT_TAP_SERVER_PROCESS, 9, 1, 2);
+
+	seqs(&sn, 10, 20);
+	seqs(&cn, 10, 20);
+	seqs(&cn2, 30, 40);
+	seqs(&sn2, 30, 40);
+	seqs(&sp1, 10, 20);
+	assert_int_equal(zt_joiner_put(j, &sn), 0); /* server first */
+	assert_int_equal(zt_joiner_put(j, &cn), 0);
+	assert_int_equal(zt_joiner_put(j, &cn2), 0); /* client first */
+	assert_int_equal(zt_joiner_put(j, &sn2), 0);
+	assert_int_equal(zt_joiner_put(j, &sp1), 0);
+	assert_int_equal(zt_joiner_flush(j), 0);
+	assert_parent("00000000000000s1", "00000000000000c1", ZT_LINK_TCP_SEQ);
+	assert_parent("00000000000000s2", "00000000000000c2", ZT_LINK_TCP_SEQ);
+	assert_parent("00000000000000c1", NULL, 0);
+	assert_parent("00000000000000p1", NULL, 0); /* no client process span */
+	zt_joiner_free(j);
+	(void)state;
+}
+
 /* The same stream twice gives the same trace ids (derived, stable). */
 static void test_deterministic(void **state)
 {
@@ -355,7 +386,8 @@ static void test_bounds(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_chain_children_first), cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_chain_children_first),
+	    cmocka_unit_test(test_nic_sides), cmocka_unit_test(test_deterministic),
 	    cmocka_unit_test(test_thread_guards),        cmocka_unit_test(test_x_request_id),
 	    cmocka_unit_test(test_fan_out),              cmocka_unit_test(test_late_link_and_alias),
 	    cmocka_unit_test(test_explicit),             cmocka_unit_test(test_bounds),
