@@ -15,9 +15,9 @@ PREP_SQL = "SELECT name, price FROM items WHERE id = ?"
 BIG_ROWS = 60  # rows of ~40 bytes each: a result set well past the 1 KiB capture
 
 
-def connect(port, password, db=DB):
+def connect(port, password, db=DB, client_flag=0):
     return pymysql.connect(host="127.0.0.1", port=port, user=USER, password=password, database=db,
-                           autocommit=True)
+                           autocommit=True, client_flag=client_flag)
 
 
 def pymysql_session(port, password):
@@ -102,6 +102,40 @@ def binary_protocol(port, password):
     cur.execute("DEALLOCATE PREPARE s1")
     c.close()
     return stmt_id
+
+
+def _raw_rows(c, deprecate_eof):
+    """Reads a result set after a raw command: count, definitions, (EOF),
+    rows until EOF / OK. Returns the row count."""
+    n = c._read_packet().get_all_data()[0]
+    for _ in range(n):
+        c._read_packet()
+    if not deprecate_eof:
+        _read_until_eof(c)
+    got = 0
+    while not c._read_packet().is_eof_packet():  # OK with 0xfe is "eof" to pymysql too
+        got += 1
+    return got
+
+
+def deprecate_eof(port, password):
+    """One connection with CLIENT_DEPRECATE_EOF (MariaDB supports it, pymysql
+    does not ask for it by itself): COM_QUERY of 3 rows, COM_STMT_PREPARE
+    (no EOF after the definitions), COM_STMT_EXECUTE (1 row, OK-terminated),
+    COM_STMT_CLOSE; every result is read by hand."""
+    from pymysql.constants import CLIENT
+    c = connect(port, password, client_flag=CLIENT.DEPRECATE_EOF)
+    c._execute_command(0x03, "SELECT id, name FROM items ORDER BY id")
+    assert _raw_rows(c, True) == 3
+    c._execute_command(0x16, PREP_SQL)
+    ok = c._read_packet().get_all_data()
+    stmt_id, ncols, nparams = struct.unpack_from("<IHH", ok, 1)
+    for _ in range(ncols + nparams):
+        c._read_packet()
+    c._execute_command(0x17, struct.pack("<IBIBBHq", stmt_id, 0, 1, 0, 1, 8, 2))
+    assert _raw_rows(c, True) == 1
+    c._execute_command(0x19, struct.pack("<I", stmt_id))
+    c.close()
 
 
 def bad_login(port):
