@@ -321,6 +321,10 @@ enum my_first {
 	F_ERR,	    /* server: an ERR */
 	F_HSR,	    /* client: HandshakeResponse41 */
 	F_COMMAND,  /* client: a command */
+	F_RAW_SQL,  /* client: COM_QUERY / COM_STMT_PREPARE payload without its
+		     * header (a server reads the 4-byte header and the payload
+		     * with two calls: tracing that starts mid-connection on the
+		     * server side sees the payload first) */
 };
 
 static int my_classify(const uint8_t *buf, size_t len, int *conf)
@@ -350,6 +354,10 @@ static int my_classify(const uint8_t *buf, size_t len, int *conf)
 		*conf = 60;
 		return F_ERR;
 	}
+	if ((buf[0] == CMD_QUERY || buf[0] == CMD_STMT_PREPARE) && zt_mysql_looks_sql(buf + 1, len - 1)) {
+		*conf = 70;
+		return F_RAW_SQL;
+	}
 	return F_NONE;
 }
 
@@ -372,6 +380,7 @@ static int my_first_kind(const uint8_t *buf, size_t len)
 		return ZT_MSG_RESPONSE;
 	case F_HSR:
 	case F_COMMAND:
+	case F_RAW_SQL:
 		return ZT_MSG_REQUEST;
 	default:
 		return 0;
@@ -1070,6 +1079,7 @@ static void my_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 	const uint8_t *data = seg->data;
 	uint64_t len = seg->len, off = 0;
 	uint32_t cap;
+	int conf;
 
 	if (seg->dir > ZT_DIR_INGRESS || s->phase == PH_TLS)
 		return;
@@ -1078,6 +1088,19 @@ static void my_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 	if (cap > len)
 		cap = (uint32_t)len; /* a broken record: trust the smaller */
 	if (len > 0) {
+		if (s->req_dir < 0 && d->hlen == 0 && !d->more && d->prem == 0 && cap == len && len < MY_MAXPKT &&
+		    my_classify(data, cap, &conf) == F_RAW_SQL) {
+			/* a command payload whose header was read by an earlier
+			 * call, before tracing began: the payload is this call */
+			s->req_dir = (int8_t)seg->dir;
+			my_begin(d, seg, 0);
+			d->msg.bytes = 4;
+			d->hlen = 4;
+			d->plen = d->prem = (uint32_t)len;
+			d->pseq = 0;
+			d->blen = 0;
+			d->ltotal = len;
+		}
 		if (d->in_msg)
 			zt_msg_extend(&d->msg, seg);
 		if (d->sync == SY_WAIT) {
