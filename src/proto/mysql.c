@@ -913,11 +913,11 @@ static void my_response(struct my_state *s, struct my_dir *d, const uint8_t *p, 
 				s->rst = R_DEF_EOF;
 				return;
 			}
-			s->skip_eof = !s->caps_known;
 		} else if (s->nparams + s->ncols) {
 			return; /* the EOF between parameters and columns */
 		}
 		my_resp_done(s, d, ZT_RS_OK, false, emit, ctx);
+		/* caps unknown: an EOF may still trail the definitions */
 		s->skip_eof = !s->caps_known && !is_eof;
 		return;
 	case R_DEF_EOF:
