@@ -584,6 +584,53 @@ static void test_stream_caps_unknown(void **unused)
 	check_exchanges(&out, xb, N(xb), ZT_DIR_EGRESS);
 }
 
+/* The database of a request: USE, COM_INIT_DB, COM_CHANGE_USER. */
+static void test_stream_domain(void **unused)
+{
+	static const char use[] = "\x0b\x00\x00\x00\x03" "USE `shop`";
+	static const char ok[] = "\x07\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00";
+	static const char sel[] = "\x09\x00\x00\x00\x03" "SELECT 1";
+	static const char res[] = "\x01\x00\x00\x01\x01" "\x05\x00\x00\x02\x03" "def\x00"
+				  "\x05\x00\x00\x03\xfe\x00\x00\x02\x00" "\x02\x00\x00\x04\x01\x31"
+				  "\x05\x00\x00\x05\xfe\x00\x00\x02\x00";
+	/* COM_CHANGE_USER: user, 20-byte auth, db; an AuthSwitchRequest, the
+	 * client's answer (seq 3), then OK */
+	static const char cu[] = "\x20\x00\x00\x00\x11" "bob\x00" "\x14" "ABCDEFGHIJKLMNOPQRST" "inv\x00" "\x21\x00";
+	static const char sw[] = "\x16\x00\x00\x02\xfe" "mysql_old\x00" "0123456789\x00";
+	static const char swr[] = "\x08\x00\x00\x03" "secret!!";
+	static const char ok3[] = "\x07\x00\x00\x04\x00\x00\x00\x02\x00\x00\x00";
+	static const char idb[] = "\x05\x00\x00\x00\x02" "logs";
+	struct ph_chunk c[] = {
+	    {ZT_DIR_EGRESS, use, L(use), 0}, {ZT_DIR_INGRESS, ok, L(ok), 0},
+	    {ZT_DIR_EGRESS, sel, L(sel), 0}, {ZT_DIR_INGRESS, res, L(res), 0},
+	    {ZT_DIR_EGRESS, cu, L(cu), 0},   {ZT_DIR_INGRESS, sw, L(sw), 0},
+	    {ZT_DIR_EGRESS, swr, L(swr), 0}, {ZT_DIR_INGRESS, ok3, L(ok3), 0},
+	    {ZT_DIR_EGRESS, sel, L(sel), 0}, {ZT_DIR_INGRESS, res, L(res), 0},
+	    {ZT_DIR_EGRESS, idb, L(idb), 0}, {ZT_DIR_INGRESS, ok, L(ok), 0},
+	    {ZT_DIR_EGRESS, sel, L(sel), 0}, {ZT_DIR_INGRESS, res, L(res), 0},
+	};
+	static const struct exch x[] = {
+	    {"USE", "USE `shop`"},	     {"SELECT", "SELECT ?", .rows = "1"}, {"CHANGE_USER", "bob"},
+	    {"SELECT", "SELECT ?", .rows = "1"}, {"INIT_DB", "logs"},		  {"SELECT", "SELECT ?", .rows = "1"},
+	};
+	static const char *const dom[] = {"shop", "shop", "inv", "inv", "logs", "logs"};
+
+	ph_check_splits(OPS, c, N(c), true, NULL, &out);
+	check_exchanges(&out, x, N(x), ZT_DIR_EGRESS);
+	for (size_t i = 0; i < N(dom); i++)
+		assert_string_equal(out.m[2 * i].request_domain, dom[i]);
+	for (size_t i = 0; i < out.n; i++) /* no auth byte in any message */
+		assert_null(memmem(&out.m[i], sizeof(out.m[i]), "ABCDEFGH", 8));
+	assert_null(memmem(&out.m[5], sizeof(out.m[5]), "secret!!", 8));
+	/* and the raw payloads lose them */
+	uint8_t *p = ph_at_guard(cu, L(cu));
+	assert_int_equal(zt_mysql_redact(p, L(cu)), 20);
+	assert_null(memmem(p, L(cu), "ABCDEFGH", 8));
+	p = ph_at_guard(swr, L(swr));
+	assert_int_equal(zt_mysql_redact(p, L(swr)), 8);
+	assert_null(memmem(p, L(swr), "secret", 6));
+}
+
 /* A SSLRequest: the rest is TLS and is never parsed. */
 static void test_stream_tls(void **unused)
 {
@@ -646,6 +693,7 @@ int main(void)
 	    cmocka_unit_test(test_stream_multi),
 	    cmocka_unit_test(test_stream_hostile),
 	    cmocka_unit_test(test_stream_tls),
+	    cmocka_unit_test(test_stream_domain),
 	    cmocka_unit_test(test_stream_caps_unknown),
 	    cmocka_unit_test(test_stmt_map),
 	};
