@@ -138,6 +138,8 @@ struct my_state {
 	uint8_t phase;	   /* enum my_phase */
 	uint8_t rst;	   /* enum my_rst */
 	bool caps_known;   /* both capability sets seen (handshake observed) */
+	bool eof_known;	   /* deprecate_eof is known: from the capabilities, or
+			    * learned from a result's packets */
 	bool deprecate_eof;
 	bool query_attrs;
 	bool infile;	   /* request side: LOCAL INFILE data until an empty packet */
@@ -674,7 +676,7 @@ static void my_login(struct my_state *s, struct my_dir *d, const uint8_t *p, siz
 		return;
 	}
 	if (s->srv_caps) {
-		s->caps_known = true;
+		s->caps_known = s->eof_known = true;
 		s->deprecate_eof = (caps & s->srv_caps & CAP_DEPRECATE_EOF) != 0;
 		s->query_attrs = (caps & s->srv_caps & CAP_QUERY_ATTRIBUTES) != 0;
 	}
@@ -756,6 +758,16 @@ static void my_unknown_resp(struct my_state *s, struct my_dir *d, zt_emit_fn emi
 	d->msg.flags |= ZT_MF_LOST_SYNC;
 	my_resp_done(s, d, ZT_RS_UNKNOWN, false, emit, ctx);
 	d->sync = SY_WAIT; /* back at the next command */
+}
+
+/* Whether EOF packets are sent, learned from the packets when the
+ * handshake was not seen. */
+static void my_learn_eof(struct my_state *s, bool deprecated)
+{
+	if (!s->eof_known) {
+		s->eof_known = true;
+		s->deprecate_eof = deprecated;
+	}
 }
 
 /* The end of a result set (EOF / OK with 0xfe): another may follow. */
@@ -909,16 +921,18 @@ static void my_response(struct my_state *s, struct my_dir *d, const uint8_t *p, 
 				s->ncols--;
 			if (s->nparams + s->ncols)
 				return;
-			if (s->caps_known && !s->deprecate_eof) {
+			if (s->eof_known && !s->deprecate_eof) {
 				s->rst = R_DEF_EOF;
 				return;
 			}
-		} else if (s->nparams + s->ncols) {
-			return; /* the EOF between parameters and columns */
+		} else {
+			my_learn_eof(s, false);
+			if (s->nparams + s->ncols)
+				return; /* the EOF between parameters and columns */
 		}
 		my_resp_done(s, d, ZT_RS_OK, false, emit, ctx);
-		/* caps unknown: an EOF may still trail the definitions */
-		s->skip_eof = !s->caps_known && !is_eof;
+		/* not known yet: an EOF may still trail the definitions */
+		s->skip_eof = !s->eof_known && !is_eof;
 		return;
 	case R_DEF_EOF:
 	case R_INFILE:
@@ -956,7 +970,9 @@ static void my_response(struct my_state *s, struct my_dir *d, const uint8_t *p, 
 		 * definitions; with it, only the closing OK (>= 7 bytes). Caps
 		 * unknown: the length tells them apart. */
 		bool mid = !s->mid_eof && !s->rows_seen &&
-			   (s->caps_known ? !s->deprecate_eof : total < 7);
+			   (s->eof_known ? !s->deprecate_eof : total < 7);
+		if (!s->mid_eof)
+			my_learn_eof(s, !mid);
 		if (mid) {
 			s->mid_eof = true;
 			if (my_end_status(p, n, (uint32_t)total) & ST_CURSOR_EXISTS)

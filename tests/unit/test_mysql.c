@@ -9,7 +9,8 @@
  * were extracted from the .zrec files by a few lines of python reading
  * struct zt_data_ev. Every stream is also fed cut at every byte
  * (parser_harness.h: ph_check_splits), each segment ending at a guard page.
- * Hand-made packets cover what the real clients did not send (16 MB
+ * DeepFlow's captures of MySQL servers (df_*) cross-check other servers'
+ * bytes. Hand-made packets cover what the real clients did not send (16 MB
  * packets, multi-results, LOCAL INFILE, hostile lengths).
  */
 #include <stdarg.h>
@@ -556,9 +557,10 @@ static void test_stream_hostile(void **unused)
 static void test_stream_caps_unknown(void **unused)
 {
 	static const char qa[] = "\x09\x00\x00\x00\x16" "SELECT ?" "\x09\x00\x00\x00\x03" "SELECT 1";
-	static const char ra[] = "\x0c\x00\x00\x01\x00\x05\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00"
+	/* one group of definitions only (a column): nothing tells whether
+	 * the EOF after it comes until it does */
+	static const char ra[] = "\x0c\x00\x00\x01\x00\x05\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
 				 "\x05\x00\x00\x02\x03" "def\x00" "\x05\x00\x00\x03\xfe\x00\x00\x02\x00"
-				 "\x05\x00\x00\x04\x03" "def\x00" "\x05\x00\x00\x05\xfe\x00\x00\x02\x00"
 				 "\x01\x00\x00\x01\x01" "\x05\x00\x00\x02\x03" "def\x00" "\x05\x00\x00\x03\xfe\x00\x00\x02\x00"
 				 "\x02\x00\x00\x04\x01\x31" "\x05\x00\x00\x05\xfe\x00\x00\x02\x00";
 	static const char qb1[] = "\x18\x00\x00\x00\x03" "SELECT 1 FROM t WHERE 0";
@@ -631,6 +633,50 @@ static void test_stream_domain(void **unused)
 	assert_null(memmem(p, L(swr), "secret", 6));
 }
 
+/* Bytes of other servers (MySQL 5.7 / 8, DeepFlow's test captures, TCP
+ * segments rather than syscalls): a refused login, and a prepared
+ * statement session replayed whole and then with every syscall's capture
+ * cut at 256 bytes (the rest a gap): the framing survives by the lengths
+ * and the blind responses, the byte counts stay exact. */
+static void test_stream_other_servers(void **unused)
+{
+	static const struct exch lx[] = {{"LOGIN", "mydemo", 1040, .status = ZT_RS_SERVER_ERROR}};
+	static const char ps[] = "SELECT * FROM `domain` WHERE state != ?";
+	static const struct exch tx[] = {
+	    {"STMT_PREPARE", ps},
+	    {"STMT_EXECUTE", ps, .rows = "3"},
+	    {"STMT_CLOSE", ps, .oneway = true},
+	    {"SELECT", "SELECT * FROM `controller`", .rows = "3"},
+	};
+	static const struct exch tcut[] = {
+	    {"STMT_PREPARE", ps, .flags = ZT_MF_TRUNCATED},
+	    {"STMT_EXECUTE", ps, .flags = ZT_MF_TRUNCATED},
+	    {"STMT_CLOSE", ps, .oneway = true},
+	    {"SELECT", "SELECT * FROM `controller`", .flags = ZT_MF_TRUNCATED},
+	};
+	static struct ph_msgs full;
+	struct ph_chunk c[N(df_truncate)];
+
+	ph_check_splits(OPS, df_login_error, N(df_login_error), true, NULL, &out);
+	check_exchanges(&out, lx, N(lx), ZT_DIR_EGRESS);
+	assert_string_equal(out.m[0].request_domain, "mydemo-dn1");
+	assert_string_equal(out.m[1].response_exception, "#08004 Too many connections");
+
+	ph_run(OPS, df_truncate, N(df_truncate), &(struct ph_feed){.finish = true}, &full);
+	check_exchanges(&full, tx, N(tx), ZT_DIR_EGRESS);
+	memcpy(c, df_truncate, sizeof(c));
+	for (size_t i = 0; i < N(c); i++)
+		if (c[i].len > 256) {
+			c[i].gap = c[i].len - 256;
+			c[i].len = 256;
+		}
+	ph_check_splits(OPS, c, N(c), true, NULL, &out);
+	check_exchanges(&out, tcut, N(tcut), ZT_DIR_EGRESS);
+	assert_int_equal(out.n, full.n);
+	for (size_t i = 0; i < out.n; i++)
+		assert_int_equal(out.m[i].bytes, full.m[i].bytes);
+}
+
 /* A SSLRequest: the rest is TLS and is never parsed. */
 static void test_stream_tls(void **unused)
 {
@@ -693,6 +739,7 @@ int main(void)
 	    cmocka_unit_test(test_stream_multi),
 	    cmocka_unit_test(test_stream_hostile),
 	    cmocka_unit_test(test_stream_tls),
+	    cmocka_unit_test(test_stream_other_servers),
 	    cmocka_unit_test(test_stream_domain),
 	    cmocka_unit_test(test_stream_caps_unknown),
 	    cmocka_unit_test(test_stmt_map),
