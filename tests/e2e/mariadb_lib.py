@@ -61,11 +61,11 @@ class MariaDB:
         return subprocess.run(["mariadb", "--no-defaults", f"--socket={self.sock}", "-uroot", "-e", sql],
                               capture_output=True, text=True)
 
-    def cli(self, sql, user=USER, password=None, db=DB):
+    def cli(self, sql, user=USER, password=None, db=DB, extra=()):
         """The mariadb CLI over TCP as the application user."""
         pw = self.password if password is None else password
         return subprocess.run(["mariadb", "--no-defaults", "-h", "127.0.0.1", "-P", str(self.port), "-u", user,
-                               f"-p{pw}", "--skip-ssl", db, "-e", sql], capture_output=True, text=True)
+                               f"-p{pw}", "--skip-ssl", *extra, db, "-e", sql], capture_output=True, text=True)
 
     def stop(self):
         if self.proc.poll() is None:

@@ -147,6 +147,14 @@ def bad_login(port):
         assert e.args[0] == 1045, e
 
 
+def cli_clear_password(srv):
+    """The mariadb CLI sending the password in clear (mysql_clear_password
+    in the HandshakeResponse); the server switches it to
+    mysql_native_password (AuthSwitchRequest, a scramble back), then OK."""
+    r = srv.cli("SELECT 1", extra=["--default-auth=mysql_clear_password"])
+    assert r.returncode == 0, r.stderr
+
+
 def cli_session(srv):
     """The mariadb CLI: three statements, one of them an error (1146)."""
     r = srv.cli("SELECT name FROM items WHERE id = 1; SELECT 'it''s', 7; SELECT * FROM nope_cli")

@@ -17,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Ztrace, check, finish, spans, wait_for  # noqa: E402
+from lib import Recorder, Ztrace, check, finish, spans, wait_for  # noqa: E402
 from mariadb_lib import MariaDB  # noqa: E402
 import mysql_workload as w  # noqa: E402
 
@@ -45,12 +45,15 @@ def find_conn(conns, first_types):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="zt-e2e-mysql-")
-    srv = zt = early = None
+    srv = zt = early = rec = None
     try:
         srv = MariaDB(tmp, PORT, PASSWORD)
         early = w.connect(PORT, PASSWORD)  # before tracing starts
         data = os.path.join(tmp, "data")
         zt = Ztrace(data)
+        # a recording alongside: redaction of the raw payloads
+        rec = Recorder(os.path.join(tmp, "mysql.zrec"), "--port", str(PORT))
+        rec.ready()
         cur = early.cursor()
         cur.execute("SELECT 'mid', 1")
         w.pymysql_session(PORT, PASSWORD)
@@ -59,13 +62,14 @@ def main():
         w.cli_session(srv)
         w.big_results(PORT, PASSWORD)
         w.deprecate_eof(PORT, PASSWORD)
+        w.cli_clear_password(srv)
         cur.execute("SELECT COUNT(*) FROM items WHERE id > 1")
         early.close()
 
         def mine():
             return [s for s in spans(data, "--protocol", "MySQL") if s["server_port"] == PORT]
-        # 2 x (9 + 9 + 1 + 4 + 4 + 5) + 2 x 3 (the early connection)
-        want = 2 * (9 + 9 + 1 + 4 + 4 + 5) + 2 * 3
+        # 2 x (9 + 9 + 1 + 4 + 4 + 5 + 2) + 2 x 3 (the early connection)
+        want = 2 * (9 + 9 + 1 + 4 + 4 + 5 + 2) + 2 * 3
         got, waited = wait_for(lambda: (lambda m: m if len(m) >= want else None)(mine()), 15, 0.3)
         ss = got or mine()
         check("all spans visible", len(ss) == want, f"{len(ss)} spans, want {want}")
@@ -112,6 +116,16 @@ def main():
                   len(mid) == 1 and [x["request_type"] for x in mid[0]] == ["SELECT", "SELECT", "QUIT"] and
                   (mid[0][1]["attributes"] or {}).get("mysql.rows") == "1", mid or list(conns.values())[:3])
         check("no LOGIN span for successful logins", sum(s["request_type"] == "LOGIN" for s in ss) == 2)
+        for tap in ("client-process", "server-process"):
+            conns = by_conn(ss, tap)
+            cp = [c for c in conns.values() if [x["request_resource"] for x in c] == ["SELECT ?", None]]
+            check(f"{tap}: login with a clear password and an auth switch: SELECT 1 then QUIT",
+                  len(cp) == 1 and (cp[0][0]["attributes"] or {}).get("mysql.rows") == "1", cp)
+        rec.stop()
+        with open(rec.path, "rb") as f:
+            raw = f.read()
+        check("recording made", len(raw) > 10000, f"{len(raw)} bytes")
+        check("password (sent in clear once) in no byte of the recording", PASSWORD.encode() not in raw)
         zt.stop()
         zt = None
         leaked = []
@@ -126,6 +140,8 @@ def main():
     finally:
         if zt:
             zt.stop()
+        if rec:
+            rec.stop()
         if srv:
             srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
