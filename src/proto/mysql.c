@@ -38,51 +38,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MY_BUF 1024	    /* payload prefix kept per logical packet */
-#define MY_MAXPKT 0xffffffu /* a payload this long continues in the next packet */
-#define MY_FIFO 16	    /* commands awaiting their response */
-#define MY_STMTS 8	    /* prepared statements remembered per connection */
-#define MY_PREP 2	    /* COM_STMT_PREPAREs awaiting their statement id */
+#define MY_BUF 1024 /* payload prefix kept per logical packet */
+#define MY_FIFO 16  /* commands awaiting their response */
+#define MY_STMTS 8  /* prepared statements remembered per connection */
+#define MY_PREP 2   /* COM_STMT_PREPAREs awaiting their statement id */
 #define MY_DB_LEN 64
-
-/* capability flags */
-#define CAP_CONNECT_WITH_DB 0x00000008u
-#define CAP_PROTOCOL_41 0x00000200u
-#define CAP_SSL 0x00000800u
-#define CAP_SECURE_CONN 0x00008000u
-#define CAP_PLUGIN_AUTH 0x00080000u
-#define CAP_PLUGIN_AUTH_LENENC 0x00200000u
-#define CAP_DEPRECATE_EOF 0x01000000u
-#define CAP_QUERY_ATTRIBUTES 0x08000000u
-/* server status flags */
-#define ST_MORE_RESULTS 0x0008u
-#define ST_CURSOR_EXISTS 0x0040u
-
-enum my_cmd {
-	CMD_QUIT = 0x01,
-	CMD_INIT_DB = 0x02,
-	CMD_QUERY = 0x03,
-	CMD_FIELD_LIST = 0x04,
-	CMD_STATISTICS = 0x09,
-	CMD_CHANGE_USER = 0x11,
-	CMD_STMT_PREPARE = 0x16,
-	CMD_STMT_EXECUTE = 0x17,
-	CMD_STMT_LONG_DATA = 0x18,
-	CMD_STMT_CLOSE = 0x19,
-	CMD_STMT_RESET = 0x1a,
-	CMD_STMT_FETCH = 0x1c,
-	CMD_BULK_EXECUTE = 0xfa, /* MariaDB COM_STMT_BULK_EXECUTE */
-};
-
-/* Names of the commands we parse; others are not commands to us. */
-static const char *const my_cmd_names[256] = {
-    [0x01] = "QUIT",	     [0x02] = "INIT_DB",	  [0x03] = "QUERY",	     [0x04] = "FIELD_LIST",
-    [0x07] = "REFRESH",	     [0x08] = "SHUTDOWN",	  [0x09] = "STATISTICS",     [0x0a] = "PROCESS_INFO",
-    [0x0c] = "PROCESS_KILL", [0x0d] = "DEBUG",		  [0x0e] = "PING",	     [0x11] = "CHANGE_USER",
-    [0x16] = "STMT_PREPARE", [0x17] = "STMT_EXECUTE",	  [0x18] = "STMT_SEND_LONG_DATA",
-    [0x19] = "STMT_CLOSE",   [0x1a] = "STMT_RESET",	  [0x1b] = "SET_OPTION",     [0x1c] = "STMT_FETCH",
-    [0x1f] = "RESET_CONNECTION",			  [0xfa] = "STMT_BULK_EXECUTE",
-};
 
 enum my_phase {
 	PH_START = 0, /* nothing seen: the first packet decides */
@@ -110,16 +70,16 @@ enum my_rst {
 };
 
 struct my_dir {
-	uint8_t sync;	/* enum my_sync */
-	uint8_t hlen;	/* header bytes gathered */
+	uint8_t sync; /* enum my_sync */
+	uint8_t hlen; /* header bytes gathered */
 	uint8_t hdr[4];
-	uint8_t pseq;	/* sequence id of the logical packet's first packet */
-	bool more;	/* the logical packet continues (0xffffff payload) */
-	bool in_msg;	/* msg has begun */
-	bool blind;	/* response framing lost: counting until the next command */
-	uint32_t plen;	/* payload length of the current packet */
-	uint32_t prem;	/* its payload bytes still to come */
-	uint32_t blen;	/* payload prefix bytes in buf */
+	uint8_t pseq;	 /* sequence id of the logical packet's first packet */
+	bool more;	 /* the logical packet continues (0xffffff payload) */
+	bool in_msg;	 /* msg has begun */
+	bool blind;	 /* response framing lost: counting until the next command */
+	uint32_t plen;	 /* payload length of the current packet */
+	uint32_t prem;	 /* its payload bytes still to come */
+	uint32_t blen;	 /* payload prefix bytes in buf */
 	uint64_t ltotal; /* logical packet payload length so far */
 	struct zt_msg msg;
 	uint8_t buf[MY_BUF];
@@ -134,17 +94,17 @@ struct my_stmt {
 
 struct my_state {
 	struct my_dir d[2];
-	int8_t req_dir;	   /* direction carrying commands; -1: not known yet */
-	uint8_t phase;	   /* enum my_phase */
-	uint8_t rst;	   /* enum my_rst */
-	bool caps_known;   /* both capability sets seen (handshake observed) */
-	bool eof_known;	   /* deprecate_eof is known: from the capabilities, or
-			    * learned from a result's packets */
+	int8_t req_dir;	 /* direction carrying commands; -1: not known yet */
+	uint8_t phase;	 /* enum my_phase */
+	uint8_t rst;	 /* enum my_rst */
+	bool caps_known; /* both capability sets seen (handshake observed) */
+	bool eof_known;	 /* deprecate_eof is known: from the capabilities, or
+			  * learned from a result's packets */
 	bool deprecate_eof;
 	bool query_attrs;
-	bool infile;	   /* request side: LOCAL INFILE data until an empty packet */
-	bool skip_eof;	   /* a def list ended with caps unknown: an EOF may trail */
-	bool mid_eof;	   /* R_ROWS: the EOF after the column definitions was seen */
+	bool infile;   /* request side: LOCAL INFILE data until an empty packet */
+	bool skip_eof; /* a def list ended with caps unknown: an EOF may trail */
+	bool mid_eof;  /* R_ROWS: the EOF after the column definitions was seen */
 	bool rows_seen;
 	uint32_t srv_caps;
 	uint32_t ncols, nparams; /* definitions still to come */
@@ -160,45 +120,6 @@ struct my_state {
 };
 
 _Static_assert(sizeof(struct my_state) < 16 * 1024, "per-connection state must stay small");
-
-/* ---- small readers ----------------------------------------------------- */
-
-static uint32_t my_le16(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8;
-}
-
-static uint32_t my_le24(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
-}
-
-static uint32_t my_le32(const uint8_t *p)
-{
-	return my_le24(p) | (uint32_t)p[3] << 24;
-}
-
-/* Length-encoded integer at p[*i], within n bytes. */
-static bool my_lenenc(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
-{
-	size_t k = *i, w;
-
-	if (k >= n)
-		return false;
-	if (p[k] < 0xfb) {
-		*v = p[k];
-		*i = k + 1;
-		return true;
-	}
-	w = p[k] == 0xfc ? 2 : p[k] == 0xfd ? 3 : p[k] == 0xfe ? 8 : 0;
-	if (w == 0 || n - k - 1 < w)
-		return false;
-	*v = 0;
-	for (size_t j = 0; j < w; j++)
-		*v |= (uint64_t)p[k + 1 + j] << (8 * j);
-	*i = k + 1 + w;
-	return true;
-}
 
 static void my_set(char *dst, size_t dstsz, const char *src)
 {
@@ -216,159 +137,14 @@ static void my_attr_u64(struct zt_msg *m, const char *key, uint64_t v)
 	zt_attrs_add(&m->attrs, key, b, (size_t)n);
 }
 
-/* ---- shapes (inference, resync, first packet) -------------------------- */
-
-/* Initial Handshake v10, whole in p[0..n) == its payload. */
-static bool my_is_greeting(const uint8_t *p, size_t n, uint32_t plen, uint32_t *caps)
-{
-	size_t i, v;
-
-	if (n != plen || plen < 40 || plen > 512 || p[0] != 10)
-		return false;
-	for (i = 1; i < n && i < 64 && p[i]; i++)
-		if (p[i] < 0x20 || p[i] > 0x7e)
-			return false;
-	v = i; /* the NUL ending the server version */
-	if (v == 1 || v >= n || p[v] || v + 31 > n)
-		return false;
-	/* conn id (4), auth data part 1 (8), filler 0 */
-	if (p[v + 13] != 0)
-		return false;
-	*caps = my_le16(p + v + 14) | my_le16(p + v + 19) << 16;
-	return (*caps & CAP_PROTOCOL_41) != 0;
-}
-
-/* HandshakeResponse41 (or SSLRequest) of a payload of plen, n captured. */
-static bool my_is_hsr(const uint8_t *p, size_t n, uint32_t plen)
-{
-	if (plen < 32 || n < 32 || !(my_le32(p) & CAP_PROTOCOL_41))
-		return false;
-	for (size_t i = 9; i < 28; i++)
-		if (p[i])
-			return false;
-	return p[8] != 0; /* a character set */
-}
-
-static bool my_is_ident_text(const uint8_t *p, size_t n)
-{
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (p[i] < 0x21 || p[i] == 0x7f)
-			return false;
-	return true;
-}
-
-/* Confidence that payload p[0..n) of length plen is a client command
- * (sequence id 0 checked by the caller); 0 when it is not one we would
- * infer a connection from. */
-static int my_command_conf(const uint8_t *p, size_t n, uint32_t plen)
-{
-	if (n == 0)
-		return 0;
-	switch (p[0]) {
-	case CMD_QUERY:
-	case CMD_STMT_PREPARE: {
-		size_t o = 1;
-		size_t m = n < plen ? n : plen;
-		if (p[0] == CMD_QUERY && m >= 3 && p[1] == 0 && p[2] == 1)
-			o = 3; /* MySQL 8 query attributes, none */
-		return m > o && zt_mysql_looks_sql(p + o, m - o) ? 80 : 0;
-	}
-	case CMD_STMT_EXECUTE:
-	case CMD_BULK_EXECUTE:
-		return plen >= 10 && n >= 10 && p[5] <= 0x0f && my_le32(p + 6) == 1 ? 60 : 0;
-	case 0x0e: /* PING */
-		return plen == 1 ? 60 : 0;
-	case CMD_INIT_DB:
-		return plen == n && my_is_ident_text(p + 1, n - 1) ? 60 : 0;
-	default:
-		return 0;
-	}
-}
-
-/* Any command we parse, for resynchronising the request side. */
-static bool my_is_command(const uint8_t *p, size_t n, uint32_t plen)
-{
-	if (n == 0 || !my_cmd_names[p[0]])
-		return false;
-	if (my_command_conf(p, n, plen) > 0)
-		return true;
-	switch (p[0]) {
-	case CMD_QUERY:
-	case CMD_STMT_PREPARE:
-	case CMD_STMT_EXECUTE:
-	case CMD_BULK_EXECUTE:
-	case CMD_INIT_DB:
-		return false; /* their strict checks failed above */
-	case CMD_STMT_CLOSE:
-	case CMD_STMT_RESET:
-		return plen == 5;
-	case CMD_STMT_FETCH:
-		return plen == 9;
-	default:
-		return plen == 1 || p[0] == CMD_FIELD_LIST || p[0] == CMD_CHANGE_USER;
-	}
-}
-
-/* An ERR packet with its SQLSTATE marker. */
-static bool my_is_err(const uint8_t *p, size_t n, uint32_t plen)
-{
-	return n >= 9 && plen >= 9 && p[0] == 0xff && p[3] == '#';
-}
-
-enum my_first {
-	F_NONE = 0,
-	F_GREETING, /* server: the connection's first packet */
-	F_ERR,	    /* server: an ERR */
-	F_HSR,	    /* client: HandshakeResponse41 */
-	F_COMMAND,  /* client: a command */
-	F_RAW_SQL,  /* client: COM_QUERY / COM_STMT_PREPARE payload without its
-		     * header (a server reads the 4-byte header and the payload
-		     * with two calls: tracing that starts mid-connection on the
-		     * server side sees the payload first) */
-};
-
-static int my_classify(const uint8_t *buf, size_t len, int *conf)
-{
-	uint32_t plen, caps;
-	const uint8_t *p = buf + 4;
-	size_t n;
-
-	*conf = 0;
-	if (!buf || len < 5)
-		return F_NONE;
-	plen = my_le24(buf);
-	n = len - 4;
-	if (plen == 0 || (uint64_t)plen + 4 < len)
-		return F_NONE; /* one packet per first syscall, or a cut one */
-	if (buf[3] == 0 && my_is_greeting(p, n, plen, &caps)) {
-		*conf = 90;
-		return F_GREETING;
-	}
-	if (buf[3] == 0 && (*conf = my_command_conf(p, n, plen)) > 0)
-		return F_COMMAND;
-	if (buf[3] == 1 && n == plen && my_is_hsr(p, n, plen)) {
-		*conf = 75;
-		return F_HSR;
-	}
-	if (buf[3] <= 1 && n == plen && my_is_err(p, n, plen) && my_le16(p + 1) >= 1000 && my_le16(p + 1) < 5000) {
-		*conf = 60;
-		return F_ERR;
-	}
-	if ((buf[0] == CMD_QUERY || buf[0] == CMD_STMT_PREPARE) && zt_mysql_looks_sql(buf + 1, len - 1)) {
-		*conf = 70;
-		return F_RAW_SQL;
-	}
-	return F_NONE;
-}
+/* ---- inference --------------------------------------------------------- */
 
 static int my_infer(const uint8_t *buf, size_t len, const struct zt_infer_hints *h)
 {
 	int conf;
 
 	(void)h;
-	my_classify(buf, len, &conf);
+	zt_mysql_classify(buf, len, &conf);
 	return conf;
 }
 
@@ -376,13 +152,13 @@ static int my_first_kind(const uint8_t *buf, size_t len)
 {
 	int conf;
 
-	switch (my_classify(buf, len, &conf)) {
-	case F_GREETING:
-	case F_ERR:
+	switch (zt_mysql_classify(buf, len, &conf)) {
+	case MY_F_GREETING:
+	case MY_F_ERR:
 		return ZT_MSG_RESPONSE;
-	case F_HSR:
-	case F_COMMAND:
-	case F_RAW_SQL:
+	case MY_F_HSR:
+	case MY_F_COMMAND:
+	case MY_F_RAW_SQL:
 		return ZT_MSG_REQUEST;
 	default:
 		return 0;
@@ -538,7 +314,7 @@ static void my_fill_ok(struct zt_msg *m, const uint8_t *p, size_t n, uint8_t cmd
 	*status = 0;
 	if (my_lenenc(p, n, &i, &affected) && my_lenenc(p, n, &i, &id) && n - i >= 2)
 		*status = my_le16(p + i);
-	if (cmd == CMD_QUERY || cmd == CMD_STMT_EXECUTE || cmd == CMD_BULK_EXECUTE)
+	if (cmd == MY_CMD_QUERY || cmd == MY_CMD_STMT_EXECUTE || cmd == MY_CMD_BULK_EXECUTE)
 		my_attr_u64(m, "mysql.affected_rows", affected);
 }
 
@@ -557,23 +333,25 @@ static void my_command(struct my_state *s, struct my_dir *d, const uint8_t *p, s
 
 	m->kind = ZT_MSG_REQUEST;
 	m->pair = ZT_PAIR_FIFO;
-	my_set(m->request_type, sizeof(m->request_type), my_cmd_names[cmd]);
+	my_set(m->request_type, sizeof(m->request_type), zt_mysql_cmd_names[cmd]);
 	switch (cmd) {
-	case CMD_QUERY:
-	case CMD_STMT_PREPARE: {
+	case MY_CMD_QUERY:
+	case MY_CMD_STMT_PREPARE: {
 		size_t o = 1;
 		bool ncut;
-		if (cmd == CMD_QUERY && n >= 3 && p[1] == 0 && p[2] == 1 && (s->query_attrs || !s->caps_known))
+		if (cmd == MY_CMD_QUERY && n >= 3 && p[1] == 0 && p[2] == 1 &&
+		    (s->query_attrs || !s->caps_known))
 			o = 3;
-		if (cmd == CMD_QUERY) {
+		if (cmd == MY_CMD_QUERY) {
 			char kw[ZT_TYPE_LEN];
 			if (zt_mysql_keyword((const char *)p + o, n - o, kw, sizeof(kw)))
 				my_set(m->request_type, sizeof(m->request_type), kw);
 		}
-		zt_mysql_normalize((const char *)p + o, n - o, m->request_resource, sizeof(m->request_resource), &ncut);
+		zt_mysql_normalize((const char *)p + o, n - o, m->request_resource,
+				   sizeof(m->request_resource), &ncut);
 		if (cut || ncut)
 			m->flags |= ZT_MF_TRUNCATED;
-		if (cmd == CMD_QUERY && strcmp(m->request_type, "USE") == 0) {
+		if (cmd == MY_CMD_QUERY && strcmp(m->request_type, "USE") == 0) {
 			/* USE db: the database of what follows */
 			const char *r = m->request_resource + 3;
 			while (*r == ' ')
@@ -585,7 +363,7 @@ static void my_command(struct my_state *s, struct my_dir *d, const uint8_t *p, s
 			}
 			zt_copy_str(s->db, sizeof(s->db), r, k);
 		}
-		if (cmd == CMD_STMT_PREPARE) {
+		if (cmd == MY_CMD_STMT_PREPARE) {
 			uint8_t slot = (uint8_t)((s->prep_head + s->prep_n) % MY_PREP);
 			if (s->prep_n == MY_PREP) { /* unanswered prepares: the oldest goes */
 				s->prep_head = (uint8_t)((s->prep_head + 1) % MY_PREP);
@@ -597,26 +375,26 @@ static void my_command(struct my_state *s, struct my_dir *d, const uint8_t *p, s
 		}
 		break;
 	}
-	case CMD_STMT_EXECUTE:
-	case CMD_BULK_EXECUTE:
-	case CMD_STMT_RESET:
-	case CMD_STMT_FETCH:
-	case CMD_STMT_LONG_DATA:
+	case MY_CMD_STMT_EXECUTE:
+	case MY_CMD_BULK_EXECUTE:
+	case MY_CMD_STMT_RESET:
+	case MY_CMD_STMT_FETCH:
+	case MY_CMD_STMT_LONG_DATA:
 		my_stmt_fill(s, m, p, n, false);
 		break;
-	case CMD_STMT_CLOSE:
+	case MY_CMD_STMT_CLOSE:
 		my_stmt_fill(s, m, p, n, true);
 		break;
-	case CMD_INIT_DB:
+	case MY_CMD_INIT_DB:
 		zt_copy_str(s->db, sizeof(s->db), (const char *)p + 1, n - 1);
 		my_set(m->request_resource, sizeof(m->request_resource), s->db);
 		break;
-	case CMD_FIELD_LIST:
+	case MY_CMD_FIELD_LIST:
 		for (i = 1; i < n && p[i]; i++)
 			;
 		zt_copy_str(m->request_resource, sizeof(m->request_resource), (const char *)p + 1, i - 1);
 		break;
-	case CMD_CHANGE_USER:
+	case MY_CMD_CHANGE_USER:
 		/* user NUL, auth (1-byte length), db NUL: the auth is skipped */
 		for (i = 1; i < n && p[i]; i++)
 			;
@@ -631,7 +409,7 @@ static void my_command(struct my_state *s, struct my_dir *d, const uint8_t *p, s
 		break;
 	}
 	my_set(m->request_domain, sizeof(m->request_domain), s->db);
-	if (cmd == CMD_QUIT || cmd == CMD_STMT_CLOSE || cmd == CMD_STMT_LONG_DATA)
+	if (cmd == MY_CMD_QUIT || cmd == MY_CMD_STMT_CLOSE || cmd == MY_CMD_STMT_LONG_DATA)
 		m->pair = ZT_PAIR_ONEWAY; /* the server sends nothing back */
 	else
 		my_fifo_push(s, cmd);
@@ -670,15 +448,15 @@ static void my_login(struct my_state *s, struct my_dir *d, const uint8_t *p, siz
 	size_t i, u;
 	uint64_t alen = 0;
 
-	if (total == 32 && (caps & CAP_SSL)) {
+	if (total == 32 && (caps & MY_CAP_SSL)) {
 		s->phase = PH_TLS; /* SSLRequest: TLS from here on */
 		d->in_msg = false;
 		return;
 	}
 	if (s->srv_caps) {
 		s->caps_known = s->eof_known = true;
-		s->deprecate_eof = (caps & s->srv_caps & CAP_DEPRECATE_EOF) != 0;
-		s->query_attrs = (caps & s->srv_caps & CAP_QUERY_ATTRIBUTES) != 0;
+		s->deprecate_eof = (caps & s->srv_caps & MY_CAP_DEPRECATE_EOF) != 0;
+		s->query_attrs = (caps & s->srv_caps & MY_CAP_QUERY_ATTRIBUTES) != 0;
 	}
 	m->kind = ZT_MSG_REQUEST;
 	m->pair = ZT_PAIR_FIFO;
@@ -687,10 +465,10 @@ static void my_login(struct my_state *s, struct my_dir *d, const uint8_t *p, siz
 		;
 	zt_copy_str(m->request_resource, sizeof(m->request_resource), (const char *)p + u, i - u);
 	i++;
-	if (i < n && (caps & CAP_PLUGIN_AUTH_LENENC)) {
+	if (i < n && (caps & MY_CAP_PLUGIN_AUTH_LENENC)) {
 		if (!my_lenenc(p, n, &i, &alen))
 			i = n;
-	} else if (i < n && (caps & CAP_SECURE_CONN)) {
+	} else if (i < n && (caps & MY_CAP_SECURE_CONN)) {
 		alen = p[i++];
 	} else {
 		while (i < n && p[i])
@@ -700,7 +478,7 @@ static void my_login(struct my_state *s, struct my_dir *d, const uint8_t *p, siz
 	if (alen > n)
 		alen = n;
 	i += (size_t)alen;
-	if ((caps & CAP_CONNECT_WITH_DB) && i < n) {
+	if ((caps & MY_CAP_CONNECT_WITH_DB) && i < n) {
 		size_t e;
 		for (e = i; e < n && p[e]; e++)
 			;
@@ -724,11 +502,11 @@ static void my_request(struct my_state *s, struct my_dir *d, const uint8_t *p, s
 	switch (s->phase) {
 	case PH_START:
 	case PH_HSR:
-		if (seq == 1 && my_is_hsr(p, n, (uint32_t)(total > 0xffffffff ? 0xffffffff : total))) {
+		if (seq == 1 && zt_mysql_is_hsr(p, n, (uint32_t)(total > 0xffffffff ? 0xffffffff : total))) {
 			my_login(s, d, p, n, total);
 			return;
 		}
-		if (seq == 0 && my_is_command(p, n, (uint32_t)total)) {
+		if (seq == 0 && zt_mysql_is_command(p, n, (uint32_t)total)) {
 			s->phase = PH_CMD;
 			my_command(s, d, p, n, total, emit, ctx);
 			return;
@@ -742,7 +520,7 @@ static void my_request(struct my_state *s, struct my_dir *d, const uint8_t *p, s
 				s->infile = false;
 			break;
 		}
-		if (seq == 0 && n > 0 && my_cmd_names[p[0]]) {
+		if (seq == 0 && n > 0 && zt_mysql_cmd_names[p[0]]) {
 			my_command(s, d, p, n, total, emit, ctx);
 			return;
 		}
@@ -774,7 +552,7 @@ static void my_learn_eof(struct my_state *s, bool deprecated)
 static void my_rows_end(struct my_state *s, struct my_dir *d, const uint8_t *p, size_t n, uint64_t total,
 			zt_emit_fn emit, void *ctx)
 {
-	if (my_end_status(p, n, (uint32_t)total) & ST_MORE_RESULTS) {
+	if (my_end_status(p, n, (uint32_t)total) & MY_ST_MORE_RESULTS) {
 		s->rst = R_FIRST;
 		return;
 	}
@@ -818,7 +596,7 @@ static void my_response(struct my_state *s, struct my_dir *d, const uint8_t *p, 
 		d->in_msg = false;
 		return;
 	}
-	if (s->skip_eof && s->rst == R_FIRST && is_eof && s->fifo[s->fifo_head] != CMD_FIELD_LIST) {
+	if (s->skip_eof && s->rst == R_FIRST && is_eof && s->fifo[s->fifo_head] != MY_CMD_FIELD_LIST) {
 		s->skip_eof = false; /* the EOF trailing a prepare's definitions */
 		d->in_msg = false;
 		return;
@@ -828,7 +606,7 @@ static void my_response(struct my_state *s, struct my_dir *d, const uint8_t *p, 
 	switch (s->rst) {
 	case R_FIRST:
 		if (b0 == 0xff) {
-			if (cmd == CMD_STMT_PREPARE && s->prep_n) {
+			if (cmd == MY_CMD_STMT_PREPARE && s->prep_n) {
 				s->prep_head = (uint8_t)((s->prep_head + 1) % MY_PREP);
 				s->prep_n--;
 			}
@@ -836,7 +614,7 @@ static void my_response(struct my_state *s, struct my_dir *d, const uint8_t *p, 
 			my_resp_done(s, d, ZT_RS_CLIENT_ERROR, s->rows > 0, emit, ctx);
 			return;
 		}
-		if (cmd == CMD_CHANGE_USER) {
+		if (cmd == MY_CMD_CHANGE_USER) {
 			if (b0 == 0x00) {
 				my_resp_done(s, d, ZT_RS_OK, false, emit, ctx);
 			} else {
@@ -844,11 +622,11 @@ static void my_response(struct my_state *s, struct my_dir *d, const uint8_t *p, 
 			}
 			return;
 		}
-		if (cmd == CMD_STATISTICS) { /* a text answer */
+		if (cmd == MY_CMD_STATISTICS) { /* a text answer */
 			my_resp_done(s, d, ZT_RS_OK, false, emit, ctx);
 			return;
 		}
-		if (cmd == CMD_STMT_PREPARE && b0 == 0x00 && total >= 12 && n >= 12) {
+		if (cmd == MY_CMD_STMT_PREPARE && b0 == 0x00 && total >= 12 && n >= 12) {
 			uint32_t id = my_le32(p + 1);
 			if (s->prep_n) {
 				my_stmt_put(s, id, s->prep[s->prep_head], s->prep_cut[s->prep_head]);
@@ -865,21 +643,21 @@ static void my_response(struct my_state *s, struct my_dir *d, const uint8_t *p, 
 			}
 			return;
 		}
-		if (cmd == CMD_FIELD_LIST) {
+		if (cmd == MY_CMD_FIELD_LIST) {
 			if (is_eof)
 				my_resp_done(s, d, ZT_RS_OK, false, emit, ctx);
 			else
 				s->rst = R_FIELDS;
 			return;
 		}
-		if (cmd == CMD_STMT_FETCH) {
+		if (cmd == MY_CMD_STMT_FETCH) {
 			s->rst = R_ROWS;
 			s->mid_eof = true;
 			break; /* this packet is a row or the end */
 		}
 		if (b0 == 0x00 && total >= 7) {
 			my_fill_ok(m, p, n, cmd, &st);
-			if (st & ST_MORE_RESULTS)
+			if (st & MY_ST_MORE_RESULTS)
 				return; /* the next result set follows */
 			my_resp_done(s, d, ZT_RS_OK, s->rows > 0, emit, ctx);
 			return;
@@ -888,7 +666,7 @@ static void my_response(struct my_state *s, struct my_dir *d, const uint8_t *p, 
 			my_resp_done(s, d, ZT_RS_OK, false, emit, ctx);
 			return;
 		}
-		if (b0 == 0xfb && cmd == CMD_QUERY) {
+		if (b0 == 0xfb && cmd == MY_CMD_QUERY) {
 			zt_attrs_add(&m->attrs, "mysql.local_infile", (const char *)p + 1, n - 1);
 			s->infile = true;
 			s->rst = R_INFILE;
@@ -969,20 +747,20 @@ static void my_response(struct my_state *s, struct my_dir *d, const uint8_t *p, 
 		/* Without DEPRECATE_EOF an EOF (5 bytes) follows the column
 		 * definitions; with it, only the closing OK (>= 7 bytes). Caps
 		 * unknown: the length tells them apart. */
-		bool mid = !s->mid_eof && !s->rows_seen &&
-			   (s->eof_known ? !s->deprecate_eof : total < 7);
+		bool mid = !s->mid_eof && !s->rows_seen && (s->eof_known ? !s->deprecate_eof : total < 7);
 		if (!s->mid_eof)
 			my_learn_eof(s, !mid);
 		if (mid) {
 			s->mid_eof = true;
-			if (my_end_status(p, n, (uint32_t)total) & ST_CURSOR_EXISTS)
-				my_resp_done(s, d, ZT_RS_OK, false, emit, ctx); /* rows come by COM_STMT_FETCH */
+			if (my_end_status(p, n, (uint32_t)total) & MY_ST_CURSOR_EXISTS)
+				my_resp_done(s, d, ZT_RS_OK, false, emit,
+					     ctx); /* rows come by COM_STMT_FETCH */
 			return;
 		}
 		my_rows_end(s, d, p, n, total, emit, ctx);
 		return;
 	}
-	if (b0 == 0xff && my_is_err(p, n, (uint32_t)total)) {
+	if (b0 == 0xff && zt_mysql_is_err(p, n, (uint32_t)total)) {
 		my_fill_err(m, p, n);
 		my_resp_done(s, d, ZT_RS_CLIENT_ERROR, true, emit, ctx);
 		return;
@@ -1011,20 +789,20 @@ static void my_packet(struct my_state *s, int dir, zt_emit_fn emit, void *ctx)
 		tmp[2] = (uint8_t)(t >> 16);
 		tmp[3] = d->pseq;
 		memcpy(tmp + 4, p, k);
-		switch (my_classify(tmp, k + 4, &conf)) {
-		case F_GREETING:
-			my_is_greeting(p, n, (uint32_t)total, &s->srv_caps);
+		switch (zt_mysql_classify(tmp, k + 4, &conf)) {
+		case MY_F_GREETING:
+			zt_mysql_is_greeting(p, n, (uint32_t)total, &s->srv_caps);
 			s->req_dir = (int8_t)!dir;
 			s->phase = PH_HSR;
 			d->in_msg = false;
 			return;
-		case F_ERR:
+		case MY_F_ERR:
 			s->req_dir = (int8_t)!dir;
 			s->phase = d->pseq == 0 ? PH_HSR : PH_CMD;
 			d->in_msg = false;
 			return;
-		case F_HSR:
-		case F_COMMAND:
+		case MY_F_HSR:
+		case MY_F_COMMAND:
 			s->req_dir = (int8_t)dir;
 			break;
 		default:
@@ -1076,7 +854,7 @@ static bool my_resync(const uint8_t *p, size_t cap, uint64_t len)
 	plen = my_le24(p);
 	if (p[3] != 0 || plen == 0 || (uint64_t)plen + 4 < len)
 		return false;
-	return my_is_command(p + 4, cap - 4 < plen ? cap - 4 : plen, plen);
+	return zt_mysql_is_command(p + 4, cap - 4 < plen ? cap - 4 : plen, plen);
 }
 
 /* The session hands over zeroed state (proto.h): only what is not zero
@@ -1104,8 +882,8 @@ static void my_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 	if (cap > len)
 		cap = (uint32_t)len; /* a broken record: trust the smaller */
 	if (len > 0) {
-		if (s->req_dir < 0 && d->hlen == 0 && !d->more && d->prem == 0 && cap == len && len < MY_MAXPKT &&
-		    my_classify(data, cap, &conf) == F_RAW_SQL) {
+		if (s->req_dir < 0 && d->hlen == 0 && !d->more && d->prem == 0 && cap == len &&
+		    len < MY_MAXPKT && zt_mysql_classify(data, cap, &conf) == MY_F_RAW_SQL) {
 			/* a command payload whose header was read by an earlier
 			 * call, before tracing began: the payload is this call */
 			s->req_dir = (int8_t)seg->dir;

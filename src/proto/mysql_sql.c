@@ -32,7 +32,8 @@ static size_t my_skip_comment(const char *s, size_t n, size_t i)
 				return i + 2;
 		return n;
 	}
-	if (s[i] == '#' || (i + 2 < n && s[i] == '-' && s[i + 1] == '-' && my_is_space((unsigned char)s[i + 2])) ||
+	if (s[i] == '#' ||
+	    (i + 2 < n && s[i] == '-' && s[i + 1] == '-' && my_is_space((unsigned char)s[i + 2])) ||
 	    (i + 2 == n && s[i] == '-' && s[i + 1] == '-')) {
 		while (i < n && s[i] != '\n')
 			i++;
@@ -116,7 +117,8 @@ size_t zt_mysql_normalize(const char *s, size_t n, char *out, size_t outsz, bool
 		}
 		/* X'0A', B'01', N'text': a literal with a one-letter prefix */
 		if ((c | 0x20) == 'x' || (c | 0x20) == 'b' || (c | 0x20) == 'n') {
-			if (i + 1 < n && s[i + 1] == '\'' && (i == 0 || !my_is_ident((unsigned char)s[i - 1]))) {
+			if (i + 1 < n && s[i + 1] == '\'' &&
+			    (i == 0 || !my_is_ident((unsigned char)s[i - 1]))) {
 				TOKEN();
 				PUT('?');
 				i = my_skip_quoted(s, n, i + 1);
@@ -124,7 +126,7 @@ size_t zt_mysql_normalize(const char *s, size_t n, char *out, size_t outsz, bool
 			}
 		}
 		if ((c >= '0' && c <= '9') || (c == '.' && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9' &&
-						(i == 0 || !my_is_ident((unsigned char)s[i - 1])))) {
+					       (i == 0 || !my_is_ident((unsigned char)s[i - 1])))) {
 			if (i > 0 && my_is_ident((unsigned char)s[i - 1])) {
 				/* part of an identifier: t1, col2 */
 				PUT(c);
@@ -189,12 +191,13 @@ size_t zt_mysql_keyword(const char *s, size_t n, char *out, size_t outsz)
 
 /* Statements a client opens a COM_QUERY / COM_STMT_PREPARE with. */
 static const char *const my_keywords[] = {
-    "SELECT", "INSERT", "UPDATE",   "DELETE",   "REPLACE", "SET",	"SHOW",	    "USE",	"CREATE",
-    "DROP",   "ALTER",  "BEGIN",    "START",    "COMMIT",  "ROLLBACK", "CALL",	    "EXPLAIN",	"DESC",
-    "DESCRIBE", "WITH", "PREPARE",  "EXECUTE",  "DEALLOCATE", "LOCK",   "UNLOCK",   "GRANT",	"REVOKE",
-    "TRUNCATE", "LOAD", "SAVEPOINT", "RELEASE", "KILL",    "FLUSH",	"ANALYZE",  "OPTIMIZE", "CHECK",
-    "REPAIR", "RENAME", "HANDLER",  "DO",	    "XA",	   "VALUES",	"TABLE",    "SIGNAL",	"INSTALL",
-    "UNINSTALL", "RESET", "PURGE",  "CHANGE",   "HELP",    "CHECKSUM", "BINLOG",   "CACHE",	"SHUTDOWN",
+    "SELECT",  "INSERT",  "UPDATE",   "DELETE",	  "REPLACE", "SET",	  "SHOW",	"USE",
+    "CREATE",  "DROP",	  "ALTER",    "BEGIN",	  "START",   "COMMIT",	  "ROLLBACK",	"CALL",
+    "EXPLAIN", "DESC",	  "DESCRIBE", "WITH",	  "PREPARE", "EXECUTE",	  "DEALLOCATE", "LOCK",
+    "UNLOCK",  "GRANT",	  "REVOKE",   "TRUNCATE", "LOAD",    "SAVEPOINT", "RELEASE",	"KILL",
+    "FLUSH",   "ANALYZE", "OPTIMIZE", "CHECK",	  "REPAIR",  "RENAME",	  "HANDLER",	"DO",
+    "XA",      "VALUES",  "TABLE",    "SIGNAL",	  "INSTALL", "UNINSTALL", "RESET",	"PURGE",
+    "CHANGE",  "HELP",	  "CHECKSUM", "BINLOG",	  "CACHE",   "SHUTDOWN",
 };
 
 bool zt_mysql_looks_sql(const uint8_t *t, size_t n)
@@ -237,9 +240,9 @@ bool zt_mysql_looks_sql(const uint8_t *t, size_t n)
  */
 uint8_t zt_mysql_err_class(uint16_t code, const char *st)
 {
-	static const uint16_t server_codes[] = {1021, 1026, 1030, 1037, 1038, 1040, 1041, 1053, 1152, 1153,
-						1154, 1155, 1156, 1157, 1158, 1159, 1160, 1161, 1205, 1213,
-						1290, 1317, 1614, 1836, 1927};
+	static const uint16_t server_codes[] = {1021, 1026, 1030, 1037, 1038, 1040, 1041, 1053, 1152,
+						1153, 1154, 1155, 1156, 1157, 1158, 1159, 1160, 1161,
+						1205, 1213, 1290, 1317, 1614, 1836, 1927};
 
 	if (st && ((st[0] == '0' && st[1] == '8') || (st[0] == '4' && st[1] == '0')))
 		return ZT_RS_SERVER_ERROR;
@@ -352,7 +355,8 @@ size_t zt_mysql_redact(uint8_t *buf, size_t len)
 		else if (seq == 0 && h[4] == 0x11 && plen <= 0x10000)
 			done += my_redact_change_user(h + 4, cap);
 		else if (off == 0 && seq >= 2 && seq <= 9 && plen + 4 == len && plen <= 1024 &&
-			 !(h[4] == 0xff && plen >= 9 && h[7] == '#') && !(h[4] == 0x00 && plen >= 7 && h[5] == 0 && h[6] == 0 && h[9] == 0 && h[10] == 0))
+			 !(h[4] == 0xff && plen >= 9 && h[7] == '#') &&
+			 !(h[4] == 0x00 && plen >= 7 && h[5] == 0 && h[6] == 0 && h[9] == 0 && h[10] == 0))
 			/* a lone packet of the auth exchange: AuthSwitchResponse,
 			 * a clear or RSA-encrypted password. A first byte the
 			 * server's auth packets start with (OK 0x00, more data
@@ -362,7 +366,7 @@ size_t zt_mysql_redact(uint8_t *buf, size_t len)
 			 * and an OK (0 rows, id 0, 0 warnings: 32 bits a
 			 * scramble matches once in 4e9) are kept whole. */
 			done += h[4] == 0x00 || h[4] == 0x01 || h[4] >= 0xfe ? my_star(h + 5, plen - 1)
-									       : my_star(h + 4, plen);
+									     : my_star(h + 4, plen);
 		if ((uint64_t)plen + 4 > len - off)
 			break;
 		off += plen + 4;

@@ -74,7 +74,8 @@ static void check_exchanges(const struct ph_msgs *o, const struct exch *x, size_
 		if (strcmp(q->request_type, x[i].type) != 0)
 			fail_msg("exchange %zu: type %s, want %s", i, q->request_type, x[i].type);
 		if (x[i].resource && strcmp(q->request_resource, x[i].resource) != 0)
-			fail_msg("exchange %zu: resource '%s', want '%s'", i, q->request_resource, x[i].resource);
+			fail_msg("exchange %zu: resource '%s', want '%s'", i, q->request_resource,
+				 x[i].resource);
 		assert_int_equal(q->pair, x[i].oneway ? ZT_PAIR_ONEWAY : ZT_PAIR_FIFO);
 		if (x[i].oneway)
 			continue;
@@ -92,7 +93,8 @@ static void check_exchanges(const struct ph_msgs *o, const struct exch *x, size_
 		assert_int_equal(r->status, x[i].status ? x[i].status : ZT_RS_OK);
 		const char *rows = attr(r, "mysql.rows");
 		if (x[i].rows ? !rows || strcmp(rows, x[i].rows) != 0 : rows != NULL)
-			fail_msg("exchange %zu: rows %s, want %s", i, rows ? rows : "(none)", x[i].rows ? x[i].rows : "(none)");
+			fail_msg("exchange %zu: rows %s, want %s", i, rows ? rows : "(none)",
+				 x[i].rows ? x[i].rows : "(none)");
 		if ((((uint32_t)q->flags | r->flags) & x[i].flags) != x[i].flags)
 			fail_msg("exchange %zu: flags %x|%x, want %x", i, q->flags, r->flags, x[i].flags);
 	}
@@ -107,9 +109,11 @@ static void test_infer(void **unused)
 	struct zt_infer_hints h = {0};
 	/* the greeting as the server writes it, a COM_QUERY with its header */
 	assert_int_equal(OPS->infer((const uint8_t *)pymysql_client_0, L(pymysql_client_0), &h), 90);
-	assert_int_equal(OPS->first_kind((const uint8_t *)pymysql_client_0, L(pymysql_client_0)), ZT_MSG_RESPONSE);
+	assert_int_equal(OPS->first_kind((const uint8_t *)pymysql_client_0, L(pymysql_client_0)),
+			 ZT_MSG_RESPONSE);
 	assert_int_equal(OPS->infer((const uint8_t *)pymysql_client_3, L(pymysql_client_3), &h), 80);
-	assert_int_equal(OPS->first_kind((const uint8_t *)pymysql_client_3, L(pymysql_client_3)), ZT_MSG_REQUEST);
+	assert_int_equal(OPS->first_kind((const uint8_t *)pymysql_client_3, L(pymysql_client_3)),
+			 ZT_MSG_REQUEST);
 	/* HandshakeResponse41 (ztrace started between greeting and login) */
 	assert_int_equal(OPS->infer((const uint8_t *)pymysql_client_1, L(pymysql_client_1), &h), 75);
 	/* the server reads header and payload apart: the bare payload */
@@ -127,20 +131,20 @@ static void test_infer(void **unused)
 	} t[] = {
 	    {"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 27, 0},
 	    {"HTTP/1.1 200 OK\r\n\r\n", 19, 0},
-	    {"\x01\x00\x00\x00\x0e", 5, 60},				  /* COM_PING */
-	    {"\x01\x00\x00\x00\x01", 5, 0},				  /* COM_QUIT: too little to go on */
-	    {"\x0e\x00\x00\x00\x03SELECT 1 + 23", 18, 80},		  /* COM_QUERY */
-	    {"\x0e\x00\x00\x01\x03SELECT 1 + 23", 18, 0},		  /* seq 1 */
-	    {"\x0f\x00\x00\x00\x03SELECT 1 + 23", 18, 80},		  /* longer: the capture may be cut */
-	    {"\x0f\x00\x00\x00\x01SELECT 1 + 23", 18, 0},		  /* not a command we infer from */
-	    {"\x0d\x00\x00\x00\x03SELECT 1 + 23", 18, 0},		  /* length too short */
-	    {"\x0e\x00\x00\x00\x03FROBNICATE xy", 18, 0},		  /* not a statement */
-	    {"\x0e\x00\x00\x00\x03SELECT\x01 + 23", 18, 0},		  /* a control byte */
-	    {"\x05\x00\x00\x00\x02ztdb", 9, 60},			  /* COM_INIT_DB */
+	    {"\x01\x00\x00\x00\x0e", 5, 60},		    /* COM_PING */
+	    {"\x01\x00\x00\x00\x01", 5, 0},		    /* COM_QUIT: too little to go on */
+	    {"\x0e\x00\x00\x00\x03SELECT 1 + 23", 18, 80},  /* COM_QUERY */
+	    {"\x0e\x00\x00\x01\x03SELECT 1 + 23", 18, 0},   /* seq 1 */
+	    {"\x0f\x00\x00\x00\x03SELECT 1 + 23", 18, 80},  /* longer: the capture may be cut */
+	    {"\x0f\x00\x00\x00\x01SELECT 1 + 23", 18, 0},   /* not a command we infer from */
+	    {"\x0d\x00\x00\x00\x03SELECT 1 + 23", 18, 0},   /* length too short */
+	    {"\x0e\x00\x00\x00\x03FROBNICATE xy", 18, 0},   /* not a statement */
+	    {"\x0e\x00\x00\x00\x03SELECT\x01 + 23", 18, 0}, /* a control byte */
+	    {"\x05\x00\x00\x00\x02ztdb", 9, 60},	    /* COM_INIT_DB */
 	    {"\x0a\x00\x00\x00\x17\x01\x00\x00\x00\x00\x01\x00\x00\x00", 14, 60}, /* COM_STMT_EXECUTE */
 	    {"\x0a\x00\x00\x00\x17\x01\x00\x00\x00\x00\x02\x00\x00\x00", 14, 0},  /* iterations != 1 */
-	    {"*1\r\n$4\r\nPING\r\n", 14, 0},				  /* Redis */
-	    {"\x03SELECT 1", 9, 70},					  /* bare payload */
+	    {"*1\r\n$4\r\nPING\r\n", 14, 0},					  /* Redis */
+	    {"\x03SELECT 1", 9, 70},						  /* bare payload */
 	    {"\x03", 1, 0},
 	    {"", 0, 0},
 	};
@@ -161,9 +165,12 @@ static void test_normalize(void **unused)
 		bool cut;
 	} t[] = {
 	    {"SELECT * FROM t WHERE id = 42", "SELECT * FROM t WHERE id = ?"},
-	    {"  select  a,\n\tb from t1 where x='it''s' and y=\"q\\\"x\" ", "select a, b from t1 where x=? and y=?"},
-	    {"INSERT INTO t VALUES (1, -2.5e-3, 0x1F, X'0A', b'01', NULL)", "INSERT INTO t VALUES (?, -?, ?, ?, ?, NULL)"},
-	    {"SELECT `col 1`, t2.c3 FROM `db`.`t2` /* hint */ -- c\n# more\nLIMIT 10", "SELECT `col 1`, t2.c3 FROM `db`.`t2` LIMIT ?"},
+	    {"  select  a,\n\tb from t1 where x='it''s' and y=\"q\\\"x\" ",
+	     "select a, b from t1 where x=? and y=?"},
+	    {"INSERT INTO t VALUES (1, -2.5e-3, 0x1F, X'0A', b'01', NULL)",
+	     "INSERT INTO t VALUES (?, -?, ?, ?, ?, NULL)"},
+	    {"SELECT `col 1`, t2.c3 FROM `db`.`t2` /* hint */ -- c\n# more\nLIMIT 10",
+	     "SELECT `col 1`, t2.c3 FROM `db`.`t2` LIMIT ?"},
 	    {"SELECT .5, a1b2 FROM t", "SELECT ?, a1b2 FROM t"},
 	    {"SELECT 'unterminated", "SELECT ?"},
 	    {"SELECT 1 /* open comment", "SELECT ?"},
@@ -234,7 +241,8 @@ static void test_redact(void **unused)
 	assert_int_equal(zt_mysql_redact(p, n), 20);
 	assert_false(has_scramble(p, n, scr, 20));
 	assert_memory_equal(p, hsr, (size_t)(a + 8 - hsr)); /* user and before kept */
-	assert_memory_equal(p + (a + 28 - hsr), a + 28, n - (size_t)(a + 28 - hsr)); /* db, plugin, attrs kept */
+	assert_memory_equal(p + (a + 28 - hsr), a + 28,
+			    n - (size_t)(a + 28 - hsr)); /* db, plugin, attrs kept */
 	/* the same payload read without its header (servers do) */
 	p = ph_at_guard(hsr + 4, n - 4);
 	assert_int_equal(zt_mysql_redact(p, n - 4), 20);
@@ -248,14 +256,16 @@ static void test_redact(void **unused)
 			assert_int_equal(p[j], '*');
 	}
 	/* a lone AuthSwitchResponse; a clear password (printable first byte) */
-	static const char sw[] = "\x14\x00\x00\x03\x5a\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff\x01\x02\x03\x04";
+	static const char sw[] = "\x14\x00\x00\x03\x5a\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd"
+				 "\xee\xff\x01\x02\x03\x04";
 	p = ph_at_guard(sw, L(sw));
 	assert_int_equal(zt_mysql_redact(p, L(sw)), 20);
 	for (size_t j = 4; j < L(sw); j++)
 		assert_int_equal(p[j], '*');
 	/* the server's OK (0 rows, 0 warnings) and ERR are kept */
 	static const char ok[] = "\x07\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00";
-	static const char okst[] = "\x10\x00\x00\x02\x00\x00\x00\x02\x40\x00\x00\x00\x07\x01\x05\x04\x7a\x74\x64\x62";
+	static const char okst[] =
+	    "\x10\x00\x00\x02\x00\x00\x00\x02\x40\x00\x00\x00\x07\x01\x05\x04\x7a\x74\x64\x62";
 	p = ph_at_guard(ok, L(ok));
 	assert_int_equal(zt_mysql_redact(p, L(ok)), 0);
 	p = ph_at_guard(okst, L(okst));
@@ -263,7 +273,8 @@ static void test_redact(void **unused)
 	p = ph_at_guard(login_client_2, L(login_client_2)); /* ERR 1045 */
 	assert_int_equal(zt_mysql_redact(p, L(login_client_2)), 0);
 	/* commands, greetings, results, other protocols: untouched */
-	const char *keep[] = {pymysql_client_0, pymysql_client_3, pymysql_client_8, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"};
+	const char *keep[] = {pymysql_client_0, pymysql_client_3, pymysql_client_8,
+			      "GET / HTTP/1.1\r\nHost: x\r\n\r\n"};
 	size_t keepn[] = {L(pymysql_client_0), L(pymysql_client_3), L(pymysql_client_8), 27};
 	for (size_t i = 0; i < N(keep); i++) {
 		p = ph_at_guard(keep[i], keepn[i]);
@@ -271,7 +282,9 @@ static void test_redact(void **unused)
 		assert_memory_equal(p, keep[i], keepn[i]);
 	}
 	/* COM_CHANGE_USER: user NUL, 20-byte auth, db */
-	static const char cu[] = "\x22\x00\x00\x00\x11zt_app\x00\x14\x5a\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff\x01\x02\x03\x04ztdb\x00";
+	static const char cu[] = "\x22\x00\x00\x00\x11zt_"
+				 "app\x00\x14\x5a\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff"
+				 "\x01\x02\x03\x04ztdb\x00";
 	p = ph_at_guard(cu, L(cu));
 	assert_int_equal(zt_mysql_redact(p, L(cu)), 20);
 	assert_memory_equal(p + 33, "ztdb", 4);
@@ -330,15 +343,15 @@ static void test_stream_server_side(void **unused)
 
 #define PREP "SELECT name, price FROM items WHERE id = ?"
 static const struct exch binary_x[] = {
-	    {"STMT_PREPARE", PREP},
-	    {"STMT_EXECUTE", PREP, .rows = "1"},
-	    {"STMT_EXECUTE", PREP, .rows = "1"},
-	    {"STMT_EXECUTE", "", 1243, .status = ZT_RS_CLIENT_ERROR},
-	    {"STMT_CLOSE", PREP, .oneway = true},
-	    {"PREPARE", "PREPARE s1 FROM ?"},
-	    {"EXECUTE", "EXECUTE s1 USING ?", .rows = "1"},
-	    {"DEALLOCATE", "DEALLOCATE PREPARE s1"},
-	    {"QUIT", "", .oneway = true},
+    {"STMT_PREPARE", PREP},
+    {"STMT_EXECUTE", PREP, .rows = "1"},
+    {"STMT_EXECUTE", PREP, .rows = "1"},
+    {"STMT_EXECUTE", "", 1243, .status = ZT_RS_CLIENT_ERROR},
+    {"STMT_CLOSE", PREP, .oneway = true},
+    {"PREPARE", "PREPARE s1 FROM ?"},
+    {"EXECUTE", "EXECUTE s1 USING ?", .rows = "1"},
+    {"DEALLOCATE", "DEALLOCATE PREPARE s1"},
+    {"QUIT", "", .oneway = true},
 };
 
 static void test_stream_binary(void **unused)
@@ -349,11 +362,11 @@ static void test_stream_binary(void **unused)
 }
 
 static const struct exch deprecate_x[] = {
-	    {"SELECT", "SELECT id, name FROM items ORDER BY id", .rows = "3"},
-	    {"STMT_PREPARE", PREP},
-	    {"STMT_EXECUTE", PREP, .rows = "1"},
-	    {"STMT_CLOSE", PREP, .oneway = true},
-	    {"QUIT", "", .oneway = true},
+    {"SELECT", "SELECT id, name FROM items ORDER BY id", .rows = "3"},
+    {"STMT_PREPARE", PREP},
+    {"STMT_EXECUTE", PREP, .rows = "1"},
+    {"STMT_CLOSE", PREP, .oneway = true},
+    {"QUIT", "", .oneway = true},
 };
 
 static void test_stream_deprecate_eof(void **unused)
@@ -449,14 +462,17 @@ static void test_stream_truncated(void **unused)
 
 /* Hand-made packets: pipelining, 16 MB packets, multi-results, LOCAL
  * INFILE, hostile lengths. */
-#define HDR(len, seq) (char)((len) & 0xff), (char)(((len) >> 8) & 0xff), (char)(((len) >> 16) & 0xff), (char)(seq)
+#define HDR(len, seq)                                                                                        \
+	(char)((len)&0xff), (char)(((len) >> 8) & 0xff), (char)(((len) >> 16) & 0xff), (char)(seq)
 
 static void test_stream_pipelined(void **unused)
 {
 	static const char q2[] = "\x09\x00\x00\x00\x03SELECT 1\x09\x00\x00\x00\x03SELECT 2";
-	static const char r2[] = "\x01\x00\x00\x01\x01\x17\x00\x00\x02\x03" "def\x00\x00\x00\x01\x31\x00\x0c\x3f\x00\x01\x00\x00\x00\x08\x81\x00\x00\x00\x00"
-				 "\x05\x00\x00\x03\xfe\x00\x00\x02\x00\x02\x00\x00\x04\x01\x31\x05\x00\x00\x05\xfe\x00\x00\x02\x00"
-				 "\x09\x00\x00\x01\xff\x7a\x04#HY000";
+	static const char r2[] =
+	    "\x01\x00\x00\x01\x01\x17\x00\x00\x02\x03"
+	    "def\x00\x00\x00\x01\x31\x00\x0c\x3f\x00\x01\x00\x00\x00\x08\x81\x00\x00\x00\x00"
+	    "\x05\x00\x00\x03\xfe\x00\x00\x02\x00\x02\x00\x00\x04\x01\x31\x05\x00\x00\x05\xfe\x00\x00\x02\x00"
+	    "\x09\x00\x00\x01\xff\x7a\x04#HY000";
 	struct ph_chunk c[] = {{ZT_DIR_EGRESS, q2, L(q2), 0}, {ZT_DIR_INGRESS, r2, L(r2), 0}};
 	static const struct exch x[] = {{"SELECT", "SELECT ?", .rows = "1"}};
 
@@ -480,20 +496,35 @@ static void test_stream_multi(void **unused)
 	memcpy(big, (const char[]){HDR(0xffffff, 0), 0x03}, 5);
 	memcpy(big + 5, "INSERT INTO t VALUES ('", 23);
 	memset(big + 28, 'a', sizeof(big) - 28);
-	static const char tail[] = "\x05\x00\x00\x01" "aaa')";
-	static const char tail_pad[] = "\x06\x00\x00\x01" "aaa')" "\x00";
+	static const char tail[] = "\x05\x00\x00\x01"
+				   "aaa')";
+	static const char tail_pad[] = "\x06\x00\x00\x01"
+				       "aaa')"
+				       "\x00";
 	static const char ok1[] = "\x07\x00\x00\x02\x00\x01\x00\x02\x00\x00\x00";
-	static const char call[] = "\x09\x00\x00\x00\x03" "CALL p()";
-	static const char res[] = "\x01\x00\x00\x01\x01" "\x05\x00\x00\x02\x03" "def\x00"
-				  "\x05\x00\x00\x03\xfe\x00\x00\x0a\x00" "\x02\x00\x00\x04\x01\x31"
+	static const char call[] = "\x09\x00\x00\x00\x03"
+				   "CALL p()";
+	static const char res[] = "\x01\x00\x00\x01\x01"
+				  "\x05\x00\x00\x02\x03"
+				  "def\x00"
+				  "\x05\x00\x00\x03\xfe\x00\x00\x0a\x00"
+				  "\x02\x00\x00\x04\x01\x31"
 				  "\x05\x00\x00\x05\xfe\x00\x00\x0a\x00" /* more results */
-				  "\x01\x00\x00\x06\x01" "\x05\x00\x00\x07\x03" "def\x00"
-				  "\x05\x00\x00\x08\xfe\x00\x00\x0a\x00" "\x02\x00\x00\x09\x01\x32" "\x02\x00\x00\x0a\x01\x33"
+				  "\x01\x00\x00\x06\x01"
+				  "\x05\x00\x00\x07\x03"
+				  "def\x00"
+				  "\x05\x00\x00\x08\xfe\x00\x00\x0a\x00"
+				  "\x02\x00\x00\x09\x01\x32"
+				  "\x02\x00\x00\x0a\x01\x33"
 				  "\x05\x00\x00\x0b\xfe\x00\x00\x0a\x00"
 				  "\x07\x00\x00\x0c\x00\x00\x00\x02\x00\x00\x00";
-	static const char li[] = "\x28\x00\x00\x00\x03" "LOAD DATA LOCAL INFILE 'f' INTO TABLE t";
-	static const char fb[] = "\x02\x00\x00\x01\xfb" "f";
-	static const char file[] = "\x04\x00\x00\x02" "1\n2\n" "\x00\x00\x00\x03";
+	static const char li[] = "\x28\x00\x00\x00\x03"
+				 "LOAD DATA LOCAL INFILE 'f' INTO TABLE t";
+	static const char fb[] = "\x02\x00\x00\x01\xfb"
+				 "f";
+	static const char file[] = "\x04\x00\x00\x02"
+				   "1\n2\n"
+				   "\x00\x00\x00\x03";
 	static const char ok2[] = "\x07\x00\x00\x04\x00\x02\x00\x02\x00\x00\x00";
 	struct ph_chunk c[] = {
 	    {ZT_DIR_EGRESS, big, sizeof(big), 0xffffff + 4 - sizeof(big)},
@@ -530,7 +561,8 @@ static void test_stream_hostile(void **unused)
 	 * crash, no read past a segment, nothing emitted for garbage */
 	static const char junk1[] = "\xff\xff\xff\x00\x03SELECT";
 	static const char junk2[] = "\x00\x00\x00\x00\x00\x00\x00\x00";
-	static const char junk3[] = "\x05\x00\x00\x01\xfe\x00\x00\x02\x00\x03\x00\x00\x00\x03" "XY";
+	static const char junk3[] = "\x05\x00\x00\x01\xfe\x00\x00\x02\x00\x03\x00\x00\x00\x03"
+				    "XY";
 	struct ph_chunk c[] = {
 	    {ZT_DIR_INGRESS, pymysql_client_0, L(pymysql_client_0), 0},
 	    {ZT_DIR_INGRESS, junk3, L(junk3), 0},
@@ -556,22 +588,40 @@ static void test_stream_hostile(void **unused)
  * empty result ends with an OK-0xfe right after the definitions. */
 static void test_stream_caps_unknown(void **unused)
 {
-	static const char qa[] = "\x09\x00\x00\x00\x16" "SELECT ?" "\x09\x00\x00\x00\x03" "SELECT 1";
+	static const char qa[] = "\x09\x00\x00\x00\x16"
+				 "SELECT ?"
+				 "\x09\x00\x00\x00\x03"
+				 "SELECT 1";
 	/* one group of definitions only (a column): nothing tells whether
 	 * the EOF after it comes until it does */
 	static const char ra[] = "\x0c\x00\x00\x01\x00\x05\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
-				 "\x05\x00\x00\x02\x03" "def\x00" "\x05\x00\x00\x03\xfe\x00\x00\x02\x00"
-				 "\x01\x00\x00\x01\x01" "\x05\x00\x00\x02\x03" "def\x00" "\x05\x00\x00\x03\xfe\x00\x00\x02\x00"
-				 "\x02\x00\x00\x04\x01\x31" "\x05\x00\x00\x05\xfe\x00\x00\x02\x00";
-	static const char qb1[] = "\x18\x00\x00\x00\x03" "SELECT 1 FROM t WHERE 0";
-	static const char rb1[] = "\x01\x00\x00\x01\x01" "\x05\x00\x00\x02\x03" "def\x00"
+				 "\x05\x00\x00\x02\x03"
+				 "def\x00"
+				 "\x05\x00\x00\x03\xfe\x00\x00\x02\x00"
+				 "\x01\x00\x00\x01\x01"
+				 "\x05\x00\x00\x02\x03"
+				 "def\x00"
+				 "\x05\x00\x00\x03\xfe\x00\x00\x02\x00"
+				 "\x02\x00\x00\x04\x01\x31"
+				 "\x05\x00\x00\x05\xfe\x00\x00\x02\x00";
+	static const char qb1[] = "\x18\x00\x00\x00\x03"
+				  "SELECT 1 FROM t WHERE 0";
+	static const char rb1[] = "\x01\x00\x00\x01\x01"
+				  "\x05\x00\x00\x02\x03"
+				  "def\x00"
 				  "\x07\x00\x00\x03\xfe\x00\x00\x02\x00\x00\x00";
-	static const char qb2[] = "\x09\x00\x00\x00\x03" "SELECT 2";
-	static const char rb2[] = "\x01\x00\x00\x01\x01" "\x05\x00\x00\x02\x03" "def\x00"
-				  "\x02\x00\x00\x03\x01\x32" "\x07\x00\x00\x04\xfe\x00\x00\x02\x00\x00\x00";
+	static const char qb2[] = "\x09\x00\x00\x00\x03"
+				  "SELECT 2";
+	static const char rb2[] = "\x01\x00\x00\x01\x01"
+				  "\x05\x00\x00\x02\x03"
+				  "def\x00"
+				  "\x02\x00\x00\x03\x01\x32"
+				  "\x07\x00\x00\x04\xfe\x00\x00\x02\x00\x00\x00";
 	struct ph_chunk a[] = {{ZT_DIR_EGRESS, qa, L(qa), 0}, {ZT_DIR_INGRESS, ra, L(ra), 0}};
-	struct ph_chunk b[] = {{ZT_DIR_EGRESS, qb1, L(qb1), 0}, {ZT_DIR_INGRESS, rb1, L(rb1), 0},
-			       {ZT_DIR_EGRESS, qb2, L(qb2), 0}, {ZT_DIR_INGRESS, rb2, L(rb2), 0}};
+	struct ph_chunk b[] = {{ZT_DIR_EGRESS, qb1, L(qb1), 0},
+			       {ZT_DIR_INGRESS, rb1, L(rb1), 0},
+			       {ZT_DIR_EGRESS, qb2, L(qb2), 0},
+			       {ZT_DIR_INGRESS, rb2, L(rb2), 0}};
 	static const struct exch xb[] = {{"SELECT", "SELECT ? FROM t WHERE ?", .rows = "0"},
 					 {"SELECT", "SELECT ?", .rows = "1"}};
 
@@ -589,19 +639,33 @@ static void test_stream_caps_unknown(void **unused)
 /* The database of a request: USE, COM_INIT_DB, COM_CHANGE_USER. */
 static void test_stream_domain(void **unused)
 {
-	static const char use[] = "\x0b\x00\x00\x00\x03" "USE `shop`";
+	static const char use[] = "\x0b\x00\x00\x00\x03"
+				  "USE `shop`";
 	static const char ok[] = "\x07\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00";
-	static const char sel[] = "\x09\x00\x00\x00\x03" "SELECT 1";
-	static const char res[] = "\x01\x00\x00\x01\x01" "\x05\x00\x00\x02\x03" "def\x00"
-				  "\x05\x00\x00\x03\xfe\x00\x00\x02\x00" "\x02\x00\x00\x04\x01\x31"
+	static const char sel[] = "\x09\x00\x00\x00\x03"
+				  "SELECT 1";
+	static const char res[] = "\x01\x00\x00\x01\x01"
+				  "\x05\x00\x00\x02\x03"
+				  "def\x00"
+				  "\x05\x00\x00\x03\xfe\x00\x00\x02\x00"
+				  "\x02\x00\x00\x04\x01\x31"
 				  "\x05\x00\x00\x05\xfe\x00\x00\x02\x00";
 	/* COM_CHANGE_USER: user, 20-byte auth, db; an AuthSwitchRequest, the
 	 * client's answer (seq 3), then OK */
-	static const char cu[] = "\x20\x00\x00\x00\x11" "bob\x00" "\x14" "ABCDEFGHIJKLMNOPQRST" "inv\x00" "\x21\x00";
-	static const char sw[] = "\x16\x00\x00\x02\xfe" "mysql_old\x00" "0123456789\x00";
-	static const char swr[] = "\x08\x00\x00\x03" "secret!!";
+	static const char cu[] = "\x20\x00\x00\x00\x11"
+				 "bob\x00"
+				 "\x14"
+				 "ABCDEFGHIJKLMNOPQRST"
+				 "inv\x00"
+				 "\x21\x00";
+	static const char sw[] = "\x16\x00\x00\x02\xfe"
+				 "mysql_old\x00"
+				 "0123456789\x00";
+	static const char swr[] = "\x08\x00\x00\x03"
+				  "secret!!";
 	static const char ok3[] = "\x07\x00\x00\x04\x00\x00\x00\x02\x00\x00\x00";
-	static const char idb[] = "\x05\x00\x00\x00\x02" "logs";
+	static const char idb[] = "\x05\x00\x00\x00\x02"
+				  "logs";
 	struct ph_chunk c[] = {
 	    {ZT_DIR_EGRESS, use, L(use), 0}, {ZT_DIR_INGRESS, ok, L(ok), 0},
 	    {ZT_DIR_EGRESS, sel, L(sel), 0}, {ZT_DIR_INGRESS, res, L(res), 0},
@@ -612,8 +676,9 @@ static void test_stream_domain(void **unused)
 	    {ZT_DIR_EGRESS, sel, L(sel), 0}, {ZT_DIR_INGRESS, res, L(res), 0},
 	};
 	static const struct exch x[] = {
-	    {"USE", "USE `shop`"},	     {"SELECT", "SELECT ?", .rows = "1"}, {"CHANGE_USER", "bob"},
-	    {"SELECT", "SELECT ?", .rows = "1"}, {"INIT_DB", "logs"},		  {"SELECT", "SELECT ?", .rows = "1"},
+	    {"USE", "USE `shop`"},  {"SELECT", "SELECT ?", .rows = "1"},
+	    {"CHANGE_USER", "bob"}, {"SELECT", "SELECT ?", .rows = "1"},
+	    {"INIT_DB", "logs"},    {"SELECT", "SELECT ?", .rows = "1"},
 	};
 	static const char *const dom[] = {"shop", "shop", "inv", "inv", "logs", "logs"};
 
@@ -680,8 +745,9 @@ static void test_stream_other_servers(void **unused)
 /* A SSLRequest: the rest is TLS and is never parsed. */
 static void test_stream_tls(void **unused)
 {
-	static const char sslreq[] = "\x20\x00\x00\x01\x0d\xaa\x3a\x00\xff\xff\xff\x00\x2d"
-				     "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+	static const char sslreq[] =
+	    "\x20\x00\x00\x01\x0d\xaa\x3a\x00\xff\xff\xff\x00\x2d"
+	    "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
 	struct ph_chunk c[] = {
 	    {ZT_DIR_INGRESS, pymysql_client_0, L(pymysql_client_0), 0},
 	    {ZT_DIR_EGRESS, sslreq, L(sslreq), 0},
@@ -703,14 +769,17 @@ static void test_stmt_map(void **unused)
 		int l = snprintf(q[i] + 5, sizeof(q[i]) - 5, "SELECT c%d FROM t", i);
 		memcpy(q[i], (const char[]){HDR(l + 1, 0), 0x16}, 5);
 		c[n++] = (struct ph_chunk){ZT_DIR_EGRESS, q[i], (size_t)l + 5, 0};
-		memcpy(r[i], (const char[]){HDR(12, 1), 0x00, (char)(100 + i), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 16);
+		memcpy(r[i], (const char[]){HDR(12, 1), 0x00, (char)(100 + i), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+		       16);
 		c[n++] = (struct ph_chunk){ZT_DIR_INGRESS, r[i], 16, 0};
 	}
 	/* execute ids 100 (evicted: 10 prepares, 8 slots) and 109 */
 	for (int k = 0; k < 2; k++) {
-		memcpy(e[k], (const char[]){HDR(10, 0), 0x17, (char)(k ? 109 : 100), 0, 0, 0, 0, 1, 0, 0, 0}, 14);
+		memcpy(e[k], (const char[]){HDR(10, 0), 0x17, (char)(k ? 109 : 100), 0, 0, 0, 0, 1, 0, 0, 0},
+		       14);
 		c[n++] = (struct ph_chunk){ZT_DIR_EGRESS, e[k], 14, 0};
-		c[n++] = (struct ph_chunk){ZT_DIR_INGRESS, "\x07\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00", 11, 0};
+		c[n++] =
+		    (struct ph_chunk){ZT_DIR_INGRESS, "\x07\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00", 11, 0};
 	}
 	ph_run(OPS, c, n, &(struct ph_feed){0}, &out);
 	assert_int_equal(out.n, 24);
