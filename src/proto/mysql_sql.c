@@ -284,9 +284,14 @@ static size_t my_redact_hsr(uint8_t *p, size_t n, uint32_t plen)
 	for (i = 9; i < 28; i++) /* filler; MariaDB uses 28..31 for its capabilities */
 		if (p[i] != 0)
 			return 0;
-	for (i = 32; i < n && p[i]; i++) /* user name */
-		;
-	if (i >= n)
+	if ((p[4] | p[5] | p[6] | p[7]) == 0)
+		return 0; /* max packet size: never 0 */
+	/* user name: 1..320 text bytes (80 characters of UTF-8): this runs
+	 * on every protocol's payloads, the shape must be tight */
+	for (i = 32; i < n && p[i]; i++)
+		if (p[i] < 0x20 || p[i] == 0x7f || i - 32 >= 320)
+			return 0;
+	if (i >= n || i == 32)
 		return 0;
 	i++;
 	if (i >= n)

@@ -289,6 +289,20 @@ static void test_redact(void **unused)
 	assert_int_equal(zt_mysql_redact(p, L(cu)), 20);
 	assert_memory_equal(p + 33, "ztdb", 4);
 	assert_int_equal(zt_mysql_redact(NULL, 5), 0);
+	/* binary data with the filler's zeros but no user name, or a zero
+	 * max packet size: not a HandshakeResponse, untouched */
+	uint8_t z[64] = {0x0d, 0xa2, 0x3a, 0x00, 0xff, 0xff, 0xff, 0x00, 0x2d};
+	z[32] = 0x01; /* a control byte where the user name starts */
+	memset(z + 34, 0x41, 20);
+	p = ph_at_guard(z, sizeof(z));
+	assert_int_equal(zt_mysql_redact(p, sizeof(z)), 0);
+	z[32] = 'u';
+	memset(z + 4, 0, 4);
+	p = ph_at_guard(z, sizeof(z));
+	assert_int_equal(zt_mysql_redact(p, sizeof(z)), 0);
+	z[4] = 0xff; /* now it is one: user "u", auth length 0x41... cut */
+	p = ph_at_guard(z, sizeof(z));
+	assert_true(zt_mysql_redact(p, sizeof(z)) > 0);
 	/* the parser never copies auth data: the recorded scramble (already
 	 * stars) would show as '*' in a field */
 	struct ph_chunk c[] = {{ZT_DIR_INGRESS, pymysql_client_0, L(pymysql_client_0), 0},
