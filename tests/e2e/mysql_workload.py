@@ -138,6 +138,35 @@ def deprecate_eof(port, password):
     c.close()
 
 
+def cursor_fetch(port, password):
+    """One connection: COM_STMT_PREPARE of a 3-row SELECT, COM_STMT_EXECUTE
+    with a read-only cursor (the answer: definitions and an EOF flagged
+    SERVER_STATUS_CURSOR_EXISTS, no rows), then two COM_STMT_FETCH of 2
+    rows each (2 rows + EOF, then 1 row + EOF flagged LAST_ROW_SENT)."""
+    c = connect(port, password)
+    c._execute_command(0x16, "SELECT id, name FROM items ORDER BY id")
+    ok = c._read_packet().get_all_data()
+    stmt_id, ncols, nparams = struct.unpack_from("<IHH", ok, 1)
+    for _ in range(ncols):
+        c._read_packet()
+    _read_until_eof(c)
+    c._execute_command(0x17, struct.pack("<IBI", stmt_id, 1, 1))  # CURSOR_TYPE_READ_ONLY
+    n = c._read_packet().get_all_data()[0]
+    for _ in range(n):
+        c._read_packet()
+    eof = c._read_packet().get_all_data()
+    assert eof[0] == 0xfe and struct.unpack_from("<H", eof, 3)[0] & 0x40, eof
+    got = []
+    for _ in range(2):
+        c._execute_command(0x1c, struct.pack("<II", stmt_id, 2))  # COM_STMT_FETCH 2 rows
+        k = 0
+        while not c._read_packet().is_eof_packet():
+            k += 1
+        got.append(k)
+    assert got == [2, 1], got
+    c.close()
+
+
 def bad_login(port):
     """A wrong password: ERR 1045 during the handshake."""
     try:

@@ -98,6 +98,17 @@ def main():
         check("deprecate_eof: prepare without EOFs ends at its last definition",
               c[1]["response_status"] == "ok" and c[2]["response_status"] == "ok")
 
+    s = golden.check_fixture(os.path.join(D, "cursor_fetch"))
+    c = both_sides("cursor_fetch", s, ["STMT_PREPARE", "STMT_EXECUTE", "STMT_FETCH", "STMT_FETCH", "QUIT"])
+    if len(c) == 5:
+        q = "SELECT id, name FROM items ORDER BY id"
+        check("cursor_fetch: the cursor's execute ends at its EOF, without rows",
+              c[1]["request_resource"] == q and c[1]["response_status"] == "ok" and
+              (c[1]["attributes"] or {}).get("mysql.rows") is None, c[1])
+        check("cursor_fetch: fetches show the SQL and their rows (2, then 1)",
+              [x["request_resource"] for x in c[2:4]] == [q, q] and
+              [(x["attributes"] or {}).get("mysql.rows") for x in c[2:4]] == ["2", "1"], c[2:4])
+
     s = golden.check_fixture(os.path.join(D, "mariadb_cli"))
     c = both_sides("mariadb_cli", s, ["SELECT", "SELECT", "SELECT", "QUIT"])
     if len(c) == 4:

@@ -410,6 +410,22 @@ static void test_stream_cli(void **unused)
 	check_exchanges(&out, x, N(x), ZT_DIR_EGRESS);
 }
 
+/* A read-only cursor: the execute's answer ends at the EOF flagged
+ * CURSOR_EXISTS; COM_STMT_FETCH answers rows and an EOF. */
+static void test_stream_cursor(void **unused)
+{
+	static const char q[] = "SELECT id, name FROM items ORDER BY id";
+	static const struct exch x[] = {
+	    {"STMT_PREPARE", q},
+	    {"STMT_EXECUTE", q},
+	    {"STMT_FETCH", q, .rows = "2"},
+	    {"STMT_FETCH", q, .rows = "1"},
+	    {"QUIT", "", .oneway = true},
+	};
+	ph_check_splits(OPS, cursor_client, N(cursor_client), true, NULL, &out);
+	check_exchanges(&out, x, N(x), ZT_DIR_EGRESS);
+}
+
 /* Results and statements past the 1 KiB capture: gaps. */
 static void test_stream_big(void **unused)
 {
@@ -816,6 +832,7 @@ int main(void)
 	    cmocka_unit_test(test_stream_login_error),
 	    cmocka_unit_test(test_stream_cli),
 	    cmocka_unit_test(test_stream_big),
+	    cmocka_unit_test(test_stream_cursor),
 	    cmocka_unit_test(test_stream_midstream),
 	    cmocka_unit_test(test_stream_truncated),
 	    cmocka_unit_test(test_stream_pipelined),

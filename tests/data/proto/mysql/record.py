@@ -60,6 +60,7 @@ def main():
         record("binary_protocol", lambda: w.binary_protocol(PORT, PASSWORD))
         record("bad_login", lambda: w.bad_login(PORT))
         record("deprecate_eof", lambda: w.deprecate_eof(PORT, PASSWORD))
+        record("cursor_fetch", lambda: w.cursor_fetch(PORT, PASSWORD))  # items holds 3 rows by now
         record("mariadb_cli", lambda: w.cli_session(srv))
     finally:
         if srv:
