@@ -167,6 +167,27 @@ def cursor_fetch(port, password):
     c.close()
 
 
+def local_infile(port, password):
+    """One connection: LOAD DATA LOCAL INFILE of a 2-line file (the server
+    asks for the file with 0xfb, the client sends it and an empty packet,
+    the server answers OK with 2 affected rows), then DELETE of those rows."""
+    import os
+    import tempfile
+    fd, path = tempfile.mkstemp(prefix="zt-infile-", suffix=".csv")
+    try:
+        os.write(fd, b"101,fig,4.00\n102,lime,0.50\n")
+        os.close(fd)
+        c = pymysql.connect(host="127.0.0.1", port=port, user=USER, password=password, database=DB,
+                            autocommit=True, local_infile=True)
+        cur = c.cursor()
+        cur.execute(f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE items FIELDS TERMINATED BY ','")
+        assert cur.rowcount == 2, cur.rowcount
+        cur.execute("DELETE FROM items WHERE id > 100")
+        c.close()
+    finally:
+        os.unlink(path)
+
+
 def bad_login(port):
     """A wrong password: ERR 1045 during the handshake."""
     try:

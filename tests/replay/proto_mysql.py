@@ -109,6 +109,15 @@ def main():
               [x["request_resource"] for x in c[2:4]] == [q, q] and
               [(x["attributes"] or {}).get("mysql.rows") for x in c[2:4]] == ["2", "1"], c[2:4])
 
+    s = golden.check_fixture(os.path.join(D, "local_infile"))
+    c = both_sides("local_infile", s, ["LOAD", "DELETE", "QUIT"])
+    if len(c) == 3:
+        a = c[0]["attributes"] or {}
+        check("local_infile: the file asked for, the rows loaded",
+              a.get("mysql.local_infile", "").startswith("/tmp/zt-infile-") and a.get("mysql.affected_rows") == "2"
+              and c[0]["response_status"] == "ok", c[0])
+        check("local_infile: the next command pairs", (c[1]["attributes"] or {}).get("mysql.affected_rows") == "2")
+
     s = golden.check_fixture(os.path.join(D, "mariadb_cli"))
     c = both_sides("mariadb_cli", s, ["SELECT", "SELECT", "SELECT", "QUIT"])
     if len(c) == 4:

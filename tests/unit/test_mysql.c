@@ -270,6 +270,11 @@ static void test_redact(void **unused)
 	assert_int_equal(zt_mysql_redact(p, L(ok)), 0);
 	p = ph_at_guard(okst, L(okst));
 	assert_int_equal(zt_mysql_redact(p, L(okst)), 0);
+	/* an OK with rows and a text info (after LOCAL INFILE) is kept */
+	static const char okinfo[] = "\x16\x00\x00\x04\x00\x02\x00\x02\x00\x00\x00"
+				     "Records: 2  Del";
+	p = ph_at_guard(okinfo, L(okinfo));
+	assert_int_equal(zt_mysql_redact(p, L(okinfo)), 0);
 	p = ph_at_guard(login_client_2, L(login_client_2)); /* ERR 1045 */
 	assert_int_equal(zt_mysql_redact(p, L(login_client_2)), 0);
 	/* commands, greetings, results, other protocols: untouched */

@@ -62,6 +62,7 @@ def main():
         record("deprecate_eof", lambda: w.deprecate_eof(PORT, PASSWORD))
         record("cursor_fetch", lambda: w.cursor_fetch(PORT, PASSWORD))  # items holds 3 rows by now
         record("mariadb_cli", lambda: w.cli_session(srv))
+        record("local_infile", lambda: w.local_infile(PORT, PASSWORD))
     finally:
         if srv:
             srv.stop()
