@@ -63,13 +63,14 @@ def main():
         w.big_results(PORT, PASSWORD)
         w.deprecate_eof(PORT, PASSWORD)
         w.cli_clear_password(srv)
+        w.local_infile(PORT, PASSWORD)
         cur.execute("SELECT COUNT(*) FROM items WHERE id > 1")
         early.close()
 
         def mine():
             return [s for s in spans(data, "--protocol", "MySQL") if s["server_port"] == PORT]
-        # 2 x (9 + 9 + 1 + 4 + 4 + 5 + 2) + 2 x 3 (the early connection)
-        want = 2 * (9 + 9 + 1 + 4 + 4 + 5 + 2) + 2 * 3
+        # 2 x (9 + 9 + 1 + 4 + 4 + 5 + 2 + 3) + 2 x 3 (the early connection)
+        want = 2 * (9 + 9 + 1 + 4 + 4 + 5 + 2 + 3) + 2 * 3
         got, waited = wait_for(lambda: (lambda m: m if len(m) >= want else None)(mine()), 15, 0.3)
         ss = got or mine()
         check("all spans visible", len(ss) == want, f"{len(ss)} spans, want {want}")
@@ -110,6 +111,10 @@ def main():
             check(f"{tap}: CLIENT_DEPRECATE_EOF results",
                   de is not None and (de[0]["attributes"] or {}).get("mysql.rows") == "3" and
                   (de[2]["attributes"] or {}).get("mysql.rows") == "1", de)
+            li = find_conn(conns, ["LOAD", "DELETE", "QUIT"])
+            check(f"{tap}: LOAD DATA LOCAL INFILE: file asked for, 2 rows loaded",
+                  li is not None and (li[0]["attributes"] or {}).get("mysql.affected_rows") == "2" and
+                  "mysql.local_infile" in (li[0]["attributes"] or {}), li)
             mid = [c for c in conns.values() if c and c[0]["request_resource"] == "SELECT ?, ?" and
                    c[0]["request_domain"] is None]
             check(f"{tap}: started mid-connection: queries still traced",
