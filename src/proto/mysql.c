@@ -983,7 +983,7 @@ static void my_finish(void *state, uint64_t now_ns, zt_emit_fn emit, void *ctx)
 
 static void my_endpoint(const struct zt_msg *req, char *out, size_t outsz)
 {
-	my_set(out, outsz, req->request_type);
+	zt_mysql_endpoint(req->request_type, req->request_resource, out, outsz);
 }
 
 static size_t my_redact_payload(uint8_t *buf, size_t len)

@@ -20,6 +20,12 @@ size_t zt_mysql_normalize(const char *sql, size_t n, char *out, size_t outsz, bo
  * skipped); "" when the text starts with no word. Returns its length. */
 size_t zt_mysql_keyword(const char *sql, size_t n, char *out, size_t outsz);
 
+/* The endpoint of a request: its type and, for statements that name
+ * one, the first table ("SELECT items", "STMT_EXECUTE items", "INSERT
+ * `db`.`t`"); the type alone otherwise. sql is a normalised resource.
+ * Returns the output length (< outsz). */
+size_t zt_mysql_endpoint(const char *type, const char *sql, char *out, size_t outsz);
+
 /* Status class (enum zt_resp_status) of an ERR packet: see mysql_sql.c for
  * the split between the client's fault and the server's. sqlstate: 5 chars
  * or NULL. */

@@ -7,6 +7,7 @@
 #include "proto/mysql.h"
 #include "model/span.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "util/text.h"
@@ -186,6 +187,68 @@ size_t zt_mysql_keyword(const char *s, size_t n, char *out, size_t outsz)
 		i++;
 	}
 	out[o] = '\0';
+	return o;
+}
+
+/* Finds word w (upper case) as a whole word in s[0..n), outside quotes;
+ * returns the index after it or n. */
+static size_t my_find_word(const char *s, size_t n, const char *w)
+{
+	size_t wl = strlen(w);
+
+	for (size_t i = 0; i + wl <= n; i++) {
+		if (s[i] == '\'' || s[i] == '"' || s[i] == '`') {
+			i = my_skip_quoted(s, n, i) - 1;
+			continue;
+		}
+		if ((i > 0 && my_is_ident((unsigned char)s[i - 1])) ||
+		    (i + wl < n && my_is_ident((unsigned char)s[i + wl])))
+			continue;
+		size_t k = 0;
+		while (k < wl && (unsigned char)(s[i + k] & ~0x20) == (unsigned char)w[k])
+			k++;
+		if (k == wl)
+			return i + wl;
+	}
+	return n;
+}
+
+size_t zt_mysql_endpoint(const char *type, const char *sql, char *out, size_t outsz)
+{
+	static const struct {
+		const char *kw, *after;
+	} t[] = {
+	    {"SELECT", "FROM"},	  {"DELETE", "FROM"}, {"INSERT", "INTO"},    {"REPLACE", "INTO"},
+	    {"UPDATE", "UPDATE"}, {"CALL", "CALL"},   {"TRUNCATE", "TABLE"},
+	};
+	char kw[ZT_TYPE_LEN];
+	size_t n = strlen(sql), o, i;
+
+	if (outsz == 0)
+		return 0;
+	/* COM_STMT_*: the prepared statement's own first keyword */
+	if (!zt_mysql_keyword(sql, n, kw, sizeof(kw)))
+		memcpy(kw, "", 1);
+	o = (size_t)snprintf(out, outsz, "%s", type);
+	if (o >= outsz)
+		return outsz - 1;
+	for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
+		if (strcmp(kw, t[k].kw) != 0)
+			continue;
+		i = my_find_word(sql, n, t[k].after);
+		while (i < n && sql[i] == ' ')
+			i++;
+		size_t b = i;
+		while (i < n && (my_is_ident((unsigned char)sql[i]) || sql[i] == '.' || sql[i] == '`'))
+			i++;
+		if (i > b && o + 1 + (i - b) < outsz) {
+			out[o++] = ' ';
+			memcpy(out + o, sql + b, i - b);
+			o += i - b;
+			out[o] = '\0';
+		}
+		break;
+	}
 	return o;
 }
 

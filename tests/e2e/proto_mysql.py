@@ -87,6 +87,7 @@ def main():
                       p[2]["request_resource"] == "SELECT id, name FROM items WHERE price > ? AND name <> ?" and
                       all(x["request_domain"] == "ztdb" for x in p), p[2])
                 check(f"{tap}: rows counted", (p[2]["attributes"] or {}).get("mysql.rows") == "2", p[2])
+                check(f"{tap}: endpoint names the table", p[2]["endpoint"] == "SELECT items", p[2]["endpoint"])
                 if proc:
                     check(f"{tap}: process is {proc}", all(x["process"] == proc for x in p), p[0]["process"])
             b = find_conn(conns, ["STMT_PREPARE", "STMT_EXECUTE"])

@@ -82,6 +82,11 @@ static void fuzz_pure(const uint8_t *data, size_t size)
 	if (n >= sizeof(kw) || kw[n] != '\0')
 		abort();
 	(void)zt_mysql_looks_sql(buf, size);
+	char ep[64];
+	size_t epsz = size ? data[size - 1] % sizeof(ep) : sizeof(ep);
+	n = zt_mysql_endpoint("SELECT", out, ep, epsz);
+	if (epsz && (n >= epsz || ep[n] != '\0'))
+		abort();
 	(void)zt_mysql_ops.infer(buf, size, NULL);
 	(void)zt_mysql_ops.first_kind(buf, size);
 	/* redaction: in place, length-preserving, only '*' written */

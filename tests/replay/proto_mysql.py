@@ -44,6 +44,9 @@ def main():
               c[2]["request_resource"] == "SELECT id, name FROM items WHERE price > ? AND name <> ?",
               c[2]["request_resource"])
         check("pymysql_session: 2 rows", (c[2]["attributes"] or {}).get("mysql.rows") == "2", c[2])
+        check("pymysql_session: endpoints name the table",
+              [x["endpoint"] for x in c[:3]] == ["DELETE items", "INSERT items", "SELECT items"] and
+              c[4]["endpoint"] == "PING", [x["endpoint"] for x in c])
         check("pymysql_session: 3 rows inserted", (c[1]["attributes"] or {}).get("mysql.affected_rows") == "3")
         e = c[3]
         check("pymysql_session: missing table is 1146 #42S02 client_error",
@@ -73,6 +76,7 @@ def main():
     if len(c) == 9:
         sid = (c[0]["attributes"] or {}).get("mysql.stmt_id")
         check("binary_protocol: prepare gives a statement id", sid is not None and c[0]["response_status"] == "ok")
+        check("binary_protocol: execute endpoint", c[1]["endpoint"] == "STMT_EXECUTE items", c[1]["endpoint"])
         check("binary_protocol: executes show the prepared SQL",
               all(x["request_resource"] == PREP and (x["attributes"] or {}).get("mysql.rows") == "1"
                   for x in c[1:3]), c[1:3])

@@ -203,6 +203,45 @@ static void test_normalize(void **unused)
 	assert_int_equal(zt_mysql_keyword("123", 3, kw, sizeof(kw)), 0);
 }
 
+static void test_endpoint(void **unused)
+{
+	static const struct {
+		const char *type, *sql, *want;
+	} t[] = {
+	    {"SELECT", "SELECT id, name FROM items WHERE price > ?", "SELECT items"},
+	    {"SELECT", "select * from `db`.`t2` join t3", "SELECT `db`.`t2`"},
+	    {"SELECT", "SELECT ?, ?", "SELECT"},
+	    {"SELECT", "SELECT ? AS `from` FROM t", "SELECT t"},
+	    {"INSERT", "INSERT INTO items VALUES (?)", "INSERT items"},
+	    {"UPDATE", "UPDATE items SET price = ?", "UPDATE items"},
+	    {"DELETE", "DELETE FROM items", "DELETE items"},
+	    {"STMT_EXECUTE", "SELECT name FROM items WHERE id = ?", "STMT_EXECUTE items"},
+	    {"STMT_EXECUTE", "", "STMT_EXECUTE"},
+	    {"PING", "", "PING"},
+	    {"CREATE", "CREATE TABLE t (a INT)", "CREATE"},
+	};
+	char ep[ZT_ENDPOINT_LEN];
+
+	for (size_t i = 0; i < N(t); i++) {
+		zt_mysql_endpoint(t[i].type, t[i].sql, ep, sizeof(ep));
+		if (strcmp(ep, t[i].want) != 0)
+			fail_msg("case %zu: '%s', want '%s'", i, ep, t[i].want);
+	}
+	for (size_t k = 0; k < 16; k++) { /* small outputs are cut, NUL-terminated */
+		char small[16];
+		size_t n = zt_mysql_endpoint("STMT_EXECUTE", "SELECT a FROM items_long_name", small, k);
+		if (k)
+			assert_true(n < k && small[n] == '\0');
+	}
+	/* the registered hook */
+	struct zt_msg m;
+	zt_msg_reset(&m);
+	strcpy(m.request_type, "SELECT");
+	strcpy(m.request_resource, "SELECT a FROM b");
+	OPS->endpoint(&m, ep, sizeof(ep));
+	assert_string_equal(ep, "SELECT b");
+}
+
 static void test_err_class(void **unused)
 {
 	assert_int_equal(zt_mysql_err_class(1146, "42S02"), ZT_RS_CLIENT_ERROR);
@@ -829,6 +868,7 @@ int main(void)
 	    cmocka_unit_test(test_infer),
 	    cmocka_unit_test(test_normalize),
 	    cmocka_unit_test(test_err_class),
+	    cmocka_unit_test(test_endpoint),
 	    cmocka_unit_test(test_redact),
 	    cmocka_unit_test(test_stream_pymysql),
 	    cmocka_unit_test(test_stream_server_side),
