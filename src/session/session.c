@@ -270,6 +270,7 @@ static void emit_span(struct zt_session *s, struct zt_conn *c, const struct zt_m
 static void thread_ctx_ambiguous(struct zt_session *s, uint32_t tid);
 static void thread_req_read(struct zt_session *s, const struct zt_conn *c, const struct zt_msg *req);
 static void thread_req_done(struct zt_session *s, const struct zt_conn *c, const struct zt_msg *req);
+static void thread_oneway_read(struct zt_session *s, const struct zt_conn *c, const struct zt_msg *req);
 
 /* A request waits for its response in the connection's pending list. */
 static void queue_request(struct zt_session *s, struct zt_conn *c, const struct zt_msg *m)
@@ -356,6 +357,7 @@ static void on_msg(void *ctx, const struct zt_msg *m)
 			if (ops && ops->redact_msg)
 				ops->redact_msg(&tmp);
 			emit_span(s, c, &tmp, NULL, tmp.end_ns, ZT_RS_UNKNOWN);
+			thread_oneway_read(s, c, m);
 			return;
 		}
 		queue_request(s, c, m);
@@ -515,6 +517,22 @@ static void thread_req_done(struct zt_session *s, const struct zt_conn *c, const
 	if (t->inflight > 0 && req->kind == ZT_MSG_REQUEST)
 		t->inflight--;
 	if (t->inflight == 0) {
+		t->state = TCTX_IDLE;
+		t->id = 0;
+		t->ambiguous = false;
+	}
+}
+
+/* A one-way request read by a server (MySQL's COM_QUIT, COM_STMT_CLOSE)
+ * is answered by nothing: when its thread has no other request in flight,
+ * its context ends here, or the thread's next connection (a pooled thread)
+ * would inherit it. */
+static void thread_oneway_read(struct zt_session *s, const struct zt_conn *c, const struct zt_msg *req)
+{
+	struct tctx *t;
+
+	if (c->role == ZT_ROLE_SERVER && req->dir == ZT_DIR_INGRESS && (t = tctx_of(s, req->tid_start)) &&
+	    t->inflight == 0) {
 		t->state = TCTX_IDLE;
 		t->id = 0;
 		t->ambiguous = false;
