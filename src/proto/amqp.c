@@ -166,6 +166,7 @@ struct am_state {
 	struct am_content ct[2];
 	struct am_close cl[2];
 	uint16_t sync_chan[2][AM_SYNC]; /* channels with a sync request sent in dir */
+	uint16_t sync_cls[2][AM_SYNC], sync_mth[2][AM_SYNC]; /* ... and its method */
 	uint8_t sync_on[2][AM_SYNC];
 	uint8_t sync_next[2];
 	char vhost[ZT_DOMAIN_LEN];
@@ -220,21 +221,28 @@ static void am_set_close(struct zt_msg *m, uint16_t code, const char *text)
 
 /* ---- sync tracking ---------------------------------------------------- */
 
-static void am_sync_add(struct am_state *s, unsigned dir, uint16_t chan)
+static void am_sync_add(struct am_state *s, unsigned dir, uint16_t chan, uint16_t cls, uint16_t mth)
 {
-	for (int i = 0; i < AM_SYNC; i++)
+	unsigned k = AM_SYNC;
+
+	for (unsigned i = 0; i < AM_SYNC; i++)
 		if (s->sync_on[dir][i] && s->sync_chan[dir][i] == chan)
-			return;
-	unsigned k = s->sync_next[dir]++ % AM_SYNC;
+			k = i;
+	if (k == AM_SYNC)
+		k = s->sync_next[dir]++ % AM_SYNC;
 	s->sync_on[dir][k] = 1;
 	s->sync_chan[dir][k] = chan;
+	s->sync_cls[dir][k] = cls;
+	s->sync_mth[dir][k] = mth;
 }
 
-/* Removes chan's entry; true if there was one. */
-static bool am_sync_del(struct am_state *s, unsigned dir, uint16_t chan)
+/* Removes chan's entry if its method is cls.mth (cls 0: any); true if
+ * there was one. */
+static bool am_sync_del(struct am_state *s, unsigned dir, uint16_t chan, uint16_t cls, uint16_t mth)
 {
 	for (int i = 0; i < AM_SYNC; i++)
-		if (s->sync_on[dir][i] && s->sync_chan[dir][i] == chan) {
+		if (s->sync_on[dir][i] && s->sync_chan[dir][i] == chan &&
+		    (!cls || (s->sync_cls[dir][i] == cls && s->sync_mth[dir][i] == mth))) {
 			s->sync_on[dir][i] = 0;
 			return true;
 		}
@@ -336,13 +344,13 @@ static bool am_method_frame(struct am_state *s, struct lpf_dir *d, const struct 
 		}
 		m.kind = ZT_MSG_REQUEST;
 		m.key = am_key(chan, dir);
-		am_sync_add(s, dir, chan);
+		am_sync_add(s, dir, chan, cls, mth);
 		break;
 	case AM_RESP:
 		m.kind = ZT_MSG_RESPONSE;
 		m.key = am_key(chan, odir);
 		m.status = ZT_RS_OK;
-		am_sync_del(s, odir, chan);
+		am_sync_del(s, odir, chan, 0, 0);
 		if (cls == 10 && mth == 11) {
 			/* Start-Ok: client-properties, mechanism, response (secret) */
 			char mech[32];
@@ -402,8 +410,9 @@ static bool am_method_frame(struct am_state *s, struct lpf_dir *d, const struct 
 		c->chan = chan;
 		c->code = code;
 		c->answered = false;
-		if (am_sync_del(s, odir, chan)) {
-			/* the answer to the other side's outstanding request */
+		if (fcls && am_sync_del(s, odir, chan, fcls, fmth)) {
+			/* the answer to the other side's outstanding request:
+			 * the Close names the method that failed */
 			c->answered = true;
 			m.kind = ZT_MSG_RESPONSE;
 			m.key = am_key(chan, odir);
