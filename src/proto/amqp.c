@@ -170,6 +170,7 @@ struct am_state {
 	uint8_t sync_on[2][AM_SYNC];
 	uint8_t sync_next[2];
 	char vhost[ZT_DOMAIN_LEN];
+	struct zt_msg m; /* being built; in the state so its padding stays zero */
 };
 
 /* ---- framing ---------------------------------------------------------- */
@@ -296,7 +297,7 @@ static bool am_method_frame(struct am_state *s, struct lpf_dir *d, const struct 
 	unsigned dir = seg->dir & 1, odir = dir ^ 1;
 	uint16_t cls = lpf_u16(r), mth = lpf_u16(r);
 	const struct am_method *am;
-	struct zt_msg m;
+	struct zt_msg *m = &s->m;
 	bool cut = false;
 
 	if (r->cut)
@@ -309,13 +310,13 @@ static bool am_method_frame(struct am_state *s, struct lpf_dir *d, const struct 
 	if (s->ct[dir].on && (s->ct[dir].chan == chan || am->content))
 		am_emit_content(s, dir, true, emit, ctx);
 
-	zt_msg_reset(&m);
-	lpf_where(d, &m);
-	m.dir = seg->dir;
-	m.bytes = d->total;
-	m.pair = ZT_PAIR_KEY;
-	snprintf(m.request_type, sizeof(m.request_type), "%s", am->name);
-	snprintf(m.version, sizeof(m.version), "0-9-1");
+	zt_msg_reset(m);
+	lpf_where(d, m);
+	m->dir = seg->dir;
+	m->bytes = d->total;
+	m->pair = ZT_PAIR_KEY;
+	snprintf(m->request_type, sizeof(m->request_type), "%s", am->name);
+	snprintf(m->version, sizeof(m->version), "0-9-1");
 
 	/* generic resource and nowait */
 	bool nowait = false;
@@ -324,7 +325,7 @@ static bool am_method_frame(struct am_state *s, struct lpf_dir *d, const struct 
 		lpf_skip(&a, am->lead);
 		unsigned last = am->res > am->nw_after ? am->res : am->nw_after;
 		for (unsigned i = 1; i <= last; i++)
-			am_shortstr(&a, i == am->res ? m.request_resource : NULL, sizeof(m.request_resource), &cut);
+			am_shortstr(&a, i == am->res ? m->request_resource : NULL, sizeof(m->request_resource), &cut);
 		if (am->nw_after)
 			nowait = (lpf_u8(&a) >> am->nw_bit) & 1;
 		cut = cut || a.cut;
@@ -334,22 +335,22 @@ static bool am_method_frame(struct am_state *s, struct lpf_dir *d, const struct 
 	case AM_REQ:
 		if (cls == 10 && mth == 40) {
 			/* Connection.Open: the vhost is every later span's domain */
-			snprintf(s->vhost, sizeof(s->vhost), "%.255s", m.request_resource);
-			m.request_resource[0] = '\0';
+			snprintf(s->vhost, sizeof(s->vhost), "%.255s", m->request_resource);
+			m->request_resource[0] = '\0';
 		}
 		if (nowait) {
-			m.kind = ZT_MSG_REQUEST;
-			m.pair = ZT_PAIR_ONEWAY;
+			m->kind = ZT_MSG_REQUEST;
+			m->pair = ZT_PAIR_ONEWAY;
 			break;
 		}
-		m.kind = ZT_MSG_REQUEST;
-		m.key = am_key(chan, dir);
+		m->kind = ZT_MSG_REQUEST;
+		m->key = am_key(chan, dir);
 		am_sync_add(s, dir, chan, cls, mth);
 		break;
 	case AM_RESP:
-		m.kind = ZT_MSG_RESPONSE;
-		m.key = am_key(chan, odir);
-		m.status = ZT_RS_OK;
+		m->kind = ZT_MSG_RESPONSE;
+		m->key = am_key(chan, odir);
+		m->status = ZT_RS_OK;
 		am_sync_del(s, odir, chan, 0, 0);
 		if (cls == 10 && mth == 11) {
 			/* Start-Ok: client-properties, mechanism, response (secret) */
@@ -357,13 +358,13 @@ static bool am_method_frame(struct am_state *s, struct lpf_dir *d, const struct 
 			lpf_skip(r, lpf_u32(r));
 			am_shortstr(r, mech, sizeof(mech), NULL);
 			if (!r->cut)
-				zt_attrs_add(&m.attrs, "amqp.mechanism", mech, strlen(mech));
+				zt_attrs_add(&m->attrs, "amqp.mechanism", mech, strlen(mech));
 			uint32_t rl = lpf_u32(r), got;
 			const uint8_t *p = lpf_bytes(r, rl, &got);
 			if (!strcmp(mech, "PLAIN") && got == rl && rl > 0 && p[0] == 0) {
 				const uint8_t *e = memchr(p + 1, 0, rl - 1);
 				if (e)
-					zt_attrs_add(&m.attrs, "amqp.user", (const char *)p + 1, (size_t)(e - p - 1));
+					zt_attrs_add(&m->attrs, "amqp.user", (const char *)p + 1, (size_t)(e - p - 1));
 			}
 		} else if (cls == 50 && mth == 11) {
 			char q[256], b[24];
@@ -371,33 +372,33 @@ static bool am_method_frame(struct am_state *s, struct lpf_dir *d, const struct 
 			uint32_t mc = lpf_u32(r), cc = lpf_u32(r);
 			if (!r->cut) {
 				int n = snprintf(b, sizeof(b), "%u", mc);
-				zt_attrs_add(&m.attrs, "amqp.message_count", b, (size_t)n);
+				zt_attrs_add(&m->attrs, "amqp.message_count", b, (size_t)n);
 				n = snprintf(b, sizeof(b), "%u", cc);
-				zt_attrs_add(&m.attrs, "amqp.consumer_count", b, (size_t)n);
+				zt_attrs_add(&m->attrs, "amqp.consumer_count", b, (size_t)n);
 			}
 		} else if (cls == 60 && mth == 71) {
 			lpf_skip(r, 9); /* delivery-tag, redelivered */
-			am_exrk(r, &m, &cut);
+			am_exrk(r, m, &cut);
 		}
 		break;
 	case AM_ONEWAY:
-		m.kind = ZT_MSG_REQUEST;
-		m.pair = ZT_PAIR_ONEWAY;
+		m->kind = ZT_MSG_REQUEST;
+		m->pair = ZT_PAIR_ONEWAY;
 		if (cls == 60 && mth == 40) {
 			lpf_skip(r, 2);
-			am_exrk(r, &m, &cut);
+			am_exrk(r, m, &cut);
 		} else if (cls == 60 && mth == 60) {
 			am_shortstr(r, NULL, 0, NULL); /* consumer tag */
 			lpf_skip(r, 9);
-			am_exrk(r, &m, &cut);
+			am_exrk(r, m, &cut);
 		} else if (cls == 60 && mth == 50) {
 			char text[ZT_ATTR_VAL_LEN], b[8];
 			uint16_t code = lpf_u16(r);
 			am_shortstr(r, text, sizeof(text), NULL);
-			am_exrk(r, &m, &cut);
+			am_exrk(r, m, &cut);
 			int n = snprintf(b, sizeof(b), "%u", code);
-			zt_attrs_add(&m.attrs, "amqp.reply_code", b, (size_t)n);
-			zt_attrs_add(&m.attrs, "amqp.reply_text", text, strlen(text));
+			zt_attrs_add(&m->attrs, "amqp.reply_code", b, (size_t)n);
+			zt_attrs_add(&m->attrs, "amqp.reply_text", text, strlen(text));
 		}
 		break;
 	case AM_CLOSE: {
@@ -414,45 +415,45 @@ static bool am_method_frame(struct am_state *s, struct lpf_dir *d, const struct 
 			/* the answer to the other side's outstanding request:
 			 * the Close names the method that failed */
 			c->answered = true;
-			m.kind = ZT_MSG_RESPONSE;
-			m.key = am_key(chan, odir);
-			am_set_close(&m, code, c->text);
+			m->kind = ZT_MSG_RESPONSE;
+			m->key = am_key(chan, odir);
+			am_set_close(m, code, c->text);
 			break;
 		}
-		m.kind = ZT_MSG_REQUEST;
-		m.key = am_key(chan, dir);
+		m->kind = ZT_MSG_REQUEST;
+		m->key = am_key(chan, dir);
 		const struct am_method *f = am_lookup(fcls, fmth);
 		if (f)
-			snprintf(m.request_resource, sizeof(m.request_resource), "%s", f->name);
+			snprintf(m->request_resource, sizeof(m->request_resource), "%s", f->name);
 		break;
 	}
 	case AM_CLOSE_OK: {
 		struct am_close *c = &s->cl[odir];
-		m.kind = ZT_MSG_RESPONSE;
-		m.key = am_key(chan, odir);
-		m.status = ZT_RS_OK;
+		m->kind = ZT_MSG_RESPONSE;
+		m->key = am_key(chan, odir);
+		m->status = ZT_RS_OK;
 		if (c->on && c->chan == chan) {
 			c->on = false;
 			if (c->answered)
 				return true; /* its Close was the answer already */
-			am_set_close(&m, c->code, c->text);
+			am_set_close(m, c->code, c->text);
 		}
 		break;
 	}
 	}
 	if (cut && partial)
-		m.flags |= ZT_MF_TRUNCATED;
-	snprintf(m.request_domain, sizeof(m.request_domain), "%s", s->vhost);
+		m->flags |= ZT_MF_TRUNCATED;
+	snprintf(m->request_domain, sizeof(m->request_domain), "%s", s->vhost);
 	if (am->content) {
 		struct am_content *c = &s->ct[dir];
-		zt_msg_copy(&c->m, &m);
+		zt_msg_copy(&c->m, m);
 		c->on = true;
 		c->hdr_seen = false;
 		c->chan = chan;
 		c->body_left = 0;
 		return true;
 	}
-	emit(ctx, &m);
+	emit(ctx, m);
 	return true;
 }
 

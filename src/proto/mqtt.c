@@ -73,6 +73,9 @@ struct mq_state {
 	uint8_t level;	    /* protocol level from CONNECT: 3, 4, 5; 0 unknown */
 	uint8_t client_dir; /* direction CONNECT travelled + 1; 0 unknown */
 	bool fed[2];	    /* a segment of this direction was fed */
+	/* the message being built: in the state, not on the stack, so that its
+	 * padding stays zeroed (equal messages are equal bytes) */
+	struct zt_msg m;
 };
 
 /* ---- framing ---------------------------------------------------------- */
@@ -405,7 +408,7 @@ static void mq_attr(struct zt_msg *m, const char *key, const uint8_t *body, uint
 static bool mq_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_emit_fn emit, void *ctx)
 {
 	struct mq_state *s = st;
-	struct zt_msg m;
+	struct zt_msg *m = &s->m;
 	uint8_t type = d->buf[0] >> 4, flags = d->buf[0] & 15;
 	uint32_t rl = 0, hl;
 	unsigned dir = seg->dir & 1, req_dir = dir ^ 1;
@@ -419,13 +422,13 @@ static bool mq_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_e
 	struct mq_props pr;
 
 	memset(&pr, 0, sizeof(pr));
-	zt_msg_reset(&m);
-	lpf_where(d, &m);
-	m.dir = seg->dir;
-	m.bytes = d->total;
-	m.pair = ZT_PAIR_KEY;
-	m.kind = ZT_MSG_RESPONSE;
-	snprintf(m.request_type, sizeof(m.request_type), "%s", mq_names[type]);
+	zt_msg_reset(m);
+	lpf_where(d, m);
+	m->dir = seg->dir;
+	m->bytes = d->total;
+	m->pair = ZT_PAIR_KEY;
+	m->kind = ZT_MSG_RESPONSE;
+	snprintf(m->request_type, sizeof(m->request_type), "%s", mq_names[type]);
 
 	switch (type) {
 	case MQ_CONNECT: {
@@ -434,17 +437,17 @@ static bool mq_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_e
 			return !partial ? false : true;
 		s->level = c.level;
 		s->client_dir = (uint8_t)(dir + 1);
-		m.kind = ZT_MSG_REQUEST;
-		m.key = mq_key(MQ_K_CONN, dir, 0);
-		mq_attr(&m, "mqtt.client_id", body, bhave, c.client_id);
+		m->kind = ZT_MSG_REQUEST;
+		m->key = mq_key(MQ_K_CONN, dir, 0);
+		mq_attr(m, "mqtt.client_id", body, bhave, c.client_id);
 		if (c.client_id.present && c.client_id.off <= bhave) {
 			uint32_t n = c.client_id.len < bhave - c.client_id.off ? c.client_id.len
 									       : bhave - c.client_id.off;
-			zt_copy_str(m.request_resource, sizeof(m.request_resource),
+			zt_copy_str(m->request_resource, sizeof(m->request_resource),
 				    (const char *)body + c.client_id.off, n);
 		}
-		mq_attr(&m, "mqtt.username", body, bhave, c.username);
-		mq_attr(&m, "mqtt.will_topic", body, bhave, c.will_topic);
+		mq_attr(m, "mqtt.username", body, bhave, c.username);
+		mq_attr(m, "mqtt.will_topic", body, bhave, c.will_topic);
 		/* the password is in the kept head but never leaves it */
 		cut = c.cut && (c.client_id.off + c.client_id.len > bhave || c.username.off + c.username.len > bhave);
 		break;
@@ -454,37 +457,37 @@ static bool mq_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_e
 		uint8_t code = lpf_u8(&r);
 		if (s->level == 5)
 			mq_props(&r, bhave, &pr);
-		m.key = mq_key(MQ_K_CONN, req_dir, 0);
+		m->key = mq_key(MQ_K_CONN, req_dir, 0);
 		cut = r.cut && partial;
 		if (rl < 2)
 			return false;
-		mq_set_code(&m, code, s->level != 5, pr.reason);
+		mq_set_code(m, code, s->level != 5, pr.reason);
 		break;
 	}
 	case MQ_PUBLISH: {
 		unsigned qos = (flags >> 1) & 3;
 		uint16_t pid = 0;
-		mq_str(&r, m.request_resource, sizeof(m.request_resource), &cut);
+		mq_str(&r, m->request_resource, sizeof(m->request_resource), &cut);
 		if (qos)
 			pid = lpf_u16(&r);
 		cut = cut || r.cut; /* topic or packet id not captured (or malformed) */
 		if (s->level == 5)
 			mq_props(&r, rl < bhave ? rl : bhave, &pr);
-		m.kind = ZT_MSG_REQUEST;
+		m->kind = ZT_MSG_REQUEST;
 		if (qos == 0) {
-			m.pair = ZT_PAIR_ONEWAY;
+			m->pair = ZT_PAIR_ONEWAY;
 		} else {
-			m.key = mq_key(MQ_K_PUB, dir, pid);
+			m->key = mq_key(MQ_K_PUB, dir, pid);
 		}
 		char q[2] = {(char)('0' + qos), 0};
-		zt_attrs_add(&m.attrs, "mqtt.qos", q, 1);
-		if (!m.request_resource[0] && pr.topic_alias) {
+		zt_attrs_add(&m->attrs, "mqtt.qos", q, 1);
+		if (!m->request_resource[0] && pr.topic_alias) {
 			char a[8];
 			int n = snprintf(a, sizeof(a), "%u", pr.topic_alias);
-			zt_attrs_add(&m.attrs, "mqtt.topic_alias", a, (size_t)n);
+			zt_attrs_add(&m->attrs, "mqtt.topic_alias", a, (size_t)n);
 		}
 		if (s->client_dir && dir + 1 != s->client_dir)
-			zt_attrs_add(&m.attrs, "mqtt.from", "broker", 6);
+			zt_attrs_add(&m->attrs, "mqtt.from", "broker", 6);
 		break;
 	}
 	case MQ_PUBACK:
@@ -502,11 +505,11 @@ static bool mq_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_e
 			return true; /* inside the QoS 2 span */
 		if (type == MQ_PUBREC && code < 0x80)
 			return true; /* the span ends at PUBCOMP */
-		m.key = mq_key(MQ_K_PUB, req_dir, pid);
+		m->key = mq_key(MQ_K_PUB, req_dir, pid);
 		if (has_code)
-			mq_set_code(&m, code, false, pr.reason);
+			mq_set_code(m, code, false, pr.reason);
 		else
-			m.status = ZT_RS_OK;
+			m->status = ZT_RS_OK;
 		break;
 	}
 	case MQ_SUBSCRIBE:
@@ -514,7 +517,7 @@ static bool mq_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_e
 		uint16_t pid = lpf_u16(&r);
 		if (s->level == 5)
 			mq_props(&r, bhave, &pr);
-		mq_str(&r, m.request_resource, sizeof(m.request_resource), &cut);
+		mq_str(&r, m->request_resource, sizeof(m->request_resource), &cut);
 		cut = cut || r.cut;
 		/* count the topic filters that were captured */
 		unsigned nf = r.cut ? 0 : 1;
@@ -530,10 +533,10 @@ static bool mq_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_e
 		if (nf > 1) {
 			char b[12];
 			int n = snprintf(b, sizeof(b), "%u", nf);
-			zt_attrs_add(&m.attrs, "mqtt.filters", b, (size_t)n);
+			zt_attrs_add(&m->attrs, "mqtt.filters", b, (size_t)n);
 		}
-		m.kind = ZT_MSG_REQUEST;
-		m.key = mq_key(type == MQ_SUBSCRIBE ? MQ_K_SUB : MQ_K_UNSUB, dir, pid);
+		m->kind = ZT_MSG_REQUEST;
+		m->key = mq_key(type == MQ_SUBSCRIBE ? MQ_K_SUB : MQ_K_UNSUB, dir, pid);
 		break;
 	}
 	case MQ_SUBACK:
@@ -543,8 +546,8 @@ static bool mq_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_e
 			return true;
 		if (s->level == 5)
 			mq_props(&r, bhave, &pr);
-		m.key = mq_key(type == MQ_SUBACK ? MQ_K_SUB : MQ_K_UNSUB, req_dir, pid);
-		m.status = ZT_RS_OK;
+		m->key = mq_key(type == MQ_SUBACK ? MQ_K_SUB : MQ_K_UNSUB, req_dir, pid);
+		m->status = ZT_RS_OK;
 		/* codes: the first failure, else the first code */
 		int first = -1, bad = -1;
 		while (r.i < bhave && r.i < rl) {
@@ -554,32 +557,34 @@ static bool mq_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_e
 			if (c >= 0x80 && bad < 0)
 				bad = c;
 		}
-		if (bad >= 0)
-			mq_set_code(&m, (uint8_t)bad, false,
+		if (bad >= 0) {
+			mq_set_code(m, (uint8_t)bad, false,
 				    s->level == 5 ? pr.reason : bad == 0x80 ? "Failure" : NULL);
-		else if (first >= 0)
-			mq_set_code(&m, (uint8_t)first, false, NULL);
+			if (bad == 0x80)
+				m->status = ZT_RS_CLIENT_ERROR; /* a refused filter: ACLs, mostly */
+		} else if (first >= 0)
+			mq_set_code(m, (uint8_t)first, false, NULL);
 		break;
 	}
 	case MQ_PINGREQ:
-		m.kind = ZT_MSG_REQUEST;
-		m.key = mq_key(MQ_K_PING, dir, 0);
+		m->kind = ZT_MSG_REQUEST;
+		m->key = mq_key(MQ_K_PING, dir, 0);
 		break;
 	case MQ_PINGRESP:
-		m.key = mq_key(MQ_K_PING, req_dir, 0);
-		m.status = ZT_RS_OK;
+		m->key = mq_key(MQ_K_PING, req_dir, 0);
+		m->status = ZT_RS_OK;
 		break;
 	case MQ_DISCONNECT:
 	case MQ_AUTH: {
-		m.kind = ZT_MSG_REQUEST;
-		m.pair = ZT_PAIR_ONEWAY;
+		m->kind = ZT_MSG_REQUEST;
+		m->pair = ZT_PAIR_ONEWAY;
 		if (rl >= 1) {
 			uint8_t code = lpf_u8(&r);
 			if (rl >= 2)
 				mq_props(&r, bhave, &pr);
 			if (!r.cut && code) {
 				const char *why = pr.reason[0] ? pr.reason : mq_v5_reason(code);
-				zt_attrs_add(&m.attrs, "mqtt.reason", why, strlen(why));
+				zt_attrs_add(&m->attrs, "mqtt.reason", why, strlen(why));
 			}
 		}
 		break;
@@ -588,9 +593,9 @@ static bool mq_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_e
 		return false;
 	}
 	if (cut)
-		m.flags |= ZT_MF_TRUNCATED;
-	mq_version(s, &m);
-	emit(ctx, &m);
+		m->flags |= ZT_MF_TRUNCATED;
+	mq_version(s, m);
+	emit(ctx, m);
 	return true;
 }
 
@@ -638,6 +643,8 @@ static int mq_walk(const uint8_t *buf, size_t len)
 	size_t i = 0;
 	int strong = 0;
 
+	if (len == 0)
+		return 0;
 	while (i < len) {
 		uint32_t have = len - i > LPF_HDR_MAX ? LPF_HDR_MAX : (uint32_t)(len - i), rl = 0;
 		int64_t l = mq_len(buf + i, have);
