@@ -170,6 +170,7 @@ struct am_state {
 	uint8_t sync_on[2][AM_SYNC];
 	uint8_t sync_next[2];
 	char vhost[ZT_DOMAIN_LEN];
+	uint32_t frame_max; /* negotiated (Tune-Ok); 0 unknown */
 	struct zt_msg m; /* being built; in the state so its padding stays zero */
 };
 
@@ -366,6 +367,12 @@ static bool am_method_frame(struct am_state *s, struct lpf_dir *d, const struct 
 				if (e)
 					zt_attrs_add(&m->attrs, "amqp.user", (const char *)p + 1, (size_t)(e - p - 1));
 			}
+		} else if (cls == 10 && mth == 31) {
+			/* Tune-Ok: channel-max, frame-max (what both sides use) */
+			lpf_skip(r, 2);
+			uint32_t fm = lpf_u32(r);
+			if (!r->cut)
+				s->frame_max = fm;
 		} else if (cls == 50 && mth == 11) {
 			char q[256], b[24];
 			am_shortstr(r, q, sizeof(q), NULL);
@@ -474,6 +481,16 @@ static bool am_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_e
 	struct am_content *c = &s->ct[dir];
 	bool partial = phave < size;
 
+	if (d->predicted) {
+		/* a body frame whose header was in a gap (am_predict) */
+		uint64_t n = d->total - 8;
+		c->body_left -= n < c->body_left ? n : c->body_left;
+		c->m.bytes += d->total;
+		lpf_extend(d, &c->m);
+		if (c->body_left == 0)
+			am_emit_content(s, dir, false, emit, ctx);
+		return true;
+	}
 	switch (b[0]) {
 	case 1:
 		return am_method_frame(s, d, seg, chan, &r, partial, emit, ctx);
@@ -502,6 +519,27 @@ static bool am_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_e
 	default:
 		return true; /* heartbeat */
 	}
+}
+
+/* A frame header fell in a gap while a content is being received in this
+ * direction: its body frames are cut at frame_max, so the next one is
+ * min(body left, frame_max - 8) bytes of payload. Only with a negotiated
+ * frame_max (Tune-Ok seen) and when the captured part of the header, if any,
+ * agrees (a body frame of the content's channel). */
+static uint64_t am_predict(void *st, const struct lpf_dir *d)
+{
+	struct am_state *s = st;
+	unsigned dir = (unsigned)(d - s->d) & 1;
+	struct am_content *c = &s->ct[dir];
+
+	if (!c->on || !c->hdr_seen || c->body_left == 0 || s->frame_max <= 8)
+		return 0;
+	if (d->have >= 1 && d->buf[0] != 3)
+		return 0;
+	if (d->have >= 3 && (uint16_t)(d->buf[1] << 8 | d->buf[2]) != c->chan)
+		return 0;
+	uint64_t n = c->body_left < s->frame_max - 8u ? c->body_left : s->frame_max - 8u;
+	return 8 + n;
 }
 
 /* ---- inference -------------------------------------------------------- */
@@ -568,7 +606,7 @@ static int am_first_kind(const uint8_t *buf, size_t len)
 
 /* ---- ops -------------------------------------------------------------- */
 
-static const struct lpf_ops am_lpf = {.len = am_len, .frame = am_frame, .resync = am_resync};
+static const struct lpf_ops am_lpf = {.len = am_len, .frame = am_frame, .resync = am_resync, .predict = am_predict};
 
 static void am_init(void *st)
 {

@@ -11,6 +11,7 @@ void lpf_reset(struct lpf_dir *d)
 	d->have = 0;
 	d->total = 0;
 	d->got = 0;
+	d->predicted = false;
 }
 
 static void lpf_begin(struct lpf_dir *d, const struct zt_seg *seg, uint64_t off)
@@ -79,8 +80,16 @@ void lpf_feed(struct lpf_dir *d, const struct lpf_ops *ops, void *st, const stru
 		if (d->total == 0) {
 			/* the header: bytes go to buf until len() knows */
 			if (off >= caplen) {
-				lpf_lose(d); /* a gap inside a header */
-				return;
+				/* a gap inside a header: unless the protocol knows
+				 * what frame lies there, the framing is lost */
+				uint64_t p = ops->predict ? ops->predict(st, d) : 0;
+				if (p <= d->have) {
+					lpf_lose(d);
+					return;
+				}
+				d->total = p;
+				d->predicted = true;
+				continue;
 			}
 			uint32_t room = LPF_HDR_MAX - d->have;
 			uint32_t n = caplen - (uint32_t)off < room ? caplen - (uint32_t)off : room;

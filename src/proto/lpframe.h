@@ -36,6 +36,8 @@ struct lpf_dir {
 	uint64_t total;	      /* frame length, 0 while unknown */
 	uint64_t got;	      /* bytes of the frame counted, captured or not */
 	bool lost;	      /* lost sync: waiting for a segment start to resync */
+	bool predicted;	      /* the frame's header fell in a gap: its length is
+			       * the protocol's prediction (lpf_ops.predict) */
 	bool lost_note;	      /* the next frame reports lost sync */
 	/* where the frame in progress lies */
 	uint64_t start_ns, end_ns;
@@ -52,6 +54,11 @@ struct lpf_ops {
 	int64_t (*len)(const uint8_t *buf, uint32_t have);
 	bool (*frame)(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_emit_fn emit, void *ctx);
 	bool (*resync)(const uint8_t *buf, uint32_t caplen);
+	/* Optional: a frame header falls (partly: d->have bytes of it are in
+	 * d->buf) in a gap; the protocol may know the frame's length anyway
+	 * (AMQP: the next body frame of a content whose size it knows). > 0:
+	 * that length, and frame() later sees d->predicted; 0: sync is lost. */
+	uint64_t (*predict)(void *st, const struct lpf_dir *d);
 };
 
 void lpf_reset(struct lpf_dir *d);
