@@ -687,6 +687,9 @@ static size_t am_redact(uint8_t *buf, size_t len)
 				from = 0;
 		}
 		done += am_blank(p, n, off, slen, from);
+		/* go on after it: a pattern inside it is not a frame, and no
+		 * byte is counted twice */
+		i += 11 + off + (slen < n - off ? slen : n - off) - 1;
 	}
 	return done;
 }

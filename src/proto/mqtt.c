@@ -844,6 +844,7 @@ static size_t mq_redact(uint8_t *buf, size_t len)
 		if (mq_connect_parse(body, (uint32_t)bn, &c) < 0)
 			continue;
 		struct mq_span sec[2] = {c.password, c.auth_data};
+		size_t end = 0;
 		for (int k = 0; k < 2; k++) {
 			if (!sec[k].present || sec[k].off >= bn)
 				continue;
@@ -852,7 +853,14 @@ static size_t mq_redact(uint8_t *buf, size_t len)
 				e = bn;
 			memset(body + sec[k].off, '*', e - sec[k].off);
 			done += e - sec[k].off;
+			if (e > end)
+				end = e;
 		}
+		/* go on after the CONNECT's fields: no byte is counted twice */
+		if (c.end > end)
+			end = c.end < bn ? c.end : bn;
+		if (end > 1)
+			i += end - 1;
 	}
 	return done;
 }
