@@ -15,7 +15,7 @@ import time
 from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import ROOT, Ztrace, check, finish, spans, wait_for  # noqa: E402
+from lib import ROOT, Recorder, Ztrace, check, finish, spans, wait_for  # noqa: E402
 from rabbitmq import PASSWORD, USER, RabbitMQ  # noqa: E402
 
 PORT = 16740
@@ -37,7 +37,7 @@ c.close()
 
 tmp = tempfile.mkdtemp(prefix="zt-amqp-e2e-")
 data = os.path.join(tmp, "data")
-rmq = zt = None
+rmq = zt = rec = None
 
 
 def mine():
@@ -53,6 +53,9 @@ try:
         check("rabbitmq-server starts", False, str(e)[-1500:])
         raise
     zt = Ztrace(data)
+    # a recording of the same traffic: raw payloads, redacted by the parser
+    rec = Recorder(os.path.join(tmp, "amqp.zrec"), "--port", str(PORT))
+    rec.ready()
     out = subprocess.run([PY, CLIENT, str(PORT), USER, PASSWORD], capture_output=True, text=True, timeout=60)
     check("pika session ran as scripted", out.stdout.splitlines() == [
         "get hello one", "get hello two", "get-empty True", "deliver hello three", "publish-closed True",
@@ -125,6 +128,13 @@ try:
     sv = {s["req_tcp_seq"] for s in ss if s["process"] == "beam.smp" and s["request_type"] == "Queue.Declare"}
     check("client and broker spans share TCP seqs", cl and cl == sv, f"{cl} vs {sv}")
 
+    rec.stop()
+    with open(rec.path, "rb") as f:
+        blob = f.read()
+    check("the recording holds the 4 Start-Oks (2 connections, 2 sides; user kept), without the password",
+          blob.count(b"\x05PLAIN") >= 4 and blob.count(b"\x00" + USER.encode() + b"\x00" + b"*" * len(PASSWORD)) == 4
+          and PASSWORD.encode() not in blob, f"{blob.count(b'PLAIN')} PLAIN")
+    rec = None
     zt.stop()
     zt = None
     leaks = []
@@ -137,6 +147,8 @@ try:
     check("the password is in no file of the data dir", not leaks and os.listdir(data), str(leaks))
     print(f"# run: {time.monotonic() - T0:.1f} s", flush=True)
 finally:
+    if rec:
+        rec.stop()
     if zt:
         zt.stop()
     if rmq:

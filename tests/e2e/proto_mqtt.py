@@ -12,7 +12,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Ztrace, check, finish, spans, wait_for, wait_port  # noqa: E402
+from lib import Recorder, Ztrace, check, finish, spans, wait_for, wait_port  # noqa: E402
 
 PORT = 16730
 USER = "ztuser"
@@ -21,7 +21,7 @@ T0 = time.monotonic()
 
 tmp = tempfile.mkdtemp(prefix="zt-mqtt-e2e-")
 data = os.path.join(tmp, "data")
-broker = zt = None
+broker = zt = rec = None
 subs = []
 
 
@@ -48,6 +48,9 @@ try:
     broker = subprocess.Popen(["mosquitto", "-c", conf], stderr=subprocess.DEVNULL)
     wait_port("127.0.0.1", PORT)
     zt = Ztrace(data)
+    # a recording of the same traffic: raw payloads, redacted by the parser
+    rec = Recorder(os.path.join(tmp, "mqtt.zrec"), "--port", str(PORT))
+    rec.ready()
 
     for v in ("mqttv311", "mqttv5"):
         sub = subprocess.Popen(["mosquitto_sub", *auth(v), "-i", f"sub-{v}", "-q", "1", "-t", f"e2e/{v}/#",
@@ -107,6 +110,13 @@ try:
         check(f"{v}: client and broker CONNECT spans share TCP seqs", seqs_c and seqs_c == seqs_s,
               f"{seqs_c} vs {seqs_s}")
 
+    rec.stop()
+    with open(rec.path, "rb") as f:
+        blob = f.read()
+    check("the recording holds the CONNECTs, without the password",
+          blob.count(b"\x00\x04MQTT") >= 16 and PASSWORD.encode() not in blob
+          and blob.count(b"*" * len(PASSWORD)) >= 12, f"{blob.count(b'MQTT')} CONNECTs")
+    rec = None
     zt.stop()
     zt = None
     leaks = []
@@ -123,6 +133,8 @@ finally:
         if s.poll() is None:
             s.kill()
             s.wait()
+    if rec:
+        rec.stop()
     if zt:
         zt.stop()
     if broker:
