@@ -165,13 +165,13 @@ struct am_state {
 	struct lpf_dir d[2];
 	struct am_content ct[2];
 	struct am_close cl[2];
-	uint16_t sync_chan[2][AM_SYNC]; /* channels with a sync request sent in dir */
+	uint16_t sync_chan[2][AM_SYNC];			     /* channels with a sync request sent in dir */
 	uint16_t sync_cls[2][AM_SYNC], sync_mth[2][AM_SYNC]; /* ... and its method */
 	uint8_t sync_on[2][AM_SYNC];
 	uint8_t sync_next[2];
 	char vhost[ZT_DOMAIN_LEN];
 	uint32_t frame_max; /* negotiated (Tune-Ok); 0 unknown */
-	struct zt_msg m; /* being built; in the state so its padding stays zero */
+	struct zt_msg m;    /* being built; in the state so its padding stays zero */
 };
 
 /* ---- framing ---------------------------------------------------------- */
@@ -326,7 +326,8 @@ static bool am_method_frame(struct am_state *s, struct lpf_dir *d, const struct 
 		lpf_skip(&a, am->lead);
 		unsigned last = am->res > am->nw_after ? am->res : am->nw_after;
 		for (unsigned i = 1; i <= last; i++)
-			am_shortstr(&a, i == am->res ? m->request_resource : NULL, sizeof(m->request_resource), &cut);
+			am_shortstr(&a, i == am->res ? m->request_resource : NULL,
+				    sizeof(m->request_resource), &cut);
 		if (am->nw_after)
 			nowait = (lpf_u8(&a) >> am->nw_bit) & 1;
 		cut = cut || a.cut;
@@ -365,7 +366,8 @@ static bool am_method_frame(struct am_state *s, struct lpf_dir *d, const struct 
 			if (!strcmp(mech, "PLAIN") && got == rl && rl > 0 && p[0] == 0) {
 				const uint8_t *e = memchr(p + 1, 0, rl - 1);
 				if (e)
-					zt_attrs_add(&m->attrs, "amqp.user", (const char *)p + 1, (size_t)(e - p - 1));
+					zt_attrs_add(&m->attrs, "amqp.user", (const char *)p + 1,
+						     (size_t)(e - p - 1));
 			}
 		} else if (cls == 10 && mth == 31) {
 			/* Tune-Ok: channel-max, frame-max (what both sides use) */
@@ -606,7 +608,8 @@ static int am_first_kind(const uint8_t *buf, size_t len)
 
 /* ---- ops -------------------------------------------------------------- */
 
-static const struct lpf_ops am_lpf = {.len = am_len, .frame = am_frame, .resync = am_resync, .predict = am_predict};
+static const struct lpf_ops am_lpf = {
+    .len = am_len, .frame = am_frame, .resync = am_resync, .predict = am_predict};
 
 static void am_init(void *st)
 {
@@ -660,8 +663,8 @@ static size_t am_redact(uint8_t *buf, size_t len)
 		uint8_t mth = buf[i + 10];
 		if (mth != 11 && mth != 21 && mth != 70)
 			continue;
-		uint32_t size = (uint32_t)buf[i + 3] << 24 | (uint32_t)buf[i + 4] << 16 | (uint32_t)buf[i + 5] << 8 |
-				buf[i + 6];
+		uint32_t size = (uint32_t)buf[i + 3] << 24 | (uint32_t)buf[i + 4] << 16 |
+				(uint32_t)buf[i + 5] << 8 | buf[i + 6];
 		if (size > AM_SIZE_MAX || size < 4)
 			continue;
 		uint8_t *p = buf + i + 11;

@@ -53,8 +53,8 @@ static void lpf_lose(struct lpf_dir *d)
 	d->lost_note = true;
 }
 
-void lpf_feed(struct lpf_dir *d, const struct lpf_ops *ops, void *st, const struct zt_seg *seg, zt_emit_fn emit,
-	      void *ctx)
+void lpf_feed(struct lpf_dir *d, const struct lpf_ops *ops, void *st, const struct zt_seg *seg,
+	      zt_emit_fn emit, void *ctx)
 {
 	uint64_t off = 0;
 	uint32_t caplen = seg->caplen;

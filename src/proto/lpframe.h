@@ -63,8 +63,8 @@ struct lpf_ops {
 
 void lpf_reset(struct lpf_dir *d);
 /* Consumes one segment of this direction. */
-void lpf_feed(struct lpf_dir *d, const struct lpf_ops *ops, void *st, const struct zt_seg *seg, zt_emit_fn emit,
-	      void *ctx);
+void lpf_feed(struct lpf_dir *d, const struct lpf_ops *ops, void *st, const struct zt_seg *seg,
+	      zt_emit_fn emit, void *ctx);
 /* Fills the "where" of m from the frame in progress (zt_msg_begin's work);
  * sets ZT_MF_LOST_SYNC if sync was lost before this frame. */
 void lpf_where(const struct lpf_dir *d, struct zt_msg *m);

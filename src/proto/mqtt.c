@@ -59,7 +59,7 @@ enum mq_type {
 };
 
 static const char *const mq_names[16] = {
-    NULL,	   "CONNECT", "CONNACK", "PUBLISH",	"PUBACK",   "PUBREC",	"PUBREL",     "PUBCOMP",
+    NULL,	 "CONNECT", "CONNACK",	   "PUBLISH",  "PUBACK",  "PUBREC",   "PUBREL",	    "PUBCOMP",
     "SUBSCRIBE", "SUBACK",  "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT", "AUTH",
 };
 
@@ -175,16 +175,28 @@ static void mq_props(struct lpf_rd *r, uint32_t end, struct mq_props *pr)
 	while (r->i < stop && r->i < r->n) {
 		uint8_t id = lpf_u8(r);
 		switch (id) {
-		case 0x01: case 0x17: case 0x19: case 0x24: case 0x25: case 0x28: case 0x29: case 0x2a:
+		case 0x01:
+		case 0x17:
+		case 0x19:
+		case 0x24:
+		case 0x25:
+		case 0x28:
+		case 0x29:
+		case 0x2a:
 			lpf_skip(r, 1);
 			break;
-		case 0x13: case 0x21: case 0x22:
+		case 0x13:
+		case 0x21:
+		case 0x22:
 			lpf_skip(r, 2);
 			break;
 		case 0x23:
 			pr->topic_alias = lpf_u16(r);
 			break;
-		case 0x02: case 0x11: case 0x18: case 0x27:
+		case 0x02:
+		case 0x11:
+		case 0x18:
+		case 0x27:
 			lpf_skip(r, 4);
 			break;
 		case 0x0b:
@@ -193,7 +205,14 @@ static void mq_props(struct lpf_rd *r, uint32_t end, struct mq_props *pr)
 		case 0x1f:
 			mq_str(r, pr->reason, sizeof(pr->reason), NULL);
 			break;
-		case 0x03: case 0x08: case 0x09: case 0x12: case 0x15: case 0x16: case 0x1a: case 0x1c:
+		case 0x03:
+		case 0x08:
+		case 0x09:
+		case 0x12:
+		case 0x15:
+		case 0x16:
+		case 0x1a:
+		case 0x1c:
 			mq_str(r, NULL, 0, NULL);
 			break;
 		case 0x26:
@@ -213,60 +232,43 @@ static void mq_props(struct lpf_rd *r, uint32_t end, struct mq_props *pr)
 
 static const char *mq_v3_connack(uint8_t c)
 {
-	static const char *const n[] = {"Connection Accepted", "Unacceptable Protocol Version",
-					"Identifier Rejected", "Server Unavailable",
+	static const char *const n[] = {"Connection Accepted",	     "Unacceptable Protocol Version",
+					"Identifier Rejected",	     "Server Unavailable",
 					"Bad User Name or Password", "Not Authorized"};
 	return c < 6 ? n[c] : "Unknown";
 }
 
+/* MQTT 5 reason code names (spec 2.4). */
+/* clang-format off */
+static const char *const mq_v5_names[256] = {
+    [0x00] = "Success", [0x01] = "Granted QoS 1",
+    [0x02] = "Granted QoS 2", [0x04] = "Disconnect with Will Message",
+    [0x10] = "No matching subscribers", [0x11] = "No subscription existed",
+    [0x18] = "Continue authentication", [0x19] = "Re-authenticate",
+    [0x80] = "Unspecified error", [0x81] = "Malformed Packet",
+    [0x82] = "Protocol Error", [0x83] = "Implementation specific error",
+    [0x84] = "Unsupported Protocol Version", [0x85] = "Client Identifier not valid",
+    [0x86] = "Bad User Name or Password", [0x87] = "Not authorized",
+    [0x88] = "Server unavailable", [0x89] = "Server busy",
+    [0x8a] = "Banned", [0x8b] = "Server shutting down",
+    [0x8c] = "Bad authentication method", [0x8d] = "Keep Alive timeout",
+    [0x8e] = "Session taken over", [0x8f] = "Topic Filter invalid",
+    [0x90] = "Topic Name invalid", [0x91] = "Packet Identifier in use",
+    [0x92] = "Packet Identifier not found", [0x93] = "Receive Maximum exceeded",
+    [0x94] = "Topic Alias invalid", [0x95] = "Packet too large",
+    [0x96] = "Message rate too high", [0x97] = "Quota exceeded",
+    [0x98] = "Administrative action", [0x99] = "Payload format invalid",
+    [0x9a] = "Retain not supported", [0x9b] = "QoS not supported",
+    [0x9c] = "Use another server", [0x9d] = "Server moved",
+    [0x9e] = "Shared Subscriptions not supported", [0x9f] = "Connection rate exceeded",
+    [0xa0] = "Maximum connect time", [0xa1] = "Subscription Identifiers not supported",
+    [0xa2] = "Wildcard Subscriptions not supported",
+};
+/* clang-format on */
+
 static const char *mq_v5_reason(uint8_t c)
 {
-	switch (c) {
-	case 0x00: return "Success";
-	case 0x01: return "Granted QoS 1";
-	case 0x02: return "Granted QoS 2";
-	case 0x04: return "Disconnect with Will Message";
-	case 0x10: return "No matching subscribers";
-	case 0x11: return "No subscription existed";
-	case 0x18: return "Continue authentication";
-	case 0x19: return "Re-authenticate";
-	case 0x80: return "Unspecified error";
-	case 0x81: return "Malformed Packet";
-	case 0x82: return "Protocol Error";
-	case 0x83: return "Implementation specific error";
-	case 0x84: return "Unsupported Protocol Version";
-	case 0x85: return "Client Identifier not valid";
-	case 0x86: return "Bad User Name or Password";
-	case 0x87: return "Not authorized";
-	case 0x88: return "Server unavailable";
-	case 0x89: return "Server busy";
-	case 0x8a: return "Banned";
-	case 0x8b: return "Server shutting down";
-	case 0x8c: return "Bad authentication method";
-	case 0x8d: return "Keep Alive timeout";
-	case 0x8e: return "Session taken over";
-	case 0x8f: return "Topic Filter invalid";
-	case 0x90: return "Topic Name invalid";
-	case 0x91: return "Packet Identifier in use";
-	case 0x92: return "Packet Identifier not found";
-	case 0x93: return "Receive Maximum exceeded";
-	case 0x94: return "Topic Alias invalid";
-	case 0x95: return "Packet too large";
-	case 0x96: return "Message rate too high";
-	case 0x97: return "Quota exceeded";
-	case 0x98: return "Administrative action";
-	case 0x99: return "Payload format invalid";
-	case 0x9a: return "Retain not supported";
-	case 0x9b: return "QoS not supported";
-	case 0x9c: return "Use another server";
-	case 0x9d: return "Server moved";
-	case 0x9e: return "Shared Subscriptions not supported";
-	case 0x9f: return "Connection rate exceeded";
-	case 0xa0: return "Maximum connect time";
-	case 0xa1: return "Subscription Identifiers not supported";
-	case 0xa2: return "Wildcard Subscriptions not supported";
-	}
-	return "Unknown";
+	return mq_v5_names[c] ? mq_v5_names[c] : "Unknown";
 }
 
 /* The broker's fault, not the client's request's. */
@@ -449,7 +451,8 @@ static bool mq_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_e
 		mq_attr(m, "mqtt.username", body, bhave, c.username);
 		mq_attr(m, "mqtt.will_topic", body, bhave, c.will_topic);
 		/* the password is in the kept head but never leaves it */
-		cut = c.cut && (c.client_id.off + c.client_id.len > bhave || c.username.off + c.username.len > bhave);
+		cut = c.cut &&
+		      (c.client_id.off + c.client_id.len > bhave || c.username.off + c.username.len > bhave);
 		break;
 	}
 	case MQ_CONNACK: {
@@ -559,7 +562,9 @@ static bool mq_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_e
 		}
 		if (bad >= 0) {
 			mq_set_code(m, (uint8_t)bad, false,
-				    s->level == 5 ? pr.reason : bad == 0x80 ? "Failure" : NULL);
+				    s->level == 5 ? pr.reason
+				    : bad == 0x80 ? "Failure"
+						  : NULL);
 			if (bad == 0x80)
 				m->status = ZT_RS_CLIENT_ERROR; /* a refused filter: ACLs, mostly */
 		} else if (first >= 0)
@@ -808,7 +813,8 @@ static void mq_feed(void *st, const struct zt_seg *seg, zt_emit_fn emit, void *c
 
 	if (!s->fed[dir] && !seg->eof) {
 		s->fed[dir] = true;
-		if (seg->caplen && mq_is_connect_body(seg->data, seg->caplen) && mq_feed_headless(s, seg, emit, ctx))
+		if (seg->caplen && mq_is_connect_body(seg->data, seg->caplen) &&
+		    mq_feed_headless(s, seg, emit, ctx))
 			return;
 	}
 	lpf_feed(&s->d[dir], &mq_lpf, s, seg, emit, ctx);

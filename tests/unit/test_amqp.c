@@ -38,11 +38,13 @@ static void dump(const struct ph_msgs *o)
 		return;
 	for (size_t i = 0; i < o->n; i++) {
 		const struct zt_msg *m = &o->m[i];
-		printf("%zu: kind=%u dir=%u pair=%u key=%#llx type=%s dom='%s' res='%s' st=%u code=%d exc='%s' "
-		       "bytes=%llu flags=%#x",
-		       i, m->kind, m->dir, m->pair, (unsigned long long)m->key, m->request_type, m->request_domain,
-		       m->request_resource, m->status, m->flags & ZT_MF_HAS_CODE ? m->response_code : -1,
-		       m->response_exception, (unsigned long long)m->bytes, m->flags);
+		printf(
+		    "%zu: kind=%u dir=%u pair=%u key=%#llx type=%s dom='%s' res='%s' st=%u code=%d exc='%s' "
+		    "bytes=%llu flags=%#x",
+		    i, m->kind, m->dir, m->pair, (unsigned long long)m->key, m->request_type,
+		    m->request_domain, m->request_resource, m->status,
+		    m->flags & ZT_MF_HAS_CODE ? m->response_code : -1, m->response_exception,
+		    (unsigned long long)m->bytes, m->flags);
 		for (unsigned k = 0; k < m->attrs.n; k++)
 			printf(" %s=%s", m->attrs.a[k].key, m->attrs.a[k].val);
 		printf("\n");
@@ -75,8 +77,13 @@ static void put(struct stream *s, const void *p, size_t n)
 /* type, channel, payload (n bytes), 0xCE */
 static void frame(struct stream *s, uint8_t type, uint16_t ch, const void *payload, size_t n)
 {
-	uint8_t h[7] = {type, (uint8_t)(ch >> 8), (uint8_t)ch, (uint8_t)(n >> 24), (uint8_t)(n >> 16),
-			(uint8_t)(n >> 8), (uint8_t)n};
+	uint8_t h[7] = {type,
+			(uint8_t)(ch >> 8),
+			(uint8_t)ch,
+			(uint8_t)(n >> 24),
+			(uint8_t)(n >> 16),
+			(uint8_t)(n >> 8),
+			(uint8_t)n};
 	put(s, h, 7);
 	put(s, payload, n);
 	put(s, "\xce", 1);
@@ -95,16 +102,20 @@ static void content_header(struct stream *s, uint16_t ch, uint64_t n)
 static void chunk(struct stream *s, uint8_t dir, uint64_t gap)
 {
 	assert_true(s->nc < 64);
-	s->c[s->nc++] = (struct ph_chunk){.dir = dir, .data = s->buf + s->mark, .len = s->len - s->mark, .gap = gap};
+	s->c[s->nc++] =
+	    (struct ph_chunk){.dir = dir, .data = s->buf + s->mark, .len = s->len - s->mark, .gap = gap};
 	s->mark = s->len;
 }
 
 /* Methods as pika / RabbitMQ write them (payload: class, method, args). */
 #define START                                                                                                \
-	"\x00\x0a\x00\x0a\x00\x09\x00\x00\x00\x0c\x07productS\x00\x00\x00\x03RMQ\x00\x00\x00\x05PLAIN\x00\x00\x00" \
-	"\x05" "en_US"
+	"\x00\x0a\x00\x0a\x00\x09\x00\x00\x00\x0c\x07productS\x00\x00\x00\x03RMQ\x00\x00\x00\x05PLAIN\x00"   \
+	"\x00\x00"                                                                                           \
+	"\x05"                                                                                               \
+	"en_US"
 #define START_OK                                                                                             \
-	"\x00\x0a\x00\x0b\x00\x00\x00\x00\x05PLAIN\x00\x00\x00\x16\x00ztuser\x00zt-amqp-s3cret\x05" "en_US"
+	"\x00\x0a\x00\x0b\x00\x00\x00\x00\x05PLAIN\x00\x00\x00\x16\x00ztuser\x00zt-amqp-s3cret\x05"          \
+	"en_US"
 #define TUNE "\x00\x0a\x00\x1e\x07\xff\x00\x02\x00\x00\x00\x3c"
 #define TUNE_OK "\x00\x0a\x00\x1f\x07\xff\x00\x02\x00\x00\x00\x00"
 #define OPEN_VH "\x00\x0a\x00\x28\x01/\x00\x00"
@@ -122,8 +133,10 @@ static void chunk(struct stream *s, uint8_t dir, uint64_t gap)
 #define GET_OK "\x00\x3c\x00\x47\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x04zt-q\x00\x00\x00\x00"
 #define GET_EMPTY "\x00\x3c\x00\x48\x00"
 #define ACK "\x00\x3c\x00\x50\x00\x00\x00\x00\x00\x00\x00\x01\x00"
-#define DELIVER "\x00\x3c\x00\x3c\x05" "ctag1\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x04zt-q"
-#define CLOSE_404                                                                                           \
+#define DELIVER                                                                                              \
+	"\x00\x3c\x00\x3c\x05"                                                                               \
+	"ctag1\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x04zt-q"
+#define CLOSE_404                                                                                            \
 	"\x00\x14\x00\x28\x01\x94\x31NOT_FOUND - no exchange 'zt-missing' in vhost '/'\x00\x3c\x00\x28"
 #define CLOSE_404_Q "\x00\x14\x00\x28\x01\x94\x28NOT_FOUND - no queue 'nope' in vhost '/'\x00\x32\x00\x0a"
 #define CH_CLOSE_OK "\x00\x14\x00\x29"
@@ -219,8 +232,8 @@ static void check_msgs(const struct ph_msgs *o, const struct want *w, size_t nw)
 	for (size_t i = 0; i < nw; i++) {
 		const struct zt_msg *m = &o->m[i];
 		if (m->kind != w[i].kind || m->pair != w[i].pair || m->dir != w[i].dir)
-			fail_msg("msg %zu (%s): kind/pair/dir %u/%u/%u, want %u/%u/%u", i, m->request_type, m->kind,
-				 m->pair, m->dir, w[i].kind, w[i].pair, w[i].dir);
+			fail_msg("msg %zu (%s): kind/pair/dir %u/%u/%u, want %u/%u/%u", i, m->request_type,
+				 m->kind, m->pair, m->dir, w[i].kind, w[i].pair, w[i].dir);
 		if (w[i].type && strcmp(m->request_type, w[i].type))
 			fail_msg("msg %zu: type '%s', want '%s'", i, m->request_type, w[i].type);
 		if (w[i].res && strcmp(m->request_resource, w[i].res))
@@ -268,7 +281,8 @@ static void test_session(void **st)
 	    {RS, K, IN, "Channel.Open-Ok", NULL, ZT_RS_OK, -1, ""},
 	    {RQ, K, EG, "Queue.Declare", "nope", -1, -1, NULL},
 	    /* the close answers the declare; its Close-Ok is consumed */
-	    {RS, K, IN, "Channel.Close", NULL, ZT_RS_CLIENT_ERROR, 404, "NOT_FOUND - no queue 'nope' in vhost '/'"},
+	    {RS, K, IN, "Channel.Close", NULL, ZT_RS_CLIENT_ERROR, 404,
+	     "NOT_FOUND - no queue 'nope' in vhost '/'"},
 	    {RQ, K, EG, "Connection.Close", "", -1, -1, NULL},
 	    {RS, K, IN, "Connection.Close-Ok", NULL, ZT_RS_OK, 200, ""},
 	};
@@ -281,7 +295,7 @@ static void test_session(void **st)
 	assert_int_equal(ref.m[8].key, ref.m[9].key);
 	assert_int_equal(ref.m[18].key, ref.m[19].key);
 	assert_int_equal(ref.m[22].key, ref.m[23].key);
-	assert_int_not_equal(ref.m[0].key, ref.m[4].key); /* channel 0, other direction */
+	assert_int_not_equal(ref.m[0].key, ref.m[4].key);  /* channel 0, other direction */
 	assert_int_not_equal(ref.m[8].key, ref.m[22].key); /* channel 1 vs 2 */
 	/* the vhost is the domain of everything after Connection.Open */
 	assert_string_equal(ref.m[4].request_domain, "/");
@@ -309,7 +323,8 @@ static void test_bad_vhost(void **st)
 {
 	static const struct want w[] = {
 	    {RQ, K, EG, "Connection.Open", "", -1, -1, NULL},
-	    {RS, K, IN, "Connection.Close", NULL, ZT_RS_CLIENT_ERROR, 530, "NOT_ALLOWED - vhost /bad not found"},
+	    {RS, K, IN, "Connection.Close", NULL, ZT_RS_CLIENT_ERROR, 530,
+	     "NOT_ALLOWED - vhost /bad not found"},
 	};
 	(void)st;
 	memset(&S, 0, sizeof(S));
@@ -476,7 +491,8 @@ static void test_peer_captures(void **st)
 	assert_string_equal(ref.m[1].request_type, "Connection.Start-Ok");
 	size_t decl = 0, pub = 0;
 	for (size_t i = 0; i < ref.n; i++) {
-		decl += !strcmp(ref.m[i].request_type, "Queue.Declare") && !strcmp(ref.m[i].request_resource, "hello");
+		decl += !strcmp(ref.m[i].request_type, "Queue.Declare") &&
+			!strcmp(ref.m[i].request_resource, "hello");
 		pub += !strcmp(ref.m[i].request_type, "Basic.Publish");
 		assert_int_equal(ref.m[i].flags & (ZT_MF_TRUNCATED | ZT_MF_LOST_SYNC), 0);
 	}
@@ -493,12 +509,14 @@ static void test_peer_captures(void **st)
 			continue;
 		if (ref.m[i].response_code == 530) {
 			e530++;
-			assert_string_equal(ref.m[i].response_exception, "NOT_ALLOWED - vhost /bad not found");
+			assert_string_equal(ref.m[i].response_exception,
+					    "NOT_ALLOWED - vhost /bad not found");
 			assert_string_equal(ref.m[i].request_type, "Connection.Close");
 			assert_int_equal(ref.m[i].kind, ZT_MSG_RESPONSE);
 		} else {
 			assert_int_equal(ref.m[i].response_code, 406);
-			assert_true(!strncmp(ref.m[i].response_exception, "PRECONDITION_FAILED - inequivalent arg", 38));
+			assert_true(!strncmp(ref.m[i].response_exception,
+					     "PRECONDITION_FAILED - inequivalent arg", 38));
 			e406++;
 		}
 	}
@@ -572,7 +590,10 @@ static void test_redact(void **st)
 	/* PLAIN: "\0ztuser\0" kept, the password starred, length the same */
 	assert_int_equal(OPS->redact_payload(b, n), 14);
 	assert_null(memmem(b, n, "s3cret", 6));
-	assert_non_null(memmem(b, n, "\0ztuser\0**************\x05" "en_US", 28));
+	assert_non_null(memmem(b, n,
+			       "\0ztuser\0**************\x05"
+			       "en_US",
+			       28));
 	/* Secure-Ok: the whole response */
 	memset(&S, 0, sizeof(S));
 	METHOD(&S, 0, "\x00\x0a\x00\x15\x00\x00\x00\x06secret");
@@ -604,9 +625,11 @@ static void test_redact(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_session),	  cmocka_unit_test(test_bad_vhost), cmocka_unit_test(test_nowait),
-	    cmocka_unit_test(test_big_body),	  cmocka_unit_test(test_lost_sync), cmocka_unit_test(test_peer_captures),
-	    cmocka_unit_test(test_prefixes),	  cmocka_unit_test(test_infer),	    cmocka_unit_test(test_redact),
+	    cmocka_unit_test(test_session),   cmocka_unit_test(test_bad_vhost),
+	    cmocka_unit_test(test_nowait),    cmocka_unit_test(test_big_body),
+	    cmocka_unit_test(test_lost_sync), cmocka_unit_test(test_peer_captures),
+	    cmocka_unit_test(test_prefixes),  cmocka_unit_test(test_infer),
+	    cmocka_unit_test(test_redact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,10 @@ extern const struct zt_proto_ops zt_mqtt_ops;
 #define L(s) (sizeof(s) - 1)
 #define EG ZT_DIR_EGRESS
 #define IN ZT_DIR_INGRESS
-#define CH(d, s) {.dir = (d), .data = (s), .len = L(s)}
+#define CH(d, s)                                                                                             \
+	{                                                                                                    \
+		.dir = (d), .data = (s), .len = L(s)                                                         \
+	}
 
 static struct ph_msgs ref, got;
 
@@ -37,7 +40,8 @@ static void dump(const struct ph_msgs *o)
 		return;
 	for (size_t i = 0; i < o->n; i++) {
 		const struct zt_msg *m = &o->m[i];
-		printf("%zu: kind=%u dir=%u pair=%u key=%#llx type=%s res='%s' st=%u code=%d exc='%s' bytes=%llu "
+		printf("%zu: kind=%u dir=%u pair=%u key=%#llx type=%s res='%s' st=%u code=%d exc='%s' "
+		       "bytes=%llu "
 		       "flags=%#x ver=%s seq=%u",
 		       i, m->kind, m->dir, m->pair, (unsigned long long)m->key, m->request_type,
 		       m->request_resource, m->status, m->flags & ZT_MF_HAS_CODE ? m->response_code : -1,
@@ -72,8 +76,8 @@ static void check_msgs(const struct ph_msgs *o, const struct want *w, size_t nw)
 	for (size_t i = 0; i < nw; i++) {
 		const struct zt_msg *m = &o->m[i];
 		if (m->kind != w[i].kind || m->pair != w[i].pair || m->dir != w[i].dir)
-			fail_msg("msg %zu: kind/pair/dir %u/%u/%u, want %u/%u/%u", i, m->kind, m->pair, m->dir,
-				 w[i].kind, w[i].pair, w[i].dir);
+			fail_msg("msg %zu: kind/pair/dir %u/%u/%u, want %u/%u/%u", i, m->kind, m->pair,
+				 m->dir, w[i].kind, w[i].pair, w[i].dir);
 		if (w[i].type && strcmp(m->request_type, w[i].type))
 			fail_msg("msg %zu: type '%s', want '%s'", i, m->request_type, w[i].type);
 		if (w[i].res && strcmp(m->request_resource, w[i].res))
@@ -104,7 +108,8 @@ static void check_pairs(const struct ph_msgs *o, size_t want_pairs)
 			continue;
 		size_t k = 0;
 		for (size_t j = 0; j < i; j++)
-			if (o->m[j].kind == ZT_MSG_REQUEST && o->m[j].pair == ZT_PAIR_KEY && o->m[j].key == o->m[i].key)
+			if (o->m[j].kind == ZT_MSG_REQUEST && o->m[j].pair == ZT_PAIR_KEY &&
+			    o->m[j].key == o->m[i].key)
 				k++;
 		assert_true(k >= 1);
 		pairs++;
@@ -115,8 +120,7 @@ static void check_pairs(const struct ph_msgs *o, size_t want_pairs)
 /* ---- hand-made packets (from mosquitto 2.0.11 recordings) ------------- */
 
 /* CONNECT 3.1.1, clean session, user + password, client id zt-sub */
-#define V4_CONNECT                                                                                           \
-	"\x10\x28\x00\x04MQTT\x04\xc2\x00\x3c\x00\x06zt-sub\x00\x06ztuser\x00\x0czt-s3cret-pw"
+#define V4_CONNECT "\x10\x28\x00\x04MQTT\x04\xc2\x00\x3c\x00\x06zt-sub\x00\x06ztuser\x00\x0czt-s3cret-pw"
 #define V4_CONNACK_OK "\x20\x02\x00\x00"
 #define V4_CONNACK_5 "\x20\x02\x00\x05"
 #define SUB_1 "\x82\x09\x00\x01\x00\x04zt/#\x01"
@@ -139,8 +143,8 @@ static void check_pairs(const struct ph_msgs *o, size_t want_pairs)
 static void test_v311_session(void **st)
 {
 	static const struct ph_chunk c[] = {
-	    CH(EG, V4_CONNECT), CH(IN, V4_CONNACK_OK), CH(EG, SUB_1),	CH(IN, SUBACK_1),
-	    CH(EG, PUB0),	CH(EG, PUB1),	       CH(IN, PUBACK7), CH(EG, PUB2),
+	    CH(EG, V4_CONNECT), CH(IN, V4_CONNACK_OK), CH(EG, SUB_1),	 CH(IN, SUBACK_1),
+	    CH(EG, PUB0),	CH(EG, PUB1),	       CH(IN, PUBACK7),	 CH(EG, PUB2),
 	    CH(IN, PUBREC8),	CH(EG, PUBREL8),       CH(IN, PUBCOMP8), CH(EG, PINGREQ),
 	    CH(IN, PINGRESP),	CH(EG, UNSUB),	       CH(IN, UNSUBACK), CH(EG, DISC),
 	};
@@ -203,8 +207,8 @@ static void test_pipelined(void **st)
 static void test_broker_delivery(void **st)
 {
 	static const struct ph_chunk c[] = {
-	    CH(EG, V4_CONNECT), CH(IN, V4_CONNACK_OK), CH(EG, PUB1), CH(IN, PUB1),
-	    CH(EG, PUBACK7),	CH(IN, PUBACK7),
+	    CH(EG, V4_CONNECT), CH(IN, V4_CONNACK_OK), CH(EG, PUB1),
+	    CH(IN, PUB1),	CH(EG, PUBACK7),       CH(IN, PUBACK7),
 	};
 	(void)st;
 	run(c, 6, &ref);
@@ -232,7 +236,8 @@ static void test_errors(void **st)
 	};
 	static const struct want w[] = {
 	    {ZT_MSG_REQUEST, ZT_PAIR_KEY, EG, "CONNECT", "zt-sub", -1, -2, "", 0, 0},
-	    {ZT_MSG_RESPONSE, ZT_PAIR_KEY, IN, "CONNACK", NULL, ZT_RS_CLIENT_ERROR, 5, "Not Authorized", 0, 0},
+	    {ZT_MSG_RESPONSE, ZT_PAIR_KEY, IN, "CONNACK", NULL, ZT_RS_CLIENT_ERROR, 5, "Not Authorized", 0,
+	     0},
 	    {ZT_MSG_REQUEST, ZT_PAIR_KEY, EG, "SUBSCRIBE", "zt/x", -1, -2, "", 0, 0},
 	    {ZT_MSG_RESPONSE, ZT_PAIR_KEY, IN, "SUBACK", NULL, ZT_RS_CLIENT_ERROR, 0x80, "Failure", 0, 0},
 	};
@@ -243,7 +248,8 @@ static void test_errors(void **st)
 
 	/* MQTT 5 */
 	static const struct ph_chunk c5[] = {
-	    CH(EG, "\x10\x2c\x00\x04MQTT\x05\xc2\x00\x3c\x03\x21\x00\x14\x00\x06zt-sub\x00\x06ztuser\x00\x0czt-s3cret-pw"),
+	    CH(EG, "\x10\x2c\x00\x04MQTT\x05\xc2\x00\x3c\x03\x21\x00\x14\x00\x06zt-"
+		   "sub\x00\x06ztuser\x00\x0czt-s3cret-pw"),
 	    CH(IN, "\x20\x0b\x00\x86\x08\x1f\x00\x05nope!"),
 	    CH(EG, "\x32\x0f\x00\x05zt/q1\x00\x07\x00hello"),
 	    CH(IN, "\x40\x04\x00\x07\x87\x00"),
@@ -255,10 +261,12 @@ static void test_errors(void **st)
 	    {ZT_MSG_REQUEST, ZT_PAIR_KEY, EG, "CONNECT", "zt-sub", -1, -2, "", 0, 0},
 	    {ZT_MSG_RESPONSE, ZT_PAIR_KEY, IN, "CONNACK", NULL, ZT_RS_CLIENT_ERROR, 0x86, "nope!", 0, 0},
 	    {ZT_MSG_REQUEST, ZT_PAIR_KEY, EG, "PUBLISH", "zt/q1", -1, -2, "", 0, 0},
-	    {ZT_MSG_RESPONSE, ZT_PAIR_KEY, IN, "PUBACK", NULL, ZT_RS_CLIENT_ERROR, 0x87, "Not authorized", 0, 0},
+	    {ZT_MSG_RESPONSE, ZT_PAIR_KEY, IN, "PUBACK", NULL, ZT_RS_CLIENT_ERROR, 0x87, "Not authorized", 0,
+	     0},
 	    {ZT_MSG_REQUEST, ZT_PAIR_KEY, EG, "PUBLISH", "zt/q2", -1, -2, "", 0, 0},
 	    /* a failing PUBREC ends the QoS 2 span */
-	    {ZT_MSG_RESPONSE, ZT_PAIR_KEY, IN, "PUBREC", NULL, ZT_RS_CLIENT_ERROR, 0x97, "Quota exceeded", 0, 0},
+	    {ZT_MSG_RESPONSE, ZT_PAIR_KEY, IN, "PUBREC", NULL, ZT_RS_CLIENT_ERROR, 0x97, "Quota exceeded", 0,
+	     0},
 	    {ZT_MSG_REQUEST, ZT_PAIR_ONEWAY, EG, "DISCONNECT", "", -1, -2, "", 0, 0},
 	};
 	run(c5, 7, &ref);
@@ -405,9 +413,14 @@ static void test_lost_sync(void **st)
  * parser from the first segment it recognised, the CONNECT's body. */
 static void test_headless_connect(void **st)
 {
-	static const char body[] = "\x00\x04MQTT\x04\xc2\x00\x3c\x00\x06zt-sub\x00\x06ztuser\x00\x0czt-s3cret-pw";
+	static const char body[] =
+	    "\x00\x04MQTT\x04\xc2\x00\x3c\x00\x06zt-sub\x00\x06ztuser\x00\x0czt-s3cret-pw";
 	static const struct ph_chunk c[] = {
-	    CH(IN, body), CH(EG, V4_CONNACK_OK), CH(IN, "\x82"), CH(IN, "\x09"), CH(IN, "\x00\x01\x00\x04zt/#\x01"),
+	    CH(IN, body),
+	    CH(EG, V4_CONNACK_OK),
+	    CH(IN, "\x82"),
+	    CH(IN, "\x09"),
+	    CH(IN, "\x00\x01\x00\x04zt/#\x01"),
 	    CH(EG, SUBACK_1),
 	};
 	(void)st;
@@ -444,7 +457,8 @@ static void test_infer(void **st)
 	assert_int_equal(INF(PUB1 "\x00", hp), 0); /* trailing byte */
 	assert_int_equal(INF("GET / HTTP/1.1\r\nHost: x\r\n\r\n", hp), 0);
 	assert_int_equal(INF("AMQP\x00\x00\x09\x01", hp), 0);
-	assert_int_equal(INF("\x01\x00\x00\x00\x00\x00\x0c\x00\x0a\x00\x0a\x00\x09\x00\x00\x00\x00\x00\xce", hp), 0);
+	assert_int_equal(
+	    INF("\x01\x00\x00\x00\x00\x00\x0c\x00\x0a\x00\x0a\x00\x09\x00\x00\x00\x00\x00\xce", hp), 0);
 	assert_int_equal(INF("*1\r\n$4\r\nPING\r\n", hp), 0);
 	assert_int_equal(INF("", hp), 0);
 	assert_int_equal(OPS->first_kind((const uint8_t *)V4_CONNECT, L(V4_CONNECT)), ZT_MSG_REQUEST);
@@ -466,7 +480,8 @@ static void test_redact(void **st)
 	assert_memory_equal(b, V4_CONNECT, L(V4_CONNECT) - 12);
 	assert_memory_equal(b + L(V4_CONNECT) - 12, "************", 12);
 	/* the body alone (a broker's read) */
-	static const char body[] = "\x00\x04MQTT\x04\xc2\x00\x3c\x00\x06zt-sub\x00\x06ztuser\x00\x0czt-s3cret-pw";
+	static const char body[] =
+	    "\x00\x04MQTT\x04\xc2\x00\x3c\x00\x06zt-sub\x00\x06ztuser\x00\x0czt-s3cret-pw";
 	memcpy(b, body, L(body));
 	assert_int_equal(OPS->redact_payload((uint8_t *)b, L(body)), 12);
 	assert_null(memmem(b, L(body), "s3cret", 6));
@@ -499,11 +514,16 @@ static void test_redact(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_v311_session), cmocka_unit_test(test_pipelined),
-	    cmocka_unit_test(test_broker_delivery), cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_peer_captures), cmocka_unit_test(test_prefixes),
-	    cmocka_unit_test(test_gaps), cmocka_unit_test(test_lost_sync),
-	    cmocka_unit_test(test_headless_connect), cmocka_unit_test(test_infer),
+	    cmocka_unit_test(test_v311_session),
+	    cmocka_unit_test(test_pipelined),
+	    cmocka_unit_test(test_broker_delivery),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_peer_captures),
+	    cmocka_unit_test(test_prefixes),
+	    cmocka_unit_test(test_gaps),
+	    cmocka_unit_test(test_lost_sync),
+	    cmocka_unit_test(test_headless_connect),
+	    cmocka_unit_test(test_infer),
 	    cmocka_unit_test(test_redact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
