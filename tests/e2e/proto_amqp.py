@@ -15,12 +15,17 @@ import time
 from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import ROOT, Recorder, Ztrace, check, finish, spans, wait_for  # noqa: E402
+from lib import set_prefix, ROOT, Recorder, Ztrace, check, finish, spans, wait_for  # noqa: E402
 from rabbitmq import PASSWORD, USER, RabbitMQ  # noqa: E402
 
 PORT = 16740
 PY = "/usr/bin/python3"
 T0 = time.monotonic()
+# ZT_CAPTURE_PATH=fast|compat: the kernel capture path (as tests/e2e/http.sh)
+CAPTURE_PATH = os.environ.get("ZT_CAPTURE_PATH", "")
+PATH_ARGS = ["--capture-path", CAPTURE_PATH] if CAPTURE_PATH else []
+if CAPTURE_PATH:
+    set_prefix(f"[{CAPTURE_PATH}] ")
 CLIENT = os.path.join(ROOT, "tests", "data", "proto", "amqp", "client.py")
 BIG = f"""
 import pika
@@ -52,9 +57,9 @@ try:
     except RuntimeError as e:
         check("rabbitmq-server starts", False, str(e)[-1500:])
         raise
-    zt = Ztrace(data)
+    zt = Ztrace(data, *PATH_ARGS)
     # a recording of the same traffic: raw payloads, redacted by the parser
-    rec = Recorder(os.path.join(tmp, "amqp.zrec"), "--port", str(PORT))
+    rec = Recorder(os.path.join(tmp, "amqp.zrec"), "--port", str(PORT), *PATH_ARGS)
     rec.ready()
     out = subprocess.run([PY, CLIENT, str(PORT), USER, PASSWORD], capture_output=True, text=True, timeout=60)
     check("pika session ran as scripted", out.stdout.splitlines() == [

@@ -12,12 +12,17 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Recorder, Ztrace, check, finish, spans, wait_for, wait_port  # noqa: E402
+from lib import set_prefix, Recorder, Ztrace, check, finish, spans, wait_for, wait_port  # noqa: E402
 
 PORT = 16730
 USER = "ztuser"
 PASSWORD = "pw-" + secrets.token_hex(8)  # fresh: finding it anywhere means this run stored it
 T0 = time.monotonic()
+# ZT_CAPTURE_PATH=fast|compat: the kernel capture path (as tests/e2e/http.sh)
+CAPTURE_PATH = os.environ.get("ZT_CAPTURE_PATH", "")
+PATH_ARGS = ["--capture-path", CAPTURE_PATH] if CAPTURE_PATH else []
+if CAPTURE_PATH:
+    set_prefix(f"[{CAPTURE_PATH}] ")
 
 tmp = tempfile.mkdtemp(prefix="zt-mqtt-e2e-")
 data = os.path.join(tmp, "data")
@@ -47,9 +52,9 @@ try:
                 f"persistence false\nuser root\nlog_dest stderr\n")
     broker = subprocess.Popen(["mosquitto", "-c", conf], stderr=subprocess.DEVNULL)
     wait_port("127.0.0.1", PORT)
-    zt = Ztrace(data)
+    zt = Ztrace(data, *PATH_ARGS)
     # a recording of the same traffic: raw payloads, redacted by the parser
-    rec = Recorder(os.path.join(tmp, "mqtt.zrec"), "--port", str(PORT))
+    rec = Recorder(os.path.join(tmp, "mqtt.zrec"), "--port", str(PORT), *PATH_ARGS)
     rec.ready()
 
     for v in ("mqttv311", "mqttv5"):
