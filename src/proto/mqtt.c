@@ -68,11 +68,17 @@ enum { MQ_K_CONN = 1, MQ_K_PUB = 2, MQ_K_SUB = 3, MQ_K_UNSUB = 4, MQ_K_PING = 5 
 
 #define MQ_RL_MAX 268435455u /* 4 varint bytes */
 
+#define MQ_ALIASES 16
+#define MQ_ALIAS_LEN 128
+
 struct mq_state {
 	struct lpf_dir d[2];
 	uint8_t level;	    /* protocol level from CONNECT: 3, 4, 5; 0 unknown */
 	uint8_t client_dir; /* direction CONNECT travelled + 1; 0 unknown */
 	bool fed[2];	    /* a segment of this direction was fed */
+	/* MQTT 5 topic aliases per direction (each sender numbers its own):
+	 * alias 1..MQ_ALIASES -> topic, cut to MQ_ALIAS_LEN - 1 bytes */
+	char alias[2][MQ_ALIASES][MQ_ALIAS_LEN];
 	/* the message being built: in the state, not on the stack, so that its
 	 * padding stays zeroed (equal messages are equal bytes) */
 	struct zt_msg m;
@@ -484,6 +490,14 @@ static bool mq_frame(void *st, struct lpf_dir *d, const struct zt_seg *seg, zt_e
 		}
 		char q[2] = {(char)('0' + qos), 0};
 		zt_attrs_add(&m->attrs, "mqtt.qos", q, 1);
+		if (pr.topic_alias >= 1 && pr.topic_alias <= MQ_ALIASES) {
+			/* a topic with an alias sets it; an empty topic uses it */
+			char *slot = s->alias[dir][pr.topic_alias - 1];
+			if (m->request_resource[0])
+				snprintf(slot, MQ_ALIAS_LEN, "%.127s", m->request_resource);
+			else
+				snprintf(m->request_resource, sizeof(m->request_resource), "%s", slot);
+		}
 		if (!m->request_resource[0] && pr.topic_alias) {
 			char a[8];
 			int n = snprintf(a, sizeof(a), "%u", pr.topic_alias);

@@ -271,10 +271,34 @@ static void test_errors(void **st)
 	};
 	run(c5, 7, &ref);
 	check_msgs(&ref, w5, 7);
+	assert_int_equal(ref.m[2].attrs.n, 1);
 	check_pairs(&ref, 3);
 	assert_string_equal(ref.m[0].version, "5.0");
 	assert_string_equal(ref.m[6].attrs.a[0].val, "Session taken over");
 	ph_check_splits(OPS, c5, 7, true, NULL, &ref);
+}
+
+/* MQTT 5 topic aliases: a PUBLISH with topic and alias 3 sets it, a later
+ * PUBLISH with an empty topic and alias 3 is on that topic; alias 9, never
+ * set, stays unknown (attribute). */
+static void test_topic_alias(void **st)
+{
+	static const struct ph_chunk c[] = {
+	    CH(EG, "\x10\x14\x00\x04MQTT\x05\x02\x00\x3c\x00\x00\x07zt-alis"),
+	    CH(IN, "\x20\x03\x00\x00\x00"),
+	    CH(EG, "\x30\x0d\x00\x05zt/al\x03\x23\x00\x03hi"),
+	    CH(EG, "\x30\x08\x00\x00\x03\x23\x00\x03hi"),
+	    CH(EG, "\x30\x08\x00\x00\x03\x23\x00\x09hi"),
+	};
+	(void)st;
+	run(c, 5, &ref);
+	assert_int_equal(ref.n, 5);
+	assert_string_equal(ref.m[2].request_resource, "zt/al");
+	assert_string_equal(ref.m[3].request_resource, "zt/al");
+	assert_string_equal(ref.m[4].request_resource, "");
+	assert_string_equal(ref.m[4].attrs.a[1].key, "mqtt.topic_alias");
+	assert_string_equal(ref.m[4].attrs.a[1].val, "9");
+	ph_check_splits(OPS, c, 5, true, NULL, &ref);
 }
 
 /* Real captures (DeepFlow's test pcaps). */
@@ -525,6 +549,7 @@ int main(void)
 	    cmocka_unit_test(test_headless_connect),
 	    cmocka_unit_test(test_infer),
 	    cmocka_unit_test(test_redact),
+	    cmocka_unit_test(test_topic_alias),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
