@@ -7,12 +7,16 @@
 extern const struct zt_proto_ops zt_http1_ops;
 extern const struct zt_proto_ops zt_dns_ops;
 extern const struct zt_proto_ops zt_mysql_ops;
+extern const struct zt_proto_ops zt_mqtt_ops;
+extern const struct zt_proto_ops zt_amqp_ops;
 
 /* Registration table: one line per protocol. Order breaks confidence ties. */
 static const struct zt_proto_ops *const builtin[] = {
 	&zt_http1_ops,
 	&zt_dns_ops,
 	&zt_mysql_ops,
+	&zt_mqtt_ops,
+	&zt_amqp_ops,
 	NULL,
 };
 
