@@ -29,6 +29,8 @@ struct tctx {
 	uint64_t owner_sk; /* the server socket whose request started it */
 	uint32_t inflight; /* requests this thread read, not yet answered */
 	bool ambiguous;    /* a second request arrived before the context ended */
+	bool oneway;       /* it serves a one-way request only: it lasts until the
+			    * thread reads again on a server socket */
 };
 #define TCTX_SLOTS 65536u
 
@@ -467,11 +469,12 @@ static uint64_t thread_ctx(struct zt_session *s, const struct zt_conn *c, const 
 	if (!t)
 		return 0;
 	if (c->role == ZT_ROLE_SERVER && ev->bytes > 0 && ev->dir == ZT_DIR_INGRESS) {
-		if (t->state != TCTX_IN_REQUEST) {
+		if (t->state != TCTX_IN_REQUEST || (t->oneway && t->inflight == 0)) {
 			t->id = s->host_hash << 40 ^ ++s->ctx_seq;
 			t->state = TCTX_IN_REQUEST;
 			t->owner_sk = c->key.sk;
 			t->ambiguous = false;
+			t->oneway = false;
 		} else if (c->key.sk != t->owner_sk || c->npend > 0) {
 			if (!t->ambiguous)
 				s->st.ctx_ambiguous++;
@@ -520,23 +523,22 @@ static void thread_req_done(struct zt_session *s, const struct zt_conn *c, const
 		t->state = TCTX_IDLE;
 		t->id = 0;
 		t->ambiguous = false;
+		t->oneway = false;
 	}
 }
 
-/* A one-way request read by a server (MySQL's COM_QUIT, COM_STMT_CLOSE)
- * is answered by nothing: when its thread has no other request in flight,
- * its context ends here, or the thread's next connection (a pooled thread)
- * would inherit it. */
+/* A one-way request read by a server (MySQL's COM_QUIT, an MQTT QoS 0
+ * PUBLISH) is answered by nothing. What the thread writes next still
+ * belongs to it (a broker forwarding the message), but its next read on a
+ * server socket starts a new context: a pooled thread's next connection
+ * must not inherit it (nor be called ambiguous because of it). */
 static void thread_oneway_read(struct zt_session *s, const struct zt_conn *c, const struct zt_msg *req)
 {
 	struct tctx *t;
 
 	if (c->role == ZT_ROLE_SERVER && req->dir == ZT_DIR_INGRESS && (t = tctx_of(s, req->tid_start)) &&
-	    t->inflight == 0) {
-		t->state = TCTX_IDLE;
-		t->id = 0;
-		t->ambiguous = false;
-	}
+	    t->inflight == 0)
+		t->oneway = true;
 }
 
 /* The first bytes of a connection: which protocol, and which side. */
