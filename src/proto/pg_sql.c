@@ -148,8 +148,8 @@ size_t zt_pg_normalize(const char *s, size_t n, char *out, size_t outsz)
 			continue;
 		}
 		if (pg_is_ident(c)) {
-			while (i < n && pg_is_ident((unsigned char)s[i]))
-				PUT(s[i++]);
+			for (; i < n && pg_is_ident((unsigned char)s[i]); i++)
+				PUT(s[i]); /* PUT skips its argument when full */
 			continue;
 		}
 		PUT(c < 0x20 || c == 0x7f ? '?' : (char)c);

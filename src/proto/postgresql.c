@@ -95,6 +95,7 @@ struct pg_state {
 	struct zt_msg req;
 	/* the response being built (server direction) */
 	bool resp_open;
+	bool resp_seen; /* a valid message header was read in it */
 	bool resp_err;
 	uint16_t ncmd;
 	uint64_t rows;
@@ -393,7 +394,7 @@ static void pg_emit_req(struct pg_state *s, uint8_t pair, zt_emit_fn emit, void 
 	struct zt_msg *m = &s->req;
 
 	if (sd->st == PG_S_LOST && pair == ZT_PAIR_FIFO) {
-		if (s->npend == 1 && s->resp_open)
+		if (s->npend == 1 && s->resp_open && s->resp_seen)
 			pg_emit_resp(s, ZT_MF_TRUNCATED | ZT_MF_LOST_SYNC, emit, ctx);
 		if (s->npend == 0) {
 			sd->st = PG_S_HDR;
@@ -454,8 +455,7 @@ static void pg_client_msg(struct pg_state *s, struct pg_dir *d, const struct zt_
 			sd->st = PG_S_ANSWER;
 			d->untyped = true;
 		} else if (d->code == PG_CODE_CANCEL) {
-			zt_msg_reset(&s->req);
-			zt_msg_begin(&s->req, seg, 0);
+			zt_msg_extend(&s->req, seg);
 			s->req.bytes = 16;
 			snprintf(s->req.request_type, sizeof(s->req.request_type), "CANCEL");
 			pg_emit_req(s, ZT_PAIR_ONEWAY, emit, ctx);
@@ -660,6 +660,13 @@ static bool pg_keep_body(const struct pg_state *s, bool client, uint8_t type)
 static void pg_msg_start(struct pg_state *s, bool client, int type, const struct zt_seg *seg, uint64_t off)
 {
 	if (client) {
+		if (!type && !s->req_open) {
+			/* a startup packet: only a CancelRequest makes a span,
+			 * from here; no request is open */
+			zt_msg_reset(&s->req);
+			zt_msg_begin(&s->req, seg, off);
+			return;
+		}
 		if (s->req_open || !type || !strchr("QPBDECHSF", type))
 			return;
 		zt_msg_reset(&s->req);
@@ -686,6 +693,11 @@ static void pg_lose(struct pg_state *s, int dir, zt_emit_fn emit, void *ctx)
 {
 	struct pg_dir *d = &s->d[dir];
 
+	/* the bytes of a header cut short belong to the exchange */
+	if (dir == s->req_dir && s->req_open)
+		s->req.bytes += d->hlen;
+	else if (dir != s->req_dir && s->resp_open)
+		s->resp.bytes += d->hlen;
 	d->st = PG_S_LOST;
 	d->hlen = 0;
 	d->untyped = false;
@@ -759,6 +771,8 @@ static bool pg_header(struct pg_state *s, struct pg_dir *d, bool client)
 	d->cut = false;
 	d->keep = pg_keep_body(s, client, d->type);
 	d->st = PG_S_BODY;
+	if (!client && s->resp_open)
+		s->resp_seen = true;
 	return true;
 }
 
@@ -773,20 +787,14 @@ static void pg_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 	if (cap > len)
 		cap = (uint32_t)len;
 	if (s->req_dir < 0) {
-		/* which side is the client: the first segment that says so */
-		if (cap && pg_infer_front(seg->data, cap) >= 50) {
-			s->req_dir = (int8_t)seg->dir;
-			s->d[seg->dir].untyped = seg->data[0] == 0;
-			if (!s->d[seg->dir].untyped)
-				s->d[!seg->dir].st = PG_S_LOST; /* mid-connection */
-		} else if (cap >= 5 && pg_is_back_only(seg->data[0])) {
-			s->req_dir = (int8_t)!seg->dir;
-			s->d[seg->dir].st = PG_S_LOST;
+		/* The session feeds from the segment inference accepted, and
+		 * only frontend bytes are accepted: this side is the client.
+		 * Typed messages mean tracing began mid-connection: the
+		 * server's side syncs once a request is out. */
+		s->req_dir = (int8_t)seg->dir;
+		s->d[seg->dir].untyped = cap && seg->data[0] == 0;
+		if (!s->d[seg->dir].untyped)
 			s->d[!seg->dir].st = PG_S_LOST;
-			return;
-		} else {
-			return;
-		}
 	}
 	bool client = seg->dir == s->req_dir;
 	struct pg_dir *d = &s->d[seg->dir];
@@ -904,7 +912,7 @@ static void pg_finish(void *state, uint64_t now_ns, zt_emit_fn emit, void *ctx)
 	(void)now_ns;
 	/* the response to the last request, ended by the close: a lost one
 	 * (a big result the client read to the end) or a FATAL error */
-	if (s->resp_open && s->npend > 0 && s->req_dir >= 0)
+	if (s->resp_open && s->resp_seen && s->npend > 0 && s->req_dir >= 0)
 		pg_emit_resp(s, s->d[!s->req_dir].st == PG_S_LOST ? ZT_MF_LOST_SYNC : 0, emit, ctx);
 	s->resp_open = s->req_open = false;
 }

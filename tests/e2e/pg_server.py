@@ -79,6 +79,22 @@ class PgServer:
         return subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-h", self.sock, "-p",
                                str(self.port), "-d", "postgres", "-c", sql], check=True, capture_output=True, text=True)
 
+    def add_user(self, name, password, method):
+        """A login role authenticated by METHOD (password = cleartext, md5)
+        over TCP: a pg_hba line before the scram-sha-256 default."""
+        enc = "md5" if method == "md5" else "scram-sha-256"
+        self.admin(f"SET password_encryption = '{enc}'")
+        subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-h", self.sock, "-p", str(self.port),
+                        "-d", "postgres", "-c", f"SET password_encryption = '{enc}'",
+                        "-c", f"CREATE USER {name} PASSWORD '{password}'"], check=True, capture_output=True)
+        hba = os.path.join(self.data, "pg_hba.conf")
+        with open(hba) as f:
+            old = f.read()
+        with open(hba, "w") as f:
+            f.write(f"host all {name} 127.0.0.1/32 {method}\n" + old)
+        self.admin("SELECT pg_reload_conf()")
+        time.sleep(0.3)
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             try:
