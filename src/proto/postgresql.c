@@ -877,7 +877,8 @@ static void pg_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 					c = n;
 				if (c > (uint64_t)(PG_BODY_BUF - d->blen))
 					c = PG_BODY_BUF - d->blen;
-				memcpy(d->body + d->blen, seg->data + off, c);
+				if (c) /* seg->data may be NULL when nothing was captured */
+					memcpy(d->body + d->blen, seg->data + off, c);
 				d->blen = (uint16_t)(d->blen + c);
 				if (c < n && d->blen < PG_BODY_BUF)
 					d->cut = true;
