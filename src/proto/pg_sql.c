@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pg_sql.c - SQL text helpers for the PostgreSQL parser: normalisation
- * (literals -> '?'), the first keyword, SQLSTATE classes, and redaction of
- * the authentication messages in raw payloads. See postgresql.h.
+ * pg_sql.c - the PostgreSQL parser's byte and text helpers: inference of
+ * frontend messages, SQL normalisation (literals -> '?'), the first keyword,
+ * SQLSTATE classes, and redaction of the authentication messages in raw
+ * payloads. See postgresql.h.
  *
  * The SQL is captured text: hostile, cut anywhere. Every loop is bounded by
  * n and every write by outsz.
@@ -61,12 +62,179 @@ static size_t pg_skip_dollar(const char *s, size_t n, size_t i)
 	if (t >= n || s[t] != '$')
 		return 0;
 	if (t > i + 1 && pg_is_digit((unsigned char)s[i + 1]))
-		return 0; /* $1$ is not a tag */
+		return 0;      /* $1$ is not a tag */
 	size_t tl = t - i + 1; /* the tag with both dollars */
 	for (size_t k = t + 1; k + tl <= n; k++)
 		if (s[k] == '$' && memcmp(s + k, s + i, tl) == 0)
 			return k + tl;
 	return n;
+}
+
+static uint32_t pg_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint16_t pg_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* ---- inference ---------------------------------------------------------- */
+
+bool zt_pg_front_type(uint8_t t)
+{
+	return t && strchr("QPBDESCHFXdcfp", t);
+}
+
+/* Backend-only types: they say the bytes flow from the server. */
+bool zt_pg_back_only_type(uint8_t t)
+{
+	return t && strchr("ZTRK123nIstGWVv", t);
+}
+
+/* Text a client would send as SQL: printable or UTF-8, tabs and newlines. */
+static bool pg_text(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x20 && p[i] != '\t' && p[i] != '\n' && p[i] != '\r')
+			return false;
+	return true;
+}
+
+/* A NUL-terminated string at p[*i..n): printable; advances past the NUL. */
+static bool pg_cstr(const uint8_t *p, size_t n, size_t *i, size_t max)
+{
+	size_t s = *i;
+	const uint8_t *z = s < n ? memchr(p + s, 0, n - s) : NULL;
+
+	if (!z || (size_t)(z - p) - s > max || !pg_text(p + s, (size_t)(z - p) - s))
+		return false;
+	*i = (size_t)(z - p) + 1;
+	return true;
+}
+
+static bool pg_sql_start(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' || p[i] == '('))
+		i++;
+	if (i == n)
+		return n > 0;
+	uint8_t c = p[i] | 0x20;
+	return (c >= 'a' && c <= 'z') || p[i] == '-' || p[i] == '/';
+}
+
+/* The structure of a whole Bind body b[0..n). */
+static bool pg_bind_ok(const uint8_t *b, size_t n)
+{
+	size_t i = 0;
+
+	if (!pg_cstr(b, n, &i, PG_NAME_LEN) || !pg_cstr(b, n, &i, PG_NAME_LEN) || n - i < 2)
+		return false;
+	size_t k = pg_be16(b + i);
+	i += 2;
+	if ((n - i) / 2 < k + 1)
+		return false;
+	i += 2 * k;
+	size_t np = pg_be16(b + i);
+	i += 2;
+	for (size_t j = 0; j < np; j++) {
+		if (n - i < 4)
+			return false;
+		uint32_t l = pg_be32(b + i);
+		i += 4;
+		if (l == 0xffffffffu)
+			continue;
+		if (l > n - i)
+			return false;
+		i += l;
+	}
+	if (n - i < 2)
+		return false;
+	k = pg_be16(b + i);
+	i += 2;
+	return (n - i) == 2 * k;
+}
+
+/* Confidence that buf starts a frontend message: the startup packets, or
+ * Q, P, B (the others are ambiguous with backend types). A whole first
+ * message must be exactly what its type says, and what follows it must
+ * start another frontend message. */
+int zt_pg_infer_front(const uint8_t *buf, size_t len)
+{
+	if (!buf || len < 5)
+		return 0;
+	if (len >= 8 && buf[0] == 0) {
+		uint32_t l = pg_be32(buf), code = pg_be32(buf + 4);
+		if ((code == PG_CODE_SSL || code == PG_CODE_GSS) && l == 8 && len == 8)
+			return 95;
+		if (code == PG_CODE_CANCEL && l == 16 && len == 16)
+			return 90;
+		if (code >> 16 == 3 && (code & 0xffff) < 16 && l > 8 && l <= PG_STARTUP_MAX) {
+			size_t n = len < l ? len : l;
+			if (memmem(buf + 8, n - 8, "user\0", 5) == NULL)
+				return 0;
+			for (size_t i = 8; i < n; i++)
+				if (buf[i] && buf[i] < 0x20)
+					return 0;
+			if (len >= l)
+				return buf[l - 1] == 0 && buf[l - 2] == 0 ? 95 : 0;
+			return 80;
+		}
+		return 0;
+	}
+	uint8_t t = buf[0];
+	uint32_t l = pg_be32(buf + 1);
+	if (l < 4 || l > PG_MAX_LEN)
+		return 0;
+	size_t end = (size_t)l + 1, n = end <= len ? end : len; /* captured part */
+	const uint8_t *b = buf + 5;
+	size_t bn = n - 5;
+	size_t i = 0;
+	int conf;
+
+	switch (t) {
+	case 'Q':
+		if (l < 5)
+			return 0;
+		if (end <= len) {
+			if (b[bn - 1] != 0 || !pg_text(b, bn - 1) || !pg_sql_start(b, bn - 1))
+				return 0;
+			conf = 85;
+		} else {
+			/* SQL longer than the capture: the prefix must be long
+			 * enough to judge */
+			if (len < 256 || !pg_text(b, bn) || !pg_sql_start(b, bn))
+				return 0;
+			return 65;
+		}
+		break;
+	case 'P':
+		if (end > len || !pg_cstr(b, bn, &i, PG_NAME_LEN))
+			return 0;
+		size_t q = i;
+		if (!pg_cstr(b, bn, &i, bn) || !pg_sql_start(b + q, i - q - 1) || bn - i < 2 ||
+		    bn - i - 2 != 4u * pg_be16(b + i))
+			return 0;
+		conf = 85;
+		break;
+	case 'B':
+		if (end > len || !pg_bind_ok(b, bn))
+			return 0;
+		conf = 80;
+		break;
+	default:
+		return 0;
+	}
+	if (end == len)
+		return conf;
+	/* another message follows: its header must be a frontend one */
+	if (len - end < 5)
+		return conf - 10;
+	uint32_t l2 = pg_be32(buf + end + 1);
+	return zt_pg_front_type(buf[end]) && buf[end] != 'p' && l2 >= 4 && l2 <= PG_MAX_LEN ? conf : 0;
 }
 
 size_t zt_pg_normalize(const char *s, size_t n, char *out, size_t outsz)
@@ -130,9 +298,10 @@ size_t zt_pg_normalize(const char *s, size_t n, char *out, size_t outsz)
 			}
 		}
 		if (pg_is_digit(c) || (c == '.' && i + 1 < n && pg_is_digit((unsigned char)s[i + 1]))) {
-			while (i < n && (pg_is_digit((unsigned char)s[i]) || s[i] == '.' || s[i] == '_' ||
-					 ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'f') || (s[i] | 0x20) == 'x' ||
-					 ((s[i] == '+' || s[i] == '-') && (s[i - 1] | 0x20) == 'e')))
+			while (i < n &&
+			       (pg_is_digit((unsigned char)s[i]) || s[i] == '.' || s[i] == '_' ||
+				((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'f') || (s[i] | 0x20) == 'x' ||
+				((s[i] == '+' || s[i] == '-') && (s[i - 1] | 0x20) == 'e')))
 				i++;
 			PUT('?');
 			continue;
@@ -202,7 +371,7 @@ uint8_t zt_pg_sqlstate_class(const char *st)
 	 * cancel/shutdown, 58 system, XX internal, P0 PL/pgSQL...) is the
 	 * server's. */
 	static const char client[][3] = {"0A", "21", "22", "23", "24", "25", "26", "27", "28",
-					  "2B", "2D", "2F", "34", "3D", "3F", "42", "44"};
+					 "2B", "2D", "2F", "34", "3D", "3F", "42", "44"};
 
 	if (!st || !st[0] || !st[1])
 		return ZT_RS_SERVER_ERROR;
@@ -210,11 +379,6 @@ uint8_t zt_pg_sqlstate_class(const char *st)
 		if (st[0] == client[i][0] && st[1] == client[i][1])
 			return ZT_RS_CLIENT_ERROR;
 	return ZT_RS_SERVER_ERROR;
-}
-
-static uint32_t pg_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* A raw payload of any protocol comes here (recordings are redacted before

@@ -41,18 +41,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PG_BODY_BUF 1024	/* body prefix kept for the messages we read */
-#define PG_MAX_LEN (1u << 30)	/* the server's own limit on a message */
-#define PG_STARTUP_MAX 10000	/* the server's MAX_STARTUP_PACKET_LENGTH */
-#define PG_PREP_MAX 16		/* named prepared statements per connection */
-#define PG_NAME_LEN 64		/* NAMEDATALEN */
-#define PG_SQL_LEN 384		/* normalised SQL kept per statement */
+#define PG_BODY_BUF 1024 /* body prefix kept for the messages we read */
+#define PG_PREP_MAX 16	 /* named prepared statements per connection */
+#define PG_SQL_LEN 384	 /* normalised SQL kept per statement */
 #define PG_DB_LEN 64
-
-#define PG_CODE_V3 196608u
-#define PG_CODE_CANCEL 80877102u
-#define PG_CODE_SSL 80877103u
-#define PG_CODE_GSS 80877104u
 
 enum pg_st {
 	PG_S_HDR = 0, /* between messages, or a header gathered in hdr[0..hlen) */
@@ -62,17 +54,17 @@ enum pg_st {
 };
 
 struct pg_dir {
-	uint8_t st;	/* enum pg_st */
+	uint8_t st; /* enum pg_st */
 	uint8_t hlen;
-	uint8_t type;	/* the current message's type; 0: a startup packet */
-	bool untyped;	/* client: the next message is a startup packet */
-	bool keep;	/* the current body is copied into body[] */
-	bool cut;	/* bytes of a kept body fell in a gap */
-	uint16_t blen;	/* bytes in body[] */
+	uint8_t type;  /* the current message's type; 0: a startup packet */
+	bool untyped;  /* client: the next message is a startup packet */
+	bool keep;     /* the current body is copied into body[] */
+	bool cut;      /* bytes of a kept body fell in a gap */
+	uint16_t blen; /* bytes in body[] */
 	uint8_t hdr[8];
-	uint32_t mlen;	/* body bytes (after the length, and a startup packet's code) */
-	uint32_t got;	/* body bytes consumed */
-	uint32_t code;	/* startup packet: the protocol code */
+	uint32_t mlen; /* body bytes (after the length, and a startup packet's code) */
+	uint32_t got;  /* body bytes consumed */
+	uint32_t code; /* startup packet: the protocol code */
 	char body[PG_BODY_BUF];
 };
 
@@ -83,9 +75,9 @@ struct pg_prep {
 
 struct pg_state {
 	struct pg_dir d[2];
-	int8_t req_dir;	 /* enum zt_dir carrying the client's messages; -1: unknown */
-	bool dead;	 /* the connection went TLS/GSS: nothing more to read */
-	bool startup;	 /* in the startup phase, until the first ReadyForQuery */
+	int8_t req_dir; /* enum zt_dir carrying the client's messages; -1: unknown */
+	bool dead;	/* the connection went TLS/GSS: nothing more to read */
+	bool startup;	/* in the startup phase, until the first ReadyForQuery */
 	/* the request being built (client direction) */
 	bool req_open;
 	bool has_parse, has_describe, has_close;
@@ -102,7 +94,7 @@ struct pg_state {
 	bool has_rows;
 	uint64_t copy_in; /* CopyData bytes the client sent for the pending COPY */
 	struct zt_msg resp;
-	uint32_t npend;	  /* requests emitted and not yet answered */
+	uint32_t npend; /* requests emitted and not yet answered */
 	uint32_t prep_evicted;
 	uint32_t prep_next;
 	char db[PG_DB_LEN];
@@ -118,177 +110,15 @@ static uint32_t be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static uint16_t be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-/* ---- inference ---------------------------------------------------------- */
-
-static bool pg_is_front_type(uint8_t t)
-{
-	return t && strchr("QPBDESCHFXdcfp", t);
-}
-
-/* Backend-only types: they say the bytes flow from the server. */
-static bool pg_is_back_only(uint8_t t)
-{
-	return t && strchr("ZTRK123nIstGWVv", t);
-}
-
-/* Text a client would send as SQL: printable or UTF-8, tabs and newlines. */
-static bool pg_text(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] < 0x20 && p[i] != '\t' && p[i] != '\n' && p[i] != '\r')
-			return false;
-	return true;
-}
-
-/* A NUL-terminated string at p[*i..n): printable; advances past the NUL. */
-static bool pg_cstr(const uint8_t *p, size_t n, size_t *i, size_t max)
-{
-	size_t s = *i;
-	const uint8_t *z = s < n ? memchr(p + s, 0, n - s) : NULL;
-
-	if (!z || (size_t)(z - p) - s > max || !pg_text(p + s, (size_t)(z - p) - s))
-		return false;
-	*i = (size_t)(z - p) + 1;
-	return true;
-}
-
-static bool pg_sql_start(const uint8_t *p, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' || p[i] == '('))
-		i++;
-	if (i == n)
-		return n > 0;
-	uint8_t c = p[i] | 0x20;
-	return (c >= 'a' && c <= 'z') || p[i] == '-' || p[i] == '/';
-}
-
-/* The structure of a whole Bind body b[0..n). */
-static bool pg_bind_ok(const uint8_t *b, size_t n)
-{
-	size_t i = 0;
-
-	if (!pg_cstr(b, n, &i, PG_NAME_LEN) || !pg_cstr(b, n, &i, PG_NAME_LEN) || n - i < 2)
-		return false;
-	size_t k = be16(b + i);
-	i += 2;
-	if ((n - i) / 2 < k + 1)
-		return false;
-	i += 2 * k;
-	size_t np = be16(b + i);
-	i += 2;
-	for (size_t j = 0; j < np; j++) {
-		if (n - i < 4)
-			return false;
-		uint32_t l = be32(b + i);
-		i += 4;
-		if (l == 0xffffffffu)
-			continue;
-		if (l > n - i)
-			return false;
-		i += l;
-	}
-	if (n - i < 2)
-		return false;
-	k = be16(b + i);
-	i += 2;
-	return (n - i) == 2 * k;
-}
-
-/* Confidence that buf starts a frontend message: the startup packets, or
- * Q, P, B (the others are ambiguous with backend types). A whole first
- * message must be exactly what its type says, and what follows it must
- * start another frontend message. */
-static int pg_infer_front(const uint8_t *buf, size_t len)
-{
-	if (!buf || len < 5)
-		return 0;
-	if (len >= 8 && buf[0] == 0) {
-		uint32_t l = be32(buf), code = be32(buf + 4);
-		if ((code == PG_CODE_SSL || code == PG_CODE_GSS) && l == 8 && len == 8)
-			return 95;
-		if (code == PG_CODE_CANCEL && l == 16 && len == 16)
-			return 90;
-		if (code >> 16 == 3 && (code & 0xffff) < 16 && l > 8 && l <= PG_STARTUP_MAX) {
-			size_t n = len < l ? len : l;
-			if (memmem(buf + 8, n - 8, "user\0", 5) == NULL)
-				return 0;
-			for (size_t i = 8; i < n; i++)
-				if (buf[i] && buf[i] < 0x20)
-					return 0;
-			if (len >= l)
-				return buf[l - 1] == 0 && buf[l - 2] == 0 ? 95 : 0;
-			return 80;
-		}
-		return 0;
-	}
-	uint8_t t = buf[0];
-	uint32_t l = be32(buf + 1);
-	if (l < 4 || l > PG_MAX_LEN)
-		return 0;
-	size_t end = (size_t)l + 1, n = end <= len ? end : len; /* captured part */
-	const uint8_t *b = buf + 5;
-	size_t bn = n - 5;
-	size_t i = 0;
-	int conf;
-
-	switch (t) {
-	case 'Q':
-		if (l < 5)
-			return 0;
-		if (end <= len) {
-			if (b[bn - 1] != 0 || !pg_text(b, bn - 1) || !pg_sql_start(b, bn - 1))
-				return 0;
-			conf = 85;
-		} else {
-			/* SQL longer than the capture: the prefix must be long
-			 * enough to judge */
-			if (len < 256 || !pg_text(b, bn) || !pg_sql_start(b, bn))
-				return 0;
-			return 65;
-		}
-		break;
-	case 'P':
-		if (end > len || !pg_cstr(b, bn, &i, PG_NAME_LEN))
-			return 0;
-		size_t q = i;
-		if (!pg_cstr(b, bn, &i, bn) || !pg_sql_start(b + q, i - q - 1) || bn - i < 2 ||
-		    bn - i - 2 != 4u * be16(b + i))
-			return 0;
-		conf = 85;
-		break;
-	case 'B':
-		if (end > len || !pg_bind_ok(b, bn))
-			return 0;
-		conf = 80;
-		break;
-	default:
-		return 0;
-	}
-	if (end == len)
-		return conf;
-	/* another message follows: its header must be a frontend one */
-	if (len - end < 5)
-		return conf - 10;
-	uint32_t l2 = be32(buf + end + 1);
-	return pg_is_front_type(buf[end]) && buf[end] != 'p' && l2 >= 4 && l2 <= PG_MAX_LEN ? conf : 0;
-}
-
 static int pg_infer(const uint8_t *buf, size_t len, const struct zt_infer_hints *h)
 {
 	(void)h; /* port 5432 proves nothing; the bytes above are strict */
-	return pg_infer_front(buf, len);
+	return zt_pg_infer_front(buf, len);
 }
 
 static int pg_first_kind(const uint8_t *buf, size_t len)
 {
-	return pg_infer_front(buf, len) >= 50 ? ZT_MSG_REQUEST : 0;
+	return zt_pg_infer_front(buf, len) >= 50 ? ZT_MSG_REQUEST : 0;
 }
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -328,7 +158,8 @@ static struct pg_prep *pg_prep_find(struct pg_state *s, const char *name, size_t
 	if (n == 0 || n >= PG_NAME_LEN)
 		return NULL;
 	for (size_t k = 0; k < PG_PREP_MAX; k++)
-		if (s->prep[k].name[0] && strlen(s->prep[k].name) == n && memcmp(s->prep[k].name, name, n) == 0)
+		if (s->prep[k].name[0] && strlen(s->prep[k].name) == n &&
+		    memcmp(s->prep[k].name, name, n) == 0)
 			return &s->prep[k];
 	return NULL;
 }
@@ -554,9 +385,10 @@ static void pg_client_msg(struct pg_state *s, struct pg_dir *d, const struct zt_
 		if (s->nexec > 1)
 			pg_attr_u64(&s->req, "pg.executes", s->nexec);
 		if (!s->nexec) {
-			const char *t = s->has_parse ? "PREPARE" : s->has_describe ? "DESCRIBE"
-							  : s->has_close   ? "CLOSE"
-									   : "SYNC";
+			const char *t = s->has_parse	  ? "PREPARE"
+					: s->has_describe ? "DESCRIBE"
+					: s->has_close	  ? "CLOSE"
+							  : "SYNC";
 			snprintf(s->req.request_type, sizeof(s->req.request_type), "%s", t);
 		}
 		pg_emit_req(s, ZT_PAIR_FIFO, emit, ctx);
@@ -761,8 +593,8 @@ static bool pg_header(struct pg_state *s, struct pg_dir *d, bool client)
 		l = be32(d->hdr + 1);
 		if (l < 4 || l > PG_MAX_LEN)
 			return false;
-		if (!d->type ||
-		    (client ? !pg_is_front_type(d->type) : !(pg_is_back_only(d->type) || strchr("DESCHNAdc", d->type))))
+		if (!d->type || (client ? !zt_pg_front_type(d->type)
+					: !(zt_pg_back_only_type(d->type) || strchr("DESCHNAdc", d->type))))
 			return false;
 		d->mlen = l - 4;
 	}
@@ -801,7 +633,7 @@ static void pg_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 
 	if (d->st == PG_S_LOST) {
 		if (client) {
-			if (!cap || pg_infer_front(seg->data, cap) < 50) {
+			if (!cap || zt_pg_infer_front(seg->data, cap) < 50) {
 				/* CopyData of a COPY FROM STDIN the server is
 				 * waiting for, whose headers went past the capture */
 				if (s->resp_open)
@@ -844,7 +676,8 @@ static void pg_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 		case PG_S_HDR: {
 			size_t need = d->untyped ? 8 : 5;
 			if (d->hlen == 0)
-				pg_msg_start(s, client, d->untyped || off >= cap ? 0 : seg->data[off], seg, off);
+				pg_msg_start(s, client, d->untyped || off >= cap ? 0 : seg->data[off], seg,
+					     off);
 			if (off >= cap) { /* the header is in a gap */
 				pg_lose(s, seg->dir, emit, ctx);
 				if (!client && s->resp_open) {

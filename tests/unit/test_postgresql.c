@@ -138,8 +138,14 @@ static void datarow(struct buf *o, const char *v)
 	msg(o, 'D', b.b, b.n);
 }
 
-#define CH(dir_, bf) {.dir = (dir_), .data = (bf).b, .len = (bf).n}
-#define CHG(dir_, bf, g) {.dir = (dir_), .data = (bf).b, .len = (bf).n, .gap = (g)}
+#define CH(dir_, bf)                                                                                         \
+	{                                                                                                    \
+		.dir = (dir_), .data = (bf).b, .len = (bf).n                                                 \
+	}
+#define CHG(dir_, bf, g)                                                                                     \
+	{                                                                                                    \
+		.dir = (dir_), .data = (bf).b, .len = (bf).n, .gap = (g)                                     \
+	}
 #define EG ZT_DIR_EGRESS
 #define IN ZT_DIR_INGRESS
 
@@ -185,7 +191,8 @@ static void check_msg(const struct zt_msg *m, const struct want *w, size_t i)
 	if (w->akey) {
 		const char *v = attr(m, w->akey);
 		if (!v || (w->aval && strcmp(v, w->aval)))
-			fail_msg("message %zu: attribute %s = %s, want %s", i, w->akey, v ? v : "(none)", w->aval);
+			fail_msg("message %zu: attribute %s = %s, want %s", i, w->akey, v ? v : "(none)",
+				 w->aval);
 	}
 	if (w->bytes)
 		assert_int_equal(m->bytes, w->bytes);
@@ -236,10 +243,12 @@ static void test_infer(void **unused)
 	static const uint8_t mysql_q51[] = {0x51, 0, 0, 0, 0x03, 'S', 'E', 'L', 'E', 'C', 'T', ' ', '1'};
 	static const uint8_t tls_hello[] = {0x16, 0x03, 0x01, 0x00, 0x30, 0x01, 0, 0, 0x2c, 0x03, 0x03};
 	static const uint8_t ssl_cut[] = {0, 0, 0, 8, 0x04, 0xd2, 0x16};
-	static const uint8_t startup_nouser[] = {0, 0, 0, 17, 0, 3, 0, 0, 'd', 'a', 't', 'a', 'b', 'a', 's', 'e', 0};
+	static const uint8_t startup_nouser[] = {0,   0,   0,	17,  0,	  3,   0,   0, 'd',
+						 'a', 't', 'a', 'b', 'a', 's', 'e', 0};
 	static const uint8_t q_badlen[] = {'Q', 0x7f, 0, 0, 0, 's', 'e', 'l', 0};
 	static const uint8_t q_binary[] = {'Q', 0, 0, 0, 8, 1, 2, 3, 0};
-	static const uint8_t q_trailing_junk[] = {'Q', 0, 0, 0, 7, 'a', 'b', 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	static const uint8_t q_trailing_junk[] = {'Q', 0,    0,	   0,	 7,    'a',  'b',
+						  0,   0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 	static const uint8_t back_ready[] = {'Z', 0, 0, 0, 5, 'I'};
 	static const uint8_t back_error[] = {'E', 0, 0, 0, 8, 'S', 'x', 0, 0};
 	static const uint8_t sync_only[] = {'S', 0, 0, 0, 4};
@@ -315,7 +324,11 @@ static void test_real_psql_scram(void **unused)
 	 * ParameterStatus + BackendKeyData + ReadyForQuery: no message; then
 	 * "select 1; select 2" as one span with 2 commands, and Terminate */
 	static const struct want w[] = {
-	    {.kind = REQ, .type = "SELECT", .resource = "select ?; select ?", .domain = "postgres", .bytes = 24},
+	    {.kind = REQ,
+	     .type = "SELECT",
+	     .resource = "select ?; select ?",
+	     .domain = "postgres",
+	     .bytes = 24},
 	    {.kind = RESP, .exc = "", .akey = "pg.rows", .aval = "2", .bytes = 126},
 	};
 	CHECK(psql_scram, w);
@@ -372,7 +385,9 @@ static void test_real_pgbench_error(void **unused)
 {
 	static const struct want w[] = {
 	    {.kind = REQ, .type = "SELECT", .resource = "select count(*) from pgbench_branches"},
-	    {.kind = RESP, .status = ZT_RS_CLIENT_ERROR, .exc = "42P01: relation \"pgbench_branches\" does not exist"},
+	    {.kind = RESP,
+	     .status = ZT_RS_CLIENT_ERROR,
+	     .exc = "42P01: relation \"pgbench_branches\" does not exist"},
 	};
 	CHECK(pgbench_noinit, w);
 }
@@ -381,7 +396,9 @@ static void test_real_peer(void **unused)
 {
 	static const struct want err[] = {
 	    {.kind = REQ, .type = "ASDSDFDSF", .resource = "asdsdfdsf;"},
-	    {.kind = RESP, .status = ZT_RS_CLIENT_ERROR, .exc = "42601: syntax error at or near \"asdsdfdsf\""},
+	    {.kind = RESP,
+	     .status = ZT_RS_CLIENT_ERROR,
+	     .exc = "42601: syntax error at or near \"asdsdfdsf\""},
 	};
 	static const struct want prep[] = {
 	    /* a named Parse + Describe + Sync: prepared, not executed */
@@ -441,8 +458,8 @@ static void test_extended_named(void **unused)
 	struct buf s3 = {.n = 0};
 	MSG(&s3, '3', "");
 	ready(&s3);
-	const struct ph_chunk st[] = {CH(EG, c1), CH(IN, s1), CH(EG, c2), CH(IN, s2), CH(EG, c2), CH(IN, s2),
-				      CH(EG, c3), CH(IN, s3), CH(EG, c4), CH(IN, s2)};
+	const struct ph_chunk st[] = {CH(EG, c1), CH(IN, s1), CH(EG, c2), CH(IN, s2), CH(EG, c2),
+				      CH(IN, s2), CH(EG, c3), CH(IN, s3), CH(EG, c4), CH(IN, s2)};
 	const char *sql = "SELECT abalance FROM pgbench_accounts WHERE aid = $1;";
 	const struct want w[] = {
 	    {.kind = REQ, .type = "PREPARE", .resource = sql, .bytes = c1.n},
@@ -511,7 +528,9 @@ static void test_server_initiated(void **unused)
 	query(&q1, "LISTEN ch");
 	complete(&r1, "LISTEN");
 	ready(&r1);
-	MSG(&async, 'A', "\0\0\0\x2a" "ch\0payload\0");
+	MSG(&async, 'A',
+	    "\0\0\0\x2a"
+	    "ch\0payload\0");
 	MSG(&async, 'N', "SWARNING\0C01000\0Mhello\0\0");
 	MSG(&async, 'S', "TimeZone\0UTC\0");
 	query(&q2, "SELECT pg_sleep(100)");
@@ -522,7 +541,9 @@ static void test_server_initiated(void **unused)
 	    {.kind = REQ, .type = "LISTEN"},
 	    {.kind = RESP, .bytes = r1.n},
 	    {.kind = REQ, .type = "SELECT", .resource = "SELECT pg_sleep(?)"},
-	    {.kind = RESP, .status = ZT_RS_SERVER_ERROR, .exc = "57014: canceling statement due to user request",
+	    {.kind = RESP,
+	     .status = ZT_RS_SERVER_ERROR,
+	     .exc = "57014: canceling statement due to user request",
 	     .bytes = r2.n},
 	};
 	CHECK(st, w);
@@ -554,13 +575,14 @@ static void test_big_result_gap(void **unused)
 	MSG(&r1, 'T', "\0\1g\0\0\0\0\0\0\0\0\0\0\x17\0\4\xff\xff\xff\xff\0\0");
 	while (r1.n < 1000)
 		datarow(&r1, "12345");
-	put(&r1, "D\0\0", 3); /* a header cut by the capture */
+	put(&r1, "D\0\0", 3);	  /* a header cut by the capture */
 	put(&r1b, "\x31\x32", 2); /* the next write starts mid-row */
 	query(&q2, "SELECT 1");
 	datarow(&r2, "1");
 	complete(&r2, "SELECT 1");
 	ready(&r2);
-	const struct ph_chunk st[] = {CH(EG, q1), CHG(IN, r1, 7192), CHG(IN, r1b, 8190), CH(EG, q2), CH(IN, r2)};
+	const struct ph_chunk st[] = {CH(EG, q1), CHG(IN, r1, 7192), CHG(IN, r1b, 8190), CH(EG, q2),
+				      CH(IN, r2)};
 	const struct want w[] = {
 	    {.kind = REQ, .type = "SELECT", .resource = "SELECT generate_series(?, ?)"},
 	    {.kind = RESP, .flags = TR | LS, .bytes = r1.n + 7192 + 2 + 8190},
@@ -573,7 +595,10 @@ static void test_big_result_gap(void **unused)
 	 * CommandComplete + ReadyForQuery: the response ends there, rows
 	 * found by the length of the CommandComplete */
 	struct buf tail = {.n = 0};
-	put(&tail, "\0\0\0\x05" "99999", 9); /* the end of a DataRow */
+	put(&tail,
+	    "\0\0\0\x05"
+	    "99999",
+	    9); /* the end of a DataRow */
 	datarow(&tail, "100000");
 	complete(&tail, "SELECT 100000");
 	ready(&tail);
@@ -667,7 +692,11 @@ static void test_prepared_table_full(void **unused)
 	sync_(&e17);
 	const struct ph_chunk st[] = {CH(EG, c), CH(IN, s), CH(EG, e1), CH(IN, s), CH(EG, e17), CH(IN, s)};
 	const struct want w[] = {
-	    {.kind = REQ, .type = "PREPARE", .resource = "SELECT ? FROM t1", .akey = "pg.prep_evicted", .aval = "1"},
+	    {.kind = REQ,
+	     .type = "PREPARE",
+	     .resource = "SELECT ? FROM t1",
+	     .akey = "pg.prep_evicted",
+	     .aval = "1"},
 	    {.kind = RESP},
 	    {.kind = REQ, .type = "EXECUTE", .resource = "", .akey = "pg.statement", .aval = "s1"},
 	    {.kind = RESP},
@@ -687,9 +716,11 @@ static void test_malformed(void **unused)
 	static const uint8_t v2[] = {0, 0, 0, 12, 0, 2, 0, 0, 'u', 0, 0, 0};
 	static const uint8_t zero_back[] = {0, 0, 0, 0, 0, 0};
 	const struct ph_chunk cases[][2] = {
-	    {{.dir = EG, .data = bad_type, .len = sizeof(bad_type)}, {.dir = IN, .data = zero_back, .len = 6}},
+	    {{.dir = EG, .data = bad_type, .len = sizeof(bad_type)},
+	     {.dir = IN, .data = zero_back, .len = 6}},
 	    {{.dir = EG, .data = huge, .len = sizeof(huge)}, {.dir = IN, .data = zero_back, .len = 6}},
-	    {{.dir = EG, .data = short_len, .len = sizeof(short_len)}, {.dir = IN, .data = zero_back, .len = 6}},
+	    {{.dir = EG, .data = short_len, .len = sizeof(short_len)},
+	     {.dir = IN, .data = zero_back, .len = 6}},
 	    {{.dir = EG, .data = v2, .len = sizeof(v2)}, {.dir = IN, .data = zero_back, .len = 6}},
 	};
 	for (size_t i = 0; i < N(cases); i++) {
@@ -714,7 +745,9 @@ static void test_malformed(void **unused)
 				rnd[k * 80 + j] = (uint8_t)((x = x * 1103515245 + 12345) >> 16);
 			if (round % 3 == 0) /* start with a valid request */
 				memcpy(rnd, peer_jdbc_2, sizeof(peer_jdbc_2) < 80 ? sizeof(peer_jdbc_2) : 80);
-			ch[k] = (struct ph_chunk){.dir = (uint8_t)(k & 1), .data = rnd + k * 80, .len = n,
+			ch[k] = (struct ph_chunk){.dir = (uint8_t)(k & 1),
+						  .data = rnd + k * 80,
+						  .len = n,
 						  .gap = (x >> 20) & 1 ? (x >> 8) & 0xfff : 0};
 		}
 		ph_run(OPS, ch, 6, &(struct ph_feed){.cut = PH_WHOLE, .finish = true}, &got);
@@ -741,9 +774,10 @@ static void test_redact(void **unused)
 	    {"md5 PasswordMessage", psql_md5_4, sizeof(psql_md5_4), "783a528ba7403a2c0a3fc2b1be1abe28", NULL},
 	    {"SASLInitialResponse", psql_scram_4, sizeof(psql_scram_4), "n,,n=,r=", "SCRAM-SHA-256"},
 	    {"SASLResponse (client proof)", psql_scram_6, sizeof(psql_scram_6), "p=", NULL},
-	    {"AuthenticationSASLContinue", psql_scram_5, sizeof(psql_scram_5), "s=aLwaCguF0VwpQliajZw6ow==", NULL},
-	    {"AuthenticationSASLFinal + AuthenticationOk...", psql_scram_7, sizeof(psql_scram_7), "v=",
-	     "application_name"},
+	    {"AuthenticationSASLContinue", psql_scram_5, sizeof(psql_scram_5),
+	     "s=aLwaCguF0VwpQliajZw6ow==", NULL},
+	    {"AuthenticationSASLFinal + AuthenticationOk...", psql_scram_7, sizeof(psql_scram_7),
+	     "v=", "application_name"},
 	};
 	for (size_t i = 0; i < N(yes); i++) {
 		uint8_t *p = ph_at_guard(yes[i].p, yes[i].n);
@@ -764,15 +798,20 @@ static void test_redact(void **unused)
 
 	/* nothing else is touched: other messages, other protocols, near misses */
 	static const char http[] = "POST /login HTTP/1.1\r\n\r\npassword=x";
-	static const uint8_t p_short[] = {'p', 0, 0, 0, 9, 'a', 'b', 'c', 0};      /* length says 10 bytes, 9 here */
-	static const uint8_t r_ok[] = {'R', 0, 0, 0, 8, 0, 0, 0, 0};		    /* AuthenticationOk */
+	static const uint8_t p_short[] = {'p', 0,   0,	 0, 9,
+					  'a', 'b', 'c', 0};	     /* length says 10 bytes, 9 here */
+	static const uint8_t r_ok[] = {'R', 0, 0, 0, 8, 0, 0, 0, 0}; /* AuthenticationOk */
 	static const uint8_t r_md5[] = {'R', 0, 0, 0, 12, 0, 0, 0, 5, 1, 2, 3, 4}; /* the salt is no secret */
 	struct {
 		const void *p;
 		size_t n;
 	} no[] = {
-	    {http, sizeof(http) - 1}, {p_short, sizeof(p_short)},     {r_ok, sizeof(r_ok)},
-	    {r_md5, sizeof(r_md5)},   {psql_scram_8, sizeof(psql_scram_8)}, {psql_scram_2, sizeof(psql_scram_2)},
+	    {http, sizeof(http) - 1},
+	    {p_short, sizeof(p_short)},
+	    {r_ok, sizeof(r_ok)},
+	    {r_md5, sizeof(r_md5)},
+	    {psql_scram_8, sizeof(psql_scram_8)},
+	    {psql_scram_2, sizeof(psql_scram_2)},
 	    {peer_jdbc_0, sizeof(peer_jdbc_0)},
 	};
 	for (size_t i = 0; i < N(no); i++) {
@@ -799,8 +838,8 @@ static void test_no_secret_in_messages(void **unused)
 	};
 	for (size_t i = 0; i < N(runs); i++)
 		for (int cut = PH_WHOLE; cut <= PH_BYTES; cut += 2) {
-			ph_run(OPS, runs[i].st, runs[i].n, &(struct ph_feed){.cut = (enum ph_cut)cut, .finish = true},
-			       &got);
+			ph_run(OPS, runs[i].st, runs[i].n,
+			       &(struct ph_feed){.cut = (enum ph_cut)cut, .finish = true}, &got);
 			assert_int_equal(got.n, 2);
 			for (size_t k = 0; k < got.n; k++)
 				assert_false(has(&got.m[k], sizeof(got.m[k]), runs[i].secret));
@@ -815,12 +854,13 @@ static void test_normalize(void **unused)
 		const char *in, *out, *kw;
 	} cases[] = {
 	    {"SELECT 1", "SELECT ?", "SELECT"},
-	    {"  select  *\n\tfrom t  where a = 'x''y' and b = 3.5e-3  ", "select * from t where a = ? and b = ?",
-	     "SELECT"},
-	    {"INSERT INTO t VALUES (E'a\\'b', $1, -42, .5, 0x1F)", "INSERT INTO t VALUES (?, $1, -?, ?, ?)", "INSERT"},
+	    {"  select  *\n\tfrom t  where a = 'x''y' and b = 3.5e-3  ",
+	     "select * from t where a = ? and b = ?", "SELECT"},
+	    {"INSERT INTO t VALUES (E'a\\'b', $1, -42, .5, 0x1F)", "INSERT INTO t VALUES (?, $1, -?, ?, ?)",
+	     "INSERT"},
 	    {"SELECT $$body 'x' $$, $tag$ a $tag$ FROM t1", "SELECT ?, ? FROM t1", "SELECT"},
-	    {"-- comment\nUPDATE t SET a=1 /* c */ WHERE \"Col 1\" = 'z'", "UPDATE t SET a=? WHERE \"Col 1\" = ?",
-	     "UPDATE"},
+	    {"-- comment\nUPDATE t SET a=1 /* c */ WHERE \"Col 1\" = 'z'",
+	     "UPDATE t SET a=? WHERE \"Col 1\" = ?", "UPDATE"},
 	    {"(SELECT 1) UNION (SELECT 2)", "(SELECT ?) UNION (SELECT ?)", "SELECT"},
 	    {"ALTER USER u PASSWORD 'unterminated secret", "ALTER USER u PASSWORD ?", "ALTER"},
 	    {"select x1, t2.c3 from t2", "select x1, t2.c3 from t2", "SELECT"},
