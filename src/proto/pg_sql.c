@@ -392,6 +392,46 @@ uint8_t zt_pg_sqlstate_class(const char *st)
  *       the server's SCRAM data, which with the client's messages would
  *       allow an offline guess of the password.
  * Bytes become '*'; lengths stay. */
+/* The quoted literal after each PASSWORD keyword of a Query's SQL
+ * (CREATE/ALTER ROLE ... PASSWORD 'x', \password's ALTER USER): overwritten
+ * up to its closing quote or the end of the captured bytes. */
+static size_t pg_redact_sql_passwords(uint8_t *p, size_t n)
+{
+	size_t done = 0;
+
+	for (size_t i = 0; i + 9 < n; i++) {
+		if ((p[i] | 0x20) != 'p' || (i > 0 && pg_is_ident(p[i - 1])))
+			continue;
+		size_t k = 0;
+		while (k < 8 && (p[i + k] | 0x20) == (uint8_t) "password"[k])
+			k++;
+		if (k < 8)
+			continue;
+		size_t j = i + 8;
+		while (j < n && pg_is_space(p[j]))
+			j++;
+		bool esc = false; /* E'...': backslash escapes */
+		if (j + 1 < n && (p[j] | 0x20) == 'e' && p[j + 1] == '\'') {
+			esc = true;
+			j++;
+		}
+		if (j >= n || p[j] != '\'')
+			continue;
+		for (j++; j < n; j++) {
+			if (p[j] == '\'' && (j + 1 >= n || p[j + 1] != '\''))
+				break; /* the closing quote ('' is a quote inside) */
+			if ((p[j] == '\'' || (esc && p[j] == '\\')) && j + 1 < n) {
+				p[j++] = '*';
+				done++;
+			}
+			p[j] = '*';
+			done++;
+		}
+		i = j;
+	}
+	return done;
+}
+
 size_t zt_pg_redact(uint8_t *buf, size_t len)
 {
 	size_t from = 0, to = 0;
@@ -399,6 +439,12 @@ size_t zt_pg_redact(uint8_t *buf, size_t len)
 	if (!buf || len < 6)
 		return 0;
 	uint32_t l = pg_be32(buf + 1);
+	/* a Query, whole or cut by the capture (inference is stricter about
+	 * short prefixes than redaction needs to be) */
+	if (buf[0] == 'Q' && l >= 5 && l <= PG_MAX_LEN &&
+	    ((uint64_t)l + 1 <= len ? zt_pg_infer_front(buf, len) >= 50
+				    : pg_text(buf + 5, len - 5) && pg_sql_start(buf + 5, len - 5)))
+		return pg_redact_sql_passwords(buf + 5, (uint64_t)l + 1 < len ? l - 4 : len - 5);
 	if (buf[0] == 'p' && l >= 5 && (uint64_t)l + 1 == len) {
 		static const char *const mech[] = {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"};
 		from = 5;

@@ -791,6 +791,31 @@ static void test_redact(void **unused)
 		assert_memory_equal(p + 1, yes[i].p + 1, 4);		   /* the length */
 		assert_int_equal(zt_proto_redact_payload(p, yes[i].n), r); /* idempotent, via the registry */
 	}
+	/* a password in SQL: its literal, in a Query, also cut by the capture */
+	static const struct {
+		const char *in, *out;
+	} sql[] = {
+	    {"ALTER ROLE bob PASSWORD 'hunter2' VALID UNTIL 'infinity'",
+	     "ALTER ROLE bob PASSWORD '*******' VALID UNTIL 'infinity'"},
+	    {"create user x with password  'it''s'", "create user x with password  '*****'"},
+	    {"CREATE USER x PASSWORD E'a\\'b' LOGIN", "CREATE USER x PASSWORD E'****' LOGIN"},
+	    {"SELECT password FROM users WHERE password = 'kept'", NULL}, /* not after the keyword: kept */
+	};
+	for (size_t i = 0; i < N(sql); i++) {
+		struct buf q = {.n = 0};
+		query(&q, sql[i].in);
+		uint8_t *qp = ph_at_guard(q.b, q.n);
+		size_t r = OPS->redact_payload(qp, q.n);
+		const char *want = sql[i].out ? sql[i].out : sql[i].in;
+		if (strcmp((const char *)qp + 5, want) != 0)
+			fail_msg("SQL %zu: '%s', want '%s'", i, (const char *)qp + 5, want);
+		assert_int_equal(r > 0, sql[i].out != NULL);
+		qp = ph_at_guard(q.b, q.n - 4); /* cut inside the literal */
+		OPS->redact_payload(qp, q.n - 4);
+		if (sql[i].out)
+			assert_false(has(qp, q.n - 4, "hunter2") || has(qp, q.n - 4, "it''s"));
+	}
+
 	/* the whole registry redacts it too (recordings go through it) */
 	uint8_t *p = ph_at_guard(psql_cleartext_4, sizeof(psql_cleartext_4));
 	assert_true(zt_proto_redact_payload(p, sizeof(psql_cleartext_4)) > 0);
