@@ -407,7 +407,8 @@ static void pg_client_msg(struct pg_state *s, struct pg_dir *d, const struct zt_
 
 static void pg_error_fields(struct pg_state *s, struct pg_dir *d)
 {
-	char code[6] = "", msg[ZT_EXC_LEN] = "";
+	/* "CODE: message" fits the field: the message is cut to what is left */
+	char code[6] = "", msg[ZT_EXC_LEN - 7] = "";
 	size_t i = 0, n;
 	bool whole, all = false;
 

@@ -43,7 +43,8 @@ struct buf {
 static void put(struct buf *o, const void *p, size_t n)
 {
 	assert_true(o->n + n <= sizeof(o->b));
-	memcpy(o->b + o->n, p, n);
+	if (n)
+		memcpy(o->b + o->n, p, n);
 	o->n += n;
 }
 
