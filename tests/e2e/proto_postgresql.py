@@ -39,7 +39,7 @@ TXNS, CLIENTS = 200, 2
 
 tmp = tempfile.mkdtemp(prefix="zt-e2e-pg-")
 data = os.path.join(tmp, "ztrace-data")
-pg = zt = None
+pg = zt = mid = None
 
 
 def pgbench(*args):
@@ -90,6 +90,28 @@ c.close()
     subprocess.run([PY, "-c", code], check=True, timeout=30, capture_output=True, text=True)
 
 
+MIDCONN = f"""
+import psycopg2, select, sys
+c = psycopg2.connect(host='127.0.0.1', port={PORT}, user='postgres', password={PW!r}, dbname='postgres')
+c.autocommit = True
+cur = c.cursor()
+cur.execute("LISTEN e2e_chan")
+print("ready", flush=True)
+sys.stdin.readline()
+cur.execute("SELECT 1 AS midconn_one")
+try:
+    cur.execute("SELECT * FROM midconn_missing")
+except psycopg2.errors.UndefinedTable:
+    pass
+c2 = psycopg2.connect(host='127.0.0.1', port={PORT}, user='postgres', password={PW!r}, dbname='postgres')
+c2.autocommit = True
+c2.cursor().execute("NOTIFY e2e_chan, 'hello'")   # an async NotificationResponse to c, while idle
+select.select([c], [], [], 5)
+c.poll()
+cur.execute("SELECT 2 AS after_notify")
+print("notifies", len(c.notifies), cur.fetchone()[0], flush=True)
+"""
+
 try:
     pg = PgServer(PORT, PW)
     pg.add_user("md5user", MD5_PW, "md5")
@@ -103,7 +125,15 @@ try:
                          "-I/usr/include/postgresql", "-lpq"], capture_output=True, text=True)
     check("pg_pipeline.c builds", cc.returncode == 0, cc.stderr)
 
+    # a connection opened (and LISTENing) before tracing starts: ztrace
+    # sees it mid-connection, without its startup
+    mid = subprocess.Popen([PY, "-c", MIDCONN], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    check("mid-connection client ready", mid.stdout.readline().strip() == "ready")
+
     zt = Ztrace(data)
+    mid.stdin.write("go\n")
+    mid.stdin.flush()
+    mid_out = mid.communicate(timeout=20)[0]
 
     # ---- psql: simple queries, an error, COPY, a big result, then a query
     # on the same connection after the big result (each -c is one Query)
@@ -192,6 +222,19 @@ try:
     startup = [s for s in all_spans if not s["request_type"] or s["request_type"] in ("STARTUP", "AUTH")]
     check("no span without a request type (startup makes none)", not startup, startup[:3])
 
+    # ---- mid-connection, with a notification between requests
+    check("mid-connection client got its notification", "notifies 1 2" in mid_out, mid_out)
+    for name, side in (("client", cli), ("server", srv)):
+        one = find(side, res("SELECT ? AS midconn_one"))
+        port = one[0]["client_port"] if len(one) == 1 else None
+        conn = [s for s in side if s["client_port"] == port]
+        types = [(s["request_resource"], s["response_status"]) for s in sorted(conn, key=lambda s: s["start_ns"])]
+        check(f"{name}: traced from mid-connection: 3 spans, the notification is not one", types == [
+            ("SELECT ? AS midconn_one", "ok"), ("SELECT * FROM midconn_missing", "client_error"),
+            ("SELECT ? AS after_notify", "ok")], types)
+        check(f"{name}: mid-connection: database unknown (no startup seen), not invented",
+              all(s["request_domain"] is None for s in conn), [s["request_domain"] for s in conn])
+
     # ---- pipeline mode: 3 Syncs in flight, the 2nd fails, FIFO pairing holds
     if pipe is not None:
         check("pg_pipeline ran", pipe.returncode == 0 and pipe.stdout.count("PGRES_PIPELINE_SYNC") == 3,
@@ -251,6 +294,9 @@ try:
 except Exception as e:  # noqa: BLE001
     check("test ran", False, repr(e))
 finally:
+    if mid and mid.poll() is None:
+        mid.kill()
+        mid.wait()
     if zt:
         zt.stop()
     if pg:
