@@ -13,7 +13,6 @@ must be exactly transactions x statements (+ one PREPARE per connection with
 -M prepared), on each side. If not, the check says so unless ztrace's own
 drop counters (ring_full, queue_full) explain the missing ones."""
 import collections
-import json
 import os
 import re
 import secrets

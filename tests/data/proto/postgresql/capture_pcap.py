@@ -1,12 +1,21 @@
-import sys, subprocess, time, os
-sys.path.insert(0, "/work/wt-postgresql/tests/e2e")
-from pg_server import PgServer
+"""Captures psql_sessions.pcap (tcpdump on lo, as root): psql 15 and pgbench
+against a PostgreSQL 15 server started by tests/e2e/pg_server.py on port
+16403, with SCRAM, md5 and cleartext logins. gen_vectors.py turns it into
+unit-test streams and fuzz seeds."""
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "e2e"))
+from pg_server import PgServer  # noqa: E402
 port=16403
 with PgServer(port, 'sekrit-pw-42') as pg:
     pg.admin("create table t(a int, b text)")
     pg.add_user("mduser", "md5-pw-77", "md5")
     pg.add_user("clearuser", "clear-pw-55", "password")
-    td=subprocess.Popen(["tcpdump","-i","lo","-s","0","-U","-w","/tmp/pgscratch/real.pcap",f"tcp port {port}"],stderr=subprocess.DEVNULL)
+    td=subprocess.Popen(["tcpdump","-i","lo","-s","0","-U","-w",os.path.join(HERE, "psql_sessions.pcap"),f"tcp port {port}"],stderr=subprocess.DEVNULL)
     time.sleep(1.5)
     env=pg.env()
     pg.psql("select 1; select 2")

@@ -12,7 +12,6 @@ One TCP segment on loopback is one syscall here (each write fits a segment).
 Run: /usr/bin/python3 tests/data/proto/postgresql/gen_vectors.py"""
 import os
 import struct
-import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
