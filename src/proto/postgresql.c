@@ -191,6 +191,8 @@ static void pg_prep_store(struct pg_state *s, const char *name, size_t n, const 
 
 static void pg_lose(struct pg_state *s, int dir, zt_emit_fn emit, void *ctx);
 
+/* Emits the response being built; flags add to its own. ZT_MF_LOST_SYNC on a
+ * response no message of which was read leaves its status unknown. */
 static void pg_emit_resp(struct pg_state *s, uint32_t flags, zt_emit_fn emit, void *ctx)
 {
 	struct zt_msg *m = &s->resp;
@@ -198,7 +200,9 @@ static void pg_emit_resp(struct pg_state *s, uint32_t flags, zt_emit_fn emit, vo
 	m->kind = ZT_MSG_RESPONSE;
 	m->pair = ZT_PAIR_FIFO;
 	m->flags |= flags;
-	if (!m->status)
+	if (!m->status && (flags & ZT_MF_LOST_SYNC) && !s->resp_seen)
+		m->status = ZT_RS_UNKNOWN;
+	else if (!m->status)
 		m->status = s->resp_err ? ZT_RS_SERVER_ERROR : ZT_RS_OK;
 	memcpy(m->version, s->version, sizeof(s->version));
 	if (s->has_rows)
@@ -218,15 +222,26 @@ static void pg_emit_resp(struct pg_state *s, uint32_t flags, zt_emit_fn emit, vo
 /* A request is complete. When the server direction lost its framing and
  * only the lost exchange was outstanding, that response ended before this
  * request (the client waited for it): it is emitted first, and the server's
- * next byte starts a message. */
+ * next byte starts a message. It is emitted even when none of it could be
+ * read (status unknown; no bytes seen: it ends where this request starts):
+ * the session pairs in order, and a response left out would shift every
+ * later pair on the connection. */
 static void pg_emit_req(struct pg_state *s, uint8_t pair, zt_emit_fn emit, void *ctx)
 {
 	struct pg_dir *sd = &s->d[!s->req_dir];
 	struct zt_msg *m = &s->req;
 
 	if (sd->st == PG_S_LOST && pair == ZT_PAIR_FIFO) {
-		if (s->npend == 1 && s->resp_open && s->resp_seen)
+		if (s->npend == 1) {
+			if (!s->resp_open) {
+				zt_msg_reset(&s->resp);
+				s->resp.dir = (uint8_t)!s->req_dir;
+				s->resp.start_ns = s->resp.end_ns = m->start_ns;
+				s->resp.tid_start = s->resp.tid_end = m->tid_start;
+				s->resp_seen = false;
+			}
 			pg_emit_resp(s, ZT_MF_TRUNCATED | ZT_MF_LOST_SYNC, emit, ctx);
+		}
 		if (s->npend == 0) {
 			sd->st = PG_S_HDR;
 			sd->hlen = 0;
