@@ -24,6 +24,21 @@
  * NoticeResponse, NotificationResponse and ParameterStatus between requests
  * are not responses.
  *
+ * Fields: request_type is the first SQL keyword (SELECT, BEGIN, WITH...) of
+ * the Query, or of the first Execute's statement; a batch that executes
+ * nothing is PREPARE (Parse), DESCRIBE, CLOSE or SYNC; EXECUTE when the
+ * statement was prepared before tracing began (its name in pg.statement);
+ * CANCEL, FUNCTION_CALL. request_resource is the SQL normalised (literals ->
+ * '?', pg_sql.c), request_domain the database of the StartupMessage (its
+ * user when absent; empty when tracing began mid-connection). Errors:
+ * response_exception "SQLSTATE: message" (fields C and M); SQLSTATEs are
+ * not numbers, so response_code stays null; the class decides client or
+ * server error (zt_pg_sqlstate_class). Attributes: pg.rows (sum of the
+ * CommandComplete counts), pg.commands (> 1 statements), pg.executes (> 1
+ * Executes in a batch), pg.copy_in_bytes (COPY FROM STDIN data),
+ * pg.statement, pg.prep_evicted (named statements replaced because the
+ * per-connection table of PG_PREP_MAX was full).
+ *
  * Gaps: when a message header falls in bytes the capture did not keep (a big
  * result: DataRows past the 1 KiB prefix), the direction loses framing.
  * The server direction comes back (a) at a fully captured segment ending in
@@ -112,7 +127,7 @@ static uint32_t be32(const uint8_t *p)
 
 static int pg_infer(const uint8_t *buf, size_t len, const struct zt_infer_hints *h)
 {
-	(void)h; /* port 5432 proves nothing; the bytes above are strict */
+	(void)h; /* port 5432 proves nothing; the bytes are judged strictly */
 	return zt_pg_infer_front(buf, len);
 }
 
