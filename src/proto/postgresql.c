@@ -53,6 +53,7 @@
 #include "proto/proto.h"
 #include "bpf/events.h"
 
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -127,7 +128,9 @@ static uint32_t be32(const uint8_t *p)
 
 static int pg_infer(const uint8_t *buf, size_t len, const struct zt_infer_hints *h)
 {
-	(void)h; /* port 5432 proves nothing; the bytes are judged strictly */
+	/* TCP only; port 5432 proves nothing: the bytes are judged strictly */
+	if (h && h->l4 == IPPROTO_UDP)
+		return 0;
 	return zt_pg_infer_front(buf, len);
 }
 

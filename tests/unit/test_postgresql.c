@@ -315,6 +315,12 @@ static void test_infer(void **unused)
 			(void)OPS->infer(ph_at_guard(cases[i].p, k), k, &h);
 	}
 	assert_int_equal(OPS->infer(NULL, 0, NULL), 0);
+	/* TCP only: the same bytes over UDP are not PostgreSQL */
+	struct zt_infer_hints udp = {.l4 = 17, .dir = ZT_DIR_EGRESS};
+	assert_true(
+	    OPS->infer(ph_at_guard(peer_simple_0, sizeof(peer_simple_0)), sizeof(peer_simple_0), &h) >= 50);
+	assert_int_equal(
+	    OPS->infer(ph_at_guard(peer_simple_0, sizeof(peer_simple_0)), sizeof(peer_simple_0), &udp), 0);
 }
 
 /* ---- real streams ------------------------------------------------------------ */
