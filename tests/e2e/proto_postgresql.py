@@ -159,6 +159,7 @@ try:
     # ---- pgbench: simple protocol (tpcb-like) and prepared (select-only)
     done_simple = pgbench("-n", "-t", str(TXNS), "-c", str(CLIENTS), "-M", "simple")
     done_prep = pgbench("-n", "-S", "-t", str(TXNS), "-c", str(CLIENTS), "-M", "prepared")
+    done_ext = pgbench("-n", "-S", "-t", str(TXNS), "-c", str(CLIENTS), "-M", "extended")
     time.sleep(1.0)
     rc = zt.stop()
     log = zt.text()
@@ -266,6 +267,7 @@ try:
 
     check("pgbench simple processed everything", done_simple == TXNS * CLIENTS, done_simple)
     check("pgbench prepared processed everything", done_prep == TXNS * CLIENTS, done_prep)
+    check("pgbench extended processed everything", done_ext == TXNS * CLIENTS, done_ext)
     tpcb = {"BEGIN": 1, "UPDATE": 3, "SELECT": 1, "INSERT": 1, "END": 1}
     # the benchmark connections of the simple run: pgbench's that ran BEGIN
     # (its first connection only reads the scale); the server side of a
@@ -282,6 +284,13 @@ try:
         check(f"{name}: pgbench -M simple: all ok and paired", all(s["response_status"] == "ok" for s in bench),
               collections.Counter(s["response_status"] for s in bench))
         sel = [s for s in side if s["request_resource"] == "SELECT abalance FROM pgbench_accounts WHERE aid = $1;"]
+        # -M extended: an unnamed statement per transaction (Parse/Bind/
+        # Describe/Execute/Sync); -M prepared: named, parsed once
+        ext_ports = {s["client_port"] for s in sel if s["request_type"] == "PREPARE"}
+        ext = [s for s in sel if s["request_type"] == "SELECT" and s["client_port"] not in ext_ports]
+        account(f"{name}: pgbench -M extended: {TXNS * CLIENTS} unnamed-statement batches = spans", len(ext),
+                TXNS * CLIENTS)
+        sel = [s for s in sel if s["client_port"] in ext_ports]
         ex = [s for s in sel if s["request_type"] == "SELECT"]
         prep = [s for s in sel if s["request_type"] == "PREPARE"]
         account(f"{name}: pgbench -M prepared: {TXNS * CLIENTS} executes show their statement's SQL",
