@@ -9,6 +9,7 @@ extern const struct zt_proto_ops zt_dns_ops;
 extern const struct zt_proto_ops zt_mysql_ops;
 extern const struct zt_proto_ops zt_mqtt_ops;
 extern const struct zt_proto_ops zt_amqp_ops;
+extern const struct zt_proto_ops zt_postgresql_ops;
 
 /* Registration table: one line per protocol. Order breaks confidence ties. */
 static const struct zt_proto_ops *const builtin[] = {
@@ -17,6 +18,7 @@ static const struct zt_proto_ops *const builtin[] = {
 	&zt_mysql_ops,
 	&zt_mqtt_ops,
 	&zt_amqp_ops,
+	&zt_postgresql_ops,
 	NULL,
 };
 
