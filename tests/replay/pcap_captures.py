@@ -340,8 +340,10 @@ def main():
                 sides[s["tap_side"]].append(s)
 
         def key(s):
-            return (s["l7_protocol"], s["request_type"], s["request_resource"], s["response_code"],
-                    s["req_tcp_seq"], s["resp_tcp_seq"])
+            # as text: any field may be null once other protocols parse
+            return tuple("" if v is None else str(v) for v in (
+                s["l7_protocol"], s["request_type"], s["request_resource"], s["response_code"],
+                s["req_tcp_seq"], s["resp_tcp_seq"]))
         check(f"{rel}: {len(spans)} spans, NIC sides, TCP seqs, both views agree",
               not bad and not noseq and sorted(map(key, sides["client-nic"])) == sorted(map(key, sides["server-nic"])),
               f"sides {[s['tap_side'] for s in bad][:5]}, no seq {len(noseq)}, client-nic "
