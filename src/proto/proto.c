@@ -6,11 +6,13 @@
 
 extern const struct zt_proto_ops zt_http1_ops;
 extern const struct zt_proto_ops zt_redis_ops;
+extern const struct zt_proto_ops zt_memcached_ops;
 
 /* Registration table: one line per protocol. Order breaks confidence ties. */
 static const struct zt_proto_ops *const builtin[] = {
 	&zt_http1_ops,
 	&zt_redis_ops,
+	&zt_memcached_ops,
 	NULL,
 };
 
