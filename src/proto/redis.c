@@ -253,7 +253,9 @@ static int rd_classify(const uint8_t *buf, size_t len)
 			k++;
 		if (k >= len)
 			return RD_C_MORE;
-		if (buf[k] != '\r' || k + 1 >= len || buf[k + 1] != '\n')
+		if (buf[k] == '\r' && k + 1 >= len)
+			return RD_C_MORE;
+		if (buf[k] != '\r' || buf[k + 1] != '\n')
 			return RD_C_NONE;
 		switch (buf[0]) {
 		case ':':
@@ -287,8 +289,12 @@ static int rd_classify(const uint8_t *buf, size_t len)
 	if (w == 0 || (buf[w] != ' ' && buf[w] != '\r') || !rd_cmd_find((const char *)buf, w))
 		return RD_C_NONE;
 	for (size_t k = w; k < len; k++) {
-		if (buf[k] == '\n')
+		if (buf[k] == '\n') {
+			/* "GET /x HTTP/1.1" is HTTP's */
+			if (k >= 10 && memcmp(buf + k - 10, " HTTP/1.", 8) == 0)
+				return RD_C_NONE;
 			return k > 0 && buf[k - 1] == '\r' ? RD_C_INLINE : RD_C_NONE;
+		}
 		if (buf[k] < 0x20 && buf[k] != '\r' && buf[k] != '\t')
 			return RD_C_NONE;
 	}
@@ -351,6 +357,8 @@ struct rd_dir {
 	bool line_over;   /* the line was longer than line[] */
 	char lastc;       /* last line byte before the LF (the CR) */
 	bool crlf_cr;     /* RD_S_CRLF: CR seen */
+	bool tentative;   /* resyncing on a segment too short to tell: its first
+			   * line must start a message, else lost again */
 	uint8_t cmd_flags;
 	uint8_t want;     /* what the current string element is captured into */
 	uint16_t llen;
@@ -386,6 +394,7 @@ static void rd_dir_reset(struct rd_dir *d, uint8_t st)
 {
 	d->st = st;
 	d->in_msg = false;
+	d->tentative = false;
 	d->depth = 0;
 	d->llen = 0;
 	d->want = RD_W_NONE;
@@ -561,11 +570,20 @@ static void rd_complete(struct rd_state *s, struct rd_dir *d, int dir, zt_emit_f
 	rd_dir_reset(d, RD_S_TYPE);
 }
 
+static void rd_take(struct rd_dir *d, const char *p, size_t n);
+
 /* Framing is gone: emit what is known of the message in progress (a
  * request whose command was read; any reply) and wait for a segment that
  * starts like RESP. Lost replies misalign the parser's FIFO: clear it. */
 static void rd_lose(struct rd_state *s, struct rd_dir *d, int dir, uint32_t flags, zt_emit_fn emit, void *ctx)
 {
+	if (d->in_msg && d->st == RD_S_LINE && d->depth == 0 && d->ltype == '-' && !rd_is_req(s, dir)) {
+		/* an error line cut by a gap: its start is the exception */
+		d->want = RD_W_EXC;
+		rd_take(d, d->line, d->llen);
+		d->want = RD_W_NONE;
+		d->ttype = '-';
+	}
 	if (d->in_msg) {
 		d->msg.flags |= flags | ZT_MF_LOST_SYNC;
 		if (rd_is_req(s, dir)) {
@@ -574,7 +592,7 @@ static void rd_lose(struct rd_state *s, struct rd_dir *d, int dir, uint32_t flag
 		} else if (s->req_dir >= 0) {
 			d->msg.kind = ZT_MSG_RESPONSE;
 			d->msg.pair = ZT_PAIR_FIFO;
-			d->msg.status = ZT_RS_UNKNOWN;
+			d->msg.status = d->ttype == '-' ? rd_error_class(d->msg.response_exception) : ZT_RS_UNKNOWN;
 			emit(ctx, &d->msg);
 		}
 	}
@@ -874,6 +892,9 @@ static uint64_t rd_step(struct rd_state *s, struct rd_dir *d, const struct rd_cu
 			d->ltype = t;
 			off++;
 			d->msg.bytes++;
+		} else if (d->tentative) {
+			rd_dir_reset(d, RD_S_LOST); /* not a message start: silent */
+			return c->len;
 		} else {
 			rd_lose(s, d, c->dir, 0, emit, ctx);
 			return c->len;
@@ -911,6 +932,24 @@ static uint64_t rd_step(struct rd_state *s, struct rd_dir *d, const struct rd_cu
 		}
 		if (!d->line_over)
 			d->llen--; /* the CR; past line[] when the line was longer */
+		if (d->tentative) {
+			bool ok;
+			d->tentative = false;
+			if (!rd_is_req(s, c->dir))
+				ok = d->ltype != 'I';
+			else if (d->ltype == 'I') {
+				size_t w = 0;
+				while (w < d->llen && w < RD_CMD && rd_cmd_byte((unsigned char)d->line[w]))
+					w++;
+				ok = rd_cmd_find(d->line, w) != NULL;
+			}
+			else
+				ok = d->ltype == '*';
+			if (!ok) {
+				rd_dir_reset(d, RD_S_LOST); /* not a message start: silent */
+				return c->len;
+			}
+		}
 		if (rd_on_line(s, d, c->dir, emit, ctx) < 0) {
 			rd_lose(s, d, c->dir, 0, emit, ctx);
 			return c->len;
@@ -995,6 +1034,11 @@ static void rd_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 				s->req_dir = (int8_t)seg->dir;
 			else if (k == RD_C_RESP)
 				s->req_dir = (int8_t)!seg->dir;
+			else if (k == RD_C_MORE && c.cap)
+				/* too short to tell: arrays and words are
+				 * requests, other types replies */
+				s->req_dir = (int8_t)(seg->data[0] == '*' || !rd_is_type(seg->data[0]) ? seg->dir
+												: !seg->dir);
 			else
 				return; /* wait for a start that tells */
 		}
@@ -1003,9 +1047,11 @@ static void rd_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 		if (d->st == RD_S_LOST) {
 			bool ok = rd_is_req(s, seg->dir) ? (k == RD_C_REQ_KNOWN || k == RD_C_REQ || k == RD_C_INLINE)
 							 : (k == RD_C_RESP || k == RD_C_REQ || k == RD_C_REQ_KNOWN);
-			if (!ok)
+			bool more = k == RD_C_MORE && c.cap == c.len;
+			if (!ok && !more)
 				return;
 			rd_dir_reset(d, RD_S_TYPE);
+			d->tentative = more;
 		}
 		while (off < c.len && d->st != RD_S_LOST) {
 			uint8_t st = d->st;
