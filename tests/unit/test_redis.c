@@ -81,8 +81,8 @@ static void test_basic(void **unused)
 	    "default user. Are you sure your configuration is correct?",
 	    "QF PING| b=14",
 	    "RF server_error b=49 exc=LOADING Redis is loading the dataset in memory",
-	    "QF INCR|n b=23",
-	    "RF ok b=6",
+	    "QF INCR|n b=21",
+	    "RF ok b=5",
 	};
 	CHECK(c, w);
 }
