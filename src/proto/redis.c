@@ -1093,7 +1093,8 @@ static size_t rd_mask(uint8_t *p, size_t n)
 }
 
 /* Masks the secret arguments of AUTH, HELLO ... AUTH u p, MIGRATE ... AUTH p
- * / AUTH2 u p in every RESP command array (or inline AUTH) that starts a
+ * / AUTH2 u p, CONFIG SET requirepass|masterauth P, ACL SETUSER's >pass
+ * and #hash rules, in every RESP command array (or inline AUTH) that starts a
  * message from buf[0] on; stops at the first bytes that are not one. The
  * bytes of a secret past len are simply not there. */
 static size_t rd_redact_payload(uint8_t *buf, size_t len)
@@ -1120,7 +1121,7 @@ static size_t rd_redact_payload(uint8_t *buf, size_t len)
 		if (j <= 0 || argc <= 0)
 			return done;
 		i = (size_t)j;
-		int kind = 0;      /* 1 AUTH, 2 HELLO, 3 MIGRATE */
+		int kind = 0;      /* 1 AUTH, 2 HELLO, 3 MIGRATE, 4 CONFIG, 5 ACL */
 		int64_t mask_n = 0; /* arguments still to mask */
 		for (int64_t a = 0; a < argc; a++) {
 			if (i >= len || buf[i] != '$')
@@ -1139,6 +1140,10 @@ static size_t rd_redact_payload(uint8_t *buf, size_t len)
 					kind = 2;
 				} else if (zt_ieq(p, have, "migrate")) {
 					kind = 3;
+				} else if (zt_ieq(p, have, "config")) {
+					kind = 4;
+				} else if (zt_ieq(p, have, "acl")) {
+					kind = 5;
 				}
 			} else if (mask_n > 0) {
 				done += rd_mask(buf + i, have);
@@ -1149,6 +1154,12 @@ static size_t rd_redact_payload(uint8_t *buf, size_t len)
 				mask_n = 1;
 			} else if (kind == 3 && zt_ieq(p, have, "auth2")) {
 				mask_n = 2;
+			} else if (kind == 4 && a >= 2 && (zt_ieq(p, have, "requirepass") ||
+							   zt_ieq(p, have, "masterauth"))) {
+				mask_n = 1; /* CONFIG SET requirepass PASSWORD */
+			} else if (kind == 5 && a >= 3 && have && strchr("><#!", p[0])) {
+				/* ACL SETUSER u >password #hash */
+				done += rd_mask(buf + i + 1, have - 1);
 			}
 			if ((uint64_t)l > len - i)
 				return done;

@@ -355,6 +355,10 @@ static void test_redact(void **unused)
 	    /* cut inside the password: what is there is masked */
 	    {"*2\r\n$4\r\nAUTH\r\n$6\r\ns3c", "*2\r\n$4\r\nAUTH\r\n$6\r\n***", 3},
 	    {"AUTH s3cret\r\n", "AUTH ******\r\n", 6},
+	    {"*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$11\r\nrequirepass\r\n$2\r\npw\r\n",
+	     "*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$11\r\nrequirepass\r\n$2\r\n**\r\n", 2},
+	    {"*4\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$1\r\nu\r\n$3\r\n>pw\r\n",
+	     "*4\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$1\r\nu\r\n$3\r\n>**\r\n", 2},
 	    {SET_FOO, SET_FOO, 0},
 	    {"GET / HTTP/1.1\r\nAuthorization: x\r\n\r\n", "GET / HTTP/1.1\r\nAuthorization: x\r\n\r\n", 0},
 	};
