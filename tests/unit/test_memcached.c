@@ -61,9 +61,11 @@ static void bin(struct pkt *p, uint8_t magic, uint8_t op, const char *key, size_
 	h[14] = (uint8_t)(opaque >> 8);
 	h[15] = (uint8_t)opaque;
 	p->n += 24 + extlen;
-	memcpy(p->b + p->n, key, kl);
+	if (kl)
+		memcpy(p->b + p->n, key, kl);
 	p->n += kl;
-	memcpy(p->b + p->n, value, vl);
+	if (vl)
+		memcpy(p->b + p->n, value, vl);
 	p->n += vl;
 }
 
