@@ -464,9 +464,6 @@ static void mc_text_emit_reply(struct mc_state *s, struct mc_dir *d, zt_emit_fn 
 
 static void mc_lose(struct mc_state *s, struct mc_dir *d, int dir, uint32_t flags, zt_emit_fn emit, void *ctx);
 
-/* Until a line told, which direction carries requests is unknown: a
- * command word says this one, a reply word (or a number) the other.
- * Returns false when the line says neither. */
 /* What a line's first word makes it: 1 a command, 2 a reply, 0 neither. */
 static int mc_line_kind(const struct mc_dir *d)
 {
@@ -483,6 +480,9 @@ static int mc_line_kind(const struct mc_dir *d)
 	return mc_num(&t[0], &v) && d->llen == t[0].n ? 2 : 0;
 }
 
+/* Until a line told, which direction carries requests is unknown: a
+ * command word says this one, a reply word (or a number) the other.
+ * Returns false when the line says neither. */
 static bool mc_side(struct mc_state *s, const struct mc_dir *d, int dir)
 {
 	int k;
@@ -635,14 +635,16 @@ struct mc_cur {
 	int dir;
 };
 
+/* Framing is gone. A text reply in progress is emitted (LOST_SYNC) so that
+ * it still answers its request: the requests and replies the session pairs
+ * stay aligned, and the parser's FIFO with them; a lost request direction
+ * emits nothing (its command line was not read). */
 static void mc_lose(struct mc_state *s, struct mc_dir *d, int dir, uint32_t flags, zt_emit_fn emit, void *ctx)
 {
-	if (d->in_msg && s->mode == MC_M_TEXT && dir != s->req_dir && d->multi) {
+	if (d->in_msg && s->mode == MC_M_TEXT && s->req_dir >= 0 && dir != s->req_dir) {
 		d->msg.flags |= flags | ZT_MF_LOST_SYNC;
 		mc_text_emit_reply(s, d, emit, ctx);
 	}
-	if (s->mode == MC_M_TEXT && dir != s->req_dir)
-		s->fifo_n = 0;
 	mc_dir_reset(d, MC_S_LOST);
 }
 
@@ -836,9 +838,11 @@ static void mc_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 				ok = k == MC_C_REQ || k == MC_C_REQ_STRICT || k == MC_C_RESP || k == MC_C_RESP_WEAK;
 			else if (seg->dir == s->req_dir)
 				ok = k == MC_C_REQ || k == MC_C_REQ_STRICT;
-			else
-				ok = k == MC_C_RESP || k == MC_C_RESP_WEAK;
+			else /* the rest of a lost reply answers nothing */
+				ok = (k == MC_C_RESP || k == MC_C_RESP_WEAK || k == MC_C_MORE) && s->fifo_n > 0;
 			bool more = k == MC_C_MORE && c.cap == c.len;
+			if (more && ok)
+				ok = false; /* a reply start too short to tell: tentative */
 			if (!ok && !more)
 				return;
 			mc_dir_reset(d, MC_S_START);

@@ -573,8 +573,11 @@ static void rd_complete(struct rd_state *s, struct rd_dir *d, int dir, zt_emit_f
 static void rd_take(struct rd_dir *d, const char *p, size_t n);
 
 /* Framing is gone: emit what is known of the message in progress (a
- * request whose command was read; any reply) and wait for a segment that
- * starts like RESP. Lost replies misalign the parser's FIFO: clear it. */
+ * request whose command was read; any reply but a MONITOR line) and wait
+ * for a segment that starts like RESP. The lost reply answers the oldest
+ * request, so the parser's FIFO stays aligned with the session's; until a
+ * request is pending again, reply bytes (the rest of the lost reply, read
+ * by later syscalls) cannot resync. */
 static void rd_lose(struct rd_state *s, struct rd_dir *d, int dir, uint32_t flags, zt_emit_fn emit, void *ctx)
 {
 	if (d->in_msg && d->st == RD_S_LINE && d->depth == 0 && d->ltype == '-' && !rd_is_req(s, dir)) {
@@ -589,16 +592,15 @@ static void rd_lose(struct rd_state *s, struct rd_dir *d, int dir, uint32_t flag
 		if (rd_is_req(s, dir)) {
 			if (d->cmdlen)
 				rd_emit_request(s, d, emit, ctx);
+		} else if (s->monitoring && d->depth == 0 && (d->ltype == '+' || d->ttype == '+')) {
+			/* a MONITOR line longer than the capture: answers nothing */
 		} else if (s->req_dir >= 0) {
+			rd_fifo_pop(s);
 			d->msg.kind = ZT_MSG_RESPONSE;
 			d->msg.pair = ZT_PAIR_FIFO;
 			d->msg.status = d->ttype == '-' ? rd_error_class(d->msg.response_exception) : ZT_RS_UNKNOWN;
 			emit(ctx, &d->msg);
 		}
-	}
-	if (!rd_is_req(s, dir)) {
-		s->fifo_n = 0;
-		s->monitoring = false;
 	}
 	rd_dir_reset(d, RD_S_LOST);
 }
@@ -1047,6 +1049,8 @@ static void rd_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 		if (d->st == RD_S_LOST) {
 			bool ok = rd_is_req(s, seg->dir) ? (k == RD_C_REQ_KNOWN || k == RD_C_REQ || k == RD_C_INLINE)
 							 : (k == RD_C_RESP || k == RD_C_REQ || k == RD_C_REQ_KNOWN);
+			if (!rd_is_req(s, seg->dir) && !s->fifo_n)
+				return; /* no request pending: the rest of a lost reply */
 			bool more = k == RD_C_MORE && c.cap == c.len;
 			if (!ok && !more)
 				return;

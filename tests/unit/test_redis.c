@@ -261,6 +261,32 @@ static void test_lost_and_resync(void **unused)
 	CHECK(c, w);
 }
 
+static void test_lost_reply_rest(void **unused)
+{
+	/* redis-cli's COMMAND DOCS: a nested reply much longer than the
+	 * capture, read in several syscalls. Its first line in a gap loses
+	 * sync; later reads of it start anywhere, even like a reply, and
+	 * must not become replies while no request is pending. */
+	static const struct ph_chunk c[] = {
+	    OUT("*2\r\n$7\r\nCOMMAND\r\n$4\r\nDOCS\r\n"),
+	    PS_IN_GAP("*166\r\n$4\r\nincr\r\n*10\r\n$7\r\nsummary", 16000),
+	    PS_IN_GAP("$5\r\nsince\r\n", 16000),
+	    OUT(GET_FOO),
+	    IN("$3\r\nbar\r\n"),
+	    /* MONITOR: a line longer than the capture answers nothing */
+	    OUT("*1\r\n$7\r\nMONITOR\r\n"),
+	    IN("+OK\r\n"),
+	    PS_IN_GAP("+1700000000.1 [0 127.0.0.1:5] \"set\" \"k\" \"xxxx", 3000),
+	    OUT("*1\r\n$4\r\nQUIT\r\n"),
+	    IN("+OK\r\n"),
+	};
+	static const char *const w[] = {
+	    "QF COMMAND DOCS| b=27", "RF unknown b=34 T L", "QF GET|foo b=22", "RF ok b=9",
+	    "QF MONITOR| b=17",	     "RF ok b=5",		"QF QUIT| b=14",   "RF ok b=5",
+	};
+	CHECK(c, w);
+}
+
 static void test_too_deep(void **unused)
 {
 	/* nesting past RD_DEPTH loses sync (not split: a cut at an inner
@@ -389,6 +415,7 @@ int main(void)
 	    cmocka_unit_test(test_monitor),	     cmocka_unit_test(test_inline_and_server_side),
 	    cmocka_unit_test(test_lost_and_resync), cmocka_unit_test(test_hostile),
 	    cmocka_unit_test(test_too_deep),
+	    cmocka_unit_test(test_lost_reply_rest),
 	    cmocka_unit_test(test_infer),	     cmocka_unit_test(test_redact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
