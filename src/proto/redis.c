@@ -67,12 +67,14 @@ enum {
 	RD_F_UNSUB = 1 << 5,   /* UNSUBSCRIBE family */
 	RD_F_MONITOR = 1 << 6, /* MONITOR: a stream follows its +OK */
 	RD_F_HELLO = 1 << 7,   /* HELLO protover [AUTH user pass] [SETNAME n] */
+	RD_F_SELECT = 1 << 8,  /* SELECT db: the connection's database */
+	RD_F_RESET = 1 << 9,   /* RESET: back to database 0 */
 };
 
 /* Known commands, sorted (bsearch), lowercase. Inference is sure of these. */
 static const struct rd_cmd {
 	const char *name;
-	uint8_t flags;
+	uint16_t flags;
 } rd_cmds[] = {
     {"acl", RD_F_TWO},	{"append", 0},	{"asking", RD_F_NOKEY},
     {"auth", RD_F_SECRET | RD_F_NOKEY},	{"bgrewriteaof", RD_F_NOKEY},
@@ -104,10 +106,10 @@ static const struct rd_cmd {
     {"pttl", 0},	{"publish", 0},	{"pubsub", RD_F_TWO},	{"punsubscribe", RD_F_UNSUB},
     {"quit", RD_F_NOKEY},	{"randomkey", RD_F_NOKEY},	{"readonly", RD_F_NOKEY},
     {"readwrite", RD_F_NOKEY},	{"rename", 0},	{"renamenx", 0},	{"replicaof", RD_F_NOKEY},
-    {"reset", RD_F_NOKEY},	{"restore", 0},	{"role", RD_F_NOKEY},	{"rpop", 0},
+    {"reset", RD_F_NOKEY | RD_F_RESET},	{"restore", 0},	{"role", RD_F_NOKEY},	{"rpop", 0},
     {"rpoplpush", 0},	{"rpush", 0},	{"rpushx", 0},	{"sadd", 0},	{"save", RD_F_NOKEY},
     {"scan", 0},	{"scard", 0},	{"script", RD_F_TWO},	{"sdiff", 0},	{"sdiffstore", 0},
-    {"select", RD_F_NOKEY},	{"set", 0},	{"setbit", 0},	{"setex", 0},	{"setnx", 0},
+    {"select", RD_F_NOKEY | RD_F_SELECT},	{"set", 0},	{"setbit", 0},	{"setex", 0},	{"setnx", 0},
     {"setrange", 0},	{"shutdown", RD_F_NOKEY},	{"sinter", 0},	{"sintercard", 0},
     {"sinterstore", 0},	{"sismember", 0},	{"slaveof", RD_F_NOKEY},	{"slowlog", RD_F_TWO},
     {"smembers", 0},	{"smismember", 0},	{"smove", 0},	{"sort", 0},	{"spop", 0},
@@ -342,7 +344,8 @@ static int rd_first_kind(const uint8_t *buf, size_t len)
 /* What a pending request expects (the parser's mirror of the session's
  * FIFO). */
 struct rd_pend {
-	uint8_t flags;   /* RD_F_SUB / RD_F_UNSUB / RD_F_MONITOR of the command */
+	uint16_t flags;  /* RD_F_SUB / _UNSUB / _MONITOR / _SELECT / _RESET of the command */
+	int32_t db;      /* SELECT: the database it asks for */
 	bool answered;   /* its first confirmation was emitted */
 	uint32_t expect; /* confirmations due (channels); 0: unknown */
 	uint32_t seen;
@@ -359,7 +362,7 @@ struct rd_dir {
 	bool crlf_cr;     /* RD_S_CRLF: CR seen */
 	bool tentative;   /* resyncing on a segment too short to tell: its first
 			   * line must start a message, else lost again */
-	uint8_t cmd_flags;
+	uint16_t cmd_flags;
 	uint8_t want;     /* what the current string element is captured into */
 	uint16_t llen;
 	uint16_t cmdlen, sublen, wlen;
@@ -383,6 +386,8 @@ struct rd_state {
 	bool subscribed; /* RESP2 pub/sub mode: message arrays are pushes */
 	bool monitoring; /* MONITOR answered: simple strings are its stream */
 	bool resp3;      /* HELLO 3 seen or a RESP3-only type */
+	int32_t db;      /* database after an answered SELECT; -1: unknown (a
+			  * connection traced from its middle may have one) */
 };
 
 _Static_assert(sizeof(struct rd_state) < 12 * 1024, "per-connection state must stay small");
@@ -409,6 +414,7 @@ static void rd_init(void *state)
 	s->fifo_head = s->fifo_n = 0;
 	s->req_dir = -1;
 	s->subscribed = s->monitoring = s->resp3 = false;
+	s->db = -1;
 }
 
 static void rd_fifo_push(struct rd_state *s, const struct rd_pend *p)
@@ -469,12 +475,29 @@ static void rd_set_version(struct rd_state *s, struct zt_msg *m)
 
 static void rd_emit_request(struct rd_state *s, struct rd_dir *d, zt_emit_fn emit, void *ctx)
 {
-	struct rd_pend p = {.flags = d->cmd_flags & (RD_F_SUB | RD_F_UNSUB | RD_F_MONITOR)};
+	struct rd_pend p = {.flags = d->cmd_flags & (RD_F_SUB | RD_F_UNSUB | RD_F_MONITOR | RD_F_SELECT | RD_F_RESET),
+			    .db = -1};
 
 	if (d->cmd_flags & (RD_F_SUB | RD_F_UNSUB))
 		p.expect = d->n1 > 1 && d->n1 - 1 < UINT32_MAX ? (uint32_t)(d->n1 - 1) : 0;
 	if ((d->cmd_flags & RD_F_HELLO) && d->sublen == 1 && d->sub[0] == '3')
 		s->resp3 = true;
+	if ((d->cmd_flags & RD_F_SELECT) && d->sublen > 0 && d->sublen <= 5) {
+		p.db = 0;
+		for (uint16_t i = 0; i < d->sublen && p.db >= 0; i++)
+			p.db = d->sub[i] >= '0' && d->sub[i] <= '9' ? p.db * 10 + (d->sub[i] - '0') : -1;
+	}
+	if (s->db >= 0) {
+		/* the database a SELECT chose: the request's domain */
+		char db[12];
+		int n = 0, v = s->db;
+		do
+			db[n++] = (char)('0' + v % 10);
+		while ((v /= 10) > 0 && n < 11);
+		for (int i = 0; i < n; i++)
+			d->msg.request_domain[i] = db[n - 1 - i];
+		d->msg.request_domain[n] = '\0';
+	}
 	d->msg.kind = ZT_MSG_REQUEST;
 	d->msg.pair = ZT_PAIR_FIFO;
 	rd_set_type(d);
@@ -556,6 +579,10 @@ static void rd_on_reply(struct rd_state *s, struct rd_dir *d, zt_emit_fn emit, v
 	if (head) {
 		if ((head->flags & RD_F_MONITOR) && m->status == ZT_RS_OK)
 			s->monitoring = true;
+		if ((head->flags & RD_F_SELECT) && m->status == ZT_RS_OK)
+			s->db = head->db;
+		if ((head->flags & RD_F_RESET) && m->status == ZT_RS_OK)
+			s->db = 0;
 		rd_fifo_pop(s);
 	}
 	emit(ctx, m);
@@ -618,7 +645,7 @@ static uint8_t rd_want(const struct rd_state *s, const struct rd_dir *d, int dir
 			return RD_W_CMD;
 		if (d->cmd_flags & RD_F_SECRET)
 			return RD_W_NONE;
-		if (idx == 1 && (d->cmd_flags & (RD_F_TWO | RD_F_HELLO)))
+		if (idx == 1 && (d->cmd_flags & (RD_F_TWO | RD_F_HELLO | RD_F_SELECT)))
 			return RD_W_SUB;
 		return d->ridx && idx == d->ridx ? RD_W_RES : RD_W_NONE;
 	}
@@ -727,7 +754,7 @@ static void rd_inline(struct rd_state *s, struct rd_dir *d)
 		d->n1++;
 		d->want = argi == 0 ? RD_W_CMD : RD_W_NONE;
 		if (argi > 0 && !(d->cmd_flags & RD_F_SECRET)) {
-			if (argi == 1 && (d->cmd_flags & (RD_F_TWO | RD_F_HELLO)))
+			if (argi == 1 && (d->cmd_flags & (RD_F_TWO | RD_F_HELLO | RD_F_SELECT)))
 				d->want = RD_W_SUB;
 			else if (d->ridx && argi == d->ridx)
 				d->want = RD_W_RES;

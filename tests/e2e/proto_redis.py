@@ -59,6 +59,7 @@ try:
     # 1. redis-cli on one connection, errors included
     cli(stdin=b"SET e2e:user alice\nGET e2e:user\nLPUSH e2e:list a\nGET e2e:list\nCONFIG GET maxmemory\n"
               b"NOSUCHCMD arg\n")
+    cli("-n", "3", "SET", "e2e:db3", "x")  # SELECT 3 first: the domain of what follows
     cli("-x", "SET", "e2e:big", stdin=b"v" * 100000)
     big = cli("GET", "e2e:big")
     # 2. credentials: AUTH and HELLO AUTH with a fresh password
@@ -96,6 +97,11 @@ try:
         u = one("NOSUCHCMD", "arg")
         check(f"{side}: unknown command is -ERR",
               len(u) == 1 and (u[0]["response_exception"] or "").startswith("ERR unknown command"), f"{u}")
+        d = one("SET", "e2e:db3")
+        check(f"{side}: after SELECT 3 the request's domain is 3",
+              len(d) == 1 and d[0]["request_domain"] == "3", f"{d}")
+        check(f"{side}: without a SELECT the domain is unknown (null)",
+              all(s["request_domain"] is None for s in g), f"{g}")
         c = one("CONFIG GET", "maxmemory")
         check(f"{side}: CONFIG GET is a two-word command", len(c) == 1 and c[0]["response_status"] == "ok", f"{c}")
         b = one("GET", "e2e:big")

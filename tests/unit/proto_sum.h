@@ -6,7 +6,7 @@
  * table's lines, in order; then every cut of the script into segments must
  * emit byte-identical messages (ph_check_splits).
  *
- *   request:  Q<pair> <type>|<resource> b=<bytes> [v=<version>] [T] [L]
+ *   request:  Q<pair> <type>|<resource> b=<bytes> [v=<version>] [d=<domain>] [T] [L]
  *   response: R<pair> <status> b=<bytes> [code=<code>] [exc=<text>] [T] [L]
  * pair is F (FIFO), K<key> (KEY) or O (one-way); T = ZT_MF_TRUNCATED,
  * L = ZT_MF_LOST_SYNC.
@@ -36,6 +36,8 @@ PH_FN void ps_sum(const struct zt_msg *m, char *out, size_t n)
 		return;
 	if (m->version[0])
 		k += snprintf(out + k, n - (size_t)k, " v=%s", m->version);
+	if (m->request_domain[0])
+		k += snprintf(out + k, n - (size_t)k, " d=%s", m->request_domain);
 	if (m->flags & ZT_MF_HAS_CODE)
 		k += snprintf(out + k, n - (size_t)k, " code=%d", m->response_code);
 	if (m->response_exception[0])

@@ -287,6 +287,34 @@ static void test_lost_reply_rest(void **unused)
 	CHECK(c, w);
 }
 
+static void test_select_domain(void **unused)
+{
+	/* the database is known only once a SELECT was answered */
+	static const struct ph_chunk c[] = {
+	    OUT(GET_FOO),
+	    IN("$3\r\nbar\r\n"),
+	    OUT("*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n"),
+	    IN("+OK\r\n"),
+	    OUT(GET_FOO),
+	    IN("$-1\r\n"),
+	    OUT("*2\r\n$6\r\nSELECT\r\n$2\r\n99\r\n"),
+	    IN("-ERR DB index is out of range\r\n"),
+	    OUT(GET_FOO),
+	    IN("$-1\r\n"),
+	    OUT("*1\r\n$5\r\nRESET\r\n"),
+	    IN("+RESET\r\n"),
+	    OUT(GET_FOO),
+	    IN("$3\r\nbar\r\n"),
+	};
+	static const char *const w[] = {
+	    "QF GET|foo b=22",	 "RF ok b=9", "QF SELECT| b=23",	   "RF ok b=5",
+	    "QF GET|foo b=22 d=2", "RF ok b=5", "QF SELECT| b=24 d=2", "RF client_error b=31 exc=ERR DB index is out of range",
+	    "QF GET|foo b=22 d=2", "RF ok b=5", "QF RESET| b=15 d=2",   "RF ok b=8",
+	    "QF GET|foo b=22 d=0", "RF ok b=9",
+	};
+	CHECK(c, w);
+}
+
 static void test_too_deep(void **unused)
 {
 	/* nesting past RD_DEPTH loses sync (not split: a cut at an inner
@@ -415,6 +443,7 @@ int main(void)
 	    cmocka_unit_test(test_monitor),	     cmocka_unit_test(test_inline_and_server_side),
 	    cmocka_unit_test(test_lost_and_resync), cmocka_unit_test(test_hostile),
 	    cmocka_unit_test(test_too_deep),
+	    cmocka_unit_test(test_select_domain),
 	    cmocka_unit_test(test_lost_reply_rest),
 	    cmocka_unit_test(test_infer),	     cmocka_unit_test(test_redact),
 	};
