@@ -19,7 +19,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "data", "proto", "memcached"))
-from lib import Ztrace, check, finish, spans, wait_port  # noqa: E402
+from lib import Ztrace, check, finish, set_prefix, spans, wait_port  # noqa: E402
 import mcbin  # noqa: E402
 from pymemcache.client.base import Client  # noqa: E402
 
@@ -27,6 +27,11 @@ PORT = 16340
 N = 300  # pymemcache set+get pairs: every one a span on each side
 SECRET = "sasl-" + secrets.token_hex(8)
 T0 = time.monotonic()
+# ZT_CAPTURE_PATH=fast|compat picks the kernel capture path (as tests/e2e/http.sh)
+CAPTURE_PATH = os.environ.get("ZT_CAPTURE_PATH", "")
+PATH_ARGS = ["--capture-path", CAPTURE_PATH] if CAPTURE_PATH else []
+if CAPTURE_PATH:
+    set_prefix(f"[{CAPTURE_PATH}] ")
 tmp = tempfile.mkdtemp(prefix="zt-mc-e2e-")
 srv = zt = None
 
@@ -34,7 +39,7 @@ try:
     srv = subprocess.Popen(["memcached", "-p", str(PORT), "-U", "0", "-l", "127.0.0.1", "-u", "root"])
     wait_port("127.0.0.1", PORT)
     data = os.path.join(tmp, "data")
-    zt = Ztrace(data)
+    zt = Ztrace(data, *PATH_ARGS)
 
     c = Client(("127.0.0.1", PORT), default_noreply=False)
     for i in range(N):

@@ -17,11 +17,16 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Ztrace, check, finish, spans, wait_port  # noqa: E402
+from lib import Ztrace, check, finish, set_prefix, spans, wait_port  # noqa: E402
 
 PORT = 16330
 PASSWORD = "pw-" + secrets.token_hex(8)  # fresh: finding it can only mean this run stored it
 T0 = time.monotonic()
+# ZT_CAPTURE_PATH=fast|compat picks the kernel capture path (as tests/e2e/http.sh)
+CAPTURE_PATH = os.environ.get("ZT_CAPTURE_PATH", "")
+PATH_ARGS = ["--capture-path", CAPTURE_PATH] if CAPTURE_PATH else []
+if CAPTURE_PATH:
+    set_prefix(f"[{CAPTURE_PATH}] ")
 tmp = tempfile.mkdtemp(prefix="zt-redis-e2e-")
 srv = zt = None
 
@@ -54,7 +59,7 @@ try:
                             "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL)
     wait_port("127.0.0.1", PORT)
     data = os.path.join(tmp, "data")
-    zt = Ztrace(data)
+    zt = Ztrace(data, *PATH_ARGS)
 
     # 1. redis-cli on one connection, errors included
     cli(stdin=b"SET e2e:user alice\nGET e2e:user\nLPUSH e2e:list a\nGET e2e:list\nCONFIG GET maxmemory\n"
