@@ -34,8 +34,8 @@
 
 #include "util/text.h"
 
-#define MC_LINE 512           /* line bytes kept; longer lines are counted */
-#define MC_KEY 250            /* memcached's longest key */
+#define MC_LINE 512 /* line bytes kept; longer lines are counted */
+#define MC_KEY 250  /* memcached's longest key */
 #define MC_MAX_DATA (1ull << 31)
 #define MC_FIFO 64
 #define MC_BIN_HDR 24
@@ -43,10 +43,10 @@
 
 enum mc_st {
 	MC_S_START = 0, /* between messages */
-	MC_S_LINE,      /* a text line, gathered in line[] */
-	MC_S_DATA,      /* rem bytes of a data block, its CRLF included */
-	MC_S_BHDR,      /* a binary header, gathered in line[] */
-	MC_S_BBODY,     /* rem bytes of a binary body */
+	MC_S_LINE,	/* a text line, gathered in line[] */
+	MC_S_DATA,	/* rem bytes of a data block, its CRLF included */
+	MC_S_BHDR,	/* a binary header, gathered in line[] */
+	MC_S_BBODY,	/* rem bytes of a binary body */
 	MC_S_LOST,
 };
 
@@ -56,6 +56,7 @@ enum mc_mode { MC_M_UNKNOWN = 0, MC_M_TEXT, MC_M_BIN };
 
 /* ext: extras length a request carries (-1: any); key: 1 required, 0
  * forbidden, -1 either. */
+/* clang-format off */
 static const struct mc_op {
 	uint8_t op;
 	const char *name;
@@ -76,6 +77,7 @@ static const struct mc_op {
     {0x21, "SASL_AUTH", 0, 1, false}, {0x22, "SASL_STEP", 0, 1, false}, {0x23, "GATK", 4, 1, false},
     {0x24, "GATKQ", 4, 1, true},
 };
+/* clang-format on */
 
 static const struct mc_op *mc_op_find(uint8_t op)
 {
@@ -130,6 +132,7 @@ enum {
 	MC_T_QUIT = 1 << 6, /* no reply */
 };
 
+/* clang-format off */
 static const struct mc_cmd {
 	const char *name;
 	uint8_t flags;
@@ -144,6 +147,7 @@ static const struct mc_cmd {
     {"cache_memlimit", MC_T_NOKEY}, {"lru_crawler", MC_T_NOKEY}, {"slabs", MC_T_NOKEY},
     {"watch", MC_T_NOKEY},   {"misbehave", MC_T_NOKEY},
 };
+/* clang-format on */
 
 static const struct mc_cmd *mc_cmd_find(const char *p, size_t n)
 {
@@ -155,10 +159,10 @@ static const struct mc_cmd *mc_cmd_find(const char *p, size_t n)
 
 /* Reply lines that start a reply, by first word. */
 static const char *const mc_replies[] = {
-    "VALUE", "END", "STORED", "NOT_STORED", "EXISTS", "NOT_FOUND", "DELETED", "TOUCHED", "OK",
-    "ERROR", "CLIENT_ERROR", "SERVER_ERROR", "VERSION", "STAT", "ITEM", "RESET", "VA", "HD",
-    "EN", "NS", "EX", "NF", "MN", "ME", "BUSY", "BADCLASS", "NOSPARE", "NOTFULL", "UNSAFE", "SAME",
-    NULL,
+    "VALUE", "END",	 "STORED",	 "NOT_STORED",	 "EXISTS",  "NOT_FOUND", "DELETED", "TOUCHED",
+    "OK",    "ERROR",	 "CLIENT_ERROR", "SERVER_ERROR", "VERSION", "STAT",	 "ITEM",    "RESET",
+    "VA",    "HD",	 "EN",		 "NS",		 "EX",	    "NF",	 "MN",	    "ME",
+    "BUSY",  "BADCLASS", "NOSPARE",	 "NOTFULL",	 "UNSAFE",  "SAME",	 NULL,
 };
 
 struct mc_tok {
@@ -205,7 +209,16 @@ static bool mc_is_word(const struct mc_tok *t, const char *w)
 
 /* ---- classification of a message start -------------------------------- */
 
-enum { MC_C_NONE = 0, MC_C_MORE, MC_C_REQ, MC_C_REQ_STRICT, MC_C_RESP, MC_C_RESP_WEAK, MC_C_BREQ, MC_C_BRESP };
+enum {
+	MC_C_NONE = 0,
+	MC_C_MORE,
+	MC_C_REQ,
+	MC_C_REQ_STRICT,
+	MC_C_RESP,
+	MC_C_RESP_WEAK,
+	MC_C_BREQ,
+	MC_C_BRESP
+};
 
 static int mc_classify(const uint8_t *buf, size_t len)
 {
@@ -238,7 +251,8 @@ static int mc_classify(const uint8_t *buf, size_t len)
 		if (c->flags & MC_T_STORE) {
 			bool cas = mc_is_word(&t[0], "cas");
 			size_t need = cas ? 6 : 5;
-			if (nt < need || nt > need + 1 || t[1].n > MC_KEY || !mc_num(&t[2], &v) || !mc_num(&t[4], &v))
+			if (nt < need || nt > need + 1 || t[1].n > MC_KEY || !mc_num(&t[2], &v) ||
+			    !mc_num(&t[4], &v))
 				return MC_C_NONE;
 			if (nt == need + 1 && !mc_is_word(&t[need], "noreply"))
 				return MC_C_NONE;
@@ -254,7 +268,8 @@ static int mc_classify(const uint8_t *buf, size_t len)
 		if (mc_is_word(&t[0], mc_replies[i])) {
 			uint64_t v;
 			if (mc_is_word(&t[0], "VALUE"))
-				return nt >= 4 && mc_num(&t[2], &v) && mc_num(&t[3], &v) ? MC_C_RESP : MC_C_NONE;
+				return nt >= 4 && mc_num(&t[2], &v) && mc_num(&t[3], &v) ? MC_C_RESP
+											 : MC_C_NONE;
 			if (mc_is_word(&t[0], "VA"))
 				return nt >= 2 && mc_num(&t[1], &v) ? MC_C_RESP : MC_C_NONE;
 			return i >= 2 && i <= 7 ? MC_C_RESP : MC_C_RESP_WEAK;
@@ -308,12 +323,12 @@ static int mc_first_kind(const uint8_t *buf, size_t len)
 /* ---- state ---------------------------------------------------------- */
 
 struct mc_dir {
-	uint8_t st;     /* enum mc_st */
+	uint8_t st; /* enum mc_st */
 	bool in_msg;
-	bool multi;     /* reply: VALUE/STAT/ITEM lines until END */
+	bool multi; /* reply: VALUE/STAT/ITEM lines until END */
 	bool line_over;
-	bool store;     /* request: the line announced a data block */
-	bool oneway;    /* request: noreply / quiet / quit */
+	bool store;	/* request: the line announced a data block */
+	bool oneway;	/* request: noreply / quiet / quit */
 	bool tentative; /* resyncing on a segment too short to tell: the first
 			 * line or header must start a message, else lost again */
 	uint16_t llen;
@@ -321,15 +336,15 @@ struct mc_dir {
 	const struct mc_op *op; /* binary: the header's opcode */
 	uint16_t keylen;
 	uint8_t ext;
-	uint32_t bpos;  /* binary: body bytes seen */
+	uint32_t bpos; /* binary: body bytes seen */
 	char line[MC_LINE];
 	struct zt_msg msg;
 };
 
 struct mc_state {
 	struct mc_dir d[2];
-	uint8_t mode;    /* enum mc_mode */
-	int8_t req_dir;  /* text: direction carrying requests; -1 unknown */
+	uint8_t mode;	    /* enum mc_mode */
+	int8_t req_dir;	    /* text: direction carrying requests; -1 unknown */
 	bool fifo[MC_FIFO]; /* text: pending requests, true = quiet meta */
 	uint8_t fifo_head, fifo_n;
 };
@@ -462,7 +477,8 @@ static void mc_text_emit_reply(struct mc_state *s, struct mc_dir *d, zt_emit_fn 
 	mc_dir_reset(d, MC_S_START);
 }
 
-static void mc_lose(struct mc_state *s, struct mc_dir *d, int dir, uint32_t flags, zt_emit_fn emit, void *ctx);
+static void mc_lose(struct mc_state *s, struct mc_dir *d, int dir, uint32_t flags, zt_emit_fn emit,
+		    void *ctx);
 
 /* What a line's first word makes it: 1 a command, 2 a reply, 0 neither. */
 static int mc_line_kind(const struct mc_dir *d)
@@ -599,7 +615,8 @@ static void mc_bin_body(struct mc_dir *d, const char *p, size_t n)
 		uint32_t pos = d->bpos + (uint32_t)i;
 		if (m->kind == ZT_MSG_REQUEST && pos >= ks && pos < ke && d->llen < MC_LINE)
 			d->line[d->llen++] = p[i];
-		else if (m->kind == ZT_MSG_RESPONSE && m->status != ZT_RS_OK && pos >= ke && d->llen < ZT_EXC_LEN - 1)
+		else if (m->kind == ZT_MSG_RESPONSE && m->status != ZT_RS_OK && pos >= ke &&
+			 d->llen < ZT_EXC_LEN - 1)
 			d->line[d->llen++] = p[i];
 		else if (pos >= ke)
 			break;
@@ -835,11 +852,13 @@ static void mc_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 			if (s->mode == MC_M_BIN)
 				ok = k == MC_C_BREQ || k == MC_C_BRESP;
 			else if (s->req_dir < 0)
-				ok = k == MC_C_REQ || k == MC_C_REQ_STRICT || k == MC_C_RESP || k == MC_C_RESP_WEAK;
+				ok = k == MC_C_REQ || k == MC_C_REQ_STRICT || k == MC_C_RESP ||
+				     k == MC_C_RESP_WEAK;
 			else if (seg->dir == s->req_dir)
 				ok = k == MC_C_REQ || k == MC_C_REQ_STRICT;
 			else /* the rest of a lost reply answers nothing */
-				ok = (k == MC_C_RESP || k == MC_C_RESP_WEAK || k == MC_C_MORE) && s->fifo_n > 0;
+				ok = (k == MC_C_RESP || k == MC_C_RESP_WEAK || k == MC_C_MORE) &&
+				     s->fifo_n > 0;
 			bool more = k == MC_C_MORE && c.cap == c.len;
 			if (more && ok)
 				ok = false; /* a reply start too short to tell: tentative */

@@ -50,8 +50,8 @@ PH_FN void ps_sum(const struct zt_msg *m, char *out, size_t n)
 
 /* Runs the chunks whole and compares the summaries with want[0..nw); then
  * (splits) every cut must emit the same messages. */
-PH_FN void ps_check(const struct zt_proto_ops *ops, const struct ph_chunk *c, size_t nc, const char *const *want,
-		    size_t nw, bool splits)
+PH_FN void ps_check(const struct zt_proto_ops *ops, const struct ph_chunk *c, size_t nc,
+		    const char *const *want, size_t nw, bool splits)
 {
 	static struct ph_msgs ref, got;
 	char line[1024];
@@ -72,10 +72,22 @@ PH_FN void ps_check(const struct zt_proto_ops *ops, const struct ph_chunk *c, si
 }
 
 #define PS_L(s) (sizeof(s) - 1)
-#define PS_OUT(s) {.dir = ZT_DIR_EGRESS, .data = (s), .len = PS_L(s)}
-#define PS_IN(s) {.dir = ZT_DIR_INGRESS, .data = (s), .len = PS_L(s)}
-#define PS_OUT_GAP(s, g) {.dir = ZT_DIR_EGRESS, .data = (s), .len = PS_L(s), .gap = (g)}
-#define PS_IN_GAP(s, g) {.dir = ZT_DIR_INGRESS, .data = (s), .len = PS_L(s), .gap = (g)}
+#define PS_OUT(s)                                                                                            \
+	{                                                                                                    \
+		.dir = ZT_DIR_EGRESS, .data = (s), .len = PS_L(s)                                            \
+	}
+#define PS_IN(s)                                                                                             \
+	{                                                                                                    \
+		.dir = ZT_DIR_INGRESS, .data = (s), .len = PS_L(s)                                           \
+	}
+#define PS_OUT_GAP(s, g)                                                                                     \
+	{                                                                                                    \
+		.dir = ZT_DIR_EGRESS, .data = (s), .len = PS_L(s), .gap = (g)                                \
+	}
+#define PS_IN_GAP(s, g)                                                                                      \
+	{                                                                                                    \
+		.dir = ZT_DIR_INGRESS, .data = (s), .len = PS_L(s), .gap = (g)                               \
+	}
 #define PS_N(a) (sizeof(a) / sizeof((a)[0]))
 #define PS_CHECK(ops, chunks, want) ps_check((ops), (chunks), PS_N(chunks), (want), PS_N(want), true)
 

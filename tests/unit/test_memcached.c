@@ -71,7 +71,10 @@ static void bin(struct pkt *p, uint8_t magic, uint8_t op, const char *key, size_
 
 #define BREQ(p, op, key, ext, val, opq) bin((p), 0x80, (op), (key), (ext), (val), 0, (opq))
 #define BRESP(p, op, key, ext, val, st, opq) bin((p), 0x81, (op), (key), (ext), (val), (st), (opq))
-#define CH(dir_, p) {.dir = (dir_), .data = (p).b, .len = (p).n}
+#define CH(dir_, p)                                                                                          \
+	{                                                                                                    \
+		.dir = (dir_), .data = (p).b, .len = (p).n                                                   \
+	}
 
 /* ---- text ------------------------------------------------------------ */
 
@@ -102,12 +105,12 @@ static void test_text_basic(void **unused)
 	    IN("VERSION 1.6.18\r\n"),
 	};
 	static const char *const w[] = {
-	    "QF set|user:1 b=25",   "RF ok b=8",      "QF get|user:1 b=12", "RF ok b=30",
-	    "QF get|nokey b=11",    "RF ok b=5",      "QF get|user:1 b=25", "RF ok b=52",
-	    "QF gets|user:1 b=13",  "RF ok b=33",     "QF cas|user:1 b=28", "RF ok b=8",
-	    "QF incr|n b=10",	    "RF ok b=4",      "QF delete|user:1 b=15", "RF ok b=11",
-	    "QF touch|n b=13",	    "RF ok b=9",      "QF gat|user:1 b=16", "RF ok b=5",
-	    "QF version| b=9",	    "RF ok b=16",
+	    "QF set|user:1 b=25",  "RF ok b=8",	 "QF get|user:1 b=12",	  "RF ok b=30",
+	    "QF get|nokey b=11",   "RF ok b=5",	 "QF get|user:1 b=25",	  "RF ok b=52",
+	    "QF gets|user:1 b=13", "RF ok b=33", "QF cas|user:1 b=28",	  "RF ok b=8",
+	    "QF incr|n b=10",	   "RF ok b=4",	 "QF delete|user:1 b=15", "RF ok b=11",
+	    "QF touch|n b=13",	   "RF ok b=9",	 "QF gat|user:1 b=16",	  "RF ok b=5",
+	    "QF version| b=9",	   "RF ok b=16",
 	};
 	CHECK(c, w);
 }
@@ -146,7 +149,7 @@ static void test_text_noreply_pipelined(void **unused)
 	    OUT("delete a noreply\r\nflush_all noreply\r\nquit\r\n"),
 	};
 	static const char *const w[] = {
-	    "QO set|a b=24", "QO set|b b=24", "QF get|a b=9", "RF ok b=37",
+	    "QO set|a b=24",	"QO set|b b=24",      "QF get|a b=9", "RF ok b=37",
 	    "QO delete|a b=18", "QO flush_all| b=19", "QO quit| b=6",
 	};
 	CHECK(c, w);
@@ -168,9 +171,9 @@ static void test_text_meta(void **unused)
 	    IN("NF\r\n"),
 	};
 	static const char *const w[] = {
-	    "QF ms|meta:1 b=20",    "RF ok b=4",	   "QF mg|meta:1 b=13", "RF ok b=10",
-	    "QO mg|nokey b=14",	    "QO mg|meta:1 b=17", "QF mn| b=4",	"RF ok b=4",
-	    "QO md|meta:1 b=13",    "QF mn| b=4",	   "RF ok b=4",		"QF ma|nokey b=10",
+	    "QF ms|meta:1 b=20", "RF ok b=4",	      "QF mg|meta:1 b=13", "RF ok b=10",
+	    "QO mg|nokey b=14",	 "QO mg|meta:1 b=17", "QF mn| b=4",	   "RF ok b=4",
+	    "QO md|meta:1 b=13", "QF mn| b=4",	      "RF ok b=4",	   "QF ma|nokey b=10",
 	    "RF ok b=4",
 	};
 	CHECK(c, w);
@@ -221,12 +224,12 @@ static void test_text_gaps(void **unused)
 	    PS_IN_GAP("VALUE a 0 1\r\n1\r\n", 2000), /* the rest of a multi-value reply */
 	    OUT("get b\r\n"),
 	    PS_IN_GAP("VALUE b 0 1", 2000), /* a reply line in a gap: lost, still get b's */
-	    IN("e a b\r\nx\r\n"), /* nothing pending: skipped */
+	    IN("e a b\r\nx\r\n"),	    /* nothing pending: skipped */
 	    OUT("get c\r\n"),
-	    IN("END\r\n"),			  /* in sync again */
+	    IN("END\r\n"), /* in sync again */
 	};
 	static const char *const w[] = {
-	    "QF get|k1 b=3012 T", "RF ok b=5", "QF get|a b=7", "RF ok b=2016 T",
+	    "QF get|k1 b=3012 T", "RF ok b=5",		 "QF get|a b=7", "RF ok b=2016 T",
 	    "QF get|b b=7",	  "RF unknown b=11 T L", "QF get|c b=7", "RF ok b=5",
 	};
 	CHECK(c, w);
@@ -245,18 +248,14 @@ static void test_text_server_side(void **unused)
 static void test_text_malformed(void **unused)
 {
 	static const struct ph_chunk c[] = {
-	    OUT("get a\r\n"),
-	    IN("END\n"), /* bare LF: not memcached */
-	    OUT("get b\r\n"),
-	    IN("END\r\n"),
-	    OUT("set k 0 0 99999999999999999999\r\n"),
-	    OUT("get c\r\n"),
-	    IN("END\r\n"),
+	    OUT("get a\r\n"), IN("END\n"), /* bare LF: not memcached */
+	    OUT("get b\r\n"), IN("END\r\n"), OUT("set k 0 0 99999999999999999999\r\n"),
+	    OUT("get c\r\n"), IN("END\r\n"),
 	};
 	/* the bare-LF reply loses sync but still answers get a; the
 	 * overlong length is no length (set k stays unanswered) */
-	static const char *const w[] = {"QF get|a b=7", "RF unknown b=4 L", "QF get|b b=7", "RF ok b=5",
-					"QF set|k b=32", "QF get|c b=7", "RF ok b=5"};
+	static const char *const w[] = {"QF get|a b=7",	 "RF unknown b=4 L", "QF get|b b=7", "RF ok b=5",
+					"QF set|k b=32", "QF get|c b=7",     "RF ok b=5"};
 	CHECK(c, w);
 }
 
@@ -319,8 +318,8 @@ static void test_binary_big(void **unused)
 	memset(big_req, 0, sizeof(big_req));
 	big_req[0] = 0x80, big_req[1] = 0x01, big_req[3] = 3, big_req[4] = 8;
 	uint32_t body = 8 + 3 + 100000;
-	big_req[8] = (uint8_t)(body >> 24), big_req[9] = (uint8_t)(body >> 16), big_req[10] = (uint8_t)(body >> 8),
-	big_req[11] = (uint8_t)body, big_req[15] = 2;
+	big_req[8] = (uint8_t)(body >> 24), big_req[9] = (uint8_t)(body >> 16),
+	big_req[10] = (uint8_t)(body >> 8), big_req[11] = (uint8_t)body, big_req[15] = 2;
 	memcpy(big_req + 32, "big", 3);
 	memset(big_resp, 0, sizeof(big_resp));
 	big_resp[0] = 0x81, big_resp[1] = 0x00, big_resp[4] = 4;
@@ -337,7 +336,8 @@ static void test_binary_big(void **unused)
 	    {.dir = ZT_DIR_INGRESS, .data = big_resp, .len = sizeof(big_resp), .gap = 60000},
 	    {.dir = ZT_DIR_INGRESS, .gap = 40000},
 	};
-	static const char *const w[] = {"QK2 SET|big b=100035", "RK2 ok b=24", "QK3 GET|big b=27", "RK3 ok b=100028"};
+	static const char *const w[] = {"QK2 SET|big b=100035", "RK2 ok b=24", "QK3 GET|big b=27",
+					"RK3 ok b=100028"};
 	CHECK(c, w);
 }
 
@@ -377,8 +377,8 @@ static void test_infer(void **unused)
 	    {"VALUE k 0 5\r\nalice\r\nEND\r\n", 0, 50, 80, ZT_MSG_RESPONSE},
 	    {"STORED\r\n", 0, 50, 80, ZT_MSG_RESPONSE},
 	    {"END\r\n", 0, 0, 49, ZT_MSG_RESPONSE},
-	    {"\x80\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00\x01\0\0\0\0\0\0\0\0bkey", 28, 80, 100,
-	     ZT_MSG_REQUEST},
+	    {"\x80\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00\x01\0\0\0\0\0\0\0\0bkey", 28, 80,
+	     100, ZT_MSG_REQUEST},
 	    /* not memcached */
 	    {"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0, 0, 0, 0},
 	    {"set k 0 0 x\r\n", 0, 0, 0, 0},
@@ -388,7 +388,8 @@ static void test_infer(void **unused)
 	    /* GET with extras: not what the opcode says */
 	    {"\x80\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x0c\x00\x00\x00\x01\0\0\0\0\0\0\0\0", 24, 0, 0, 0},
 	    /* SET without extras */
-	    {"\x80\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x01\0\0\0\0\0\0\0\0k", 25, 0, 0, 0},
+	    {"\x80\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x01\0\0\0\0\0\0\0\0k", 25, 0, 0,
+	     0},
 	};
 	for (size_t i = 0; i < PS_N(cases); i++) {
 		size_t n = cases[i].n ? cases[i].n : strlen(cases[i].in);
@@ -421,9 +422,9 @@ static void test_redact(void **unused)
 	memcpy(buf, p.b, p.n);
 	size_t n = OPS->redact_payload(buf, p.n);
 	assert_int_equal(n, 12);
-	assert_memory_equal(buf, p.b, 24 + 5);			     /* header and mechanism kept */
-	assert_memory_equal(buf + 24 + 5, "************", 12);     /* credentials masked */
-	assert_memory_equal(buf + 41, p.b + 41, p.n - 41);	     /* the next packet untouched */
+	assert_memory_equal(buf, p.b, 24 + 5);		       /* header and mechanism kept */
+	assert_memory_equal(buf + 24 + 5, "************", 12); /* credentials masked */
+	assert_memory_equal(buf + 41, p.b + 41, p.n - 41);     /* the next packet untouched */
 	/* cut short: masks what is there, never writes past len */
 	memcpy(buf, p.b, p.n);
 	uint8_t *g = ph_at_guard(buf, 24 + 5 + 3);
@@ -438,13 +439,20 @@ static void test_redact(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_text_basic),	    cmocka_unit_test(test_text_errors),
-	    cmocka_unit_test(test_text_noreply_pipelined), cmocka_unit_test(test_text_meta),
-	    cmocka_unit_test(test_text_stats),	    cmocka_unit_test(test_text_big_values),
-	    cmocka_unit_test(test_text_gaps),	    cmocka_unit_test(test_text_server_side),
-	    cmocka_unit_test(test_text_malformed),  cmocka_unit_test(test_binary),
-	    cmocka_unit_test(test_binary_big),	    cmocka_unit_test(test_binary_header_in_gap),
-	    cmocka_unit_test(test_infer),	    cmocka_unit_test(test_redact),
+	    cmocka_unit_test(test_text_basic),
+	    cmocka_unit_test(test_text_errors),
+	    cmocka_unit_test(test_text_noreply_pipelined),
+	    cmocka_unit_test(test_text_meta),
+	    cmocka_unit_test(test_text_stats),
+	    cmocka_unit_test(test_text_big_values),
+	    cmocka_unit_test(test_text_gaps),
+	    cmocka_unit_test(test_text_server_side),
+	    cmocka_unit_test(test_text_malformed),
+	    cmocka_unit_test(test_binary),
+	    cmocka_unit_test(test_binary_big),
+	    cmocka_unit_test(test_binary_header_in_gap),
+	    cmocka_unit_test(test_infer),
+	    cmocka_unit_test(test_redact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 
 #include "bpf/events.h"
 #include "proto/proto.h"
+#include "proto/redis.h"
 #include "parser_harness.h"
 #include "proto_sum.h"
 
@@ -52,7 +53,8 @@ static void test_basic(void **unused)
 	    OUT("*2\r\n$5\r\nbogus\r\n$1\r\nx\r\n"),
 	    IN("-ERR unknown command 'bogus', with args beginning with: 'x' \r\n"),
 	    OUT("*2\r\n$4\r\nAUTH\r\n$6\r\ns3cret\r\n"),
-	    IN("-ERR AUTH <password> called without any password configured for the default user. Are you sure "
+	    IN("-ERR AUTH <password> called without any password configured for the default user. Are you "
+	       "sure "
 	       "your configuration is correct?\r\n"),
 	    OUT("*1\r\n$4\r\nPING\r\n"),
 	    IN("-LOADING Redis is loading the dataset in memory\r\n"),
@@ -98,8 +100,12 @@ static void test_pipelined(void **unused)
 	    IN("+OK\r\n+OK\r\n$3\r\nxxx\r\n"),
 	};
 	static const char *const w[] = {
-	    "QF SET|key:__rand_int__ b=45", "QF SET|key:__rand_int__ b=45", "QF GET|key:__rand_int__ b=36",
-	    "RF ok b=5",		    "RF ok b=5",		    "RF ok b=9",
+	    "QF SET|key:__rand_int__ b=45",
+	    "QF SET|key:__rand_int__ b=45",
+	    "QF GET|key:__rand_int__ b=36",
+	    "RF ok b=5",
+	    "RF ok b=5",
+	    "RF ok b=9",
 	};
 	CHECK(c, w);
 }
@@ -171,7 +177,8 @@ static void test_big_value(void **unused)
 	    IN("$3\r\nbar\r\n"),
 	};
 	static const char *const w[] = {
-	    "QF SET|big b=100033", "RF ok b=5", "QF GET|big b=22", "RF ok b=100011", "QF GET|foo b=22", "RF ok b=9",
+	    "QF SET|big b=100033", "RF ok b=5",	      "QF GET|big b=22",
+	    "RF ok b=100011",	   "QF GET|foo b=22", "RF ok b=9",
 	};
 	CHECK(c, w);
 }
@@ -192,8 +199,8 @@ static void test_pubsub_resp2(void **unused)
 	    IN("*3\r\n$7\r\nmessage\r\n$1\r\nx\r\n$1\r\ny\r\n"), /* not subscribed: a list */
 	};
 	static const char *const w[] = {
-	    "QF SUBSCRIBE|a b=33", "RF ok b=30",      "QF PING| b=14",	"RF ok b=20",
-	    "QF UNSUBSCRIBE| b=22", "RF ok b=33",     "QF LRANGE|l b=23", "RF ok b=31",
+	    "QF SUBSCRIBE|a b=33",  "RF ok b=30", "QF PING| b=14",    "RF ok b=20",
+	    "QF UNSUBSCRIBE| b=22", "RF ok b=33", "QF LRANGE|l b=23", "RF ok b=31",
 	};
 	CHECK(c, w);
 }
@@ -207,7 +214,8 @@ static void test_pubsub_resp3(void **unused)
 	    OUT("*1\r\n$4\r\nPING\r\n"),
 	    IN(">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\nmsg\r\n+PONG\r\n"),
 	};
-	static const char *const w[] = {"QF SUBSCRIBE|ch b=27", "RF ok b=31", "QF PING| b=14 v=3", "RF ok b=7"};
+	static const char *const w[] = {"QF SUBSCRIBE|ch b=27", "RF ok b=31", "QF PING| b=14 v=3",
+					"RF ok b=7"};
 	CHECK(c, w);
 }
 
@@ -236,8 +244,8 @@ static void test_inline_and_server_side(void **unused)
 	    OUT("-ERR\r\n"),
 	};
 	static const char *const w[] = {
-	    "QF PING| b=6", "RF ok b=7", "QF SET|k b=9", "QF GET|k b=7", "RF ok b=5", "RF ok b=7",
-	    "QF AUTH| b=13", "RF client_error b=6 exc=ERR",
+	    "QF PING| b=6", "RF ok b=7", "QF SET|k b=9",  "QF GET|k b=7",
+	    "RF ok b=5",    "RF ok b=7", "QF AUTH| b=13", "RF client_error b=6 exc=ERR",
 	};
 	CHECK(c, w);
 }
@@ -247,16 +255,18 @@ static void test_lost_and_resync(void **unused)
 	static const struct ph_chunk c[] = {
 	    OUT(GET_FOO),
 	    PS_IN_GAP("-ERR some", 3000), /* an error line in a gap: cannot be framed */
-	    IN("rest of it\r\n"),	    /* not a reply start: skipped */
+	    IN("rest of it\r\n"),	  /* not a reply start: skipped */
 	    OUT(GET_FOO),
-	    IN("$3\r\nbar\r\n"), /* starts a segment: in sync again */
+	    IN("$3\r\nbar\r\n"),				  /* starts a segment: in sync again */
 	    OUT("*2\r\n$3\r\nGET\r\n$99999999999999\r\nfoo\r\n"), /* a bad length */
 	    OUT(GET_FOO),
 	    IN("$3\r\nbar\r\n"),
 	};
 	static const char *const w[] = {
-	    "QF GET|foo b=22", "RF client_error b=9 exc=ERR some T L", "QF GET|foo b=22", "RF ok b=9",
-	    "QF GET| b=30 L",  "QF GET|foo b=22",		   "RF ok b=9",
+	    "QF GET|foo b=22", "RF client_error b=9 exc=ERR some T L",
+	    "QF GET|foo b=22", "RF ok b=9",
+	    "QF GET| b=30 L",  "QF GET|foo b=22",
+	    "RF ok b=9",
 	};
 	CHECK(c, w);
 }
@@ -282,7 +292,7 @@ static void test_lost_reply_rest(void **unused)
 	};
 	static const char *const w[] = {
 	    "QF COMMAND DOCS| b=27", "RF unknown b=34 T L", "QF GET|foo b=22", "RF ok b=9",
-	    "QF MONITOR| b=17",	     "RF ok b=5",		"QF QUIT| b=14",   "RF ok b=5",
+	    "QF MONITOR| b=17",	     "RF ok b=5",	    "QF QUIT| b=14",   "RF ok b=5",
 	};
 	CHECK(c, w);
 }
@@ -307,9 +317,12 @@ static void test_select_domain(void **unused)
 	    IN("$3\r\nbar\r\n"),
 	};
 	static const char *const w[] = {
-	    "QF GET|foo b=22",	 "RF ok b=9", "QF SELECT| b=23",	   "RF ok b=5",
-	    "QF GET|foo b=22 d=2", "RF ok b=5", "QF SELECT| b=24 d=2", "RF client_error b=31 exc=ERR DB index is out of range",
-	    "QF GET|foo b=22 d=2", "RF ok b=5", "QF RESET| b=15 d=2",   "RF ok b=8",
+	    "QF GET|foo b=22",	   "RF ok b=9",
+	    "QF SELECT| b=23",	   "RF ok b=5",
+	    "QF GET|foo b=22 d=2", "RF ok b=5",
+	    "QF SELECT| b=24 d=2", "RF client_error b=31 exc=ERR DB index is out of range",
+	    "QF GET|foo b=22 d=2", "RF ok b=5",
+	    "QF RESET| b=15 d=2",  "RF ok b=8",
 	    "QF GET|foo b=22 d=0", "RF ok b=9",
 	};
 	CHECK(c, w);
@@ -321,9 +334,9 @@ static void test_too_deep(void **unused)
 	 * "*1" would rightly resync there) */
 	static const struct ph_chunk c[] = {
 	    OUT(GET_FOO),
-	    IN("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n"),
-	    OUT(GET_FOO),
-	    IN("*15\r\n"), /* resync on a reply start */
+	    IN("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*"
+	       "1\r\n*1\r\n:1\r\n"),
+	    OUT(GET_FOO), IN("*15\r\n"), /* resync on a reply start */
 	};
 	static const char *const w[] = {"QF GET|foo b=22", "RF unknown b=64 L", "QF GET|foo b=22"};
 	ps_check(OPS, c, PS_N(c), w, PS_N(w), false);
@@ -333,18 +346,28 @@ static void test_hostile(void **unused)
 {
 	/* huge counts, stray bytes: never a crash, never a hang */
 	static const struct ph_chunk c[] = {
-	    OUT(GET_FOO),
-	    IN("*99999999999\r\n"),
-	    OUT(GET_FOO),
-	    IN("\x00\x01\x02\r\n"),
-	    OUT(GET_FOO),
-	    IN("$3\r\nbar\r\n"),
+	    OUT(GET_FOO),	    IN("*99999999999\r\n"), OUT(GET_FOO),
+	    IN("\x00\x01\x02\r\n"), OUT(GET_FOO),	    IN("$3\r\nbar\r\n"),
 	};
 	static const char *const w[] = {
-	    "QF GET|foo b=22", "RF unknown b=14 L",
-	    "QF GET|foo b=22", "QF GET|foo b=22",   "RF ok b=9",
+	    "QF GET|foo b=22", "RF unknown b=14 L", "QF GET|foo b=22", "QF GET|foo b=22", "RF ok b=9",
 	};
 	CHECK(c, w);
+}
+
+static void test_cmd_table(void **unused)
+{
+	/* bsearch over the table: a name out of order would not be found */
+	static const char *const names[] = {"acl",    "append",	 "bzpopmin",  "eval",	 "eval_ro", "evalsha",
+					    "get",    "GeT",	 "hello",     "monitor", "select",  "sinterstore",
+					    "xgroup", "zunion",	 "zunionstore"};
+	for (size_t i = 0; i < PS_N(names); i++)
+		if (!rd_cmd_find(names[i], strlen(names[i])))
+			fail_msg("%s not found", names[i]);
+	assert_null(rd_cmd_find("gett", 4));
+	assert_null(rd_cmd_find("", 0));
+	assert_true(rd_cmd_find("AUTH", 4)->flags & RD_F_SECRET);
+	assert_true(rd_cmd_find("config", 6)->flags & RD_F_TWO);
 }
 
 static void test_infer(void **unused)
@@ -363,7 +386,7 @@ static void test_infer(void **unused)
 	    {"get foo\r\n", 0, 49, ZT_MSG_REQUEST},
 	    {"set k 0 0 1\r\nx\r\n", 0, 49, ZT_MSG_REQUEST},
 	    {"*3\r\n$3\r\nSET\r\n$3\r\nfoo", 90, 90, ZT_MSG_REQUEST}, /* cut after the command */
-	    {"*3\r\n$3\r\nSE", 0, 0, 0}, /* more bytes will tell */
+	    {"*3\r\n$3\r\nSE", 0, 0, 0},			      /* more bytes will tell */
 	    {"*x\r\n", 0, 0, 0},
 	    {"*1\r\n$4\r\nPING\n", 0, 0, 0},
 	    {"+OK\n", 0, 0, 0},
@@ -396,12 +419,18 @@ static void test_redact(void **unused)
 		size_t n; /* bytes masked */
 	} cases[] = {
 	    {"*2\r\n$4\r\nAUTH\r\n$6\r\ns3cret\r\n", "*2\r\n$4\r\nAUTH\r\n$6\r\n******\r\n", 6},
-	    {"*3\r\n$4\r\nauth\r\n$4\r\nuser\r\n$2\r\npw\r\n", "*3\r\n$4\r\nauth\r\n$4\r\n****\r\n$2\r\n**\r\n", 6},
-	    {"*7\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$2\r\npw\r\n$7\r\nSETNAME\r\n$1\r\nn\r\n",
-	     "*7\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$1\r\n*\r\n$2\r\n**\r\n$7\r\nSETNAME\r\n$1\r\nn\r\n", 3},
-	    {"*9\r\n$7\r\nMIGRATE\r\n$1\r\nh\r\n$1\r\n1\r\n$1\r\nk\r\n$1\r\n0\r\n$1\r\n9\r\n$5\r\nAUTH2\r\n$1\r\nu\r\n$"
+	    {"*3\r\n$4\r\nauth\r\n$4\r\nuser\r\n$2\r\npw\r\n",
+	     "*3\r\n$4\r\nauth\r\n$4\r\n****\r\n$2\r\n**\r\n", 6},
+	    {"*7\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$2\r\npw\r\n$7\r\nSETNAME\r\n$"
+	     "1\r\nn\r\n",
+	     "*7\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$1\r\n*\r\n$2\r\n**\r\n$7\r\nSETNAME\r\n$"
+	     "1\r\nn\r\n",
+	     3},
+	    {"*9\r\n$7\r\nMIGRATE\r\n$1\r\nh\r\n$1\r\n1\r\n$1\r\nk\r\n$1\r\n0\r\n$1\r\n9\r\n$5\r\nAUTH2\r\n$"
+	     "1\r\nu\r\n$"
 	     "2\r\npw\r\n",
-	     "*9\r\n$7\r\nMIGRATE\r\n$1\r\nh\r\n$1\r\n1\r\n$1\r\nk\r\n$1\r\n0\r\n$1\r\n9\r\n$5\r\nAUTH2\r\n$1\r\n*\r\n$"
+	     "*9\r\n$7\r\nMIGRATE\r\n$1\r\nh\r\n$1\r\n1\r\n$1\r\nk\r\n$1\r\n0\r\n$1\r\n9\r\n$5\r\nAUTH2\r\n$"
+	     "1\r\n*\r\n$"
 	     "2\r\n**\r\n",
 	     3},
 	    /* AUTH after another command in one write */
@@ -437,15 +466,15 @@ static void test_redact(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_basic),	     cmocka_unit_test(test_pipelined),
-	    cmocka_unit_test(test_resp3),	     cmocka_unit_test(test_big_value),
-	    cmocka_unit_test(test_pubsub_resp2),     cmocka_unit_test(test_pubsub_resp3),
-	    cmocka_unit_test(test_monitor),	     cmocka_unit_test(test_inline_and_server_side),
+	    cmocka_unit_test(test_basic),	    cmocka_unit_test(test_pipelined),
+	    cmocka_unit_test(test_resp3),	    cmocka_unit_test(test_big_value),
+	    cmocka_unit_test(test_pubsub_resp2),    cmocka_unit_test(test_pubsub_resp3),
+	    cmocka_unit_test(test_monitor),	    cmocka_unit_test(test_inline_and_server_side),
 	    cmocka_unit_test(test_lost_and_resync), cmocka_unit_test(test_hostile),
 	    cmocka_unit_test(test_too_deep),
-	    cmocka_unit_test(test_select_domain),
-	    cmocka_unit_test(test_lost_reply_rest),
-	    cmocka_unit_test(test_infer),	     cmocka_unit_test(test_redact),
+	    cmocka_unit_test(test_cmd_table),	    cmocka_unit_test(test_select_domain),
+	    cmocka_unit_test(test_lost_reply_rest), cmocka_unit_test(test_infer),
+	    cmocka_unit_test(test_redact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
