@@ -285,7 +285,8 @@ static int mc_infer(const uint8_t *buf, size_t len, const struct zt_infer_hints 
 {
 	bool port = h && (h->lport == 11211 || h->rport == 11211);
 
-	if (!buf)
+	/* memcached over UDP adds an 8-byte frame header: not parsed */
+	if (!buf || (h && h->l4 == 17))
 		return 0;
 	switch (mc_classify(buf, len)) {
 	case MC_C_REQ_STRICT:

@@ -406,6 +406,8 @@ static void test_infer(void **unused)
 	struct zt_infer_hints h = {.l4 = IPPROTO_TCP, .lport = 11211};
 	assert_true(OPS->infer(ph_at_guard("END\r\n", 5), 5, &h) >= 50);
 	assert_int_equal(OPS->infer(ph_at_guard("hello\r\n", 7), 7, &h), 0);
+	h.l4 = IPPROTO_UDP; /* UDP frames are not parsed */
+	assert_int_equal(OPS->infer(ph_at_guard("get user:1\r\n", 12), 12, &h), 0);
 }
 
 /* ---- redaction ------------------------------------------------------- */
