@@ -28,9 +28,27 @@
  * The parser keeps its own small FIFO of what the pending requests were
  * for this (rd_pend); it mirrors the session's.
  *
+ * A reply that loses sync is still emitted (LOST_SYNC, status unknown) as
+ * the answer of the oldest request, and reply bytes cannot resync while no
+ * request is pending: the later reads of a long lost reply (redis-cli's
+ * ~200 KB COMMAND DOCS) never become bogus replies.
+ *
+ * Fields: request_type is the command in upper case, with the subcommand
+ * for two-word commands ("CONFIG GET", "CLIENT SETNAME"); request_resource
+ * is the key (first argument; after the subcommand for two-word commands;
+ * MIGRATE's third; none for PING, SELECT, AUTH, HELLO...); request_domain is
+ * the database an answered SELECT chose (unknown, so null, before one);
+ * version is "3" once HELLO 3 or a RESP3-only type was seen. Error replies
+ * (-ERR, -WRONGTYPE, blob errors) carry their text as the exception, no
+ * code; LOADING/BUSY/MASTERDOWN/MISCONF/OOM/READONLY/... are server errors,
+ * the others client errors. AUTH and HELLO arguments are never captured
+ * (redis_cmd.c also masks them, and CONFIG SET requirepass, in raw
+ * payloads).
+ *
  * Not handled (documented): RESP3 streamed strings/aggregates ($?, *?) lose
  * sync; CLIENT REPLY OFF/SKIP (requests without replies) misalign pairing
- * until the next close.
+ * until the next close; requests past the capture prefix of a pipelined
+ * write cannot be parsed (their replies count as orphan responses).
  */
 #include "proto/proto.h"
 #include "proto/redis.h"
@@ -52,7 +70,7 @@ enum rd_st {
 	RD_S_TYPE = 0, /* a value's type byte (or between messages: !in_msg) */
 	RD_S_LINE,     /* the rest of a line, gathered in line[] */
 	RD_S_BULK,     /* brem body bytes of a bulk string */
-	RD_S_CRLF,     /* the CRLF after a bulk body; crlf_left bytes */
+	RD_S_CRLF,     /* the CRLF after a bulk body; crlf_cr: CR seen */
 	RD_S_LOST,     /* out of sync until a segment starts like RESP */
 };
 
