@@ -21,6 +21,14 @@
  * answer only on a hit or an error: their requests are ONE-WAY spans and a
  * reply with a quiet opcode is not emitted (it answers a one-way span).
  *
+ * Fields: request_type is the command as sent (text: "get", "mg"; binary:
+ * the opcode's name, "GET", "SETQ"); request_resource the (first) key.
+ * Text errors: ERROR and CLIENT_ERROR are client errors, SERVER_ERROR a
+ * server error, the line is the exception; misses and refusals (END
+ * without VALUE, NOT_FOUND, NOT_STORED, EXISTS, EN, NF) are ok answers.
+ * Binary: a status other than 0 is the response code, its class the
+ * status's (0x82.. 0x86 but 0x83: server), the reply's value its text.
+ *
  * A line that runs into a capture gap cannot be framed, except where the
  * syscall's end is the message's end in practice: a request line of a
  * command without a data block (a long multi-get) and the rest of a
