@@ -131,36 +131,39 @@ try:
                 leaks.append(f)
     check("credentials never stored", not leaks, f"password found in {leaks}")
 
-    # 3 (end): every benchmark request is a span on each side, or counted
+    # 3 (end): every benchmark request is a span on each side, or counted.
+    # Plain and -P 8 requests fit the capture: fully traced (no record
+    # lost, no span dropped), their spans equal the server's counts. The
+    # -P 64 requests past the capture cost their spans, and their replies
+    # count as orphans. Over all three runs, what is missing must be on the
+    # counters (host-wide: other traffic only loosens the bound; a span made
+    # and not stored, or never made, is on no counter and fails it).
     lost = {k: cnt[k] for k in ("ring_full", "map_full", "bad_events", "evicted", "queue_full") if cnt[k]}
-    for name, (t0, t1, n_set, n_get) in runs.items():
+    bound = sum(cnt[k] for k in ("unanswered", "orphan_resp", "ring_full", "map_full", "bad_events", "queue_full"))
+    missing = 0
+    for name, (t0, t1, n_set, n_get) in list(runs.items()) + [("pipelined -P 64 (past the capture)", beyond)]:
         check(f"redis-benchmark {name}: the server counted 2000 SET and 2000 GET",
               n_set >= 2000 and n_get >= 2000, f"set {n_set} get {n_get}")
         for side in ("client-process", "server-process"):
+            # no resource filter: a request cut inside its key is a span too
             c = collections.Counter(s["request_type"] for s in ss
-                                    if s["tap_side"] == side and t0 <= s["start_ns"] <= t1
-                                    and s["request_resource"] == "key:__rand_int__" and s["response_status"] == "ok")
-            msg = f"{side}: SET {c['SET']}/{n_set}, GET {c['GET']}/{n_get}; drops {dict(cnt)}"
+                                    if s["tap_side"] == side and t0 <= s["start_ns"] <= t1)
+            ok = collections.Counter(s["request_type"] for s in ss
+                                     if s["tap_side"] == side and t0 <= s["start_ns"] <= t1
+                                     and s["request_resource"] == "key:__rand_int__" and s["response_status"] == "ok")
+            missing += (n_set - c["SET"]) + (n_get - c["GET"])
+            msg = f"{side}: SET {ok['SET']}/{n_set}, GET {ok['GET']}/{n_get} ok spans"
             print(f"# redis-benchmark {name}: {msg}", flush=True)
+            if "64" in name:
+                continue
             if lost:
-                missing = (n_set - c["SET"]) + (n_get - c["GET"])
-                bound = sum(cnt[k] for k in ("unanswered", "orphan_resp", "ring_full", "map_full", "bad_events",
-                                             "queue_full"))
-                check(f"redis-benchmark {name}: {side}: missing spans are counted", 0 <= missing <= bound, msg)
+                print(f"# not fully traced ({lost}): exact counts not checked", flush=True)
             else:
                 check(f"redis-benchmark {name}: {side}: span counts equal the requests",
-                      c["SET"] == n_set and c["GET"] == n_get, msg)
-    t0, t1, n_set, n_get = beyond
-    bound = sum(cnt[k] for k in ("unanswered", "orphan_resp", "ring_full", "map_full", "bad_events", "queue_full"))
-    missing = 0
-    for side in ("client-process", "server-process"):
-        # the resource filter would miss requests cut inside their key
-        c = collections.Counter(s["request_type"] for s in ss
-                                if s["tap_side"] == side and t0 <= s["start_ns"] <= t1)
-        missing += (n_set - c["SET"]) + (n_get - c["GET"])
-        print(f"# redis-benchmark -P 64: {side}: SET {c['SET']}/{n_set}, GET {c['GET']}/{n_get}", flush=True)
-    check("redis-benchmark -P 64 (writes past the capture): every request is a span or counted",
-          0 <= missing <= bound, f"missing {missing} > {bound} (unanswered + orphan_resp + losses: {dict(cnt)})")
+                      ok["SET"] == n_set and ok["GET"] == n_get, msg)
+    print(f"# final counters: {dict(cnt)}", flush=True)
+    check("redis-benchmark: every missing span is covered by the counters", 0 <= missing <= bound,
+          f"missing {missing} > {bound} = unanswered + orphan_resp + ring_full + map_full + bad_events + queue_full")
     print(f"# run: {time.monotonic() - T0:.1f} s", flush=True)
 finally:
     if zt:
