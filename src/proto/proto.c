@@ -10,6 +10,8 @@ extern const struct zt_proto_ops zt_mysql_ops;
 extern const struct zt_proto_ops zt_mqtt_ops;
 extern const struct zt_proto_ops zt_amqp_ops;
 extern const struct zt_proto_ops zt_postgresql_ops;
+extern const struct zt_proto_ops zt_redis_ops;
+extern const struct zt_proto_ops zt_memcached_ops;
 
 /* Registration table: one line per protocol. Order breaks confidence ties. */
 static const struct zt_proto_ops *const builtin[] = {
@@ -19,6 +21,8 @@ static const struct zt_proto_ops *const builtin[] = {
 	&zt_mqtt_ops,
 	&zt_amqp_ops,
 	&zt_postgresql_ops,
+	&zt_redis_ops,
+	&zt_memcached_ops,
 	NULL,
 };
 
