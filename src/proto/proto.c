@@ -5,10 +5,14 @@
 #include <string.h>
 
 extern const struct zt_proto_ops zt_http1_ops;
+extern const struct zt_proto_ops zt_kafka_ops;
+extern const struct zt_proto_ops zt_mongodb_ops;
 
 /* Registration table: one line per protocol. Order breaks confidence ties. */
 static const struct zt_proto_ops *const builtin[] = {
 	&zt_http1_ops,
+	&zt_kafka_ops,
+	&zt_mongodb_ops,
 	NULL,
 };
 
