@@ -454,10 +454,10 @@ static void mg_response_fields(struct zt_msg *m, const struct mg_view *v)
 	struct bs_it it;
 	struct bs_el e;
 	int64_t ok = -1, code = 0, num;
-	bool has_code = false;
+	bool has_code = false, werr = false; /* werr: a write error, even with ok: 1 */
 	const char *s, *err = NULL;
 	size_t n, err_len = 0;
-	int r, k = 0;
+	int r = 0, k = 0;
 
 	m->status = ZT_RS_UNKNOWN;
 	if (!v->doc || !bs_open(&it, v->doc, v->doc_avail))
@@ -498,13 +498,18 @@ static void mg_response_fields(struct zt_msg *m, const struct mg_view *v)
 					err_len = n;
 				}
 			}
-			if (has_code)
-				ok = 0;
+			werr = has_code;
 		}
 	}
+	/* A reply cut before its ok field: mongod writes error replies as
+	 * {ok: 0, errmsg, code, codeName}, small and ok first, so a long reply
+	 * with no error field in its captured prefix is a success (a find's
+	 * cursor comes before its ok). */
+	if (ok < 0 && !has_code && !err && it.n < f32_le32(v->doc) - 1)
+		ok = 1;
 	if (v->op == MG_OP_REPLY && (v->flags & 2)) /* QueryFailure */
 		ok = 0;
-	if (ok == 0) {
+	if (ok == 0 || werr) {
 		m->status = has_code ? mg_status_of(code) : ZT_RS_CLIENT_ERROR;
 		if (has_code && code >= INT32_MIN && code <= INT32_MAX) {
 			m->response_code = (int32_t)code;
