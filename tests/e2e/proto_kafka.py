@@ -1,0 +1,108 @@
+"""End to end, Kafka: the real BPF programs trace kcat (librdkafka) producing
+to a Kafka broker STUB (tests/e2e/kafka_stub.py: no broker is packaged in
+Debian; the stub answers ApiVersions, Metadata and Produce from the protocol
+guide) on 127.0.0.1:16801, asserted through `ztrace spans --json` on both
+the client and the server side. Only spans of port 16801 are looked at:
+other tests trace at the same time."""
+import collections
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import Ztrace, check, finish, spans, wait_for  # noqa: E402
+import kafka_stub  # noqa: E402
+
+PORT = 16801
+T0 = time.monotonic()
+tmp = tempfile.mkdtemp(prefix="zt-kafka-e2e-")
+zt = broker = None
+
+
+def kcat(topic, *x, data=b"hello\nworld\n"):
+    args = ["kcat", "-b", f"127.0.0.1:{PORT}", "-P", "-t", topic, "-X", "api.version.request=true"]
+    for o in x:
+        args += ["-X", o]
+    return subprocess.run(args, input=data, capture_output=True, timeout=20)
+
+
+def ours():
+    return [s for s in spans(zt.data, "--protocol", "Kafka") if s["server_port"] == PORT]
+
+
+try:
+    broker = kafka_stub.Broker(PORT).start()
+    zt = Ztrace(os.path.join(tmp, "data"))
+    r1 = kcat("orders", "acks=1")
+    check("kcat acks=1 exits 0", r1.returncode == 0, r1.stderr.decode()[-300:])
+    r0 = kcat("orders", "acks=0", data=b"fire\n")
+    check("kcat acks=0 exits 0", r0.returncode == 0, r0.stderr.decode()[-300:])
+    rg = kcat("ghost", "message.timeout.ms=1500", data=b"x\n")
+    check("kcat to an unknown topic fails", rg.returncode != 0, "")
+    resp = kafka_stub.raw_produce(PORT, "nosuch", corr=77)
+    check("raw produce to nosuch answered with error 3", resp and resp[-30:-28] == b"\x00\x03" or
+          b"\x00\x03\x00\x00\x00\x00" in resp, resp.hex() if resp else "")
+    log = list(broker.log)
+    n_produce_acked = sum(1 for a in log if a[0] == 0) - 1  # minus the acks=0 one
+    n_api = collections.Counter(a[0] for a in log)
+
+    def enough():
+        ss = ours()
+        sv = [s for s in ss if s["tap_side"] == "server-process"]
+        return ss if len(sv) >= len(log) else None
+    ss, waited = wait_for(enough, 10)
+    ss = ss or ours()
+    sv = [s for s in ss if s["tap_side"] == "server-process"]
+    cl = [s for s in ss if s["tap_side"] == "client-process"]
+    print(f"# {len(ss)} Kafka spans on port {PORT} ({len(cl)} client, {len(sv)} server), broker saw {len(log)} "
+          f"requests {dict(n_api)}", flush=True)
+    by_type = collections.Counter(s["request_type"] for s in sv)
+    check("server side: one span per request the broker read",
+          len(sv) == len(log) and by_type == collections.Counter(
+              {18: "ApiVersions", 3: "Metadata", 0: "Produce"}[a[0]] for a in log), f"{by_type} vs {n_api}")
+    cl_types = collections.Counter(s["request_type"] for s in cl)
+    check("client side: the same requests", cl_types == by_type, f"{cl_types} vs {by_type}")
+
+    av = [s for s in ss if s["request_type"] == "ApiVersions"]
+    check("ApiVersions v3 answered ok", av and all(s["response_status"] == "ok" and s["version"] == "3"
+                                                   for s in av), f"{av[:1]}")
+    prod = [s for s in ss if s["request_type"] == "Produce" and s["request_resource"] == "orders"
+            and "one_way" not in (s["flags"] or [])]
+    check("Produce to orders (acks=1): ok on both sides",
+          len([s for s in prod if s["tap_side"] == "server-process"]) >= 1
+          and len([s for s in prod if s["tap_side"] == "client-process"]) >= 1
+          and all(s["response_status"] == "ok" and s["response_code"] is None and s["resp_bytes"] > 0
+                  and s["version"] == "3" for s in prod), f"{prod}")
+    check("Produce spans carry the client id",
+          all((s["attributes"] or {}).get("kafka.client_id") == "rdkafka" for s in prod), f"{prod[:1]}")
+    sides = {(s["req_tcp_seq"], s["resp_tcp_seq"]): set() for s in prod}
+    for s in prod:
+        sides[(s["req_tcp_seq"], s["resp_tcp_seq"])].add(s["tap_side"])
+    check("client and server Produce spans share TCP seqs", all(len(v) == 2 for v in sides.values()), f"{sides}")
+    ow = [s for s in ss if s["request_type"] == "Produce" and "one_way" in (s["flags"] or [])]
+    check("acks=0 Produce: one-way spans without response on both sides",
+          {s["tap_side"] for s in ow} == {"client-process", "server-process"}
+          and all(s["resp_bytes"] == 0 and s["response_status"] == "unknown" for s in ow), f"{ow}")
+    gh = [s for s in ss if s["request_type"] == "Metadata" and s["request_resource"] == "ghost"]
+    check("Metadata for ghost: UNKNOWN_TOPIC_OR_PARTITION",
+          gh and all(s["response_code"] == 3 and s["response_exception"] == "UNKNOWN_TOPIC_OR_PARTITION"
+                     and s["response_status"] == "client_error" for s in gh), f"{gh[:2]}")
+    ns = [s for s in ss if s["request_type"] == "Produce" and s["request_resource"] == "nosuch"]
+    check("Produce to nosuch: error 3 on both sides",
+          {s["tap_side"] for s in ns} == {"client-process", "server-process"}
+          and all(s["response_code"] == 3 and s["response_exception"] == "UNKNOWN_TOPIC_OR_PARTITION"
+                  for s in ns), f"{ns}")
+    check("no unanswered Kafka span", not [s for s in ss if "no_response" in (s["flags"] or [])],
+          f"{[s for s in ss if 'no_response' in (s['flags'] or [])][:2]}")
+    print(f"# run: {time.monotonic() - T0:.1f} s", flush=True)
+finally:
+    if zt:
+        zt.stop()
+    if broker:
+        broker.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+finish()
