@@ -613,6 +613,20 @@ static void mg_finish(void *state, uint64_t now_ns, zt_emit_fn emit, void *ctx)
 
 /* ---- inference -------------------------------------------------------- */
 
+/* A segment of exactly one MsgHeader: mongod (and pymongo, for replies)
+ * read the 16-byte header in its own syscall, then the rest, so a server
+ * side's first segment is often just this. Trusted only when it has a
+ * request's shape: a length with room for a body, responseTo 0 and an
+ * opcode only clients send first (8 of the 16 bytes are then fixed). */
+static int mg_header_kind(const uint8_t *buf)
+{
+	uint32_t len = f32_le32(buf), resp_to = f32_le32(buf + 8), op = f32_le32(buf + 12);
+
+	if (len < MG_HDR + 5 || len > MG_MAX_TOTAL || resp_to != 0)
+		return 0;
+	return op == MG_OP_MSG || op == MG_OP_QUERY || op == MG_OP_COMPRESSED ? ZT_MSG_REQUEST : 0;
+}
+
 /* 0, or ZT_MSG_REQUEST / ZT_MSG_RESPONSE for a message start we trust:
  * a known opcode, a length consistent with the capture, a body that parses
  * and, where there is one, a first BSON element with a sane name. */
@@ -622,6 +636,8 @@ static int mg_start_kind(const uint8_t *buf, size_t len)
 	struct bs_it it;
 	struct bs_el e;
 
+	if (buf && len == MG_HDR)
+		return mg_header_kind(buf);
 	if (!buf || len < MG_HDR + 4 || !mg_view(buf, len, &v))
 		return 0;
 	if (v.len < len && len - v.len >= 4) {
@@ -646,7 +662,7 @@ static int mg_start_kind(const uint8_t *buf, size_t len)
 static int mg_infer(const uint8_t *buf, size_t len, const struct zt_infer_hints *h)
 {
 	int k = mg_start_kind(buf, len);
-	int c = k == ZT_MSG_REQUEST ? 80 : k == ZT_MSG_RESPONSE ? 65 : 0;
+	int c = k == ZT_MSG_REQUEST ? (len == MG_HDR ? 60 : 80) : k == ZT_MSG_RESPONSE ? 65 : 0;
 
 	if (c && h && (h->lport == 27017 || h->rport == 27017))
 		c += 10;
@@ -697,16 +713,63 @@ static size_t mg_redact_doc(uint8_t *p, size_t avail, int depth)
 	return done;
 }
 
+/* Overwrites the values of BSON string/binary elements named payload, pwd
+ * or password anywhere in buf, without framing: a server reads a message's
+ * header and its body in separate syscalls (mongod does), so the body
+ * arrives in a segment that starts with no header. Counts the bytes it
+ * changed. */
+static size_t mg_redact_msgs(uint8_t *buf, size_t len);
+
+static size_t mg_redact_scan(uint8_t *buf, size_t len)
+{
+	static const char *const names[] = {"payload", "pwd", "password"};
+	size_t done = 0;
+
+	for (size_t i = 0; i + 6 <= len; i++) {
+		if (buf[i] != 2 && buf[i] != 5)
+			continue;
+		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+			size_t nl = strlen(names[k]);
+			if (len - i - 1 < nl + 1 + 4 || memcmp(buf + i + 1, names[k], nl + 1))
+				continue;
+			size_t v = i + 1 + nl + 1;
+			uint32_t l = f32_le32(buf + v);
+			if (l > MG_MAX_TOTAL || (buf[i] == 2 && l < 1))
+				break;
+			size_t from = v + (buf[i] == 2 ? 4 : 5);
+			size_t to = buf[i] == 2 ? from + l - 1 : from + l;
+			if (to > len)
+				to = len; /* the rest is in the next segment: not seen here */
+			for (size_t j = from; j < to; j++) {
+				if (buf[j] != '*')
+					done++;
+				buf[j] = '*';
+			}
+			i = to > i ? to - 1 : i;
+			break;
+		}
+	}
+	return done;
+}
+
 /* Redacts every message that starts in buf (a raw capture, protocol not
  * known yet): the documents of OP_MSG (both kinds of sections), OP_QUERY
- * and OP_REPLY. */
+ * and OP_REPLY; then secrets in any BSON-looking bytes (mg_redact_scan). */
 static size_t mg_redact(uint8_t *buf, size_t len)
+{
+	size_t done = 0;
+
+	if (!buf)
+		return 0;
+	done = mg_redact_msgs(buf, len);
+	return done + mg_redact_scan(buf, len);
+}
+
+static size_t mg_redact_msgs(uint8_t *buf, size_t len)
 {
 	size_t done = 0, off = 0;
 	struct mg_view v;
 
-	if (!buf)
-		return 0;
 	while (len - off >= MG_HDR + 5 && mg_view(buf + off, len - off, &v)) {
 		size_t end = v.len < len - off ? v.len : len - off;
 		uint8_t *m = buf + off;

@@ -87,15 +87,16 @@ HELLO = {"ismaster": True, "maxBsonObjectSize": 16777216, "maxMessageSizeBytes":
 
 
 class Handler(socketserver.BaseRequestHandler):
+    # Reads as mongod does: the 16-byte MsgHeader in one syscall, then the
+    # rest of the message.
     def recv_exact(self, n):
-        buf = getattr(self, "buf", b"")
-        while len(buf) < n:
-            d = self.request.recv(65536)
+        out = b""
+        while len(out) < n:
+            d = self.request.recv(n - len(out))
             if not d:
                 raise EOFError
-            buf += d
-        self.buf = buf[n:]
-        return buf[:n]
+            out += d
+        return out
 
     def handle(self):
         try:

@@ -375,8 +375,16 @@ static void test_infer(void **unused)
 	assert_true(infer_at_guard(mv_msg_1, sizeof(mv_msg_1), 0) >= 50);
 	assert_int_equal(OPS->first_kind(ph_at_guard(mv_msg_1, sizeof(mv_msg_1)), sizeof(mv_msg_1)), RESP);
 	assert_true(infer_at_guard(mv_msg_0, sizeof(mv_msg_0), 27017) > infer_at_guard(mv_msg_0, sizeof(mv_msg_0), 0));
+	/* a server reading the header alone (mongod does): 16 bytes suffice
+	 * for a request, not for a reply */
+	assert_true(infer_at_guard(mv_msg_0, 16, 0) >= 50);
+	assert_int_equal(OPS->first_kind(ph_at_guard(mv_msg_0, 16), 16), REQ);
+	assert_int_equal(infer_at_guard(mv_msg_1, 16, 27017), 0);
+	assert_true(infer_at_guard(mv_all_0, 16, 0) >= 50);
 	for (size_t k = 0; k < sizeof(mv_msg_0); k++)
-		if (k < 21)
+		if (k == 16)
+			continue;
+		else if (k < 21)
 			assert_int_equal(infer_at_guard(mv_msg_0, k, 27017), 0);
 		else
 			(void)infer_at_guard(mv_msg_0, k, 27017);
@@ -389,6 +397,21 @@ static void test_infer(void **unused)
 	for (size_t i = 0; i < N(no); i++)
 		if (infer_at_guard(no[i].p, no[i].n, 27017) >= 50)
 			fail_msg("not mongo %zu inferred", i);
+}
+
+/* mongod reads each request as header, then body: the same messages */
+static void test_header_reads(void **unused)
+{
+	struct ph_chunk c[] = {{.dir = 1, .data = mv_msg_0, .len = 16},
+			       {.dir = 1, .data = mv_msg_0 + 16, .len = sizeof(mv_msg_0) - 16},
+			       {.dir = 0, .data = mv_msg_1, .len = sizeof(mv_msg_1)}};
+	ph_check_splits(OPS, c, N(c), false, NULL, &ref);
+	assert_int_equal(ref.n, 2);
+	assert_int_equal(ref.m[0].kind, REQ);
+	assert_int_equal(ref.m[0].dir, ZT_DIR_INGRESS);
+	assert_string_equal(ref.m[0].request_type, "find");
+	assert_int_equal(ref.m[1].kind, RESP);
+	assert_int_equal(ref.m[1].key, 40);
 }
 
 static void test_hostile(void **unused)
@@ -447,6 +470,17 @@ static void test_redact(void **unused)
 	/* every prefix at the guard: no read past it */
 	for (size_t k = 0; k < b.n; k++)
 		(void)OPS->redact_payload(ph_at_guard(b.b, k), k);
+	/* the body alone, as mongod reads it after the header */
+	p = ph_at_guard(b.b + 16, b.n - 16);
+	assert_int_equal(OPS->redact_payload(p, b.n - 16), 13 + 9);
+	assert_null(memmem(p, b.n - 16, "hunter2", 7));
+	assert_null(memmem(p, b.n - 16, "binsecret", 9));
+	/* cut inside the password: what was captured is overwritten */
+	size_t at = (size_t)((uint8_t *)memmem(b.b, b.n, "hunter2", 7) - b.b) + 3;
+	p = ph_at_guard(b.b + 16, at - 16);
+	assert_int_equal(OPS->redact_payload(p, at - 16), 3);
+	for (size_t k = 16; k < b.n; k++)
+		(void)OPS->redact_payload(ph_at_guard(b.b + 16, k - 16), k - 16);
 	/* an ordinary find is left as it was */
 	p = ph_at_guard(mv_msg_0, sizeof(mv_msg_0));
 	assert_int_equal(OPS->redact_payload(p, sizeof(mv_msg_0)), 0);
@@ -465,7 +499,7 @@ int main(void)
 	    cmocka_unit_test(test_ops),	      cmocka_unit_test(test_find_op_msg),
 	    cmocka_unit_test(test_shell_session), cmocka_unit_test(test_pymongo_like),
 	    cmocka_unit_test(test_oneway_and_legacy), cmocka_unit_test(test_gaps),
-	    cmocka_unit_test(test_infer),	      cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_infer), cmocka_unit_test(test_header_reads),	      cmocka_unit_test(test_hostile),
 	    cmocka_unit_test(test_redact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
