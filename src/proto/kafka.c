@@ -827,46 +827,74 @@ static int kf_first_kind(const uint8_t *buf, size_t len)
 
 /* ---- redaction -------------------------------------------------------- */
 
+/* The end of a SaslAuthenticate (36) request header at p (which starts at
+ * api_key, no size), or 0 when p is not one. */
+static size_t kf_sasl_hdr_end(const uint8_t *p, size_t n)
+{
+	if (n < 10 || f32_be16(p) != 36 || f32_be16(p + 2) > kf_apis[36].maxv)
+		return 0;
+	int16_t cl = (int16_t)f32_be16(p + 8);
+	if (cl < -1 || (size_t)(cl < 0 ? 0 : cl) > n - 10 || !kf_printable(p + 10, cl < 0 ? 0 : (size_t)cl))
+		return 0;
+	size_t end = 10 + (cl < 0 ? 0 : (size_t)cl);
+	if (f32_be16(p + 2) >= kf_apis[36].flex && end < n && p[end] == 0)
+		end++; /* no header tagged fields */
+	return end;
+}
+
+/* A bare PLAIN token ([authzid] NUL authcid NUL passwd, printable): the
+ * password's offset, or 0. */
+static size_t kf_plain_pw(const uint8_t *p, size_t n)
+{
+	int nul = 0;
+	size_t last = 0;
+
+	if (n < 3 || n > 1024)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == 0) {
+			nul++;
+			last = i;
+		} else if (p[i] < 0x20 || p[i] > 0x7e) {
+			return 0;
+		}
+	}
+	return nul == 2 && last + 1 < n ? last + 1 : 0;
+}
+
+static size_t kf_stars(uint8_t *p, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		p[i] = '*';
+	return to > from ? to - from : 0;
+}
+
 /* SaslAuthenticate requests carry the SASL token (PLAIN: the password);
- * SaslHandshake v0 clients send the raw token framed by a size only
- * ("\0user\0password" for PLAIN). Both are overwritten with '*'. */
+ * SaslHandshake v0 clients send the raw token framed by a size only. Both
+ * are overwritten with '*', whether the segment starts with the size (the
+ * client's write) or just after it (a broker that reads the size in a
+ * syscall of its own, as Kafka's does). */
 static size_t kf_redact(uint8_t *buf, size_t len)
 {
-	struct kf_req q;
-	size_t done = 0;
+	size_t h, pw;
 
-	if (!buf || len < 8)
+	if (!buf || len < 3)
 		return 0;
-	uint64_t total = (uint64_t)f32_be32(buf) + 4;
-	if (total > KF_MAX_TOTAL)
-		return 0;
-	size_t end = total < len ? (size_t)total : len;
-	if (end >= 14 && f32_be16(buf + 4) == 36) {
-		(void)kf_parse_req(buf, end, total, &q);
-		if (q.api == 36 && q.hdr_end > 0 && q.hdr_end < end) {
-			for (size_t i = q.hdr_end; i < end; i++, done++)
-				buf[i] = '*';
-			return done;
-		}
+	if (len >= 14 && f32_be32(buf) <= KF_MAX_TOTAL) {
+		uint64_t total = (uint64_t)f32_be32(buf) + 4;
+		size_t end = total < len ? (size_t)total : len;
+		if ((h = kf_sasl_hdr_end(buf + 4, end - 4)) > 0)
+			return kf_stars(buf, 4 + h, end);
+		if (total == len && (pw = kf_plain_pw(buf + 4, len - 4)) > 0)
+			return kf_stars(buf, 4 + pw, len);
 	}
-	/* a bare PLAIN token: [authzid] NUL authcid NUL passwd, all printable */
-	if (total == len && len > 6) {
-		int nul = 0;
-		size_t last = 0;
-		for (size_t i = 4; i < len; i++) {
-			if (buf[i] == 0) {
-				nul++;
-				last = i;
-			} else if (buf[i] < 0x20 || buf[i] > 0x7e) {
-				return 0;
-			}
-		}
-		if (nul == 2 && last + 1 < len) {
-			for (size_t i = last + 1; i < len; i++, done++)
-				buf[i] = '*';
-		}
-	}
-	return done;
+	if ((h = kf_sasl_hdr_end(buf, len)) > 0)
+		return kf_stars(buf, h, len);
+	/* a token alone: only with the empty authzid clients send, so that
+	 * other protocols' text is not touched */
+	if (buf[0] == 0 && (pw = kf_plain_pw(buf, len)) > 0)
+		return kf_stars(buf, pw, len);
+	return 0;
 }
 
 const struct zt_proto_ops zt_kafka_ops = {

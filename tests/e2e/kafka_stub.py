@@ -1,7 +1,9 @@
 """A Kafka broker STUB for ztrace's tests (stdlib only): no Kafka broker is
 packaged in Debian, so this answers, from the Kafka protocol guide, just
 enough for kcat (librdkafka) and kafka-python to produce: ApiVersions
-v0-v3, Metadata v0-v1 (topic "ghost" is UNKNOWN_TOPIC_OR_PARTITION), Produce
+v0-v3, SaslHandshake v0-v1 and SaslAuthenticate v0-v1 (PLAIN, any password:
+the token is kept in `auth` for the test to compare), Metadata v0-v1 (topic
+"ghost" is UNKNOWN_TOPIC_OR_PARTITION), Produce
 v0-v3 (topic "nosuch" answers UNKNOWN_TOPIC_OR_PARTITION; acks=0 gets no
 answer). Records are not stored. The client side is always real."""
 import socket
@@ -9,7 +11,7 @@ import socketserver
 import struct
 import threading
 
-ADVERTISED = {18: (0, 3), 3: (0, 1), 0: (0, 3)}  # api key -> versions
+ADVERTISED = {18: (0, 3), 3: (0, 1), 0: (0, 3), 17: (0, 1), 36: (0, 1)}  # api key -> versions
 UNKNOWN_TOPIC = 3
 
 
@@ -82,6 +84,15 @@ class Handler(socketserver.BaseRequestHandler):
                 if ver >= 1:
                     body += struct.pack(">i", 0)
             return struct.pack(">i", corr) + body
+        if api == 17:  # SaslHandshake
+            return struct.pack(">ih", corr, 0) + struct.pack(">i", 1) + s16("PLAIN")
+        if api == 36:  # SaslAuthenticate: auth_bytes = [authzid] NUL user NUL password
+            n = struct.unpack_from(">i", m, i)[0]
+            self.server.auth.append(m[i + 4:i + 4 + n])
+            body = struct.pack(">h", 0) + struct.pack(">h", -1) + struct.pack(">i", 0)
+            if ver >= 1:
+                body += struct.pack(">q", 0)
+            return struct.pack(">i", corr) + body
         if api == 3:  # Metadata v0-v1
             n = struct.unpack_from(">i", m, i)[0]
             i += 4
@@ -148,6 +159,7 @@ class Broker(socketserver.ThreadingTCPServer):
         self.topics = set(topics)
         self.log = []
         self.records = []
+        self.auth = []
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     def start(self):

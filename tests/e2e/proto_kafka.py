@@ -2,10 +2,12 @@
 to a Kafka broker STUB (tests/e2e/kafka_stub.py: no broker is packaged in
 Debian; the stub answers ApiVersions, Metadata and Produce from the protocol
 guide) on 127.0.0.1:16801, asserted through `ztrace spans --json` on both
-the client and the server side. Only spans of port 16801 are looked at:
+the client and the server side; a SASL PLAIN login's password must be
+absent from the store and from a `ztrace record` file made alongside. Only spans of port 16801 are looked at:
 other tests trace at the same time."""
 import collections
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -13,13 +15,14 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Ztrace, check, finish, spans, wait_for  # noqa: E402
+from lib import Recorder, Ztrace, check, finish, spans, wait_for  # noqa: E402
 import kafka_stub  # noqa: E402
 
 PORT = 16801
+PW = "pw-" + secrets.token_hex(8)
 T0 = time.monotonic()
 tmp = tempfile.mkdtemp(prefix="zt-kafka-e2e-")
-zt = broker = None
+zt = broker = rec = None
 
 
 def kcat(topic, *x, data=b"hello\nworld\n"):
@@ -35,7 +38,13 @@ def ours():
 
 try:
     broker = kafka_stub.Broker(PORT).start()
+    rec = Recorder(os.path.join(tmp, "kafka.zrec"), "--port", str(PORT))
     zt = Ztrace(os.path.join(tmp, "data"))
+    rec.ready()
+    rs = kcat("orders", "security.protocol=SASL_PLAINTEXT", "sasl.mechanisms=PLAIN", "sasl.username=alice",
+              f"sasl.password={PW}", data=b"authed\n")
+    check("kcat with SASL PLAIN exits 0, the broker got the password",
+          rs.returncode == 0 and broker.auth == [b"\0alice\0" + PW.encode()], rs.stderr.decode()[-300:])
     r1 = kcat("orders", "acks=1")
     check("kcat acks=1 exits 0", r1.returncode == 0, r1.stderr.decode()[-300:])
     r0 = kcat("orders", "acks=0", data=b"fire\n")
@@ -62,7 +71,8 @@ try:
     by_type = collections.Counter(s["request_type"] for s in sv)
     check("server side: one span per request the broker read",
           len(sv) == len(log) and by_type == collections.Counter(
-              {18: "ApiVersions", 3: "Metadata", 0: "Produce"}[a[0]] for a in log), f"{by_type} vs {n_api}")
+              {18: "ApiVersions", 3: "Metadata", 0: "Produce", 17: "SaslHandshake",
+               36: "SaslAuthenticate"}[a[0]] for a in log), f"{by_type} vs {n_api}")
     cl_types = collections.Counter(s["request_type"] for s in cl)
     check("client side: the same requests", cl_types == by_type, f"{cl_types} vs {by_type}")
 
@@ -97,10 +107,28 @@ try:
                   for s in ns), f"{ns}")
     check("no unanswered Kafka span", not [s for s in ss if "no_response" in (s["flags"] or [])],
           f"{[s for s in ss if 'no_response' in (s['flags'] or [])][:2]}")
+    sa = [s for s in ss if s["request_type"] == "SaslAuthenticate"]
+    check("SaslAuthenticate on both sides, ok", {s["tap_side"] for s in sa} == {"client-process", "server-process"}
+          and all(s["response_status"] == "ok" for s in sa), f"{sa}")
+    zt.stop()
+    rec.stop()
+    blob = b""
+    for root, _, files in os.walk(os.path.join(tmp, "data")):
+        for fn in files:
+            with open(os.path.join(root, fn), "rb") as f:
+                blob += f.read()
+    check("the SASL password is not in the store's files", len(blob) > 0 and PW.encode() not in blob, "")
+    with open(os.path.join(tmp, "kafka.zrec"), "rb") as f:
+        rb = f.read()
+    check("the recording has the requests but not the password", b"rdkafka" in rb and PW.encode() not in rb
+          and b"alice" not in rb,
+          f"{len(rb)} bytes")
     print(f"# run: {time.monotonic() - T0:.1f} s", flush=True)
 finally:
     if zt:
         zt.stop()
+    if rec:
+        rec.stop()
     if broker:
         broker.stop()
     shutil.rmtree(tmp, ignore_errors=True)

@@ -527,6 +527,16 @@ static void test_redact(void **unused)
 	p = ph_at_guard(raw, 17);
 	assert_int_equal(OPS->redact_payload(p, 17), 6);
 	assert_memory_equal(p + 11, "******", 6);
+	/* as a broker reads them: the size alone, then the rest */
+	p = ph_at_guard(q.b + 4, q.n - 4);
+	assert_int_equal(OPS->redact_payload(p, q.n - 4), 17);
+	assert_null(memmem(p, q.n - 4, "s3cr3t", 6));
+	p = ph_at_guard(raw + 4, 13);
+	assert_int_equal(OPS->redact_payload(p, 13), 6);
+	assert_null(memmem(p, 13, "s3cr3t", 6));
+	/* text with NULs that is no token is left alone */
+	p = ph_at_guard("user\0postgres\0database\0x\0\0", 27);
+	assert_int_equal(OPS->redact_payload(p, 27), 0);
 	/* other Kafka messages are left alone */
 	p = ph_at_guard(kv_00_produce_v9_0, sizeof(kv_00_produce_v9_0));
 	assert_int_equal(OPS->redact_payload(p, sizeof(kv_00_produce_v9_0)), 0);
