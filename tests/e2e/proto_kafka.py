@@ -1,4 +1,5 @@
-"""End to end, Kafka: the real BPF programs trace kcat (librdkafka) producing
+"""End to end, Kafka: the real BPF programs trace kcat (librdkafka) and
+python3-kafka's KafkaProducer (api_version pinned to 0.11: no probing) producing
 to a Kafka broker STUB (tests/e2e/kafka_stub.py: no broker is packaged in
 Debian; the stub answers ApiVersions, Metadata and Produce from the protocol
 guide) on 127.0.0.1:16801, asserted through `ztrace spans --json` on both
@@ -51,6 +52,12 @@ try:
     check("kcat acks=0 exits 0", r0.returncode == 0, r0.stderr.decode()[-300:])
     rg = kcat("ghost", "message.timeout.ms=1500", data=b"x\n")
     check("kcat to an unknown topic fails", rg.returncode != 0, "")
+    from kafka import KafkaProducer
+    kp = KafkaProducer(bootstrap_servers=f"127.0.0.1:{PORT}", api_version=(0, 11), acks=1, client_id="kpy",
+                       request_timeout_ms=3000, max_block_ms=3000)
+    md = kp.send("orders", b"from kafka-python").get(timeout=5)
+    kp.close()
+    check("kafka-python produced", md.topic == "orders", f"{md}")
     resp = kafka_stub.raw_produce(PORT, "nosuch", corr=77)
     check("raw produce to nosuch answered with error 3", resp and resp[-30:-28] == b"\x00\x03" or
           b"\x00\x03\x00\x00\x00\x00" in resp, resp.hex() if resp else "")
@@ -87,7 +94,10 @@ try:
           and all(s["response_status"] == "ok" and s["response_code"] is None and s["resp_bytes"] > 0
                   and s["version"] == "3" for s in prod), f"{prod}")
     check("Produce spans carry the client id",
-          all((s["attributes"] or {}).get("kafka.client_id") == "rdkafka" for s in prod), f"{prod[:1]}")
+          {(s["attributes"] or {}).get("kafka.client_id") for s in prod} == {"rdkafka", "kpy"}, f"{prod[:1]}")
+    kpy = [s for s in prod if (s["attributes"] or {}).get("kafka.client_id") == "kpy"]
+    check("kafka-python's Produce: one per side, ok", sorted(s["tap_side"] for s in kpy) ==
+          ["client-process", "server-process"], f"{kpy}")
     sides = {(s["req_tcp_seq"], s["resp_tcp_seq"]): set() for s in prod}
     for s in prod:
         sides[(s["req_tcp_seq"], s["resp_tcp_seq"])].add(s["tap_side"])
