@@ -445,7 +445,7 @@ static void test_infer(void **unused)
 	    /* PostgreSQL StartupMessage: 00 03 00 00 reads as Metadata v0 */
 	    "\x00\x00\x00\x25\x00\x03\x00\x00user\x00postgres\x00database\x00postgres\x00\x00",
 	    "\x00\x00\x00\x08\x04\xd2\x16\x2f", /* SSLRequest */
-	    "\x10\x10\x00\x04MQTT\x04\x02\x00\x3c\x00\x04" "abcd",
+	    "\x10\x10\x00\x04MQTT\x04\x02\x00\x3c\x00\x04\x61\x62\x63\x64",
 	};
 	for (size_t i = 0; i < N(reqs); i++) {
 		int c = infer_at_guard(reqs[i].p, reqs[i].n, 0);
