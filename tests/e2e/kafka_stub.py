@@ -154,7 +154,7 @@ class Broker(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port, topics=("orders", "ghost", "nosuch")):
+    def __init__(self, port, topics=("orders", "ghost", "nosuch", "big")):
         super().__init__(("127.0.0.1", port), Handler)
         self.topics = set(topics)
         self.log = []

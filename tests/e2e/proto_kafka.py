@@ -8,6 +8,7 @@ absent from the store and from a `ztrace record` file made alongside. Only spans
 other tests trace at the same time."""
 import collections
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -22,6 +23,16 @@ import kafka_stub  # noqa: E402
 PORT = 16801
 PW = "pw-" + secrets.token_hex(8)
 T0 = time.monotonic()
+
+def losses(text):
+    """What `ztrace up` says it lost (its last status line), other than
+    unanswered requests: other tests trace the same host at the same time,
+    and a full queue drops spans of every process."""
+    lines = [x for x in text.splitlines() if "lost:" in x]
+    if not lines:
+        return {}
+    return {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", lines[-1].split("lost:")[1]) if k != "unanswered"}
+
 tmp = tempfile.mkdtemp(prefix="zt-kafka-e2e-")
 zt = broker = rec = None
 
@@ -50,6 +61,9 @@ try:
     check("kcat acks=1 exits 0", r1.returncode == 0, r1.stderr.decode()[-300:])
     r0 = kcat("orders", "acks=0", data=b"fire\n")
     check("kcat acks=0 exits 0", r0.returncode == 0, r0.stderr.decode()[-300:])
+    big = os.urandom(150000).hex().encode()[:200000] + b"\n"  # one 200 KB record, far past the 1 KiB capture
+    rb_ = kcat("big", "acks=1", "message.max.bytes=1000000", data=big)
+    check("kcat produced a 200 KB record", rb_.returncode == 0, rb_.stderr.decode()[-300:])
     rg = kcat("ghost", "message.timeout.ms=1500", data=b"x\n")
     check("kcat to an unknown topic fails", rg.returncode != 0, "")
     from kafka import KafkaProducer
@@ -69,19 +83,29 @@ try:
         ss = ours()
         sv = [s for s in ss if s["tap_side"] == "server-process"]
         return ss if len(sv) >= len(log) else None
-    ss, waited = wait_for(enough, 10)
+    ss, waited = wait_for(enough, 20)
     ss = ss or ours()
     sv = [s for s in ss if s["tap_side"] == "server-process"]
     cl = [s for s in ss if s["tap_side"] == "client-process"]
+    print("# ztrace up: " + zt.text().strip().splitlines()[-1], flush=True)
     print(f"# {len(ss)} Kafka spans on port {PORT} ({len(cl)} client, {len(sv)} server), broker saw {len(log)} "
           f"requests {dict(n_api)}", flush=True)
     by_type = collections.Counter(s["request_type"] for s in sv)
-    check("server side: one span per request the broker read",
-          len(sv) == len(log) and by_type == collections.Counter(
-              {18: "ApiVersions", 3: "Metadata", 0: "Produce", 17: "SaslHandshake",
-               36: "SaslAuthenticate"}[a[0]] for a in log), f"{by_type} vs {n_api}")
-    cl_types = collections.Counter(s["request_type"] for s in cl)
-    check("client side: the same requests", cl_types == by_type, f"{cl_types} vs {by_type}")
+    n0 = zt.text().count("lost:")
+    wait_for(lambda: zt.text().count("lost:") > n0, 3)  # a status line written after the spans
+    lost = losses(zt.text())
+    if lost:
+        print(f"# ztrace up lost spans ({lost}): exact counts not checked", flush=True)
+    else:
+        check("server side: one span per request the broker read",
+              len(sv) == len(log) and by_type == collections.Counter(
+                  {18: "ApiVersions", 3: "Metadata", 0: "Produce", 17: "SaslHandshake",
+                   36: "SaslAuthenticate"}[a[0]] for a in log), f"{by_type} vs {n_api}")
+    def answered(x):
+        return collections.Counter(s["request_type"] for s in x if "no_response" not in (s["flags"] or []))
+    if not lost:
+        check("client side: the same requests answered", answered(cl) == answered(sv),
+              f"{answered(cl)} vs {answered(sv)}")
 
     av = [s for s in ss if s["request_type"] == "ApiVersions"]
     check("ApiVersions v3 answered ok", av and all(s["response_status"] == "ok" and s["version"] == "3"
@@ -106,17 +130,30 @@ try:
     check("acks=0 Produce: one-way spans without response on both sides",
           {s["tap_side"] for s in ow} == {"client-process", "server-process"}
           and all(s["resp_bytes"] == 0 and s["response_status"] == "unknown" for s in ow), f"{ow}")
+    bg = [s for s in ss if s["request_type"] == "Produce" and s["request_resource"] == "big"]
+    rec_size = [r for t, r in broker.records if t == "big"]
+    check("the 200 KB Produce: framed by its size through the capture gap, ok on both sides",
+          sorted(s["tap_side"] for s in bg) == ["client-process", "server-process"] and rec_size
+          and all(s["req_bytes"] > rec_size[0] > 200000 and s["response_status"] == "ok"
+                  and "truncated" not in (s["flags"] or []) for s in bg), f"{bg} {rec_size}")
     gh = [s for s in ss if s["request_type"] == "Metadata" and s["request_resource"] == "ghost"]
+    # kcat retries Metadata until its message times out, and may exit with
+    # one in flight: that one is unanswered (the broker never read it, or
+    # answered a closed socket); every answered one carries error 3
+    gh_ans = [s for s in gh if "no_response" not in (s["flags"] or [])]
     check("Metadata for ghost: UNKNOWN_TOPIC_OR_PARTITION",
-          gh and all(s["response_code"] == 3 and s["response_exception"] == "UNKNOWN_TOPIC_OR_PARTITION"
-                     and s["response_status"] == "client_error" for s in gh), f"{gh[:2]}")
+          {s["tap_side"] for s in gh_ans} == {"client-process", "server-process"}
+          and all(s["response_code"] == 3 and s["response_exception"] == "UNKNOWN_TOPIC_OR_PARTITION"
+                  and s["response_status"] == "client_error" for s in gh_ans), f"{gh[:2]}")
     ns = [s for s in ss if s["request_type"] == "Produce" and s["request_resource"] == "nosuch"]
     check("Produce to nosuch: error 3 on both sides",
           {s["tap_side"] for s in ns} == {"client-process", "server-process"}
           and all(s["response_code"] == 3 and s["response_exception"] == "UNKNOWN_TOPIC_OR_PARTITION"
                   for s in ns), f"{ns}")
-    check("no unanswered Kafka span", not [s for s in ss if "no_response" in (s["flags"] or [])],
-          f"{[s for s in ss if 'no_response' in (s['flags'] or [])][:2]}")
+    una = [s for s in ss if "no_response" in (s["flags"] or [])]
+    check("no unanswered Kafka span but kcat's last Metadata retry for ghost",
+          len(una) <= 2 and all(s["request_type"] == "Metadata" and s["request_resource"] == "ghost"
+                                for s in una), f"{una[:2]}")
     sa = [s for s in ss if s["request_type"] == "SaslAuthenticate"]
     check("SaslAuthenticate on both sides, ok", {s["tap_side"] for s in sa} == {"client-process", "server-process"}
           and all(s["response_status"] == "ok" for s in sa), f"{sa}")
