@@ -3,7 +3,8 @@ packaged in Debian, so this answers, from the Kafka protocol guide, just
 enough for kcat (librdkafka) and kafka-python to produce: ApiVersions
 v0-v3, SaslHandshake v0-v1 and SaslAuthenticate v0-v1 (PLAIN, any password:
 the token is kept in `auth` for the test to compare), Metadata v0-v1 (topic
-"ghost" is UNKNOWN_TOPIC_OR_PARTITION), Produce
+"ghost" is UNKNOWN_TOPIC_OR_PARTITION), Fetch v0-v3 (never any record),
+Produce
 v0-v3 (topic "nosuch" answers UNKNOWN_TOPIC_OR_PARTITION; acks=0 gets no
 answer). Records are not stored. The client side is always real."""
 import socket
@@ -11,7 +12,7 @@ import socketserver
 import struct
 import threading
 
-ADVERTISED = {18: (0, 3), 3: (0, 1), 0: (0, 3), 17: (0, 1), 36: (0, 1)}  # api key -> versions
+ADVERTISED = {18: (0, 3), 3: (0, 1), 0: (0, 3), 1: (0, 3), 17: (0, 1), 36: (0, 1)}  # api key -> versions
 UNKNOWN_TOPIC = 3
 
 
@@ -117,6 +118,21 @@ class Handler(socketserver.BaseRequestHandler):
                 else:
                     body += struct.pack(">i", 1) + struct.pack(">hiii", 0, 0, 0, 1) + struct.pack(">i", 0) \
                         + struct.pack(">ii", 1, 0)
+            return struct.pack(">i", corr) + body
+        if api == 1:  # Fetch v0-v3: every partition empty
+            i += 12 + (4 if ver >= 3 else 0)  # replica, max wait, min bytes, max bytes
+            nt = struct.unpack_from(">i", m, i)[0]
+            i += 4
+            body = (struct.pack(">i", 0) if ver >= 1 else b"") + struct.pack(">i", nt)
+            for _ in range(nt):
+                t, i = read_str(m, i)
+                npart = struct.unpack_from(">i", m, i)[0]
+                i += 4
+                body += s16(t) + struct.pack(">i", npart)
+                for _ in range(npart):
+                    idx = struct.unpack_from(">i", m, i)[0]
+                    i += 16
+                    body += struct.pack(">ihqi", idx, UNKNOWN_TOPIC if t == "ghost" else 0, 0, 0)
             return struct.pack(">i", corr) + body
         if api == 0:  # Produce v0-v3
             if ver >= 3:

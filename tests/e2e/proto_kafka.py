@@ -72,6 +72,14 @@ try:
     md = kp.send("orders", b"from kafka-python").get(timeout=5)
     kp.close()
     check("kafka-python produced", md.topic == "orders", f"{md}")
+    from kafka import KafkaConsumer, TopicPartition
+    kc = KafkaConsumer(bootstrap_servers=f"127.0.0.1:{PORT}", api_version=(0, 11), group_id=None,
+                       client_id="kpyc", enable_auto_commit=False, consumer_timeout_ms=700,
+                       request_timeout_ms=3000, fetch_max_wait_ms=100)
+    kc.assign([TopicPartition("orders", 0)])
+    kc.seek(TopicPartition("orders", 0), 0)
+    check("kafka-python consumed nothing (the stub keeps no records)", list(kc) == [], "")
+    kc.close()
     resp = kafka_stub.raw_produce(PORT, "nosuch", corr=77)
     check("raw produce to nosuch answered with error 3", resp and resp[-30:-28] == b"\x00\x03" or
           b"\x00\x03\x00\x00\x00\x00" in resp, resp.hex() if resp else "")
@@ -99,7 +107,7 @@ try:
     else:
         check("server side: one span per request the broker read",
               len(sv) == len(log) and by_type == collections.Counter(
-                  {18: "ApiVersions", 3: "Metadata", 0: "Produce", 17: "SaslHandshake",
+                  {18: "ApiVersions", 3: "Metadata", 0: "Produce", 1: "Fetch", 17: "SaslHandshake",
                    36: "SaslAuthenticate"}[a[0]] for a in log), f"{by_type} vs {n_api}")
     def answered(x):
         return collections.Counter(s["request_type"] for s in x if "no_response" not in (s["flags"] or []))
@@ -136,6 +144,12 @@ try:
           sorted(s["tap_side"] for s in bg) == ["client-process", "server-process"] and rec_size
           and all(s["req_bytes"] > rec_size[0] > 200000 and s["response_status"] == "ok"
                   and "truncated" not in (s["flags"] or []) for s in bg), f"{bg} {rec_size}")
+    fe = [s for s in ss if s["request_type"] == "Fetch"]
+    check("kafka-python's Fetch v3 of orders: ok on both sides",
+          {s["tap_side"] for s in fe} == {"client-process", "server-process"}
+          and all(s["request_resource"] == "orders" and s["version"] == "3" and s["response_status"] == "ok"
+                  and (s["attributes"] or {}).get("kafka.client_id") == "kpyc"
+                  for s in fe if "no_response" not in (s["flags"] or [])), f"{fe[:2]}")
     gh = [s for s in ss if s["request_type"] == "Metadata" and s["request_resource"] == "ghost"]
     # kcat retries Metadata until its message times out, and may exit with
     # one in flight: that one is unanswered (the broker never read it, or
@@ -151,9 +165,10 @@ try:
           and all(s["response_code"] == 3 and s["response_exception"] == "UNKNOWN_TOPIC_OR_PARTITION"
                   for s in ns), f"{ns}")
     una = [s for s in ss if "no_response" in (s["flags"] or [])]
-    check("no unanswered Kafka span but kcat's last Metadata retry for ghost",
-          len(una) <= 2 and all(s["request_type"] == "Metadata" and s["request_resource"] == "ghost"
-                                for s in una), f"{una[:2]}")
+    # and kafka-python's last long-poll Fetch, cut by close()
+    check("no unanswered Kafka span but kcat's last Metadata retry for ghost and the last Fetch",
+          len(una) <= 4 and all((s["request_type"] == "Metadata" and s["request_resource"] == "ghost")
+                                or s["request_type"] == "Fetch" for s in una), f"{una[:2]}")
     sa = [s for s in ss if s["request_type"] == "SaslAuthenticate"]
     check("SaslAuthenticate on both sides, ok", {s["tap_side"] for s in sa} == {"client-process", "server-process"}
           and all(s["response_status"] == "ok" for s in sa), f"{sa}")
