@@ -319,6 +319,51 @@ static void test_oneway_and_legacy(void **unused)
 	assert_int_equal(ref.m[4].key, 12);
 }
 
+static void test_getmore_and_legacy_query(void **unused)
+{
+	/* getMore names its collection in "collection"; a legacy OP_QUERY on
+	 * a collection (not $cmd) answered by an OP_REPLY with QueryFailure */
+	struct buf g, gr, q, r;
+	msg_begin(&g, 30, 0, 0);
+	size_t d = doc_begin(&g);
+	el(&g, 18, "getMore");
+	uint8_t cid[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	put(&g, cid, 8);
+	el_str(&g, "collection", "events"), el_str(&g, "$db", "app");
+	doc_end(&g, d);
+	msg_end(&g);
+	ok_reply(&gr, 300, 30, 1.0, -1, 0, NULL);
+	q.n = 0;
+	put32(&q, 0), put32(&q, 31), put32(&q, 0), put32(&q, 2004), put32(&q, 0);
+	put(&q, "shop.orders", 12);
+	put32(&q, 0), put32(&q, 1);
+	d = doc_begin(&q);
+	el_i32(&q, "id", 5);
+	doc_end(&q, d);
+	set32(&q, 0, (uint32_t)q.n);
+	r.n = 0;
+	put32(&r, 0), put32(&r, 301), put32(&r, 31), put32(&r, 1);
+	put32(&r, 2), put32(&r, 0), put32(&r, 0), put32(&r, 0), put32(&r, 1); /* QueryFailure */
+	d = doc_begin(&r);
+	el_str(&r, "$err", "bad query"), el_i32(&r, "code", 2);
+	doc_end(&r, d);
+	set32(&r, 0, (uint32_t)r.n);
+	struct ph_chunk c[] = {{.dir = 0, .data = g.b, .len = g.n}, {.dir = 1, .data = gr.b, .len = gr.n},
+			       {.dir = 0, .data = q.b, .len = q.n}, {.dir = 1, .data = r.b, .len = r.n}};
+	ph_check_splits(OPS, c, N(c), false, NULL, &ref);
+	assert_int_equal(ref.n, 4);
+	assert_string_equal(ref.m[0].request_type, "getMore");
+	assert_string_equal(ref.m[0].request_resource, "events");
+	assert_string_equal(ref.m[0].request_domain, "app");
+	assert_string_equal(ref.m[2].request_type, "OP_QUERY");
+	assert_string_equal(ref.m[2].request_resource, "orders");
+	assert_string_equal(ref.m[2].request_domain, "shop");
+	assert_int_equal(ref.m[3].key, 31);
+	assert_int_equal(ref.m[3].status, ZT_RS_CLIENT_ERROR);
+	assert_int_equal(ref.m[3].response_code, 2);
+	assert_string_equal(ref.m[3].response_exception, "bad query");
+}
+
 static void test_gaps(void **unused)
 {
 	/* a 100 KB insert whose documents were not captured: counted, and the
@@ -498,7 +543,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ops),	      cmocka_unit_test(test_find_op_msg),
 	    cmocka_unit_test(test_shell_session), cmocka_unit_test(test_pymongo_like),
-	    cmocka_unit_test(test_oneway_and_legacy), cmocka_unit_test(test_gaps),
+	    cmocka_unit_test(test_oneway_and_legacy), cmocka_unit_test(test_getmore_and_legacy_query), cmocka_unit_test(test_gaps),
 	    cmocka_unit_test(test_infer), cmocka_unit_test(test_header_reads),	      cmocka_unit_test(test_hostile),
 	    cmocka_unit_test(test_redact),
 	};
