@@ -28,8 +28,8 @@ static void f32_complete(const struct f32_proto *p, void *ps, struct f32_dir *d,
 	f32_reset(d, F32_S_LEN);
 }
 
-void f32_feed(const struct f32_proto *p, void *ps, struct f32_dir *d, const struct zt_seg *seg, zt_emit_fn emit,
-	      void *ctx)
+void f32_feed(const struct f32_proto *p, void *ps, struct f32_dir *d, const struct zt_seg *seg,
+	      zt_emit_fn emit, void *ctx)
 {
 	const uint8_t *data = seg->data;
 	uint64_t len = seg->len, off = 0;

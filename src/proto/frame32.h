@@ -42,10 +42,10 @@ struct f32_dir {
 
 /* What a protocol tells the framer. */
 struct f32_proto {
-	bool little_endian;   /* MongoDB */
-	bool len_includes;    /* the length counts its own 4 bytes */
-	uint64_t min_total;   /* smallest / largest whole message, length field */
-	uint64_t max_total;   /* included; outside: framing lost */
+	bool little_endian; /* MongoDB */
+	bool len_includes;  /* the length counts its own 4 bytes */
+	uint64_t min_total; /* smallest / largest whole message, length field */
+	uint64_t max_total; /* included; outside: framing lost */
 	/* Whether captured bytes at a segment start begin a message of this
 	 * protocol in direction dir (used to leave F32_S_LOST). */
 	bool (*start_ok)(void *pstate, int dir, const uint8_t *buf, size_t len);

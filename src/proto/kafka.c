@@ -121,50 +121,6 @@ static const struct kf_api kf_apis[] = {
 };
 #define KF_NAPIS ((int)(sizeof(kf_apis) / sizeof(kf_apis[0])))
 
-/* Error codes -1..116 by name (Kafka's Errors.java). */
-static const char *const kf_errors[] = {
-    "UNKNOWN_SERVER_ERROR", "NONE", "OFFSET_OUT_OF_RANGE", "CORRUPT_MESSAGE", "UNKNOWN_TOPIC_OR_PARTITION",
-    "INVALID_FETCH_SIZE", "LEADER_NOT_AVAILABLE", "NOT_LEADER_OR_FOLLOWER", "REQUEST_TIMED_OUT",
-    "BROKER_NOT_AVAILABLE", "REPLICA_NOT_AVAILABLE", "MESSAGE_TOO_LARGE", "STALE_CONTROLLER_EPOCH",
-    "OFFSET_METADATA_TOO_LARGE", "NETWORK_EXCEPTION", "COORDINATOR_LOAD_IN_PROGRESS",
-    "COORDINATOR_NOT_AVAILABLE", "NOT_COORDINATOR", "INVALID_TOPIC_EXCEPTION", "RECORD_LIST_TOO_LARGE",
-    "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS_AFTER_APPEND", "INVALID_REQUIRED_ACKS", "ILLEGAL_GENERATION",
-    "INCONSISTENT_GROUP_PROTOCOL", "INVALID_GROUP_ID", "UNKNOWN_MEMBER_ID", "INVALID_SESSION_TIMEOUT",
-    "REBALANCE_IN_PROGRESS", "INVALID_COMMIT_OFFSET_SIZE", "TOPIC_AUTHORIZATION_FAILED",
-    "GROUP_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "INVALID_TIMESTAMP",
-    "UNSUPPORTED_SASL_MECHANISM", "ILLEGAL_SASL_STATE", "UNSUPPORTED_VERSION", "TOPIC_ALREADY_EXISTS",
-    "INVALID_PARTITIONS", "INVALID_REPLICATION_FACTOR", "INVALID_REPLICA_ASSIGNMENT", "INVALID_CONFIG",
-    "NOT_CONTROLLER", "INVALID_REQUEST", "UNSUPPORTED_FOR_MESSAGE_FORMAT", "POLICY_VIOLATION",
-    "OUT_OF_ORDER_SEQUENCE_NUMBER", "DUPLICATE_SEQUENCE_NUMBER", "INVALID_PRODUCER_EPOCH",
-    "INVALID_TXN_STATE", "INVALID_PRODUCER_ID_MAPPING", "INVALID_TRANSACTION_TIMEOUT",
-    "CONCURRENT_TRANSACTIONS", "TRANSACTION_COORDINATOR_FENCED", "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
-    "SECURITY_DISABLED", "OPERATION_NOT_ATTEMPTED", "KAFKA_STORAGE_ERROR", "LOG_DIR_NOT_FOUND",
-    "SASL_AUTHENTICATION_FAILED", "UNKNOWN_PRODUCER_ID", "REASSIGNMENT_IN_PROGRESS",
-    "DELEGATION_TOKEN_AUTH_DISABLED", "DELEGATION_TOKEN_NOT_FOUND", "DELEGATION_TOKEN_OWNER_MISMATCH",
-    "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED", "DELEGATION_TOKEN_AUTHORIZATION_FAILED",
-    "DELEGATION_TOKEN_EXPIRED", "INVALID_PRINCIPAL_TYPE", "NON_EMPTY_GROUP", "GROUP_ID_NOT_FOUND",
-    "FETCH_SESSION_ID_NOT_FOUND", "INVALID_FETCH_SESSION_EPOCH", "LISTENER_NOT_FOUND",
-    "TOPIC_DELETION_DISABLED", "FENCED_LEADER_EPOCH", "UNKNOWN_LEADER_EPOCH", "UNSUPPORTED_COMPRESSION_TYPE",
-    "STALE_BROKER_EPOCH", "OFFSET_NOT_AVAILABLE", "MEMBER_ID_REQUIRED", "PREFERRED_LEADER_NOT_AVAILABLE",
-    "GROUP_MAX_SIZE_REACHED", "FENCED_INSTANCE_ID", "ELIGIBLE_LEADERS_NOT_AVAILABLE", "ELECTION_NOT_NEEDED",
-    "NO_REASSIGNMENT_IN_PROGRESS", "GROUP_SUBSCRIBED_TO_TOPIC", "INVALID_RECORD", "UNSTABLE_OFFSET_COMMIT",
-    "THROTTLING_QUOTA_EXCEEDED", "PRODUCER_FENCED", "RESOURCE_NOT_FOUND", "DUPLICATE_RESOURCE",
-    "UNACCEPTABLE_CREDENTIAL", "INCONSISTENT_VOTER_SET", "INVALID_UPDATE_VERSION", "FEATURE_UPDATE_FAILED",
-    "PRINCIPAL_DESERIALIZATION_FAILURE", "SNAPSHOT_NOT_FOUND", "POSITION_OUT_OF_RANGE", "UNKNOWN_TOPIC_ID",
-    "DUPLICATE_BROKER_REGISTRATION", "BROKER_ID_NOT_REGISTERED", "INCONSISTENT_TOPIC_ID",
-    "INCONSISTENT_CLUSTER_ID", "TRANSACTIONAL_ID_NOT_FOUND", "FETCH_SESSION_TOPIC_ID_ERROR",
-    "INELIGIBLE_REPLICA", "NEW_LEADER_ELECTED", "OFFSET_MOVED_TO_TIERED_STORAGE", "FENCED_MEMBER_EPOCH",
-    "UNRELEASED_INSTANCE_ID", "UNSUPPORTED_ASSIGNOR", "STALE_MEMBER_EPOCH", "MISMATCHED_ENDPOINT_TYPE",
-    "UNSUPPORTED_ENDPOINT_TYPE", "UNKNOWN_CONTROLLER_ID",
-};
-
-const char *zt_kafka_error_name(int code)
-{
-	if (code < -1 || code + 1 >= (int)(sizeof(kf_errors) / sizeof(kf_errors[0])))
-		return NULL;
-	return kf_errors[code + 1];
-}
-
 /* The broker's own trouble (retriable: the client did nothing wrong), as
  * opposed to a request the broker refused. */
 static uint8_t kf_status_of(int code)
@@ -172,8 +128,29 @@ static uint8_t kf_status_of(int code)
 	switch (code) {
 	case 0:
 		return ZT_RS_OK;
-	case -1: case 5: case 6: case 7: case 8: case 9: case 11: case 13: case 14: case 15: case 16: case 19:
-	case 20: case 41: case 51: case 56: case 57: case 74: case 75: case 78: case 80: case 83: case 89:
+	case -1:
+	case 5:
+	case 6:
+	case 7:
+	case 8:
+	case 9:
+	case 11:
+	case 13:
+	case 14:
+	case 15:
+	case 16:
+	case 19:
+	case 20:
+	case 41:
+	case 51:
+	case 56:
+	case 57:
+	case 74:
+	case 75:
+	case 78:
+	case 80:
+	case 83:
+	case 89:
 		return ZT_RS_SERVER_ERROR;
 	default:
 		return ZT_RS_CLIENT_ERROR;
@@ -294,8 +271,8 @@ struct kf_req {
 	size_t client_len;
 	const uint8_t *res; /* topic / group, or NULL */
 	size_t res_len;
-	int acks;      /* Produce; 1 otherwise */
-	bool body_ok;  /* the part of the body we read parsed */
+	int acks;	/* Produce; 1 otherwise */
+	bool body_ok;	/* the part of the body we read parsed */
 	size_t hdr_end; /* offset of the body */
 };
 
@@ -314,8 +291,8 @@ static bool kf_topic_ok(const uint8_t *p, size_t n)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t c = p[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		      c == '_' || c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
 			return false;
 	}
 	return true;
@@ -356,7 +333,8 @@ static void kf_req_body(struct kr *r, struct kf_req *q)
 		/* a produce without topics is never sent: refusing it keeps
 		 * early responses (correlation id < 14 reads as Produce)
 		 * from passing for requests */
-		if (r->flex ? (r->i < r->n && r->p[r->i] < 2) : (r->n - r->i >= 4 && f32_be32(r->p + r->i) - 1 >= 10000))
+		if (r->flex ? (r->i < r->n && r->p[r->i] < 2)
+			    : (r->n - r->i >= 4 && f32_be32(r->p + r->i) - 1 >= 10000))
 			return;
 		kf_first_name(r, q, true);
 		if (r->ok) { /* partitions: at least one */
@@ -386,7 +364,13 @@ static void kf_req_body(struct kr *r, struct kf_req *q)
 		}
 		break;
 	}
-	case 8: case 9: case 11: case 12: case 13: case 14: case 28: /* group_id first */
+	case 8:
+	case 9:
+	case 11:
+	case 12:
+	case 13:
+	case 14:
+	case 28: /* group_id first */
 		if (q->api == 9 && q->ver >= 8) {
 			kf_first_name(r, q, false);
 			break;
@@ -413,7 +397,8 @@ static void kf_req_body(struct kr *r, struct kf_req *q)
 	case 20: /* DeleteTopics: names (v0-5), then structs with a nullable name */
 		kf_first_name(r, q, true);
 		break;
-	case 15: case 42: /* DescribeGroups, DeleteGroups */
+	case 15:
+	case 42: /* DescribeGroups, DeleteGroups */
 		kf_first_name(r, q, false);
 		break;
 	default:
@@ -570,7 +555,12 @@ static bool kf_resp_error(struct kr *r, int api, int ver, int *code)
 		if (ver >= 2)
 			kr_i32(r);
 		break;
-	case 12: case 13: case 14: case 16: case 22: case 42: /* throttle v1+ (v0+ for 22, 42) */
+	case 12:
+	case 13:
+	case 14:
+	case 16:
+	case 22:
+	case 42: /* throttle v1+ (v0+ for 22, 42) */
 		if (ver >= 1 || api == 22 || api == 42)
 			kr_i32(r);
 		if (api == 42) { /* DeleteGroups: results[group_id, error] */
@@ -585,7 +575,9 @@ static bool kf_resp_error(struct kr *r, int api, int ver, int *code)
 		if (kr_array(r) <= 0 || !r->ok)
 			return false;
 		break;
-	case 17: case 18: case 36: /* SaslHandshake, ApiVersions, SaslAuthenticate: error first */
+	case 17:
+	case 18:
+	case 36: /* SaslHandshake, ApiVersions, SaslAuthenticate: error first */
 		break;
 	case 19: /* CreateTopics: throttle v2+, topics[name, (v7+ id), error] */
 	case 20: /* DeleteTopics: throttle v1+, responses[name, (v6+ id), error] */
@@ -654,17 +646,20 @@ static void kf_set_version(struct zt_msg *m, int ver)
 	snprintf(m->version, sizeof(m->version), "%d", ver);
 }
 
-static void kf_emit_req(struct kf_state *s, struct f32_dir *d, const struct kf_req *q, zt_emit_fn emit, void *ctx)
+static void kf_emit_req(struct kf_state *s, struct f32_dir *d, const struct kf_req *q, zt_emit_fn emit,
+			void *ctx)
 {
 	struct zt_msg *m = &d->msg;
 
 	m->kind = ZT_MSG_REQUEST;
 	m->key = q->corr;
 	m->pair = ZT_PAIR_KEY;
-	zt_copy_str(m->request_type, sizeof(m->request_type), kf_apis[q->api].name, strlen(kf_apis[q->api].name));
+	zt_copy_str(m->request_type, sizeof(m->request_type), kf_apis[q->api].name,
+		    strlen(kf_apis[q->api].name));
 	kf_set_version(m, q->ver);
 	if (q->res)
-		zt_copy_str(m->request_resource, sizeof(m->request_resource), (const char *)q->res, q->res_len);
+		zt_copy_str(m->request_resource, sizeof(m->request_resource), (const char *)q->res,
+			    q->res_len);
 	if (q->client && q->client_len)
 		zt_attrs_add(&m->attrs, "kafka.client_id", (const char *)q->client, q->client_len);
 	if (d->gap && d->blen < q->hdr_end + 64 && d->blen < d->total)
@@ -704,7 +699,7 @@ static void kf_done(void *state, struct f32_dir *d, int dir, zt_emit_fn emit, vo
 	}
 	if (d->blen < 8) {
 		if (d->total < 8)
-			return; /* not a response */
+			return;		     /* not a response */
 		m->flags |= ZT_MF_TRUNCATED; /* no correlation id: an orphan */
 	}
 	uint32_t corr = d->blen >= 8 ? f32_be32(d->buf + 4) : UINT32_MAX;
@@ -726,8 +721,8 @@ static void kf_done(void *state, struct f32_dir *d, int dir, zt_emit_fn emit, vo
 				m->response_code = code;
 				m->flags |= ZT_MF_HAS_CODE;
 				if (name)
-					zt_copy_str(m->response_exception, sizeof(m->response_exception), name,
-						    strlen(name));
+					zt_copy_str(m->response_exception, sizeof(m->response_exception),
+						    name, strlen(name));
 				else
 					snprintf(m->response_exception, sizeof(m->response_exception),
 						 "UNKNOWN_ERROR_%d", code);

@@ -53,16 +53,26 @@ enum {
 static const char *mg_op_name(uint32_t op)
 {
 	switch (op) {
-	case MG_OP_REPLY: return "OP_REPLY";
-	case MG_OP_UPDATE: return "OP_UPDATE";
-	case MG_OP_INSERT: return "OP_INSERT";
-	case MG_OP_QUERY: return "OP_QUERY";
-	case MG_OP_GET_MORE: return "OP_GET_MORE";
-	case MG_OP_DELETE: return "OP_DELETE";
-	case MG_OP_KILL_CURSORS: return "OP_KILL_CURSORS";
-	case MG_OP_COMPRESSED: return "OP_COMPRESSED";
-	case MG_OP_MSG: return "OP_MSG";
-	default: return NULL;
+	case MG_OP_REPLY:
+		return "OP_REPLY";
+	case MG_OP_UPDATE:
+		return "OP_UPDATE";
+	case MG_OP_INSERT:
+		return "OP_INSERT";
+	case MG_OP_QUERY:
+		return "OP_QUERY";
+	case MG_OP_GET_MORE:
+		return "OP_GET_MORE";
+	case MG_OP_DELETE:
+		return "OP_DELETE";
+	case MG_OP_KILL_CURSORS:
+		return "OP_KILL_CURSORS";
+	case MG_OP_COMPRESSED:
+		return "OP_COMPRESSED";
+	case MG_OP_MSG:
+		return "OP_MSG";
+	default:
+		return NULL;
 	}
 }
 
@@ -87,7 +97,7 @@ struct bs_el {
 
 struct bs_it {
 	const uint8_t *p;
-	size_t n;   /* bytes we may read: min(document length, captured) */
+	size_t n; /* bytes we may read: min(document length, captured) */
 	size_t i;
 };
 
@@ -113,20 +123,36 @@ static size_t bs_val_size(uint8_t t, const uint8_t *v, size_t avail, bool *bad)
 	uint32_t l;
 
 	switch (t) {
-	case 1: case 9: case 17: case 18: return 8;
-	case 7: return 12;
-	case 8: return 1;
-	case 16: return 4;
-	case 19: return 16;
-	case 6: case 10: case 0xff: case 0x7f: return 0;
-	case 2: case 13: case 14: /* string */
+	case 1:
+	case 9:
+	case 17:
+	case 18:
+		return 8;
+	case 7:
+		return 12;
+	case 8:
+		return 1;
+	case 16:
+		return 4;
+	case 19:
+		return 16;
+	case 6:
+	case 10:
+	case 0xff:
+	case 0x7f:
+		return 0;
+	case 2:
+	case 13:
+	case 14: /* string */
 		if (avail < 4)
 			return SIZE_MAX;
 		l = f32_le32(v);
 		if (l < 1 || l > MG_MAX_TOTAL)
 			break;
 		return 4 + (size_t)l;
-	case 3: case 4: case 15: /* document, array, code with scope */
+	case 3:
+	case 4:
+	case 15: /* document, array, code with scope */
 		if (avail < 4)
 			return SIZE_MAX;
 		l = f32_le32(v);
@@ -204,11 +230,7 @@ static bool bs_str(const struct bs_el *e, const char **s, size_t *n)
 		return false;
 	*s = (const char *)e->val + 4;
 	*n = e->val_len - 5;
-	if (e->cut) {
-		/* only what was captured */
-		return false;
-	}
-	return true;
+	return !e->cut; /* a string cut by the capture is not reported */
 }
 
 /* A numeric value (double, int32, int64, bool) as an integer. */
@@ -226,10 +248,17 @@ static bool bs_num(const struct bs_el *e, int64_t *v)
 		*v = (int64_t)d;
 		return true;
 	}
-	case 8: *v = e->val[0] != 0; return true;
-	case 16: *v = (int32_t)f32_le32(e->val); return true;
-	case 18: *v = (int64_t)((uint64_t)f32_le32(e->val + 4) << 32 | f32_le32(e->val)); return true;
-	default: return false;
+	case 8:
+		*v = e->val[0] != 0;
+		return true;
+	case 16:
+		*v = (int32_t)f32_le32(e->val);
+		return true;
+	case 18:
+		*v = (int64_t)((uint64_t)f32_le32(e->val + 4) << 32 | f32_le32(e->val));
+		return true;
+	default:
+		return false;
 	}
 }
 
@@ -247,12 +276,12 @@ static bool mg_printable(const char *p, size_t n)
 struct mg_view {
 	uint32_t len, req_id, resp_to, op; /* op: the original one if compressed */
 	uint32_t wire_op;
-	uint32_t flags;		/* OP_MSG flagBits, OP_REPLY responseFlags */
-	const uint8_t *doc;	/* NULL: none captured */
+	uint32_t flags;	    /* OP_MSG flagBits, OP_REPLY responseFlags */
+	const uint8_t *doc; /* NULL: none captured */
 	size_t doc_avail;
-	const char *ns;		/* legacy fullCollectionName */
+	const char *ns; /* legacy fullCollectionName */
 	size_t ns_len;
-	int compressor;		/* OP_COMPRESSED: compressorId */
+	int compressor; /* OP_COMPRESSED: compressorId */
 };
 
 /* Reads a cstring at buf[i..n): its length, or -1 when cut / not text. */
@@ -354,7 +383,7 @@ static bool mg_view(const uint8_t *buf, size_t n, struct mg_view *v)
 	default: /* legacy writes, getMore, killCursors */
 		if (v->op == MG_OP_KILL_CURSORS)
 			return v->len >= i + 8;
-		i += v->op == MG_OP_INSERT ? 4 : 4; /* flags or ZERO */
+		i += 4; /* OP_INSERT's flags, the others' ZERO */
 		if (n <= i)
 			return true;
 		if ((l = mg_cstr(buf, n, i)) < 0)
@@ -381,7 +410,8 @@ static void mg_set_ns(struct zt_msg *m, const char *ns, size_t n, bool resource)
 		return;
 	zt_copy_str(m->request_domain, sizeof(m->request_domain), ns, (size_t)(dot - ns));
 	if (resource)
-		zt_copy_str(m->request_resource, sizeof(m->request_resource), dot + 1, n - (size_t)(dot - ns) - 1);
+		zt_copy_str(m->request_resource, sizeof(m->request_resource), dot + 1,
+			    n - (size_t)(dot - ns) - 1);
 }
 
 static void mg_request_fields(struct zt_msg *m, const struct mg_view *v)
@@ -434,8 +464,20 @@ static void mg_request_fields(struct zt_msg *m, const struct mg_view *v)
 static uint8_t mg_status_of(int64_t code)
 {
 	switch (code) {
-	case 1: case 6: case 7: case 8: case 50: case 89: case 91: case 189: case 262: case 10107: case 11600:
-	case 11602: case 13435: case 13436:
+	case 1:
+	case 6:
+	case 7:
+	case 8:
+	case 50:
+	case 89:
+	case 91:
+	case 189:
+	case 262:
+	case 10107:
+	case 11600:
+	case 11602:
+	case 13435:
+	case 13436:
 		return ZT_RS_SERVER_ERROR;
 	default:
 		return ZT_RS_CLIENT_ERROR;
@@ -475,7 +517,8 @@ static void mg_response_fields(struct zt_msg *m, const struct mg_view *v)
 			mg_attr_num(m, "mongodb.n", num);
 		} else if (bs_name_is(&e, "nModified") && bs_num(&e, &num)) {
 			mg_attr_num(m, "mongodb.n_modified", num);
-		} else if ((bs_name_is(&e, "writeErrors") || bs_name_is(&e, "writeConcernError")) && !has_code) {
+		} else if ((bs_name_is(&e, "writeErrors") || bs_name_is(&e, "writeConcernError")) &&
+			   !has_code) {
 			/* the first error: writeErrors[0] or writeConcernError */
 			struct bs_it a, d;
 			struct bs_el x, y;
@@ -565,8 +608,9 @@ static void mg_done(void *state, struct f32_dir *d, int dir, zt_emit_fn emit, vo
 		} else {
 			mg_request_fields(m, &v);
 		}
-		if ((v.op == MG_OP_MSG && (v.flags & MG_F_MORE) && v.compressor < 0) || v.op == MG_OP_INSERT ||
-		    v.op == MG_OP_UPDATE || v.op == MG_OP_DELETE || v.op == MG_OP_KILL_CURSORS)
+		if ((v.op == MG_OP_MSG && (v.flags & MG_F_MORE) && v.compressor < 0) ||
+		    v.op == MG_OP_INSERT || v.op == MG_OP_UPDATE || v.op == MG_OP_DELETE ||
+		    v.op == MG_OP_KILL_CURSORS)
 			m->pair = ZT_PAIR_ONEWAY;
 	} else {
 		m->kind = ZT_MSG_RESPONSE;
@@ -654,7 +698,8 @@ static int mg_start_kind(const uint8_t *buf, size_t len)
 	}
 	if (mg_is_request(&v))
 		return ZT_MSG_REQUEST;
-	return (v.wire_op == MG_OP_REPLY || v.wire_op == MG_OP_MSG || v.wire_op == MG_OP_COMPRESSED) && v.resp_to
+	return (v.wire_op == MG_OP_REPLY || v.wire_op == MG_OP_MSG || v.wire_op == MG_OP_COMPRESSED) &&
+		       v.resp_to
 		   ? ZT_MSG_RESPONSE
 		   : 0;
 }

@@ -115,8 +115,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				extra = rng_next(&rng) % 5000;
 		}
 		struct zt_seg seg = {
-		    .len = n + extra, .enter_ns = t, .exit_ns = t + 5, .tid = 7,
-		    .seq = seq[dir], .has_seq = true, .dir = dir,
+		    .len = n + extra,
+		    .enter_ns = t,
+		    .exit_ns = t + 5,
+		    .tid = 7,
+		    .seq = seq[dir],
+		    .has_seq = true,
+		    .dir = dir,
 		};
 		feed_copy(state, &seg, data + off, cap);
 		seq[dir] += (uint32_t)(n + extra);

@@ -85,8 +85,14 @@ static void check_stream(const struct ph_chunk *c, size_t nc, const struct want 
 	ph_check_splits(OPS, c, nc, false, NULL, &ref);
 }
 
-#define EG(x) {.dir = ZT_DIR_EGRESS, .data = (x), .len = sizeof(x)}
-#define IN(x) {.dir = ZT_DIR_INGRESS, .data = (x), .len = sizeof(x)}
+#define EG(x)                                                                                                \
+	{                                                                                                    \
+		.dir = ZT_DIR_EGRESS, .data = (x), .len = sizeof(x)                                          \
+	}
+#define IN(x)                                                                                                \
+	{                                                                                                    \
+		.dir = ZT_DIR_INGRESS, .data = (x), .len = sizeof(x)                                         \
+	}
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define REQ ZT_MSG_REQUEST
 #define RESP ZT_MSG_RESPONSE
@@ -98,8 +104,14 @@ static void test_produce_v2(void **unused)
 {
 	struct ph_chunk c[] = {EG(kv_00_produce_v2_0), IN(kv_00_produce_v2_1)};
 	struct want w[] = {
-	    {.kind = REQ, .pair = KEY, .key = 1, .type = "Produce", .resource = "topic2", .version = "2",
-	     .client = "console-producer", .bytes = 121},
+	    {.kind = REQ,
+	     .pair = KEY,
+	     .key = 1,
+	     .type = "Produce",
+	     .resource = "topic2",
+	     .version = "2",
+	     .client = "console-producer",
+	     .bytes = 121},
 	    {.kind = RESP, .pair = KEY, .key = 1, .status = ZT_RS_OK, .bytes = 50},
 	};
 	check_stream(c, N(c), w, N(w));
@@ -110,8 +122,14 @@ static void test_produce_v7_python(void **unused)
 	/* kafka-python, headers carrying sw8; the request is 312 bytes */
 	struct ph_chunk c[] = {EG(kv_00_produce_v7_sw8_0), IN(kv_00_produce_v7_sw8_1)};
 	struct want w[] = {
-	    {.kind = REQ, .pair = KEY, .key = 1, .type = "Produce", .resource = "quickstart-events",
-	     .version = "7", .client = "kafka-python-producer-1", .bytes = 312},
+	    {.kind = REQ,
+	     .pair = KEY,
+	     .key = 1,
+	     .type = "Produce",
+	     .resource = "quickstart-events",
+	     .version = "7",
+	     .client = "kafka-python-producer-1",
+	     .bytes = 312},
 	    {.kind = RESP, .pair = KEY, .key = 1, .status = ZT_RS_OK, .bytes = 69},
 	};
 	check_stream(c, N(c), w, N(w));
@@ -121,8 +139,14 @@ static void test_produce_v9_flexible(void **unused)
 {
 	struct ph_chunk c[] = {EG(kv_00_produce_v9_0), IN(kv_00_produce_v9_1)};
 	struct want w[] = {
-	    {.kind = REQ, .pair = KEY, .key = 0x2f, .type = "Produce", .resource = "zqy-test", .version = "9",
-	     .client = "console-producer", .bytes = 156},
+	    {.kind = REQ,
+	     .pair = KEY,
+	     .key = 0x2f,
+	     .type = "Produce",
+	     .resource = "zqy-test",
+	     .version = "9",
+	     .client = "console-producer",
+	     .bytes = 156},
 	    {.kind = RESP, .pair = KEY, .key = 0x2f, .status = ZT_RS_OK, .bytes = 59},
 	};
 	check_stream(c, N(c), w, N(w));
@@ -132,8 +156,14 @@ static void test_fetch_v12(void **unused)
 {
 	struct ph_chunk c[] = {EG(kv_01_fetch_v12_ok_0), IN(kv_01_fetch_v12_ok_1)};
 	struct want w[] = {
-	    {.kind = REQ, .pair = KEY, .key = 0x3cf3, .type = "Fetch", .resource = "zqy-test", .version = "12",
-	     .client = "consumer-console-consumer-8919-1", .bytes = 120},
+	    {.kind = REQ,
+	     .pair = KEY,
+	     .key = 0x3cf3,
+	     .type = "Fetch",
+	     .resource = "zqy-test",
+	     .version = "12",
+	     .client = "consumer-console-consumer-8919-1",
+	     .bytes = 120},
 	    {.kind = RESP, .pair = KEY, .key = 0x3cf3, .status = ZT_RS_OK, .bytes = 21},
 	};
 	check_stream(c, N(c), w, N(w));
@@ -146,8 +176,13 @@ static void test_fetch_v12_error(void **unused)
 	struct ph_chunk c[] = {EG(kv_01_fetch_v12_unknown_0), IN(kv_01_fetch_v12_unknown_1)};
 	struct want w[] = {
 	    {.kind = REQ, .pair = KEY, .key = 20, .type = "Fetch", .resource = "", .bytes = 77},
-	    {.kind = RESP, .pair = KEY, .key = 20, .status = ZT_RS_CLIENT_ERROR, .code = 5120,
-	     .exc = "UNKNOWN_ERROR_5120", .bytes = 21},
+	    {.kind = RESP,
+	     .pair = KEY,
+	     .key = 20,
+	     .status = ZT_RS_CLIENT_ERROR,
+	     .code = 5120,
+	     .exc = "UNKNOWN_ERROR_5120",
+	     .bytes = 21},
 	};
 	check_stream(c, N(c), w, N(w));
 }
@@ -156,11 +191,22 @@ static void test_group_apis(void **unused)
 {
 	struct ph_chunk join[] = {EG(kv_11_join_group_v7_0), IN(kv_11_join_group_v7_1)};
 	struct want wj[] = {
-	    {.kind = REQ, .pair = KEY, .key = 120, .type = "JoinGroup", .resource = "zzzz12", .version = "7",
-	     .client = "consumer-zzzz12-1", .bytes = 145},
+	    {.kind = REQ,
+	     .pair = KEY,
+	     .key = 120,
+	     .type = "JoinGroup",
+	     .resource = "zzzz12",
+	     .version = "7",
+	     .client = "consumer-zzzz12-1",
+	     .bytes = 145},
 	    /* DeepFlow reads -1 too: UNKNOWN_SERVER_ERROR, the broker's */
-	    {.kind = RESP, .pair = KEY, .key = 120, .status = ZT_RS_SERVER_ERROR, .code = -1,
-	     .exc = "UNKNOWN_SERVER_ERROR", .bytes = 79},
+	    {.kind = RESP,
+	     .pair = KEY,
+	     .key = 120,
+	     .status = ZT_RS_SERVER_ERROR,
+	     .code = -1,
+	     .exc = "UNKNOWN_SERVER_ERROR",
+	     .bytes = 79},
 	};
 	check_stream(join, N(join), wj, N(wj));
 	struct ph_chunk leave[] = {EG(kv_13_leave_group_v4_0), IN(kv_13_leave_group_v4_1)};
@@ -173,8 +219,13 @@ static void test_group_apis(void **unused)
 	struct want ws[] = {
 	    {.kind = REQ, .pair = KEY, .key = 120, .type = "SyncGroup", .resource = "zzzz12", .bytes = 211},
 	    /* -1 as well (DeepFlow agrees) */
-	    {.kind = RESP, .pair = KEY, .key = 120, .status = ZT_RS_SERVER_ERROR, .code = -1,
-	     .exc = "UNKNOWN_SERVER_ERROR", .bytes = 70},
+	    {.kind = RESP,
+	     .pair = KEY,
+	     .key = 120,
+	     .status = ZT_RS_SERVER_ERROR,
+	     .code = -1,
+	     .exc = "UNKNOWN_SERVER_ERROR",
+	     .bytes = 70},
 	};
 	check_stream(sync, N(sync), ws, N(ws));
 }
@@ -184,8 +235,14 @@ static void test_api_versions_v3(void **unused)
 	/* a flexible request, answered with response header v0 */
 	struct ph_chunk c[] = {EG(kv_18_api_versions_v3_0), IN(kv_18_api_versions_v3_1)};
 	struct want w[] = {
-	    {.kind = REQ, .pair = KEY, .key = 2, .type = "ApiVersions", .resource = "", .version = "3",
-	     .client = "adminclient-1", .bytes = 53},
+	    {.kind = REQ,
+	     .pair = KEY,
+	     .key = 2,
+	     .type = "ApiVersions",
+	     .resource = "",
+	     .version = "3",
+	     .client = "adminclient-1",
+	     .bytes = 53},
 	    {.kind = RESP, .pair = KEY, .key = 2, .status = ZT_RS_OK, .bytes = 439},
 	};
 	check_stream(c, N(c), w, N(w));
@@ -204,19 +261,31 @@ static void put(struct buf *b, const void *p, size_t n)
 	memcpy(b->b + b->n, p, n);
 	b->n += n;
 }
-static void put8(struct buf *b, uint8_t v) { put(b, &v, 1); }
-static void put16(struct buf *b, int v) { uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v}; put(b, x, 2); }
+static void put8(struct buf *b, uint8_t v)
+{
+	put(b, &v, 1);
+}
+static void put16(struct buf *b, int v)
+{
+	uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+	put(b, x, 2);
+}
 static void put32(struct buf *b, uint32_t v)
 {
 	uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
 	put(b, x, 4);
 }
-static void putstr(struct buf *b, const char *s) { put16(b, (int)strlen(s)); put(b, s, strlen(s)); }
+static void putstr(struct buf *b, const char *s)
+{
+	put16(b, (int)strlen(s));
+	put(b, s, strlen(s));
+}
 /* sets the size field at 0 from the length */
 static void seal(struct buf *b)
 {
 	uint32_t n = (uint32_t)(b->n - 4);
-	b->b[0] = (uint8_t)(n >> 24), b->b[1] = (uint8_t)(n >> 16), b->b[2] = (uint8_t)(n >> 8), b->b[3] = (uint8_t)n;
+	b->b[0] = (uint8_t)(n >> 24), b->b[1] = (uint8_t)(n >> 16), b->b[2] = (uint8_t)(n >> 8),
+	b->b[3] = (uint8_t)n;
 }
 
 /* Produce v3 (kafka-python / kcat style, not flexible). extra: bytes of
@@ -226,19 +295,20 @@ static void produce_v3(struct buf *b, uint32_t corr, int acks, const char *topic
 	b->n = 0;
 	put32(b, 0);
 	put16(b, 0), put16(b, 3), put32(b, corr), putstr(b, "rdkafka");
-	put16(b, -1);	  /* transactional_id null */
-	put16(b, acks);	  /* acks */
-	put32(b, 1500);	  /* timeout */
-	put32(b, 1);	  /* one topic */
+	put16(b, -1);	/* transactional_id null */
+	put16(b, acks); /* acks */
+	put32(b, 1500); /* timeout */
+	put32(b, 1);	/* one topic */
 	putstr(b, topic);
-	put32(b, 1);	  /* one partition */
-	put32(b, 0);	  /* index */
+	put32(b, 1);	      /* one partition */
+	put32(b, 0);	      /* index */
 	put32(b, 61 + extra); /* batch size */
 	for (int i = 0; i < 61; i++)
 		put8(b, (uint8_t)i);
 	seal(b);
 	uint32_t n = (uint32_t)(b->n - 4 + extra);
-	b->b[0] = (uint8_t)(n >> 24), b->b[1] = (uint8_t)(n >> 16), b->b[2] = (uint8_t)(n >> 8), b->b[3] = (uint8_t)n;
+	b->b[0] = (uint8_t)(n >> 24), b->b[1] = (uint8_t)(n >> 16), b->b[2] = (uint8_t)(n >> 8),
+	b->b[3] = (uint8_t)n;
 }
 
 static void produce_v3_resp(struct buf *b, uint32_t corr, const char *topic, int err)
@@ -260,10 +330,16 @@ static void test_acks0_oneway(void **unused)
 	produce_v3(&a, 7, 0, "fire", 0);
 	produce_v3(&b2, 8, 1, "kept", 0);
 	produce_v3_resp(&r2, 8, "kept", 0);
-	struct ph_chunk c[] = {{.dir = 0, .data = a.b, .len = a.n}, {.dir = 0, .data = b2.b, .len = b2.n},
+	struct ph_chunk c[] = {{.dir = 0, .data = a.b, .len = a.n},
+			       {.dir = 0, .data = b2.b, .len = b2.n},
 			       {.dir = 1, .data = r2.b, .len = r2.n}};
 	struct want w[] = {
-	    {.kind = REQ, .pair = ZT_PAIR_ONEWAY, .key = 7, .type = "Produce", .resource = "fire", .bytes = a.n},
+	    {.kind = REQ,
+	     .pair = ZT_PAIR_ONEWAY,
+	     .key = 7,
+	     .type = "Produce",
+	     .resource = "fire",
+	     .bytes = a.n},
 	    {.kind = REQ, .pair = KEY, .key = 8, .type = "Produce", .resource = "kept", .bytes = b2.n},
 	    {.kind = RESP, .pair = KEY, .key = 8, .status = ZT_RS_OK, .bytes = r2.n},
 	};
@@ -278,8 +354,13 @@ static void test_unknown_topic_error(void **unused)
 	struct ph_chunk c[] = {{.dir = 0, .data = q.b, .len = q.n}, {.dir = 1, .data = r.b, .len = r.n}};
 	struct want w[] = {
 	    {.kind = REQ, .pair = KEY, .key = 9, .type = "Produce", .resource = "nosuch", .bytes = q.n},
-	    {.kind = RESP, .pair = KEY, .key = 9, .status = ZT_RS_CLIENT_ERROR, .code = 3,
-	     .exc = "UNKNOWN_TOPIC_OR_PARTITION", .bytes = r.n},
+	    {.kind = RESP,
+	     .pair = KEY,
+	     .key = 9,
+	     .status = ZT_RS_CLIENT_ERROR,
+	     .code = 3,
+	     .exc = "UNKNOWN_TOPIC_OR_PARTITION",
+	     .bytes = r.n},
 	};
 	check_stream(c, N(c), w, N(w));
 	/* a broker-side error is a server error */
@@ -308,8 +389,13 @@ static void test_pipelined_and_out_of_order(void **unused)
 	struct want w[] = {
 	    {.kind = REQ, .pair = KEY, .key = 100, .type = "Produce", .resource = "t1", .bytes = q1.n},
 	    {.kind = REQ, .pair = KEY, .key = 101, .type = "Produce", .resource = "t2", .bytes = q2.n},
-	    {.kind = RESP, .pair = KEY, .key = 101, .status = ZT_RS_CLIENT_ERROR, .code = 3,
-	     .exc = "UNKNOWN_TOPIC_OR_PARTITION", .bytes = r2.n},
+	    {.kind = RESP,
+	     .pair = KEY,
+	     .key = 101,
+	     .status = ZT_RS_CLIENT_ERROR,
+	     .code = 3,
+	     .exc = "UNKNOWN_TOPIC_OR_PARTITION",
+	     .bytes = r2.n},
 	    {.kind = RESP, .pair = KEY, .key = 100, .status = ZT_RS_OK, .bytes = r1.n},
 	};
 	check_stream(c, N(c), w, N(w));
@@ -343,7 +429,8 @@ static void test_header_in_gap(void **unused)
 	struct buf q, q0;
 	produce_v3(&q0, 4, 1, "first", 0);
 	produce_v3(&q, 5, 1, "cut", 0);
-	struct ph_chunk c[] = {{.dir = 0, .data = q0.b, .len = q0.n}, {.dir = 0, .data = q.b, .len = 6, .gap = q.n - 6}};
+	struct ph_chunk c[] = {{.dir = 0, .data = q0.b, .len = q0.n},
+			       {.dir = 0, .data = q.b, .len = 6, .gap = q.n - 6}};
 	ph_run(OPS, c, 2, &(struct ph_feed){.cut = PH_WHOLE}, &got);
 	assert_int_equal(got.n, 2);
 	assert_true(got.m[1].flags & ZT_MF_TRUNCATED);
@@ -373,7 +460,8 @@ static void test_lost_and_resync(void **unused)
 	assert_int_equal(got.m[1].kind, RESP);
 	assert_int_equal(got.m[1].status, ZT_RS_OK);
 	/* a size out of bounds loses the framing too: nothing emitted */
-	struct ph_chunk bad[] = {{.dir = 0, .data = "\x7f\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x01", .len = 12}};
+	struct ph_chunk bad[] = {
+	    {.dir = 0, .data = "\x7f\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x01", .len = 12}};
 	ph_run(OPS, bad, 1, &(struct ph_feed){.cut = PH_WHOLE}, &got);
 	assert_int_equal(got.n, 0);
 }
@@ -405,15 +493,26 @@ static void test_metadata_and_apiversions_built(void **unused)
 	put32(&r, 0), put32(&r, 3);
 	put32(&r, 1); /* brokers */
 	put32(&r, 0), putstr(&r, "127.0.0.1"), put32(&r, 16801), put16(&r, -1);
-	put32(&r, 0);				   /* controller */
+	put32(&r, 0);								     /* controller */
 	put32(&r, 1), put16(&r, 3), putstr(&r, "orders"), put8(&r, 0), put32(&r, 0); /* topics */
 	seal(&r);
 	struct ph_chunk c[] = {{.dir = 0, .data = q.b, .len = q.n}, {.dir = 1, .data = r.b, .len = r.n}};
 	struct want w[] = {
-	    {.kind = REQ, .pair = KEY, .key = 3, .type = "Metadata", .resource = "orders", .version = "1",
-	     .client = "rdkafka", .bytes = q.n},
-	    {.kind = RESP, .pair = KEY, .key = 3, .status = ZT_RS_CLIENT_ERROR, .code = 3,
-	     .exc = "UNKNOWN_TOPIC_OR_PARTITION", .bytes = r.n},
+	    {.kind = REQ,
+	     .pair = KEY,
+	     .key = 3,
+	     .type = "Metadata",
+	     .resource = "orders",
+	     .version = "1",
+	     .client = "rdkafka",
+	     .bytes = q.n},
+	    {.kind = RESP,
+	     .pair = KEY,
+	     .key = 3,
+	     .status = ZT_RS_CLIENT_ERROR,
+	     .code = 3,
+	     .exc = "UNKNOWN_TOPIC_OR_PARTITION",
+	     .bytes = r.n},
 	};
 	check_stream(c, N(c), w, N(w));
 }
@@ -431,14 +530,18 @@ static void test_infer(void **unused)
 	static const struct {
 		const uint8_t *p;
 		size_t n;
-	} reqs[] = {{A(kv_00_produce_v2_0)}, {A(kv_00_produce_v7_sw8_0)}, {A(kv_00_produce_v9_0)},
-		    {A(kv_01_fetch_v12_ok_0)}, {A(kv_11_join_group_v7_0)},   {A(kv_13_leave_group_v4_0)},
+	} reqs[] = {{A(kv_00_produce_v2_0)},	{A(kv_00_produce_v7_sw8_0)}, {A(kv_00_produce_v9_0)},
+		    {A(kv_01_fetch_v12_ok_0)},	{A(kv_11_join_group_v7_0)},  {A(kv_13_leave_group_v4_0)},
 		    {A(kv_14_sync_group_v5_0)}, {A(kv_18_api_versions_v3_0)}};
 	static const struct {
 		const uint8_t *p;
 		size_t n;
-	} not_kafka[] = {{A(kv_00_produce_v2_1)}, {A(kv_01_fetch_v12_ok_1)}, {A(kv_18_api_versions_v3_1)},
-			 {A(mv_msg_0)}, {A(mv_msg_1)}, {A(mv_all_0)}};
+	} not_kafka[] = {{A(kv_00_produce_v2_1)},
+			 {A(kv_01_fetch_v12_ok_1)},
+			 {A(kv_18_api_versions_v3_1)},
+			 {A(mv_msg_0)},
+			 {A(mv_msg_1)},
+			 {A(mv_all_0)}};
 	static const char *texts[] = {
 	    "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
 	    "*1\r\n$4\r\nPING\r\n",
@@ -480,7 +583,9 @@ static void test_hostile(void **unused)
 	static const struct {
 		const uint8_t *p;
 		size_t n;
-	} v[] = {{A(kv_00_produce_v9_0)}, {A(kv_11_join_group_v7_1)}, {A(kv_18_api_versions_v3_1)},
+	} v[] = {{A(kv_00_produce_v9_0)},
+		 {A(kv_11_join_group_v7_1)},
+		 {A(kv_18_api_versions_v3_1)},
 		 {A(kv_01_fetch_v12_ok_0)}};
 	uint8_t tmp[512];
 	for (size_t i = 0; i < N(v); i++) {
@@ -523,7 +628,8 @@ static void test_redact(void **unused)
 	assert_int_equal(got.n, 1);
 	assert_string_equal(got.m[0].request_type, "SaslAuthenticate");
 	/* SaslHandshake v0 style: the raw PLAIN token after a size */
-	static const uint8_t raw[] = "\x00\x00\x00\x0d\x00" "alice\x00s3cr3t";
+	static const uint8_t raw[] = "\x00\x00\x00\x0d\x00"
+				     "alice\x00s3cr3t";
 	p = ph_at_guard(raw, 17);
 	assert_int_equal(OPS->redact_payload(p, 17), 6);
 	assert_memory_equal(p + 11, "******", 6);

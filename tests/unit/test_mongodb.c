@@ -74,14 +74,15 @@ static void test_shell_session(void **unused)
 		size_t n;
 	} seg[] = {
 #define S(i) {mv_all_##i, sizeof(mv_all_##i)}
-	    S(0),  S(1),  S(2),  S(3),  S(4),  S(5),  S(6),  S(7),  S(8),  S(9),  S(10), S(11), S(12), S(13),
-	    S(14), S(15), S(16), S(17), S(18), S(19), S(20), S(21), S(22), S(23), S(24), S(25), S(26), S(27),
-	    S(28), S(29),
+	    S(0),  S(1),  S(2),	 S(3),	S(4),  S(5),  S(6),  S(7),  S(8),  S(9),
+	    S(10), S(11), S(12), S(13), S(14), S(15), S(16), S(17), S(18), S(19),
+	    S(20), S(21), S(22), S(23), S(24), S(25), S(26), S(27), S(28), S(29),
 #undef S
 	};
-	static const char *types[] = {"isMaster", "saslContinue", "saslContinue", "whatsmyuri", "buildinfo",
-				      "getLog", "isMaster", "buildInfo", "getCmdLineOpts", "buildInfo",
-				      "isMaster", "replSetGetStatus", "getLog", "isMaster", "endSessions"};
+	static const char *types[] = {"isMaster",	"saslContinue", "saslContinue", "whatsmyuri",
+				      "buildinfo",	"getLog",	"isMaster",	"buildInfo",
+				      "getCmdLineOpts", "buildInfo",	"isMaster",	"replSetGetStatus",
+				      "getLog",		"isMaster",	"endSessions"};
 	struct ph_chunk c[N(seg)];
 	for (size_t i = 0; i < N(seg); i++)
 		c[i] = (struct ph_chunk){.dir = (uint8_t)(i & 1), .data = seg[i].p, .len = seg[i].n};
@@ -95,7 +96,8 @@ static void test_shell_session(void **unused)
 		assert_int_equal(r->kind, RESP);
 		assert_int_equal(q->key, r->key);
 		assert_int_equal(q->key, i == 0 ? 0 : i - 0); /* requestIDs 0, 1, 2... */
-		assert_string_equal(q->request_domain, i == 6 || i == 7 || i == 9 || i == 10 || i == 13 ? "test" : "admin");
+		assert_string_equal(q->request_domain,
+				    i == 6 || i == 7 || i == 9 || i == 10 || i == 13 ? "test" : "admin");
 		assert_int_equal(q->bytes, seg[2 * i].n);
 		assert_int_equal(r->bytes, seg[2 * i + 1].n);
 		if (i == 11) { /* replSetGetStatus on a standalone */
@@ -204,7 +206,8 @@ static void find_req(struct buf *b, uint32_t id, const char *coll, const char *d
 	msg_end(b);
 }
 
-static void ok_reply(struct buf *b, uint32_t id, uint32_t resp_to, double ok, int n, int code, const char *err)
+static void ok_reply(struct buf *b, uint32_t id, uint32_t resp_to, double ok, int n, int code,
+		     const char *err)
 {
 	msg_begin(b, id, resp_to, 0);
 	size_t d = doc_begin(b);
@@ -218,7 +221,13 @@ static void ok_reply(struct buf *b, uint32_t id, uint32_t resp_to, double ok, in
 }
 
 void dbg(const struct ph_msgs *o);
-void dbg(const struct ph_msgs *o){for(size_t i=0;i<o->n;i++) printf("%d key=%lu type=%s res=%s st=%d code=%d exc=%s\n",o->m[i].kind,(unsigned long)o->m[i].key,o->m[i].request_type,o->m[i].request_resource,o->m[i].status,o->m[i].response_code,o->m[i].response_exception);}
+void dbg(const struct ph_msgs *o)
+{
+	for (size_t i = 0; i < o->n; i++)
+		printf("%d key=%lu type=%s res=%s st=%d code=%d exc=%s\n", o->m[i].kind,
+		       (unsigned long)o->m[i].key, o->m[i].request_type, o->m[i].request_resource,
+		       o->m[i].status, o->m[i].response_code, o->m[i].response_exception);
+}
 static void test_pymongo_like(void **unused)
 {
 	/* find + reply, a failing command, a pipelined pair answered out of
@@ -244,7 +253,8 @@ static void test_pymongo_like(void **unused)
 	el_i32(&r5, "n", 0);
 	size_t we = (el(&r5, 4, "writeErrors"), doc_begin(&r5));
 	size_t e0 = (el(&r5, 3, "0"), doc_begin(&r5));
-	el_i32(&r5, "index", 0), el_i32(&r5, "code", 11000), el_str(&r5, "errmsg", "E11000 duplicate key error");
+	el_i32(&r5, "index", 0), el_i32(&r5, "code", 11000),
+	    el_str(&r5, "errmsg", "E11000 duplicate key error");
 	doc_end(&r5, e0);
 	doc_end(&r5, we);
 	el_dbl(&r5, "ok", 1.0);
@@ -302,8 +312,10 @@ static void test_oneway_and_legacy(void **unused)
 	set32(&z, 0, (uint32_t)z.n);
 	find_req(&q, 12, "c", "app");
 	ok_reply(&r, 200, 12, 1.0, -1, 0, NULL);
-	struct ph_chunk c[] = {{.dir = 0, .data = a.b, .len = a.n}, {.dir = 0, .data = b.b, .len = b.n},
-			       {.dir = 0, .data = z.b, .len = z.n}, {.dir = 0, .data = q.b, .len = q.n},
+	struct ph_chunk c[] = {{.dir = 0, .data = a.b, .len = a.n},
+			       {.dir = 0, .data = b.b, .len = b.n},
+			       {.dir = 0, .data = z.b, .len = z.n},
+			       {.dir = 0, .data = q.b, .len = q.n},
 			       {.dir = 1, .data = r.b, .len = r.n}};
 	ph_check_splits(OPS, c, N(c), false, NULL, &ref);
 	assert_int_equal(ref.n, 5);
@@ -348,8 +360,10 @@ static void test_getmore_and_legacy_query(void **unused)
 	el_str(&r, "$err", "bad query"), el_i32(&r, "code", 2);
 	doc_end(&r, d);
 	set32(&r, 0, (uint32_t)r.n);
-	struct ph_chunk c[] = {{.dir = 0, .data = g.b, .len = g.n}, {.dir = 1, .data = gr.b, .len = gr.n},
-			       {.dir = 0, .data = q.b, .len = q.n}, {.dir = 1, .data = r.b, .len = r.n}};
+	struct ph_chunk c[] = {{.dir = 0, .data = g.b, .len = g.n},
+			       {.dir = 1, .data = gr.b, .len = gr.n},
+			       {.dir = 0, .data = q.b, .len = q.n},
+			       {.dir = 1, .data = r.b, .len = r.n}};
 	ph_check_splits(OPS, c, N(c), false, NULL, &ref);
 	assert_int_equal(ref.n, 4);
 	assert_string_equal(ref.m[0].request_type, "getMore");
@@ -419,7 +433,8 @@ static void test_infer(void **unused)
 	/* a reply (mid-connection): weaker, but a response */
 	assert_true(infer_at_guard(mv_msg_1, sizeof(mv_msg_1), 0) >= 50);
 	assert_int_equal(OPS->first_kind(ph_at_guard(mv_msg_1, sizeof(mv_msg_1)), sizeof(mv_msg_1)), RESP);
-	assert_true(infer_at_guard(mv_msg_0, sizeof(mv_msg_0), 27017) > infer_at_guard(mv_msg_0, sizeof(mv_msg_0), 0));
+	assert_true(infer_at_guard(mv_msg_0, sizeof(mv_msg_0), 27017) >
+		    infer_at_guard(mv_msg_0, sizeof(mv_msg_0), 0));
 	/* a server reading the header alone (mongod does): 16 bytes suffice
 	 * for a request, not for a reply */
 	assert_true(infer_at_guard(mv_msg_0, 16, 0) >= 50);
@@ -436,8 +451,10 @@ static void test_infer(void **unused)
 	static const struct {
 		const void *p;
 		size_t n;
-	} no[] = {{kv_00_produce_v2_0, sizeof(kv_00_produce_v2_0)}, {kv_18_api_versions_v3_1, 439},
-		  {"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27}, {"*1\r\n$4\r\nPING\r\n", 14},
+	} no[] = {{kv_00_produce_v2_0, sizeof(kv_00_produce_v2_0)},
+		  {kv_18_api_versions_v3_1, 439},
+		  {"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27},
+		  {"*1\r\n$4\r\nPING\r\n", 14},
 		  {"\x00\x00\x00\x25\x00\x03\x00\x00user\x00postgres\x00database\x00postgres\x00\x00", 37}};
 	for (size_t i = 0; i < N(no); i++)
 		if (infer_at_guard(no[i].p, no[i].n, 27017) >= 50)
@@ -468,7 +485,8 @@ static void test_hostile(void **unused)
 		for (size_t k = 0; k < n; k++) {
 			memcpy(tmp, p, n);
 			tmp[k] ^= 0xff;
-			struct ph_chunk c[] = {{.dir = 0, .data = tmp, .len = n}, {.dir = 1, .data = tmp, .len = n}};
+			struct ph_chunk c[] = {{.dir = 0, .data = tmp, .len = n},
+					       {.dir = 1, .data = tmp, .len = n}};
 			ph_run(OPS, c, 2, &(struct ph_feed){.cut = PH_WHOLE}, &got);
 			(void)infer_at_guard(tmp, n, 0);
 			memcpy(tmp, p, n);
@@ -541,10 +559,16 @@ static void test_ops(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ops),	      cmocka_unit_test(test_find_op_msg),
-	    cmocka_unit_test(test_shell_session), cmocka_unit_test(test_pymongo_like),
-	    cmocka_unit_test(test_oneway_and_legacy), cmocka_unit_test(test_getmore_and_legacy_query), cmocka_unit_test(test_gaps),
-	    cmocka_unit_test(test_infer), cmocka_unit_test(test_header_reads),	      cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_ops),
+	    cmocka_unit_test(test_find_op_msg),
+	    cmocka_unit_test(test_shell_session),
+	    cmocka_unit_test(test_pymongo_like),
+	    cmocka_unit_test(test_oneway_and_legacy),
+	    cmocka_unit_test(test_getmore_and_legacy_query),
+	    cmocka_unit_test(test_gaps),
+	    cmocka_unit_test(test_infer),
+	    cmocka_unit_test(test_header_reads),
+	    cmocka_unit_test(test_hostile),
 	    cmocka_unit_test(test_redact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
