@@ -22,6 +22,7 @@
 #include "proto/kafka.h"
 #include "proto/proto.h"
 
+#include "foreign_starts.h"
 #include "kafka_vectors.h"
 #include "mongo_vectors.h"
 
@@ -572,6 +573,16 @@ static void test_infer(void **unused)
 			fail_msg("text %zu inferred as kafka", i);
 	}
 	assert_int_equal(infer_at_guard("", 0, 9092), 0);
+	for (size_t i = 0; i < N(foreign_starts); i++)
+		for (size_t k = 0; k <= foreign_starts[i].n; k++)
+			if (infer_at_guard(foreign_starts[i].p, k, 9092) >= 50)
+				fail_msg("%s (%zu bytes) inferred as Kafka", foreign_starts[i].name, k);
+	/* and their bytes are not touched by the redaction */
+	for (size_t i = 0; i < N(foreign_starts); i++) {
+		uint8_t *p = ph_at_guard(foreign_starts[i].p, foreign_starts[i].n);
+		if (OPS->redact_payload(p, foreign_starts[i].n) || memcmp(p, foreign_starts[i].p, foreign_starts[i].n))
+			fail_msg("%s redacted", foreign_starts[i].name);
+	}
 }
 
 /* ---- hostile input ---------------------------------------------------- */

@@ -22,6 +22,7 @@
 #include "parser_harness.h"
 #include "proto/proto.h"
 
+#include "foreign_starts.h"
 #include "kafka_vectors.h"
 #include "mongo_vectors.h"
 
@@ -459,6 +460,16 @@ static void test_infer(void **unused)
 	for (size_t i = 0; i < N(no); i++)
 		if (infer_at_guard(no[i].p, no[i].n, 27017) >= 50)
 			fail_msg("not mongo %zu inferred", i);
+	for (size_t i = 0; i < N(foreign_starts); i++)
+		for (size_t k = 0; k <= foreign_starts[i].n; k++)
+			if (infer_at_guard(foreign_starts[i].p, k, 27017) >= 50)
+				fail_msg("%s (%zu bytes) inferred as MongoDB", foreign_starts[i].name, k);
+	/* and their bytes are not touched by the redaction */
+	for (size_t i = 0; i < N(foreign_starts); i++) {
+		uint8_t *p = ph_at_guard(foreign_starts[i].p, foreign_starts[i].n);
+		if (OPS->redact_payload(p, foreign_starts[i].n) || memcmp(p, foreign_starts[i].p, foreign_starts[i].n))
+			fail_msg("%s redacted", foreign_starts[i].name);
+	}
 }
 
 /* mongod reads each request as header, then body: the same messages */
