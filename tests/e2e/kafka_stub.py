@@ -11,6 +11,7 @@ import socket
 import socketserver
 import struct
 import threading
+import time
 
 ADVERTISED = {18: (0, 3), 3: (0, 1), 0: (0, 3), 1: (0, 3), 17: (0, 1), 36: (0, 1)}  # api key -> versions
 UNKNOWN_TOPIC = 3
@@ -119,7 +120,8 @@ class Handler(socketserver.BaseRequestHandler):
                     body += struct.pack(">i", 1) + struct.pack(">hiii", 0, 0, 0, 1) + struct.pack(">i", 0) \
                         + struct.pack(">ii", 1, 0)
             return struct.pack(">i", corr) + body
-        if api == 1:  # Fetch v0-v3: every partition empty
+        if api == 1:  # Fetch v0-v3: every partition empty, after the long poll (max_wait_ms, <= 0.2 s)
+            time.sleep(min(struct.unpack_from(">i", m, i + 4)[0], 200) / 1000)
             i += 12 + (4 if ver >= 3 else 0)  # replica, max wait, min bytes, max bytes
             nt = struct.unpack_from(">i", m, i)[0]
             i += 4
@@ -208,7 +210,6 @@ def raw_produce(port, topic, acks=1, corr=7, client="zt-raw"):
 
 if __name__ == "__main__":
     import sys
-    import time
     b = Broker(int(sys.argv[1])).start()
     try:
         while True:

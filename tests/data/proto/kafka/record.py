@@ -35,8 +35,18 @@ def main():
         line = rec.stderr.readline()
         if not line:
             raise RuntimeError("record did not start: " + rec.stderr.read())
+    kcat("orders", "security.protocol=SASL_PLAINTEXT", "sasl.mechanisms=PLAIN", "sasl.username=alice",
+         "sasl.password=fixture-secret-pw", data=b"authed\n")
     kcat("orders", "acks=1")
     kcat("orders", "acks=0", data=b"fire\n")
+    from kafka import KafkaConsumer, TopicPartition
+    kc = KafkaConsumer(bootstrap_servers=f"127.0.0.1:{PORT}", api_version=(0, 11), group_id=None,
+                       client_id="kpyc", enable_auto_commit=False, consumer_timeout_ms=500,
+                       request_timeout_ms=3000, fetch_max_wait_ms=100)
+    kc.assign([TopicPartition("orders", 0)])
+    kc.seek(TopicPartition("orders", 0), 0)
+    list(kc)
+    kc.close()
     kafka_stub.raw_produce(PORT, "nosuch", corr=77)
     time.sleep(1)
     rec.send_signal(2)
