@@ -17,12 +17,17 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Recorder, Ztrace, check, finish, spans, wait_for  # noqa: E402
+from lib import Recorder, Ztrace, check, finish, set_prefix, spans, wait_for  # noqa: E402
 import kafka_stub  # noqa: E402
 
 PORT = 16801
 PW = "pw-" + secrets.token_hex(8)
 T0 = time.monotonic()
+# ZT_CAPTURE_PATH=fast|compat picks the kernel capture path (as http_e2e.py)
+CAPTURE_PATH = os.environ.get("ZT_CAPTURE_PATH", "")
+PATH_ARGS = ["--capture-path", CAPTURE_PATH] if CAPTURE_PATH else []
+if CAPTURE_PATH:
+    set_prefix(f"[{CAPTURE_PATH}] ")
 
 def losses(text):
     """What `ztrace up` says it lost (its last status line), other than
@@ -50,8 +55,8 @@ def ours():
 
 try:
     broker = kafka_stub.Broker(PORT).start()
-    rec = Recorder(os.path.join(tmp, "kafka.zrec"), "--port", str(PORT))
-    zt = Ztrace(os.path.join(tmp, "data"))
+    rec = Recorder(os.path.join(tmp, "kafka.zrec"), "--port", str(PORT), *PATH_ARGS)
+    zt = Ztrace(os.path.join(tmp, "data"), *PATH_ARGS)
     rec.ready()
     rs = kcat("orders", "security.protocol=SASL_PLAINTEXT", "sasl.mechanisms=PLAIN", "sasl.username=alice",
               f"sasl.password={PW}", data=b"authed\n")

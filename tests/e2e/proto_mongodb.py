@@ -15,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Recorder, Ztrace, check, finish, spans, wait_for  # noqa: E402
+from lib import Recorder, Ztrace, check, finish, set_prefix, spans, wait_for  # noqa: E402
 import mongo_stub  # noqa: E402
 
 import pymongo  # noqa: E402
@@ -24,6 +24,11 @@ from pymongo.write_concern import WriteConcern  # noqa: E402
 PORT = 16802
 PW = "pw-" + secrets.token_hex(8)
 T0 = time.monotonic()
+# ZT_CAPTURE_PATH=fast|compat picks the kernel capture path (as http_e2e.py)
+CAPTURE_PATH = os.environ.get("ZT_CAPTURE_PATH", "")
+PATH_ARGS = ["--capture-path", CAPTURE_PATH] if CAPTURE_PATH else []
+if CAPTURE_PATH:
+    set_prefix(f"[{CAPTURE_PATH}] ")
 
 def losses(text):
     """What `ztrace up` says it lost (its last status line), other than
@@ -44,8 +49,8 @@ def ours():
 
 try:
     srv = mongo_stub.Server(PORT).start()
-    rec = Recorder(os.path.join(tmp, "mongo.zrec"), "--port", str(PORT))
-    zt = Ztrace(os.path.join(tmp, "data"))
+    rec = Recorder(os.path.join(tmp, "mongo.zrec"), "--port", str(PORT), *PATH_ARGS)
+    zt = Ztrace(os.path.join(tmp, "data"), *PATH_ARGS)
     rec.ready()
     c = pymongo.MongoClient("127.0.0.1", PORT, serverSelectionTimeoutMS=3000, heartbeatFrequencyMS=60000)
     db = c.app
