@@ -518,6 +518,92 @@ static void test_metadata_and_apiversions_built(void **unused)
 	check_stream(c, N(c), w, N(w));
 }
 
+static int infer_at_guard(const void *p, size_t n, uint16_t port);
+
+/* ---- more APIs, table-driven ------------------------------------------ */
+
+/* A request header (api, ver, corr, client "zt") then `body`; a response
+ * (corr, plus header tags if flex) then `rbody`. Bodies are hex strings. */
+struct api_case {
+	const char *name;
+	int api, ver;
+	bool flex;
+	const char *body, *rbody;
+	const char *type, *resource;
+	int code;
+	uint8_t status;
+	const char *exc;
+};
+
+static const struct api_case api_cases[] = {
+    {"FindCoordinator v2: coordinator not available", 10, 2, false, "0003677270" "00",
+     "00000000" "000f" "ffff" "ffffffff" "0000" "ffffffff", "FindCoordinator", "grp", 15, ZT_RS_SERVER_ERROR,
+     "COORDINATOR_NOT_AVAILABLE"},
+    {"Heartbeat v1: rebalance", 12, 1, false, "0003677270" "00000005" "00016d", "00000000" "001b", "Heartbeat",
+     "grp", 27, ZT_RS_CLIENT_ERROR, "REBALANCE_IN_PROGRESS"},
+    {"Heartbeat v4 (flexible): ok", 12, 4, true, "04677270" "00000005" "026d" "00" "00", "00000000" "0000" "00",
+     "Heartbeat", "grp", 0, ZT_RS_OK, NULL},
+    {"OffsetCommit v2: unknown member", 8, 2, false,
+     "0003677270" "00000005" "00016d" "ffffffffffffffff" "00000001" "00066f7264657273" "00000001" "00000000"
+     "0000000000000007" "ffff",
+     "00000001" "00066f7264657273" "00000001" "00000000" "0019", "OffsetCommit", "grp", 25, ZT_RS_CLIENT_ERROR,
+     "UNKNOWN_MEMBER_ID"},
+    {"OffsetFetch v1: ok", 9, 1, false, "0003677270" "00000001" "00066f7264657273" "00000001" "00000000",
+     "00000001" "00066f7264657273" "00000001" "00000000" "0000000000000007" "0000" "0000", "OffsetFetch", "grp", 0,
+     ZT_RS_OK, NULL},
+    {"ListOffsets v1: unknown topic", 2, 1, false,
+     "ffffffff" "00000001" "00066f7264657273" "00000001" "00000000" "ffffffffffffffff",
+     "00000001" "00066f7264657273" "00000001" "00000000" "0003" "ffffffffffffffff" "ffffffffffffffff",
+     "ListOffsets", "orders", 3, ZT_RS_CLIENT_ERROR, "UNKNOWN_TOPIC_OR_PARTITION"},
+    {"CreateTopics v2: already exists", 19, 2, false,
+     "00000001" "00066f7264657273" "00000001" "0001" "00000000" "00000000" "00007530" "00",
+     "00000000" "00000001" "00066f7264657273" "0024" "ffff", "CreateTopics", "orders", 36, ZT_RS_CLIENT_ERROR,
+     "TOPIC_ALREADY_EXISTS"},
+    {"SaslHandshake v1: unsupported mechanism", 17, 1, false, "00055343524d41", "0021" "00000001" "0005504c41494e",
+     "SaslHandshake", "", 33, ZT_RS_CLIENT_ERROR, "UNSUPPORTED_SASL_MECHANISM"},
+    {"DescribeConfigs v1: API without error parsing: status unknown", 32, 1, false, "00000000" "00",
+     "00000000" "00000000", "DescribeConfigs", "", 0, ZT_RS_UNKNOWN, NULL},
+};
+
+static void unhex(struct buf *b, const char *h)
+{
+	for (; h[0] && h[1]; h += 2) {
+		unsigned v;
+		assert_int_equal(sscanf(h, "%2x", &v), 1);
+		put8(b, (uint8_t)v);
+	}
+}
+
+static void test_more_apis(void **unused)
+{
+	for (size_t i = 0; i < N(api_cases); i++) {
+		const struct api_case *t = &api_cases[i];
+		struct buf q, r;
+		q.n = r.n = 0;
+		put32(&q, 0), put16(&q, t->api), put16(&q, t->ver), put32(&q, 500 + (uint32_t)i), putstr(&q, "zt");
+		if (t->flex)
+			put8(&q, 0);
+		unhex(&q, t->body);
+		seal(&q);
+		put32(&r, 0), put32(&r, 500 + (uint32_t)i);
+		if (t->flex)
+			put8(&r, 0);
+		unhex(&r, t->rbody);
+		seal(&r);
+		struct ph_chunk c[] = {{.dir = 0, .data = q.b, .len = q.n}, {.dir = 1, .data = r.b, .len = r.n}};
+		struct want w[] = {
+		    {.kind = REQ, .pair = KEY, .key = 500 + i, .type = t->type, .resource = t->resource, .client = "zt",
+		     .bytes = q.n},
+		    {.kind = RESP, .pair = KEY, .key = 500 + i, .status = t->status, .code = t->code, .exc = t->exc,
+		     .bytes = r.n},
+		};
+		print_message("%s\n", t->name);
+		check_stream(c, N(c), w, N(w));
+		/* the request alone is a Kafka start */
+		assert_true(infer_at_guard(q.b, q.n, 0) >= 50);
+	}
+}
+
 /* ---- inference ------------------------------------------------------- */
 
 static int infer_at_guard(const void *p, size_t n, uint16_t port)
@@ -700,6 +786,7 @@ int main(void)
 	    cmocka_unit_test(test_lost_and_resync),
 	    cmocka_unit_test(test_orphan_response),
 	    cmocka_unit_test(test_metadata_and_apiversions_built),
+	    cmocka_unit_test(test_more_apis),
 	    cmocka_unit_test(test_infer),
 	    cmocka_unit_test(test_hostile),
 	    cmocka_unit_test(test_redact),
