@@ -332,6 +332,8 @@ static void test_oneway_and_legacy(void **unused)
 	assert_int_equal(ref.m[4].key, 12);
 }
 
+static int infer_at_guard(const void *p, size_t n, uint16_t port);
+
 static void test_getmore_and_legacy_query(void **unused)
 {
 	/* getMore names its collection in "collection"; a legacy OP_QUERY on
@@ -377,6 +379,46 @@ static void test_getmore_and_legacy_query(void **unused)
 	assert_int_equal(ref.m[3].status, ZT_RS_CLIENT_ERROR);
 	assert_int_equal(ref.m[3].response_code, 2);
 	assert_string_equal(ref.m[3].response_exception, "bad query");
+}
+
+static void test_sections_and_checksum(void **unused)
+{
+	/* an insert as drivers send it: a kind-1 "documents" sequence before
+	 * the kind-0 body, with checksumPresent and a CRC-32C at the end; a
+	 * pwd inside a sequence document is redacted too */
+	struct buf q;
+	uint8_t one = 1, zero = 0;
+	q.n = 0;
+	put32(&q, 0), put32(&q, 60), put32(&q, 0), put32(&q, 2013), put32(&q, 1);
+	put(&q, &one, 1);
+	size_t sl = q.n;
+	put32(&q, 0);
+	put(&q, "documents", 10);
+	size_t d = doc_begin(&q);
+	el_str(&q, "user", "bob"), el_str(&q, "pwd", "seqsecret");
+	doc_end(&q, d);
+	set32(&q, sl, (uint32_t)(q.n - sl));
+	put(&q, &zero, 1);
+	d = doc_begin(&q);
+	el_str(&q, "insert", "accounts"), el_str(&q, "$db", "bank");
+	doc_end(&q, d);
+	put32(&q, 0xdeadbeef); /* checksum */
+	msg_end(&q);
+	struct buf r;
+	ok_reply(&r, 61, 60, 1.0, 1, 0, NULL);
+	struct ph_chunk c[] = {{.dir = 0, .data = q.b, .len = q.n}, {.dir = 1, .data = r.b, .len = r.n}};
+	ph_check_splits(OPS, c, N(c), false, NULL, &ref);
+	assert_int_equal(ref.n, 2);
+	assert_string_equal(ref.m[0].request_type, "insert");
+	assert_string_equal(ref.m[0].request_resource, "accounts");
+	assert_string_equal(ref.m[0].request_domain, "bank");
+	assert_int_equal(ref.m[0].pair, KEY);
+	assert_int_equal(ref.m[1].key, 60);
+	assert_true(infer_at_guard(q.b, q.n, 0) >= 50);
+	uint8_t *p = ph_at_guard(q.b, q.n);
+	assert_int_equal(OPS->redact_payload(p, q.n), 9);
+	assert_null(memmem(p, q.n, "seqsecret", 9));
+	assert_non_null(memmem(p, q.n, "bob", 3));
 }
 
 static void test_gaps(void **unused)
@@ -575,7 +617,7 @@ int main(void)
 	    cmocka_unit_test(test_shell_session),
 	    cmocka_unit_test(test_pymongo_like),
 	    cmocka_unit_test(test_oneway_and_legacy),
-	    cmocka_unit_test(test_getmore_and_legacy_query),
+	    cmocka_unit_test(test_getmore_and_legacy_query), cmocka_unit_test(test_sections_and_checksum),
 	    cmocka_unit_test(test_gaps),
 	    cmocka_unit_test(test_infer),
 	    cmocka_unit_test(test_header_reads),
