@@ -892,6 +892,19 @@ static size_t kf_redact(uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* The endpoint of a request: "API resource" ("Produce orders", "find
+ * users"), or the API alone; the resource is a name, not a value, so it
+ * needs no normalising. */
+static void kf_endpoint(const struct zt_msg *req, char *out, size_t outsz)
+{
+	if (!outsz)
+		return;
+	if (req->request_resource[0])
+		snprintf(out, outsz, "%s %s", req->request_type, req->request_resource);
+	else
+		snprintf(out, outsz, "%s", req->request_type);
+}
+
 const struct zt_proto_ops zt_kafka_ops = {
     .id = ZT_L7_KAFKA,
     .name = "Kafka",
@@ -901,5 +914,6 @@ const struct zt_proto_ops zt_kafka_ops = {
     .feed = kf_feed,
     .finish = kf_finish,
     .first_kind = kf_first_kind,
+    .endpoint = kf_endpoint,
     .redact_payload = kf_redact,
 };

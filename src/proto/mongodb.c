@@ -861,6 +861,19 @@ static size_t mg_redact_msgs(uint8_t *buf, size_t len)
 	return done;
 }
 
+/* The endpoint of a request: "API resource" ("Produce orders", "find
+ * users"), or the API alone; the resource is a name, not a value, so it
+ * needs no normalising. */
+static void mg_endpoint(const struct zt_msg *req, char *out, size_t outsz)
+{
+	if (!outsz)
+		return;
+	if (req->request_resource[0])
+		snprintf(out, outsz, "%s %s", req->request_type, req->request_resource);
+	else
+		snprintf(out, outsz, "%s", req->request_type);
+}
+
 const struct zt_proto_ops zt_mongodb_ops = {
     .id = ZT_L7_MONGODB,
     .name = "MongoDB",
@@ -870,5 +883,6 @@ const struct zt_proto_ops zt_mongodb_ops = {
     .feed = mg_feed,
     .finish = mg_finish,
     .first_kind = mg_first_kind,
+    .endpoint = mg_endpoint,
     .redact_payload = mg_redact,
 };

@@ -38,6 +38,9 @@ for side in ("client-process", "server-process"):
     check(f"{side}: API versions as negotiated (ApiVersions 3, Metadata 1, Produce 3, SASL 1 and 0)",
           all(s["version"] == {"ApiVersions": "3", "Metadata": "1", "Produce": "3", "Fetch": "3",
                                "SaslHandshake": "1", "SaslAuthenticate": "0"}[s["request_type"]] for s in x), "")
+    check(f"{side}: endpoints name API and topic",
+          {s["endpoint"] for s in x} == {"ApiVersions", "Metadata orders", "Produce orders", "Fetch orders",
+                                         "Produce nosuch", "SaslHandshake", "SaslAuthenticate"}, "")
 with open(os.path.join(golden.PROTO_DATA, "kafka", "kcat_produce.zrec"), "rb") as fh:
     rb = fh.read()
 check("the recording holds the SASL exchange but not the password", b"PLAIN" in rb and b"fixture-secret-pw" not in rb, "")

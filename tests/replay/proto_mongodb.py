@@ -17,6 +17,8 @@ for side in ("client-process", "server-process"):
     n = collections.Counter(s["request_type"] for s in x)
     check(f"{side}: the commands pymongo sent", n == {"ismaster": 2, "ping": 1, "find": 1, "insert": 2,
                                                       "nosuchcmd": 1, "createUser": 1}, f"{n}")
+    check(f"{side}: endpoints name command and collection", {s["endpoint"] for s in x} >= {"find users", "insert users",
+                                                                                          "insert logs", "ping"}, "")
     f = [s for s in x if s["request_type"] == "find"]
     check(f"{side}: find users in app", f and f[0]["request_resource"] == "users"
           and f[0]["request_domain"] == "app" and f[0]["response_status"] == "ok", f"{f}")

@@ -765,6 +765,18 @@ static void test_ops(void **unused)
 	assert_ptr_equal(zt_proto_by_id(ZT_L7_KAFKA), OPS);
 	assert_ptr_equal(zt_proto_by_name("kafka"), OPS);
 	assert_true(OPS->state_size < 8 * 1024);
+	struct zt_msg m;
+	char ep[ZT_ENDPOINT_LEN];
+	memset(&m, 0, sizeof(m));
+	strcpy(m.request_type, "Produce");
+	strcpy(m.request_resource, "orders");
+	OPS->endpoint(&m, ep, sizeof(ep));
+	assert_string_equal(ep, "Produce orders");
+	m.request_resource[0] = '\0';
+	OPS->endpoint(&m, ep, sizeof(ep));
+	assert_string_equal(ep, "Produce");
+	OPS->endpoint(&m, ep, 4);
+	assert_string_equal(ep, "Pro");
 }
 
 int main(void)

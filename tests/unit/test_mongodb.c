@@ -607,6 +607,13 @@ static void test_ops(void **unused)
 	assert_ptr_equal(zt_proto_by_id(ZT_L7_MONGODB), OPS);
 	assert_ptr_equal(zt_proto_by_name("mongodb"), OPS);
 	assert_true(OPS->state_size < 8 * 1024);
+	struct zt_msg m;
+	char ep[ZT_ENDPOINT_LEN];
+	memset(&m, 0, sizeof(m));
+	strcpy(m.request_type, "find");
+	strcpy(m.request_resource, "users");
+	OPS->endpoint(&m, ep, sizeof(ep));
+	assert_string_equal(ep, "find users");
 }
 
 int main(void)
