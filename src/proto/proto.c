@@ -12,6 +12,8 @@ extern const struct zt_proto_ops zt_amqp_ops;
 extern const struct zt_proto_ops zt_postgresql_ops;
 extern const struct zt_proto_ops zt_redis_ops;
 extern const struct zt_proto_ops zt_memcached_ops;
+extern const struct zt_proto_ops zt_kafka_ops;
+extern const struct zt_proto_ops zt_mongodb_ops;
 
 /* Registration table: one line per protocol. Order breaks confidence ties. */
 static const struct zt_proto_ops *const builtin[] = {
@@ -23,6 +25,8 @@ static const struct zt_proto_ops *const builtin[] = {
 	&zt_postgresql_ops,
 	&zt_redis_ops,
 	&zt_memcached_ops,
+	&zt_kafka_ops,
+	&zt_mongodb_ops,
 	NULL,
 };
 

@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+exec /usr/bin/python3 "$(dirname "$0")/proto_mongodb.py"
