@@ -42,9 +42,12 @@ def record(name, port, action):
     path = os.path.join(HERE, name + ".zrec")
     rec = subprocess.Popen([ZTRACE, "record", path, "--port", str(port)],
                            stderr=subprocess.PIPE, text=True)
-    line = rec.stderr.readline()  # printed once the programs are attached
-    if "recording to" not in line:
-        raise RuntimeError(line + rec.stderr.read())
+    seen = ""
+    while "recording to" not in seen:  # printed once the programs are attached
+        line = rec.stderr.readline()
+        if not line:
+            raise RuntimeError(seen + rec.stderr.read())
+        seen += line
     action()
     time.sleep(1)
     rec.send_signal(2)
