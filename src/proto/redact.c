@@ -167,8 +167,13 @@ size_t zt_redact_stream(struct zt_redactor *r, uint64_t sk, uint64_t ino, uint8_
 		r->work = w;
 		r->work_cap = tl + caplen;
 	}
+	/* Two passes, whose masks add up: the payload alone, where the
+	 * redactors that recognise a message at the start of a syscall (a
+	 * SASL token, a password packet) find it; then tail + payload, where
+	 * a secret split across syscalls is found. */
 	memcpy(r->work, s->tail, tl);
 	memcpy(r->work + tl, payload, caplen);
+	zt_proto_redact_payload(r->work + tl, caplen);
 	zt_proto_redact_payload(r->work, tl + caplen);
 	for (size_t i = 0; i < caplen; i++)
 		done += r->work[tl + i] != payload[i];

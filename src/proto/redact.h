@@ -9,8 +9,10 @@
  * keeps, per socket and direction, a tail of the stream (already
  * redacted): the current line (bytes since the last '\n') and at least the
  * last 512 bytes (binary protocols have no lines), and runs every protocol's
- * redact_payload over tail + new bytes, so a secret is found whatever the
- * syscall boundaries; only the new bytes are written back (length kept).
+ * redact_payload over the new bytes alone (where a message that starts the
+ * syscall is recognised) and then over tail + new bytes, so a secret is
+ * found whatever the syscall boundaries; only the new bytes are written
+ * back (length kept).
  *
  * Bounds: ZT_REDACT_TAIL bytes of line per stream; of a longer line its
  * first half is kept (where a header name is), so the continuation of a
