@@ -85,6 +85,7 @@ struct zt_conn {
 	bool no_proto;        /* given up: nothing matched the first bytes */
 	bool nic;             /* its events come from a network tap (ZT_DF_NIC) */
 	void *pstate;         /* parser state */
+	void *stash;          /* a short first segment kept for inference */
 	struct zt_pend *phead, *ptail;
 	uint32_t npend;
 	uint32_t nexch; /* exchanges seen: makes span uids unique */

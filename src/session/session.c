@@ -408,6 +408,8 @@ static void on_close(void *ctx, struct zt_conn *c, enum zt_close_reason why, uin
 		break;
 	}
 
+	free(c->stash);
+	c->stash = NULL;
 	if (ops && c->pstate) {
 		struct feed_ctx fc = {s, c};
 		if (ops->finish)
@@ -541,22 +543,98 @@ static void thread_oneway_read(struct zt_session *s, const struct zt_conn *c, co
 		t->oneway = true;
 }
 
-/* The first bytes of a connection: which protocol, and which side. */
-static void infer(struct zt_session *s, struct zt_conn *c, const struct zt_data_ev *ev, const uint8_t *payload)
-{
-	struct zt_infer_hints h = {.l4 = (uint8_t)ev->l4, .dir = ev->dir, .lport = ev->lport, .rport = ev->rport};
-	const struct zt_proto_ops *ops = zt_proto_infer(payload, ev->cap_len, &h);
+/*
+ * A short first segment that inferred nothing (a server reading a 4-byte
+ * length alone: Kafka's broker, PostgreSQL's startup, mongod's 16-byte
+ * header) is kept, and inference tries again on it and the next segment of
+ * the same direction together; if that matches, the kept segment is fed to
+ * the parser first, with its own times and sequence number.
+ */
+#define STASH_MAX 16  /* longest segment kept */
+#define INFER_JOIN 512 /* bytes of the next segment joined to it */
 
-	if (!ops) {
-		s->st.segs_unclassified++;
-		if (++c->infer_tries >= INFER_TRIES) {
-			c->no_proto = true;
-			s->st.conns_unclassified++;
-			if (s->cfg.on_unclassified && c->l4 == IPPROTO_TCP)
-				s->cfg.on_unclassified(s->cfg.hook_ctx, c->key.sk, c->key.ino);
-		}
+struct stash {
+	uint8_t dir, len;
+	bool has_seq;
+	uint32_t seq, tid;
+	uint64_t enter_ns, exit_ns;
+	uint8_t buf[STASH_MAX];
+};
+
+static void stash_drop(struct zt_conn *c)
+{
+	free(c->stash);
+	c->stash = NULL;
+}
+
+static void stash_keep(struct zt_session *s, struct zt_conn *c, const struct zt_data_ev *ev, const uint8_t *payload)
+{
+	struct stash *k;
+
+	if (c->l4 != IPPROTO_TCP || ev->cap_len != ev->bytes || ev->cap_len > STASH_MAX)
 		return;
+	if (!c->stash && !(c->stash = malloc(sizeof(struct stash))))
+		return;
+	k = c->stash;
+	k->dir = ev->dir;
+	k->len = (uint8_t)ev->cap_len;
+	k->has_seq = (ev->flags & ZT_DF_HAS_SEQ) != 0;
+	k->seq = ev->tcp_seq;
+	k->tid = ev->hdr.tid;
+	k->enter_ns = ev->enter_ns;
+	k->exit_ns = ev->exit_ns;
+	memcpy(k->buf, payload, ev->cap_len);
+	s->st.segs_stashed++;
+}
+
+static void classify(struct zt_session *s, struct zt_conn *c, const struct zt_proto_ops *ops, const uint8_t *buf,
+		     size_t len, uint8_t dir);
+
+/* The kept segment and this one infer together: returns true when they
+ * did (the kept one then went to the parser). */
+static bool infer_joined(struct zt_session *s, struct zt_conn *c, const struct zt_data_ev *ev, const uint8_t *payload)
+{
+	struct stash *k = c->stash;
+	struct zt_infer_hints h = {.l4 = (uint8_t)ev->l4, .dir = ev->dir, .lport = ev->lport, .rport = ev->rport};
+	uint8_t buf[STASH_MAX + INFER_JOIN];
+	size_t n = ev->cap_len < INFER_JOIN ? ev->cap_len : INFER_JOIN;
+	const struct zt_proto_ops *ops;
+	struct zt_seg seg;
+
+	if (!k || k->dir != ev->dir)
+		return false;
+	memcpy(buf, k->buf, k->len);
+	memcpy(buf + k->len, payload, n);
+	ops = zt_proto_infer(buf, k->len + n, &h);
+	if (!ops) {
+		stash_drop(c);
+		return false;
 	}
+	classify(s, c, ops, buf, k->len + n, ev->dir);
+	if (!c->l7) {
+		stash_drop(c);
+		return true;
+	}
+	memset(&seg, 0, sizeof(seg));
+	seg.data = k->buf;
+	seg.caplen = seg.len = k->len;
+	seg.enter_ns = k->enter_ns;
+	seg.exit_ns = k->exit_ns;
+	seg.tid = k->tid;
+	seg.seq = k->seq;
+	seg.has_seq = k->has_seq;
+	seg.dir = k->dir;
+	s->st.segs_joined++;
+	struct feed_ctx fc = {s, c};
+	ops->feed(c->pstate, &seg, on_msg, &fc);
+	stash_drop(c);
+	return true;
+}
+
+/* The protocol is known: its parser state, and which side this is. */
+static void classify(struct zt_session *s, struct zt_conn *c, const struct zt_proto_ops *ops, const uint8_t *buf,
+		     size_t len, uint8_t dir)
+{
 	c->pstate = pstate_get(s, ops);
 	if (!c->pstate) {
 		c->no_proto = true;
@@ -564,12 +642,38 @@ static void infer(struct zt_session *s, struct zt_conn *c, const struct zt_data_
 	}
 	c->l7 = (uint8_t)ops->id;
 	if (ops->first_kind) {
-		int k = ops->first_kind(payload, ev->cap_len);
+		int k = ops->first_kind(buf, len);
 		if (k == ZT_MSG_REQUEST)
-			c->role = ev->dir == ZT_DIR_INGRESS ? ZT_ROLE_SERVER : ZT_ROLE_CLIENT;
+			c->role = dir == ZT_DIR_INGRESS ? ZT_ROLE_SERVER : ZT_ROLE_CLIENT;
 		else if (k == ZT_MSG_RESPONSE)
-			c->role = ev->dir == ZT_DIR_INGRESS ? ZT_ROLE_CLIENT : ZT_ROLE_SERVER;
+			c->role = dir == ZT_DIR_INGRESS ? ZT_ROLE_CLIENT : ZT_ROLE_SERVER;
 	}
+}
+
+/* The first bytes of a connection: which protocol, and which side. */
+static void infer(struct zt_session *s, struct zt_conn *c, const struct zt_data_ev *ev, const uint8_t *payload)
+{
+	struct zt_infer_hints h = {.l4 = (uint8_t)ev->l4, .dir = ev->dir, .lport = ev->lport, .rport = ev->rport};
+	const struct zt_proto_ops *ops;
+
+	if (infer_joined(s, c, ev, payload))
+		return;
+	ops = zt_proto_infer(payload, ev->cap_len, &h);
+	if (!ops) {
+		s->st.segs_unclassified++;
+		if (++c->infer_tries >= INFER_TRIES) {
+			c->no_proto = true;
+			s->st.conns_unclassified++;
+			if (s->cfg.on_unclassified && c->l4 == IPPROTO_TCP)
+				s->cfg.on_unclassified(s->cfg.hook_ctx, c->key.sk, c->key.ino);
+			stash_drop(c);
+			return;
+		}
+		stash_keep(s, c, ev, payload);
+		return;
+	}
+	stash_drop(c);
+	classify(s, c, ops, payload, ev->cap_len, ev->dir);
 }
 
 static void on_data(struct zt_session *s, const struct zt_data_ev *ev)

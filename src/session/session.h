@@ -49,6 +49,8 @@ struct zt_session_stats {
 	uint64_t conns_reused;     /* a socket address reused by a new socket */
 	uint64_t conns_unclassified; /* no protocol recognised in the first bytes */
 	uint64_t segs_unclassified;  /* data events on such connections */
+	uint64_t segs_stashed;       /* short first segments kept to infer with the next */
+	uint64_t segs_joined;        /* ... that did infer with the next (Kafka size reads) */
 	uint64_t requests, responses, interim;
 	uint64_t one_way;          /* requests that expect no response: spans at once */
 	uint64_t spans;

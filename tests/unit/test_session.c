@@ -278,6 +278,37 @@ static void test_unclassified_hook(void **state)
 	zt_session_free(s);
 }
 
+/* A server that reads a request's 4-byte length alone, then the rest
+ * (Kafka's broker): 4 bytes infer nothing, so they are kept and inference
+ * runs on them and the next read together; the kept read is parsed first. */
+static void test_length_read_alone(void **state)
+{
+	static const uint8_t size[] = {0, 0, 0, 13};
+	static const uint8_t body[] = {0, 18, 0, 0, 0, 0, 0, 7, 0, 3, 'c', 'l', 'i'}; /* ApiVersions v0, id 7 */
+	static const uint8_t resp[] = {0, 0, 0, 10, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0};
+	struct zt_session *s = new_session(0);
+	size_t n;
+
+	n = evgen_data(ev, 0x99, 100, 9, "broker", ZT_DIR_INGRESS, 1000, 500, size, 4, 4, 9092, 40000);
+	assert_int_equal(zt_session_event(s, ev, n), 0);
+	n = evgen_data(ev, 0x99, 100, 9, "broker", ZT_DIR_INGRESS, 1100, 504, body, sizeof(body), sizeof(body), 9092,
+		       40000);
+	assert_int_equal(zt_session_event(s, ev, n), 0);
+	n = evgen_data(ev, 0x99, 100, 9, "broker", ZT_DIR_EGRESS, 1200, 900, resp, sizeof(resp), sizeof(resp), 9092,
+		       40000);
+	assert_int_equal(zt_session_event(s, ev, n), 0);
+	zt_session_flush(s);
+	assert_int_equal(nspans, 1);
+	assert_int_equal(spans[0].tap_side, ZT_TAP_SERVER_PROCESS);
+	assert_int_equal(spans[0].l7_protocol, ZT_L7_KAFKA);
+	assert_string_equal(spans[0].request_type, "ApiVersions");
+	assert_int_equal(spans[0].req_tcp_seq, 500); /* from the kept read */
+	assert_int_equal(spans[0].req_bytes, 17);
+	assert_int_equal(zt_session_stats(s)->segs_joined, 1);
+	zt_session_free(s);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_pipelining),      cmocka_unit_test(test_split_and_gap),
 		cmocka_unit_test(test_losses_counted),  cmocka_unit_test(test_socket_reuse),
 		cmocka_unit_test(test_deterministic),   cmocka_unit_test(test_unclassified_hook),
+		cmocka_unit_test(test_length_read_alone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
