@@ -275,6 +275,17 @@ static void thread_req_done(struct zt_session *s, const struct zt_conn *c, const
 static void thread_oneway_read(struct zt_session *s, const struct zt_conn *c, const struct zt_msg *req);
 
 /* A request waits for its response in the connection's pending list. */
+/* How many requests this side read are still unanswered on c (a
+ * broker's own pending deliveries, written, do not count). */
+static unsigned pending_read(const struct zt_conn *c)
+{
+	unsigned n = 0;
+
+	for (const struct zt_pend *p = c->phead; p; p = p->next)
+		n += ((const struct zt_msg *)(const void *)p->data)->dir == ZT_DIR_INGRESS;
+	return n;
+}
+
 static void queue_request(struct zt_session *s, struct zt_conn *c, const struct zt_msg *m)
 {
 	const struct zt_proto_ops *ops = zt_proto_by_id(c->l7);
@@ -307,12 +318,15 @@ static void queue_request(struct zt_session *s, struct zt_conn *c, const struct 
 	q = (struct zt_msg *)(void *)p->data;
 	zt_msg_copy(q, m);
 	thread_req_read(s, c, q);
-	if (c->role == ZT_ROLE_SERVER && c->npend > 1) {
+	if (c->role == ZT_ROLE_SERVER && m->dir == ZT_DIR_INGRESS && pending_read(c) > 1) {
 		/* pipelined: one read brought several requests, one thread
-		 * serves them all; none of them can claim its calls */
+		 * serves them all; none of them can claim its calls (the
+		 * server's own pending pushes, a broker's deliveries, are not
+		 * requests it serves) */
 		thread_ctx_ambiguous(s, m->tid_start);
 		for (struct zt_pend *o = c->phead; o; o = o->next)
-			((struct zt_msg *)(void *)o->data)->flags |= ZT_MF_CTX_AMBIGUOUS;
+			if (((struct zt_msg *)(void *)o->data)->dir == ZT_DIR_INGRESS)
+				((struct zt_msg *)(void *)o->data)->flags |= ZT_MF_CTX_AMBIGUOUS;
 	}
 	if (ops && ops->redact_msg)
 		ops->redact_msg(q);
@@ -477,7 +491,7 @@ static uint64_t thread_ctx(struct zt_session *s, const struct zt_conn *c, const 
 			t->owner_sk = c->key.sk;
 			t->ambiguous = false;
 			t->oneway = false;
-		} else if (c->key.sk != t->owner_sk || c->npend > 0) {
+		} else if (c->key.sk != t->owner_sk || pending_read(c) > 0) {
 			if (!t->ambiguous)
 				s->st.ctx_ambiguous++;
 			t->ambiguous = true;

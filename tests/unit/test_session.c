@@ -309,6 +309,46 @@ static void test_length_read_alone(void **state)
 	(void)state;
 }
 
+/* A broker's own deliveries waiting for their acks are no requests it
+ * serves: a request it reads in two syscalls meanwhile is not ambiguous. */
+static void test_pushed_pending_not_ambiguous(void **state)
+{
+	static const uint8_t connect[] = {0x10, 0x0f, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60, 0, 3, 'c', 'i', 'd'};
+	static const uint8_t connack[] = {0x20, 2, 0, 0};
+	static const uint8_t deliver[] = {0x32, 9, 0, 3, 'a', '/', 'b', 0, 1, 'h', 'i'}; /* QoS 1, id 1 */
+	static const uint8_t pub_head[] = {0x32, 9};
+	static const uint8_t pub_rest[] = {0, 3, 'c', '/', 'd', 0, 5, 'y', 'o'}; /* QoS 1, id 5 */
+	static const uint8_t puback[] = {0x40, 2, 0, 5};
+	struct zt_session *s = new_session(0);
+	const struct {
+		uint8_t dir;
+		const uint8_t *p;
+		size_t n;
+	} steps[] = {
+	    {ZT_DIR_INGRESS, connect, sizeof(connect)}, {ZT_DIR_EGRESS, connack, sizeof(connack)},
+	    {ZT_DIR_EGRESS, deliver, sizeof(deliver)},	{ZT_DIR_INGRESS, pub_head, sizeof(pub_head)},
+	    {ZT_DIR_INGRESS, pub_rest, sizeof(pub_rest)}, {ZT_DIR_EGRESS, puback, sizeof(puback)},
+	};
+	uint32_t seq[2] = {100, 900};
+
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		size_t n = evgen_data(ev, 0x42, 100, 3, "broker", steps[i].dir, 1000 + i * 100, seq[steps[i].dir],
+				      steps[i].p, (uint32_t)steps[i].n, steps[i].n, 1883, 40001);
+		seq[steps[i].dir] += (uint32_t)steps[i].n;
+		assert_int_equal(zt_session_event(s, ev, n), 0);
+	}
+	zt_session_flush(s);
+	size_t found = 0;
+	for (int i = 0; i < nspans; i++)
+		if (strcmp(spans[i].request_type, "PUBLISH") == 0 && strcmp(spans[i].request_resource, "c/d") == 0) {
+			found++;
+			assert_int_equal(spans[i].flags & ZT_SPAN_AMBIGUOUS, 0);
+		}
+	assert_int_equal(found, 1);
+	zt_session_free(s);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -316,7 +356,7 @@ int main(void)
 		cmocka_unit_test(test_pipelining),      cmocka_unit_test(test_split_and_gap),
 		cmocka_unit_test(test_losses_counted),  cmocka_unit_test(test_socket_reuse),
 		cmocka_unit_test(test_deterministic),   cmocka_unit_test(test_unclassified_hook),
-		cmocka_unit_test(test_length_read_alone),
+		cmocka_unit_test(test_length_read_alone), cmocka_unit_test(test_pushed_pending_not_ambiguous),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
