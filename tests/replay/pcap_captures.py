@@ -350,7 +350,7 @@ def pg_result_facts(text):
 def pg_span_facts(spans):
     out = []
     for s in spans:
-        out.append(("req", "EXECUTE" if s["request_resource"] is None else s["request_type"]))
+        out.append(("req", s["request_type"]))  # Execute of a prepared statement: EXECUTE
         if s["response_status"] != "unknown":
             out.append(("resp", s["response_status"]))
     return out
