@@ -78,11 +78,18 @@ asan-ztrace:
 	$(MAKE) $(ASAN_FLAGS) build-asan/ztrace
 
 # libFuzzer targets (clang), one per decoder of outside input.
+# The library is compiled once for all of them (fuzzer-no-link), each
+# target then only compiles its own file and links.
 FUZZ_LIB_SRCS := $(filter-out src/cli/% src/agent/bpf_source.c,$(LIB_SRCS))
+FUZZ_LIB_OBJS := $(patsubst src/%.c,$(BUILD)/fuzz-obj/%.o,$(FUZZ_LIB_SRCS))
+FUZZ_CFLAGS := -g -O1 $(ZT_CFLAGS) -Wno-unused-function
 fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard src/*/*.h)
+$(BUILD)/fuzz-obj/%.o: src/%.c $(wildcard src/*/*.h) bpf/events.h
 	@mkdir -p $(@D)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(ZT_CFLAGS) -Wno-unused-function -o $@ $< $(FUZZ_LIB_SRCS) -lsqlite3 -ljansson -lpcap -lm -lpthread
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $(wildcard src/*/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_OBJS) -lsqlite3 -ljansson -lpcap -lm -lpthread
 
 test: all
 	scripts/run-tests.sh

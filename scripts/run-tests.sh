@@ -53,13 +53,13 @@ run_script() {
 }
 
 echo "== build"
-make -s all unit-tests || { echo "0 passed, 1 failed"; exit 1; }
+make -s -j2 all unit-tests || { echo "0 passed, 1 failed"; exit 1; }
 
 echo "== unit tests"
 for t in build/tests/test_*; do run_cmocka "$t" ""; done
 
 echo "== unit tests under ASan+UBSan"
-if make -s asan >"$LOG/asan-build.log" 2>&1; then
+if make -s -j2 asan >"$LOG/asan-build.log" 2>&1; then
 	for t in build-asan/tests/test_*; do
 		ASAN_OPTIONS=detect_leaks=1 run_cmocka "$t" " (asan)"
 	done
@@ -73,7 +73,7 @@ echo "== replay tests"
 for t in tests/replay/*.sh; do run_script "$t"; done
 
 echo "== fuzz (short runs)"
-if make -s fuzz >"$LOG/fuzz-build.log" 2>&1; then
+if make -s -j2 fuzz >"$LOG/fuzz-build.log" 2>&1; then
 	for fz in build/fuzz/fuzz_*; do
 		name=$(basename "$fz")
 		corpus="tests/data/fuzz/${name#fuzz_}"
