@@ -21,8 +21,10 @@
 #include "bpf/events.h"
 #include "proto/proto.h"
 
+#ifndef OPS /* another target may include this driver with its own */
 extern const struct zt_proto_ops zt_redis_ops;
 #define OPS zt_redis_ops
+#endif
 
 static void check_str(const char *s, size_t cap)
 {
