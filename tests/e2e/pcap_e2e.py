@@ -48,10 +48,16 @@ try:
     procs.append(srv)
     wait_port("127.0.0.1", PORT)
     tlog = open(os.path.join(tmp, "tcpdump.log"), "w+")
-    tcpdump = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "-n", "-s", "0", "-w", pcap, f"tcp port {PORT}"],
+    # -B: a 32 MiB kernel buffer, so a loaded machine does not drop packets;
+    # --immediate-mode: each packet is handed over at once (else libpcap
+    # holds a block of them for up to a second, and they are lost at SIGINT)
+    tcpdump = subprocess.Popen(["tcpdump", "-i", "lo", "--immediate-mode", "-U", "-n", "-s", "0", "-B", "32768",
+                                "-w", pcap,
+                                f"tcp port {PORT}"],
                                stdout=tlog, stderr=subprocess.STDOUT)
     alog = open(os.path.join(tmp, "tcpdump-any.log"), "w+")
-    tcpdump_any = subprocess.Popen(["tcpdump", "-i", "any", "-U", "-n", "-s", "0", "-w", pcap_any,
+    tcpdump_any = subprocess.Popen(["tcpdump", "-i", "any", "--immediate-mode", "-U", "-n", "-s", "0", "-B", "32768",
+                                    "-w", pcap_any,
                                     f"tcp port {PORT}"], stdout=alog, stderr=subprocess.STDOUT)
     wait_for(lambda: "listening on" in open(tlog.name).read() or tcpdump.poll() is not None, 10)
     wait_for(lambda: "listening on" in open(alog.name).read() or tcpdump_any.poll() is not None, 10)
@@ -69,10 +75,17 @@ try:
     up = up or [s for s in spans(zt.data) if s["server_port"] == PORT]
     check("ztrace up: a client and a server span per request", len(up) == 2 * len(REQUESTS),
           f"{[(s['tap_side'], s['request_resource']) for s in up]}")
-    time.sleep(0.5)
+    # tcpdump writes as packets come (-U) but may lag on a loaded machine:
+    # stop it once both files stopped growing
+    def settled():
+        sizes = [os.path.getsize(f) for f in (pcap, pcap_any)]
+        time.sleep(0.5)
+        return sizes == [os.path.getsize(f) for f in (pcap, pcap_any)]
+    wait_for(settled, 10, 0)
     for t in (tcpdump, tcpdump_any):
         t.send_signal(signal.SIGINT)
         t.wait(10)
+    print("# tcpdump: " + " | ".join(ln.strip() for ln in open(tlog.name) if "packets" in ln), flush=True)
     zt.stop()
 
     # the capture through the whole pipeline
