@@ -130,8 +130,9 @@ def main():
         f"pgbench -i -s {SCALE}; then pgbench -h 127.0.0.1 -c {CLIENTS} -j {JOBS} -T {DUR} -n with -S "
         f"(select-only) and with the default TPC-B-like script; {ROUNDS} A B B A round(s) per script, so "
         f"{2 * ROUNDS} runs per mode; tps and latency are medians over runs.",
-        "ztrace does not parse the PostgreSQL wire protocol yet (only HTTP/1): it captures every "
-        "socket read/write of the pgbench connections and backends but makes no spans.",
+        "ztrace parses the PostgreSQL wire protocol: every statement becomes a span on each side "
+        "(pgbench and the backend), stored; so this measures capture, parsing, trace assembly and "
+        "storage.",
         "postgres CPU = utime+stime of the postmaster and its children (backends exit at the end of "
         "each run and are counted through the postmaster's cutime/cstime), per 100k transactions; "
         "ztrace CPU from the end of its start-up to 1 s after the load ends.",

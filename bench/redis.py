@@ -104,15 +104,16 @@ def main():
         f"-t set,get -c {CLIENTS}, -n {N[1]} at -P 1 and -n {N[16]} at -P 16 per test; "
         f"{ROUNDS} A B B A round(s) per pipeline depth, so {2 * ROUNDS} runs per mode; ops/s, p50 and "
         "p99 are medians over runs (latencies from redis-benchmark, per request or per pipeline batch).",
-        "ztrace does not parse RESP yet (only HTTP/1): it captures every read/write of the redis "
-        "connections (BPF programs, ring buffer, user-space reassembly and protocol inference) but "
-        "makes no spans, so this measures the capture cost, not span building or storage.",
+        "ztrace parses RESP: every SET and GET becomes a span on each side (client and server), "
+        "linked by TCP seq and stored, so this measures capture, parsing, trace assembly and storage; "
+        "the final lines of each traced run (below) say how many spans were stored and how many were "
+        "dropped (queue_full: the writer fell behind).",
         "CPU figures are per 100k operations (SET+GET together), summed over runs of a mode; ztrace CPU "
         "runs from the end of its start-up to 1 s after the load ends.",
         "redis-benchmark, redis-server and ztrace share the machine's 2 CPUs.",
-        "Where the cost goes (perf on redis-server, profiled once while writing this bench, ztrace build "
-        "of 2026-11-23, not re-measured by each run): `ztrace up` itself used almost no CPU (no spans to "
-        "store), but redis-server used ~1.5x the CPU per op; ~21% of its samples were BPF programs and "
+        "Where the capture cost goes (perf on redis-server, profiled once on 2026-11-23 when RESP was "
+        "not yet parsed, not re-measured by each run): redis-server used ~1.5x the CPU per op; ~21% of "
+        "its samples were BPF programs and "
         "tracepoint machinery on every read/write (zt_enter/exit_read/write, htab_map_update/delete_elem, "
         "copy_from_kernel_nofault/bpf_probe_read_kernel, ring buffer reserve/query). redis is single-"
         "threaded and CPU-bound at -P 1, so that per-syscall cost is lost throughput one for one; "
