@@ -79,6 +79,9 @@ enum zt_data_flags {
 	 * carry only what the kernel wrote. A new flag bit changes no layout:
 	 * ZT_ABI_VERSION stays. */
 	ZT_DF_NIC = 1u << 5,
+	/* no payload on purpose: every byte lies inside a message body user
+	 * space said it does not read (zt_sock_lbl.skip_seq) */
+	ZT_DF_SKIPPED = 1u << 6,
 };
 
 /* Drop and loss counters, one slot each in the per-CPU array map
@@ -92,6 +95,7 @@ enum zt_counter {
 	ZT_CNT_MMSG_TRUNC,      /* mmsg batches longer than ZT_MMSG_MAX */
 	ZT_CNT_QUIET,           /* syscalls not captured: socket marked quiet (below) */
 	ZT_CNT_UNIX,            /* syscalls on Unix-domain sockets: not traced */
+	ZT_CNT_SKIPPED,         /* syscalls inside a known message body: payload not copied */
 	ZT_CNT__COUNT,
 };
 
@@ -172,15 +176,22 @@ struct zt_sock_lbl {
 	__u16 lport;
 	__u16 rport;
 	__u8 quiet;
-	__u8 _pad[5];
+	__u8 skip;          /* bit d: skip_seq[d] is set (below) */
+	__u8 _pad[4];
 	__u8 laddr[16];
 	__u8 raddr[16];
+	/* Body skipping: user space knows that the bytes of direction d before
+	 * TCP seq skip_seq[d] are a message body no parser reads (an HTTP body
+	 * of known length...). A syscall whose bytes all lie before it is
+	 * reported with its byte count and no payload (ZT_CNT_SKIPPED): bulk
+	 * transfers cost no 1 KiB copy per syscall. Not recorded in files. */
+	__u32 skip_seq[2];
 };
 ZT_ASSERT_SIZE(struct zt_event_hdr, 40);
 ZT_ASSERT_SIZE(struct zt_data_ev, 40 + 40 + 24 + 8 + 8 + 32);
 ZT_ASSERT_SIZE(struct zt_sock_ev, 40 + 8 + 8 + 8 + 32);
 ZT_ASSERT_SIZE(struct zt_proc_ev, 48);
-ZT_ASSERT_SIZE(struct zt_sock_lbl, 56);
+ZT_ASSERT_SIZE(struct zt_sock_lbl, 64); /* a map value shared with user space, never recorded */
 
 #define ZT_EVENT_MAX_SIZE (sizeof(struct zt_data_ev) + ZT_PAYLOAD_MAX)
 

@@ -81,7 +81,9 @@ struct inflight {
 	__u8 sys;
 	__u8 dir;
 	__u8 live; /* task-storage slot holds a syscall in flight */
-	__u8 _pad[5];
+	__u8 skip; /* skip_seq is set for this direction (zt_sock_lbl) */
+	__u8 _pad[4];
+	__u32 skip_seq;
 	__u8 laddr[16];
 	__u8 raddr[16];
 };
@@ -256,6 +258,8 @@ static __always_inline int label_sock_cached(struct sock *sk, struct inflight *i
 		}
 		io->family = l->family;
 		io->l4 = IPPROTO_TCP;
+		io->skip = (l->skip >> (io->dir & 1)) & 1;
+		io->skip_seq = l->skip_seq[io->dir & 1];
 		io->lport = l->lport;
 		io->rport = l->rport;
 		io->netns = l->netns;
@@ -467,6 +471,19 @@ static __always_inline int on_exit(long ret, enum buf_kind kind)
 	__builtin_memcpy(ev->laddr, io->laddr, 16);
 	__builtin_memcpy(ev->raddr, io->raddr, 16);
 
+	/* all of it inside a body user space said it does not read */
+	if (io->skip && io->l4 == IPPROTO_TCP && ret > 0 && kind != BK_MMSG &&
+	    (__s32)(io->seq + (__u32)ret - io->skip_seq) <= 0) {
+		ev->bytes = ret;
+		ev->flags |= ZT_DF_SKIPPED;
+		ev->cap_len = 0;
+		ev->hdr.size = sizeof(struct zt_data_ev);
+		if (bpf_ringbuf_output(&zt_events, s, sizeof(struct zt_data_ev), wakeup_flag()))
+			count(ZT_CNT_RING_FULL);
+		else
+			count(ZT_CNT_SKIPPED);
+		goto out;
+	}
 	if (kind == BK_BUF) {
 		__u32 n = want_bytes(ret);
 		ev->bytes = ret;

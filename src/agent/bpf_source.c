@@ -29,6 +29,7 @@ const char *const zt_counter_names[ZT_CNT__COUNT] = {
 	[ZT_CNT_MMSG_TRUNC] = "mmsg_truncated",
 	[ZT_CNT_QUIET] = "quiet",
 	[ZT_CNT_UNIX] = "unix_not_traced",
+	[ZT_CNT_SKIPPED] = "body_skipped",
 };
 
 static const char *const capture_path_names[] = {
@@ -240,6 +241,19 @@ int zt_bpf_source_quiet(struct zt_bpf_source *s, uint64_t sk, uint64_t sock_ino)
 	return bpf_map_update_elem(fd, &sk, &l, BPF_ANY) ? -errno : 0;
 }
 
+int zt_bpf_source_skip(struct zt_bpf_source *s, uint64_t sk, uint64_t sock_ino, uint8_t dir, uint32_t seq)
+{
+	int fd = bpf_map__fd(s->skel->maps.zt_socks);
+	struct zt_sock_lbl l;
+
+	/* only a socket the kernel already labelled: its labels stay */
+	if (dir > 1 || bpf_map_lookup_elem(fd, &sk, &l) || l.sock_ino != sock_ino)
+		return -ENOENT; /* e.g. closed by now: its entry went with it */
+	l.skip |= (uint8_t)(1u << dir);
+	l.skip_seq[dir] = seq;
+	return bpf_map_update_elem(fd, &sk, &l, BPF_EXIST) ? -errno : 0;
+}
+
 enum zt_capture_path zt_bpf_source_path(const struct zt_bpf_source *s)
 {
 	return s->path;
@@ -284,6 +298,11 @@ static int bpf_poll(struct zt_source *src, int timeout_ms, char *err, size_t err
 	return n;
 }
 
+static int bpf_skip(struct zt_source *src, uint64_t sk, uint64_t ino, uint8_t dir, uint32_t seq)
+{
+	return zt_bpf_source_skip(((struct bpf_src *)src)->b, sk, ino, dir, seq);
+}
+
 static int bpf_quiet(struct zt_source *src, uint64_t sk, uint64_t ino)
 {
 	return zt_bpf_source_quiet(((struct bpf_src *)src)->b, sk, ino);
@@ -301,7 +320,7 @@ static void bpf_close(struct zt_source *src)
 }
 
 static const struct zt_source_ops bpf_ops = {
-    .name = "bpf", .poll = bpf_poll, .quiet = bpf_quiet, .counters = bpf_counters, .close = bpf_close,
+    .name = "bpf", .poll = bpf_poll, .quiet = bpf_quiet, .skip = bpf_skip, .counters = bpf_counters, .close = bpf_close,
 };
 
 int zt_source_open_bpf(const struct zt_bpf_opts *o, struct zt_pipeline *p, struct zt_source **out, char *err,

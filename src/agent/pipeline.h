@@ -48,6 +48,9 @@ struct zt_source_ops {
 	int (*poll)(struct zt_source *src, int timeout_ms, char *err, size_t errsz);
 	/* Optional: stop capturing a socket whose bytes match no protocol. */
 	int (*quiet)(struct zt_source *src, uint64_t sk, uint64_t sock_ino);
+	/* Optional: stop copying direction dir's payload up to TCP seq `seq`
+	 * (a message body of known length no parser reads). */
+	int (*skip)(struct zt_source *src, uint64_t sk, uint64_t sock_ino, uint8_t dir, uint32_t seq);
 	/* Optional: the kernel's counters (enum zt_counter), else zeros. */
 	void (*counters)(struct zt_source *src, uint64_t out[ZT_CNT__COUNT]);
 	void (*close)(struct zt_source *src);

@@ -48,6 +48,10 @@ int zt_bpf_source_poll(struct zt_bpf_source *s, int timeout_ms);
 /* Stops capturing a TCP socket's data (its bytes match no protocol); the
  * kernel counts the syscalls it skips in ZT_CNT_QUIET. */
 int zt_bpf_source_quiet(struct zt_bpf_source *s, uint64_t sk, uint64_t sock_ino);
+/* The bytes of direction dir before TCP seq `seq` are a body no parser
+ * reads: the kernel stops copying syscalls that lie wholly before it
+ * (zt_sock_lbl.skip_seq). -ENOENT when the socket has no label yet. */
+int zt_bpf_source_skip(struct zt_bpf_source *s, uint64_t sk, uint64_t sock_ino, uint8_t dir, uint32_t seq);
 /* The capture path the programs were loaded with: fast or compat, never
  * auto. */
 enum zt_capture_path zt_bpf_source_path(const struct zt_bpf_source *s);

@@ -107,6 +107,16 @@ static void up_on_unclassified(void *ctx, uint64_t sk, uint64_t sock_ino)
 		src->ops->quiet(src, sk, sock_ino);
 }
 
+/* A body the parser only counts: the kernel stops copying it. */
+static void up_on_body(void *ctx, uint64_t sk, uint64_t sock_ino, uint8_t dir, uint32_t seq)
+{
+	struct up_ctx *u = ctx;
+	struct zt_source *src = u->pipe ? zt_pipeline_source(u->pipe) : NULL;
+
+	if (src && src->ops->skip)
+		(void)src->ops->skip(src, sk, sock_ino, dir, seq); /* best effort: else copied as before */
+}
+
 /* The drop counters, in the same words in the live status line and the
  * final line (tests and users grep them). */
 static void print_drops(FILE *f, const struct zt_session_stats *st, const struct zt_pipeline_stats *ps,
@@ -380,6 +390,7 @@ int zt_cmd_up(int argc, char **argv)
 	cfg.mono_to_real = src->mono_to_real;
 	cfg.max_conns = (uint32_t)max_conns;
 	cfg.on_unclassified = up_on_unclassified;
+	cfg.on_body = up_on_body;
 	cfg.hook_ctx = &u;
 	u.sess = zt_session_new(&cfg, zt_pipeline_span, u.pipe);
 	if (!u.sess) {
@@ -394,9 +405,11 @@ int zt_cmd_up(int argc, char **argv)
 		const struct zt_session_stats *st = zt_session_stats(u.sess);
 		fprintf(stderr,
 			"ztrace: stopped: %llu events, %llu spans stored, %llu syscalls on connections of no known "
-			"protocol not captured, %llu on Unix-domain sockets not traced; ",
+			"protocol not captured, %llu inside message bodies not copied, %llu on Unix-domain sockets "
+			"not traced; ",
 			(unsigned long long)st->events, (unsigned long long)u.store->spans_written,
-			(unsigned long long)kc[ZT_CNT_QUIET], (unsigned long long)kc[ZT_CNT_UNIX]);
+			(unsigned long long)kc[ZT_CNT_QUIET], (unsigned long long)kc[ZT_CNT_SKIPPED],
+			(unsigned long long)kc[ZT_CNT_UNIX]);
 		zt_store_sink_finish(u.sink);
 		say_store_state(&u);
 

@@ -86,6 +86,7 @@ struct zt_conn {
 	bool nic;             /* its events come from a network tap (ZT_DF_NIC) */
 	void *pstate;         /* parser state */
 	void *stash;          /* a short first segment kept for inference */
+	uint32_t skip_seq[2]; /* last body end told to the kernel, by direction */
 	struct zt_pend *phead, *ptail;
 	uint32_t npend;
 	uint32_t nexch; /* exchanges seen: makes span uids unique */

@@ -1209,6 +1209,17 @@ static void h1_redact_msg(struct zt_msg *m)
 	zt_http_redact_target(m->request_resource);
 }
 
+static uint64_t h1_body_left(const void *state, uint8_t dir)
+{
+	const struct h1_state *s = state;
+	const struct h1_dir *d;
+
+	if (dir > ZT_DIR_INGRESS || s->upgraded)
+		return 0;
+	d = &s->d[dir];
+	return d->st == H1_S_BODY_CL || d->st == H1_S_CHUNK_DATA ? d->rem : 0;
+}
+
 /* zt_http_redact and zt_http_redact_target: http1_redact.c. */
 const struct zt_proto_ops zt_http1_ops = {
     .id = ZT_L7_HTTP1,
@@ -1222,4 +1233,5 @@ const struct zt_proto_ops zt_http1_ops = {
     .endpoint = h1_endpoint,
     .redact_msg = h1_redact_msg,
     .redact_payload = zt_http_redact,
+    .body_left = h1_body_left,
 };

@@ -154,6 +154,11 @@ struct zt_proto_ops {
 	 * written to a recording. */
 	void (*redact_msg)(struct zt_msg *m);
 	size_t (*redact_payload)(uint8_t *buf, size_t len);
+	/* Optional: after feed(), how many more bytes of direction dir are
+	 * the current message's body, of known length, that the parser only
+	 * counts (an HTTP body with Content-Length, a chunk's data); 0 when
+	 * none or unknown. The session lets the kernel skip copying them. */
+	uint64_t (*body_left)(const void *state, uint8_t dir);
 };
 
 /* The registration table in use; NULL-terminated. */

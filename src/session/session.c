@@ -690,6 +690,29 @@ static void infer(struct zt_session *s, struct zt_conn *c, const struct zt_data_
 	classify(s, c, ops, payload, ev->cap_len, ev->dir);
 }
 
+/* A body of at least this many bytes is worth a map update to skip. */
+#define BODY_SKIP_MIN 16384
+
+/* The parser will only count the next bytes of this direction (a body of
+ * known length): the kernel may stop copying them. Once per body. */
+static void tell_body(struct zt_session *s, struct zt_conn *c, const struct zt_proto_ops *ops,
+		      const struct zt_seg *seg)
+{
+	uint64_t left = ops->body_left(c->pstate, seg->dir);
+	uint32_t end;
+
+	if (left < BODY_SKIP_MIN || seg->dir > ZT_DIR_INGRESS)
+		return;
+	if (left > (1u << 30))
+		left = 1u << 30; /* seqs wrap at 4 GiB: stay well inside */
+	end = seg->seq + (uint32_t)seg->len + (uint32_t)left;
+	if (end == c->skip_seq[seg->dir])
+		return;
+	c->skip_seq[seg->dir] = end;
+	s->st.bodies_skipped++;
+	s->cfg.on_body(s->cfg.hook_ctx, c->key.sk, c->key.ino, seg->dir, end);
+}
+
 static void on_data(struct zt_session *s, const struct zt_data_ev *ev)
 {
 	const uint8_t *payload = (const uint8_t *)(ev + 1);
@@ -725,7 +748,10 @@ static void on_data(struct zt_session *s, const struct zt_data_ev *ev)
 	seg.eof = (ev->flags & ZT_DF_EOF) != 0;
 	seg.trace_ctx = thread_ctx(s, c, ev, &seg.ctx_ambiguous);
 	struct feed_ctx fc = {s, c};
-	zt_proto_by_id(c->l7)->feed(c->pstate, &seg, on_msg, &fc);
+	const struct zt_proto_ops *ops = zt_proto_by_id(c->l7);
+	ops->feed(c->pstate, &seg, on_msg, &fc);
+	if (ops->body_left && s->cfg.on_body && seg.has_seq && c->pstate)
+		tell_body(s, c, ops, &seg);
 }
 
 int zt_session_event(struct zt_session *s, const void *rec, size_t len)

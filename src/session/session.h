@@ -33,6 +33,9 @@ struct zt_session_cfg {
 	/* Optional: called once when a TCP connection's first bytes match no
 	 * protocol, so the live source can stop capturing it. */
 	void (*on_unclassified)(void *ctx, uint64_t sk, uint64_t sock_ino);
+	/* Optional: the bytes of direction dir before TCP seq `seq` are a body
+	 * the parser only counts: the kernel need not copy them. */
+	void (*on_body)(void *ctx, uint64_t sk, uint64_t sock_ino, uint8_t dir, uint32_t seq);
 	void *hook_ctx;
 };
 
@@ -51,6 +54,7 @@ struct zt_session_stats {
 	uint64_t segs_unclassified;  /* data events on such connections */
 	uint64_t segs_stashed;       /* short first segments kept to infer with the next */
 	uint64_t segs_joined;        /* ... that did infer with the next (Kafka size reads) */
+	uint64_t bodies_skipped;     /* bodies the kernel was told not to copy */
 	uint64_t requests, responses, interim;
 	uint64_t one_way;          /* requests that expect no response: spans at once */
 	uint64_t spans;

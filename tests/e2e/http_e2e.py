@@ -47,6 +47,9 @@ with open(os.path.join(www, "index.html"), "w") as f:
     f.write("<html>hello from ztrace e2e</html>\n")
 with open(os.path.join(www, "big.bin"), "wb") as f:
     f.write(os.urandom(200000))
+BULK = 6 << 20
+with open(os.path.join(www, "bulk.bin"), "wb") as f:
+    f.write(os.urandom(BULK))
 
 NGINX_CONF = f"""
 user root;
@@ -265,6 +268,29 @@ try:
     check("the early request's req_bytes is what was sent by then",
           sent and 0 < sent[0]["req_bytes"] <= (2 << 20) + 300, f"{sent}")
 
+    # 6e. a 6 MB download read slowly: once the session has read the response
+    # head, the kernel stops copying the body's reads (the parser only
+    # counts them); the spans still carry the whole size.
+    def slow_download():
+        import socket
+        c = socket.create_connection(("127.0.0.1", NGINX_PORT))
+        c.sendall(b"GET /bulk.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        got = 0
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            got += len(d)
+            time.sleep(0.01)  # a slow reader: about 1.5 s for 6 MB
+        c.close()
+        return got
+    slow_download()
+    bulk, _ = wait_for(lambda: (lambda ss: ss if len(ss) >= 2 else None)(
+        [s for s in spans(data) if s["request_resource"] == "/bulk.bin"]), 5)
+    check("6 MB body: both spans carry its whole size",
+          bulk and len(bulk) == 2 and all(s["resp_bytes"] > BULK and s["response_code"] == 200 for s in bulk)
+          and bulk[0]["resp_bytes"] == bulk[1]["resp_bytes"], f"{bulk}")
+
     # 6d. 8 KB of request headers, far past the 1 KiB capture (issue 13):
     # both sides count the request's real size, no lost_sync, and the next
     # request on the keep-alive connection is found.
@@ -347,6 +373,9 @@ try:
     cnt = {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", m.group(0).split("drops:")[-1])} if m else {}
     need = ("ring_full", "map_full", "bad_events", "evicted", "unanswered", "orphan_resp", "queue_full")
     check("final line has the drop counters", all(k in cnt for k in need), m.group(0) if m else log[-500:])
+    sk = re.search(r"(\d+) inside message bodies not copied", log)
+    check("the kernel skipped copying body syscalls (6 MB download)", sk and int(sk.group(1)) > 30,
+          sk.group(0) if sk else log[-500:])
     cnt = collections.defaultdict(int, cnt)
 
     # 3 (end). Everything ztrace up made is stored now.

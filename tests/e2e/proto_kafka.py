@@ -117,8 +117,14 @@ try:
     def answered(x):
         return collections.Counter(s["request_type"] for s in x if "no_response" not in (s["flags"] or []))
     if not lost:
-        check("client side: the same requests answered", answered(cl) == answered(sv),
-              f"{answered(cl)} vs {answered(sv)}")
+        # kcat may exit while its last Metadata refresh is answered: the
+        # broker wrote the answer, kcat never read it (its span then says
+        # no_response). Every other request is answered on both sides.
+        a_cl, a_sv = answered(cl), answered(sv)
+        unread = a_sv - a_cl
+        check("client side: the same requests answered (kcat's last Metadata aside)",
+              not (a_cl - a_sv) and set(unread) <= {"Metadata"} and unread["Metadata"] <= 1,
+              f"{a_cl} vs {a_sv}")
 
     av = [s for s in ss if s["request_type"] == "ApiVersions"]
     check("ApiVersions v3 answered ok", av and all(s["response_status"] == "ok" and s["version"] == "3"

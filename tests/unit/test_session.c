@@ -349,6 +349,59 @@ static void test_pushed_pending_not_ambiguous(void **state)
 	(void)state;
 }
 
+static uint64_t body_sk;
+static uint8_t body_dir;
+static uint32_t body_seq;
+static int body_calls;
+
+static void on_body(void *ctx, uint64_t sk, uint64_t ino, uint8_t dir, uint32_t seq)
+{
+	(void)ctx;
+	(void)ino;
+	body_sk = sk;
+	body_dir = dir;
+	body_seq = seq;
+	body_calls++;
+}
+
+/* A body of known length that the parser only counts: the session tells
+ * the kernel where it ends (once), so the kernel may stop copying it; a
+ * small body is not worth it. */
+static void test_body_skip_hint(void **state)
+{
+	struct zt_session_cfg cfg = {.host = "h1", .on_body = on_body};
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+	static const char small[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+	struct zt_session *s;
+	size_t n;
+
+	nspans = 0;
+	body_calls = 0;
+	s = zt_session_new(&cfg, sink, NULL);
+	data(s, 0x51, 7, ZT_DIR_EGRESS, 1000, 10, REQ);
+	n = evgen_data(ev, 0x51, 100, 7, "app", ZT_DIR_INGRESS, 2000, 5000, head, (uint32_t)strlen(head),
+		       strlen(head) + 1000, 5000, 80); /* head + 1000 body bytes */
+	assert_int_equal(zt_session_event(s, ev, n), 0);
+	assert_int_equal(body_calls, 1);
+	assert_int_equal(body_sk, 0x51);
+	assert_int_equal(body_dir, ZT_DIR_INGRESS);
+	assert_int_equal(body_seq, 5000 + strlen(head) + 100000);
+	/* the rest arrives without payload (skipped): counted, not told again */
+	n = evgen_data(ev, 0x51, 100, 7, "app", ZT_DIR_INGRESS, 3000, 5000 + (uint32_t)strlen(head) + 1000, "", 0,
+		       99000, 5000, 80);
+	assert_int_equal(zt_session_event(s, ev, n), 0);
+	assert_int_equal(body_calls, 1);
+	zt_session_flush(s);
+	assert_int_equal(nspans, 1);
+	assert_int_equal(spans[0].resp_bytes, strlen(head) + 100000);
+	/* a small body: no hint */
+	data(s, 0x52, 7, ZT_DIR_EGRESS, 4000, 10, REQ);
+	data(s, 0x52, 7, ZT_DIR_INGRESS, 5000, 10, small);
+	assert_int_equal(body_calls, 1);
+	zt_session_free(s);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +410,7 @@ int main(void)
 		cmocka_unit_test(test_losses_counted),  cmocka_unit_test(test_socket_reuse),
 		cmocka_unit_test(test_deterministic),   cmocka_unit_test(test_unclassified_hook),
 		cmocka_unit_test(test_length_read_alone), cmocka_unit_test(test_pushed_pending_not_ambiguous),
+		cmocka_unit_test(test_body_skip_hint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
