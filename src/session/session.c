@@ -274,7 +274,6 @@ static void thread_req_read(struct zt_session *s, const struct zt_conn *c, const
 static void thread_req_done(struct zt_session *s, const struct zt_conn *c, const struct zt_msg *req);
 static void thread_oneway_read(struct zt_session *s, const struct zt_conn *c, const struct zt_msg *req);
 
-/* A request waits for its response in the connection's pending list. */
 /* How many requests this side read are still unanswered on c (a
  * broker's own pending deliveries, written, do not count). */
 static unsigned pending_read(const struct zt_conn *c)
@@ -286,6 +285,7 @@ static unsigned pending_read(const struct zt_conn *c)
 	return n;
 }
 
+/* A request waits for its response in the connection's pending list. */
 static void queue_request(struct zt_session *s, struct zt_conn *c, const struct zt_msg *m)
 {
 	const struct zt_proto_ops *ops = zt_proto_by_id(c->l7);
@@ -440,11 +440,6 @@ static void on_close(void *ctx, struct zt_conn *c, enum zt_close_reason why, uin
 	}
 }
 
-/* The thread's context for this syscall. A thread that reads a second
- * request before the context ended (an event loop serving another socket,
- * or the next pipelined request on this one) serves two at once: the
- * context is marked ambiguous and no thread link will be made from it
- * (precision first). */
 /* A thread's slot: probed over TCTX_PROBE slots from its hash, so that two
  * busy threads whose hashes meet do not wipe each other's context. A new
  * thread takes a free slot, else one whose thread holds no context; only
@@ -476,6 +471,11 @@ static struct tctx *tctx_find(struct zt_session *s, uint32_t tid, bool create)
 	return idle;
 }
 
+/* The thread's context for this syscall. A thread that reads a second
+ * request before the context ended (an event loop serving another socket,
+ * or the next pipelined request on this one) serves two at once: the
+ * context is marked ambiguous and no thread link will be made from it
+ * (precision first). */
 static uint64_t thread_ctx(struct zt_session *s, const struct zt_conn *c, const struct zt_data_ev *ev,
 			   bool *ambiguous)
 {
@@ -511,17 +511,12 @@ static void thread_ctx_ambiguous(struct zt_session *s, uint32_t tid)
 	}
 }
 
-static struct tctx *tctx_of(struct zt_session *s, uint32_t tid)
-{
-	return tctx_find(s, tid, false);
-}
-
 /* A server request is complete: its reading thread has one more in flight. */
 static void thread_req_read(struct zt_session *s, const struct zt_conn *c, const struct zt_msg *req)
 {
 	struct tctx *t;
 
-	if (c->role == ZT_ROLE_SERVER && req->dir == ZT_DIR_INGRESS && (t = tctx_of(s, req->tid_start)))
+	if (c->role == ZT_ROLE_SERVER && req->dir == ZT_DIR_INGRESS && (t = tctx_find(s, req->tid_start, false)))
 		t->inflight++;
 }
 
@@ -531,7 +526,7 @@ static void thread_req_done(struct zt_session *s, const struct zt_conn *c, const
 {
 	struct tctx *t;
 
-	if (c->role != ZT_ROLE_SERVER || !(t = tctx_of(s, req->tid_start)))
+	if (c->role != ZT_ROLE_SERVER || !(t = tctx_find(s, req->tid_start, false)))
 		return;
 	if (t->inflight > 0 && req->kind == ZT_MSG_REQUEST)
 		t->inflight--;
@@ -552,7 +547,7 @@ static void thread_oneway_read(struct zt_session *s, const struct zt_conn *c, co
 {
 	struct tctx *t;
 
-	if (c->role == ZT_ROLE_SERVER && req->dir == ZT_DIR_INGRESS && (t = tctx_of(s, req->tid_start)) &&
+	if (c->role == ZT_ROLE_SERVER && req->dir == ZT_DIR_INGRESS && (t = tctx_find(s, req->tid_start, false)) &&
 	    t->inflight == 0)
 		t->oneway = true;
 }
@@ -568,11 +563,8 @@ static void thread_oneway_read(struct zt_session *s, const struct zt_conn *c, co
 #define INFER_JOIN 512 /* bytes of the next segment joined to it */
 
 struct stash {
-	uint8_t dir, len;
-	bool has_seq;
-	uint32_t seq, tid;
-	uint64_t enter_ns, exit_ns;
-	uint8_t buf[STASH_MAX];
+	struct zt_data_ev ev; /* the kept syscall's record, payload after it */
+	uint8_t payload[STASH_MAX];
 };
 
 static void stash_drop(struct zt_conn *c)
@@ -590,17 +582,13 @@ static void stash_keep(struct zt_session *s, struct zt_conn *c, const struct zt_
 	if (!c->stash && !(c->stash = malloc(sizeof(struct stash))))
 		return;
 	k = c->stash;
-	k->dir = ev->dir;
-	k->len = (uint8_t)ev->cap_len;
-	k->has_seq = (ev->flags & ZT_DF_HAS_SEQ) != 0;
-	k->seq = ev->tcp_seq;
-	k->tid = ev->hdr.tid;
-	k->enter_ns = ev->enter_ns;
-	k->exit_ns = ev->exit_ns;
-	memcpy(k->buf, payload, ev->cap_len);
+	k->ev = *ev;
+	memcpy(k->payload, payload, ev->cap_len);
 	s->st.segs_stashed++;
 }
 
+static void seg_of(struct zt_session *s, struct zt_conn *c, const struct zt_data_ev *ev, const uint8_t *payload,
+		   struct zt_seg *seg);
 static void classify(struct zt_session *s, struct zt_conn *c, const struct zt_proto_ops *ops, const uint8_t *buf,
 		     size_t len, uint8_t dir);
 
@@ -615,29 +603,23 @@ static bool infer_joined(struct zt_session *s, struct zt_conn *c, const struct z
 	const struct zt_proto_ops *ops;
 	struct zt_seg seg;
 
-	if (!k || k->dir != ev->dir)
+	if (!k || k->ev.dir != ev->dir)
 		return false;
-	memcpy(buf, k->buf, k->len);
-	memcpy(buf + k->len, payload, n);
-	ops = zt_proto_infer(buf, k->len + n, &h);
+	memcpy(buf, k->payload, k->ev.cap_len);
+	memcpy(buf + k->ev.cap_len, payload, n);
+	ops = zt_proto_infer(buf, k->ev.cap_len + n, &h);
 	if (!ops) {
 		stash_drop(c);
 		return false;
 	}
-	classify(s, c, ops, buf, k->len + n, ev->dir);
+	classify(s, c, ops, buf, k->ev.cap_len + n, ev->dir);
 	if (!c->l7) {
 		stash_drop(c);
 		return true;
 	}
-	memset(&seg, 0, sizeof(seg));
-	seg.data = k->buf;
-	seg.caplen = seg.len = k->len;
-	seg.enter_ns = k->enter_ns;
-	seg.exit_ns = k->exit_ns;
-	seg.tid = k->tid;
-	seg.seq = k->seq;
-	seg.has_seq = k->has_seq;
-	seg.dir = k->dir;
+	/* the kept read, as if it had been parsed when it came: its thread
+	 * context too (a server's first read starts it) */
+	seg_of(s, c, &k->ev, k->payload, &seg);
 	s->st.segs_joined++;
 	struct feed_ctx fc = {s, c};
 	ops->feed(c->pstate, &seg, on_msg, &fc);
@@ -713,6 +695,23 @@ static void tell_body(struct zt_session *s, struct zt_conn *c, const struct zt_p
 	s->cfg.on_body(s->cfg.hook_ctx, c->key.sk, c->key.ino, seg->dir, end);
 }
 
+/* One syscall's record as the parser sees it, with its thread's context. */
+static void seg_of(struct zt_session *s, struct zt_conn *c, const struct zt_data_ev *ev, const uint8_t *payload,
+		   struct zt_seg *seg)
+{
+	seg->data = payload;
+	seg->caplen = ev->cap_len;
+	seg->len = ev->bytes;
+	seg->enter_ns = ev->enter_ns;
+	seg->exit_ns = ev->exit_ns;
+	seg->tid = ev->hdr.tid;
+	seg->seq = ev->tcp_seq;
+	seg->has_seq = (ev->flags & ZT_DF_HAS_SEQ) != 0;
+	seg->dir = ev->dir;
+	seg->eof = (ev->flags & ZT_DF_EOF) != 0;
+	seg->trace_ctx = thread_ctx(s, c, ev, &seg->ctx_ambiguous);
+}
+
 static void on_data(struct zt_session *s, const struct zt_data_ev *ev)
 {
 	const uint8_t *payload = (const uint8_t *)(ev + 1);
@@ -736,17 +735,7 @@ static void on_data(struct zt_session *s, const struct zt_data_ev *ev)
 		if (!c->l7)
 			return;
 	}
-	seg.data = payload;
-	seg.caplen = ev->cap_len;
-	seg.len = ev->bytes;
-	seg.enter_ns = ev->enter_ns;
-	seg.exit_ns = ev->exit_ns;
-	seg.tid = ev->hdr.tid;
-	seg.seq = ev->tcp_seq;
-	seg.has_seq = (ev->flags & ZT_DF_HAS_SEQ) != 0;
-	seg.dir = ev->dir;
-	seg.eof = (ev->flags & ZT_DF_EOF) != 0;
-	seg.trace_ctx = thread_ctx(s, c, ev, &seg.ctx_ambiguous);
+	seg_of(s, c, ev, payload, &seg);
 	struct feed_ctx fc = {s, c};
 	const struct zt_proto_ops *ops = zt_proto_by_id(c->l7);
 	ops->feed(c->pstate, &seg, on_msg, &fc);

@@ -304,6 +304,10 @@ static void test_length_read_alone(void **state)
 	assert_string_equal(spans[0].request_type, "ApiVersions");
 	assert_int_equal(spans[0].req_tcp_seq, 500); /* from the kept read */
 	assert_int_equal(spans[0].req_bytes, 17);
+	/* the kept read started the broker thread's context, as any first
+	 * read of a request does */
+	assert_true(spans[0].syscall_trace_id_req != 0);
+	assert_int_equal(spans[0].syscall_trace_id_req, spans[0].syscall_trace_id_resp);
 	assert_int_equal(zt_session_stats(s)->segs_joined, 1);
 	zt_session_free(s);
 	(void)state;
