@@ -182,14 +182,11 @@ size_t zt_redact_stream(struct zt_redactor *r, uint64_t sk, uint64_t ino, uint8_
 	/* the new tail: the current line, and at least the last BIN_TAIL
 	 * bytes (binary protocols have no lines) */
 	{
-		const uint8_t *all = r->work;
-		size_t total = tl + caplen, line = 0, start;
-		for (size_t i = total; i > 0; i--)
-			if (all[i - 1] == '\n') {
-				line = i;
-				break;
-			}
-		start = total > BIN_TAIL && total - BIN_TAIL < line ? total - BIN_TAIL : (total > BIN_TAIL ? line : 0);
+		const uint8_t *all = r->work, *nl;
+		size_t total = tl + caplen, line, start;
+		nl = total ? memrchr(all, '\n', total) : NULL;
+		line = nl ? (size_t)(nl - all) + 1 : 0;
+		start = total <= BIN_TAIL ? 0 : line < total - BIN_TAIL ? line : total - BIN_TAIL;
 		if (caplen < bytes) {
 			s->tail_len = 0; /* a gap: what follows is unknown */
 		} else if (total - start <= ZT_REDACT_TAIL) {
