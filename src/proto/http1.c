@@ -742,30 +742,6 @@ static void h1_early_request(struct h1_state *s, zt_emit_fn emit, void *ctx)
 	rq->early = true;
 }
 
-/* A request head cut by the capture size (a gap, or longer than hbuf):
- * what was captured is salvaged and the request goes on being counted,
- * byte by byte as the syscalls report them, up to the next segment that
- * starts a request (clients write a request per syscall) or the response;
- * sizes stay right and the next request is found. `rest`: bytes of the
- * segment past what was counted. Returns false when nothing salvages. */
-static bool h1_cut_request(struct h1_state *s, struct h1_dir *d, int dir, uint64_t rest)
-{
-	struct h1_head h;
-
-	if (!d->in_msg || d->tentative || !h1_salvage(d->hbuf, d->hlen, H1_K_REQ, &h))
-		return false;
-	if (s->req_dir < 0)
-		s->req_dir = (int8_t)dir;
-	h1_fill(&d->msg, &h, H1_K_REQ);
-	h1_set_version(&d->msg, h.minor_version);
-	d->msg.flags |= ZT_MF_TRUNCATED;
-	d->msg.bytes += rest;
-	h1_fifo_push(s, zt_ieq(h.method.p, h.method.n, "head") ? H1_P_HEAD : H1_P_OTHER);
-	d->st = H1_S_CUT;
-	d->hlen = 0;
-	d->seen = true;
-	return true;
-}
 
 /* Which head parser applies to buf in direction dir: the direction's role
  * once a head settled it, else what the start says. A bare prefix ("H" of
@@ -786,24 +762,52 @@ static int h1_kind_of(const struct h1_state *s, int dir, const char *buf, size_t
 }
 
 /* A head that will not parse: emit what can be salvaged, lose sync. */
-static void h1_fail(struct h1_state *s, struct h1_dir *d, int dir, int kind, uint32_t flags, zt_emit_fn emit,
-		    void *ctx)
+/* A head that will not complete: what its captured part says goes into
+ * d->msg, and the pending-request FIFO changes as a parsed head would
+ * change it. false when nothing salvages. */
+static bool h1_take_salvage(struct h1_state *s, struct h1_dir *d, int dir, int kind)
 {
 	struct h1_head h;
 
-	if (d->in_msg && !d->tentative && kind != H1_K_NONE && h1_salvage(d->hbuf, d->hlen, kind, &h)) {
-		if (s->req_dir < 0)
-			s->req_dir = (int8_t)(kind == H1_K_REQ ? dir : !dir);
-		h1_fill(&d->msg, &h, kind);
-		h1_set_version(&d->msg, h.minor_version);
+	if (!d->in_msg || d->tentative || kind == H1_K_NONE || !h1_salvage(d->hbuf, d->hlen, kind, &h))
+		return false;
+	if (s->req_dir < 0)
+		s->req_dir = (int8_t)(kind == H1_K_REQ ? dir : !dir);
+	h1_fill(&d->msg, &h, kind);
+	h1_set_version(&d->msg, h.minor_version);
+	if (kind == H1_K_REQ)
+		h1_fifo_push(s, zt_ieq(h.method.p, h.method.n, "head") ? H1_P_HEAD : H1_P_OTHER);
+	else if (h.status >= 200)
+		(void)h1_fifo_pop(s);
+	return true;
+}
+
+static void h1_fail(struct h1_state *s, struct h1_dir *d, int dir, int kind, uint32_t flags, zt_emit_fn emit,
+		    void *ctx)
+{
+	if (h1_take_salvage(s, d, dir, kind)) {
 		d->msg.flags |= flags | ZT_MF_LOST_SYNC;
-		if (kind == H1_K_REQ)
-			h1_fifo_push(s, zt_ieq(h.method.p, h.method.n, "head") ? H1_P_HEAD : H1_P_OTHER);
-		else if (h.status >= 200)
-			(void)h1_fifo_pop(s);
 		emit(ctx, &d->msg);
 	}
 	h1_lose(s, d, dir);
+}
+
+/* A request head cut by the capture size (a gap, or longer than hbuf):
+ * what was captured is salvaged and the request goes on being counted,
+ * byte by byte as the syscalls report them, up to the next segment that
+ * starts a request (clients write a request per syscall) or the response;
+ * sizes stay right and the next request is found. `rest`: bytes of the
+ * segment past what was counted. Returns false when nothing salvages. */
+static bool h1_cut_request(struct h1_state *s, struct h1_dir *d, int dir, uint64_t rest)
+{
+	if (!h1_take_salvage(s, d, dir, H1_K_REQ))
+		return false;
+	d->msg.flags |= ZT_MF_TRUNCATED;
+	d->msg.bytes += rest;
+	d->st = H1_S_CUT;
+	d->hlen = 0;
+	d->seen = true;
+	return true;
 }
 
 /* A head parsed: decide the body framing, or complete the message. */
@@ -1132,21 +1136,16 @@ static void h1_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 	if (c.len > 0) {
 		uint64_t off = 0;
 
-		/* a cut request ends where the next one starts */
-		if (d->st == H1_S_CUT && c.cap) {
+		/* A request counted without being parsed (its head was cut,
+		 * or it was answered early and its body may never come) ends
+		 * where the next request starts; h1_complete emits it unless
+		 * it was emitted already. A segment too short to tell starts
+		 * a tentative head. */
+		if ((d->st == H1_S_CUT || d->early) && c.cap) {
 			enum h1_start t = h1_start_of(seg->data, c.cap);
 			if (t == H1_START_REQ || (t == H1_START_MORE && c.cap == c.len)) {
 				h1_complete(d, emit, ctx);
 				d->tentative = t == H1_START_MORE;
-			}
-		}
-		/* a request answered early whose body never comes: the
-		 * client gave up on it and sends the next request */
-		if (d->early && c.cap) {
-			enum h1_start t = h1_start_of(seg->data, c.cap);
-			if (t == H1_START_REQ || (t == H1_START_MORE && c.cap == c.len)) {
-				h1_dir_reset(d, H1_S_HEAD);
-				d->tentative = t == H1_START_MORE; /* too short to tell */
 			}
 		}
 		if (d->in_msg && !d->early)
