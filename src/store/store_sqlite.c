@@ -394,20 +394,44 @@ static int bind_alias(sqlite3_stmt *st, const struct zt_sq_alias *a)
 	       sqlite3_bind_text(st, 2, a->trace_id, -1, SQLITE_STATIC);
 }
 
+/* One write transaction: tx_begin, the statements, then tx_end with their
+ * result, which commits, or rolls back after a failure (what the
+ * statements did is undone; the caller keeps what it wanted written). */
+static int tx_begin(struct zt_sqlite *sq)
+{
+	int rc = sqlite3_step(sq->begin);
+
+	sqlite3_reset(sq->begin);
+	return rc == SQLITE_DONE ? 0 : zt_sq_fail(sq, rc, "begin");
+}
+
+static int tx_end(struct zt_sqlite *sq, int err)
+{
+	if (!err) {
+		int rc = sqlite3_step(sq->commit);
+		sqlite3_reset(sq->commit);
+		if (rc != SQLITE_DONE)
+			err = zt_sq_fail(sq, rc, "commit");
+	}
+	if (err && !sqlite3_get_autocommit(sq->db)) {
+		sqlite3_step(sq->rollback);
+		sqlite3_reset(sq->rollback);
+	}
+	return err;
+}
+
 static int sq_flush(struct zt_store *st)
 {
 	struct zt_sqlite *sq = to_sq(st);
 	uint64_t inserted = 0;
-	int rc, err = 0;
+	int err = 0;
 
 	if (!sq->db)
 		return zt_sq_set_err(sq, -EBADF, "store is not open");
 	if (sq->n == 0 && sq->nlinks == 0 && sq->naliases == 0)
 		return 0;
-	rc = sqlite3_step(sq->begin);
-	sqlite3_reset(sq->begin);
-	if (rc != SQLITE_DONE)
-		return zt_sq_fail(sq, rc, "begin");
+	if ((err = tx_begin(sq)))
+		return err;
 	for (size_t i = 0; i < sq->n && !err; i++) {
 		err = step_insert(sq, sq->insert, bind_span(sq->insert, &sq->batch[i]), "insert span");
 		/* 0 when the span was already stored: not a new row. */
@@ -422,26 +446,12 @@ static int sq_flush(struct zt_store *st)
 	sqlite3_clear_bindings(sq->insert);
 	sqlite3_clear_bindings(sq->insert_link);
 	sqlite3_clear_bindings(sq->insert_alias);
-	if (err)
-		goto rollback;
-	rc = sqlite3_step(sq->commit);
-	sqlite3_reset(sq->commit);
-	if (rc != SQLITE_DONE) {
-		err = zt_sq_fail(sq, rc, "commit");
-		goto rollback;
-	}
+	if ((err = tx_end(sq, err)))
+		return err; /* the batches stay: the next flush retries them */
 	sq->n = sq->nlinks = sq->naliases = 0;
 	sq->base.spans_written += inserted;
 	sq->base.spans_pending = 0;
 	return 0;
-
-rollback:
-	/* Keep the batches: the next flush retries them. */
-	if (!sqlite3_get_autocommit(sq->db)) {
-		sqlite3_step(sq->rollback);
-		sqlite3_reset(sq->rollback);
-	}
-	return err;
 }
 
 static int check_writable(struct zt_sqlite *sq)
@@ -746,16 +756,15 @@ static int drop_oldest(struct zt_sqlite *sq, uint64_t before, uint64_t n, uint64
 	static const char spans_sql[] = "DELETE FROM spans WHERE rowid IN (SELECT rowid FROM spans WHERE start_ns < ?1"
 					" ORDER BY start_ns LIMIT ?2)";
 	const char *sqls[2] = {links_sql, spans_sql};
+	uint64_t got = 0;
 	int rc, err = 0;
 
 	if (before > INT64_MAX)
 		before = INT64_MAX;
 	if (n > INT64_MAX)
 		n = INT64_MAX;
-	rc = sqlite3_step(sq->begin);
-	sqlite3_reset(sq->begin);
-	if (rc != SQLITE_DONE)
-		return zt_sq_fail(sq, rc, "begin");
+	if ((err = tx_begin(sq)))
+		return err;
 	for (int i = 0; i < 2 && !err; i++) {
 		sqlite3_stmt *st = NULL;
 		rc = sqlite3_prepare_v2(sq->db, sqls[i], -1, &st, NULL);
@@ -767,20 +776,13 @@ static int drop_oldest(struct zt_sqlite *sq, uint64_t before, uint64_t n, uint64
 		if (rc != SQLITE_DONE)
 			err = zt_sq_fail(sq, rc, "retention");
 		else if (i == 1)
-			*dropped += (uint64_t)sqlite3_changes(sq->db);
+			got = (uint64_t)sqlite3_changes(sq->db);
 		sqlite3_finalize(st);
 	}
-	if (!err) {
-		rc = sqlite3_step(sq->commit);
-		sqlite3_reset(sq->commit);
-		if (rc != SQLITE_DONE)
-			err = zt_sq_fail(sq, rc, "retention commit");
-	}
-	if (err && !sqlite3_get_autocommit(sq->db)) {
-		sqlite3_step(sq->rollback);
-		sqlite3_reset(sq->rollback);
-	}
-	return err;
+	if ((err = tx_end(sq, err)))
+		return err;
+	*dropped += got; /* counted once they are gone */
+	return 0;
 }
 
 /* Average bytes per stored span, for turning bytes over the bound into a
