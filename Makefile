@@ -10,14 +10,23 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
 CFLAGS ?= -O2 -g
 ZT_CFLAGS := $(WARN) -std=gnu11 -D_GNU_SOURCE -Isrc -I. -I$(BUILD)
-LDLIBS := -lbpf -lelf -lz -lsqlite3 -ljansson -lpcap -lm -lpthread
+EXT_LIBS := -lsqlite3 -ljansson -lpcap -lcurl -lzstd -lprotobuf-c -lmicrohttpd -lcapstone -lz -lm -lpthread
+LDLIBS := -lbpf -lelf $(EXT_LIBS)
+
+# Wire formats (agent protocol, OTLP): wire/**/*.proto -> protoc-c ->
+# $(BUILD)/gen/**/*.pb-c.[ch], included as "<path under wire>.pb-c.h".
+PROTO_SRCS := $(shell find wire -name '*.proto' 2>/dev/null | sort)
+GEN_SRCS := $(patsubst wire/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTO_SRCS))
+GEN_HDRS := $(GEN_SRCS:.c=.h)
+GEN_OBJS := $(patsubst $(BUILD)/gen/%.c,$(BUILD)/gen-obj/%.o,$(GEN_SRCS))
+ZT_CFLAGS += -I$(BUILD)/gen
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 
 LIB_SRCS := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
-LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(GEN_OBJS)
 MAIN_OBJ := $(BUILD)/obj/cli/main.o
 
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
@@ -55,9 +64,20 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/*.h $(VMLINUX_H)
 $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/%.o: src/%.c $(SKELS) $(wildcard src/*/*.h) bpf/events.h
+$(BUILD)/obj/%.o: src/%.c $(SKELS) $(GEN_HDRS) $(wildcard src/*/*.h) bpf/events.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(ZT_CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: wire/%.proto $(PROTO_SRCS)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=wire --c_out=$(BUILD)/gen $<
+# generated code: compiled without the project's -Werror set
+$(BUILD)/gen-obj/%.o: $(BUILD)/gen/%.c $(GEN_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -I$(BUILD)/gen -c $< -o $@
+$(BUILD)/fuzz-gen-obj/%.o: $(BUILD)/gen/%.c $(GEN_HDRS)
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 -I$(BUILD)/gen -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 
 $(BUILD)/ztrace: $(MAIN_OBJ) $(LIB_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -81,15 +101,16 @@ asan-ztrace:
 # The library is compiled once for all of them (fuzzer-no-link), each
 # target then only compiles its own file and links.
 FUZZ_LIB_SRCS := $(filter-out src/cli/% src/agent/bpf_source.c,$(LIB_SRCS))
-FUZZ_LIB_OBJS := $(patsubst src/%.c,$(BUILD)/fuzz-obj/%.o,$(FUZZ_LIB_SRCS))
+FUZZ_LIB_OBJS := $(patsubst src/%.c,$(BUILD)/fuzz-obj/%.o,$(FUZZ_LIB_SRCS)) \
+	$(patsubst $(BUILD)/gen/%.c,$(BUILD)/fuzz-gen-obj/%.o,$(GEN_SRCS))
 FUZZ_CFLAGS := -g -O1 $(ZT_CFLAGS) -Wno-unused-function
 fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
-$(BUILD)/fuzz-obj/%.o: src/%.c $(wildcard src/*/*.h) bpf/events.h
+$(BUILD)/fuzz-obj/%.o: src/%.c $(GEN_HDRS) $(wildcard src/*/*.h) bpf/events.h
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $(wildcard src/*/*.h)
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_OBJS) -lsqlite3 -ljansson -lpcap -lm -lpthread
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_OBJS) $(EXT_LIBS)
 
 test: all
 	scripts/run-tests.sh

@@ -58,6 +58,8 @@ enum zt_syscall {
 	ZT_SYS_SENDMSG,
 	ZT_SYS_RECVMMSG,
 	ZT_SYS_SENDMMSG,
+	ZT_SYS_TLS_READ,  /* a TLS library's read (ZT_DF_TLS) */
+	ZT_SYS_TLS_WRITE, /* a TLS library's write (ZT_DF_TLS) */
 	ZT_SYS__COUNT,
 };
 
@@ -82,6 +84,24 @@ enum zt_data_flags {
 	/* no payload on purpose: every byte lies inside a message body user
 	 * space said it does not read (zt_sock_lbl.skip_seq) */
 	ZT_DF_SKIPPED = 1u << 6,
+	/* TLS plaintext read by a uprobe on a TLS library (OpenSSL's
+	 * SSL_read/SSL_write[_ex], Node's static OpenSSL, Go's crypto/tls
+	 * (*Conn).Read/Write), not a syscall's bytes. The socket identity
+	 * (sk, sock_ino, fd, addresses, ports) and tcp_seq are those of the
+	 * ciphertext syscall the library made under the call on that thread
+	 * (or goroutine), so client and server spans still link by TCP seq;
+	 * `syscall` says which library call (ZT_SYS_TLS_*), `tls_lib` which
+	 * stack (enum zt_tls_lib). Once a socket carries TLS plaintext its
+	 * ciphertext syscalls are not parsed. */
+	ZT_DF_TLS = 1u << 7,
+};
+
+/* zt_data_ev.tls_lib (with ZT_DF_TLS) */
+enum zt_tls_lib {
+	ZT_TLS_NONE = 0,
+	ZT_TLS_OPENSSL = 1, /* libssl.so (1.1, 3.x) */
+	ZT_TLS_NODE = 2,    /* the OpenSSL linked into the node binary */
+	ZT_TLS_GO = 3,      /* Go crypto/tls */
 };
 
 /* Drop and loss counters, one slot each in the per-CPU array map
@@ -129,7 +149,8 @@ struct zt_data_ev {
 	__u16 rport;    /* remote port, host order */
 	__u8 dir;       /* enum zt_dir */
 	__u8 syscall;   /* enum zt_syscall */
-	__u8 _pad[6];
+	__u8 tls_lib;   /* enum zt_tls_lib, with ZT_DF_TLS */
+	__u8 _pad[5];
 	__u8 laddr[16]; /* local address, IPv4 as ::ffff:a.b.c.d */
 	__u8 raddr[16]; /* remote address, IPv4 as ::ffff:a.b.c.d */
 	/* __u8 payload[cap_len] follows */

@@ -18,6 +18,16 @@ PKGS=(
 	kcat python3-kafka dnsmasq-base bind9-dnsutils python3-pymongo
 	# the pcap source (ztrace replay --pcap)
 	libpcap-dev tcpdump
+	# HTTP/2, gRPC, TLS (tests/e2e/h2_*, tls_*): h2 clients, grpcio, Go for the
+	# Go TLS test program, openssl for the test certificates
+	nghttp2-client python3-grpcio python3-grpc-tools golang-go openssl libssl-dev
+	# Go TLS probes: the return instructions of crypto/tls functions
+	libcapstone-dev
+	# the server: agent protocol, HTTP API, Prometheus scrape test
+	libmicrohttpd-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
+	libzstd-dev prometheus
+	# the ClickHouse store
+	libcurl4-openssl-dev clickhouse-server clickhouse-client
 )
 if [ "${1:-}" = --bench ]; then
 	# load generators, servers and the baseline parser the benches compare with
