@@ -7,11 +7,15 @@
 #ifndef ZT_CLI_H
 #define ZT_CLI_H
 
+#define ZT_VERSION "0.1.0"
+
 int zt_cmd_up(int argc, char **argv);
 int zt_cmd_record(int argc, char **argv);
 int zt_cmd_replay(int argc, char **argv);
 int zt_cmd_spans(int argc, char **argv);
 int zt_cmd_trace(int argc, char **argv);
 int zt_cmd_traces(int argc, char **argv);
+int zt_cmd_agent(int argc, char **argv);
+int zt_cmd_server(int argc, char **argv);
 
 #endif /* ZT_CLI_H */

@@ -128,3 +128,45 @@ int zt_live_parse_opt(const char *cmd, int opt, const char *arg, struct zt_bpf_o
 	}
 	return -1;
 }
+
+/* A TCP connection carries no protocol we parse: stop capturing it. If the
+ * map update fails the kernel keeps capturing and the session keeps
+ * discarding, as before: nothing is lost. */
+static void on_unclassified(void *ctx, uint64_t sk, uint64_t sock_ino)
+{
+	struct zt_pipeline *p = *(struct zt_pipeline **)ctx;
+	struct zt_source *src = p ? zt_pipeline_source(p) : NULL;
+
+	if (src && src->ops->quiet)
+		src->ops->quiet(src, sk, sock_ino);
+}
+
+/* A body the parser only counts: the kernel stops copying it. */
+static void on_body(void *ctx, uint64_t sk, uint64_t sock_ino, uint8_t dir, uint32_t seq)
+{
+	struct zt_pipeline *p = *(struct zt_pipeline **)ctx;
+	struct zt_source *src = p ? zt_pipeline_source(p) : NULL;
+
+	if (src && src->ops->skip)
+		(void)src->ops->skip(src, sk, sock_ino, dir, seq); /* best effort: else copied as before */
+}
+
+void zt_live_session_hooks(struct zt_session_cfg *cfg, struct zt_pipeline **pipe)
+{
+	cfg->on_unclassified = on_unclassified;
+	cfg->on_body = on_body;
+	cfg->hook_ctx = pipe;
+}
+
+void zt_live_print_drops(FILE *f, const struct zt_session_stats *st, const struct zt_pipeline_stats *ps,
+			 const uint64_t *kc, uint64_t store_failed)
+{
+	fprintf(f,
+		"drops: ring_full %llu, map_full %llu, payload_truncated %llu, evicted %llu, unanswered %llu, "
+		"orphan_resp %llu, bad_events %llu, queue_full %llu, store_failed %llu\n",
+		(unsigned long long)kc[ZT_CNT_RING_FULL], (unsigned long long)kc[ZT_CNT_MAP_FULL],
+		(unsigned long long)kc[ZT_CNT_PAYLOAD_TRUNC], (unsigned long long)st->conns_evicted,
+		(unsigned long long)st->unanswered, (unsigned long long)st->orphan_responses,
+		(unsigned long long)st->bad_events, (unsigned long long)ps->queue_full,
+		(unsigned long long)store_failed);
+}

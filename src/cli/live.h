@@ -8,9 +8,12 @@
 #define ZT_CLI_LIVE_H
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 
+#include "agent/pipeline.h"
 #include "agent/source.h"
+#include "session/session.h"
 
 /* getopt_long codes of the live commands' options. */
 enum {
@@ -44,5 +47,15 @@ void zt_live_ensure_tracefs(void);
  * saying what is wrong. */
 int zt_live_parse_opt(const char *cmd, int opt, const char *arg, struct zt_bpf_opts *bo, uint64_t *status_s,
 		      uint64_t *max_conns, uint64_t *duration_ns);
+
+/* The session's hooks into the live source (cfg->on_unclassified,
+ * on_body): a connection of no known protocol is no longer captured, a
+ * body no parser reads is not copied. *pipe is read at each call (the
+ * pipeline is made after the session config). */
+void zt_live_session_hooks(struct zt_session_cfg *cfg, struct zt_pipeline **pipe);
+/* The drop counters, in the same words in the live commands' final lines
+ * (tests and users grep them); the line ends with a newline. */
+void zt_live_print_drops(FILE *f, const struct zt_session_stats *st, const struct zt_pipeline_stats *ps,
+			 const uint64_t *kc, uint64_t store_failed);
 
 #endif /* ZT_CLI_LIVE_H */

@@ -7,8 +7,6 @@
 #include "bpf/events.h"
 #include "cli/cli.h"
 
-#define ZT_VERSION "0.1.0"
-
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -20,6 +18,8 @@ static const struct {
 	{"trace", zt_cmd_trace, "show one trace as a waterfall"},
 	{"record", zt_cmd_record, "save the raw kernel event stream to a file"},
 	{"replay", zt_cmd_replay, "run the pipeline on a recorded event stream"},
+	{"agent", zt_cmd_agent, "trace this host and ship spans to a ztrace server"},
+	{"server", zt_cmd_server, "take spans from agents and store them (trace assembly on)"},
 };
 
 static void usage(FILE *f)

@@ -95,43 +95,6 @@ struct up_ctx {
 	uint64_t failures_said, recoveries_said; /* store failures told the user */
 };
 
-/* A TCP connection carries no protocol we parse: stop capturing it. If the
- * map update fails the kernel keeps capturing and the session keeps
- * discarding, as before: nothing is lost. */
-static void up_on_unclassified(void *ctx, uint64_t sk, uint64_t sock_ino)
-{
-	struct up_ctx *u = ctx;
-	struct zt_source *src = u->pipe ? zt_pipeline_source(u->pipe) : NULL;
-
-	if (src && src->ops->quiet)
-		src->ops->quiet(src, sk, sock_ino);
-}
-
-/* A body the parser only counts: the kernel stops copying it. */
-static void up_on_body(void *ctx, uint64_t sk, uint64_t sock_ino, uint8_t dir, uint32_t seq)
-{
-	struct up_ctx *u = ctx;
-	struct zt_source *src = u->pipe ? zt_pipeline_source(u->pipe) : NULL;
-
-	if (src && src->ops->skip)
-		(void)src->ops->skip(src, sk, sock_ino, dir, seq); /* best effort: else copied as before */
-}
-
-/* The drop counters, in the same words in the live status line and the
- * final line (tests and users grep them). */
-static void print_drops(FILE *f, const struct zt_session_stats *st, const struct zt_pipeline_stats *ps,
-			const uint64_t *kc, const struct zt_store_sink_stats *ks)
-{
-	fprintf(f,
-		"drops: ring_full %llu, map_full %llu, payload_truncated %llu, evicted %llu, unanswered %llu, "
-		"orphan_resp %llu, bad_events %llu, queue_full %llu, store_failed %llu\n",
-		(unsigned long long)kc[ZT_CNT_RING_FULL], (unsigned long long)kc[ZT_CNT_MAP_FULL],
-		(unsigned long long)kc[ZT_CNT_PAYLOAD_TRUNC], (unsigned long long)st->conns_evicted,
-		(unsigned long long)st->unanswered, (unsigned long long)st->orphan_responses,
-		(unsigned long long)st->bad_events, (unsigned long long)ps->queue_full,
-		(unsigned long long)ks->store_failed);
-}
-
 /* A store that starts or stops failing is told once each time (the writer
  * thread counts, this reader-side check says). */
 static void say_store_state(struct up_ctx *u)
@@ -389,9 +352,7 @@ int zt_cmd_up(int argc, char **argv)
 	cfg.host = src->host;
 	cfg.mono_to_real = src->mono_to_real;
 	cfg.max_conns = (uint32_t)max_conns;
-	cfg.on_unclassified = up_on_unclassified;
-	cfg.on_body = up_on_body;
-	cfg.hook_ctx = &u;
+	zt_live_session_hooks(&cfg, &u.pipe);
 	u.sess = zt_session_new(&cfg, zt_pipeline_span, u.pipe);
 	if (!u.sess) {
 		fprintf(stderr, "ztrace up: out of memory\n");
@@ -413,7 +374,7 @@ int zt_cmd_up(int argc, char **argv)
 		zt_store_sink_finish(u.sink);
 		say_store_state(&u);
 
-		print_drops(stderr, st, zt_pipeline_stats(u.pipe), kc, zt_store_sink_stats(u.sink));
+		zt_live_print_drops(stderr, st, zt_pipeline_stats(u.pipe), kc, zt_store_sink_stats(u.sink)->store_failed);
 		const struct zt_joiner_stats *js = zt_store_sink_joiner_stats(u.sink);
 		fprintf(stderr,
 			"ztrace: traces: links tcp_seq %llu, thread %llu, x_request_id %llu, explicit %llu; late %llu, "

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.c - `ztrace server`: takes spans from agents (server/ingest.h)
+ * into trace assembly and the store, in the calling thread. The HTTP API
+ * is started next to it where it exists (the API's own start function).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/live.h"
+#include "server/ingest.h"
+#include "store/sink.h"
+#include "store/store.h"
+#include "util/num.h"
+
+enum {
+	OPT_LISTEN_AGENTS = 200,
+	OPT_STORE,
+	OPT_STATE,
+	OPT_MAX_AGENTS,
+	OPT_SRV_STATUS,
+};
+
+static void server_usage(FILE *f)
+{
+	fprintf(f, "usage: ztrace server [--listen-agents ADDR] [--data DIR | --store URL] [--state DIR]\n"
+		   "                     [--max-agents N] [--status-interval SECONDS]\n\n"
+		   "Takes spans from 'ztrace agent's, links them into traces and stores them. A batch is\n"
+		   "acknowledged once its spans are durable in the store; batches an agent sends again\n"
+		   "(after a restart of either side) are recognised and dropped.\n\n"
+		   "  --listen-agents ADDR  where agents connect, IP:PORT (default 127.0.0.1:7071)\n"
+		   "  --data DIR            embedded store in DIR/ztrace.db (default ./ztrace-data)\n"
+		   "  --store URL           a store by URL (sqlite:DIR, or another backend)\n"
+		   "  --state DIR           the agents' acknowledged batches, kept to drop resent ones\n"
+		   "                        (default: the data directory; with --store, ./ztrace-server-state)\n"
+		   "  --max-agents N        agent connections at once (default 256); more are refused\n"
+		   "  --status-interval S   status line period, 0 = off (default 5)\n");
+}
+
+struct status_ctx {
+	struct zt_ingest *g;
+	uint64_t period_ns;
+	volatile sig_atomic_t done;
+};
+
+/* The status line, from its own thread: the ingest loop never prints. */
+static void *status_thread(void *arg)
+{
+	struct status_ctx *s = arg;
+	uint64_t last = 0, t0 = zt_clock_ns(CLOCK_MONOTONIC);
+
+	while (!s->done && !zt_live_stop) {
+		uint64_t waited = 0;
+		while (waited < s->period_ns && !s->done && !zt_live_stop) {
+			usleep(100000);
+			waited += 100000000ULL;
+		}
+		if (s->done || zt_live_stop)
+			break;
+		struct zt_ingest_stats st;
+		struct zt_agent_info ag[64];
+		size_t n = zt_ingest_agents(s->g, ag, 64), conn = 0;
+		uint64_t now = zt_clock_ns(CLOCK_MONOTONIC);
+		zt_ingest_get_stats(s->g, &st);
+		for (size_t i = 0; i < n && i < 64; i++)
+			conn += ag[i].connected != 0;
+		fprintf(stderr,
+			"ztrace server: %zu agents (%zu connected), %.0f spans/s, %llu spans taken, %llu stored, "
+			"%llu batches acknowledged, dup %llu, bad frames %llu\n",
+			n, conn, (st.spans - last) / ((now - t0) / 1e9), (unsigned long long)st.spans,
+			(unsigned long long)st.spans_written, (unsigned long long)st.acked_batches,
+			(unsigned long long)(st.dup_batches + st.dup_inflight),
+			(unsigned long long)(st.frames_bad + st.frames_oversize));
+		last = st.spans;
+		t0 = now;
+	}
+	return NULL;
+}
+
+int zt_cmd_server(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"listen-agents", required_argument, NULL, OPT_LISTEN_AGENTS},
+		{"data", required_argument, NULL, OPT_DATA},
+		{"store", required_argument, NULL, OPT_STORE},
+		{"state", required_argument, NULL, OPT_STATE},
+		{"max-agents", required_argument, NULL, OPT_MAX_AGENTS},
+		{"status-interval", required_argument, NULL, OPT_SRV_STATUS},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct zt_ingest_cfg ic = {.listen = "127.0.0.1:7071"};
+	const char *data = NULL, *url = NULL, *state = NULL;
+	struct zt_store *st = NULL;
+	struct zt_ingest *g = NULL;
+	struct status_ctx sctx = {0};
+	pthread_t th;
+	int th_started = 0;
+	uint64_t v, status_s = 5;
+	char err[512];
+	int opt, rc, ret = 1;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			server_usage(stdout);
+			return 0;
+		case OPT_LISTEN_AGENTS:
+			ic.listen = optarg;
+			break;
+		case OPT_DATA:
+			data = optarg;
+			break;
+		case OPT_STORE:
+			url = optarg;
+			break;
+		case OPT_STATE:
+			state = optarg;
+			break;
+		case OPT_MAX_AGENTS:
+			if (zt_parse_uint(optarg, 4096, &v) || !v) {
+				fprintf(stderr, "ztrace server: invalid --max-agents '%s': expected 1..4096\n", optarg);
+				return 2;
+			}
+			ic.max_conns = (uint32_t)v;
+			break;
+		case OPT_SRV_STATUS:
+			if (zt_parse_uint(optarg, 86400, &status_s)) {
+				fprintf(stderr, "ztrace server: invalid --status-interval '%s': expected whole seconds\n",
+					optarg);
+				return 2;
+			}
+			break;
+		default:
+			fprintf(stderr, "ztrace server: see 'ztrace server --help'\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ztrace server: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (data && url) {
+		fprintf(stderr, "ztrace server: give --data or --store, not both\n");
+		return 2;
+	}
+	if (!url)
+		url = data ? data : "./ztrace-data";
+	if (!state) {
+		if (data || !strchr(url, ':'))
+			state = url;
+		else if (!strncmp(url, "sqlite:", 7))
+			state = url + 7;
+		else
+			state = "./ztrace-server-state";
+	}
+	rc = zt_store_open(url, ZT_STORE_RW, &st);
+	if (rc) {
+		fprintf(stderr, "ztrace server: cannot open the store %s: %s\n", url,
+			st ? zt_store_errmsg(st) : strerror(-rc));
+		goto cleanup;
+	}
+	if (st->notice[0])
+		fprintf(stderr, "ztrace server: warning: %s\n", st->notice);
+	ic.state_dir = state;
+	rc = zt_ingest_new(&ic, st, &g, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ztrace server: %s\n", err);
+		ret = rc == -EINVAL ? 2 : 1;
+		goto cleanup;
+	}
+	zt_live_install_signals();
+	fprintf(stderr, "ztrace server: listening for agents on %s, storing to %s\n", zt_ingest_address(g), url);
+	if (status_s) {
+		sctx.g = g;
+		sctx.period_ns = status_s * 1000000000ULL;
+		th_started = pthread_create(&th, NULL, status_thread, &sctx) == 0;
+	}
+	rc = zt_ingest_run(g, &zt_live_stop, err, sizeof(err));
+	sctx.done = 1;
+	if (th_started)
+		pthread_join(th, NULL);
+	{
+		struct zt_ingest_stats s;
+		const struct zt_store_sink_stats *ks = zt_store_sink_stats(zt_ingest_sink(g));
+		const struct zt_joiner_stats *js = zt_store_sink_joiner_stats(zt_ingest_sink(g));
+		zt_ingest_get_stats(g, &s);
+		fprintf(stderr,
+			"ztrace server: stopped: %llu spans taken in %llu batches, %llu stored (duplicates not "
+			"counted), %llu batches acknowledged; dropped as duplicates: %llu batches acknowledged "
+			"earlier, %llu in flight; bad frames %llu, oversized frames %llu, refused versions %llu, "
+			"refused connections %llu; store failures %llu (store_failed %llu spans, resent by agents)\n",
+			(unsigned long long)s.spans, (unsigned long long)s.batches, (unsigned long long)st->spans_written,
+			(unsigned long long)s.acked_batches, (unsigned long long)s.dup_batches,
+			(unsigned long long)s.dup_inflight, (unsigned long long)s.frames_bad,
+			(unsigned long long)s.frames_oversize, (unsigned long long)s.version_refused,
+			(unsigned long long)s.conns_refused, (unsigned long long)s.store_failures,
+			(unsigned long long)ks->store_failed);
+		fprintf(stderr, "ztrace server: traces: links tcp_seq %llu, thread %llu, x_request_id %llu, explicit %llu; "
+				"late %llu, aliases %llu\n",
+			(unsigned long long)js->links[ZT_LINK_TCP_SEQ], (unsigned long long)js->links[ZT_LINK_THREAD],
+			(unsigned long long)js->links[ZT_LINK_X_REQUEST_ID],
+			(unsigned long long)js->links[ZT_LINK_EXPLICIT], (unsigned long long)js->late_links,
+			(unsigned long long)js->aliases);
+	}
+	if (rc)
+		fprintf(stderr, "ztrace server: %s\n", err);
+	ret = rc ? 1 : 0;
+cleanup:
+	zt_ingest_free(g);
+	if (st)
+		st->ops->close(st);
+	return ret;
+}
