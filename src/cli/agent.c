@@ -317,8 +317,8 @@ int zt_cmd_agent(int argc, char **argv)
 		zt_ship_get_stats(a.ship, &s);
 		fprintf(stderr,
 			"ztrace agent: tracing this host as %s (agent %s), shipping to %s, spool %s (%llu batches "
-			"from an earlier run to resend)\n",
-			host, zt_ship_agent_id(a.ship), sc.server, sc.spool_dir, (unsigned long long)s.spool_batches);
+			"found from an earlier run, resent first)\n",
+			host, zt_ship_agent_id(a.ship), sc.server, sc.spool_dir, (unsigned long long)s.spool_replayed);
 	}
 	rc = zt_pipeline_run(a.pipe, src, err, sizeof(err));
 	push_counters(&a);
