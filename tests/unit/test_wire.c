@@ -335,16 +335,21 @@ static void *srv_main(void *arg)
 	return NULL;
 }
 
-static void srv_start(struct srv *s, const char *dir)
+static void srv_start_w(struct srv *s, const char *dir, uint64_t window_ns)
 {
 	struct zt_ingest_cfg ic = {.listen = "127.0.0.1:0", .state_dir = dir, .flush_ns = 20000000ULL,
-				   .joiner_window_ns = 10000000ULL};
+				   .joiner_window_ns = window_ns};
 	char err[256];
 
 	memset(s, 0, sizeof(*s));
 	assert_int_equal(zt_store_open(dir, ZT_STORE_RW, &s->st), 0);
 	assert_int_equal(zt_ingest_new(&ic, s->st, &s->g, err, sizeof(err)), 0);
 	assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
+}
+
+static void srv_start(struct srv *s, const char *dir)
+{
+	srv_start_w(s, dir, 10000000ULL);
 }
 
 static void srv_stop(struct srv *s)
@@ -419,13 +424,18 @@ static void hello(int fd, const char *id, uint64_t first, uint32_t version)
 	zt_wbuf_free(&b);
 }
 
+static uint64_t batch_t0 = T0;
+
 static void batch(int fd, const char *id, uint64_t seq, unsigned base, unsigned n)
 {
 	struct zt_span s[8];
 	struct zt_wbuf b = {0};
 
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		full_span(&s[i], base + i);
+		s[i].start_ns += batch_t0 - T0;
+		s[i].end_ns += batch_t0 - T0;
+	}
 	assert_int_equal(zt_wire_batch_encode(id, seq, T0, s, n, &b), 0);
 	send_all(fd, &b);
 	zt_wbuf_free(&b);
@@ -522,13 +532,39 @@ static void test_server_dedup(void **state)
 	rm_tree(dir);
 }
 
+/* Spans that just ended wait in the joiner's window (1 s here): the ack
+ * must wait for them to be released and flushed, not come when the batch
+ * is taken. */
+static void test_ack_after_joiner(void **state)
+{
+	static const char *id = "ffeeddccbbaa99887766554433221100";
+	char tmpl[] = "/tmp/ztrace-test-ingest-XXXXXX", *dir = mkdtemp(tmpl);
+	struct timespec ts;
+	struct srv s;
+	int fd;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	batch_t0 = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	srv_start_w(&s, dir, 1000000000ULL);
+	fd = dial(zt_ingest_address(s.g));
+	hello(fd, id, 1, ZT_WIRE_VERSION);
+	assert_int_equal(read_ack(fd, NULL, 0), 0);
+	batch(fd, id, 1, 0, 4);
+	assert_int_equal(read_ack(fd, NULL, 0), 1);
+	assert_int_equal(stored(dir), 4);
+	close(fd);
+	srv_stop(&s);
+	batch_t0 = T0;
+	rm_tree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_span_round_trip), cmocka_unit_test(test_span_out_of_range),
 	    cmocka_unit_test(test_frames_bad),      cmocka_unit_test(test_hostport),
 	    cmocka_unit_test(test_spool_replay),    cmocka_unit_test(test_spool_full),
-	    cmocka_unit_test(test_server_dedup),
+	    cmocka_unit_test(test_server_dedup),    cmocka_unit_test(test_ack_after_joiner),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
