@@ -83,6 +83,40 @@ static void *status_thread(void *arg)
 	return NULL;
 }
 
+/* One line per agent seen: what it sent and the drops it reported. */
+static void print_agents(struct zt_ingest *g)
+{
+	size_t n = zt_ingest_agents(g, NULL, 0);
+	struct zt_agent_info *ag = n ? calloc(n, sizeof(*ag)) : NULL;
+
+	if (!ag)
+		return;
+	if (zt_ingest_agents(g, ag, n) < n) /* only the ingest thread adds agents, and it has stopped */
+		n = zt_ingest_agents(g, ag, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct zt_agent_info *a = &ag[i];
+		fprintf(stderr,
+			"ztrace server: agent %s host %s (kernel %s, ztrace %s): acked seq %llu, %llu spans in %llu "
+			"batches, %llu resent batches dropped; its drops:",
+			a->agent_id, a->host[0] ? a->host : "?", a->kernel[0] ? a->kernel : "?",
+			a->version[0] ? a->version : "?", (unsigned long long)a->acked_seq, (unsigned long long)a->spans,
+			(unsigned long long)a->batches, (unsigned long long)a->dup_batches);
+		int shown = 0;
+		for (size_t k = 0; k < a->ncounters; k++) {
+			const char *nm = a->counters[k].name;
+			/* drops only: the gauges and totals an agent also reports are not losses */
+			if (!a->counters[k].value || !strcmp(nm, "events") || !strcmp(nm, "spans") ||
+			    !strcmp(nm, "spool_spans") || !strcmp(nm, "spool_bytes") ||
+			    !strcmp(nm, "spans_spooled_total") || !strcmp(nm, "netns_skipped") ||
+			    !strcmp(nm, "quiet") || !strcmp(nm, "body_skipped") || !strcmp(nm, "unix_not_traced"))
+				continue;
+			fprintf(stderr, "%s %s %llu", shown++ ? "," : "", nm, (unsigned long long)a->counters[k].value);
+		}
+		fprintf(stderr, "%s\n", shown ? "" : " none");
+	}
+	free(ag);
+}
+
 int zt_cmd_server(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -151,6 +185,10 @@ int zt_cmd_server(int argc, char **argv)
 		fprintf(stderr, "ztrace server: give --data or --store, not both\n");
 		return 2;
 	}
+	if (zt_ingest_check_listen(ic.listen, err, sizeof(err))) {
+		fprintf(stderr, "ztrace server: %s\n", err);
+		return 2;
+	}
 	if (!url)
 		url = data ? data : "./ztrace-data";
 	if (!state) {
@@ -210,6 +248,7 @@ int zt_cmd_server(int argc, char **argv)
 			(unsigned long long)js->links[ZT_LINK_EXPLICIT], (unsigned long long)js->late_links,
 			(unsigned long long)js->aliases);
 	}
+	print_agents(g);
 	if (rc)
 		fprintf(stderr, "ztrace server: %s\n", err);
 	ret = rc ? 1 : 0;

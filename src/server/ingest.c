@@ -457,26 +457,41 @@ static void commit(struct zt_ingest *g, bool final)
 
 /* ---- life ---- */
 
+/* IP:PORT or [V6]:PORT into host and port text; port 0 takes any free
+ * port (tests, benches). */
+static int parse_listen(const char *addr, char *host, size_t hsz, char *port, size_t psz, char *err, size_t errsz)
+{
+	const char *colon = strrchr(addr, ':');
+	size_t hl = colon ? (size_t)(colon - addr) : 0;
+	uint64_t pv;
+
+	if (addr[0] == '[' && hl >= 2 && addr[hl - 1] == ']')
+		snprintf(host, hsz, "%.*s", (int)(hl - 2), addr + 1);
+	else
+		snprintf(host, hsz, "%.*s", (int)hl, addr);
+	if (!colon || !hl || hl >= hsz || zt_parse_uint(colon + 1, 65535, &pv)) {
+		snprintf(err, errsz, "invalid listen address '%s': expected IP:PORT (e.g. 127.0.0.1:7071)", addr);
+		return -EINVAL;
+	}
+	snprintf(port, psz, "%u", (unsigned)pv);
+	return 0;
+}
+
+int zt_ingest_check_listen(const char *addr, char *err, size_t errsz)
+{
+	char host[256], port[16];
+
+	return parse_listen(addr, host, sizeof(host), port, sizeof(port), err, errsz);
+}
+
 static int listen_on(struct zt_ingest *g, const char *addr, char *err, size_t errsz)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICHOST}, *res = NULL;
 	char host[256], port[16];
 	int one = 1, rc;
 
-	const char *colon = strrchr(addr, ':');
-	uint64_t pv;
-	size_t hl = colon ? (size_t)(colon - addr) : 0;
-
-	/* IP:PORT or [V6]:PORT; port 0 takes any free port (tests, benches) */
-	if (addr[0] == '[' && hl >= 2 && addr[hl - 1] == ']')
-		snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), addr + 1);
-	else
-		snprintf(host, sizeof(host), "%.*s", (int)hl, addr);
-	if (!colon || !hl || hl >= sizeof(host) || zt_parse_uint(colon + 1, 65535, &pv)) {
-		snprintf(err, errsz, "invalid listen address '%s': expected IP:PORT (e.g. 127.0.0.1:7071)", addr);
-		return -EINVAL;
-	}
-	snprintf(port, sizeof(port), "%u", (unsigned)pv);
+	if ((rc = parse_listen(addr, host, sizeof(host), port, sizeof(port), err, errsz)))
+		return rc;
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
 		snprintf(err, errsz, "invalid listen address '%s': %s", addr, gai_strerror(rc));
 		return -EINVAL;

@@ -83,6 +83,9 @@ struct zt_ingest;
 /* st: borrowed, kept open by the caller until zt_ingest_free. */
 int zt_ingest_new(const struct zt_ingest_cfg *cfg, struct zt_store *st, struct zt_ingest **out, char *err,
 		  size_t errsz);
+/* 0 when addr is a listen address zt_ingest_new takes; else -EINVAL and
+ * a message (checked before anything is created). */
+int zt_ingest_check_listen(const char *addr, char *err, size_t errsz);
 /* The bound address (port 0 in cfg: the one the kernel gave). */
 const char *zt_ingest_address(const struct zt_ingest *g);
 /* Serves until *stop; then flushes (acks what became durable) and returns. */
