@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "agent/ship.h"
 #include "agent/ship_spool.h"
 #include "agent/ship_wire.h"
 #include "server/ingest.h"
@@ -558,6 +559,78 @@ static void test_ack_after_joiner(void **state)
 	rm_tree(dir);
 }
 
+/* The agent's sink end to end: the server is away (spans spool, a full
+ * spool drops and counts), comes up (the sender reconnects, resends, the
+ * acks empty the spool), goes away and comes back with the same state (a
+ * server restart: nothing resent twice is stored twice). */
+static void test_ship_resend(void **state)
+{
+	char tmpl[] = "/tmp/ztrace-test-ship-XXXXXX", *dir = mkdtemp(tmpl), spool[600], data[600], err[256];
+	struct zt_ship_cfg sc = {.server = "127.0.0.1:20310", .spool_dir = spool, .batch_spans = 4,
+				 .host = "h1", .kernel = "k", .version = "v"};
+	struct zt_ship *k;
+	struct zt_ship_stats ss;
+	struct zt_span sp;
+	struct zt_wbuf b = {0};
+	struct srv s;
+
+	snprintf(spool, sizeof(spool), "%s/spool", dir);
+	snprintf(data, sizeof(data), "%s/data", dir);
+	/* room for 5 batches of 4 of these spans */
+	struct zt_span four[4];
+	for (unsigned i = 0; i < 4; i++)
+		full_span(&four[i], i);
+	assert_int_equal(zt_wire_batch_encode("0123456789abcdef0123456789abcdef", 1, 1, four, 4, &b), 0);
+	sc.spool_max = b.len * 5 + b.len / 3; /* batches differ by a few bytes */
+	zt_wbuf_free(&b);
+	assert_int_equal(zt_ship_new(&sc, &k, err, sizeof(err)), 0);
+	for (unsigned i = 0; i < 28; i++) { /* 7 batches: 5 spooled, 2 dropped */
+		full_span(&sp, i);
+		assert_int_equal(zt_ship_put(k, &sp), 0);
+	}
+	zt_ship_get_stats(k, &ss);
+	assert_int_equal(ss.batches_spooled, 5);
+	assert_int_equal(ss.spool_full_batches, 2);
+	assert_int_equal(ss.spool_full_spans, 8);
+	assert_int_equal(zt_ship_drain(k, 300), -ETIMEDOUT); /* nobody acknowledges */
+
+	struct zt_ingest_cfg ic = {.listen = "127.0.0.1:20310", .state_dir = data, .flush_ns = 20000000ULL,
+				   .joiner_window_ns = 10000000ULL};
+	mkdir(data, 0700);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(zt_store_open(data, ZT_STORE_RW, &s.st), 0);
+	assert_int_equal(zt_ingest_new(&ic, s.st, &s.g, err, sizeof(err)), 0);
+	assert_int_equal(pthread_create(&s.th, NULL, srv_main, &s), 0);
+	assert_int_equal(zt_ship_drain(k, 10000), 0);
+	zt_ship_get_stats(k, &ss);
+	assert_int_equal(ss.acked_spans_total, 20);
+	assert_int_equal(ss.spool_batches, 0);
+	srv_stop(&s);
+	assert_int_equal(stored(data), 20);
+
+	/* the server is away again; 2 more batches wait in the spool */
+	for (unsigned i = 100; i < 108; i++) {
+		full_span(&sp, i);
+		zt_ship_put(k, &sp);
+	}
+	zt_ship_free(k); /* the agent stops with them unacknowledged */
+	assert_int_equal(zt_ship_new(&sc, &k, err, sizeof(err)), 0); /* and starts again */
+	zt_ship_get_stats(k, &ss);
+	assert_int_equal(ss.spool_replayed, 2);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(zt_store_open(data, ZT_STORE_RW, &s.st), 0);
+	assert_int_equal(zt_ingest_new(&ic, s.st, &s.g, err, sizeof(err)), 0);
+	assert_int_equal(pthread_create(&s.th, NULL, srv_main, &s), 0);
+	assert_int_equal(zt_ship_drain(k, 10000), 0);
+	zt_ship_get_stats(k, &ss);
+	assert_int_equal(ss.acked_spans_total, 28);
+	assert_int_equal(ss.spooled_spans_total, 28);
+	zt_ship_free(k);
+	srv_stop(&s);
+	assert_int_equal(stored(data), 28);
+	rm_tree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +638,7 @@ int main(void)
 	    cmocka_unit_test(test_frames_bad),      cmocka_unit_test(test_hostport),
 	    cmocka_unit_test(test_spool_replay),    cmocka_unit_test(test_spool_full),
 	    cmocka_unit_test(test_server_dedup),    cmocka_unit_test(test_ack_after_joiner),
+	    cmocka_unit_test(test_ship_resend),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
