@@ -228,7 +228,8 @@ static int scan(struct zt_spool *sp, char *err, size_t errsz)
 	closedir(d);
 	if (rc)
 		return rc;
-	qsort(sp->ent, sp->n, sizeof(*sp->ent), cmp_ent);
+	if (sp->n)
+		qsort(sp->ent, sp->n, sizeof(*sp->ent), cmp_ent);
 	sp->st.replayed = sp->n;
 	sp->st.next_seq = sp->st.acked_seq + 1;
 	if (sp->n && sp->ent[sp->n - 1].seq >= sp->st.next_seq)
