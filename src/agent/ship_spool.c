@@ -22,6 +22,7 @@ struct sp_ent {
 struct zt_spool {
 	char dir[4096];
 	char agent_id[33];
+	int dirfd; /* fsync'd after each rename */
 	uint64_t max_bytes;
 	pthread_mutex_t mu;
 	struct sp_ent *ent; /* sorted by seq, [head, n) in use */
@@ -72,6 +73,9 @@ static int write_atomic(const struct zt_spool *sp, const char *name, const void 
 	if (close(fd) < 0 && !rc)
 		rc = -errno;
 	if (!rc && rename(tmp, path) < 0)
+		rc = -errno;
+	/* and the directory: the rename itself survives a power cut */
+	if (!rc && sp->dirfd >= 0 && fsync(sp->dirfd) < 0)
 		rc = -errno;
 	if (rc)
 		unlink(tmp);
@@ -249,6 +253,7 @@ int zt_spool_open(const char *dir, uint64_t max_bytes, struct zt_spool **out, ch
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&sp->mu, NULL);
+	sp->dirfd = -1;
 	if (strlen(dir) >= sizeof(sp->dir) - 64) {
 		snprintf(err, errsz, "spool directory path too long");
 		rc = -ENAMETOOLONG;
@@ -261,6 +266,7 @@ int zt_spool_open(const char *dir, uint64_t max_bytes, struct zt_spool **out, ch
 		snprintf(err, errsz, "cannot create spool directory %s: %s", dir, strerror(errno));
 		goto fail;
 	}
+	sp->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if ((rc = load_id(sp, err, errsz)))
 		goto fail;
 	if (read_small(sp, "state", buf, sizeof(buf)) == 0 &&
@@ -423,6 +429,8 @@ void zt_spool_close(struct zt_spool *sp)
 	if (!sp)
 		return;
 	pthread_mutex_destroy(&sp->mu);
+	if (sp->dirfd >= 0)
+		close(sp->dirfd);
 	free(sp->ent);
 	free(sp);
 }

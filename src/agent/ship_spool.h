@@ -11,7 +11,8 @@
  *                          and the spans acknowledged so far (written before the
  *                          files it covers are deleted; tmp + fsync + rename)
  *   SEQ-NSPANS.zb          one batch frame (20-digit seq): written as .tmp,
- *                          fsync'd, renamed, so a file with this name is whole
+ *                          fsync'd, renamed (the directory fsync'd too), so a
+ *                          file with this name is whole and survives a power cut
  *   *.tmp                  a write cut by a crash: removed at open
  *   *.bad                  a spool file that failed its check at open (kept for a look)
  *
