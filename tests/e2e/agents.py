@@ -1,10 +1,10 @@
 """Agents and server under faults (issue 11).
 
 Three network namespaces, each joined to the root namespace by a veth pair
-(10.231.N.0/30, addresses that exist only inside this test), each running an
+(10.233.N.0/30, addresses that exist only inside this test), each running an
 HTTP server and a client making requests to it, and a `ztrace agent
 --netns self --host agentN` shipping to one `ztrace server` in the root
-namespace (listening on 10.231.0.1, an address this test adds to its first
+namespace (listening on 10.233.0.1, an address this test adds to its first
 veth pair).
 
 What makes the counts meaningful: BPF sees every namespace, so each agent
@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import Background, ZTRACE, check, finish, run, spans, wait_for, wait_port  # noqa: E402
 
 PY = "/usr/bin/python3"
-SRV_IP = "10.231.0.1"
+SRV_IP = "10.233.0.1"
 SRV_PORT = 20300
 HTTP_PORT = 20301
 TAG = f"zw{os.getpid() % 10000}"
@@ -79,12 +79,12 @@ def setup_net():
         sh("ip", "netns", "add", ns)
         sh("ip", "link", "add", f"{ns}a", "type", "veth", "peer", "name", f"{ns}b")
         sh("ip", "link", "set", f"{ns}b", "netns", ns)
-        sh("ip", "addr", "add", f"10.231.{i}.1/30", "dev", f"{ns}a")
+        sh("ip", "addr", "add", f"10.233.{i}.1/30", "dev", f"{ns}a")
         sh("ip", "link", "set", f"{ns}a", "up")
-        sh("ip", "-n", ns, "addr", "add", f"10.231.{i}.2/30", "dev", f"{ns}b")
+        sh("ip", "-n", ns, "addr", "add", f"10.233.{i}.2/30", "dev", f"{ns}b")
         sh("ip", "-n", ns, "link", "set", f"{ns}b", "up")
         sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", ns, "route", "add", f"{SRV_IP}/32", "via", f"10.231.{i}.1")
+        sh("ip", "-n", ns, "route", "add", f"{SRV_IP}/32", "via", f"10.233.{i}.1")
     # the server's address: one more address of the root side of the first
     # pair (gone with it), reached from every namespace by its route
     sh("ip", "addr", "add", f"{SRV_IP}/32", "dev", f"{NS[0]}a")
@@ -185,6 +185,14 @@ def main():
         server.stop()
         stext = server.text()
         check("server stopped cleanly", "ztrace server: stopped:" in stext, stext[-800:])
+        kernel = os.uname().release
+        for i in (1, 2, 3):
+            # the registry the API shows: Hello's host, kernel and version,
+            # the acked seq, the drops of its AgentStats
+            m = re.search(rf"agent [0-9a-f]{{32}} host agent{i} \(kernel {re.escape(kernel)}, ztrace [0-9.]+\): "
+                          rf"acked seq ([1-9]\d*), .*its drops:", stext)
+            check(f"server knows agent{i} (host, kernel, version, acked seq, drops)", m is not None,
+                  "\n".join(l for l in stext.splitlines() if "agent " in l)[-800:])
         m = re.search(r"duplicates: (\d+) batches acknowledged earlier, (\d+) in flight", stext)
         print(f"# server after its restart: {m.group(0) if m else '?'}", flush=True)
         got = spans(os.path.join(tmp, "data"))
