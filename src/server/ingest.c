@@ -201,13 +201,13 @@ static int on_hello(struct zt_ingest *g, int ci, const Ztrace__Agent__Hello *h)
 	return send_ack(g, c, acked, ZT_WIRE_VERSION, NULL) ? -1 : 0;
 }
 
-static void pend_push(struct zt_ingest *g, uint32_t agent, uint64_t seq)
+static int pend_push(struct zt_ingest *g, uint32_t agent, uint64_t seq)
 {
 	if (g->pn == g->pcap) { /* grow the ring, keeping its order */
 		size_t cap = g->pcap ? g->pcap * 2 : 256;
 		struct pend *p = malloc(cap * sizeof(*p));
 		if (!p)
-			return; /* not acknowledged then: the agent resends, the store dedups */
+			return -ENOMEM;
 		for (size_t i = 0; i < g->pn; i++)
 			p[i] = g->pend[(g->phead + i) % g->pcap];
 		free(g->pend);
@@ -217,6 +217,7 @@ static void pend_push(struct zt_ingest *g, uint32_t agent, uint64_t seq)
 	}
 	g->pend[(g->phead + g->pn++) % g->pcap] =
 	    (struct pend){agent, seq, g->put_pos, zt_clock_ns(CLOCK_MONOTONIC)};
+	return 0;
 }
 
 static int on_batch(struct zt_ingest *g, int ci, const Ztrace__Agent__SpanBatch *b)
@@ -256,8 +257,9 @@ static int on_batch(struct zt_ingest *g, int ci, const Ztrace__Agent__SpanBatch 
 		(void)zt_store_sink_put(g->sink, &g->span);
 		g->put_pos++;
 	}
+	if (pend_push(g, (uint32_t)c->agent, b->seq))
+		return -1; /* untracked, never acknowledged: the agent reconnects and resends it (the store dedups) */
 	a->taken_max = b->seq;
-	pend_push(g, (uint32_t)c->agent, b->seq);
 	pthread_mutex_lock(&g->mu);
 	g->st.batches++;
 	g->st.spans += b->n_spans;
