@@ -23,6 +23,7 @@
 #define MAX_AGENTS 4096
 #define FORCE_RELEASE_NS 5000000000ULL /* a batch held this long: the joiner lets everything go */
 #define READ_CHUNK 65536
+#define STALL_NS 30000000000ULL /* a large frame that stops arriving for this long: closed */
 
 struct agent {
 	struct zt_agent_info info; /* guarded by g->mu (the API reads it) */
@@ -45,6 +46,9 @@ struct iconn {
 	struct zt_wbuf in, out;
 	size_t out_off;
 	char peer[64];
+	uint32_t reserved; /* input budget held for the large frame at the start of `in` */
+	bool starved;      /* that frame waits for budget: not read meanwhile */
+	uint64_t rx_ns;    /* last bytes received (monotonic) */
 };
 
 struct zt_ingest {
@@ -52,6 +56,7 @@ struct zt_ingest {
 	char addr[128];
 	uint32_t max_conns;
 	uint64_t flush_ns, max_pending;
+	uint64_t buf_used, buf_max; /* input budget for frames above READ_CHUNK */
 	int lfd;
 	struct zt_store *store;
 	struct zt_store_sink *sink;
@@ -102,6 +107,11 @@ static void conn_close(struct zt_ingest *g, int i)
 	c->fd = -1;
 	c->in.len = c->out.len = c->out_off = 0;
 	c->closing = false;
+	g->buf_used -= c->reserved;
+	c->reserved = 0;
+	c->starved = false;
+	if (c->in.cap > READ_CHUNK * 2)
+		zt_wbuf_free(&c->in);
 	if (c->agent >= 0) {
 		pthread_mutex_lock(&g->mu);
 		g->agents[c->agent].conn = -1;
@@ -313,17 +323,47 @@ static int on_frame(struct zt_ingest *g, int ci, const struct zt_wire_frame *f)
 	return rc;
 }
 
+/* Bounded input: frames up to READ_CHUNK need no more than the
+ * connection's buffer; a larger one is read only once its whole length is
+ * reserved from the server's input budget (max_buffered), so the buffers
+ * of all connections stay within it. A frame that cannot have its budget
+ * yet waits (its connection is not read), counted in buffer_waits; frames
+ * holding budget always complete, so waiting ones get their turn. */
+static void want_budget(struct zt_ingest *g, struct iconn *c)
+{
+	uint32_t len;
+
+	if (c->reserved || c->in.len < ZT_WIRE_HDR)
+		return;
+	len = ((uint32_t)c->in.p[0] << 24 | (uint32_t)c->in.p[1] << 16 | (uint32_t)c->in.p[2] << 8 | c->in.p[3]) +
+	      ZT_WIRE_HDR;
+	if (len <= READ_CHUNK || len > ZT_WIRE_FRAME_MAX + ZT_WIRE_HDR || c->in.len >= len)
+		return; /* small, refused at parse, or already whole */
+	if (g->buf_used + len <= g->buf_max) {
+		g->buf_used += len;
+		c->reserved = len;
+		c->starved = false;
+	} else if (!c->starved) {
+		c->starved = true;
+		count(g, &g->st.buffer_waits, 1);
+	}
+}
+
 static void conn_read(struct zt_ingest *g, int ci)
 {
 	struct iconn *c = &g->conns[ci];
 	size_t off = 0;
 	ssize_t r;
 
-	if (zt_wbuf_reserve(&c->in, READ_CHUNK)) {
+	if (zt_wbuf_reserve(&c->in, c->reserved && c->reserved > c->in.len ? c->reserved - c->in.len : READ_CHUNK)) {
 		conn_close(g, ci);
 		return;
 	}
-	r = read(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len);
+	/* without budget, no more than one chunk past a frame's start */
+	size_t room = c->in.cap - c->in.len;
+	if (!c->reserved && room > READ_CHUNK)
+		room = READ_CHUNK;
+	r = read(c->fd, c->in.p + c->in.len, room);
 	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 		conn_close(g, ci);
 		return;
@@ -331,6 +371,7 @@ static void conn_read(struct zt_ingest *g, int ci)
 	if (r < 0)
 		return;
 	c->in.len += (size_t)r;
+	c->rx_ns = zt_clock_ns(CLOCK_MONOTONIC);
 	while (!c->closing && c->fd >= 0) {
 		struct zt_wire_frame f;
 		ssize_t n = zt_wire_frame_next(c->in.p + off, c->in.len - off, &f);
@@ -346,11 +387,17 @@ static void conn_read(struct zt_ingest *g, int ci)
 			return;
 		}
 		off += (size_t)n;
+		/* the reserved frame is always the first one left: now done */
+		g->buf_used -= c->reserved;
+		c->reserved = 0;
 	}
 	if (c->fd < 0)
 		return;
 	memmove(c->in.p, c->in.p + off, c->in.len - off);
 	c->in.len -= off;
+	if (!c->in.len && c->in.cap > READ_CHUNK * 2)
+		zt_wbuf_free(&c->in); /* a large frame's buffer is not kept */
+	want_budget(g, c);
 }
 
 static void conn_write(struct zt_ingest *g, int ci)
@@ -388,6 +435,9 @@ static void do_accept(struct zt_ingest *g)
 		c->agent = -1;
 		c->closing = false;
 		c->in.len = c->out.len = c->out_off = 0;
+		c->reserved = 0;
+		c->starved = false;
+		c->rx_ns = zt_clock_ns(CLOCK_MONOTONIC);
 		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
 			    NI_NUMERICHOST | NI_NUMERICSERV);
 		snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
@@ -536,6 +586,7 @@ int zt_ingest_new(const struct zt_ingest_cfg *cfg, struct zt_store *st, struct z
 	g->max_conns = cfg->max_conns ? cfg->max_conns : 256;
 	g->flush_ns = cfg->flush_ns ? cfg->flush_ns : 100000000ULL;
 	g->max_pending = cfg->max_pending_spans ? cfg->max_pending_spans : 1000000;
+	g->buf_max = cfg->max_buffered ? cfg->max_buffered : 256ULL << 20;
 	if (!cfg->state_dir || strlen(cfg->state_dir) >= sizeof(g->state_dir) - 64) {
 		snprintf(err, errsz, "no usable state directory");
 		rc = -EINVAL;
@@ -602,8 +653,16 @@ int zt_ingest_run(struct zt_ingest *g, volatile sig_atomic_t *stop, char *err, s
 			struct iconn *c = &g->conns[i];
 			if (c->fd < 0)
 				continue;
+			if (c->starved)
+				want_budget(g, c);
+			if (c->reserved && now - c->rx_ns > STALL_NS) {
+				count(g, &g->st.conns_stalled, 1); /* holds budget and sends nothing */
+				conn_close(g, (int)i);
+				continue;
+			}
 			p[n].fd = c->fd;
-			p[n].events = (paused || c->closing ? 0 : POLLIN) | (c->out_off < c->out.len ? POLLOUT : 0);
+			p[n].events = (paused || c->closing || c->starved ? 0 : POLLIN) |
+				      (c->out_off < c->out.len ? POLLOUT : 0);
 			p[n].revents = 0;
 			idx[n++] = (int)i;
 		}

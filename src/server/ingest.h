@@ -39,6 +39,9 @@ struct zt_ingest_cfg {
 	uint64_t flush_ns;       /* store flush + ack period (0: 100 ms) */
 	uint64_t max_pending_spans; /* spans taken and not yet durable before reading stops (0: 1M) */
 	uint64_t joiner_window_ns;  /* the joiner's hold-back (0: its default) */
+	/* bytes all connections may buffer for frames above 64 KiB (0: 256 MiB);
+	 * a frame that does not fit waits its turn (buffer_waits) */
+	uint64_t max_buffered;
 };
 
 /* One agent, as the API shows it (copied out: no pointer into the
@@ -75,6 +78,8 @@ struct zt_ingest_stats {
 	uint64_t store_failures;    /* commits in which the store failed (batches resent) */
 	uint64_t state_errors;      /* dedup state files that could not be written */
 	uint64_t paused;            /* times reading stopped: too many spans pending */
+	uint64_t buffer_waits;      /* large frames that waited for input budget */
+	uint64_t conns_stalled;     /* closed: a large frame stopped arriving for 30 s */
 	uint64_t spans_written;     /* the store's count (duplicates not counted) */
 };
 

@@ -631,6 +631,71 @@ static void test_ship_resend(void **state)
 	rm_tree(dir);
 }
 
+/* A large uncompressed batch frame (> 64 KiB): n spans with long paths. */
+static void big_batch(struct zt_wbuf *b, const char *id, uint64_t seq, unsigned base, unsigned n)
+{
+	Ztrace__Agent__SpanBatch m = ZTRACE__AGENT__SPAN_BATCH__INIT;
+	static struct zt_span s[128];
+	static Ztrace__Agent__Span pb[128], *pp[128];
+	static Ztrace__Agent__Attr at[128][ZT_ATTRS_MAX], *ap[128][ZT_ATTRS_MAX];
+
+	for (unsigned i = 0; i < n; i++) {
+		full_span(&s[i], base + i);
+		memset(s[i].request_resource, 'p', sizeof(s[i].request_resource) - 1);
+		zt_wire_span_to_pb(&s[i], &pb[i], at[i], ap[i]);
+		pp[i] = &pb[i];
+	}
+	m.agent_id = (char *)id;
+	m.seq = seq;
+	m.n_spans = n;
+	m.spans = pp;
+	assert_int_equal(zt_wire_frame_put(b, ZT_WIRE_BATCH, &m.base, false), 0);
+	assert_true(b->len > 65536 + 1000);
+}
+
+/* Two large frames and input budget for one: the second waits, then
+ * goes through once the first is done (no deadlock, nothing lost). */
+static void test_input_budget(void **state)
+{
+	static const char *ida = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", *idb = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+	char tmpl[] = "/tmp/ztrace-test-ingest-XXXXXX", *dir = mkdtemp(tmpl), err[256];
+	struct zt_wbuf a = {0}, b = {0};
+	struct zt_ingest_stats st;
+	struct srv s;
+
+	big_batch(&a, ida, 1, 0, 100);
+	big_batch(&b, idb, 1, 1000, 100);
+	struct zt_ingest_cfg ic = {.listen = "127.0.0.1:0", .state_dir = dir, .flush_ns = 20000000ULL,
+				   .joiner_window_ns = 10000000ULL, .max_buffered = a.len + a.len / 4};
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(zt_store_open(dir, ZT_STORE_RW, &s.st), 0);
+	assert_int_equal(zt_ingest_new(&ic, s.st, &s.g, err, sizeof(err)), 0);
+	assert_int_equal(pthread_create(&s.th, NULL, srv_main, &s), 0);
+	int fa = dial(zt_ingest_address(s.g)), fb = dial(zt_ingest_address(s.g));
+	hello(fa, ida, 1, ZT_WIRE_VERSION);
+	assert_int_equal(read_ack(fa, NULL, 0), 0);
+	hello(fb, idb, 1, ZT_WIRE_VERSION);
+	assert_int_equal(read_ack(fb, NULL, 0), 0);
+	size_t half = 70000;
+	assert_int_equal(write(fa, a.p, half), (ssize_t)half); /* A's header: A holds the budget */
+	usleep(100000);
+	assert_int_equal(write(fb, b.p, half), (ssize_t)half); /* B's: no budget left, B waits */
+	usleep(100000);
+	zt_ingest_get_stats(s.g, &st);
+	assert_int_equal(st.buffer_waits, 1);
+	assert_int_equal(write(fb, b.p + half, b.len - half), (ssize_t)(b.len - half));
+	assert_int_equal(write(fa, a.p + half, a.len - half), (ssize_t)(a.len - half));
+	assert_int_equal(read_ack(fa, NULL, 0), 1);
+	assert_int_equal(read_ack(fb, NULL, 0), 1);
+	close(fa);
+	close(fb);
+	srv_stop(&s);
+	assert_int_equal(stored(dir), 200);
+	zt_wbuf_free(&a);
+	zt_wbuf_free(&b);
+	rm_tree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -638,7 +703,7 @@ int main(void)
 	    cmocka_unit_test(test_frames_bad),      cmocka_unit_test(test_hostport),
 	    cmocka_unit_test(test_spool_replay),    cmocka_unit_test(test_spool_full),
 	    cmocka_unit_test(test_server_dedup),    cmocka_unit_test(test_ack_after_joiner),
-	    cmocka_unit_test(test_ship_resend),
+	    cmocka_unit_test(test_ship_resend),     cmocka_unit_test(test_input_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
