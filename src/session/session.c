@@ -184,7 +184,7 @@ static void emit_span(struct zt_session *s, struct zt_conn *c, const struct zt_m
 	sp->pid = c->pid;
 	memcpy(sp->process, c->comm, sizeof(sp->process));
 	sp->process[sizeof(sp->process) - 1] = '\0';
-	sp->l7_protocol = c->l7;
+	sp->l7_protocol = req->l7 ? req->l7 : c->l7; /* gRPC streams of an HTTP/2 connection */
 	COPY_STR(sp->version, req->version);
 	COPY_STR(sp->request_type, req->request_type);
 	COPY_STR(sp->request_domain, req->request_domain);
