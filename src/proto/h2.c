@@ -342,25 +342,39 @@ static void h2_frame_end(struct h2_state *s, uint8_t dir, const struct zt_seg *s
 	}
 }
 
-/* A direction's first bytes: the client preface, or the server's first
- * SETTINGS, mean the direction is seen from its start (its HPACK table
- * complete); anything else joins mid-connection. */
+/* A direction's first byte: 'P' starts the client preface (the direction
+ * is then seen from its start: its HPACK table complete). Otherwise its
+ * first frame header decides, once complete (h2_first_frame). */
 static void h2_dir_start(struct h2_state *s, uint8_t dir, const uint8_t *p, size_t n)
 {
 	struct h2_dir *d = &s->d[dir];
 
+	if (!n)
+		return;
 	d->started = true;
-	if (n && p[0] == 'P') {
+	if (p[0] == 'P') {
 		d->preface = 1; /* matching: see h2_feed */
 		s->client_dir = (int8_t)dir;
 		hpack_table_init(&d->tbl, true);
 		return;
 	}
 	d->preface = H2_PREFACE_LEN + 1; /* none */
-	if (n >= 9 && p[3] == H2_SETTINGS && p[4] == 0 && h2_header_plausible(p, H2_FRAME_MAX))
-		hpack_table_init(&d->tbl, true);
-	else if (n < 9 || !h2_header_plausible(p, H2_FRAME_MAX))
+	d->first_frame = true;
+}
+
+/* The direction's first frame header: a server's SETTINGS (not an ACK)
+ * opens the connection, so its table is complete; a header no peer would
+ * send means we joined mid-frame. Returns false when framing is lost. */
+static bool h2_first_frame(struct h2_dir *d)
+{
+	d->first_frame = false;
+	if (!h2_header_plausible(d->hdr, H2_FRAME_MAX) || d->hdr[3] == H2_CONTINUATION) {
 		h2_lose(d);
+		return false;
+	}
+	if (d->hdr[3] == H2_SETTINGS && d->hdr[4] == 0)
+		hpack_table_init(&d->tbl, true);
+	return true;
 }
 
 static void h2_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void *ctx)
@@ -386,6 +400,7 @@ static void h2_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 		if (cap >= 9 && h2_chain(p, cap, H2_FRAME_MAX, &end, &broken) >= 1 && !broken) {
 			d->lost = false;
 			d->hdr_n = 0;
+			d->preface = H2_PREFACE_LEN + 1;
 			d->resyncs++;
 		} else {
 			d->gap_bytes += seg->len;
@@ -414,6 +429,8 @@ static void h2_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 			d->hdr_n = (uint8_t)(d->hdr_n + k);
 			off += k;
 			if (d->hdr_n == 9) {
+				if (d->first_frame && !h2_first_frame(d))
+					break;
 				h2_frame_begin(s, dir);
 				if (d->flen == 0)
 					h2_frame_end(s, dir, seg, &e);

@@ -64,6 +64,7 @@ struct h2_dir {
 	uint8_t preface;  /* client preface bytes matched so far (0..24) */
 	bool started;	  /* bytes of this direction seen */
 	bool lost;	  /* framing lost: waiting for a segment starting at a frame */
+	bool first_frame; /* the next frame header is the direction's first */
 	/* the frame being read */
 	uint8_t hdr[9];
 	uint8_t hdr_n;	  /* header bytes collected */
