@@ -128,8 +128,15 @@ static void h2_init(void *state)
 
 /* ---- frames ---- */
 
-static void h2_lose(struct h2_dir *d)
+static void h2_lose(struct h2_state *s, uint8_t dir)
 {
+	struct h2_dir *d = &s->d[dir];
+
+	/* frames of open streams may have gone by: their message counts in
+	 * this direction are no longer known */
+	for (unsigned i = 0; i < H2_STREAMS; i++)
+		if (s->st[i].sid)
+			s->st[i].lpm[dir].lost = true;
 	d->lost = true;
 	d->hdr_n = 0;
 	d->in_block = false;
@@ -193,6 +200,7 @@ static void h2_frame_begin(struct h2_state *s, uint8_t dir)
 		d->block_flags = d->flags;
 		d->block_sid = d->sid;
 		d->block_len = 0;
+		d->block_cut = false;
 		d->block_bytes = 0;
 		d->block_frames = 0;
 		d->block_fo = d->fo;
@@ -237,7 +245,7 @@ static void h2_pre_done(struct h2_dir *d)
 
 static void h2_block_add(struct h2_dir *d, const uint8_t *p, uint32_t n)
 {
-	if (!d->in_block || d->block_lost)
+	if (!d->in_block || d->block_lost || d->block_cut)
 		return;
 	if (n > H2_BLOCK_MAX - d->block_len) {
 		d->block_lost = true; /* too big to keep: its fields are lost */
@@ -282,7 +290,7 @@ static void h2_payload(struct h2_state *s, uint8_t dir, const uint8_t *p, uint32
 				if (p)
 					h2_block_add(d, p, k);
 				else if (d->in_block)
-					d->block_lost = true;
+					d->block_cut = true;
 				break;
 			case H2_SETTINGS:
 				for (uint32_t i = 0; i < k; i++) {
@@ -365,11 +373,13 @@ static void h2_dir_start(struct h2_state *s, uint8_t dir, const uint8_t *p, size
 /* The direction's first frame header: a server's SETTINGS (not an ACK)
  * opens the connection, so its table is complete; a header no peer would
  * send means we joined mid-frame. Returns false when framing is lost. */
-static bool h2_first_frame(struct h2_dir *d)
+static bool h2_first_frame(struct h2_state *s, uint8_t dir)
 {
+	struct h2_dir *d = &s->d[dir];
+
 	d->first_frame = false;
 	if (!h2_header_plausible(d->hdr, H2_FRAME_MAX) || d->hdr[3] == H2_CONTINUATION) {
-		h2_lose(d);
+		h2_lose(s, dir);
 		return false;
 	}
 	if (d->hdr[3] == H2_SETTINGS && d->hdr[4] == 0)
@@ -411,7 +421,7 @@ static void h2_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 		if (d->preface >= 1 && d->preface <= H2_PREFACE_LEN) {
 			/* preface byte k-1 expected */
 			if (p[off] != (uint8_t)H2_PREFACE[d->preface - 1]) {
-				h2_lose(d);
+				h2_lose(s, dir);
 				break;
 			}
 			d->preface++;
@@ -429,7 +439,7 @@ static void h2_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 			d->hdr_n = (uint8_t)(d->hdr_n + k);
 			off += k;
 			if (d->hdr_n == 9) {
-				if (d->first_frame && !h2_first_frame(d))
+				if (d->first_frame && !h2_first_frame(s, dir))
 					break;
 				h2_frame_begin(s, dir);
 				if (d->flen == 0)
@@ -451,9 +461,17 @@ static void h2_feed(void *state, const struct zt_seg *seg, zt_emit_fn emit, void
 			if (d->fpos == d->flen)
 				h2_frame_end(s, dir, seg, &e);
 		} else {
-			if (d->hdr_n == 9)
+			if (d->hdr_n == 9) {
 				h2_payload(s, dir, NULL, d->flen - d->fpos);
-			h2_lose(d);
+				/* a header block whose last frame the gap cut: what
+				 * was captured of it still says what it can */
+				if (d->in_block && (d->flags & H2_FL_END_HEADERS) && d->type != H2_DATA) {
+					d->block_bytes += 9ull + d->flen;
+					d->in_block = false;
+					h2s_block(s, dir, seg, &e);
+				}
+			}
+			h2_lose(s, dir);
 		}
 	}
 }

@@ -79,7 +79,9 @@ struct h2_dir {
 	struct h2_origin fo; /* this frame's first byte */
 	/* the header block being gathered */
 	bool in_block;
-	bool block_lost;     /* a gap or overflow cut it: fields unknown */
+	bool block_lost;     /* malformed or too long: its fields unknown */
+	bool block_cut;	     /* a capture gap cut it: the bytes before the gap
+			      * are decoded, the fields after are unknown */
 	uint8_t block_type;  /* HEADERS or PUSH_PROMISE */
 	uint8_t block_flags; /* flags of the frame that began it */
 	uint32_t block_sid;

@@ -245,7 +245,7 @@ static void emit_resp(struct h2_stream *t, struct h2_emit *e)
 }
 
 /* The fields of a block into msg m (request or response). */
-static void take_fields(struct zt_msg *m, struct h2_blk *b, bool lost)
+static void take_fields(struct zt_msg *m, struct h2_blk *b, const char *lost)
 {
 	struct zt_trace_ids ids;
 	char v[16];
@@ -266,7 +266,7 @@ static void take_fields(struct zt_msg *m, struct h2_blk *b, bool lost)
 	}
 	if (lost || b->unknown) {
 		/* partial: never guessed, flagged */
-		int n = lost ? snprintf(v, sizeof(v), "block_lost") : snprintf(v, sizeof(v), "%u", b->unknown);
+		int n = lost ? snprintf(v, sizeof(v), "%s", lost) : snprintf(v, sizeof(v), "%u", b->unknown);
 		bool have = false;
 		m->flags |= ZT_MF_TRUNCATED;
 		for (unsigned i = 0; i < m->attrs.n && i < ZT_ATTRS_MAX; i++)
@@ -290,7 +290,8 @@ void h2s_block(struct h2_state *s, uint8_t dir, const struct zt_seg *seg, struct
 {
 	struct h2_dir *d = &s->d[dir];
 	static __thread struct h2_blk b; /* ~5 KiB: off the stack */
-	bool lost = d->block_lost, end = d->block_flags & H2_FL_END_STREAM;
+	const char *lost = d->block_lost ? "block_lost" : NULL;
+	bool end = d->block_flags & H2_FL_END_STREAM;
 	uint32_t sid = d->block_sid;
 	struct h2_stream *t;
 	int kind = 0;
@@ -302,11 +303,18 @@ void h2s_block(struct h2_state *s, uint8_t dir, const struct zt_seg *seg, struct
 	b.unknown = 0;
 	b.used = 0;
 	zt_trace_hdrs_init(&b.th);
-	if (lost)
+	if (lost) {
 		hpack_table_lost(&d->tbl);
-	else if (hpack_decode_block(&d->tbl, d->block, d->block_len, on_field, &b) < 0) {
+	} else if (d->block_cut) {
+		/* the fields before the gap are decoded against a table still
+		 * right there; the rest of the block (and so the table) is not
+		 * known: the last field, cut, fails to decode */
+		hpack_decode_block(&d->tbl, d->block, d->block_len, on_field, &b);
+		hpack_table_lost(&d->tbl);
+		lost = "block_cut";
+	} else if (hpack_decode_block(&d->tbl, d->block, d->block_len, on_field, &b) < 0) {
 		d->bad++;
-		lost = true;
+		lost = "block_lost";
 	}
 	if (d->block_type == H2_PUSH_PROMISE)
 		return; /* decoded for the table; pushed streams are not followed */

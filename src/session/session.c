@@ -54,6 +54,7 @@ struct zt_session {
 	char host[ZT_HOSTNAME_LEN]; /* cfg.host, cut to the span's field */
 	uint64_t now_ns; /* latest event time seen */
 	struct zt_span span; /* built here: a span is a few KiB */
+	struct zt_msg req_l7; /* a request whose protocol its response told (emit_span) */
 };
 
 /* What a parser's emit() gets back: the session and the connection. */
@@ -185,13 +186,21 @@ static void emit_span(struct zt_session *s, struct zt_conn *c, const struct zt_m
 	sp->pid = c->pid;
 	memcpy(sp->process, c->comm, sizeof(sp->process));
 	sp->process[sizeof(sp->process) - 1] = '\0';
-	sp->l7_protocol = req->l7 ? req->l7 : c->l7; /* gRPC streams of an HTTP/2 connection */
+	/* gRPC streams of an HTTP/2 connection: said by the request, or by
+	 * its response when the request's content-type was not readable */
+	sp->l7_protocol = req->l7 ? req->l7 : resp && resp->l7 ? resp->l7 : c->l7;
 	COPY_STR(sp->version, req->version);
 	COPY_STR(sp->request_type, req->request_type);
 	COPY_STR(sp->request_domain, req->request_domain);
 	COPY_STR(sp->request_resource, req->request_resource);
-	if (ops && ops->endpoint)
+	if (ops && ops->endpoint && resp && resp->l7 && !req->l7) {
+		/* the protocol came from the response: name the endpoint by it */
+		zt_msg_copy(&s->req_l7, req);
+		s->req_l7.l7 = resp->l7;
+		ops->endpoint(&s->req_l7, sp->endpoint, sizeof(sp->endpoint));
+	} else if (ops && ops->endpoint) {
 		ops->endpoint(req, sp->endpoint, sizeof(sp->endpoint));
+	}
 	sp->start_ns = req->start_ns;
 	sp->end_ns = resp ? resp->end_ns : end_ns;
 	if (sp->end_ns < sp->start_ns)
