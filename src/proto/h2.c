@@ -185,6 +185,12 @@ static void h2_frame_begin(struct h2_state *s, uint8_t dir)
 	d->body_end = d->flen;
 	if (d->pre_need > d->flen || (d->type == H2_SETTINGS && d->flen % 6))
 		d->bad_frame = true;
+	/* stream frames on stream 0: a peer's protocol error, not ours to read */
+	if (d->sid == 0 && d->type != H2_SETTINGS && d->type != H2_PING && d->type != H2_GOAWAY &&
+	    d->type != H2_WINDOW_UPDATE && d->type <= H2_CONTINUATION) {
+		d->bad_frame = true;
+		d->bad++;
+	}
 	/* a header block is HEADERS/PUSH_PROMISE then CONTINUATIONs of the
 	 * same stream, nothing in between (RFC 9113 6.10) */
 	if (d->in_block && (d->type != H2_CONTINUATION || d->sid != d->block_sid)) {

@@ -316,8 +316,9 @@ void h2s_block(struct h2_state *s, uint8_t dir, const struct zt_seg *seg, struct
 		d->bad++;
 		lost = "block_lost";
 	}
-	if (d->block_type == H2_PUSH_PROMISE)
-		return; /* decoded for the table; pushed streams are not followed */
+	if (d->block_type == H2_PUSH_PROMISE || sid == 0)
+		return; /* decoded for the table; pushed streams are not followed,
+			 * and stream 0 carries no headers (a malformed frame) */
 	t = st_find(s, sid);
 	if (b.method)
 		kind = ZT_MSG_REQUEST;
