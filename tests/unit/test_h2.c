@@ -452,6 +452,7 @@ static void test_malformed(void **st)
 	put(&c1, H2_PREFACE, H2_PREFACE_LEN);
 	frame(&c1, H2_HEADERS, H2_FL_PADDED | H2_FL_END_HEADERS, 1, "\x09\x82", 2); /* pad > payload */
 	frame(&c1, H2_CONTINUATION, H2_FL_END_HEADERS, 3, "\x82", 1);
+	frame(&c1, H2_HEADERS, H2_FL_END_HEADERS | H2_FL_END_STREAM, 0, "\x82\x84", 2); /* stream 0 */
 	frame(&c1, H2_HEADERS, H2_FL_END_HEADERS | H2_FL_END_STREAM, 5, "\xff\xff\xff\xff\xff\xff", 6);
 	frame(&c1, H2_HEADERS, 0, 7, "\x82", 1);
 	for (int i = 0; i < 300; i++)
