@@ -28,6 +28,7 @@ from lib import Ztrace, check, finish, spans, wait_port  # noqa: E402
 
 NGINX_PORT = 20010
 GRPC_PORT = 20011
+H2C_PORT = 20012
 PY = "/usr/bin/python3"
 T0 = time.monotonic()
 tmp = tempfile.mkdtemp(prefix="zt-h2-e2e-")
@@ -89,6 +90,47 @@ with grpc.insecure_channel("127.0.0.1:%s" % sys.argv[2]) as ch:
 print("done", flush=True)
 """
 
+# h2c by Upgrade (RFC 7540 3.2), which nginx does not offer: a minimal
+# server written here answers curl --http2's upgraded request on stream 1.
+H2C_SERVER = """
+import socket, sys
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1])))
+ls.listen(4)
+print("ready", flush=True)
+def frame(t, flags, sid, payload):
+    return len(payload).to_bytes(3, "big") + bytes([t, flags]) + sid.to_bytes(4, "big") + payload
+def read_until(c, buf, n):
+    while len(buf) < n:
+        d = c.recv(4096)
+        if not d:
+            raise EOFError
+        buf += d
+    return buf
+while True:
+    c, _ = ls.accept()
+    try:
+        buf = b""
+        while b"\\r\\n\\r\\n" not in buf:
+            buf = read_until(c, buf, len(buf) + 1)
+        head, buf = buf.split(b"\\r\\n\\r\\n", 1)
+        assert b"upgrade: h2c" in head.lower(), head
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\\r\\nConnection: Upgrade\\r\\nUpgrade: h2c\\r\\n\\r\\n")
+        c.sendall(frame(4, 0, 0, b""))
+        buf = read_until(c, buf, 24 + 9)
+        assert buf.startswith(b"PRI * HTTP/2.0"), buf[:24]
+        c.sendall(frame(4, 1, 0, b""))
+        # stream 1 answers the upgraded request: :status 200 (static 8)
+        c.sendall(frame(1, 4, 1, bytes([0x88])) + frame(0, 1, 1, b"upgraded\\n"))
+        while c.recv(4096):
+            pass
+    except (EOFError, OSError, AssertionError) as e:
+        print("h2c server:", e, flush=True)
+    finally:
+        c.close()
+"""
+
 NGINX_CONF = f"""
 daemon off;
 master_process off;
@@ -142,13 +184,16 @@ try:
         f.write(PROTO)
     subprocess.run([PY, "-m", "grpc_tools.protoc", "-I", tmp, f"--python_out={tmp}", f"--grpc_python_out={tmp}",
                     os.path.join(tmp, "echo.proto")], check=True, capture_output=True, timeout=60)
-    for name, text in (("server.py", SERVER), ("client.py", CLIENT), ("nginx.conf", NGINX_CONF)):
+    for name, text in (("server.py", SERVER), ("client.py", CLIENT), ("nginx.conf", NGINX_CONF),
+                       ("h2c_server.py", H2C_SERVER)):
         with open(os.path.join(tmp, name), "w") as f:
             f.write(textwrap.dedent(text))
     nginx = start(["nginx", "-p", tmp, "-c", os.path.join(tmp, "nginx.conf")])
     grpc_srv = start([PY, os.path.join(tmp, "server.py"), tmp, str(GRPC_PORT)])
     wait_port("127.0.0.1", NGINX_PORT)
     wait_port("127.0.0.1", GRPC_PORT)
+    h2c_srv = start([PY, os.path.join(tmp, "h2c_server.py"), str(H2C_PORT)])
+    wait_port("127.0.0.1", H2C_PORT)
     data = os.path.join(tmp, "data")
     zt = Ztrace(data)
 
@@ -163,6 +208,10 @@ try:
     out = subprocess.run(["h2load", "-n", "40", "-c", "2", "-m", "4", f"http://127.0.0.1:{NGINX_PORT}/ok"],
                          capture_output=True, text=True, timeout=60)
     check("h2load: 40 requests succeeded", "40 succeeded" in out.stdout, out.stdout[-600:] + out.stderr[-300:])
+    # h2c by Upgrade: curl --http2 on an http:// URL asks for it
+    out = subprocess.run(["curl", "-sS", "--http2", f"http://127.0.0.1:{H2C_PORT}/up"], capture_output=True,
+                         text=True, timeout=30)
+    check("curl --http2 upgraded to h2c and got the answer", out.stdout == "upgraded\n", out.stdout + out.stderr)
     # gRPC
     out = subprocess.run([PY, os.path.join(tmp, "client.py"), tmp, str(GRPC_PORT)], capture_output=True, text=True,
                          timeout=60)
@@ -208,6 +257,16 @@ try:
           not [s for s in h2 if "truncated" in (s.get("flags") or [])], [s["flags"] for s in h2][:5])
     ok, tot = linked(cli_h2, srv_h2)
     check(f"h2: every client span shares its trace id with nginx's span ({ok}/{tot})", tot == 43 and ok == tot)
+
+    # h2c: the upgraded request is answered on stream 1, over HTTP/2
+    up = [s for s in all_spans if s["server_port"] == H2C_PORT]
+    got = sorted((s["tap_side"], s["process"], s["l7_protocol"], s["request_type"], s["request_resource"],
+                  s["response_code"]) for s in up)
+    check("h2c upgrade: GET /up answered 200 on stream 1, HTTP2, both sides",
+          got == [("client-process", "curl", "HTTP2", "GET", "/up", 200),
+                  ("server-process", "python3", "HTTP2", "GET", "/up", 200)], got)
+    ok, tot = linked(by(up, tap_side="client-process"), by(up, tap_side="server-process"))
+    check(f"h2c upgrade: client and server spans linked ({ok}/{tot})", tot == 1 and ok == 1)
 
     # gRPC, both sides: grpcio's C core writes a request as one sendmsg of
     # 20+ iovecs (a slice per header name and value)
