@@ -336,6 +336,8 @@ void h2s_block(struct h2_state *s, uint8_t dir, const struct zt_seg *seg, struct
 		return;
 	if (s->client_dir < 0)
 		s->client_dir = (int8_t)(kind == ZT_MSG_REQUEST ? dir : dir ^ 1);
+	if (!t && kind == ZT_MSG_RESPONSE && !(sid & 1))
+		return; /* a pushed stream: its request was a PUSH_PROMISE, not sent */
 	if (!t)
 		t = st_new(s, sid, e);
 	t->touched = ++s->tick;
@@ -477,11 +479,17 @@ void h2s_rst(struct h2_state *s, uint8_t dir, uint32_t sid, uint32_t code, struc
 
 void h2s_goaway(struct h2_state *s, uint8_t dir, uint32_t last_sid, uint32_t code, struct h2_emit *e)
 {
+	/* last_sid counts the streams the GOAWAY's receiver opened (RFC 9113
+	 * 6.8): a server's GOAWAY speaks of the client's odd streams, a
+	 * client's of the server's even ones */
+	bool by_server = s->client_dir >= 0 && dir != (uint8_t)s->client_dir;
+
 	for (unsigned i = 0; i < H2_STREAMS; i++) {
 		struct h2_stream *t = &s->st[i];
+		bool peer_opened = (t->sid & 1) == (by_server ? 1u : 0u);
 		/* streams past last_sid were never processed; on an error
 		 * GOAWAY none of the open ones will complete */
-		if (t->sid && (t->sid > last_sid || code != 0))
+		if (t->sid && ((peer_opened && t->sid > last_sid) || code != 0))
 			st_abort(s, t, dir, "GOAWAY", code, e);
 	}
 }

@@ -309,6 +309,7 @@ static void test_rst_goaway_close(void **st)
 		frame(&c1, H2_HEADERS, H2_FL_END_HEADERS | H2_FL_END_STREAM, sid, h.b, h.n);
 	}
 	frame(&c2, H2_RST_STREAM, 0, 1, "\0\0\0\x08", 4); /* CANCEL */
+	frame(&c2, H2_GOAWAY, 0, 0, "\0\0\0\0\0\0\0\0", 8); /* the client's: no server stream, no error */
 	h.n = 0;
 	idx(&h, 8);
 	frame(&s1, H2_HEADERS, H2_FL_END_HEADERS, 3, h.b, h.n); /* 200, never ended */
