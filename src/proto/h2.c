@@ -134,9 +134,17 @@ static void h2_lose(struct h2_state *s, uint8_t dir)
 
 	/* frames of open streams may have gone by: their message counts in
 	 * this direction are no longer known */
-	for (unsigned i = 0; i < H2_STREAMS; i++)
-		if (s->st[i].sid)
-			s->st[i].lpm[dir].lost = true;
+	for (unsigned i = 0; i < H2_STREAMS; i++) {
+		struct h2_stream *t = &s->st[i];
+		if (!t->sid)
+			continue;
+		t->lpm[dir].lost = true;
+		/* counted by the session, shown on the span */
+		if ((t->bits & H2S_REQ) && !(t->bits & H2S_REQ_SENT))
+			t->req.flags |= ZT_MF_LOST_SYNC;
+		if (t->bits & H2S_RESP)
+			t->resp.flags |= ZT_MF_LOST_SYNC;
+	}
 	d->lost = true;
 	d->hdr_n = 0;
 	d->in_block = false;

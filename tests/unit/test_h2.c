@@ -390,6 +390,8 @@ static void test_capture_gaps(void **st)
 	 * with the HTTP status it had */
 	assert_int_equal(ref.m[3].key, 3);
 	assert_int_equal(ref.m[3].response_code, 200);
+	assert_true(ref.m[3].flags & ZT_MF_LOST_SYNC);
+	assert_false(ref.m[2].flags & ZT_MF_LOST_SYNC);
 }
 
 /* Joined mid-connection: no preface; a request refers to a dynamic entry
