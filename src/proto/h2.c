@@ -140,10 +140,8 @@ static void h2_lose(struct h2_state *s, uint8_t dir)
 			continue;
 		t->lpm[dir].lost = true;
 		/* counted by the session, shown on the span */
-		if ((t->bits & H2S_REQ) && !(t->bits & H2S_REQ_SENT))
-			t->req.flags |= ZT_MF_LOST_SYNC;
-		if (t->bits & H2S_RESP)
-			t->resp.flags |= ZT_MF_LOST_SYNC;
+		if (((t->bits & H2S_REQ) && !(t->bits & H2S_REQ_SENT)) || (t->bits & H2S_RESP))
+			t->m.flags |= ZT_MF_LOST_SYNC;
 	}
 	d->lost = true;
 	d->hdr_n = 0;

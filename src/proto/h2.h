@@ -28,7 +28,7 @@
 
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN 24
-#define H2_STREAMS 16	   /* streams followed at once; more: the oldest is given up */
+#define H2_STREAMS 32	   /* streams followed at once; more: the oldest is given up */
 #define H2_BLOCK_MAX 8192  /* header block bytes kept (HEADERS + CONTINUATION) */
 #define H2_FRAME_MAX 16777215u
 
@@ -112,14 +112,20 @@ enum h2_stream_bits {
 	H2S_RESP = 1u << 3,	 /* final response headers seen */
 	H2S_GRPC = 1u << 4,	 /* content-type application/grpc */
 	H2S_GRPC_STATUS = 1u << 5, /* grpc-status seen */
+	H2S_REQ_EARLY = 1u << 6, /* request emitted when its response began: the
+				  * response carries its message count */
 };
 
+/* One message slot per stream: the request until it is emitted (at the
+ * client's END_STREAM, or early when the response begins first, as
+ * HTTP/1's ZT_MF_EARLY), then the response. */
 struct h2_stream {
 	uint32_t sid; /* 0: free slot */
 	uint32_t bits;
 	uint64_t touched; /* activity order, to give up the oldest */
+	uint8_t req_dir;  /* zt_dir of the request's bytes */
 	struct h2_lpm lpm[2]; /* by zt_dir of the bytes */
-	struct zt_msg req, resp;
+	struct zt_msg m;
 };
 
 struct h2_state {

@@ -135,14 +135,17 @@ static void emit_req(struct h2_stream *t, struct h2_emit *e)
 	if (!(t->bits & H2S_REQ) || (t->bits & H2S_REQ_SENT))
 		return;
 	t->bits |= H2S_REQ_SENT;
-	if (t->bits & H2S_GRPC) {
-		t->req.l7 = ZT_L7_GRPC;
-		if (!t->lpm[t->req.dir].lost) {
-			int n = snprintf(v, sizeof(v), "%u", t->lpm[t->req.dir].count);
-			zt_attrs_add(&t->req.attrs, "grpc.req_msgs", v, (size_t)n);
-		}
+	if (!(t->bits & H2S_REQ_END)) {
+		/* sent before the client ended its side: its count is not
+		 * final, the response will carry it */
+		t->bits |= H2S_REQ_EARLY;
+	} else if ((t->bits & H2S_GRPC) && !t->lpm[t->req_dir].lost) {
+		int n = snprintf(v, sizeof(v), "%u", t->lpm[t->req_dir].count);
+		zt_attrs_add(&t->m.attrs, "grpc.req_msgs", v, (size_t)n);
 	}
-	e->fn(e->ctx, &t->req);
+	if (t->bits & H2S_GRPC)
+		t->m.l7 = ZT_L7_GRPC;
+	e->fn(e->ctx, &t->m);
 }
 
 static void st_free(struct h2_stream *t)
@@ -150,6 +153,8 @@ static void st_free(struct h2_stream *t)
 	t->sid = 0;
 	t->bits = 0;
 }
+
+static void emit_resp(struct h2_stream *t, struct h2_emit *e);
 
 /* A free slot for sid; when none is free the least recently active stream
  * is given up (its request emitted; its response will find no stream). */
@@ -165,7 +170,10 @@ static struct h2_stream *st_new(struct h2_state *s, uint32_t sid, struct h2_emit
 		if (s->st[i].touched < old->touched)
 			old = &s->st[i];
 	}
-	emit_req(old, e);
+	if (old->bits & H2S_RESP)
+		emit_resp(old, e); /* what it had */
+	else
+		emit_req(old, e);
 	s->streams_dropped++;
 take:
 	memset(old->lpm, 0, sizeof(old->lpm));
@@ -233,13 +241,19 @@ static void emit_resp(struct h2_stream *t, struct h2_emit *e)
 	emit_req(t, e);
 	if (t->bits & H2S_RESP) {
 		if (t->bits & H2S_GRPC) {
-			t->resp.l7 = ZT_L7_GRPC;
-			if (!t->lpm[t->resp.dir].lost) {
-				int n = snprintf(v, sizeof(v), "%u", t->lpm[t->resp.dir].count);
-				zt_attrs_add(&t->resp.attrs, "grpc.resp_msgs", v, (size_t)n);
+			const struct h2_lpm *q = &t->lpm[t->req_dir], *r = &t->lpm[t->req_dir ^ 1];
+			int n;
+			t->m.l7 = ZT_L7_GRPC;
+			if ((t->bits & H2S_REQ_EARLY) && !q->lost) {
+				n = snprintf(v, sizeof(v), "%u", q->count);
+				zt_attrs_add(&t->m.attrs, "grpc.req_msgs", v, (size_t)n);
+			}
+			if (!r->lost) {
+				n = snprintf(v, sizeof(v), "%u", r->count);
+				zt_attrs_add(&t->m.attrs, "grpc.resp_msgs", v, (size_t)n);
 			}
 		}
-		e->fn(e->ctx, &t->resp);
+		e->fn(e->ctx, &t->m);
 	}
 	st_free(t);
 }
@@ -324,9 +338,9 @@ void h2s_block(struct h2_state *s, uint8_t dir, const struct zt_seg *seg, struct
 		kind = ZT_MSG_REQUEST;
 	else if (b.status)
 		kind = ZT_MSG_RESPONSE;
-	else if (t && (t->bits & H2S_REQ) && t->req.dir == dir)
+	else if (t && (t->bits & H2S_REQ) && t->req_dir == dir)
 		kind = ZT_MSG_REQUEST; /* trailers of the request */
-	else if (t && (t->bits & H2S_RESP) && t->resp.dir == dir)
+	else if (t && (t->bits & H2S_RESP) && t->req_dir != dir)
 		kind = ZT_MSG_RESPONSE; /* trailers */
 	else if (s->client_dir >= 0)
 		kind = dir == (uint8_t)s->client_dir ? ZT_MSG_REQUEST : ZT_MSG_RESPONSE;
@@ -344,14 +358,17 @@ void h2s_block(struct h2_state *s, uint8_t dir, const struct zt_seg *seg, struct
 
 	if (kind == ZT_MSG_REQUEST) {
 		if (!(t->bits & H2S_REQ)) {
-			msg_start(&t->req, ZT_MSG_REQUEST, sid, &d->block_fo);
+			msg_start(&t->m, ZT_MSG_REQUEST, sid, &d->block_fo);
+			t->req_dir = dir;
 			t->bits |= H2S_REQ;
 			if (b.grpc)
 				t->bits |= H2S_GRPC;
 		}
-		take_fields(&t->req, &b, lost);
-		t->req.bytes += d->block_bytes;
-		zt_msg_extend(&t->req, seg);
+		if (t->bits & (H2S_REQ_SENT | H2S_RESP))
+			return; /* trailers of a request already emitted */
+		take_fields(&t->m, &b, lost);
+		t->m.bytes += d->block_bytes;
+		zt_msg_extend(&t->m, seg);
 		if (end) {
 			t->bits |= H2S_REQ_END;
 			emit_req(t, e);
@@ -361,26 +378,32 @@ void h2s_block(struct h2_state *s, uint8_t dir, const struct zt_seg *seg, struct
 	if (b.status >= 100 && b.status < 200)
 		return; /* interim (100-continue, 103): the final one follows */
 	if (!(t->bits & H2S_RESP)) {
-		msg_start(&t->resp, ZT_MSG_RESPONSE, sid, &d->block_fo);
+		if ((t->bits & H2S_REQ) && !(t->bits & H2S_REQ_SENT)) {
+			t->m.flags |= ZT_MF_EARLY; /* answered before fully sent */
+			emit_req(t, e);
+		}
+		if (!(t->bits & H2S_REQ))
+			t->req_dir = dir ^ 1;
+		msg_start(&t->m, ZT_MSG_RESPONSE, sid, &d->block_fo);
 		t->bits |= H2S_RESP;
 		if (b.status) {
-			t->resp.response_code = b.status;
-			t->resp.flags |= ZT_MF_HAS_CODE;
-			t->resp.status = (uint8_t)http_class(b.status);
+			t->m.response_code = b.status;
+			t->m.flags |= ZT_MF_HAS_CODE;
+			t->m.status = (uint8_t)http_class(b.status);
 		}
 		if (b.grpc)
 			t->bits |= H2S_GRPC;
 	}
-	take_fields(&t->resp, &b, lost);
+	take_fields(&t->m, &b, lost);
 	if (b.grpc_status >= 0) {
 		/* trailers, or a trailers-only response */
 		t->bits |= H2S_GRPC_STATUS | H2S_GRPC;
-		t->resp.response_code = b.grpc_status;
-		t->resp.flags |= ZT_MF_HAS_CODE;
-		t->resp.status = (uint8_t)h2s_status_class_grpc(b.grpc_status);
+		t->m.response_code = b.grpc_status;
+		t->m.flags |= ZT_MF_HAS_CODE;
+		t->m.status = (uint8_t)h2s_status_class_grpc(b.grpc_status);
 	}
-	t->resp.bytes += d->block_bytes;
-	zt_msg_extend(&t->resp, seg);
+	t->m.bytes += d->block_bytes;
+	zt_msg_extend(&t->m, seg);
 	if (end)
 		emit_resp(t, e);
 }
@@ -430,16 +453,18 @@ void h2s_frame_end(struct h2_state *s, uint8_t dir, const struct zt_seg *seg, st
 	if (!t)
 		return;
 	t->touched = ++s->tick;
-	if ((t->bits & H2S_REQ) && t->req.dir == dir) {
-		t->req.bytes += 9ull + d->flen;
-		zt_msg_extend(&t->req, seg);
+	if ((t->bits & H2S_REQ) && t->req_dir == dir) {
+		if (t->bits & (H2S_REQ_SENT | H2S_RESP))
+			return; /* the rest of an early request: counted in lpm only */
+		t->m.bytes += 9ull + d->flen;
+		zt_msg_extend(&t->m, seg);
 		if (end) {
 			t->bits |= H2S_REQ_END;
 			emit_req(t, e);
 		}
-	} else if ((t->bits & H2S_RESP) && t->resp.dir == dir) {
-		t->resp.bytes += 9ull + d->flen;
-		zt_msg_extend(&t->resp, seg);
+	} else if ((t->bits & H2S_RESP) && t->req_dir != dir) {
+		t->m.bytes += 9ull + d->flen;
+		zt_msg_extend(&t->m, seg);
 		if (end)
 			emit_resp(t, e);
 	}
@@ -457,15 +482,16 @@ static void st_abort(struct h2_state *s, struct h2_stream *t, uint8_t dir, const
 		return;
 	}
 	if (!(t->bits & H2S_RESP)) {
-		msg_start(&t->resp, ZT_MSG_RESPONSE, t->sid, &d->fo);
-		t->resp.dir = t->req.dir ^ 1;
+		emit_req(t, e);
+		msg_start(&t->m, ZT_MSG_RESPONSE, t->sid, &d->fo);
+		t->m.dir = t->req_dir ^ 1;
 		t->bits |= H2S_RESP;
 	}
-	snprintf(t->resp.response_exception, sizeof(t->resp.response_exception), "%s %s", what, h2_err_name(code));
+	snprintf(t->m.response_exception, sizeof(t->m.response_exception), "%s %s", what, h2_err_name(code));
 	if (code != 0 || !(t->bits & H2S_GRPC_STATUS))
-		t->resp.status = (uint8_t)(code == 0 && (t->resp.flags & ZT_MF_HAS_CODE)
-					       ? t->resp.status
-					       : by_client ? ZT_RS_CLIENT_ERROR : ZT_RS_SERVER_ERROR);
+		t->m.status = (uint8_t)(code == 0 && (t->m.flags & ZT_MF_HAS_CODE)
+					    ? t->m.status
+					    : by_client ? ZT_RS_CLIENT_ERROR : ZT_RS_SERVER_ERROR);
 	emit_resp(t, e);
 }
 

@@ -293,6 +293,80 @@ static void test_grpc_server_stream_padding_continuation(void **st)
 	assert_int_equal(ref.m[1].bytes, s1.n + s2.n - 17 - 13);
 }
 
+/* Bidirectional streaming: the server answers headers before the client
+ * ended its side. The request is emitted then (ZT_MF_EARLY, as HTTP/1),
+ * the response carries both message counts, final at the trailers. */
+static void test_grpc_bidi_early_response(void **st)
+{
+	static struct buf c1, c2, s1, s2, h, d;
+	(void)st;
+	c1.n = c2.n = s1.n = s2.n = 0;
+	put(&c1, H2_PREFACE, H2_PREFACE_LEN);
+	frame(&c1, H2_SETTINGS, 0, 0, NULL, 0);
+	h.n = 0;
+	idx(&h, 3);
+	idx(&h, 6);
+	lit(&h, ":path", "/chat.Room/Talk");
+	lit(&h, "content-type", "application/grpc");
+	frame(&c1, H2_HEADERS, H2_FL_END_HEADERS, 1, h.b, h.n);
+	d.n = 0;
+	grpc_msg(&d, 3);
+	frame(&c1, H2_DATA, 0, 1, d.b, d.n);
+	h.n = 0;
+	idx(&h, 8);
+	lit(&h, "content-type", "application/grpc");
+	frame(&s1, H2_HEADERS, H2_FL_END_HEADERS, 1, h.b, h.n);
+	frame(&s1, H2_DATA, 0, 1, d.b, d.n);
+	d.n = 0;
+	grpc_msg(&d, 2);
+	grpc_msg(&d, 4);
+	frame(&c2, H2_DATA, H2_FL_END_STREAM, 1, d.b, d.n);
+	h.n = 0;
+	lit(&h, "grpc-status", "0");
+	frame(&s2, H2_HEADERS, H2_FL_END_HEADERS | H2_FL_END_STREAM, 1, h.b, h.n);
+	struct ph_chunk cs[] = {chunk(C, &c1), chunk(S, &s1), chunk(C, &c2), chunk(S, &s2)};
+	ph_check_splits(&zt_h2_ops, cs, 4, true, NULL, &ref);
+	assert_int_equal(ref.n, 2);
+	assert_int_equal(ref.m[0].kind, ZT_MSG_REQUEST);
+	assert_true(ref.m[0].flags & ZT_MF_EARLY);
+	assert_null(attr(&ref.m[0], "grpc.req_msgs"));
+	assert_int_equal(ref.m[1].kind, ZT_MSG_RESPONSE);
+	assert_string_equal(attr(&ref.m[1], "grpc.req_msgs"), "3");
+	assert_string_equal(attr(&ref.m[1], "grpc.resp_msgs"), "1");
+	assert_int_equal(ref.m[1].response_code, 0);
+}
+
+/* More streams in flight than H2_STREAMS/2: each answer finds its request. */
+static void test_many_streams(void **st)
+{
+	static struct buf c1, s1, h;
+	(void)st;
+	c1.n = s1.n = 0;
+	put(&c1, H2_PREFACE, H2_PREFACE_LEN);
+	for (uint32_t i = 0; i < 24; i++) {
+		char path[16];
+		snprintf(path, sizeof(path), "/r%u", i);
+		h.n = 0;
+		idx(&h, 2);
+		idx(&h, 6);
+		lit(&h, ":path", path);
+		frame(&c1, H2_HEADERS, H2_FL_END_HEADERS | H2_FL_END_STREAM, 1 + 2 * i, h.b, h.n);
+	}
+	for (uint32_t i = 24; i-- > 0;) {
+		h.n = 0;
+		idx(&h, 8);
+		frame(&s1, H2_HEADERS, H2_FL_END_HEADERS | H2_FL_END_STREAM, 1 + 2 * i, h.b, h.n);
+	}
+	struct ph_chunk cs[] = {chunk(C, &c1), chunk(S, &s1)};
+	ph_run(&zt_h2_ops, cs, 2, &(struct ph_feed){.cut = PH_WHOLE, .finish = true}, &ref);
+	assert_int_equal(ref.n, 48);
+	for (size_t i = 24; i < 48; i++) {
+		assert_int_equal(ref.m[i].kind, ZT_MSG_RESPONSE);
+		assert_int_equal(ref.m[i].key, 1 + 2 * (47 - i));
+		assert_int_equal(ref.m[i].response_code, 200);
+	}
+}
+
 /* RST_STREAM by the client, GOAWAY with an error, the close */
 static void test_rst_goaway_close(void **st)
 {
@@ -510,6 +584,8 @@ int main(void)
 	    cmocka_unit_test(test_get_prior_knowledge),
 	    cmocka_unit_test(test_grpc_unary_and_error),
 	    cmocka_unit_test(test_grpc_server_stream_padding_continuation),
+	    cmocka_unit_test(test_grpc_bidi_early_response),
+	    cmocka_unit_test(test_many_streams),
 	    cmocka_unit_test(test_rst_goaway_close),
 	    cmocka_unit_test(test_capture_gaps),
 	    cmocka_unit_test(test_mid_connection),
