@@ -90,10 +90,11 @@ struct h2_dir {
 	uint32_t block_frames; /* CONTINUATION count (bounded by H2_BLOCK_MAX) */
 	struct h2_origin block_fo;
 	uint8_t block[H2_BLOCK_MAX];
-	/* SETTINGS_HEADER_TABLE_SIZE this side announced (applies to the
-	 * other side's table) */
-	struct hpack_table tbl; /* the table of blocks sent in this direction */
-	uint64_t frames, gap_bytes, resyncs, bad;
+	/* the HPACK table of the header blocks this direction sends; the
+	 * SETTINGS_HEADER_TABLE_SIZE the other direction announces bounds it */
+	struct hpack_table tbl;
+	uint64_t frames, gap_bytes, resyncs, bad; /* for debugging and tests: the session counts
+						  * what reaches spans (truncated, lost_sync) */
 };
 
 /* gRPC's length-prefixed messages in one direction of one stream. */
