@@ -170,10 +170,12 @@ static struct h2_stream *st_new(struct h2_state *s, uint32_t sid, struct h2_emit
 		if (s->st[i].touched < old->touched)
 			old = &s->st[i];
 	}
-	if (old->bits & H2S_RESP)
+	if (old->bits & H2S_RESP) {
 		emit_resp(old, e); /* what it had */
-	else
+	} else {
+		old->bits |= H2S_REQ_END; /* given up: no response will carry its count */
 		emit_req(old, e);
+	}
 	s->streams_dropped++;
 take:
 	memset(old->lpm, 0, sizeof(old->lpm));
@@ -533,6 +535,7 @@ void h2s_finish(struct h2_state *s, struct h2_emit *e)
 		if (old->bits & H2S_RESP)
 			emit_resp(old, e); /* ended by the close */
 		else {
+			old->bits |= H2S_REQ_END; /* the close ended the client's side too */
 			emit_req(old, e);
 			st_free(old);
 		}

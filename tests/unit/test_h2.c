@@ -367,6 +367,31 @@ static void test_many_streams(void **st)
 	}
 }
 
+/* A request still open when the connection ends (no END_STREAM seen, no
+ * response): emitted at the close with what was counted. */
+static void test_open_request_at_close(void **st)
+{
+	static struct buf c1, h, d;
+	(void)st;
+	c1.n = 0;
+	put(&c1, H2_PREFACE, H2_PREFACE_LEN);
+	h.n = 0;
+	idx(&h, 3);
+	idx(&h, 6);
+	lit(&h, ":path", "/agent.Sync/Push");
+	lit(&h, "content-type", "application/grpc");
+	frame(&c1, H2_HEADERS, H2_FL_END_HEADERS, 1, h.b, h.n);
+	d.n = 0;
+	grpc_msg(&d, 7);
+	frame(&c1, H2_DATA, 0, 1, d.b, d.n);
+	struct ph_chunk cs[] = {chunk(C, &c1)};
+	ph_check_splits(&zt_h2_ops, cs, 1, true, NULL, &ref);
+	assert_int_equal(ref.n, 1);
+	assert_false(ref.m[0].flags & ZT_MF_EARLY);
+	assert_string_equal(attr(&ref.m[0], "grpc.req_msgs"), "1");
+	assert_int_equal(ref.m[0].bytes, c1.n - H2_PREFACE_LEN);
+}
+
 /* RST_STREAM by the client, GOAWAY with an error, the close */
 static void test_rst_goaway_close(void **st)
 {
@@ -586,6 +611,7 @@ int main(void)
 	    cmocka_unit_test(test_grpc_server_stream_padding_continuation),
 	    cmocka_unit_test(test_grpc_bidi_early_response),
 	    cmocka_unit_test(test_many_streams),
+	    cmocka_unit_test(test_open_request_at_close),
 	    cmocka_unit_test(test_rst_goaway_close),
 	    cmocka_unit_test(test_capture_gaps),
 	    cmocka_unit_test(test_mid_connection),
