@@ -7,6 +7,7 @@
  */
 #include "proto/h2.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "proto/endpoint.h"
@@ -116,14 +117,26 @@ static int h2_first_kind(const uint8_t *buf, size_t len)
 	return h2_is_preface_prefix(buf, len) ? ZT_MSG_REQUEST : 0;
 }
 
+/* Resets the control fields only: the header-block buffers, the tables'
+ * entry bytes and the stream messages are read only below lengths reset
+ * here (clearing all ~90 KiB cost more than parsing a short connection). */
 static void h2_init(void *state)
 {
 	struct h2_state *s = state;
 
-	memset(s, 0, sizeof(*s));
+	for (int i = 0; i < 2; i++) {
+		struct h2_dir *d = &s->d[i];
+		memset(d, 0, offsetof(struct h2_dir, block));
+		hpack_table_init(&d->tbl, false);
+		d->frames = d->gap_bytes = d->resyncs = d->bad = 0;
+	}
 	s->client_dir = -1;
-	for (int i = 0; i < 2; i++)
-		hpack_table_init(&s->d[i].tbl, false);
+	s->tick = 0;
+	s->streams_dropped = 0;
+	for (unsigned i = 0; i < H2_STREAMS; i++) {
+		s->st[i].sid = 0;
+		s->st[i].bits = 0;
+	}
 }
 
 /* ---- frames ---- */
