@@ -15,7 +15,7 @@ import benchlib as bl
 DATA = os.path.join(bl.ROOT, "tests", "data")
 # folder -> protocol name as registered (model/l7.h)
 NAMES = {"redis": "Redis", "memcached": "Memcached", "postgresql": "PostgreSQL", "mysql": "MySQL",
-         "dns": "DNS", "mqtt": "MQTT", "amqp": "AMQP", "kafka": "Kafka", "mongodb": "MongoDB"}
+         "dns": "DNS", "mqtt": "MQTT", "amqp": "AMQP", "kafka": "Kafka", "mongodb": "MongoDB", "h2": "HTTP2"}
 
 
 def run(binary, proto, secs, files):

@@ -119,7 +119,7 @@ enum zt_counter {
 	ZT_CNT__COUNT,
 };
 
-#define ZT_IOV_MAX 12 /* iovecs gathered per syscall */
+#define ZT_IOV_MAX 32 /* iovecs gathered per syscall (grpcio writes 23 in one sendmsg) */
 #define ZT_MMSG_MAX 8 /* messages reported per sendmmsg/recvmmsg */
 
 struct zt_event_hdr {

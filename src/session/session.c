@@ -54,12 +54,14 @@ struct zt_session {
 	char host[ZT_HOSTNAME_LEN]; /* cfg.host, cut to the span's field */
 	uint64_t now_ns; /* latest event time seen */
 	struct zt_span span; /* built here: a span is a few KiB */
+	struct zt_msg req_l7; /* a request whose protocol its response told (emit_span) */
 };
 
 /* What a parser's emit() gets back: the session and the connection. */
 struct feed_ctx {
 	struct zt_session *s;
 	struct zt_conn *c;
+	uint8_t switch_to; /* enum zt_l7 the connection switches to after this feed (h2c) */
 };
 
 #define INFER_TRIES 4 /* data segments a connection gets to be recognised */
@@ -184,13 +186,21 @@ static void emit_span(struct zt_session *s, struct zt_conn *c, const struct zt_m
 	sp->pid = c->pid;
 	memcpy(sp->process, c->comm, sizeof(sp->process));
 	sp->process[sizeof(sp->process) - 1] = '\0';
-	sp->l7_protocol = c->l7;
+	/* gRPC streams of an HTTP/2 connection: said by the request, or by
+	 * its response when the request's content-type was not readable */
+	sp->l7_protocol = req->l7 ? req->l7 : resp && resp->l7 ? resp->l7 : c->l7;
 	COPY_STR(sp->version, req->version);
 	COPY_STR(sp->request_type, req->request_type);
 	COPY_STR(sp->request_domain, req->request_domain);
 	COPY_STR(sp->request_resource, req->request_resource);
-	if (ops && ops->endpoint)
+	if (ops && ops->endpoint && resp && resp->l7 && !req->l7) {
+		/* the protocol came from the response: name the endpoint by it */
+		zt_msg_copy(&s->req_l7, req);
+		s->req_l7.l7 = resp->l7;
+		ops->endpoint(&s->req_l7, sp->endpoint, sizeof(sp->endpoint));
+	} else if (ops && ops->endpoint) {
 		ops->endpoint(req, sp->endpoint, sizeof(sp->endpoint));
+	}
 	sp->start_ns = req->start_ns;
 	sp->end_ns = resp ? resp->end_ns : end_ns;
 	if (sp->end_ns < sp->start_ns)
@@ -379,6 +389,19 @@ static void on_msg(void *ctx, const struct zt_msg *m)
 		queue_request(s, c, m);
 		return;
 	}
+	if ((m->flags & ZT_MF_UPGRADE) && m->l7 && m->l7 != c->l7 && zt_proto_by_id(m->l7)) {
+		/* a protocol switch (101 to h2c): its request is answered in the
+		 * new protocol, under the key the switch names */
+		struct zt_msg *q;
+		s->st.interim++;
+		if ((p = find_request(c, m, &prev))) {
+			q = (struct zt_msg *)(void *)p->data;
+			q->pair = ZT_PAIR_KEY;
+			q->key = m->key;
+		}
+		fc->switch_to = m->l7;
+		return;
+	}
 	if (m->flags & ZT_MF_INTERIM) {
 		s->st.interim++;
 		return;
@@ -425,7 +448,7 @@ static void on_close(void *ctx, struct zt_conn *c, enum zt_close_reason why, uin
 	free(c->stash);
 	c->stash = NULL;
 	if (ops && c->pstate) {
-		struct feed_ctx fc = {s, c};
+		struct feed_ctx fc = {s, c, 0};
 		if (ops->finish)
 			ops->finish(c->pstate, now_ns, on_msg, &fc);
 		pstate_put(s, ops, c->pstate);
@@ -621,7 +644,7 @@ static bool infer_joined(struct zt_session *s, struct zt_conn *c, const struct z
 	 * context too (a server's first read starts it) */
 	seg_of(s, c, &k->ev, k->payload, &seg);
 	s->st.segs_joined++;
-	struct feed_ctx fc = {s, c};
+	struct feed_ctx fc = {s, c, 0};
 	ops->feed(c->pstate, &seg, on_msg, &fc);
 	stash_drop(c);
 	return true;
@@ -670,6 +693,21 @@ static void infer(struct zt_session *s, struct zt_conn *c, const struct zt_data_
 	}
 	stash_drop(c);
 	classify(s, c, ops, payload, ev->cap_len, ev->dir);
+}
+
+/* The connection changes protocol (HTTP/1 upgraded to h2c): the old
+ * parser's state is dropped (what it had is complete: the switch ended it),
+ * the new parser starts on the next segment. */
+static void switch_proto(struct zt_session *s, struct zt_conn *c, uint8_t to)
+{
+	const struct zt_proto_ops *old = zt_proto_by_id(c->l7), *nw = zt_proto_by_id(to);
+	void *st = nw ? pstate_get(s, nw) : NULL;
+
+	if (!st)
+		return; /* stays with the old parser, which ignores the rest */
+	pstate_put(s, old, c->pstate);
+	c->pstate = st;
+	c->l7 = to;
 }
 
 /* A body of at least this many bytes is worth a map update to skip. */
@@ -736,9 +774,13 @@ static void on_data(struct zt_session *s, const struct zt_data_ev *ev)
 			return;
 	}
 	seg_of(s, c, ev, payload, &seg);
-	struct feed_ctx fc = {s, c};
+	struct feed_ctx fc = {s, c, 0};
 	const struct zt_proto_ops *ops = zt_proto_by_id(c->l7);
 	ops->feed(c->pstate, &seg, on_msg, &fc);
+	if (fc.switch_to) {
+		switch_proto(s, c, fc.switch_to);
+		return;
+	}
 	if (ops->body_left && s->cfg.on_body && seg.has_seq && c->pstate)
 		tell_body(s, c, ops, &seg);
 }
