@@ -323,18 +323,33 @@ static int resolve_final(struct zt_ch *ch, const struct alias_map *m, const char
 	}
 }
 
-/* "'a','b',..." : final and every alias that resolves to it. */
+/* "'a','b',..." : final and every alias whose chain leads to it, walked
+ * backwards from final (as store_traces.c's recursive query: the bound on
+ * chain length applies to resolving an id, not to gathering a trace). */
 static int trace_ids(struct zt_ch *ch, const struct alias_map *m, const char *final, struct zt_ch_buf *out)
 {
-	char f[ZT_TRACE_ID_LEN];
-	int err = zt_ch_buf_quote(out, final);
+	char *in = calloc(m->n ? m->n : 1, 1);
+	bool grew = true;
+	int err;
 
-	for (size_t i = 0; i < m->n && !err; i++) {
-		if (resolve_final(ch, m, m->a[i].alias, f))
-			continue; /* a bad chain stays apart */
-		if (strcmp(f, final) == 0 && strcmp(m->a[i].alias, final) != 0)
-			err = and_text(out, ",", m->a[i].alias, "");
+	(void)ch;
+	if (!in)
+		return -ENOMEM;
+	err = zt_ch_buf_quote(out, final);
+	while (grew && !err) {
+		grew = false;
+		for (size_t i = 0; i < m->n; i++) {
+			bool hit = !in[i] && strcmp(m->a[i].trace_id, final) == 0;
+			for (size_t j = 0; j < m->n && !hit && !in[i]; j++)
+				hit = in[j] && strcmp(m->a[i].trace_id, m->a[j].alias) == 0;
+			if (hit && strcmp(m->a[i].alias, final) != 0) {
+				in[i] = 1;
+				grew = true;
+				err = and_text(out, ",", m->a[i].alias, "");
+			}
+		}
 	}
+	free(in);
 	return err;
 }
 
@@ -722,8 +737,11 @@ int zt_ch_query_traces(struct zt_store *st, const struct zt_trace_query *q, zt_t
 					     "%s.%s WHERE start_ns >= %llu)",
 					     ch->db, ch->t_index, (unsigned long long)q->since_ns, ch->db, ch->t_spans,
 					     (unsigned long long)q->since_ns);
-		for (size_t i = 0; i < m.n && !err; i++)
-			err = and_text(&sql, i ? "," : " OR tid IN (", m.a[i].alias, "");
+		/* every id an alias chain names: its spans count for its final id */
+		for (size_t i = 0; i < m.n && !err; i++) {
+			err = and_text(&sql, i ? "," : " OR tid IN (", m.a[i].alias, ",");
+			err = err ? err : zt_ch_buf_quote(&sql, m.a[i].trace_id);
+		}
 		err = err ? err : zt_ch_buf_printf(&sql, m.n ? ")))" : "))");
 	}
 	if (!err && q->service) {
