@@ -515,22 +515,18 @@ static int mark_stored(struct zt_ch *ch, struct zt_ch_chunk *c)
 	for (size_t i = 1; i < c->n; i++)
 		if (c->keys[i].start_ns == c->keys[i - 1].start_ns && strcmp(c->keys[i].uid, c->keys[i - 1].uid) == 0)
 			c->keys[i].len = 0;
+	/* The stored keys in the batch's time range, matched here: a primary-key
+	 * range read. Batches of a live writer follow time, so the range holds
+	 * little but the batch's own spans when they were written already. (A
+	 * list of the batch's keys in an IN clause made ClickHouse 18.16 parse
+	 * 32k tuples per batch: 20x slower.) */
+	for (size_t i = 0; i < c->n; i++)
+		asked += c->keys[i].len != 0;
 	err = zt_ch_buf_printf(&sql,
-			       "SELECT start_ns, span_uid FROM %s.%s WHERE start_ns >= %llu AND start_ns <= %llu AND "
-			       "(start_ns, span_uid) IN (",
+			       "SELECT start_ns, span_uid FROM %s.%s WHERE start_ns >= %llu AND start_ns <= %llu "
+			       "FORMAT RowBinary",
 			       ch->db, ch->t_spans, (unsigned long long)c->keys[0].start_ns,
 			       (unsigned long long)c->keys[c->n - 1].start_ns);
-	for (size_t i = 0; i < c->n && !err; i++) {
-		if (!c->keys[i].len)
-			continue;
-		err = zt_ch_buf_printf(&sql, "%s(%llu,", asked++ ? "," : "", (unsigned long long)c->keys[i].start_ns);
-		if (!err)
-			err = zt_ch_buf_quote(&sql, c->keys[i].uid);
-		if (!err)
-			err = zt_ch_buf_put(&sql, ")", 1);
-	}
-	if (!err)
-		err = zt_ch_buf_printf(&sql, ") FORMAT RowBinary");
 	if (!err && !asked)
 		goto out; /* every key is known stored */
 	if (err)
