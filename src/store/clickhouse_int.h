@@ -37,7 +37,7 @@ struct zt_ch_key {
 	char tid[ZT_TRACE_ID_LEN]; /* trace_id, or "" */
 };
 
-/* A batch of encoded spans: sealed at ZT_CH_BATCH spans, 8 MiB or its age
+/* A batch of encoded spans: sealed at ZT_CH_BATCH spans, 32 MiB or its age
  * bound, then queued until a flush writes it. */
 struct zt_ch_chunk {
 	struct zt_ch_chunk *next;

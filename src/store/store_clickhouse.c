@@ -3,12 +3,13 @@
  * store_clickhouse.c - the ClickHouse backend (store.h) over ClickHouse's
  * HTTP interface with libcurl: one easy handle per store, so the connection
  * is kept alive between requests; inserts are RowBinary, gzip-compressed
- * (Content-Encoding: gzip, which 18.16 decodes), in batches bounded by size
- * (ZT_CH_BATCH spans or 8 MiB) and age (1 s: put_spans writes a batch once
+ * (Content-Encoding: gzip, which 18.16 decodes; by default only when the
+ * server is on another host), in batches bounded by size (ZT_CH_BATCH spans
+ * or 32 MiB) and age (1 s: put_spans writes a batch once
  * its first span is that old). Reads are in store_clickhouse_query.c.
  *
  * URL: clickhouse://HOST:PORT/DB[?user=U&password_file=F&cluster=NAME
- *      &compress=0|1&buffer_mb=N]. The database and tables are created when
+ *      &compress=0|1|auto&buffer_mb=N]. The database and tables are created when
  * missing; tables that exist with other columns are refused with a message
  * naming the column (a foreign table is never written).
  *
@@ -79,8 +80,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define ZT_CH_BATCH 32768
-#define ZT_CH_CHUNK_BYTES (8u << 20)
+#define ZT_CH_BATCH 131072
+#define ZT_CH_CHUNK_BYTES (32u << 20)
 #define ZT_CH_AGE_NS 1000000000ull
 #define ZT_CH_BUFFER_DEFAULT (256ull << 20)
 #define ZT_CH_WAIT_MIN_NS 1000000000ull
@@ -1159,7 +1160,9 @@ static int parse_url(struct zt_ch *ch, const char *rest)
 		return zt_ch_set_err(ch, -EINVAL, "clickhouse URL: bad host '%s'", host);
 	snprintf(ch->where, sizeof(ch->where), "%s:%u/%s", host, port, ch->db);
 	snprintf(ch->user, sizeof(ch->user), "default");
-	ch->gzip = true;
+	/* compress=auto: gzip unless the server is on this host, where it only
+	 * costs CPU on both sides (bench: 2x the insert rate without it) */
+	ch->gzip = strcmp(host, "127.0.0.1") != 0 && strcmp(host, "[::1]") != 0 && strcmp(host, "localhost") != 0;
 	ch->max_buffer_bytes = ZT_CH_BUFFER_DEFAULT;
 	for (char *kv = q ? strtok(q, "&") : NULL; kv && !err; kv = strtok(NULL, "&")) {
 		char *v = strchr(kv, '=');
@@ -1176,14 +1179,14 @@ static int parse_url(struct zt_ch *ch, const char *rest)
 			if (!name_ok(ch->cluster))
 				return zt_ch_set_err(ch, -EINVAL, "clickhouse cluster name '%s': letters, digits and _ only",
 						     v);
-		} else if (strcmp(kv, "compress") == 0 && (!strcmp(v, "0") || !strcmp(v, "1")))
-			ch->gzip = v[0] == '1';
+		} else if (strcmp(kv, "compress") == 0 && (!strcmp(v, "0") || !strcmp(v, "1") || !strcmp(v, "auto")))
+			ch->gzip = v[0] == '1' || (v[0] == 'a' && ch->gzip);
 		else if (strcmp(kv, "buffer_mb") == 0 && atoi(v) > 0 && atoi(v) <= 65536)
 			ch->max_buffer_bytes = (size_t)atoi(v) << 20;
 		else
 			return zt_ch_set_err(ch, -EINVAL,
 					     "clickhouse URL: unknown parameter '%s=%s' (known: user, password_file, "
-					     "cluster, compress=0|1, buffer_mb=N)",
+					     "cluster, compress=0|1|auto, buffer_mb=N)",
 					     kv, v);
 	}
 	if (err)
