@@ -58,6 +58,16 @@ struct zt_ch_alias {
 	uint64_t at_ns;
 };
 
+/* A span whose other end another writer may hold (cluster mode). */
+struct zt_ch_xcand {
+	char uid[ZT_UID_LEN], tid[ZT_TRACE_ID_LEN];
+	uint64_t start_ns;
+	uint64_t due; /* 0: not looked up yet; else when to look the second time */
+	uint32_t seq;
+	uint16_t cport, sport;
+	uint8_t side, matched;
+};
+
 struct zt_ch {
 	struct zt_store base;
 	enum zt_store_mode mode;
@@ -92,7 +102,11 @@ struct zt_ch {
 		uint64_t dup_skipped;    /* spans already stored, not written again */
 		uint64_t partitions_dropped;
 		uint64_t inserts;        /* INSERT requests that succeeded */
+		uint64_t xlinks;         /* cross-writer links made (cluster mode) */
+		uint64_t xlink_skipped;  /* candidates not looked up: too many held */
 	} stats;
+	struct zt_ch_xcand *xl; /* store_clickhouse_xlink.c */
+	size_t nxl, capxl;
 };
 
 int zt_ch_set_err(struct zt_ch *ch, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -120,6 +134,11 @@ long zt_ch_decode_span(const char *p, size_t n, struct zt_span *s);
 /* RowBinary pieces the readers decode (same return rule). */
 long zt_ch_get_u64(const char *p, size_t n, uint64_t *v);
 long zt_ch_get_str(const char *p, size_t n, char *out, size_t outsz);
+
+/* store_clickhouse_xlink.c: note a span put (cluster mode only), and after
+ * the spans are written, look up the other ends (facts into the batches). */
+void zt_ch_xlink_note(struct zt_ch *ch, const struct zt_span *s);
+int zt_ch_xlink_run(struct zt_ch *ch);
 
 /* store_clickhouse_query.c */
 int zt_ch_query_spans(struct zt_store *st, const struct zt_span_query *q, zt_span_cb cb, void *ctx);

@@ -64,7 +64,9 @@
  * writers insert into their server's local tables, readers read the
  * Distributed ones (every shard answers). The duplicate check reads the
  * Distributed table, so a batch resent through another writer is caught
- * too. DDL ON CLUSTER needs ZooKeeper; this way needs none.
+ * too. DDL ON CLUSTER needs ZooKeeper; this way needs none. The two ends of
+ * one exchange reaching different writers are linked through the shared
+ * tables: store_clickhouse_xlink.c.
  */
 #include "store/clickhouse_int.h"
 
@@ -713,6 +715,8 @@ static int write_all(struct zt_ch *ch)
 		chunk_free(c);
 	}
 	if (!err)
+		err = zt_ch_xlink_run(ch);
+	if (!err)
 		err = write_facts(ch);
 	ch->base.spans_pending = pending_spans(ch);
 	return err;
@@ -826,6 +830,7 @@ static int ch_put_spans(struct zt_store *st, const struct zt_span *spans, size_t
 		snprintf(k->tid, sizeof(k->tid), "%s", spans[i].trace_id);
 		c->n++;
 		st->spans_pending++;
+		zt_ch_xlink_note(ch, &spans[i]);
 	}
 	/* the age bound */
 	if (ch->head && mono_ns() - ch->head->born_ns >= ch->batch_age_ns)
@@ -1040,9 +1045,10 @@ static void ch_close(struct zt_store *st)
 
 	if (!st)
 		return;
-	if (ch->open && ch->mode == ZT_STORE_RW && (ch->head || ch->nlinks || ch->naliases)) {
+	if (ch->open && ch->mode == ZT_STORE_RW && (ch->head || ch->nlinks || ch->naliases || ch->nxl)) {
+		/* the buffer, and the cross-writer candidates' second look */
 		uint64_t end = mono_ns() + ZT_CH_CLOSE_MS * 1000000ull;
-		while (write_all(ch) && mono_ns() < end)
+		while ((write_all(ch) || ch->nxl || ch->nlinks || ch->naliases) && mono_ns() < end)
 			usleep(200000);
 	}
 	while (ch->head) {
@@ -1054,6 +1060,7 @@ static void ch_close(struct zt_store *st)
 		curl_easy_cleanup(ch->curl);
 	free(ch->links);
 	free(ch->aliases);
+	free(ch->xl);
 	free(ch->password);
 	free(ch);
 }

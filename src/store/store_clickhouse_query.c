@@ -700,6 +700,9 @@ int zt_ch_query_traces(struct zt_store *st, const struct zt_trace_query *q, zt_t
 	struct sum_ctx c = {.cb = cb, .ctx = ctx};
 	struct rows *r = NULL;
 	char since[64] = "";
+	/* over Distributed tables a subquery of another one must be GLOBAL
+	 * (computed once, sent to the shards) */
+	const char *gin = ch->cluster[0] ? "GLOBAL IN" : "IN";
 	int err;
 
 	if (!opened(ch, &err))
@@ -723,19 +726,19 @@ int zt_ch_query_traces(struct zt_store *st, const struct zt_trace_query *q, zt_t
 	err = err ? err : zt_ch_buf_put(&sql, fin.p, fin.len);
 	err = err ? err
 		  : zt_ch_buf_printf(&sql,
-				     ") AS tid, toUInt64(parent_uid != '' OR span_uid IN (SELECT child_uid FROM %s.%s)) * "
+				     ") AS tid, toUInt64(parent_uid != '' OR span_uid %s (SELECT child_uid FROM %s.%s)) * "
 				     "4611686018427387904 + start_ns AS rk, span_uid, process, endpoint, start_ns, end_ns, "
 				     "response_status FROM %s.%s%s) GROUP BY tid) WHERE 1",
-				     ch->db, ch->t_links, ch->db, ch->t_spans, since);
+				     gin, ch->db, ch->t_links, ch->db, ch->t_spans, since);
 	if (!err && q->since_ns) {
 		/* traces with a span before since: index rows of their ids or aliases */
-		err = zt_ch_buf_printf(&sql, " AND tid NOT IN (SELECT ");
+		err = zt_ch_buf_printf(&sql, " AND tid NOT %s (SELECT ", gin);
 		err = err ? err : zt_ch_buf_put(&sql, fin_idx.p, fin_idx.len);
 		err = err ? err
 			  : zt_ch_buf_printf(&sql,
-					     " FROM %s.%s WHERE own = 0 AND min_start < %llu AND (tid IN (SELECT trace_id FROM "
+					     " FROM %s.%s WHERE own = 0 AND min_start < %llu AND (tid %s (SELECT trace_id FROM "
 					     "%s.%s WHERE start_ns >= %llu)",
-					     ch->db, ch->t_index, (unsigned long long)q->since_ns, ch->db, ch->t_spans,
+					     ch->db, ch->t_index, (unsigned long long)q->since_ns, gin, ch->db, ch->t_spans,
 					     (unsigned long long)q->since_ns);
 		/* every id an alias chain names: its spans count for its final id */
 		for (size_t i = 0; i < m.n && !err; i++) {
