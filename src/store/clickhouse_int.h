@@ -2,8 +2,10 @@
 /*
  * clickhouse_int.h - what the ClickHouse backend's files share: the store
  * object, the HTTP call, SQL quoting and the RowBinary span codec.
- * store_clickhouse.c has the URL, schema, writes, outage buffer and
- * retention; store_clickhouse_query.c the reads. Not an interface: nothing
+ * store_clickhouse.c has the writes, the outage buffer, open and close;
+ * store_clickhouse_admin.c the schema, retention and URL;
+ * store_clickhouse_http.c the HTTP call; store_clickhouse_query.c the reads;
+ * store_clickhouse_xlink.c the cross-writer links; ch_rowbinary.c the codec. Not an interface: nothing
  * outside src/store/ (and the fuzz target of the codec) includes this.
  *
  * Return convention: 0 or a negative errno, message in the store's errmsg.
@@ -134,6 +136,17 @@ long zt_ch_decode_span(const char *p, size_t n, struct zt_span *s);
 /* RowBinary pieces the readers decode (same return rule). */
 long zt_ch_get_u64(const char *p, size_t n, uint64_t *v);
 long zt_ch_get_str(const char *p, size_t n, char *out, size_t outsz);
+
+/* store_clickhouse.c: -EBADF (not open) or -EROFS (read-only), with a message. */
+int zt_ch_check_writable(struct zt_ch *ch);
+
+/* store_clickhouse_admin.c: schema, retention, URL (clickhouse:// stripped). */
+int zt_ch_create_tables(struct zt_ch *ch);
+int zt_ch_check_schema(struct zt_ch *ch);
+uint64_t zt_ch_used_bytes(struct zt_store *st);
+int zt_ch_retain(struct zt_store *st, uint64_t min_start_ns, uint64_t max_bytes, uint64_t limit, uint64_t *dropped,
+		 int *more);
+int zt_ch_parse_url(struct zt_ch *ch, const char *rest);
 
 /* store_clickhouse_xlink.c: note a span put (cluster mode only), and after
  * the spans are written, look up the other ends (facts into the batches). */
