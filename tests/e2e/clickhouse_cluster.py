@@ -131,8 +131,8 @@ http {{ access_log off; server {{ listen 127.0.0.1:{NGINX}; location / {{ return
                     p.wait(10)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        a.stop()
-        b.stop()
+        a.stop(kill=True)
+        b.stop(kill=True)
         shutil.rmtree(tmp, ignore_errors=True)
     finish()
 

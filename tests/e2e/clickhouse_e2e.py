@@ -86,8 +86,10 @@ class ClickHouse:
         req = urllib.request.Request(f"http://127.0.0.1:{self.http}/", data=q.encode())
         return urllib.request.urlopen(req, timeout=30).read().decode()
 
-    def stop(self):
+    def stop(self, kill=False):
         if self.proc and self.proc.poll() is None:
+            if kill:  # a crash: what it acknowledged is on disk already
+                self.proc.kill()
             self.proc.terminate()
             try:
                 self.proc.wait(20)
@@ -136,6 +138,8 @@ def curl(path):
 
 
 def main():
+    global T0
+    T0 = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="ztrace-ch-e2e-")
     procs, ups = [], []
     ch = ClickHouse(os.path.join(tmp, "ch"), CH_HTTP, CH_TCP, CH_INTER)
@@ -150,6 +154,7 @@ def main():
         wait_port("127.0.0.1", BACKEND)
 
         # ---- live into ClickHouse, recorded; the recording replayed into both stores ----
+        print(f"# {time.monotonic() - T0:.1f} s: servers up", flush=True)
         rec_file = os.path.join(tmp, "events.ztr")
         up_ch = Background([ZTRACE, "up", "--store", URL, "--status-interval", "1"],
                            os.path.join(tmp, "up-ch.log"), "tracing this host")
@@ -186,6 +191,7 @@ def main():
         check("live: `ztrace trace UID --store` gives each request's whole tree (curl > nginx > nginx > backend)",
               ok, f"{shapes}")
 
+        print(f"# {time.monotonic() - T0:.1f} s: live done", flush=True)
         # The same events into SQLite and into ClickHouse (replay is deterministic: same uids, same traces).
         sq_dir, url_r = os.path.join(tmp, "sq"), f"clickhouse://127.0.0.1:{CH_HTTP}/replayed"
         run([ZTRACE, "replay", rec_file, "--data", sq_dir, "--quiet"])
@@ -214,6 +220,7 @@ def main():
             xb = run([ZTRACE, "traces", "--store", url_r, "--json", *q]).stdout
             check(f"same: traces {' '.join(q)} agree", xa == xb and xb, f"{xa[:300]} | {xb[:300]}")
 
+        print(f"# {time.monotonic() - T0:.1f} s: live and same done", flush=True)
         # ---- fault: ClickHouse away for 10 s under load ----
         up = Background([ZTRACE, "up", "--store", URL, "--status-interval", "1"],
                         os.path.join(tmp, "up-fault.log"), "tracing this host")
@@ -230,7 +237,7 @@ def main():
         th = threading.Thread(target=loader)
         th.start()
         time.sleep(3)
-        ch.stop()
+        ch.stop(kill=True)
         down_from = time.monotonic()
         time.sleep(10)
         ch.start()
@@ -252,6 +259,7 @@ def main():
         check("fault: up lost nothing (store_failed 0)", "store_failed 0" in up.text(), up.text()[-600:])
         print(f"# fault: {sent} requests, ClickHouse down 10 s, {len(got)} server spans stored", flush=True)
 
+        print(f"# {time.monotonic() - T0:.1f} s: fault done", flush=True)
         # ---- clear errors ----
         r = subprocess.run([ZTRACE, "spans", "--store", "clickhouse://127.0.0.1:20729/ztrace"], capture_output=True,
                            text=True)
@@ -271,7 +279,7 @@ def main():
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
-        ch.stop()
+        ch.stop(kill=True)
         shutil.rmtree(tmp, ignore_errors=True)
     finish()
 
