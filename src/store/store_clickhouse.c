@@ -73,6 +73,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -647,6 +648,13 @@ static const struct zt_store_ops ch_ops = {
     .close = ch_close,
 };
 
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 int zt_store_open_clickhouse(const char *url, enum zt_store_mode mode, struct zt_store **out)
 {
 	static const char scheme[] = "clickhouse://";
@@ -674,7 +682,9 @@ int zt_store_open_clickhouse(const char *url, enum zt_store_mode mode, struct zt
 	snprintf(ch->w_links, sizeof(ch->w_links), "span_links%s", ch->cluster[0] ? "_local" : "");
 	snprintf(ch->w_alias, sizeof(ch->w_alias), "trace_alias%s", ch->cluster[0] ? "_local" : "");
 
-	curl_global_init(CURL_GLOBAL_DEFAULT); /* reference counted; once is enough */
+	/* curl_global_init is not thread-safe: once per process, whatever
+	 * thread opens the first store (the API opens read handles in threads) */
+	pthread_once(&curl_once, curl_init_once);
 	ch->curl = curl_easy_init();
 	if (!ch->curl)
 		return zt_ch_set_err(ch, -ENOMEM, "cannot start libcurl");
