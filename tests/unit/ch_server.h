@@ -24,6 +24,8 @@
 
 #include <curl/curl.h>
 
+#define CH_TEST_PASSWORD "s3cret-pw"
+
 struct ch_server {
 	pid_t pid;
 	int http_port, tcp_port, inter_port;
@@ -112,7 +114,10 @@ static int ch_server_start(struct ch_server *cs)
 				 "<?xml version=\"1.0\"?>\n<yandex>\n"
 				 " <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>\n"
 				 " <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>"
-				 "<profile>default</profile><quota>default</quota></default></users>\n"
+				 "<profile>default</profile><quota>default</quota></default>"
+				 /* a user with a password, for ?user=&password_file= */
+				 "<zt><password>" CH_TEST_PASSWORD "</password><networks><ip>127.0.0.1</ip></networks>"
+				 "<profile>default</profile><quota>default</quota></zt></users>\n"
 				 " <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>"
 				 "<result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time>"
 				 "</interval></default></quotas>\n</yandex>\n"))

@@ -1493,6 +1493,45 @@ static void test_ch_retention(void **state)
 	st->ops->close(st);
 }
 
+/* Compressed inserts (gzip, forced: on loopback the default is off) and a
+ * user with a password from a file; a wrong password is refused clearly. */
+static void test_ch_gzip_and_auth(void **state)
+{
+	const char *url = *state;
+	char u[512], pw[] = "/tmp/ztrace-ch-pw-XXXXXX";
+	struct zt_span in[50];
+	struct collect c = {0};
+	struct zt_store *st = NULL;
+	FILE *f;
+	int fd = mkstemp(pw);
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs(CH_TEST_PASSWORD "\n", f);
+	fclose(f);
+	snprintf(u, sizeof(u), "%s?compress=1&user=zt&password_file=%s", url, pw);
+	st = open_ok(u, ZT_STORE_RW);
+	for (unsigned i = 0; i < 50; i++)
+		full_span(&in[i], i);
+	assert_int_equal(st->ops->put_spans(st, in, 50), 0);
+	assert_int_equal(st->ops->flush(st), 0);
+	assert_int_equal(st->spans_written, 50);
+	assert_int_equal(query(st, &(struct zt_span_query){0}, &c), 50);
+	for (unsigned i = 0; i < 50; i++)
+		assert_span_equal(&c.spans[i], &in[i]);
+	st->ops->close(st);
+
+	f = fopen(pw, "w");
+	fputs("wrong\n", f);
+	fclose(f);
+	assert_int_equal(zt_store_open(u, ZT_STORE_RO, &st), -EACCES);
+	if (!strstr(zt_store_errmsg(st), "refused") || !strstr(zt_store_errmsg(st), "code 193"))
+		fail_msg("message: %s", zt_store_errmsg(st));
+	st->ops->close(st);
+	unlink(pw);
+	free(c.spans);
+}
+
 /*
  * Two writers racing on one span may both insert it (the duplicate check
  * runs before the insert): reads stay exact until a merge folds the copies.
@@ -1630,6 +1669,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ch_ro_missing, setup_ch, teardown_ch),
 	    cmocka_unit_test_setup_teardown(test_ch_foreign_table, setup_ch, teardown_ch),
 	    cmocka_unit_test_setup_teardown(test_ch_retention, setup_ch, teardown_ch),
+	    cmocka_unit_test_setup_teardown(test_ch_gzip_and_auth, setup_ch, teardown_ch),
 	    cmocka_unit_test_setup_teardown(test_ch_racing_copies, setup_ch, teardown_ch),
 	    cmocka_unit_test_setup_teardown(test_ch_outage, setup_ch, teardown_ch),
 	};
