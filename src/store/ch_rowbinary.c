@@ -27,7 +27,7 @@
 
 int zt_ch_buf_put(struct zt_ch_buf *b, const void *data, size_t n)
 {
-	if (n > b->cap - b->len || !b->p) {
+	if (!b->p || n >= b->cap - b->len) { /* room for n bytes and the NUL */
 		size_t ncap = b->cap ? b->cap : 4096;
 		char *np;
 

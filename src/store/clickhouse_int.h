@@ -75,7 +75,7 @@ struct zt_ch {
 	enum zt_store_mode mode;
 	void *curl;          /* CURL *, one per store: keep-alive */
 	char base_url[512];  /* http://HOST:PORT/?database=DB&... */
-	char where[300];     /* HOST:PORT/DB, for messages */
+	char where[400];     /* HOST:PORT/DB, for messages */
 	char db[128];        /* the database name (checked: [A-Za-z0-9_]) */
 	char cluster[128];   /* "" or the remote_servers cluster name */
 	char user[128];

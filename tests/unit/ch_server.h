@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -137,6 +138,8 @@ static int ch_server_start(struct ch_server *cs)
 		char out[256];
 		int fd;
 
+		/* a test that crashes takes its server with it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		snprintf(out, sizeof(out), "%s/stdout.log", cs->dir);
 		fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (fd >= 0) {
