@@ -88,6 +88,7 @@ static void usage(FILE *f)
 		   "direction, UDP datagrams are taken one by one, and the spans carry the tap\n"
 		   "sides client-nic / server-nic and the packets' TCP sequence numbers.\n\n"
 		   "  --data DIR        store the spans in DIR/ztrace.db (default ./ztrace-data)\n"
+		   "  --store URL       the same as --data: DIR, sqlite:DIR or clickhouse://HOST:PORT/DB\n"
 		   "  --no-store        do not store the spans\n"
 		   "  --json            print each span as a JSON line on stdout\n"
 		   "  --quiet           no summary on stderr\n"
@@ -102,7 +103,8 @@ int zt_cmd_replay(int argc, char **argv)
 {
 	enum { OPT_DATA = 1, OPT_NOSTORE, OPT_JSON, OPT_QUIET, OPT_PCAP, OPT_PCAP_SIDE };
 	static const struct option opts[] = {
-		{"data", required_argument, NULL, OPT_DATA}, {"no-store", no_argument, NULL, OPT_NOSTORE},
+		{"data", required_argument, NULL, OPT_DATA}, {"store", required_argument, NULL, OPT_DATA},
+		{"no-store", no_argument, NULL, OPT_NOSTORE},
 		{"json", no_argument, NULL, OPT_JSON},       {"quiet", no_argument, NULL, OPT_QUIET},
 		{"pcap", no_argument, NULL, OPT_PCAP},       {"pcap-side", required_argument, NULL, OPT_PCAP_SIDE},
 		{"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},

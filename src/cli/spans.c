@@ -48,6 +48,7 @@ static void usage(FILE *f)
 		"Lists the spans stored by `ztrace up`, oldest first. Every filter given must hold;\n"
 		"text is matched literally (%% and _ are plain characters).\n\n"
 		"  --data DIR        where spans are stored (default ./ztrace-data)\n"
+		"  --store URL       the same as --data: DIR, sqlite:DIR or clickhouse://HOST:PORT/DB\n"
 		"  --since DURATION  only spans that started in the last DURATION (500ms, 30s, 15m, 2h, 7d)\n"
 		"  --protocol P      only this application protocol (e.g. http; any case)\n"
 		"  --process NAME    only processes whose name starts with NAME, in any case\n"
@@ -271,6 +272,7 @@ int zt_cmd_spans(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"data", required_argument, NULL, OPT_DATA},
+	    {"store", required_argument, NULL, OPT_DATA},
 	    {"since", required_argument, NULL, OPT_SINCE},
 	    {"protocol", required_argument, NULL, OPT_PROTOCOL},
 	    {"process", required_argument, NULL, OPT_PROCESS},

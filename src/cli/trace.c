@@ -84,6 +84,7 @@ static void trace_usage(FILE *f)
 		   "ID is a trace id (as `ztrace traces` lists them, or from a traceparent header)\n"
 		   "or the span_uid of any of its spans.\n\n"
 		   "  --data DIR  where spans are stored (default " DEFAULT_DATA ")\n"
+		   "  --store URL the same as --data: DIR, sqlite:DIR or clickhouse://HOST:PORT/DB\n"
 		   "  --json      one JSON object: {\"trace_id\": ..., \"spans\": [span objects, in start order]}\n"
 		   "  -h, --help  this text\n\n"
 		   "Columns: offset from the trace's start, duration, the span on the trace's time line,\n"
@@ -326,6 +327,7 @@ int zt_cmd_trace(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"data", required_argument, NULL, OPT_DATA},
+	    {"store", required_argument, NULL, OPT_DATA},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -416,6 +418,7 @@ static void traces_usage(FILE *f)
 		"Lists stored traces, one line each: id, start, duration, spans, errors, and the root\n"
 		"span's process and endpoint (the root: the first span without a parent).\n\n"
 		"  --data DIR               where spans are stored (default " DEFAULT_DATA ")\n"
+		"  --store URL              the same as --data: DIR, sqlite:DIR or clickhouse://HOST:PORT/DB\n"
 		"  --since DURATION         only traces that started in the last DURATION (500ms, 30s, 15m, 2h, 7d)\n"
 		"  --service NAME           only traces whose root process starts with NAME (any case)\n"
 		"  --endpoint TEXT          only traces whose root endpoint contains TEXT\n"
@@ -494,6 +497,7 @@ int zt_cmd_traces(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"data", required_argument, NULL, OPT_DATA},
+	    {"store", required_argument, NULL, OPT_DATA},
 	    {"since", required_argument, NULL, OPT_SINCE},
 	    {"service", required_argument, NULL, OPT_SERVICE},
 	    {"endpoint", required_argument, NULL, OPT_ENDPOINT},

@@ -175,6 +175,8 @@ static void up_usage(FILE *f)
 		   "Traced: TCP and UDP sockets (IPv4, IPv6). Not traced: Unix-domain sockets (docker.sock,\n"
 		   "php-fpm...): their syscalls are counted and reported at exit.\n\n"
 		   "  --data DIR              where spans are stored (default ./ztrace-data)\n"
+		   "  --store URL             the same as --data: DIR, sqlite:DIR or clickhouse://HOST:PORT/DB\n"
+		   "                          (ClickHouse: ?user=U&password_file=F&cluster=NAME&buffer_mb=N)\n"
 		   "  --payload-cap BYTES     bytes captured per syscall, 0..%d (default %d)\n"
 		   "  --status-interval SECS  live status line period, 0 = off (default 2)\n"
 		   "  --max-conns N           connections tracked at once (default 16384)\n"
@@ -197,6 +199,7 @@ int zt_cmd_up(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"data", required_argument, NULL, OPT_DATA},
+		{"store", required_argument, NULL, OPT_DATA},
 		{"payload-cap", required_argument, NULL, OPT_CAP},
 		{"status-interval", required_argument, NULL, OPT_STATUS},
 		{"max-conns", required_argument, NULL, OPT_CONNS},
@@ -296,8 +299,9 @@ int zt_cmd_up(int argc, char **argv)
 	}
 	if (u.store->notice[0])
 		fprintf(stderr, "ztrace up: warning: %s\n", u.store->notice);
-	lock_fd = lock_data_dir(data);
-	if (lock_fd < 0)
+	/* a store URL (clickhouse://) is shared by design: no data dir to lock */
+	lock_fd = strstr(data, "://") ? -2 : lock_data_dir(data);
+	if (lock_fd == -1)
 		goto cleanup;
 	memset(&pc, 0, sizeof(pc));
 	zt_session_as_stage(&pc, &u.sess);
@@ -310,7 +314,7 @@ int zt_cmd_up(int argc, char **argv)
 	if (u.sink) {
 		char age[32] = "forever", size[32] = "no size bound";
 		if (!max_size_set)
-			max_size = default_max_size(data);
+			max_size = strstr(data, "://") ? 0 : default_max_size(data);
 		zt_store_sink_retention(u.sink, retention_ns, max_size);
 		if (retention_ns)
 			snprintf(age, sizeof(age), "%llus", (unsigned long long)(retention_ns / 1000000000ULL));
@@ -358,7 +362,8 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: out of memory\n");
 		goto cleanup;
 	}
-	fprintf(stderr, "ztrace: tracing this host, spans go to %s/ztrace.db (Ctrl-C to stop)\n", data);
+	fprintf(stderr, "ztrace: tracing this host, spans go to %s%s (Ctrl-C to stop)\n", data,
+		strstr(data, "://") ? "" : "/ztrace.db");
 	rc = zt_pipeline_run(u.pipe, src, err, sizeof(err));
 	if (src->ops->counters)
 		src->ops->counters(src, kc);

@@ -25,6 +25,8 @@ int zt_store_open(const char *url, enum zt_store_mode mode, struct zt_store **ou
 		return -EINVAL;
 	if (strncmp(url, "sqlite:", 7) == 0)
 		return zt_store_open_sqlite(url[7] ? url + 7 : ".", mode, out);
+	if (strncmp(url, "clickhouse://", 13) == 0)
+		return zt_store_open_clickhouse(url, mode, out);
 	/* "scheme:" or "scheme://" with a scheme of letters: a URL we cannot
 	 * serve; anything else is a directory path (it may contain ':'). */
 	colon = strchr(url, ':');
@@ -34,7 +36,7 @@ int zt_store_open(const char *url, enum zt_store_mode mode, struct zt_store **ou
 		if (!st)
 			return -ENOMEM;
 		st->ops = &err_ops;
-		snprintf(st->errmsg, sizeof(st->errmsg), "unsupported store '%.*s': this build knows sqlite:DIR",
+		snprintf(st->errmsg, sizeof(st->errmsg), "unsupported store '%.*s': this build knows sqlite:DIR and clickhouse://HOST:PORT/DB",
 			 (int)(colon - url), url);
 		*out = st;
 		return -EPROTONOSUPPORT;

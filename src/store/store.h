@@ -135,6 +135,9 @@ int zt_store_open(const char *url, enum zt_store_mode mode, struct zt_store **ou
 
 /* Backends (the factory's; commands use zt_store_open). */
 int zt_store_open_sqlite(const char *dir, enum zt_store_mode mode, struct zt_store **out);
+/* url: clickhouse://HOST:PORT/DB[?user=U&password_file=F&cluster=NAME
+ * &compress=0|1|auto&buffer_mb=N] (store_clickhouse.c). */
+int zt_store_open_clickhouse(const char *url, enum zt_store_mode mode, struct zt_store **out);
 
 static inline const char *zt_store_errmsg(const struct zt_store *st) { return st->errmsg; }
 

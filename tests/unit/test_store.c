@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* test_store.c - the SQLite store, span JSON and the duration parser. */
+/*
+ * test_store.c - the store (store.h) on both backends: every backend-neutral
+ * case runs against SQLite and against a clickhouse-server this test starts
+ * (ch_server.h; its ports 20710-20712), then the cases of each backend's own
+ * (SQLite's files and migrations; ClickHouse's URLs, foreign tables, outage
+ * buffer and partition retention); span JSON and the duration parser.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +25,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "ch_server.h"
 #include "model/span_json.h"
 #include "store/store.h"
 #include "util/duration.h"
@@ -189,10 +196,44 @@ static int collect_cb(void *ctx, const struct zt_span *s)
 	return c->stop_after && c->n >= c->stop_after ? 1 : 0;
 }
 
+static struct ch_server g_ch = {.http_port = 20710, .tcp_port = 20711, .inter_port = 20712};
+static unsigned g_db_seq;
+
+/* A ClickHouse case's state: the URL of a database of its own. */
+static int setup_ch(void **state)
+{
+	char *url = NULL, sql[128];
+
+	g_db_seq++;
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS zt_store_%u", g_db_seq);
+	if (ch_srv_sql(&g_ch, sql))
+		return -1;
+	if (asprintf(&url, "clickhouse://127.0.0.1:%d/zt_store_%u", g_ch.http_port, g_db_seq) < 0)
+		return -1;
+	*state = url;
+	return 0;
+}
+
+static int teardown_ch(void **state)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS zt_store_%u", g_db_seq);
+	(void)ch_srv_sql(&g_ch, sql);
+	free(*state);
+	return 0;
+}
+
+static int is_ch(const char *url)
+{
+	return strncmp(url, "clickhouse://", 13) == 0;
+}
+
+/* dir: a data dir (SQLite) or a clickhouse:// URL, through the factory. */
 static struct zt_store *open_ok(const char *dir, enum zt_store_mode mode)
 {
 	struct zt_store *st = NULL;
-	int rc = zt_store_open_sqlite(dir, mode, &st);
+	int rc = zt_store_open(dir, mode, &st);
 
 	if (rc)
 		fail_msg("open %s: %d %s", dir, rc, st ? zt_store_errmsg(st) : "");
@@ -346,11 +387,14 @@ static void test_autoflush_and_reader(void **state)
 		full_span(&in[i], (unsigned)i);
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(st->ops->put_spans(st, &in[i], 1), 0);
-	assert_int_equal(st->spans_written, 4096);
+	/* SQLite writes every 4096 spans; ClickHouse batches 32768 or 1 s */
+	if (!is_ch(dir))
+		assert_int_equal(st->spans_written, 4096);
+	assert_int_equal(st->spans_written + st->spans_pending, n);
 
 	/* A reader while the writer is open sees what is flushed. */
 	ro = open_ok(dir, ZT_STORE_RO);
-	assert_int_equal(query(ro, &q, &c), 4096);
+	assert_int_equal(query(ro, &q, &c), st->spans_written);
 	assert_int_equal(st->ops->flush(st), 0);
 	assert_int_equal(query(ro, &q, &c), n);
 	/* The reader cannot write. */
@@ -876,9 +920,9 @@ static void test_factory(void **state)
 	free(c.spans);
 
 	st = NULL;
-	assert_int_equal(zt_store_open("clickhouse://127.0.0.1:8123/db", ZT_STORE_RW, &st), -EPROTONOSUPPORT);
+	assert_int_equal(zt_store_open("mongodb://127.0.0.1:8123/db", ZT_STORE_RW, &st), -EPROTONOSUPPORT);
 	assert_non_null(st);
-	assert_non_null(strstr(zt_store_errmsg(st), "unsupported store 'clickhouse'"));
+	assert_non_null(strstr(zt_store_errmsg(st), "unsupported store 'mongodb'"));
 	st->ops->close(st);
 	snprintf(url, sizeof(url), "sqlite:%s/missing", dir);
 	assert_true(zt_store_open(url, ZT_STORE_RO, &st) < 0);
@@ -1312,6 +1356,284 @@ static void test_duration(void **state)
 	assert_int_equal(zt_parse_duration(NULL, &(uint64_t){0}), -EINVAL);
 }
 
+/* ---- ClickHouse's own cases ---------------------------------------------- */
+
+static void test_ch_urls(void **state)
+{
+	static const struct {
+		const char *url, *msg;
+		int rc;
+	} cases[] = {
+	    {"clickhouse://127.0.0.1:8123", "without a database", -EINVAL},
+	    {"clickhouse://127.0.0.1:8123/", "without a database", -EINVAL},
+	    {"clickhouse://127.0.0.1:99999/db", "bad port", -EINVAL},
+	    {"clickhouse://127.0.0.1:x/db", "bad port", -EINVAL},
+	    {"clickhouse://127.0.0.1:8123/my-db", "letters, digits and _ only", -EINVAL},
+	    {"clickhouse://127.0.0.1:8123/db;DROP", "letters, digits and _ only", -EINVAL},
+	    {"clickhouse://127.0.0.1:8123/db?color=red", "unknown parameter 'color=red'", -EINVAL},
+	    {"clickhouse://127.0.0.1:8123/db?user", "without a value", -EINVAL},
+	    {"clickhouse://127.0.0.1:8123/db?cluster=a'b", "cluster name", -EINVAL},
+	    {"clickhouse://127.0.0.1:8123/db?password_file=/nonexistent/pw", "cannot read password_file", -ENOENT},
+	    /* nothing listens there (this test's range) */
+	    {"clickhouse://127.0.0.1:20719/db", "ClickHouse at 127.0.0.1:20719/db is unreachable", -ECONNREFUSED},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct zt_store *st = NULL;
+		int rc = zt_store_open(cases[i].url, ZT_STORE_RW, &st);
+
+		if (rc != cases[i].rc || !st || !strstr(zt_store_errmsg(st), cases[i].msg))
+			fail_msg("%s: rc %d (want %d), message '%s' (want '%s')", cases[i].url, rc, cases[i].rc,
+				 st ? zt_store_errmsg(st) : "", cases[i].msg);
+		/* a failed store answers -EBADF and closes cleanly */
+		assert_int_equal(st->ops->flush(st), -EBADF);
+		st->ops->close(st);
+	}
+}
+
+static void test_ch_ro_missing(void **state)
+{
+	const char *url = *state;
+	struct zt_store *st = NULL;
+	char sql[160];
+
+	assert_int_equal(zt_store_open(url, ZT_STORE_RO, &st), -ENOENT);
+	assert_non_null(strstr(zt_store_errmsg(st), "no ztrace data in ClickHouse"));
+	assert_int_equal(st->ops->query_spans(st, &(struct zt_span_query){0}, collect_cb, NULL), -EBADF);
+	st->ops->close(st);
+	/* RO never creates the database */
+	snprintf(sql, sizeof(sql), "SELECT throwIf(count() > 0) FROM system.databases WHERE name = 'zt_store_%u'",
+		 g_db_seq);
+	assert_int_equal(ch_srv_sql(&g_ch, sql), 0);
+}
+
+/* A table of that name made by someone else is refused, never written. */
+static void test_ch_foreign_table(void **state)
+{
+	const char *url = *state;
+	struct zt_store *st = NULL;
+	char sql[200];
+
+	snprintf(sql, sizeof(sql), "CREATE DATABASE zt_store_%u", g_db_seq);
+	assert_int_equal(ch_srv_sql(&g_ch, sql), 0);
+	snprintf(sql, sizeof(sql), "CREATE TABLE zt_store_%u.spans (x UInt8) ENGINE = Memory", g_db_seq);
+	assert_int_equal(ch_srv_sql(&g_ch, sql), 0);
+	snprintf(sql, sizeof(sql), "INSERT INTO zt_store_%u.spans VALUES (7)", g_db_seq);
+	assert_int_equal(ch_srv_sql(&g_ch, sql), 0);
+	assert_int_equal(zt_store_open(url, ZT_STORE_RW, &st), -EPROTO);
+	if (!strstr(zt_store_errmsg(st), "spans on 127.0.0.1") || !strstr(zt_store_errmsg(st), "is not a ztrace table") ||
+	    !strstr(zt_store_errmsg(st), "expected column 'span_uid String', found 'x UInt8'"))
+		fail_msg("message: %s", zt_store_errmsg(st));
+	st->ops->close(st);
+	assert_int_equal(zt_store_open(url, ZT_STORE_RO, &st), -EPROTO);
+	st->ops->close(st);
+	/* untouched: one row, its one column */
+	snprintf(sql, sizeof(sql), "SELECT throwIf(count() != 1 OR sum(x) != 7) FROM zt_store_%u.spans", g_db_seq);
+	assert_int_equal(ch_srv_sql(&g_ch, sql), 0);
+}
+
+static int sum_one(void *ctx, const struct zt_trace_summary *t)
+{
+	*(struct zt_trace_summary *)ctx = *t;
+	return 0;
+}
+
+static unsigned count_spans(struct zt_store *st)
+{
+	struct collect c = {0};
+	size_t n = query(st, &(struct zt_span_query){0}, &c);
+
+	free(c.spans);
+	return (unsigned)n;
+}
+
+/* Hours are partitions: retention drops whole hours, oldest first, counted. */
+static void test_ch_retention(void **state)
+{
+	const char *url = *state;
+	const uint64_t H = 3600ull * NS, base = 472223ull * H; /* an hour's start */
+	struct zt_store *st = open_ok(url, ZT_STORE_RW);
+	struct zt_span s;
+	uint64_t dropped = 0, used0, used1;
+	unsigned k = 0;
+	int more = 0;
+
+	/* 3 spans in hour 0, 2 in hour 1, 1 in hour 2 */
+	for (unsigned h = 0; h < 3; h++)
+		for (unsigned i = 0; i < 3 - h; i++) {
+			full_span(&s, k++);
+			s.start_ns = base + h * H + i * NS;
+			assert_int_equal(st->ops->put_spans(st, &s, 1), 0);
+		}
+	assert_int_equal(st->ops->flush(st), 0);
+	used0 = st->ops->used_bytes(st);
+	assert_true(used0 > 0);
+	/* nothing is old enough yet */
+	assert_int_equal(st->ops->retain(st, base + H / 2, 0, 1000, &dropped, &more), 0);
+	assert_int_equal(dropped, 0);
+	/* hours 0 and 1 ended before hour 2 started */
+	assert_int_equal(st->ops->retain(st, base + 2 * H + 1, 0, 1000, &dropped, &more), 0);
+	assert_int_equal(dropped, 5);
+	assert_int_equal(more, 0);
+	assert_int_equal(count_spans(st), 1);
+	used1 = st->ops->used_bytes(st);
+	assert_true(used1 < used0);
+	/* by size: hours 3 and 4 more; over the bound the oldest go, never the newest */
+	for (unsigned h = 3; h < 5; h++) {
+		full_span(&s, k++);
+		s.start_ns = base + h * H;
+		assert_int_equal(st->ops->put_spans(st, &s, 1), 0);
+	}
+	assert_int_equal(st->ops->flush(st), 0);
+	dropped = 0;
+	assert_int_equal(st->ops->retain(st, 0, 1, 1000, &dropped, &more), 0);
+	assert_int_equal(dropped, 2); /* hours 2 and 3 */
+	assert_int_equal(count_spans(st), 1);
+	st->ops->close(st);
+}
+
+/* Compressed inserts (gzip, forced: on loopback the default is off) and a
+ * user with a password from a file; a wrong password is refused clearly. */
+static void test_ch_gzip_and_auth(void **state)
+{
+	const char *url = *state;
+	char u[512], pw[] = "/tmp/ztrace-ch-pw-XXXXXX";
+	struct zt_span in[50];
+	struct collect c = {0};
+	struct zt_store *st = NULL;
+	FILE *f;
+	int fd = mkstemp(pw);
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs(CH_TEST_PASSWORD "\n", f);
+	fclose(f);
+	snprintf(u, sizeof(u), "%s?compress=1&user=zt&password_file=%s", url, pw);
+	st = open_ok(u, ZT_STORE_RW);
+	for (unsigned i = 0; i < 50; i++)
+		full_span(&in[i], i);
+	assert_int_equal(st->ops->put_spans(st, in, 50), 0);
+	assert_int_equal(st->ops->flush(st), 0);
+	assert_int_equal(st->spans_written, 50);
+	assert_int_equal(query(st, &(struct zt_span_query){0}, &c), 50);
+	for (unsigned i = 0; i < 50; i++)
+		assert_span_equal(&c.spans[i], &in[i]);
+	st->ops->close(st);
+
+	f = fopen(pw, "w");
+	fputs("wrong\n", f);
+	fclose(f);
+	assert_int_equal(zt_store_open(u, ZT_STORE_RO, &st), -EACCES);
+	if (!strstr(zt_store_errmsg(st), "refused") || !strstr(zt_store_errmsg(st), "code 193"))
+		fail_msg("message: %s", zt_store_errmsg(st));
+	st->ops->close(st);
+	unlink(pw);
+	free(c.spans);
+}
+
+/*
+ * Two writers racing on one span may both insert it (the duplicate check
+ * runs before the insert): reads stay exact until a merge folds the copies.
+ * The race is made here by copying every row once more behind the store.
+ */
+static void test_ch_racing_copies(void **state)
+{
+	const char *url = *state;
+	struct zt_store *st = open_ok(url, ZT_STORE_RW);
+	struct zt_span in[6];
+	struct zt_trace_query tq = {0};
+	struct zt_trace_summary sum;
+	struct collect c = {0};
+	char sql[200];
+	int n = 0;
+
+	for (unsigned i = 0; i < 6; i++)
+		full_span(&in[i], i);
+	assert_int_equal(st->ops->put_spans(st, in, 6), 0);
+	assert_int_equal(st->ops->flush(st), 0);
+	snprintf(sql, sizeof(sql), "INSERT INTO zt_store_%u.spans SELECT * FROM zt_store_%u.spans", g_db_seq, g_db_seq);
+	assert_int_equal(ch_srv_sql(&g_ch, sql), 0);
+	snprintf(sql, sizeof(sql), "SELECT throwIf(count() != 12) FROM zt_store_%u.spans", g_db_seq);
+	assert_int_equal(ch_srv_sql(&g_ch, sql), 0); /* the copies are there */
+	assert_int_equal(count_spans(st), 6);
+	assert_int_equal(query(st, &(struct zt_span_query){.limit = 4}, &c), 4);
+	assert_int_equal(c.spans[3].start_ns, in[5].start_ns);
+	assert_int_equal(st->ops->query_trace(st, in[0].trace_id, collect_cb, &c), 0);
+	assert_int_equal(c.n, 4 + 6); /* 4 from before, 6 of the trace */
+	memset(&sum, 0, sizeof(sum));
+	assert_int_equal(st->ops->query_traces(st, &tq, sum_one, &sum), 0);
+	assert_int_equal(sum.spans, 6);
+	assert_int_equal(sum.errors, 6);
+	(void)n;
+	st->ops->close(st);
+	free(c.spans);
+}
+
+/*
+ * ClickHouse down: put_spans and flush go on accepting into the buffer
+ * (flush 0, spans_pending counts them), reads fail with a clear message; a
+ * store whose buffer is full refuses with -ENOBUFS; when the server is back,
+ * everything buffered is written, once.
+ */
+static void test_ch_outage(void **state)
+{
+	const char *url = *state;
+	char small[300];
+	struct zt_span *in = calloc(200, sizeof(*in)), s;
+	struct zt_store *st = open_ok(url, ZT_STORE_RW), *tiny;
+	size_t taken = 0;
+	uint64_t deadline;
+	int rc = 0;
+
+	assert_non_null(in);
+	snprintf(small, sizeof(small), "%s?buffer_mb=1&compress=0", url);
+	tiny = open_ok(small, ZT_STORE_RW);
+	for (unsigned i = 0; i < 200; i++)
+		full_span(&in[i], i);
+	assert_int_equal(st->ops->put_spans(st, in, 100), 0);
+	assert_int_equal(st->ops->flush(st), 0);
+	assert_int_equal(st->spans_written, 100);
+
+	ch_server_stop(&g_ch);
+	assert_int_equal(st->ops->put_spans(st, in + 100, 100), 0);
+	assert_int_equal(st->ops->flush(st), 0); /* buffered, not an error */
+	assert_int_equal(st->spans_pending, 100);
+	assert_int_equal(st->spans_written, 100);
+	rc = st->ops->query_spans(st, &(struct zt_span_query){0}, collect_cb, NULL);
+	assert_int_equal(rc, -ECONNREFUSED);
+	assert_non_null(strstr(zt_store_errmsg(st), "is unreachable"));
+	/* a 1 MiB buffer fills: the rest is refused, with a message */
+	rc = 0;
+	for (unsigned i = 0; i < 100000 && rc == 0; i++) {
+		full_span(&s, 1000 + i);
+		rc = tiny->ops->put_spans(tiny, &s, 1);
+		taken += rc == 0;
+	}
+	assert_int_equal(rc, -ENOBUFS);
+	assert_non_null(strstr(zt_store_errmsg(tiny), "buffer of 1 MiB is full"));
+	assert_true(taken > 1000);
+
+	assert_int_equal(ch_server_start(&g_ch), 0);
+	deadline = (uint64_t)time(NULL) + 20;
+	while ((st->spans_pending || tiny->spans_pending) && (uint64_t)time(NULL) < deadline) {
+		if (st->ops->flush(st) || tiny->ops->flush(tiny))
+			fail_msg("flush after the restart: %s | %s", zt_store_errmsg(st), zt_store_errmsg(tiny));
+		usleep(200000);
+	}
+	assert_int_equal(st->spans_pending, 0);
+	assert_int_equal(st->spans_written, 200);
+	assert_int_equal(tiny->spans_written, taken);
+	/* the same 200 again: nothing doubles (store.h's duplicate rule) */
+	assert_int_equal(st->ops->put_spans(st, in, 200), 0);
+	assert_int_equal(st->ops->flush(st), 0);
+	assert_int_equal(st->spans_written, 200);
+	assert_int_equal(count_spans(st), 200 + taken);
+	tiny->ops->close(tiny);
+	st->ops->close(st);
+	free(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1335,7 +1657,27 @@ int main(void)
 	    cmocka_unit_test(test_json_full),
 	    cmocka_unit_test(test_json_nulls),
 	    cmocka_unit_test(test_duration),
+	    cmocka_unit_test(test_ch_urls),
 	};
+	/* The same backend-neutral cases on ClickHouse, then its own. */
+	const struct CMUnitTest ch_tests[] = {
+	    cmocka_unit_test_setup_teardown(test_roundtrip, setup_ch, teardown_ch),
+	    cmocka_unit_test_setup_teardown(test_duplicates_ignored, setup_ch, teardown_ch),
+	    cmocka_unit_test_setup_teardown(test_autoflush_and_reader, setup_ch, teardown_ch),
+	    cmocka_unit_test_setup_teardown(test_query_filters, setup_ch, teardown_ch),
+	    cmocka_unit_test_setup_teardown(test_query_more_filters, setup_ch, teardown_ch),
+	    cmocka_unit_test_setup_teardown(test_ch_ro_missing, setup_ch, teardown_ch),
+	    cmocka_unit_test_setup_teardown(test_ch_foreign_table, setup_ch, teardown_ch),
+	    cmocka_unit_test_setup_teardown(test_ch_retention, setup_ch, teardown_ch),
+	    cmocka_unit_test_setup_teardown(test_ch_gzip_and_auth, setup_ch, teardown_ch),
+	    cmocka_unit_test_setup_teardown(test_ch_racing_copies, setup_ch, teardown_ch),
+	    cmocka_unit_test_setup_teardown(test_ch_outage, setup_ch, teardown_ch),
+	};
+	int failed = cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (ch_server_or_skip(&g_ch, "test_store")) {
+		failed += cmocka_run_group_tests_name("store_clickhouse", ch_tests, NULL, NULL);
+		ch_server_destroy(&g_ch);
+	}
+	return failed;
 }
