@@ -10,7 +10,7 @@
  * thread (zt_tls_thr); uretprobes at return take the length and emit one
  * struct zt_data_ev with ZT_DF_TLS and the captured plaintext (the same
  * capture cap as syscalls). Which library: the attach cookie (enum
- * zt_tls_lib), set by user space per attached file (src/agent/tls_openssl.c).
+ * zt_tls_lib), set by user space per attached file (src/agent/uprobe_tls.c).
  *
  * BINDING: a plaintext record carries the identity, labels and TCP seq of
  * the socket whose ciphertext it is. Found in this order:
@@ -24,35 +24,37 @@
  *     came from, after records the call consumed first), and none
  *     of them is emitted as data (ZT_CNT_TLS_CIPHER). This is OpenSSL on a
  *     socket BIO: nginx, curl, python, most C programs.
- *  2. The socket remembered for the SSL object (zt_tls_ssl, by tgid and
- *     SSL pointer, refreshed by every call bound by rule 1 or 3): a read
- *     served from OpenSSL's buffer without a syscall, and libraries whose
- *     ciphertext goes through a memory BIO (Node: libuv reads and writes
- *     the socket outside SSL_read/SSL_write). Its seq: a read takes the
- *     seq of the last read syscall the thread made on that socket (the one
- *     that brought the ciphertext into the library); a write takes the
- *     socket's write_seq at return (a memory BIO's ciphertext is written
- *     right after the call returns).
- *  3. A first call with neither: a read that returns plaintext binds to the
- *     socket of the thread's last read syscall (Node reads the ciphertext
- *     with libuv, then calls SSL_read on the same thread); a write is kept
- *     (one per thread, zt_tls_pend) until the thread's next write syscall,
- *     whose socket and seq it takes, and which is not emitted (Node writes
- *     the ciphertext right after SSL_write returns).
+ *  2. A read without a syscall under it: the socket remembered for the SSL
+ *     object (zt_tls_ssl, by tgid and SSL pointer, refreshed by every call
+ *     bound otherwise, dropped once that socket closed: SSL addresses are
+ *     reused) when the thread's last read syscall was on it, else that
+ *     last read's socket (rule 3). Served from OpenSSL's buffer, or a
+ *     library whose ciphertext goes through a memory BIO (Node: libuv
+ *     reads the socket, then calls SSL_read on the same thread).
+ *  3. A write without a syscall under it (Node: libuv writes the
+ *     ciphertext right after SSL_write returns) waits, one per thread, in
+ *     zt_tls_pend until the thread's next write syscall, which gives it its
+ *     socket and is not captured.
+ *  The seq of a memory-BIO plaintext (2, 3) is that of its own record in
+ *  the read's or write's buffer, found by walking its record headers
+ *  (tls_rec_offset): such a buffer often starts with other records (a TLS
+ *  1.3 client's Finished before its first request, a server's session
+ *  tickets before its first response). For OpenSSL on a socket BIO (1), a
+ *  read takes the seq of its last 5-byte record-header read (OpenSSL reads
+ *  a header alone, then the body, unless read-ahead is on).
  *
  * LIMITS: rules 2 and 3 trust the thread's order of syscalls. A library
  * that hands its ciphertext to another thread, or a thread that writes to
  * another socket between SSL_write and the ciphertext write, binds wrong or
- * not at all (a write still pending when the next SSL_write comes is
- * counted in ZT_CNT_TLS_UNBOUND, as is a read with nothing to bind). An SSL
- * object freed and its address reused is rebound at its next syscall (rule
- * 1), not before. The seq of a read served from the library's buffer is the
- * seq of the read syscall that filled it, which may hold earlier records
- * too. A call whose return probe never runs (the thread died in it) leaves
- * the thread "in a call": its syscalls are taken as ciphertext for at most
- * TLS_CALL_STALE_NS, then traced normally again.
+ * not at all (a write still pending when the thread's next SSL_write comes
+ * is counted in ZT_CNT_TLS_UNBOUND, as is a read with nothing to bind). The
+ * record walk knows AEAD ciphers only (every TLS 1.3 suite, TLS 1.2 GCM and
+ * ChaCha20): with CBC suites, memory-BIO plaintexts take their buffer's
+ * seq, which may not link. A call whose return probe never runs (the
+ * thread died in it) leaves the thread "in a call": its syscalls are taken
+ * as ciphertext for at most TLS_CALL_STALE_NS, then traced normally again.
  *
- * Once a socket has been bound by rule 1 or 3 it is marked TLS in
+ * Once a socket has been bound by any rule it is marked TLS in
  * zt_socks (zt_sock_lbl.tls): its ciphertext syscalls outside library
  * calls (the handshake's, Node's) are not captured either.
  *
