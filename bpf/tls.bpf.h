@@ -108,6 +108,8 @@ struct tls_thr {
 	__u32 last_seq; /* copied_seq at the entry of the last read syscall */
 	__u64 pend_ssl; /* the SSL pointer of the pending write */
 	__u64 last_buf; /* user buffer of the last read syscall (read/recvfrom), or 0 */
+	__u32 walk_off; /* records of last_buf before it were claimed by earlier calls */
+	__u32 _pad2;
 	struct tls_sock sock;    /* rule 1 */
 	struct tls_sock last_in; /* the socket of the thread's last read syscall */
 };
@@ -246,9 +248,9 @@ static __always_inline __u32 tls_write_seq(__u64 sk)
  * 1.3; 24: TLS 1.2 GCM) is taken. CBC ciphers, or a buffer no longer the
  * caller's, find none: the caller then takes the buffer's own seq. */
 #define TLS_REC_WALK 8
-static __always_inline int tls_rec_offset(__u64 buf, __u32 avail, __u64 n)
+static __always_inline int tls_rec_offset(__u64 buf, __u32 avail, __u64 n, __u32 from, __u32 *reclen)
 {
-	__u32 off = 0;
+	__u32 off = from;
 
 	if (!buf)
 		return -1;
@@ -259,26 +261,37 @@ static __always_inline int tls_rec_offset(__u64 buf, __u32 avail, __u64 n)
 		if (off + 5 > avail || bpf_probe_read_user(h, sizeof(h), (void *)(buf + off)))
 			break;
 		rl = ((__u32)h[3] << 8) | h[4];
-		if (h[0] == 23 && (rl == n + 16 || rl == n + 17 || rl == n + 24))
+		if (h[0] == 23 && (rl == n + 16 || rl == n + 17 || rl == n + 24)) {
+			*reclen = 5 + rl;
 			return (int)off;
+		}
 		off += 5 + rl;
 	}
 	return -1;
 }
 
-/* The seq of a read's plaintext bound by rule 2 or 3 (n bytes): the last
- * read syscall on its socket brought its record, maybe after others. Its
- * buffer is still the caller's while the library decrypts it (Node's
- * libuv buffer); the bytes it holds are those up to copied_seq now. */
-static __always_inline __u32 tls_read_seq(const struct tls_thr *t, __u64 n)
+/* The seq of a read's plaintext (n bytes) when the thread's last read
+ * syscall was on its socket: that read brought its record, maybe after
+ * others. Its buffer is still the caller's while the library decrypts it
+ * (Node's libuv buffer, OpenSSL's read-ahead buffer); the bytes it holds
+ * are those up to copied_seq now. Successive calls served from one read
+ * claim its records in order (walk_off). Returns false when no record
+ * matches (the buffer holds a record body: OpenSSL without read-ahead). */
+static __always_inline bool tls_read_seq(struct tls_thr *t, __u64 n, __u32 *seq)
 {
 	struct tcp_sock *tp = (void *)t->last_in.sk;
+	__u32 avail, reclen = 0;
 	int off;
 
 	if (!t->last_buf)
-		return t->last_seq;
-	off = tls_rec_offset(t->last_buf, BPF_CORE_READ(tp, copied_seq) - t->last_seq, n);
-	return off < 0 ? t->last_seq : t->last_seq + (__u32)off;
+		return false;
+	avail = BPF_CORE_READ(tp, copied_seq) - t->last_seq;
+	off = tls_rec_offset(t->last_buf, avail, n, t->walk_off, &reclen);
+	if (off < 0)
+		return false;
+	t->walk_off = (__u32)off + reclen;
+	*seq = t->last_seq + (__u32)off;
+	return true;
 }
 
 /* The pending write (rule 3) meets its ciphertext write: emitted with this
@@ -288,7 +301,7 @@ static __always_inline void tls_flush_pend(struct tls_thr *t, __u64 id, const st
 					   __u64 buf, __u64 avail)
 {
 	struct tls_pend *p = bpf_map_lookup_elem(&zt_tls_pend, &id);
-	__u32 size;
+	__u32 size, reclen;
 	int off;
 
 	t->pend = 0;
@@ -301,7 +314,7 @@ static __always_inline void tls_flush_pend(struct tls_thr *t, __u64 id, const st
 		return;
 	}
 	tls_fill_sock(&p->ev, so);
-	off = tls_rec_offset(buf, avail > 0xffff ? 0xffff : (__u32)avail, p->ev.bytes);
+	off = tls_rec_offset(buf, avail > 0xffff ? 0xffff : (__u32)avail, p->ev.bytes, 0, &reclen);
 	p->ev.tcp_seq = off < 0 ? seq : seq + (__u32)off;
 	p->ev.flags |= ZT_DF_HAS_SEQ;
 	size = p->ev.cap_len;
@@ -337,6 +350,7 @@ static __always_inline int tls_on_syscall(struct sock *sk, const struct inflight
 		tls_sock_of(&t->last_in, (__u64)sk, io, fd);
 		t->last_seq = io->seq;
 		t->last_buf = plain_buf ? ubuf : 0;
+		t->walk_off = 0;
 		t->last_ok = 1;
 	}
 	if (t->active && bpf_ktime_get_ns() - t->enter_ns < TLS_CALL_STALE_NS) {
@@ -436,6 +450,9 @@ static __always_inline int tls_call_end(__u64 len)
 		bpf_map_update_elem(&zt_tls_ssl, &k, &t->sock, BPF_ANY);
 		so = &t->sock;
 		seq = t->dir == ZT_DIR_INGRESS && t->rec_ok ? t->rec_seq : t->seq;
+		/* read-ahead: the records of the read under the call */
+		if (t->dir == ZT_DIR_INGRESS && len > 0 && t->last_in.sk == so->sk)
+			tls_read_seq(t, len, &seq);
 		has_seq = true;
 	} else {
 		so = bpf_map_lookup_elem(&zt_tls_ssl, &k);
@@ -451,7 +468,8 @@ static __always_inline int tls_call_end(__u64 len)
 		if (so && t->dir == ZT_DIR_INGRESS) {
 			/* rule 2 */
 			if (t->last_ok && t->last_in.sk == so->sk && t->last_in.ino == so->ino) {
-				seq = tls_read_seq(t, len);
+				seq = t->last_seq;
+				tls_read_seq(t, len, &seq);
 				has_seq = true;
 			}
 		} else if (t->dir == ZT_DIR_INGRESS) {
@@ -463,7 +481,8 @@ static __always_inline int tls_call_end(__u64 len)
 			so = &t->last_in;
 			bpf_map_update_elem(&zt_tls_ssl, &k, so, BPF_ANY);
 			tls_mark(so);
-			seq = tls_read_seq(t, len);
+			seq = t->last_seq;
+			tls_read_seq(t, len, &seq);
 			has_seq = true;
 		} else {
 			/* a write: its ciphertext goes out with the thread's next
