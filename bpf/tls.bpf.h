@@ -542,8 +542,11 @@ static __always_inline int tls_call_end(__u64 len)
 	k.ssl = t->ssl;
 	k.tgid = id >> 32;
 	if (t->bound) {
-		/* rule 1 */
-		bpf_map_update_elem(&zt_tls_ssl, &k, &t->sock, BPF_ANY);
+		/* rule 1; the SSL object's socket is written only when it changed
+		 * (an LRU hash update per call costs) */
+		struct tls_sock *old = bpf_map_lookup_elem(&zt_tls_ssl, &k);
+		if (!old || old->sk != t->sock.sk || old->ino != t->sock.ino)
+			bpf_map_update_elem(&zt_tls_ssl, &k, &t->sock, BPF_ANY);
 		so = &t->sock;
 		seq = t->dir == ZT_DIR_INGRESS && t->rec_ok ? t->rec_seq : t->seq;
 		/* read-ahead: the records the reads under the call brought.
