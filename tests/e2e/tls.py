@@ -168,6 +168,14 @@ try:
               env={**os.environ, "LD_LIBRARY_PATH": late_dir, "CHECK_LIB": late_dir})
     check("late client runs on its own libssl copy", out.startswith("libssl-from copy") and " 200 " in out, out)
 
+    # a file named like libssl that is not OpenSSL: said, and nothing else breaks
+    fake = os.path.join(tmp, "fake", "libssl.so.99")
+    os.makedirs(os.path.dirname(fake))
+    with open(fake + ".c", "w") as f:
+        f.write("int not_openssl(void) { return 1; }\n")
+    run(["cc", "-shared", "-fPIC", "-o", fake, fake + ".c"])
+    subprocess.run(["sleep", "0.5"], env={**os.environ, "LD_PRELOAD": fake}, check=True)
+
     expect = [
         ("curl h1 200", "curl", "nginx", "GET", "/index.html?via=curl-h1", 200, "HTTP"),
         ("curl h1 404", "curl", "nginx", "GET", "/missing?via=curl-h1", 404, "HTTP"),
@@ -191,6 +199,8 @@ try:
     check("libssl probed", f"probing OpenSSL in {SYS_LIBSSL}" in log, log)
     check("node's OpenSSL probed", f"probing Node's OpenSSL in {NODE}" in log, log)
     check("the late libssl copy probed at exec", f"probing OpenSSL in {late_dir}/libssl.so.3" in log, log)
+    check("a libssl without SSL functions is reported", f"cannot probe {fake}" in log
+          and "no SSL_write/SSL_read function in it" in log, log)
     zt.stop()
     last = zt.text()
     stop_line = [ln for ln in last.splitlines() if "plaintext records" in ln]
