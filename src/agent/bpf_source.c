@@ -5,6 +5,8 @@
  */
 #include "agent/source.h"
 #include "agent/pipeline.h"
+#include "agent/uprobe.h"
+#include "agent/uprobe_tls.h"
 #include "util/num.h"
 
 #include <errno.h>
@@ -30,6 +32,9 @@ const char *const zt_counter_names[ZT_CNT__COUNT] = {
 	[ZT_CNT_QUIET] = "quiet",
 	[ZT_CNT_UNIX] = "unix_not_traced",
 	[ZT_CNT_SKIPPED] = "body_skipped",
+	[ZT_CNT_TLS_EVENTS] = "tls_events",
+	[ZT_CNT_TLS_CIPHER] = "tls_ciphertext",
+	[ZT_CNT_TLS_UNBOUND] = "tls_unbound",
 };
 
 static const char *const capture_path_names[] = {
@@ -59,6 +64,8 @@ struct zt_bpf_source {
 	void *ctx;
 	int ncpu;
 	enum zt_capture_path path; /* fast or compat, as loaded */
+	struct zt_uprobe_mgr *uprobes; /* TLS library probes; NULL with no_tls */
+	struct zt_tls_progs tls;
 };
 
 static int verbose_libbpf;
@@ -75,7 +82,45 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 static int on_ring(void *ctx, void *data, size_t len)
 {
 	struct zt_bpf_source *s = ctx;
+	const struct zt_event_hdr *h = data;
+
+	/* a new program: its TLS libraries get probes (uprobe.h) */
+	if (s->uprobes && len >= sizeof(*h) && h->type == ZT_EV_PROC_EXEC)
+		zt_uprobe_on_exec(s->uprobes, h->pid, zt_clock_ns(CLOCK_MONOTONIC));
 	return s->cb(s->ctx, data, len);
+}
+
+/* TLS plaintext (bpf/tls.bpf.h): the uprobe manager and its matchers,
+ * then every running process's files. Other TLS stacks register their
+ * matcher here. A failure leaves the syscall capture running: the TLS
+ * traffic is then seen as ciphertext, and that is said. */
+static void tls_setup(struct zt_bpf_source *s)
+{
+	int n;
+
+	s->uprobes = zt_uprobe_mgr_new();
+	if (!s->uprobes) {
+		fprintf(stderr, "ztrace: tls: out of memory: TLS plaintext is not captured\n");
+		return;
+	}
+	s->tls = (struct zt_tls_progs){
+		.write_enter = s->skel->progs.zt_ssl_write_enter,
+		.read_enter = s->skel->progs.zt_ssl_read_enter,
+		.write_ex_enter = s->skel->progs.zt_ssl_write_ex_enter,
+		.read_ex_enter = s->skel->progs.zt_ssl_read_ex_enter,
+		.ret = s->skel->progs.zt_ssl_ret,
+		.ex_ret = s->skel->progs.zt_ssl_ex_ret,
+	};
+	zt_tls_openssl_register(s->uprobes, &s->tls);
+	n = zt_uprobe_scan_all(s->uprobes);
+	if (n < 0)
+		fprintf(stderr, "ztrace: tls: cannot list processes (%s): only processes started from now on are probed\n",
+			strerror(-n));
+	if (zt_uprobe_stats(s->uprobes)->failures)
+		fprintf(stderr, "ztrace: tls: some TLS libraries could not be probed (above): their connections are "
+				"traced as ciphertext, without spans\n");
+	fprintf(stderr, "ztrace: tls: %u TLS librar%s probed at start; new processes are probed at exec (--no-tls: off)\n",
+		s->tls.files, s->tls.files == 1 ? "y" : "ies");
 }
 
 __attribute__((format(printf, 3, 4))) static void say(char *err, size_t errsz, const char *fmt, ...)
@@ -175,6 +220,12 @@ int zt_bpf_source_open(const struct zt_bpf_opts *o, zt_event_fn cb, void *ctx, s
 	if (rc < 0)
 		goto cleanup;
 	s->path = (enum zt_capture_path)rc;
+	s->skel->rodata->tls_enabled = !o->no_tls;
+	if (o->no_tls) {
+		bpf_map__set_max_entries(s->skel->maps.zt_tls_thr, 1);
+		bpf_map__set_max_entries(s->skel->maps.zt_tls_ssl, 1);
+		bpf_map__set_max_entries(s->skel->maps.zt_tls_pend, 1);
+	}
 	rc = ztrace_bpf__load(s->skel);
 	if (rc) {
 		if ((rc == -EPERM || rc == -EACCES) && geteuid() != 0)
@@ -202,6 +253,10 @@ int zt_bpf_source_open(const struct zt_bpf_opts *o, zt_event_fn cb, void *ctx, s
 		goto cleanup;
 	}
 	announce_capture_path(s->path, o->capture_path, why);
+	if (o->no_tls)
+		fprintf(stderr, "ztrace: tls: off (--no-tls): TLS connections are traced as ciphertext, without spans\n");
+	else
+		tls_setup(s);
 	*out = s;
 	return 0;
 cleanup:
@@ -217,6 +272,12 @@ int zt_bpf_source_poll(struct zt_bpf_source *s, int timeout_ms)
 
 	if (timeout_ms > ZT_DRAIN_MS)
 		timeout_ms = ZT_DRAIN_MS;
+	if (s->uprobes) {
+		/* an exec check due sooner (uprobe.h) */
+		uint64_t due = zt_uprobe_next_due(s->uprobes), now = zt_clock_ns(CLOCK_MONOTONIC);
+		if (due && (due <= now || (due - now) / 1000000 < (uint64_t)timeout_ms))
+			timeout_ms = due <= now ? 0 : (int)((due - now) / 1000000) + 1;
+	}
 	n = ring_buffer__poll(s->rb, timeout_ms);
 	if (n == -EINTR)
 		n = 0;
@@ -224,6 +285,8 @@ int zt_bpf_source_poll(struct zt_bpf_source *s, int timeout_ms)
 		int m = ring_buffer__consume(s->rb);
 		n = m < 0 ? m : n + m;
 	}
+	if (s->uprobes)
+		zt_uprobe_tick(s->uprobes, zt_clock_ns(CLOCK_MONOTONIC));
 	return n;
 }
 
@@ -233,6 +296,8 @@ int zt_bpf_source_quiet(struct zt_bpf_source *s, uint64_t sk, uint64_t sock_ino)
 	struct zt_sock_lbl l;
 
 	/* keep the cached labels when the entry is this socket's */
+	if (bpf_map_lookup_elem(fd, &sk, &l) == 0 && l.sock_ino == sock_ino && l.tls)
+		return 0; /* its handshake matched nothing; its plaintext comes now */
 	if (bpf_map_lookup_elem(fd, &sk, &l) || l.sock_ino != sock_ino) {
 		memset(&l, 0, sizeof(l));
 		l.sock_ino = sock_ino;
@@ -278,6 +343,7 @@ void zt_bpf_source_close(struct zt_bpf_source *s)
 	if (!s)
 		return;
 	ring_buffer__free(s->rb);
+	zt_uprobe_mgr_free(s->uprobes); /* its links before their programs */
 	ztrace_bpf__destroy(s->skel);
 	free(s);
 }
