@@ -116,6 +116,7 @@ enum zt_counter {
 	ZT_CNT_QUIET,           /* syscalls not captured: socket marked quiet (below) */
 	ZT_CNT_UNIX,            /* syscalls on Unix-domain sockets: not traced */
 	ZT_CNT_SKIPPED,         /* syscalls inside a known message body: payload not copied */
+	ZT_CNT_TLS_NOSOCK,      /* TLS library calls whose TCP socket was not found: not reported */
 	ZT_CNT__COUNT,
 };
 

@@ -4,6 +4,7 @@
  * attach, as libbpf-tools do) and drains its ring buffer.
  */
 #include "agent/source.h"
+#include "agent/gotls.h"
 #include "agent/pipeline.h"
 #include "util/num.h"
 
@@ -30,6 +31,7 @@ const char *const zt_counter_names[ZT_CNT__COUNT] = {
 	[ZT_CNT_QUIET] = "quiet",
 	[ZT_CNT_UNIX] = "unix_not_traced",
 	[ZT_CNT_SKIPPED] = "body_skipped",
+	[ZT_CNT_TLS_NOSOCK] = "tls_no_socket",
 };
 
 static const char *const capture_path_names[] = {
@@ -59,6 +61,7 @@ struct zt_bpf_source {
 	void *ctx;
 	int ncpu;
 	enum zt_capture_path path; /* fast or compat, as loaded */
+	struct zt_gotls *gotls;    /* Go crypto/tls probes (NULL: not placed) */
 };
 
 static int verbose_libbpf;
@@ -75,6 +78,13 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 static int on_ring(void *ctx, void *data, size_t len)
 {
 	struct zt_bpf_source *s = ctx;
+	const struct zt_event_hdr *h = data;
+
+	/* a new program may be Go: probe its crypto/tls before it talks
+	 * much (its first calls may be missed: the ring is drained every
+	 * ZT_DRAIN_MS) */
+	if (s->gotls && len >= sizeof(*h) && h->type == ZT_EV_PROC_EXEC)
+		zt_gotls_add_pid(s->gotls, h->pid);
 	return s->cb(s->ctx, data, len);
 }
 
@@ -129,6 +139,29 @@ static void announce_capture_path(enum zt_capture_path path, enum zt_capture_pat
 			"ztrace: capture path compat: %s; socket lookup uses probe reads, about 0.5 us more per "
 			"traced syscall\n",
 			why);
+}
+
+/* Go TLS probes on the running processes' executables; ztrace runs without
+ * them when they cannot be placed. */
+static void open_gotls(struct zt_bpf_source *s, int verbose)
+{
+	const struct zt_gotls_progs gp = {
+	    .write_enter = s->skel->progs.zt_gotls_write_enter,
+	    .write_ret = s->skel->progs.zt_gotls_write_ret,
+	    .read_enter = s->skel->progs.zt_gotls_read_enter,
+	    .read_ret = s->skel->progs.zt_gotls_read_ret,
+	    .decrypt = s->skel->progs.zt_gotls_decrypt,
+	    .cfg_map_fd = bpf_map__fd(s->skel->maps.zt_gotls_cfgs),
+	};
+	const struct zt_gotls_stats *st;
+
+	s->gotls = zt_gotls_new(&gp, verbose);
+	if (!s->gotls)
+		return;
+	zt_gotls_scan(s->gotls);
+	st = zt_gotls_stats(s->gotls);
+	fprintf(stderr, "ztrace: go tls: %llu Go executables probed (%llu uprobes), %llu not supported\n",
+		(unsigned long long)st->probed, (unsigned long long)st->probes, (unsigned long long)st->unsupported);
 }
 
 int zt_bpf_source_open(const struct zt_bpf_opts *o, zt_event_fn cb, void *ctx, struct zt_bpf_source **out,
@@ -202,6 +235,7 @@ int zt_bpf_source_open(const struct zt_bpf_opts *o, zt_event_fn cb, void *ctx, s
 		goto cleanup;
 	}
 	announce_capture_path(s->path, o->capture_path, why);
+	open_gotls(s, o->verbose);
 	*out = s;
 	return 0;
 cleanup:
@@ -278,6 +312,7 @@ void zt_bpf_source_close(struct zt_bpf_source *s)
 	if (!s)
 		return;
 	ring_buffer__free(s->rb);
+	zt_gotls_free(s->gotls);
 	ztrace_bpf__destroy(s->skel);
 	free(s);
 }

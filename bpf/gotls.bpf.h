@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * gotls.bpf.h - plaintext of Go crypto/tls connections (included by
+ * ztrace.bpf.c after the syscall programs, whose helpers it uses).
+ *
+ * Probes, all uprobes placed by src/agent/gotls.c at file offsets that
+ * src/agent/gobin.c found; the attach cookie indexes gotls_cfgs (one entry
+ * per probed executable):
+ *   zt_gotls_write_enter  crypto/tls.(*Conn).Write entry
+ *   zt_gotls_write_ret    every RET instruction of (*Conn).Write
+ *   zt_gotls_read_enter   crypto/tls.(*Conn).Read entry
+ *   zt_gotls_read_ret     every RET instruction of (*Conn).Read
+ *   zt_gotls_decrypt      crypto/tls.(*halfConn).decrypt entry
+ * No uretprobes: Go copies a goroutine's stack elsewhere when it grows,
+ * taking a uretprobe's planted return address with it (gobin.h).
+ *
+ * Go's register ABI (1.17+, ABIInternal): arguments and results in
+ * RAX, RBX, RCX, RDI... on x86-64 (R0.. on arm64); the current g is in R14
+ * (R28 on arm64) at every instruction of Go code. (*Conn).Write(b) gets
+ * c=RAX, b.ptr=RBX, b.len=RCX and returns n=RAX, err=(RBX,RCX).
+ *
+ * State between entry and return is keyed by (tgid, g, direction), not by
+ * thread: a Read that finds no data parks its goroutine in the netpoller
+ * and may resume on another thread (M), but the g pointer stays the same
+ * for the goroutine's life, and a goroutine runs one Read at a time.
+ *
+ * Socket: from the Go structures, not from a syscall under the call. The
+ * syscall would have to be matched to the goroutine (the netpoller again),
+ * and a Read served from bytes Go buffered earlier makes no syscall at all.
+ * The chain tls.Conn.conn (net.Conn interface at offset 0) -> data pointer
+ * (*net.TCPConn, whose first word is its *netFD) -> netFD.pfd.Sysfd (offset
+ * 16) has been the same from Go 1.9 to 1.22; when the binary has a symbol
+ * table the interface's itab is checked to be *net.TCPConn's first. The fd
+ * then resolves to the socket in the process's own fd table, as for a
+ * syscall.
+ *
+ * TCP sequence (so that client and server spans link, joiner.h): the seq of
+ * the first byte of the TLS record that carries the plaintext's first byte.
+ *   Write: write_seq at entry. Go writes its records synchronously under
+ *          the connection's write lock, so the first record starts there
+ *          (provided the handshake was done before: net/http does it
+ *          explicitly on both sides).
+ *   Read:  a Read returns bytes of one record only (tls.Conn.input holds
+ *          one decrypted record), the last one decrypted on the connection
+ *          before the Read returned. At (*halfConn).decrypt entry the record
+ *          was just cut off the front of Conn.rawInput, so it started at
+ *          copied_seq - rawInput.Len() - len(record); kept per tls.Conn in
+ *          gotls_recseq. Needs offsetof(Conn, in) and offsetof(Conn,
+ *          rawInput), per Go version (gotls.c); where they are unknown
+ *          reads come without a seq (they still become spans, unlinked).
+ */
+#ifndef ZT_GOTLS_BPF_H
+#define ZT_GOTLS_BPF_H
+
+#define ZT_GOTLS_MAX_BIN 256
+#define GO_REC_APPDATA 23 /* TLS record type application_data */
+
+#if defined(__TARGET_ARCH_x86)
+#define GO_ARG1(r) ((r)->ax)
+#define GO_ARG2(r) ((r)->bx)
+#define GO_ARG3(r) ((r)->cx)
+#define GO_G(r) ((r)->r14)
+#elif defined(__TARGET_ARCH_arm64)
+#define GO_ARG1(r) ((r)->regs[0])
+#define GO_ARG2(r) ((r)->regs[1])
+#define GO_ARG3(r) ((r)->regs[2])
+#define GO_G(r) ((r)->regs[28])
+#else
+#error "Go TLS probes: x86-64 or arm64 only"
+#endif
+#define GO_RET_N(r) GO_ARG1(r)
+
+/* Per probed executable (user space fills it before attaching). */
+struct gotls_cfg {
+	__u64 itab_tcpconn; /* go.itab.*net.TCPConn,net.Conn; 0: not checked */
+	__u32 off_in;       /* offsetof(tls.Conn, in); 0: unknown (reads get no seq) */
+	__u32 off_rawinput; /* offsetof(tls.Conn, rawInput) (a bytes.Buffer) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ZT_GOTLS_MAX_BIN);
+	__type(key, __u32);
+	__type(value, struct gotls_cfg);
+} zt_gotls_cfgs SEC(".maps");
+
+struct gotls_key {
+	__u32 tgid;
+	__u32 dir;
+	__u64 g; /* runtime.g of the calling goroutine */
+};
+
+struct gotls_call {
+	struct inflight io; /* socket labels; ubuf/ucnt = the []byte */
+	__u64 conn;
+};
+
+/* LRU: a call whose return we never see (a panic unwinding through it)
+ * ages out instead of filling the map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct gotls_key);
+	__type(value, struct gotls_call);
+} zt_gotls_calls SEC(".maps");
+
+struct gotls_rkey {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 conn; /* *tls.Conn */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct gotls_rkey);
+	__type(value, __u32); /* seq of the last application-data record decrypted */
+} zt_gotls_recseq SEC(".maps");
+
+/* Per-CPU scratch for the call state: struct inflight is too big to build
+ * twice on the 512-byte BPF stack next to the key. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gotls_call);
+} zt_gotls_tmp SEC(".maps");
+
+static __always_inline struct gotls_cfg *gotls_cfg(void *ctx)
+{
+	__u32 idx = (__u32)bpf_get_attach_cookie(ctx);
+	return bpf_map_lookup_elem(&zt_gotls_cfgs, &idx);
+}
+
+/* tls.Conn -> the fd of its *net.TCPConn (see the top), or -1. */
+static __always_inline int gotls_fd(__u64 conn, const struct gotls_cfg *cfg)
+{
+	struct {
+		__u64 tab;
+		__u64 data;
+	} iface;
+	__u64 netfd = 0;
+	__s64 fd = -1;
+
+	if (bpf_probe_read_user(&iface, sizeof(iface), (void *)conn) || !iface.data)
+		return -1;
+	if (cfg->itab_tcpconn && iface.tab != cfg->itab_tcpconn)
+		return -1;
+	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)iface.data) || !netfd)
+		return -1;
+	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(netfd + 16)))
+		return -1;
+	return fd >= 0 && fd < (1 << 24) ? (int)fd : -1;
+}
+
+/* Labels of the socket under a tls.Conn into io, TCP only. Unlike a
+ * syscall, a socket user space set quiet (its ciphertext matched nothing)
+ * is still labelled: the plaintext is what it wants. */
+static __always_inline int gotls_label(__u64 conn, const struct gotls_cfg *cfg, struct inflight *io)
+{
+	struct sock *sk;
+	struct zt_sock_lbl *l;
+	__u64 key;
+	int fd = gotls_fd(conn, cfg);
+
+	sk = fd_to_sock(fd, &io->ino);
+	if (!sk)
+		return -1;
+	key = (__u64)sk;
+	l = bpf_map_lookup_elem(&zt_socks, &key);
+	if (l && l->sock_ino == io->ino) {
+		io->family = l->family;
+		io->l4 = IPPROTO_TCP;
+		io->lport = l->lport;
+		io->rport = l->rport;
+		io->netns = l->netns;
+		__builtin_memcpy(io->laddr, l->laddr, 16);
+		__builtin_memcpy(io->raddr, l->raddr, 16);
+	} else if (label_sock(sk, io) || io->l4 != IPPROTO_TCP) {
+		return -1;
+	}
+	io->sk = key;
+	io->fd = fd;
+	return 0;
+}
+
+static __always_inline __u32 gotls_seq(__u64 sk, __u8 dir)
+{
+	struct tcp_sock *tp = (void *)sk;
+
+	if (use_fast_path) {
+		tp = bpf_rdonly_cast((void *)sk, bpf_core_type_id_kernel(struct tcp_sock));
+		return dir == ZT_DIR_EGRESS ? tp->write_seq : tp->copied_seq;
+	}
+	return dir == ZT_DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+}
+
+static __always_inline int gotls_enter(struct pt_regs *ctx, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct gotls_key key = {.tgid = id >> 32, .dir = dir, .g = GO_G(ctx)};
+	struct gotls_cfg *cfg = gotls_cfg(ctx);
+	struct gotls_call *c;
+	__u32 zero = 0;
+
+	if (!cfg || key.tgid == self_tgid)
+		return 0;
+	c = bpf_map_lookup_elem(&zt_gotls_tmp, &zero);
+	if (!c)
+		return 0;
+	__builtin_memset(c, 0, sizeof(*c));
+	c->conn = GO_ARG1(ctx);
+	c->io.dir = dir;
+	if (gotls_label(c->conn, cfg, &c->io)) {
+		count(ZT_CNT_TLS_NOSOCK);
+		return 0;
+	}
+	c->io.enter_ns = bpf_ktime_get_ns();
+	c->io.sys = dir == ZT_DIR_EGRESS ? ZT_SYS_TLS_WRITE : ZT_SYS_TLS_READ;
+	c->io.ubuf = GO_ARG2(ctx);
+	c->io.ucnt = GO_ARG3(ctx);
+	if (dir == ZT_DIR_EGRESS) {
+		c->io.seq = gotls_seq(c->io.sk, dir);
+		c->io.flags = ZT_DF_HAS_SEQ;
+	}
+	if (bpf_map_update_elem(&zt_gotls_calls, &key, c, BPF_ANY))
+		count(ZT_CNT_MAP_FULL);
+	return 0;
+}
+
+static __always_inline int gotls_return(struct pt_regs *ctx, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct gotls_key key = {.tgid = id >> 32, .dir = dir, .g = GO_G(ctx)};
+	struct gotls_call *c = bpf_map_lookup_elem(&zt_gotls_calls, &key);
+	struct gotls_cfg *cfg = gotls_cfg(ctx);
+	__s64 ret = (__s64)GO_RET_N(ctx);
+	struct zt_data_ev *ev;
+	struct scratch *s;
+	__u32 zero = 0, n;
+
+	if (!c)
+		return 0;
+	s = bpf_map_lookup_elem(&zt_scratch, &zero);
+	/* n > 0 bytes moved; a Read's (0, EOF) is the peer's close_notify,
+	 * reported by the ciphertext's own FIN */
+	if (!s || !cfg || ret <= 0 || (__u64)ret > c->io.ucnt)
+		goto out;
+	ev = &s->ev;
+	fill_hdr(&ev->hdr, ZT_EV_DATA, 0);
+	ev->enter_ns = c->io.enter_ns;
+	ev->exit_ns = ev->hdr.ts_ns;
+	ev->sk = c->io.sk;
+	ev->sock_ino = c->io.ino;
+	ev->netns = c->io.netns;
+	ev->fd = c->io.fd;
+	ev->tcp_seq = c->io.seq;
+	ev->flags = c->io.flags | ZT_DF_TLS;
+	if (dir == ZT_DIR_INGRESS && cfg->off_in) {
+		struct gotls_rkey rk = {.tgid = key.tgid, .conn = c->conn};
+		__u32 *seq = bpf_map_lookup_elem(&zt_gotls_recseq, &rk);
+		if (seq) {
+			ev->tcp_seq = *seq;
+			ev->flags |= ZT_DF_HAS_SEQ;
+		}
+	}
+	ev->family = c->io.family;
+	ev->l4 = IPPROTO_TCP;
+	ev->lport = c->io.lport;
+	ev->rport = c->io.rport;
+	ev->dir = dir;
+	ev->syscall = c->io.sys;
+	ev->tls_lib = ZT_TLS_GO;
+	__builtin_memset(ev->_pad, 0, sizeof(ev->_pad));
+	__builtin_memcpy(ev->laddr, c->io.laddr, 16);
+	__builtin_memcpy(ev->raddr, c->io.raddr, 16);
+	ev->bytes = ret;
+	n = want_bytes(ret);
+	if (n > ZT_PAYLOAD_MAX)
+		n = ZT_PAYLOAD_MAX;
+	if (bpf_probe_read_user(s->payload, n, (void *)c->io.ubuf))
+		n = 0;
+	output(s, n);
+out:
+	bpf_map_delete_elem(&zt_gotls_calls, &key);
+	return 0;
+}
+
+SEC("uprobe")
+int zt_gotls_write_enter(struct pt_regs *ctx)
+{
+	return gotls_enter(ctx, ZT_DIR_EGRESS);
+}
+
+SEC("uprobe")
+int zt_gotls_write_ret(struct pt_regs *ctx)
+{
+	return gotls_return(ctx, ZT_DIR_EGRESS);
+}
+
+SEC("uprobe")
+int zt_gotls_read_enter(struct pt_regs *ctx)
+{
+	return gotls_enter(ctx, ZT_DIR_INGRESS);
+}
+
+SEC("uprobe")
+int zt_gotls_read_ret(struct pt_regs *ctx)
+{
+	return gotls_return(ctx, ZT_DIR_INGRESS);
+}
+
+/* (*halfConn).decrypt(record []byte): hc=ARG1, record=(ARG2, ARG3). Only
+ * c.in decrypts, so the tls.Conn is hc - offsetof(Conn, in). */
+SEC("uprobe")
+int zt_gotls_decrypt(struct pt_regs *ctx)
+{
+	struct gotls_cfg *cfg = gotls_cfg(ctx);
+	struct inflight io = {};
+	struct {
+		__u64 ptr, len, cap, off; /* bytes.Buffer: buf []byte, off int */
+	} raw;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 reclen = GO_ARG3(ctx), conn;
+	__u8 type = 0;
+	__u32 seq;
+
+	if (!cfg || !cfg->off_in || (id >> 32) == self_tgid)
+		return 0;
+	/* TLS 1.2 alerts come in records of their own type; TLS 1.3 hides
+	 * every type behind application_data, and then the Read that gets
+	 * data from a later record overwrites this one */
+	if (bpf_probe_read_user(&type, 1, (void *)GO_ARG2(ctx)) || type != GO_REC_APPDATA)
+		return 0;
+	conn = GO_ARG1(ctx) - cfg->off_in;
+	if (bpf_probe_read_user(&raw, sizeof(raw), (void *)(conn + cfg->off_rawinput)) || raw.off > raw.len)
+		return 0;
+	if (gotls_label(conn, cfg, &io))
+		return 0;
+	seq = gotls_seq(io.sk, ZT_DIR_INGRESS) - (__u32)(raw.len - raw.off) - (__u32)reclen;
+	struct gotls_rkey rk = {.tgid = id >> 32, .conn = conn};
+	bpf_map_update_elem(&zt_gotls_recseq, &rk, &seq, BPF_ANY);
+	return 0;
+}
+
+#endif /* ZT_GOTLS_BPF_H */
