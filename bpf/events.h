@@ -116,7 +116,9 @@ enum zt_counter {
 	ZT_CNT_QUIET,           /* syscalls not captured: socket marked quiet (below) */
 	ZT_CNT_UNIX,            /* syscalls on Unix-domain sockets: not traced */
 	ZT_CNT_SKIPPED,         /* syscalls inside a known message body: payload not copied */
-	ZT_CNT_TLS_NOSOCK,      /* TLS library calls whose TCP socket was not found: not reported */
+	ZT_CNT_TLS_EVENTS,      /* TLS plaintext records written (ZT_DF_TLS; also in EVENTS) */
+	ZT_CNT_TLS_CIPHER,      /* ciphertext syscalls of TLS sockets not captured (the plaintext is) */
+	ZT_CNT_TLS_UNBOUND,     /* TLS plaintext dropped: no socket could be bound to the call */
 	ZT_CNT__COUNT,
 };
 
@@ -199,7 +201,13 @@ struct zt_sock_lbl {
 	__u16 rport;
 	__u8 quiet;
 	__u8 skip;          /* bit d: skip_seq[d] is set (below) */
-	__u8 _pad[4];
+	/* Set by the kernel once a TLS library call (bpf/tls.bpf.h) made a
+	 * syscall on this socket: its ciphertext syscalls are no longer
+	 * captured (ZT_CNT_TLS_CIPHER), its plaintext is. Setting it clears
+	 * `quiet` (the handshake matched no protocol); a later `quiet` from
+	 * user space then stops the plaintext too. */
+	__u8 tls;
+	__u8 _pad[3];
 	__u8 laddr[16];
 	__u8 raddr[16];
 	/* Body skipping: user space knows that the bytes of direction d before

@@ -27,12 +27,15 @@
  * Socket: from the Go structures, not from a syscall under the call. The
  * syscall would have to be matched to the goroutine (the netpoller again),
  * and a Read served from bytes Go buffered earlier makes no syscall at all.
- * The chain tls.Conn.conn (net.Conn interface at offset 0) -> data pointer
+ * (tls.bpf.h's tls_call_begin/tls_call_end bind by the thread's syscalls
+ * between entry and return: right for OpenSSL, wrong for Go on both
+ * counts.) The chain tls.Conn.conn (net.Conn interface at offset 0) -> data pointer
  * (*net.TCPConn, whose first word is its *netFD) -> netFD.pfd.Sysfd (offset
  * 16) has been the same from Go 1.9 to 1.22; when the binary has a symbol
  * table the interface's itab is checked to be *net.TCPConn's first. The fd
  * then resolves to the socket in the process's own fd table, as for a
- * syscall.
+ * syscall, and the socket is marked TLS (tls_mark): its ciphertext
+ * syscalls are no longer captured.
  *
  * TCP sequence (so that client and server spans link, joiner.h): the seq of
  * the first byte of the TLS record that carries the plaintext's first byte.
@@ -91,8 +94,12 @@ struct gotls_key {
 };
 
 struct gotls_call {
-	struct inflight io; /* socket labels; ubuf/ucnt = the []byte */
-	__u64 conn;
+	struct tls_sock so;
+	__u64 conn;     /* *tls.Conn */
+	__u64 buf, len; /* the []byte argument */
+	__u64 enter_ns;
+	__u32 seq;      /* Write: write_seq at entry */
+	__u32 _pad;
 };
 
 /* LRU: a call whose return we never see (a panic unwinding through it)
@@ -116,15 +123,6 @@ struct {
 	__type(key, struct gotls_rkey);
 	__type(value, __u32); /* seq of the last application-data record decrypted */
 } zt_gotls_recseq SEC(".maps");
-
-/* Per-CPU scratch for the call state: struct inflight is too big to build
- * twice on the 512-byte BPF stack next to the key. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct gotls_call);
-} zt_gotls_tmp SEC(".maps");
 
 static __always_inline struct gotls_cfg *gotls_cfg(void *ctx)
 {
@@ -153,34 +151,35 @@ static __always_inline int gotls_fd(__u64 conn, const struct gotls_cfg *cfg)
 	return fd >= 0 && fd < (1 << 24) ? (int)fd : -1;
 }
 
-/* Labels of the socket under a tls.Conn into io, TCP only. Unlike a
- * syscall, a socket user space set quiet (its ciphertext matched nothing)
- * is still labelled: the plaintext is what it wants. */
-static __always_inline int gotls_label(__u64 conn, const struct gotls_cfg *cfg, struct inflight *io)
+/* The socket under a tls.Conn, TCP only, into so; marks it TLS. Unlike a
+ * syscall, a socket user space set quiet before it carried plaintext (its
+ * handshake matched nothing) is labelled: tls_mark clears that. */
+static __always_inline int gotls_sock(__u64 conn, const struct gotls_cfg *cfg, struct tls_sock *so)
 {
-	struct sock *sk;
+	struct inflight io = {};
 	struct zt_sock_lbl *l;
+	struct sock *sk;
 	__u64 key;
 	int fd = gotls_fd(conn, cfg);
 
-	sk = fd_to_sock(fd, &io->ino);
+	sk = fd_to_sock(fd, &io.ino);
 	if (!sk)
 		return -1;
 	key = (__u64)sk;
 	l = bpf_map_lookup_elem(&zt_socks, &key);
-	if (l && l->sock_ino == io->ino) {
-		io->family = l->family;
-		io->l4 = IPPROTO_TCP;
-		io->lport = l->lport;
-		io->rport = l->rport;
-		io->netns = l->netns;
-		__builtin_memcpy(io->laddr, l->laddr, 16);
-		__builtin_memcpy(io->raddr, l->raddr, 16);
-	} else if (label_sock(sk, io) || io->l4 != IPPROTO_TCP) {
+	if (l && l->sock_ino == io.ino) {
+		io.family = l->family;
+		io.l4 = IPPROTO_TCP;
+		io.lport = l->lport;
+		io.rport = l->rport;
+		io.netns = l->netns;
+		__builtin_memcpy(io.laddr, l->laddr, 16);
+		__builtin_memcpy(io.raddr, l->raddr, 16);
+	} else if (label_sock(sk, &io) || io.l4 != IPPROTO_TCP) {
 		return -1;
 	}
-	io->sk = key;
-	io->fd = fd;
+	tls_sock_of(so, key, &io, fd);
+	tls_mark(so);
 	return 0;
 }
 
@@ -200,30 +199,21 @@ static __always_inline int gotls_enter(struct pt_regs *ctx, __u8 dir)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct gotls_key key = {.tgid = id >> 32, .dir = dir, .g = GO_G(ctx)};
 	struct gotls_cfg *cfg = gotls_cfg(ctx);
-	struct gotls_call *c;
-	__u32 zero = 0;
+	struct gotls_call c = {};
 
 	if (!cfg || key.tgid == self_tgid)
 		return 0;
-	c = bpf_map_lookup_elem(&zt_gotls_tmp, &zero);
-	if (!c)
-		return 0;
-	__builtin_memset(c, 0, sizeof(*c));
-	c->conn = GO_ARG1(ctx);
-	c->io.dir = dir;
-	if (gotls_label(c->conn, cfg, &c->io)) {
-		count(ZT_CNT_TLS_NOSOCK);
+	c.conn = GO_ARG1(ctx);
+	if (gotls_sock(c.conn, cfg, &c.so)) {
+		count(ZT_CNT_TLS_UNBOUND);
 		return 0;
 	}
-	c->io.enter_ns = bpf_ktime_get_ns();
-	c->io.sys = dir == ZT_DIR_EGRESS ? ZT_SYS_TLS_WRITE : ZT_SYS_TLS_READ;
-	c->io.ubuf = GO_ARG2(ctx);
-	c->io.ucnt = GO_ARG3(ctx);
-	if (dir == ZT_DIR_EGRESS) {
-		c->io.seq = gotls_seq(c->io.sk, dir);
-		c->io.flags = ZT_DF_HAS_SEQ;
-	}
-	if (bpf_map_update_elem(&zt_gotls_calls, &key, c, BPF_ANY))
+	c.enter_ns = bpf_ktime_get_ns();
+	c.buf = GO_ARG2(ctx);
+	c.len = GO_ARG3(ctx);
+	if (dir == ZT_DIR_EGRESS)
+		c.seq = gotls_seq(c.so.sk, dir);
+	if (bpf_map_update_elem(&zt_gotls_calls, &key, &c, BPF_ANY))
 		count(ZT_CNT_MAP_FULL);
 	return 0;
 }
@@ -233,7 +223,6 @@ static __always_inline int gotls_return(struct pt_regs *ctx, __u8 dir)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct gotls_key key = {.tgid = id >> 32, .dir = dir, .g = GO_G(ctx)};
 	struct gotls_call *c = bpf_map_lookup_elem(&zt_gotls_calls, &key);
-	struct gotls_cfg *cfg = gotls_cfg(ctx);
 	__s64 ret = (__s64)GO_RET_N(ctx);
 	struct zt_data_ev *ev;
 	struct scratch *s;
@@ -243,20 +232,22 @@ static __always_inline int gotls_return(struct pt_regs *ctx, __u8 dir)
 		return 0;
 	s = bpf_map_lookup_elem(&zt_scratch, &zero);
 	/* n > 0 bytes moved; a Read's (0, EOF) is the peer's close_notify,
-	 * reported by the ciphertext's own FIN */
-	if (!s || !cfg || ret <= 0 || (__u64)ret > c->io.ucnt)
+	 * and the ciphertext's FIN is not reported for TLS sockets: the
+	 * session learns the close from the socket state */
+	if (!s || ret <= 0 || (__u64)ret > c->len)
 		goto out;
+	if (tls_quiet(&c->so)) {
+		count(ZT_CNT_QUIET);
+		goto out;
+	}
 	ev = &s->ev;
 	fill_hdr(&ev->hdr, ZT_EV_DATA, 0);
-	ev->enter_ns = c->io.enter_ns;
+	ev->enter_ns = c->enter_ns;
 	ev->exit_ns = ev->hdr.ts_ns;
-	ev->sk = c->io.sk;
-	ev->sock_ino = c->io.ino;
-	ev->netns = c->io.netns;
-	ev->fd = c->io.fd;
-	ev->tcp_seq = c->io.seq;
-	ev->flags = c->io.flags | ZT_DF_TLS;
-	if (dir == ZT_DIR_INGRESS && cfg->off_in) {
+	tls_fill_sock(ev, &c->so);
+	ev->tcp_seq = c->seq;
+	ev->flags = ZT_DF_TLS | (dir == ZT_DIR_EGRESS ? ZT_DF_HAS_SEQ : 0);
+	if (dir == ZT_DIR_INGRESS) {
 		struct gotls_rkey rk = {.tgid = key.tgid, .conn = c->conn};
 		__u32 *seq = bpf_map_lookup_elem(&zt_gotls_recseq, &rk);
 		if (seq) {
@@ -264,23 +255,18 @@ static __always_inline int gotls_return(struct pt_regs *ctx, __u8 dir)
 			ev->flags |= ZT_DF_HAS_SEQ;
 		}
 	}
-	ev->family = c->io.family;
-	ev->l4 = IPPROTO_TCP;
-	ev->lport = c->io.lport;
-	ev->rport = c->io.rport;
 	ev->dir = dir;
-	ev->syscall = c->io.sys;
+	ev->syscall = dir == ZT_DIR_EGRESS ? ZT_SYS_TLS_WRITE : ZT_SYS_TLS_READ;
 	ev->tls_lib = ZT_TLS_GO;
 	__builtin_memset(ev->_pad, 0, sizeof(ev->_pad));
-	__builtin_memcpy(ev->laddr, c->io.laddr, 16);
-	__builtin_memcpy(ev->raddr, c->io.raddr, 16);
 	ev->bytes = ret;
 	n = want_bytes(ret);
 	if (n > ZT_PAYLOAD_MAX)
 		n = ZT_PAYLOAD_MAX;
-	if (bpf_probe_read_user(s->payload, n, (void *)c->io.ubuf))
+	if (bpf_probe_read_user(s->payload, n, (void *)c->buf))
 		n = 0;
 	output(s, n);
+	count(ZT_CNT_TLS_EVENTS);
 out:
 	bpf_map_delete_elem(&zt_gotls_calls, &key);
 	return 0;
@@ -316,7 +302,7 @@ SEC("uprobe")
 int zt_gotls_decrypt(struct pt_regs *ctx)
 {
 	struct gotls_cfg *cfg = gotls_cfg(ctx);
-	struct inflight io = {};
+	struct tls_sock so;
 	struct {
 		__u64 ptr, len, cap, off; /* bytes.Buffer: buf []byte, off int */
 	} raw;
@@ -335,9 +321,9 @@ int zt_gotls_decrypt(struct pt_regs *ctx)
 	conn = GO_ARG1(ctx) - cfg->off_in;
 	if (bpf_probe_read_user(&raw, sizeof(raw), (void *)(conn + cfg->off_rawinput)) || raw.off > raw.len)
 		return 0;
-	if (gotls_label(conn, cfg, &io))
+	if (gotls_sock(conn, cfg, &so))
 		return 0;
-	seq = gotls_seq(io.sk, ZT_DIR_INGRESS) - (__u32)(raw.len - raw.off) - (__u32)reclen;
+	seq = gotls_seq(so.sk, ZT_DIR_INGRESS) - (__u32)(raw.len - raw.off) - (__u32)reclen;
 	struct gotls_rkey rk = {.tgid = id >> 32, .conn = conn};
 	bpf_map_update_elem(&zt_gotls_recseq, &rk, &seq, BPF_ANY);
 	return 0;

@@ -246,16 +246,20 @@ struct {
 	__type(value, struct zt_sock_lbl);
 } zt_socks SEC(".maps");
 
+/* What label_sock_cached found: a socket to trace, none we trace, or one
+ * whose data is not captured (quiet; or TLS, whose plaintext comes from the
+ * library probes, tls.bpf.h). Quiet and TLS sockets are labelled too: a TLS
+ * library's syscalls on them still bind its calls. */
+enum lbl_status { LBL_NONE = -1, LBL_OK = 0, LBL_QUIET = 1, LBL_TLS = 2 };
+
 static __always_inline int label_sock_cached(struct sock *sk, struct inflight *io)
 {
 	__u64 key = (__u64)sk;
 	struct zt_sock_lbl *l = bpf_map_lookup_elem(&zt_socks, &key);
+	int st = LBL_OK;
 
 	if (l && l->sock_ino == io->ino) {
-		if (l->quiet) {
-			count(ZT_CNT_QUIET);
-			return -1;
-		}
+		st = l->quiet ? LBL_QUIET : l->tls ? LBL_TLS : LBL_OK;
 		io->family = l->family;
 		io->l4 = IPPROTO_TCP;
 		io->skip = (l->skip >> (io->dir & 1)) & 1;
@@ -267,7 +271,7 @@ static __always_inline int label_sock_cached(struct sock *sk, struct inflight *i
 		__builtin_memcpy(io->raddr, l->raddr, 16);
 	} else {
 		if (label_sock(sk, io))
-			return -1;
+			return LBL_NONE;
 		if (io->l4 == IPPROTO_TCP && io->rport) {
 			struct zt_sock_lbl n = {
 				.sock_ino = io->ino,
@@ -292,43 +296,7 @@ static __always_inline int label_sock_cached(struct sock *sk, struct inflight *i
 		}
 		io->flags |= ZT_DF_HAS_SEQ;
 	}
-	return 0;
-}
-
-static __always_inline int on_enter(__u8 sys, __u8 dir, int fd, __u64 ubuf, __u64 ucnt, __u64 uaddr)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct inflight io = {};
-	struct sock *sk;
-
-	if ((id >> 32) == self_tgid)
-		return 0;
-	sk = fd_to_sock(fd, &io.ino);
-	if (!sk)
-		return 0;
-	io.dir = dir;
-	if (label_sock_cached(sk, &io))
-		return 0;
-	io.enter_ns = bpf_ktime_get_ns();
-	io.sk = (__u64)sk;
-	io.fd = fd;
-	io.sys = sys;
-	io.ubuf = ubuf;
-	io.ucnt = ucnt;
-	io.uaddr = uaddr;
-	if (use_fast_path) {
-		struct inflight *slot = bpf_task_storage_get(&zt_task_io, bpf_get_current_task_btf(), 0,
-							     BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (!slot) {
-			count(ZT_CNT_MAP_FULL);
-			return 0;
-		}
-		io.live = 1;
-		*slot = io;
-	} else if (bpf_map_update_elem(&zt_inflight, &id, &io, BPF_ANY)) {
-		count(ZT_CNT_MAP_FULL);
-	}
-	return 0;
+	return st;
 }
 
 /* Peer address from a user sockaddr (unconnected UDP). */
@@ -415,6 +383,57 @@ static __always_inline void output(struct scratch *s, __u32 caplen)
 		count(ZT_CNT_RING_FULL);
 	else
 		count(ZT_CNT_EVENTS);
+}
+
+#include "bpf/tls.bpf.h"
+
+static __always_inline int on_enter(__u8 sys, __u8 dir, int fd, __u64 ubuf, __u64 ucnt, __u64 uaddr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct inflight io = {};
+	struct sock *sk;
+	int st;
+
+	if ((id >> 32) == self_tgid)
+		return 0;
+	sk = fd_to_sock(fd, &io.ino);
+	if (!sk)
+		return 0;
+	io.dir = dir;
+	st = label_sock_cached(sk, &io);
+	if (st == LBL_NONE)
+		return 0;
+	/* a TLS library's ciphertext: bound to its call, not captured */
+	if (tls_enabled && tls_on_syscall(sk, &io, fd))
+		return 0;
+	if (st == LBL_QUIET) {
+		count(ZT_CNT_QUIET);
+		return 0;
+	}
+	if (st == LBL_TLS) {
+		count(ZT_CNT_TLS_CIPHER);
+		return 0;
+	}
+	io.enter_ns = bpf_ktime_get_ns();
+	io.sk = (__u64)sk;
+	io.fd = fd;
+	io.sys = sys;
+	io.ubuf = ubuf;
+	io.ucnt = ucnt;
+	io.uaddr = uaddr;
+	if (use_fast_path) {
+		struct inflight *slot = bpf_task_storage_get(&zt_task_io, bpf_get_current_task_btf(), 0,
+							     BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!slot) {
+			count(ZT_CNT_MAP_FULL);
+			return 0;
+		}
+		io.live = 1;
+		*slot = io;
+	} else if (bpf_map_update_elem(&zt_inflight, &id, &io, BPF_ANY)) {
+		count(ZT_CNT_MAP_FULL);
+	}
+	return 0;
 }
 
 /* kind is a constant of each exit program (ZT_SYSCALL): only its own

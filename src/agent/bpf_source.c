@@ -4,8 +4,10 @@
  * attach, as libbpf-tools do) and drains its ring buffer.
  */
 #include "agent/source.h"
-#include "agent/gotls.h"
 #include "agent/pipeline.h"
+#include "agent/uprobe.h"
+#include "agent/uprobe_tls.h"
+#include "agent/gotls.h"
 #include "util/num.h"
 
 #include <errno.h>
@@ -31,7 +33,9 @@ const char *const zt_counter_names[ZT_CNT__COUNT] = {
 	[ZT_CNT_QUIET] = "quiet",
 	[ZT_CNT_UNIX] = "unix_not_traced",
 	[ZT_CNT_SKIPPED] = "body_skipped",
-	[ZT_CNT_TLS_NOSOCK] = "tls_no_socket",
+	[ZT_CNT_TLS_EVENTS] = "tls_events",
+	[ZT_CNT_TLS_CIPHER] = "tls_ciphertext",
+	[ZT_CNT_TLS_UNBOUND] = "tls_unbound",
 };
 
 static const char *const capture_path_names[] = {
@@ -61,7 +65,9 @@ struct zt_bpf_source {
 	void *ctx;
 	int ncpu;
 	enum zt_capture_path path; /* fast or compat, as loaded */
-	struct zt_gotls *gotls;    /* Go crypto/tls probes (NULL: not placed) */
+	struct zt_uprobe_mgr *uprobes; /* TLS library probes; NULL with no_tls */
+	struct zt_tls_progs tls;
+	struct zt_gotls *gotls; /* the Go crypto/tls matcher; freed after uprobes */
 };
 
 static int verbose_libbpf;
@@ -80,12 +86,59 @@ static int on_ring(void *ctx, void *data, size_t len)
 	struct zt_bpf_source *s = ctx;
 	const struct zt_event_hdr *h = data;
 
-	/* a new program may be Go: probe its crypto/tls before it talks
-	 * much (its first calls may be missed: the ring is drained every
-	 * ZT_DRAIN_MS) */
-	if (s->gotls && len >= sizeof(*h) && h->type == ZT_EV_PROC_EXEC)
-		zt_gotls_add_pid(s->gotls, h->pid);
+	/* a new program: its TLS libraries get probes (uprobe.h) */
+	if (s->uprobes && len >= sizeof(*h) && h->type == ZT_EV_PROC_EXEC)
+		zt_uprobe_on_exec(s->uprobes, h->pid, zt_clock_ns(CLOCK_MONOTONIC));
 	return s->cb(s->ctx, data, len);
+}
+
+/* TLS plaintext (bpf/tls.bpf.h): the uprobe manager and its matchers,
+ * then every running process's files. Other TLS stacks register their
+ * matcher here. A failure leaves the syscall capture running: the TLS
+ * traffic is then seen as ciphertext, and that is said. */
+static void tls_setup(struct zt_bpf_source *s)
+{
+	int n;
+
+	s->uprobes = zt_uprobe_mgr_new();
+	if (!s->uprobes) {
+		fprintf(stderr, "ztrace: tls: out of memory: TLS plaintext is not captured\n");
+		return;
+	}
+	s->tls = (struct zt_tls_progs){
+		.write_enter = s->skel->progs.zt_ssl_write_enter,
+		.read_enter = s->skel->progs.zt_ssl_read_enter,
+		.write_ex_enter = s->skel->progs.zt_ssl_write_ex_enter,
+		.read_ex_enter = s->skel->progs.zt_ssl_read_ex_enter,
+		.ret = s->skel->progs.zt_ssl_ret,
+		.ex_ret = s->skel->progs.zt_ssl_ex_ret,
+	};
+	zt_tls_openssl_register(s->uprobes, &s->tls);
+	s->gotls = zt_gotls_register(s->uprobes,
+				     &(struct zt_gotls_progs){
+					 .write_enter = s->skel->progs.zt_gotls_write_enter,
+					 .write_ret = s->skel->progs.zt_gotls_write_ret,
+					 .read_enter = s->skel->progs.zt_gotls_read_enter,
+					 .read_ret = s->skel->progs.zt_gotls_read_ret,
+					 .decrypt = s->skel->progs.zt_gotls_decrypt,
+					 .cfg_map_fd = bpf_map__fd(s->skel->maps.zt_gotls_cfgs),
+				     },
+				     0);
+	if (!s->gotls)
+		fprintf(stderr, "ztrace: tls: out of memory: Go TLS plaintext is not captured\n");
+	n = zt_uprobe_scan_all(s->uprobes);
+	if (n < 0)
+		fprintf(stderr, "ztrace: tls: cannot list processes (%s): only processes started from now on are probed\n",
+			strerror(-n));
+	if (zt_uprobe_stats(s->uprobes)->failures)
+		fprintf(stderr, "ztrace: tls: some TLS libraries could not be probed (above): their connections are "
+				"traced as ciphertext, without spans\n");
+	fprintf(stderr, "ztrace: tls: %u TLS librar%s probed at start; new processes are probed at exec (--no-tls: off)\n",
+		s->tls.files, s->tls.files == 1 ? "y" : "ies");
+	if (s->gotls)
+		fprintf(stderr, "ztrace: tls: %llu Go program%s probed at start (crypto/tls)\n",
+			(unsigned long long)zt_gotls_stats(s->gotls)->probed,
+			zt_gotls_stats(s->gotls)->probed == 1 ? "" : "s");
 }
 
 __attribute__((format(printf, 3, 4))) static void say(char *err, size_t errsz, const char *fmt, ...)
@@ -141,29 +194,6 @@ static void announce_capture_path(enum zt_capture_path path, enum zt_capture_pat
 			why);
 }
 
-/* Go TLS probes on the running processes' executables; ztrace runs without
- * them when they cannot be placed. */
-static void open_gotls(struct zt_bpf_source *s, int verbose)
-{
-	const struct zt_gotls_progs gp = {
-	    .write_enter = s->skel->progs.zt_gotls_write_enter,
-	    .write_ret = s->skel->progs.zt_gotls_write_ret,
-	    .read_enter = s->skel->progs.zt_gotls_read_enter,
-	    .read_ret = s->skel->progs.zt_gotls_read_ret,
-	    .decrypt = s->skel->progs.zt_gotls_decrypt,
-	    .cfg_map_fd = bpf_map__fd(s->skel->maps.zt_gotls_cfgs),
-	};
-	const struct zt_gotls_stats *st;
-
-	s->gotls = zt_gotls_new(&gp, verbose);
-	if (!s->gotls)
-		return;
-	zt_gotls_scan(s->gotls);
-	st = zt_gotls_stats(s->gotls);
-	fprintf(stderr, "ztrace: go tls: %llu Go executables probed (%llu uprobes), %llu not supported\n",
-		(unsigned long long)st->probed, (unsigned long long)st->probes, (unsigned long long)st->unsupported);
-}
-
 int zt_bpf_source_open(const struct zt_bpf_opts *o, zt_event_fn cb, void *ctx, struct zt_bpf_source **out,
 		       char *err, size_t errsz)
 {
@@ -208,6 +238,12 @@ int zt_bpf_source_open(const struct zt_bpf_opts *o, zt_event_fn cb, void *ctx, s
 	if (rc < 0)
 		goto cleanup;
 	s->path = (enum zt_capture_path)rc;
+	s->skel->rodata->tls_enabled = !o->no_tls;
+	if (o->no_tls) {
+		bpf_map__set_max_entries(s->skel->maps.zt_tls_thr, 1);
+		bpf_map__set_max_entries(s->skel->maps.zt_tls_ssl, 1);
+		bpf_map__set_max_entries(s->skel->maps.zt_tls_pend, 1);
+	}
 	rc = ztrace_bpf__load(s->skel);
 	if (rc) {
 		if ((rc == -EPERM || rc == -EACCES) && geteuid() != 0)
@@ -235,7 +271,10 @@ int zt_bpf_source_open(const struct zt_bpf_opts *o, zt_event_fn cb, void *ctx, s
 		goto cleanup;
 	}
 	announce_capture_path(s->path, o->capture_path, why);
-	open_gotls(s, o->verbose);
+	if (o->no_tls)
+		fprintf(stderr, "ztrace: tls: off (--no-tls): TLS connections are traced as ciphertext, without spans\n");
+	else
+		tls_setup(s);
 	*out = s;
 	return 0;
 cleanup:
@@ -258,6 +297,8 @@ int zt_bpf_source_poll(struct zt_bpf_source *s, int timeout_ms)
 		int m = ring_buffer__consume(s->rb);
 		n = m < 0 ? m : n + m;
 	}
+	if (s->uprobes)
+		zt_uprobe_tick(s->uprobes, zt_clock_ns(CLOCK_MONOTONIC));
 	return n;
 }
 
@@ -312,6 +353,7 @@ void zt_bpf_source_close(struct zt_bpf_source *s)
 	if (!s)
 		return;
 	ring_buffer__free(s->rb);
+	zt_uprobe_mgr_free(s->uprobes); /* its links before their programs */
 	zt_gotls_free(s->gotls);
 	ztrace_bpf__destroy(s->skel);
 	free(s);

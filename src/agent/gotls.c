@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * gotls.c - places the Go crypto/tls uprobes (gotls.h).
+ * gotls.c - the Go crypto/tls matcher (gotls.h).
  *
  * Per executable: inspect it (gobin.c); if probeable, write its struct
  * gotls_cfg into zt_gotls_cfgs at a fresh index and attach, with that index
@@ -11,20 +11,17 @@
  */
 #include "agent/gotls.h"
 #include "agent/gobin.h"
+#include "agent/uprobe.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 
-#define GOTLS_MAX_BIN 256   /* == ZT_GOTLS_MAX_BIN in bpf/gotls.bpf.h */
-#define GOTLS_MAX_SEEN 4096 /* executables looked at (Go or not) */
+#define GOTLS_MAX_BIN 256 /* == ZT_GOTLS_MAX_BIN in bpf/gotls.bpf.h */
 
 /* Mirrors struct gotls_cfg in bpf/gotls.bpf.h. */
 struct gotls_cfg {
@@ -33,86 +30,42 @@ struct gotls_cfg {
 	uint32_t off_rawinput;
 };
 
-struct seen {
-	dev_t dev;
-	ino_t ino;
-};
-
 struct zt_gotls {
 	struct zt_gotls_progs p;
 	int verbose;
 	uint32_t nbin;
-	struct bpf_link **links;
-	size_t nlinks, caplinks;
-	struct seen *seen;
-	size_t nseen;
 	struct zt_gotls_stats st;
 };
 
 /* offsetof(crypto/tls.Conn, in) and (.., rawInput) on 64-bit targets, per
  * Go version; 0 when not known. Only versions whose layout was measured
  * (reflect on the toolchain: tests/unit/test_gobin.c checks it against the
- * installed Go) are listed: a wrong offset would make wrong seqs, which
- * would link unrelated spans. The fields move when Conn gains fields
- * (1.20 isHandshakeComplete became atomic.Bool, 1.21 added quic). */
-static void tls_offsets(const struct zt_gobin *g, uint32_t *off_in, uint32_t *off_raw)
+ * installed Go) are listed: a wrong offset would make wrong seqs, and wrong
+ * seqs could link unrelated spans. The fields move whenever Conn changes
+ * (1.20 made isHandshakeComplete an atomic.Bool, 1.21 added quic state). */
+void zt_gotls_offsets(int major, int minor, uint32_t *off_in, uint32_t *off_raw)
 {
 	*off_in = *off_raw = 0;
-	if (g->major == 1 && g->minor == 19) {
+	if (major == 1 && minor == 19) {
 		*off_in = 344;
 		*off_raw = 632;
 	}
 }
 
-void zt_gotls_offsets(int major, int minor, uint32_t *off_in, uint32_t *off_raw)
+static int attach(struct zt_gotls *t, struct zt_uprobe_mgr *m, struct bpf_program *prog,
+		  const struct zt_uprobe_file *f, uint64_t off, uint32_t idx, char *err, size_t errsz)
 {
-	struct zt_gobin g = {.major = major, .minor = minor};
-	tls_offsets(&g, off_in, off_raw);
+	int rc = zt_uprobe_attach(m, prog, f, off, false, idx, err, errsz);
+	if (rc == 0)
+		t->st.probes++;
+	return rc;
 }
 
-struct zt_gotls *zt_gotls_new(const struct zt_gotls_progs *p, int verbose)
-{
-	struct zt_gotls *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return NULL;
-	t->p = *p;
-	t->verbose = verbose;
-	t->seen = calloc(GOTLS_MAX_SEEN, sizeof(*t->seen));
-	if (!t->seen) {
-		free(t);
-		return NULL;
-	}
-	return t;
-}
-
-static int add_link(struct zt_gotls *t, struct bpf_program *prog, const char *path, uint64_t off, uint32_t cookie)
-{
-	LIBBPF_OPTS(bpf_uprobe_opts, o, .bpf_cookie = cookie);
-	struct bpf_link *l;
-
-	if (t->nlinks == t->caplinks) {
-		size_t n = t->caplinks ? t->caplinks * 2 : 64;
-		struct bpf_link **nl = realloc(t->links, n * sizeof(*nl));
-		if (!nl)
-			return -ENOMEM;
-		t->links = nl;
-		t->caplinks = n;
-	}
-	l = bpf_program__attach_uprobe_opts(prog, -1, path, (size_t)off, &o);
-	if (!l) {
-		t->st.attach_failed++;
-		return -errno;
-	}
-	t->links[t->nlinks++] = l;
-	t->st.probes++;
-	return 0;
-}
-
-/* Attaches the probes of one probeable executable; on failure the links
- * made so far stay (they are harmless without their partners: an entry
- * without returns only ages out of the LRU map). */
-static int attach_bin(struct zt_gotls *t, const char *path, const struct zt_gobin *g)
+/* Attaches the probes of one probeable executable. The returns go first:
+ * an entry whose returns are not in place yet would only leave a stale
+ * entry in the (LRU) call map. */
+static int attach_bin(struct zt_gotls *t, struct zt_uprobe_mgr *m, const struct zt_uprobe_file *f,
+		      const struct zt_gobin *g, char *err, size_t errsz)
 {
 	const struct zt_gobin_func *w = &g->fn[ZT_GOFN_CONN_WRITE], *r = &g->fn[ZT_GOFN_CONN_READ];
 	const struct zt_gobin_func *d = &g->fn[ZT_GOFN_DECRYPT];
@@ -120,92 +73,87 @@ static int attach_bin(struct zt_gotls *t, const char *path, const struct zt_gobi
 	uint32_t idx = t->nbin;
 	int rc;
 
-	if (idx >= GOTLS_MAX_BIN)
+	if (idx >= GOTLS_MAX_BIN) {
+		t->st.table_full++;
+		snprintf(err, errsz, "more than %d Go executables: not probed", GOTLS_MAX_BIN);
 		return -ENOSPC;
+	}
 	/* the itab address is a link-time vaddr: only valid unrelocated */
 	cfg.itab_tcpconn = g->pie ? 0 : g->itab_tcpconn;
-	tls_offsets(g, &cfg.off_in, &cfg.off_rawinput);
+	zt_gotls_offsets(g->major, g->minor, &cfg.off_in, &cfg.off_rawinput);
 	if (!d->found)
 		cfg.off_in = cfg.off_rawinput = 0;
-	if (bpf_map_update_elem(t->p.cfg_map_fd, &idx, &cfg, BPF_ANY))
-		return -errno;
+	if (bpf_map_update_elem(t->p.cfg_map_fd, &idx, &cfg, BPF_ANY)) {
+		rc = -errno;
+		snprintf(err, errsz, "zt_gotls_cfgs: %s", strerror(-rc));
+		return rc;
+	}
 	t->nbin++;
-	/* returns first: an entry seen without its return probe in place
-	 * would only leave a stale map entry */
 	for (uint32_t i = 0; i < w->nret; i++)
-		if ((rc = add_link(t, t->p.write_ret, path, w->ret_off[i], idx)))
+		if ((rc = attach(t, m, t->p.write_ret, f, w->ret_off[i], idx, err, errsz)))
 			return rc;
 	for (uint32_t i = 0; i < r->nret; i++)
-		if ((rc = add_link(t, t->p.read_ret, path, r->ret_off[i], idx)))
+		if ((rc = attach(t, m, t->p.read_ret, f, r->ret_off[i], idx, err, errsz)))
 			return rc;
-	if (cfg.off_in && (rc = add_link(t, t->p.decrypt, path, d->entry_off, idx)))
+	if (cfg.off_in && (rc = attach(t, m, t->p.decrypt, f, d->entry_off, idx, err, errsz)))
 		return rc;
-	if ((rc = add_link(t, t->p.write_enter, path, w->entry_off, idx)) ||
-	    (rc = add_link(t, t->p.read_enter, path, r->entry_off, idx)))
+	if ((rc = attach(t, m, t->p.write_enter, f, w->entry_off, idx, err, errsz)) ||
+	    (rc = attach(t, m, t->p.read_enter, f, r->entry_off, idx, err, errsz)))
 		return rc;
 	if (!cfg.off_in)
 		t->st.no_read_seq++;
 	return 0;
 }
 
-int zt_gotls_add_pid(struct zt_gotls *t, uint32_t pid)
+static int gotls_match(void *ctx, struct zt_uprobe_mgr *m, const struct zt_uprobe_file *f, char *err,
+		       size_t errsz)
 {
-	char path[64], err[256];
+	struct zt_gotls *t = ctx;
 	struct zt_gobin g;
-	struct stat st;
 	const char *why;
+	uint32_t off_in, off_raw;
 	int rc;
 
-	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
-	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-		return 0; /* gone, or a kernel thread */
-	for (size_t i = 0; i < t->nseen; i++)
-		if (t->seen[i].dev == st.st_dev && t->seen[i].ino == st.st_ino)
-			return 0;
-	if (t->nseen == GOTLS_MAX_SEEN) {
-		t->st.table_full++;
-		return 0;
-	}
-	t->seen[t->nseen++] = (struct seen){st.st_dev, st.st_ino};
-	if (zt_gobin_inspect(path, &g, err, sizeof(err)) != 0 || !g.is_go)
-		return 0;
+	/* Go links crypto/tls into the program (a c-shared Go library is not
+	 * looked at) */
+	if (!f->is_exe)
+		return ZT_UPROBE_NOT_MINE;
+	if (zt_gobin_inspect(f->open_path, &g, err, errsz) != 0 || !g.is_go)
+		return ZT_UPROBE_NOT_MINE;
 	if (!zt_gobin_probeable(&g, &why)) {
-		if (g.fn[ZT_GOFN_CONN_WRITE].found || g.major == 0 || (g.major == 1 && g.minor < 17))
-			t->st.unsupported++;
-		if (t->verbose)
-			fprintf(stderr, "ztrace: go tls: pid %u (%s): not probed: %s\n", pid, g.version, why);
-		return 0;
+		/* a Go program without crypto/tls is simply not ours */
+		if (!g.fn[ZT_GOFN_CONN_WRITE].found && !g.fn[ZT_GOFN_CONN_READ].found)
+			return ZT_UPROBE_NOT_MINE;
+		t->st.unsupported++;
+		snprintf(err, errsz, "Go TLS not probed (%s): %s", g.version[0] ? g.version : "version unknown", why);
+		return -ENOTSUP;
 	}
-	rc = attach_bin(t, path, &g);
-	if (rc) {
-		fprintf(stderr, "ztrace: go tls: pid %u (%s): attaching failed: %s\n", pid, g.version, strerror(-rc));
+	rc = attach_bin(t, m, f, &g, err, errsz);
+	if (rc)
 		return rc;
-	}
 	t->st.probed++;
-	if (t->verbose)
-		fprintf(stderr, "ztrace: go tls: pid %u: %s, %u+%u returns probed%s\n", pid, g.version,
-			g.fn[ZT_GOFN_CONN_WRITE].nret, g.fn[ZT_GOFN_CONN_READ].nret, g.has_symtab ? "" : " (stripped)");
-	return 1;
+	zt_gotls_offsets(g.major, g.minor, &off_in, &off_raw);
+	fprintf(stderr, "ztrace: tls: probing Go crypto/tls in %s (%s%s, %u+%u returns%s; seen in pid %u, %s)\n",
+		f->path, g.version, g.has_symtab ? "" : ", stripped", g.fn[ZT_GOFN_CONN_WRITE].nret,
+		g.fn[ZT_GOFN_CONN_READ].nret,
+		off_in && g.fn[ZT_GOFN_DECRYPT].found ? "" : ", reads without TCP seq: tls.Conn layout unknown",
+		f->pid, f->comm);
+	return ZT_UPROBE_ATTACHED;
 }
 
-int zt_gotls_scan(struct zt_gotls *t)
+struct zt_gotls *zt_gotls_register(struct zt_uprobe_mgr *m, const struct zt_gotls_progs *p, int verbose)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	int n = 0;
+	struct zt_gotls *t = calloc(1, sizeof(*t));
 
-	if (!d)
-		return -errno;
-	while ((e = readdir(d))) {
-		char *end;
-		unsigned long pid = strtoul(e->d_name, &end, 10);
-		if (*end || !pid)
-			continue;
-		if (zt_gotls_add_pid(t, (uint32_t)pid) == 1)
-			n++;
+	if (!t)
+		return NULL;
+	t->p = *p;
+	t->verbose = verbose;
+	if (zt_uprobe_add_matcher(m, "go-tls", gotls_match, t)) {
+		free(t);
+		return NULL;
 	}
-	closedir(d);
-	return n;
+	return t;
 }
 
 const struct zt_gotls_stats *zt_gotls_stats(const struct zt_gotls *t)
@@ -215,11 +163,5 @@ const struct zt_gotls_stats *zt_gotls_stats(const struct zt_gotls *t)
 
 void zt_gotls_free(struct zt_gotls *t)
 {
-	if (!t)
-		return;
-	for (size_t i = 0; i < t->nlinks; i++)
-		bpf_link__destroy(t->links[i]);
-	free(t->links);
-	free(t->seen);
 	free(t);
 }

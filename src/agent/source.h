@@ -11,6 +11,7 @@
 #ifndef ZT_SOURCE_H
 #define ZT_SOURCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,7 @@ struct zt_bpf_opts {
 	uint32_t payload_cap; /* bytes captured per syscall, 0..ZT_PAYLOAD_MAX */
 	int verbose;          /* pass libbpf's messages through to stderr */
 	enum zt_capture_path capture_path;
+	bool no_tls; /* no TLS library uprobes (bpf/tls.bpf.h) */
 };
 
 /* "auto", "fast", "compat" -> enum; -1 when unknown. */

@@ -115,6 +115,9 @@ int zt_live_parse_opt(const char *cmd, int opt, const char *arg, struct zt_bpf_o
 	case OPT_VERBOSE:
 		bo->verbose = 1;
 		return 0;
+	case OPT_NOTLS:
+		bo->no_tls = true;
+		return 0;
 	case OPT_PATH: {
 		int p = zt_capture_path_parse(arg);
 		if (p < 0) {

@@ -28,6 +28,7 @@ enum {
 	OPT_BODIES,
 	OPT_RETENTION,
 	OPT_MAXSIZE,
+	OPT_NOTLS,
 };
 
 /* Set by SIGINT and SIGTERM (zt_live_install_signals). */
@@ -40,7 +41,7 @@ void zt_live_install_signals(void);
 /* Tracepoint attachment needs tracefs; mounts it when it may. */
 void zt_live_ensure_tracefs(void);
 /* The options both commands take (--payload-cap, --status-interval,
- * --max-conns, --duration, --verbose, --capture-path): 0, or -1 after
+ * --max-conns, --duration, --verbose, --capture-path, --no-tls): 0, or -1 after
  * saying what is wrong. */
 int zt_live_parse_opt(const char *cmd, int opt, const char *arg, struct zt_bpf_opts *bo, uint64_t *status_s,
 		      uint64_t *max_conns, uint64_t *duration_ns);

@@ -115,7 +115,8 @@ static int rec_on_event(void *ctx, const void *rec, size_t len)
 static void record_usage(FILE *f)
 {
 	fprintf(f, "usage: ztrace record FILE [--duration D] [--port PORT] [--payload-cap BYTES]\n"
-		   "                     [--capture-path auto|fast|compat] [--force] [--redact-bodies] [--verbose]\n\n"
+		   "                     [--capture-path auto|fast|compat] [--force] [--redact-bodies] [--no-tls]\n"
+		   "                     [--verbose]\n\n"
 		   "Saves the raw kernel event stream of this host to FILE until Ctrl-C or --duration\n"
 		   "(e.g. 30s, 5m). 'ztrace replay FILE' runs the pipeline on it. Credentials (HTTP\n"
 		   "Authorization, Cookie and Set-Cookie values, secret query parameters, and each\n"
@@ -126,7 +127,8 @@ static void record_usage(FILE *f)
 		   "  --port PORT   keep only socket events whose local or remote port is PORT\n"
 		   "  --force       overwrite FILE if it exists (never through a symbolic link)\n"
 		   "  --redact-bodies  keep only HTTP/1 message heads: bodies and every other\n"
-		   "                protocol's payload are overwritten (replay then gives HTTP spans only)\n");
+		   "                protocol's payload are overwritten (replay then gives HTTP spans only)\n"
+		   "  --no-tls      do not probe TLS libraries (OpenSSL, Node): no TLS plaintext\n");
 }
 
 int zt_cmd_record(int argc, char **argv)
@@ -137,6 +139,7 @@ int zt_cmd_record(int argc, char **argv)
 		{"payload-cap", required_argument, NULL, OPT_CAP},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
 		{"capture-path", required_argument, NULL, OPT_PATH},
+		{"no-tls", no_argument, NULL, OPT_NOTLS},
 		{"force", no_argument, NULL, OPT_FORCE},
 		{"redact-bodies", no_argument, NULL, OPT_BODIES},
 		{"help", no_argument, NULL, 'h'},

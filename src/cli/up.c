@@ -206,7 +206,8 @@ static void up_usage(FILE *f)
 {
 	fprintf(f, "usage: ztrace up [--data DIR] [--payload-cap BYTES] [--status-interval SECONDS] [--max-conns N]\n"
 		   "                 [--capture-path auto|fast|compat] [--request-id-headers LIST]\n"
-		   "                 [--redact-params LIST] [--retention DURATION] [--max-size SIZE] [--verbose]\n\n"
+		   "                 [--redact-params LIST] [--retention DURATION] [--max-size SIZE] [--no-tls]\n"
+		   "                 [--verbose]\n\n"
 		   "Traces every process on this host (eBPF; needs root or CAP_BPF+CAP_PERFMON) and stores\n"
 		   "spans in DIR/ztrace.db. Read them with 'ztrace spans'. Ctrl-C flushes and exits.\n"
 		   "Traced: TCP and UDP sockets (IPv4, IPv6). Not traced: Unix-domain sockets (docker.sock,\n"
@@ -226,6 +227,8 @@ static void up_usage(FILE *f)
 		   "  --max-size SIZE         drop the oldest spans when the store takes more than SIZE\n"
 		   "                          (e.g. 500MB, 10GB; default 10GB or a quarter of the disk\n"
 		   "                          if smaller; 0: no bound). Dropped spans are counted.\n"
+		   "  --no-tls                do not probe TLS libraries (OpenSSL, Node): TLS connections\n"
+		   "                          are then seen as ciphertext only, without spans\n"
 		   "  --verbose               show libbpf's messages (verifier log on failure)\n",
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
@@ -243,6 +246,7 @@ int zt_cmd_up(int argc, char **argv)
 		{"redact-params", required_argument, NULL, OPT_SECRETS},
 		{"retention", required_argument, NULL, OPT_RETENTION},
 		{"max-size", required_argument, NULL, OPT_MAXSIZE},
+		{"no-tls", no_argument, NULL, OPT_NOTLS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -410,6 +414,9 @@ int zt_cmd_up(int argc, char **argv)
 			(unsigned long long)st->events, (unsigned long long)u.store->spans_written,
 			(unsigned long long)kc[ZT_CNT_QUIET], (unsigned long long)kc[ZT_CNT_SKIPPED],
 			(unsigned long long)kc[ZT_CNT_UNIX]);
+		fprintf(stderr, "tls: %llu plaintext records, %llu ciphertext syscalls not captured, %llu unbound; ",
+			(unsigned long long)kc[ZT_CNT_TLS_EVENTS], (unsigned long long)kc[ZT_CNT_TLS_CIPHER],
+			(unsigned long long)kc[ZT_CNT_TLS_UNBOUND]);
 		zt_store_sink_finish(u.sink);
 		say_store_state(&u);
 

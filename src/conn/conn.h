@@ -84,6 +84,7 @@ struct zt_conn {
 	uint8_t infer_tries;
 	bool no_proto;        /* given up: nothing matched the first bytes */
 	bool nic;             /* its events come from a network tap (ZT_DF_NIC) */
+	bool tls;             /* its data is TLS plaintext (ZT_DF_TLS): ciphertext ignored */
 	void *pstate;         /* parser state */
 	void *stash;          /* a short first segment kept for inference */
 	uint32_t skip_seq[2]; /* last body end told to the kernel, by direction */

@@ -256,6 +256,7 @@ static void emit_span(struct zt_session *s, struct zt_conn *c, const struct zt_m
 		sp->server_port = c->lport;
 	}
 	sp->l4_protocol = c->l4;
+	sp->is_tls = c->tls;
 	/* Deterministic uid: the same recording gives the same uids. The peer
 	 * port tells apart the per-peer entries of one UDP socket. Hex by hand:
 	 * snprintf was a tenth of the pipeline's instructions. */
@@ -683,7 +684,9 @@ static void tell_body(struct zt_session *s, struct zt_conn *c, const struct zt_p
 	uint64_t left = ops->body_left(c->pstate, seg->dir);
 	uint32_t end;
 
-	if (left < BODY_SKIP_MIN || seg->dir > ZT_DIR_INGRESS)
+	/* TLS: plaintext lengths are not ciphertext seqs, and the kernel does
+	 * not copy its ciphertext anyway */
+	if (left < BODY_SKIP_MIN || seg->dir > ZT_DIR_INGRESS || c->tls)
 		return;
 	if (left > (1u << 30))
 		left = 1u << 30; /* seqs wrap at 4 GiB: stay well inside */
@@ -712,6 +715,29 @@ static void seg_of(struct zt_session *s, struct zt_conn *c, const struct zt_data
 	seg->trace_ctx = thread_ctx(s, c, ev, &seg->ctx_ambiguous);
 }
 
+/* The first TLS plaintext of a connection: what its ciphertext (the
+ * handshake, read before the socket was known to be TLS) made of it is
+ * dropped without spans, and inference starts over on the plaintext. */
+static void tls_adopt(struct zt_session *s, struct zt_conn *c)
+{
+	const struct zt_proto_ops *ops = zt_proto_by_id(c->l7);
+
+	s->st.tls_conns++;
+	stash_drop(c);
+	if (ops && c->pstate)
+		pstate_put(s, ops, c->pstate);
+	c->pstate = NULL;
+	while (c->phead) {
+		thread_req_done(s, c, (const struct zt_msg *)(const void *)c->phead->data);
+		zt_pend_remove(s->conns, c, NULL, c->phead);
+	}
+	c->l7 = 0;
+	c->no_proto = false;
+	c->infer_tries = 0;
+	c->role = ZT_ROLE_UNKNOWN;
+	c->tls = true;
+}
+
 static void on_data(struct zt_session *s, const struct zt_data_ev *ev)
 {
 	const uint8_t *payload = (const uint8_t *)(ev + 1);
@@ -723,6 +749,15 @@ static void on_data(struct zt_session *s, const struct zt_data_ev *ev)
 	if (created) {
 		s->st.conns_opened++;
 		c->nic = (ev->flags & ZT_DF_NIC) != 0;
+	}
+	if (ev->flags & ZT_DF_TLS) {
+		s->st.tls_events++;
+		if (!c->tls)
+			tls_adopt(s, c);
+	} else if (c->tls) {
+		/* ciphertext that came before the kernel knew the socket */
+		s->st.tls_cipher_ignored++;
+		return;
 	}
 	if (c->no_proto) {
 		s->st.segs_unclassified++;

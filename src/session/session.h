@@ -67,6 +67,9 @@ struct zt_session_stats {
 	uint64_t lost_sync;        /* messages in which framing was lost */
 	uint64_t ctx_collisions;   /* thread contexts overwritten in the tid table */
 	uint64_t ctx_ambiguous;    /* contexts serving 2+ requests at once: no thread links */
+	uint64_t tls_events;       /* TLS plaintext records (ZT_DF_TLS) */
+	uint64_t tls_conns;        /* connections whose plaintext replaced their ciphertext */
+	uint64_t tls_cipher_ignored; /* ciphertext records of such connections, not parsed */
 };
 
 typedef void (*zt_span_sink_fn)(void *ctx, const struct zt_span *s);

@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * tls.bpf.h - TLS plaintext from uprobes on TLS libraries. Included by
+ * ztrace.bpf.c (it uses its maps, scratch record and output path, and its
+ * syscall tracepoints call tls_on_syscall()); not a program of its own.
+ *
+ * OpenSSL (libssl.so 1.1 and 3.x, and the copy linked into node): uprobes
+ * on SSL_write, SSL_read, SSL_write_ex, SSL_read_ex at entry save the SSL
+ * pointer, the buffer and (the _ex forms) the pointer to the length per
+ * thread (zt_tls_thr); uretprobes at return take the length and emit one
+ * struct zt_data_ev with ZT_DF_TLS and the captured plaintext (the same
+ * capture cap as syscalls). Which library: the attach cookie (enum
+ * zt_tls_lib), set by user space per attached file (src/agent/tls_openssl.c).
+ *
+ * BINDING: a plaintext record carries the identity, labels and TCP seq of
+ * the socket whose ciphertext it is. Found in this order:
+ *
+ *  1. The syscall the library makes under the call. Between a call's entry
+ *     and its return, the thread's TCP socket syscalls (the tracepoints of
+ *     ztrace.bpf.c) are the library's own ciphertext I/O: the first one
+ *     gives the call its socket and its seq (write_seq / copied_seq at that
+ *     syscall's entry, the first ciphertext byte the call moved), and none
+ *     of them is emitted as data (ZT_CNT_TLS_CIPHER). This is OpenSSL on a
+ *     socket BIO: nginx, curl, python, most C programs.
+ *  2. The socket remembered for the SSL object (zt_tls_ssl, by tgid and
+ *     SSL pointer, refreshed by every call bound by rule 1 or 3): a read
+ *     served from OpenSSL's buffer without a syscall, and libraries whose
+ *     ciphertext goes through a memory BIO (Node: libuv reads and writes
+ *     the socket outside SSL_read/SSL_write). Its seq: a read takes the
+ *     seq of the last read syscall the thread made on that socket (the one
+ *     that brought the ciphertext into the library); a write takes the
+ *     socket's write_seq at return (a memory BIO's ciphertext is written
+ *     right after the call returns).
+ *  3. A first call with neither: a read that returns plaintext binds to the
+ *     socket of the thread's last read syscall (Node reads the ciphertext
+ *     with libuv, then calls SSL_read on the same thread); a write is kept
+ *     (one per thread, zt_tls_pend) until the thread's next write syscall,
+ *     whose socket and seq it takes, and which is not emitted (Node writes
+ *     the ciphertext right after SSL_write returns).
+ *
+ * LIMITS: rules 2 and 3 trust the thread's order of syscalls. A library
+ * that hands its ciphertext to another thread, or a thread that writes to
+ * another socket between SSL_write and the ciphertext write, binds wrong or
+ * not at all (a write still pending when the next SSL_write comes is
+ * counted in ZT_CNT_TLS_UNBOUND, as is a read with nothing to bind). An SSL
+ * object freed and its address reused is rebound at its next syscall (rule
+ * 1), not before. The seq of a read served from the library's buffer is the
+ * seq of the read syscall that filled it, which may hold earlier records
+ * too. A call whose return probe never runs (the thread died in it) leaves
+ * the thread "in a call": its syscalls are taken as ciphertext for at most
+ * TLS_CALL_STALE_NS, then traced normally again.
+ *
+ * Once a socket has been bound by rule 1 or 3 it is marked TLS in
+ * zt_socks (zt_sock_lbl.tls): its ciphertext syscalls outside library
+ * calls (the handshake's, Node's) are not captured either.
+ *
+ * For other stacks (Go's crypto/tls: bpf/gotls.bpf.h): call
+ * tls_call_begin() at the function's entry on the thread that runs it and
+ * tls_call_end() at its return(s) with the byte count; both key on the
+ * thread (pid_tgid), and the syscalls between them bind as rule 1 says.
+ */
+#ifndef ZT_TLS_BPF_H
+#define ZT_TLS_BPF_H
+
+/* Set by user space before load: false when `--no-tls` (then the
+ * syscall paths skip the per-thread lookup entirely). */
+const volatile bool tls_enabled = false;
+
+#define TLS_CALL_STALE_NS (30ULL * 1000000000ULL)
+
+/* A socket as a TLS record needs it: identity and labels. */
+struct tls_sock {
+	__u64 sk;
+	__u64 ino;
+	__u32 netns;
+	__s32 fd;
+	__u16 family;
+	__u16 lport;
+	__u16 rport;
+	__u16 _pad;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+/* Per thread (pid_tgid): the library call in flight, and the thread's
+ * last read syscall (rules 2 and 3 above). Created at the thread's first
+ * library call; threads that never make one have no entry, and their
+ * syscalls pay one failed lookup. */
+struct tls_thr {
+	__u64 ssl;      /* the library's connection object (SSL *), per tgid */
+	__u64 buf;      /* user buffer of the call */
+	__u64 lenp;     /* _ex: size_t * that receives the length, else 0 */
+	__u64 enter_ns;
+	__u8 active;    /* a call is in flight */
+	__u8 dir;       /* enum zt_dir */
+	__u8 lib;       /* enum zt_tls_lib */
+	__u8 bound;     /* rule 1: sock and seq are set */
+	__u8 last_ok;   /* last_in is set */
+	__u8 pend;      /* a write waits in zt_tls_pend for its socket (rule 3) */
+	__u8 _pad[2];
+	__u32 seq;      /* rule 1: seq of the first syscall under the call */
+	__u32 last_seq; /* copied_seq at the entry of the last read syscall */
+	__u64 pend_ssl; /* the SSL pointer of the pending write */
+	struct tls_sock sock;    /* rule 1 */
+	struct tls_sock last_in; /* the socket of the thread's last read syscall */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct tls_thr);
+} zt_tls_thr SEC(".maps");
+
+struct tls_ssl_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tls_ssl_key);
+	__type(value, struct tls_sock);
+} zt_tls_ssl SEC(".maps");
+
+/* A write whose socket is not known yet (rule 3): the record as built at
+ * return, a prefix of struct scratch, socket fields filled at the
+ * thread's next write syscall. */
+struct tls_pend {
+	struct zt_data_ev ev;
+	__u8 payload[ZT_PAYLOAD_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct tls_pend);
+} zt_tls_pend SEC(".maps");
+
+static __always_inline void tls_sock_of(struct tls_sock *so, __u64 sk, const struct inflight *io, int fd)
+{
+	so->sk = sk;
+	so->ino = io->ino;
+	so->netns = io->netns;
+	so->fd = fd;
+	so->family = io->family;
+	so->lport = io->lport;
+	so->rport = io->rport;
+	so->_pad = 0;
+	__builtin_memcpy(so->laddr, io->laddr, 16);
+	__builtin_memcpy(so->raddr, io->raddr, 16);
+}
+
+static __always_inline void tls_fill_sock(struct zt_data_ev *ev, const struct tls_sock *so)
+{
+	ev->sk = so->sk;
+	ev->sock_ino = so->ino;
+	ev->netns = so->netns;
+	ev->fd = so->fd;
+	ev->family = so->family;
+	ev->l4 = IPPROTO_TCP;
+	ev->lport = so->lport;
+	ev->rport = so->rport;
+	__builtin_memcpy(ev->laddr, so->laddr, 16);
+	__builtin_memcpy(ev->raddr, so->raddr, 16);
+}
+
+/* The socket carries TLS: its ciphertext syscalls stop being captured.
+ * The first marking clears `quiet` (set when the handshake matched no
+ * protocol in user space). */
+static __always_inline void tls_mark(const struct tls_sock *so)
+{
+	__u64 key = so->sk;
+	struct zt_sock_lbl *l = bpf_map_lookup_elem(&zt_socks, &key);
+
+	if (l && l->sock_ino == so->ino) {
+		if (!l->tls) {
+			l->tls = 1;
+			l->quiet = 0;
+		}
+		return;
+	}
+	if (!so->rport)
+		return;
+	struct zt_sock_lbl n = {
+		.sock_ino = so->ino,
+		.netns = so->netns,
+		.family = so->family,
+		.lport = so->lport,
+		.rport = so->rport,
+		.tls = 1,
+	};
+	__builtin_memcpy(n.laddr, so->laddr, 16);
+	__builtin_memcpy(n.raddr, so->raddr, 16);
+	bpf_map_update_elem(&zt_socks, &key, &n, BPF_ANY);
+}
+
+/* user space quieted the socket after its plaintext matched no protocol */
+static __always_inline bool tls_quiet(const struct tls_sock *so)
+{
+	__u64 key = so->sk;
+	struct zt_sock_lbl *l = bpf_map_lookup_elem(&zt_socks, &key);
+
+	return l && l->sock_ino == so->ino && l->tls && l->quiet;
+}
+
+static __always_inline void tls_remember(__u64 ssl, const struct tls_sock *so)
+{
+	struct tls_ssl_key k = {.ssl = ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
+
+	bpf_map_update_elem(&zt_tls_ssl, &k, so, BPF_ANY);
+}
+
+static __always_inline __u32 tls_write_seq(__u64 sk)
+{
+	struct tcp_sock *tp = (void *)sk;
+	return BPF_CORE_READ(tp, write_seq);
+}
+
+/* The pending write (rule 3) meets its ciphertext write: emitted with this
+ * socket and this syscall's seq. */
+static __always_inline void tls_flush_pend(struct tls_thr *t, __u64 id, const struct tls_sock *so, __u32 seq)
+{
+	struct tls_pend *p = bpf_map_lookup_elem(&zt_tls_pend, &id);
+	__u32 size;
+
+	t->pend = 0;
+	if (!p)
+		return;
+	tls_remember(t->pend_ssl, so);
+	tls_mark(so);
+	if (tls_quiet(so)) {
+		count(ZT_CNT_QUIET);
+		return;
+	}
+	tls_fill_sock(&p->ev, so);
+	p->ev.tcp_seq = seq;
+	p->ev.flags |= ZT_DF_HAS_SEQ;
+	size = p->ev.cap_len;
+	if (size > ZT_PAYLOAD_MAX)
+		size = ZT_PAYLOAD_MAX;
+	size += sizeof(struct zt_data_ev);
+	if (bpf_ringbuf_output(&zt_events, p, size, wakeup_flag())) {
+		count(ZT_CNT_RING_FULL);
+	} else {
+		count(ZT_CNT_EVENTS);
+		count(ZT_CNT_TLS_EVENTS);
+	}
+}
+
+/* Called at the entry of every labelled TCP/UDP socket syscall (io holds
+ * the labels and seq). Returns 1 when the syscall is a library's ciphertext
+ * and must not be captured. */
+static __always_inline int tls_on_syscall(struct sock *sk, const struct inflight *io, int fd)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_thr *t;
+
+	if (io->l4 != IPPROTO_TCP)
+		return 0;
+	t = bpf_map_lookup_elem(&zt_tls_thr, &id);
+	if (!t)
+		return 0;
+	if (io->dir == ZT_DIR_INGRESS) {
+		tls_sock_of(&t->last_in, (__u64)sk, io, fd);
+		t->last_seq = io->seq;
+		t->last_ok = 1;
+	}
+	if (t->active && bpf_ktime_get_ns() - t->enter_ns < TLS_CALL_STALE_NS) {
+		if (!t->bound) {
+			tls_sock_of(&t->sock, (__u64)sk, io, fd);
+			t->seq = io->seq;
+			t->bound = 1;
+			tls_mark(&t->sock);
+		}
+		count(ZT_CNT_TLS_CIPHER);
+		return 1;
+	}
+	if (t->pend && io->dir == ZT_DIR_EGRESS) {
+		struct tls_sock so;
+		tls_sock_of(&so, (__u64)sk, io, fd);
+		tls_flush_pend(t, id, &so, io->seq);
+		count(ZT_CNT_TLS_CIPHER);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- the library calls ---- */
+
+/* Entry of a library read/write on this thread. ssl: the connection
+ * object (the key of rule 2), buf: the plaintext buffer, lenp: where an
+ * _ex call stores the length (0 otherwise). */
+static __always_inline int tls_call_begin(__u64 ssl, __u64 buf, __u64 lenp, __u8 dir, __u8 lib)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_thr *t;
+
+	if ((id >> 32) == self_tgid)
+		return 0;
+	t = bpf_map_lookup_elem(&zt_tls_thr, &id);
+	if (!t) {
+		struct tls_thr z = {};
+		bpf_map_update_elem(&zt_tls_thr, &id, &z, BPF_NOEXIST);
+		t = bpf_map_lookup_elem(&zt_tls_thr, &id);
+		if (!t) {
+			count(ZT_CNT_MAP_FULL);
+			return 0;
+		}
+	}
+	t->ssl = ssl;
+	t->buf = buf;
+	t->lenp = lenp;
+	t->dir = dir;
+	t->lib = lib;
+	t->bound = 0;
+	t->enter_ns = bpf_ktime_get_ns();
+	t->active = 1;
+	return 0;
+}
+
+/* Return of the call begun on this thread: len plaintext bytes at the
+ * saved buffer (0: nothing moved, only the binding is kept). */
+static __always_inline int tls_call_end(__u64 len)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_thr *t = bpf_map_lookup_elem(&zt_tls_thr, &id);
+	struct tls_ssl_key k = {};
+	struct tls_sock *so = NULL;
+	struct zt_data_ev *ev;
+	struct scratch *s;
+	__u32 zero = 0, n, seq = 0;
+	bool has_seq = false;
+
+	if (!t || !t->active)
+		return 0;
+	t->active = 0;
+	k.ssl = t->ssl;
+	k.tgid = id >> 32;
+	if (t->bound) {
+		/* rule 1 */
+		bpf_map_update_elem(&zt_tls_ssl, &k, &t->sock, BPF_ANY);
+		so = &t->sock;
+		seq = t->seq;
+		has_seq = true;
+	} else if ((so = bpf_map_lookup_elem(&zt_tls_ssl, &k))) {
+		/* rule 2 */
+		if (len == 0)
+			return 0;
+		if (t->dir == ZT_DIR_EGRESS) {
+			seq = tls_write_seq(so->sk);
+			has_seq = true;
+		} else if (t->last_ok && t->last_in.sk == so->sk && t->last_in.ino == so->ino) {
+			seq = t->last_seq;
+			has_seq = true;
+		}
+	} else if (len > 0 && t->dir == ZT_DIR_INGRESS && t->last_ok) {
+		/* rule 3, read */
+		so = &t->last_in;
+		bpf_map_update_elem(&zt_tls_ssl, &k, so, BPF_ANY);
+		tls_mark(so);
+		seq = t->last_seq;
+		has_seq = true;
+	} else if (len == 0) {
+		return 0;
+	} else if (t->dir == ZT_DIR_INGRESS) {
+		count(ZT_CNT_TLS_UNBOUND);
+		return 0;
+	}
+	/* so == NULL here: rule 3, write (kept below) */
+	if (len == 0)
+		return 0;
+	if (so && tls_quiet(so)) {
+		count(ZT_CNT_QUIET);
+		return 0;
+	}
+	s = bpf_map_lookup_elem(&zt_scratch, &zero);
+	if (!s)
+		return 0;
+	ev = &s->ev;
+	fill_hdr(&ev->hdr, ZT_EV_DATA, 0);
+	ev->enter_ns = t->enter_ns;
+	ev->exit_ns = ev->hdr.ts_ns;
+	ev->bytes = len;
+	ev->tcp_seq = seq;
+	ev->flags = ZT_DF_TLS | (has_seq ? ZT_DF_HAS_SEQ : 0);
+	ev->dir = t->dir;
+	ev->syscall = t->dir == ZT_DIR_EGRESS ? ZT_SYS_TLS_WRITE : ZT_SYS_TLS_READ;
+	ev->tls_lib = t->lib;
+	__builtin_memset(ev->_pad, 0, sizeof(ev->_pad));
+	n = want_bytes(len);
+	if (n > ZT_PAYLOAD_MAX)
+		n = ZT_PAYLOAD_MAX;
+	if (bpf_probe_read_user(s->payload, n, (void *)t->buf))
+		n = 0;
+	if (!so) {
+		/* rule 3, write: the socket comes with the next write syscall */
+		ev->sk = 0;
+		ev->sock_ino = 0;
+		ev->cap_len = n;
+		if (n < len)
+			ev->flags |= ZT_DF_TRUNCATED;
+		if (t->pend)
+			count(ZT_CNT_TLS_UNBOUND); /* the older one never met its write */
+		if (bpf_map_update_elem(&zt_tls_pend, &id, s, BPF_ANY)) {
+			count(ZT_CNT_TLS_UNBOUND);
+			return 0;
+		}
+		t->pend = 1;
+		t->pend_ssl = t->ssl;
+		return 0;
+	}
+	tls_fill_sock(ev, so);
+	output(s, n);
+	count(ZT_CNT_TLS_EVENTS);
+	return 0;
+}
+
+/* OpenSSL: int SSL_write(SSL *, const void *buf, int num),
+ * int SSL_read(SSL *, void *buf, int num): the length is the return value.
+ * int SSL_write_ex(SSL *, const void *, size_t, size_t *written),
+ * int SSL_read_ex(SSL *, void *, size_t, size_t *readbytes): 1 on success,
+ * the length in *written / *readbytes. The attach cookie is the library
+ * (enum zt_tls_lib). */
+SEC("uprobe")
+int BPF_KPROBE(zt_ssl_write_enter, void *ssl, const void *buf, int num)
+{
+	return tls_call_begin((__u64)ssl, (__u64)buf, 0, ZT_DIR_EGRESS, (__u8)bpf_get_attach_cookie(ctx));
+}
+
+SEC("uprobe")
+int BPF_KPROBE(zt_ssl_read_enter, void *ssl, void *buf, int num)
+{
+	return tls_call_begin((__u64)ssl, (__u64)buf, 0, ZT_DIR_INGRESS, (__u8)bpf_get_attach_cookie(ctx));
+}
+
+SEC("uprobe")
+int BPF_KPROBE(zt_ssl_write_ex_enter, void *ssl, const void *buf, __u64 num, __u64 *written)
+{
+	return tls_call_begin((__u64)ssl, (__u64)buf, (__u64)written, ZT_DIR_EGRESS,
+			      (__u8)bpf_get_attach_cookie(ctx));
+}
+
+SEC("uprobe")
+int BPF_KPROBE(zt_ssl_read_ex_enter, void *ssl, void *buf, __u64 num, __u64 *readbytes)
+{
+	return tls_call_begin((__u64)ssl, (__u64)buf, (__u64)readbytes, ZT_DIR_INGRESS,
+			      (__u8)bpf_get_attach_cookie(ctx));
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(zt_ssl_ret, int ret)
+{
+	return tls_call_end(ret > 0 ? (__u64)ret : 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(zt_ssl_ex_ret, int ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_thr *t = bpf_map_lookup_elem(&zt_tls_thr, &id);
+	__u64 len = 0;
+
+	if (!t)
+		return 0;
+	if (ret == 1 && t->lenp)
+		bpf_probe_read_user(&len, sizeof(len), (void *)t->lenp);
+	return tls_call_end(len);
+}
+
+#endif /* ZT_TLS_BPF_H */
