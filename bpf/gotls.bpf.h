@@ -6,8 +6,7 @@
  * Probes, all uprobes placed by src/agent/gotls.c at file offsets that
  * src/agent/gobin.c found; the attach cookie indexes gotls_cfgs (one entry
  * per probed executable):
- *   zt_gotls_write_enter  crypto/tls.(*Conn).Write entry
- *   zt_gotls_write_ret    every RET instruction of (*Conn).Write
+ *   zt_gotls_write_enter  crypto/tls.(*Conn).Write entry: emits the record
  *   zt_gotls_read_enter   crypto/tls.(*Conn).Read entry
  *   zt_gotls_read_ret     every RET instruction of (*Conn).Read
  *   zt_gotls_decrypt      crypto/tls.(*halfConn).decrypt entry
@@ -16,13 +15,22 @@
  *
  * Go's register ABI (1.17+, ABIInternal): arguments and results in
  * RAX, RBX, RCX, RDI... on x86-64 (R0.. on arm64); the current g is in R14
- * (R28 on arm64) at every instruction of Go code. (*Conn).Write(b) gets
+ * (R28 on arm64) at every instruction of Go code. (*Conn).Read(b) gets
  * c=RAX, b.ptr=RBX, b.len=RCX and returns n=RAX, err=(RBX,RCX).
  *
- * State between entry and return is keyed by (tgid, g, direction), not by
- * thread: a Read that finds no data parks its goroutine in the netpoller
- * and may resume on another thread (M), but the g pointer stays the same
- * for the goroutine's life, and a goroutine runs one Read at a time.
+ * A Write is emitted at its entry, with the whole buffer: Go's Write
+ * writes all of it or fails with the connection broken. At its return
+ * would be too late: the peer's answer can be read (and emitted) by
+ * another goroutine on another CPU before the writing goroutine runs its
+ * RET, and the session would see the response before its request (seen
+ * on loopback: one exchange in ten on a keep-alive connection). The cost
+ * of emitting at entry: a failed Write's bytes are reported as sent.
+ *
+ * A Read is emitted at its return (the bytes are there only then). State
+ * from entry to return is keyed by (tgid, g), not by thread: a Read that
+ * finds no data parks its goroutine in the netpoller and may resume on
+ * another thread (M), but the g pointer stays the goroutine's for its
+ * life, and a goroutine runs one Read at a time.
  *
  * Socket: from the Go structures, not from a syscall under the call. The
  * syscall would have to be matched to the goroutine (the netpoller again),
@@ -98,8 +106,6 @@ struct gotls_call {
 	__u64 conn;     /* *tls.Conn */
 	__u64 buf, len; /* the []byte argument */
 	__u64 enter_ns;
-	__u32 seq;      /* Write: write_seq at entry */
-	__u32 _pad;
 };
 
 /* LRU: a call whose return we never see (a panic unwinding through it)
@@ -183,21 +189,94 @@ static __always_inline int gotls_sock(__u64 conn, const struct gotls_cfg *cfg, s
 	return 0;
 }
 
-static __always_inline __u32 gotls_seq(__u64 sk, __u8 dir)
+static __always_inline __u32 gotls_write_seq(__u64 sk)
 {
 	struct tcp_sock *tp = (void *)sk;
 
 	if (use_fast_path) {
 		tp = bpf_rdonly_cast((void *)sk, bpf_core_type_id_kernel(struct tcp_sock));
-		return dir == ZT_DIR_EGRESS ? tp->write_seq : tp->copied_seq;
+		return tp->write_seq;
 	}
-	return dir == ZT_DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+	return BPF_CORE_READ(tp, write_seq);
 }
 
-static __always_inline int gotls_enter(struct pt_regs *ctx, __u8 dir)
+/* copied_seq as a count of data bytes read: the peer's FIN takes a
+ * sequence number too, which the read that meets it adds to copied_seq (a
+ * response followed by the server's close comes in one read). Consumed iff
+ * a FIN came (RCV_SHUTDOWN) and copied_seq caught up with rcv_nxt, which
+ * the FIN advanced. */
+static __always_inline __u32 gotls_read_seq(__u64 skp)
+{
+	struct tcp_sock *tp = (void *)skp;
+	struct sock *sk = (void *)skp;
+	__u32 copied = BPF_CORE_READ(tp, copied_seq);
+	__u8 shut = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown);
+
+	if ((shut & 1) && copied == BPF_CORE_READ(tp, rcv_nxt))
+		copied--;
+	return copied;
+}
+
+/* Emits one plaintext record of so (ZT_DF_TLS, tls_lib Go). */
+static __always_inline void gotls_emit(const struct tls_sock *so, __u8 dir, __u64 enter_ns, __u64 buf, __u64 len,
+				       __u32 seq, bool has_seq)
+{
+	struct zt_data_ev *ev;
+	struct scratch *s;
+	__u32 zero = 0, n;
+
+	if (tls_quiet(so)) {
+		count(ZT_CNT_QUIET);
+		return;
+	}
+	s = bpf_map_lookup_elem(&zt_scratch, &zero);
+	if (!s)
+		return;
+	ev = &s->ev;
+	fill_hdr(&ev->hdr, ZT_EV_DATA, 0);
+	ev->enter_ns = enter_ns;
+	ev->exit_ns = ev->hdr.ts_ns;
+	tls_fill_sock(ev, so);
+	ev->tcp_seq = seq;
+	ev->flags = ZT_DF_TLS | (has_seq ? ZT_DF_HAS_SEQ : 0);
+	ev->dir = dir;
+	ev->syscall = dir == ZT_DIR_EGRESS ? ZT_SYS_TLS_WRITE : ZT_SYS_TLS_READ;
+	ev->tls_lib = ZT_TLS_GO;
+	__builtin_memset(ev->_pad, 0, sizeof(ev->_pad));
+	ev->bytes = len;
+	n = want_bytes(len);
+	if (n > ZT_PAYLOAD_MAX)
+		n = ZT_PAYLOAD_MAX;
+	if (bpf_probe_read_user(s->payload, n, (void *)buf))
+		n = 0;
+	output(s, n);
+	count(ZT_CNT_TLS_EVENTS);
+}
+
+SEC("uprobe")
+int zt_gotls_write_enter(struct pt_regs *ctx)
+{
+	struct gotls_cfg *cfg = gotls_cfg(ctx);
+	__u64 len = GO_ARG3(ctx);
+	struct tls_sock so;
+	__u64 t0;
+
+	if (!cfg || (bpf_get_current_pid_tgid() >> 32) == self_tgid || len == 0)
+		return 0;
+	t0 = bpf_ktime_get_ns();
+	if (gotls_sock(GO_ARG1(ctx), cfg, &so)) {
+		count(ZT_CNT_TLS_UNBOUND);
+		return 0;
+	}
+	gotls_emit(&so, ZT_DIR_EGRESS, t0, GO_ARG2(ctx), len, gotls_write_seq(so.sk), true);
+	return 0;
+}
+
+SEC("uprobe")
+int zt_gotls_read_enter(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct gotls_key key = {.tgid = id >> 32, .dir = dir, .g = GO_G(ctx)};
+	struct gotls_key key = {.tgid = id >> 32, .dir = ZT_DIR_INGRESS, .g = GO_G(ctx)};
 	struct gotls_cfg *cfg = gotls_cfg(ctx);
 	struct gotls_call c = {};
 
@@ -211,89 +290,32 @@ static __always_inline int gotls_enter(struct pt_regs *ctx, __u8 dir)
 	c.enter_ns = bpf_ktime_get_ns();
 	c.buf = GO_ARG2(ctx);
 	c.len = GO_ARG3(ctx);
-	if (dir == ZT_DIR_EGRESS)
-		c.seq = gotls_seq(c.so.sk, dir);
 	if (bpf_map_update_elem(&zt_gotls_calls, &key, &c, BPF_ANY))
 		count(ZT_CNT_MAP_FULL);
 	return 0;
 }
 
-static __always_inline int gotls_return(struct pt_regs *ctx, __u8 dir)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct gotls_key key = {.tgid = id >> 32, .dir = dir, .g = GO_G(ctx)};
-	struct gotls_call *c = bpf_map_lookup_elem(&zt_gotls_calls, &key);
-	__s64 ret = (__s64)GO_RET_N(ctx);
-	struct zt_data_ev *ev;
-	struct scratch *s;
-	__u32 zero = 0, n;
-
-	if (!c)
-		return 0;
-	s = bpf_map_lookup_elem(&zt_scratch, &zero);
-	/* n > 0 bytes moved; a Read's (0, EOF) is the peer's close_notify,
-	 * and the ciphertext's FIN is not reported for TLS sockets: the
-	 * session learns the close from the socket state */
-	if (!s || ret <= 0 || (__u64)ret > c->len)
-		goto out;
-	if (tls_quiet(&c->so)) {
-		count(ZT_CNT_QUIET);
-		goto out;
-	}
-	ev = &s->ev;
-	fill_hdr(&ev->hdr, ZT_EV_DATA, 0);
-	ev->enter_ns = c->enter_ns;
-	ev->exit_ns = ev->hdr.ts_ns;
-	tls_fill_sock(ev, &c->so);
-	ev->tcp_seq = c->seq;
-	ev->flags = ZT_DF_TLS | (dir == ZT_DIR_EGRESS ? ZT_DF_HAS_SEQ : 0);
-	if (dir == ZT_DIR_INGRESS) {
-		struct gotls_rkey rk = {.tgid = key.tgid, .conn = c->conn};
-		__u32 *seq = bpf_map_lookup_elem(&zt_gotls_recseq, &rk);
-		if (seq) {
-			ev->tcp_seq = *seq;
-			ev->flags |= ZT_DF_HAS_SEQ;
-		}
-	}
-	ev->dir = dir;
-	ev->syscall = dir == ZT_DIR_EGRESS ? ZT_SYS_TLS_WRITE : ZT_SYS_TLS_READ;
-	ev->tls_lib = ZT_TLS_GO;
-	__builtin_memset(ev->_pad, 0, sizeof(ev->_pad));
-	ev->bytes = ret;
-	n = want_bytes(ret);
-	if (n > ZT_PAYLOAD_MAX)
-		n = ZT_PAYLOAD_MAX;
-	if (bpf_probe_read_user(s->payload, n, (void *)c->buf))
-		n = 0;
-	output(s, n);
-	count(ZT_CNT_TLS_EVENTS);
-out:
-	bpf_map_delete_elem(&zt_gotls_calls, &key);
-	return 0;
-}
-
-SEC("uprobe")
-int zt_gotls_write_enter(struct pt_regs *ctx)
-{
-	return gotls_enter(ctx, ZT_DIR_EGRESS);
-}
-
-SEC("uprobe")
-int zt_gotls_write_ret(struct pt_regs *ctx)
-{
-	return gotls_return(ctx, ZT_DIR_EGRESS);
-}
-
-SEC("uprobe")
-int zt_gotls_read_enter(struct pt_regs *ctx)
-{
-	return gotls_enter(ctx, ZT_DIR_INGRESS);
-}
-
+/* At every RET of (*Conn).Read: n in the first result register. (0, EOF)
+ * is the peer's close_notify: nothing to report (the socket's close comes
+ * from its state change). */
 SEC("uprobe")
 int zt_gotls_read_ret(struct pt_regs *ctx)
 {
-	return gotls_return(ctx, ZT_DIR_INGRESS);
+	__u64 id = bpf_get_current_pid_tgid();
+	struct gotls_key key = {.tgid = id >> 32, .dir = ZT_DIR_INGRESS, .g = GO_G(ctx)};
+	struct gotls_call *c = bpf_map_lookup_elem(&zt_gotls_calls, &key);
+	__s64 ret = (__s64)GO_RET_N(ctx);
+	struct gotls_cfg *cfg = gotls_cfg(ctx);
+
+	if (!c)
+		return 0;
+	if (cfg && ret > 0 && (__u64)ret <= c->len) {
+		struct gotls_rkey rk = {.tgid = key.tgid, .conn = c->conn};
+		__u32 *seq = cfg->off_in ? bpf_map_lookup_elem(&zt_gotls_recseq, &rk) : NULL;
+		gotls_emit(&c->so, ZT_DIR_INGRESS, c->enter_ns, c->buf, ret, seq ? *seq : 0, seq != NULL);
+	}
+	bpf_map_delete_elem(&zt_gotls_calls, &key);
+	return 0;
 }
 
 /* (*halfConn).decrypt(record []byte): hc=ARG1, record=(ARG2, ARG3). Only
@@ -323,7 +345,7 @@ int zt_gotls_decrypt(struct pt_regs *ctx)
 		return 0;
 	if (gotls_sock(conn, cfg, &so))
 		return 0;
-	seq = gotls_seq(so.sk, ZT_DIR_INGRESS) - (__u32)(raw.len - raw.off) - (__u32)reclen;
+	seq = gotls_read_seq(so.sk) - (__u32)(raw.len - raw.off) - (__u32)reclen;
 	struct gotls_rkey rk = {.tgid = id >> 32, .conn = conn};
 	bpf_map_update_elem(&zt_gotls_recseq, &rk, &seq, BPF_ANY);
 	return 0;

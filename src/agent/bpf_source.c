@@ -117,7 +117,6 @@ static void tls_setup(struct zt_bpf_source *s)
 	s->gotls = zt_gotls_register(s->uprobes,
 				     &(struct zt_gotls_progs){
 					 .write_enter = s->skel->progs.zt_gotls_write_enter,
-					 .write_ret = s->skel->progs.zt_gotls_write_ret,
 					 .read_enter = s->skel->progs.zt_gotls_read_enter,
 					 .read_ret = s->skel->progs.zt_gotls_read_ret,
 					 .decrypt = s->skel->progs.zt_gotls_decrypt,

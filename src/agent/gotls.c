@@ -5,7 +5,8 @@
  * Per executable: inspect it (gobin.c); if probeable, write its struct
  * gotls_cfg into zt_gotls_cfgs at a fresh index and attach, with that index
  * as the BPF cookie, an entry probe on (*Conn).Write and (*Conn).Read, a
- * probe on each of their return instructions, and an entry probe on
+ * probe on each return instruction of Read (Writes are emitted at entry:
+ * bpf/gotls.bpf.h says why), and an entry probe on
  * (*halfConn).decrypt (record seqs, only where the tls.Conn offsets of the
  * Go version are known).
  */
@@ -61,7 +62,7 @@ static int attach(struct zt_gotls *t, struct zt_uprobe_mgr *m, struct bpf_progra
 	return rc;
 }
 
-/* Attaches the probes of one probeable executable. The returns go first:
+/* Attaches the probes of one probeable executable. Read's returns go first:
  * an entry whose returns are not in place yet would only leave a stale
  * entry in the (LRU) call map. */
 static int attach_bin(struct zt_gotls *t, struct zt_uprobe_mgr *m, const struct zt_uprobe_file *f,
@@ -89,9 +90,6 @@ static int attach_bin(struct zt_gotls *t, struct zt_uprobe_mgr *m, const struct 
 		return rc;
 	}
 	t->nbin++;
-	for (uint32_t i = 0; i < w->nret; i++)
-		if ((rc = attach(t, m, t->p.write_ret, f, w->ret_off[i], idx, err, errsz)))
-			return rc;
 	for (uint32_t i = 0; i < r->nret; i++)
 		if ((rc = attach(t, m, t->p.read_ret, f, r->ret_off[i], idx, err, errsz)))
 			return rc;
@@ -133,9 +131,8 @@ static int gotls_match(void *ctx, struct zt_uprobe_mgr *m, const struct zt_uprob
 		return rc;
 	t->st.probed++;
 	zt_gotls_offsets(g.major, g.minor, &off_in, &off_raw);
-	fprintf(stderr, "ztrace: tls: probing Go crypto/tls in %s (%s%s, %u+%u returns%s; seen in pid %u, %s)\n",
-		f->path, g.version, g.has_symtab ? "" : ", stripped", g.fn[ZT_GOFN_CONN_WRITE].nret,
-		g.fn[ZT_GOFN_CONN_READ].nret,
+	fprintf(stderr, "ztrace: tls: probing Go crypto/tls in %s (%s%s, %u returns of Read%s; seen in pid %u, %s)\n",
+		f->path, g.version, g.has_symtab ? "" : ", stripped", g.fn[ZT_GOFN_CONN_READ].nret,
 		off_in && g.fn[ZT_GOFN_DECRYPT].found ? "" : ", reads without TCP seq: tls.Conn layout unknown",
 		f->pid, f->comm);
 	return ZT_UPROBE_ATTACHED;

@@ -21,7 +21,7 @@ struct bpf_program;
 struct zt_uprobe_mgr;
 
 struct zt_gotls_progs {
-	struct bpf_program *write_enter, *write_ret, *read_enter, *read_ret, *decrypt;
+	struct bpf_program *write_enter, *read_enter, *read_ret, *decrypt;
 	int cfg_map_fd; /* zt_gotls_cfgs */
 };
 
