@@ -68,13 +68,28 @@ def func_offsets(binary):
 
 
 def tracefs_uprobes(binary, offs, on):
-    with open(os.path.join(TRACEFS, "uprobe_events"), "a") as f:
+    # O_APPEND without a seek: tracefs refuses Python's "a" mode (EINVAL)
+    fd = os.open(os.path.join(TRACEFS, "uprobe_events"), os.O_WRONLY | os.O_APPEND)
+    try:
         for name, off in sorted(offs.items()):
-            f.write(f"p:{GROUP}/{name} {binary}:0x{off:x}\n" if on else f"-:{GROUP}/{name}\n")
-            f.flush()
+            os.write(fd, (f"p:{GROUP}/{name} {binary}:0x{off:x}\n" if on else f"-:{GROUP}/{name}\n").encode())
+    finally:
+        os.close(fd)
     if on:
         with open(os.path.join(TRACEFS, "events", GROUP, "enable"), "w") as f:
             f.write("1")
+
+
+def bpf_prog_stats():
+    """{program name: (run_time_ns, run_cnt)} of ztrace's Go TLS programs
+    (kernel.bpf_stats_enabled must be on)."""
+    r = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True)
+    out = {}
+    for p in json.loads(r.stdout or "[]"):
+        if p.get("name", "").startswith("zt_gotls"):
+            t, c = out.get(p["name"], (0, 0))
+            out[p["name"]] = (t + p.get("run_time_ns", 0), c + p.get("run_cnt", 0))
+    return out
 
 
 def run_once(binary, mode, offs=None):
@@ -88,6 +103,11 @@ def run_once(binary, mode, offs=None):
         r = subprocess.run([binary, "-n", str(N), "-size", str(SIZE), "-wait", "500ms"], check=True,
                            capture_output=True, text=True, timeout=600)
         res = json.loads(r.stdout)
+        if zt and mode == "gotls":
+            # the BPF programs' own time (bpf_stats on for the whole run:
+            # it adds a clock read per program run, in every mode alike
+            # only here, hence measured in gotls runs only)
+            res["bpf"] = bpf_prog_stats()
     finally:
         if mode == "uprobe":
             with open(os.path.join(TRACEFS, "events", GROUP, "enable"), "w") as f:
@@ -106,6 +126,8 @@ def run_once(binary, mode, offs=None):
 def main():
     lock = benchlib.bench_lock()  # noqa: F841 (held until exit)
     tmp = tempfile.mkdtemp(prefix="zt-gotls-bench-")
+    with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+        stats0 = f.read().strip()
     try:
         binary = build(tmp)
         offs = func_offsets(binary)
@@ -113,7 +135,13 @@ def main():
         for _ in range(ROUNDS):
             for mode in ("bare", "notls", "gotls", "uprobe", "uprobe", "gotls", "notls", "bare"):
                 runs[mode].append(run_once(binary, mode, offs))
+        # one more gotls run with the kernel's BPF run-time stats on
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write("1")
+        stats_run = run_once(binary, "gotls", offs)
     finally:
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write(stats0)
         shutil.rmtree(tmp, ignore_errors=True)
     med = {m: median([r["ns_per_call"] for r in rs]) for m, rs in runs.items()}
     probes = med["gotls"] - med["notls"]
@@ -122,12 +150,21 @@ def main():
     rows = [{"mode": m, "median_ns_per_call": round(med[m]), "runs": len(rs),
              "ns_per_call_each": [round(r["ns_per_call"]) for r in rs]} for m, rs in runs.items()]
     hit = med["uprobe"] - med["bare"]
+    bpf = stats_run.get("bpf", {})
+    hits = sum(c for t, c in bpf.values())
+    bpf_ns = sum(t for t, c in bpf.values())
+    for name, (t, c) in sorted(bpf.items()):
+        rows.append({"mode": f"bpf {name}", "median_ns_per_call": round(t / c) if c else None, "runs": 1,
+                     "ns_per_call_each": [f"{c} runs"]})
     figures = [
         fig("Go TLS probes: added ns per (*tls.Conn).Read/Write call", round(probes), "ns"),
         fig("one plain uprobe hit (tracefs, no BPF) on this machine", round(hit), "ns"),
         fig("ztrace in all: added ns per Go TLS call", round(whole), "ns"),
         fig("Go TLS call, bare (64 B round trips over loopback)", round(med["bare"]), "ns"),
         fig("ratio gotls / notls", round(med["gotls"] / med["notls"], 3)),
+        fig("uprobe hits per Go TLS call", round(hits / stats_run["calls"], 2) if hits else None),
+        fig("BPF program time per Go TLS call (the rest is the uprobe trap)",
+            round(bpf_ns / stats_run["calls"]) if hits else None, "ns"),
     ]
     notes = [f"{N} round trips of {SIZE} B per run, 4 tls.Conn calls each (client Write+Read, server "
              f"Read+Write); medians over {2 * ROUNDS} runs per mode",

@@ -275,7 +275,8 @@ static void read_symtab(const struct img *im, struct zt_gobin *g)
 /* Stripped binaries: the function table the Go runtime keeps for itself. */
 static void read_pclntab(const struct img *im, struct zt_gobin *g)
 {
-	const Elf64_Shdr *s = section(im, ".gopclntab");
+	/* PIE (and other relro builds) name it .data.rel.ro.gopclntab */
+	const Elf64_Shdr *s = section(im, ".gopclntab") ?: section(im, ".data.rel.ro.gopclntab");
 	const uint8_t *t;
 	uint64_t tl, nfunc, text = 0, fnameoff, pcln;
 	uint32_t magic;
@@ -301,6 +302,14 @@ static void read_pclntab(const struct img *im, struct zt_gobin *g)
 		esz = ps;
 	} else {
 		text = rd_uptr(t + 8 + 2 * ps, ps);
+		/* a PIE's textStart is filled by a dynamic relocation: 0 in
+		 * the file; runtime.text is the start of .text */
+		if (text == 0) {
+			const Elf64_Shdr *tx = section(im, ".text");
+			if (!tx)
+				return;
+			text = tx->sh_addr;
+		}
 		fnameoff = rd_uptr(t + 8 + 3 * ps, ps);
 		pcln = rd_uptr(t + 8 + 7 * ps, ps);
 		esz = 4;
@@ -412,7 +421,7 @@ int zt_gobin_inspect_mem(const uint8_t *img, size_t len, struct zt_gobin *out, c
 	read_symtab(&im, out);
 	if (out->is_go && (!out->fn[ZT_GOFN_CONN_WRITE].found || !out->fn[ZT_GOFN_CONN_READ].found))
 		read_pclntab(&im, out);
-	else if (!out->is_go && section(&im, ".gopclntab"))
+	else if (!out->is_go && (section(&im, ".gopclntab") || section(&im, ".data.rel.ro.gopclntab")))
 		read_pclntab(&im, out);
 	if (!out->is_go)
 		return 0;

@@ -49,6 +49,7 @@ static int setup(void **state)
 	       "go build -o srv %s/tests/e2e/gotls/server/main.go && "
 	       "go build -ldflags='-s -w' -o srv-sw %s/tests/e2e/gotls/server/main.go && "
 	       "cp srv srv-strip && strip srv-strip && "
+
 	       "go tool nm -size srv > nm.txt && "
 	       "go run %s/tests/data/gotls/offsets/main.go > offsets.txt",
 	       dir, dir, dir, getcwd((char[512]){0}, 512), getcwd((char[512]){0}, 512),
@@ -268,6 +269,60 @@ static void test_truncated_and_corrupt(void **state)
 	free(img);
 }
 
+/* The ELF files in tests/data/fuzz/gobin (make_seeds.py): layouts Go 1.19 does not
+ * write (1.16/1.17 pclntab and buildinfo), at known offsets */
+static void check_synthetic(const struct zt_gobin *g, bool symtab)
+{
+	static const uint64_t wr[] = {0x1006, 0x100a}, rd[] = {0x1022, 0x1026, 0x102a};
+	const struct zt_gobin_func *w = &g->fn[ZT_GOFN_CONN_WRITE], *r = &g->fn[ZT_GOFN_CONN_READ];
+
+	assert_true(g->is_go);
+	assert_int_equal(g->has_symtab, symtab);
+	assert_true(w->found && r->found && g->fn[ZT_GOFN_DECRYPT].found);
+	assert_int_equal(w->addr, 0x401000);
+	assert_int_equal(w->entry_off, 0x1000);
+	assert_int_equal(r->entry_off, 0x1020);
+	assert_int_equal(g->fn[ZT_GOFN_DECRYPT].entry_off, 0x1040);
+	/* symtab: the code's own size; pclntab: up to the next function */
+	assert_int_equal(w->size, symtab ? 11 : 32);
+	assert_int_equal(w->nret, 2);
+	assert_memory_equal(w->ret_off, wr, sizeof(wr));
+	assert_int_equal(r->nret, 3);
+	assert_memory_equal(r->ret_off, rd, sizeof(rd));
+}
+
+static void test_synthetic_layouts(void **state)
+{
+	struct zt_gobin g;
+	char err[256];
+	const char *why;
+
+	(void)state;
+	assert_int_equal(zt_gobin_inspect("tests/data/fuzz/gobin/go119.elf", &g, err, sizeof(err)), 0);
+	check_synthetic(&g, true);
+	assert_string_equal(g.version, "go1.19.8");
+	assert_int_equal(zt_gobin_inspect("tests/data/fuzz/gobin/go119-stripped.elf", &g, err, sizeof(err)), 0);
+	check_synthetic(&g, false);
+	assert_true(zt_gobin_probeable(&g, NULL));
+	/* pointer-style buildinfo, 0xfffffffa pclntab */
+	assert_int_equal(zt_gobin_inspect("tests/data/fuzz/gobin/go117.elf", &g, err, sizeof(err)), 0);
+	check_synthetic(&g, false);
+	assert_string_equal(g.version, "go1.17.13");
+	assert_int_equal(g.minor, 17);
+	assert_true(zt_gobin_probeable(&g, NULL));
+	/* -buildmode=pie (ET_DYN) names the table .data.rel.ro.gopclntab (a
+	 * real PIE build would make this test rebuild the standard library) */
+	assert_int_equal(zt_gobin_inspect("tests/data/fuzz/gobin/go119-pie-stripped.elf", &g, err, sizeof(err)), 0);
+	check_synthetic(&g, false);
+	assert_true(g.pie);
+	assert_true(zt_gobin_probeable(&g, NULL));
+	assert_int_equal(zt_gobin_inspect("tests/data/fuzz/gobin/go116.elf", &g, err, sizeof(err)), 0);
+	check_synthetic(&g, false);
+	assert_int_equal(g.minor, 16);
+	assert_false(zt_gobin_probeable(&g, &why));
+	assert_non_null(strstr(why, "before 1.17"));
+}
+
 static void test_find_rets(void **state)
 {
 	/* mov %rax,%rbx; ret; nop; ret; int3 padding */
@@ -345,6 +400,7 @@ int main(void)
 	    cmocka_unit_test(test_linker_stripped), cmocka_unit_test(test_not_go),
 	    cmocka_unit_test(test_truncated_and_corrupt), cmocka_unit_test(test_find_rets),
 	    cmocka_unit_test(test_version_gate), cmocka_unit_test(test_conn_offsets),
+	    cmocka_unit_test(test_synthetic_layouts),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
