@@ -10,7 +10,7 @@
  * thread (zt_tls_thr); uretprobes at return take the length and emit one
  * struct zt_data_ev with ZT_DF_TLS and the captured plaintext (the same
  * capture cap as syscalls). Which library: the attach cookie (enum
- * zt_tls_lib), set by user space per attached file (src/agent/tls_openssl.c).
+ * zt_tls_lib), set by user space per attached file (src/agent/uprobe_tls.c).
  *
  * BINDING: a plaintext record carries the identity, labels and TCP seq of
  * the socket whose ciphertext it is. Found in this order:
@@ -19,38 +19,42 @@
  *     and its return, the thread's TCP socket syscalls (the tracepoints of
  *     ztrace.bpf.c) are the library's own ciphertext I/O: the first one
  *     gives the call its socket and its seq (write_seq / copied_seq at that
- *     syscall's entry, the first ciphertext byte the call moved), and none
+ *     syscall's entry, the first ciphertext byte the call moved; for a
+ *     read, the last 5-byte record-header read's: the record the plaintext
+ *     came from, after records the call consumed first), and none
  *     of them is emitted as data (ZT_CNT_TLS_CIPHER). This is OpenSSL on a
  *     socket BIO: nginx, curl, python, most C programs.
- *  2. The socket remembered for the SSL object (zt_tls_ssl, by tgid and
- *     SSL pointer, refreshed by every call bound by rule 1 or 3): a read
- *     served from OpenSSL's buffer without a syscall, and libraries whose
- *     ciphertext goes through a memory BIO (Node: libuv reads and writes
- *     the socket outside SSL_read/SSL_write). Its seq: a read takes the
- *     seq of the last read syscall the thread made on that socket (the one
- *     that brought the ciphertext into the library); a write takes the
- *     socket's write_seq at return (a memory BIO's ciphertext is written
- *     right after the call returns).
- *  3. A first call with neither: a read that returns plaintext binds to the
- *     socket of the thread's last read syscall (Node reads the ciphertext
- *     with libuv, then calls SSL_read on the same thread); a write is kept
- *     (one per thread, zt_tls_pend) until the thread's next write syscall,
- *     whose socket and seq it takes, and which is not emitted (Node writes
- *     the ciphertext right after SSL_write returns).
+ *  2. A read without a syscall under it: the socket remembered for the SSL
+ *     object (zt_tls_ssl, by tgid and SSL pointer, refreshed by every call
+ *     bound otherwise, dropped once that socket closed: SSL addresses are
+ *     reused) when the thread's last read syscall was on it, else that
+ *     last read's socket (rule 3). Served from OpenSSL's buffer, or a
+ *     library whose ciphertext goes through a memory BIO (Node: libuv
+ *     reads the socket, then calls SSL_read on the same thread).
+ *  3. A write without a syscall under it (Node: libuv writes the
+ *     ciphertext right after SSL_write returns) waits, one per thread, in
+ *     zt_tls_pend until the thread's next write syscall, which gives it its
+ *     socket and is not captured.
+ *  The seq of a memory-BIO plaintext (2, 3) is that of its own record in
+ *  the read's or write's buffer, found by walking its record headers
+ *  (tls_rec_offset): such a buffer often starts with other records (a TLS
+ *  1.3 client's Finished before its first request, a server's session
+ *  tickets before its first response). For OpenSSL on a socket BIO (1), a
+ *  read takes the seq of its last 5-byte record-header read (OpenSSL reads
+ *  a header alone, then the body, unless read-ahead is on).
  *
  * LIMITS: rules 2 and 3 trust the thread's order of syscalls. A library
  * that hands its ciphertext to another thread, or a thread that writes to
  * another socket between SSL_write and the ciphertext write, binds wrong or
- * not at all (a write still pending when the next SSL_write comes is
- * counted in ZT_CNT_TLS_UNBOUND, as is a read with nothing to bind). An SSL
- * object freed and its address reused is rebound at its next syscall (rule
- * 1), not before. The seq of a read served from the library's buffer is the
- * seq of the read syscall that filled it, which may hold earlier records
- * too. A call whose return probe never runs (the thread died in it) leaves
- * the thread "in a call": its syscalls are taken as ciphertext for at most
- * TLS_CALL_STALE_NS, then traced normally again.
+ * not at all (a write still pending when the thread's next SSL_write comes
+ * is counted in ZT_CNT_TLS_UNBOUND, as is a read with nothing to bind). The
+ * record walk knows AEAD ciphers only (every TLS 1.3 suite, TLS 1.2 GCM and
+ * ChaCha20): with CBC suites, memory-BIO plaintexts take their buffer's
+ * seq, which may not link. A call whose return probe never runs (the
+ * thread died in it) leaves the thread "in a call": its syscalls are taken
+ * as ciphertext for at most TLS_CALL_STALE_NS, then traced normally again.
  *
- * Once a socket has been bound by rule 1 or 3 it is marked TLS in
+ * Once a socket has been bound by any rule it is marked TLS in
  * zt_socks (zt_sock_lbl.tls): its ciphertext syscalls outside library
  * calls (the handshake's, Node's) are not captured either.
  *
@@ -97,10 +101,15 @@ struct tls_thr {
 	__u8 bound;     /* rule 1: sock and seq are set */
 	__u8 last_ok;   /* last_in is set */
 	__u8 pend;      /* a write waits in zt_tls_pend for its socket (rule 3) */
-	__u8 _pad[2];
+	__u8 rec_ok;    /* rec_seq is set */
+	__u8 _pad[1];
+	__u32 rec_seq;  /* rule 1, reads: seq of the last record-header read */
 	__u32 seq;      /* rule 1: seq of the first syscall under the call */
 	__u32 last_seq; /* copied_seq at the entry of the last read syscall */
 	__u64 pend_ssl; /* the SSL pointer of the pending write */
+	__u64 last_buf; /* user buffer of the last read syscall (read/recvfrom), or 0 */
+	__u32 walk_off; /* records of last_buf before it were claimed by earlier calls */
+	__u32 _pad2;
 	struct tls_sock sock;    /* rule 1 */
 	struct tls_sock last_in; /* the socket of the thread's last read syscall */
 };
@@ -207,6 +216,16 @@ static __always_inline bool tls_quiet(const struct tls_sock *so)
 	return l && l->sock_ino == so->ino && l->tls && l->quiet;
 }
 
+/* The socket is still the one remembered: its labels are cached under
+ * the same inode (the cache entry goes when the socket closes). */
+static __always_inline bool tls_sock_live(const struct tls_sock *so)
+{
+	__u64 key = so->sk;
+	struct zt_sock_lbl *l = bpf_map_lookup_elem(&zt_socks, &key);
+
+	return l && l->sock_ino == so->ino;
+}
+
 static __always_inline void tls_remember(__u64 ssl, const struct tls_sock *so)
 {
 	struct tls_ssl_key k = {.ssl = ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
@@ -220,12 +239,70 @@ static __always_inline __u32 tls_write_seq(__u64 sk)
 	return BPF_CORE_READ(tp, write_seq);
 }
 
+/* Where the record carrying n plaintext bytes starts in a ciphertext
+ * buffer of avail bytes (offset), or -1. A memory BIO's reads and writes
+ * carry several records: a TLS 1.3 client's Finished goes out with its
+ * first request, a server's session tickets with its first response. The
+ * records are walked by their headers; the first application-data record
+ * whose length is n plus an AEAD overhead (16: TLS 1.2 ChaCha20; 17: TLS
+ * 1.3; 24: TLS 1.2 GCM) is taken. CBC ciphers, or a buffer no longer the
+ * caller's, find none: the caller then takes the buffer's own seq. */
+#define TLS_REC_WALK 8
+static __always_inline int tls_rec_offset(__u64 buf, __u32 avail, __u64 n, __u32 from, __u32 *reclen)
+{
+	__u32 off = from;
+
+	if (!buf)
+		return -1;
+	for (int i = 0; i < TLS_REC_WALK; i++) {
+		__u8 h[5];
+		__u32 rl;
+
+		if (off + 5 > avail || bpf_probe_read_user(h, sizeof(h), (void *)(buf + off)))
+			break;
+		rl = ((__u32)h[3] << 8) | h[4];
+		if (h[0] == 23 && (rl == n + 16 || rl == n + 17 || rl == n + 24)) {
+			*reclen = 5 + rl;
+			return (int)off;
+		}
+		off += 5 + rl;
+	}
+	return -1;
+}
+
+/* The seq of a read's plaintext (n bytes) when the thread's last read
+ * syscall was on its socket: that read brought its record, maybe after
+ * others. Its buffer is still the caller's while the library decrypts it
+ * (Node's libuv buffer, OpenSSL's read-ahead buffer); the bytes it holds
+ * are those up to copied_seq now. Successive calls served from one read
+ * claim its records in order (walk_off). Returns false when no record
+ * matches (the buffer holds a record body: OpenSSL without read-ahead). */
+static __always_inline bool tls_read_seq(struct tls_thr *t, __u64 n, __u32 *seq)
+{
+	struct tcp_sock *tp = (void *)t->last_in.sk;
+	__u32 avail, reclen = 0;
+	int off;
+
+	if (!t->last_buf)
+		return false;
+	avail = BPF_CORE_READ(tp, copied_seq) - t->last_seq;
+	off = tls_rec_offset(t->last_buf, avail, n, t->walk_off, &reclen);
+	if (off < 0)
+		return false;
+	t->walk_off = (__u32)off + reclen;
+	*seq = t->last_seq + (__u32)off;
+	return true;
+}
+
 /* The pending write (rule 3) meets its ciphertext write: emitted with this
- * socket and this syscall's seq. */
-static __always_inline void tls_flush_pend(struct tls_thr *t, __u64 id, const struct tls_sock *so, __u32 seq)
+ * socket, and the seq of its record in that write (buf, avail: the write's
+ * first buffer) or the write's own. */
+static __always_inline void tls_flush_pend(struct tls_thr *t, __u64 id, const struct tls_sock *so, __u32 seq,
+					   __u64 buf, __u64 avail)
 {
 	struct tls_pend *p = bpf_map_lookup_elem(&zt_tls_pend, &id);
-	__u32 size;
+	__u32 size, reclen;
+	int off;
 
 	t->pend = 0;
 	if (!p)
@@ -237,12 +314,14 @@ static __always_inline void tls_flush_pend(struct tls_thr *t, __u64 id, const st
 		return;
 	}
 	tls_fill_sock(&p->ev, so);
-	p->ev.tcp_seq = seq;
+	off = tls_rec_offset(buf, avail > 0xffff ? 0xffff : (__u32)avail, p->ev.bytes, 0, &reclen);
+	p->ev.tcp_seq = off < 0 ? seq : seq + (__u32)off;
 	p->ev.flags |= ZT_DF_HAS_SEQ;
 	size = p->ev.cap_len;
 	if (size > ZT_PAYLOAD_MAX)
 		size = ZT_PAYLOAD_MAX;
 	size += sizeof(struct zt_data_ev);
+	p->ev.hdr.size = size;
 	if (bpf_ringbuf_output(&zt_events, p, size, wakeup_flag())) {
 		count(ZT_CNT_RING_FULL);
 	} else {
@@ -252,11 +331,14 @@ static __always_inline void tls_flush_pend(struct tls_thr *t, __u64 id, const st
 }
 
 /* Called at the entry of every labelled TCP/UDP socket syscall (io holds
- * the labels and seq). Returns 1 when the syscall is a library's ciphertext
- * and must not be captured. */
-static __always_inline int tls_on_syscall(struct sock *sk, const struct inflight *io, int fd)
+ * the labels and seq; sys, ubuf, ucnt: the syscall and its buffer
+ * arguments). Returns 1 when the syscall is a library's ciphertext and
+ * must not be captured. */
+static __always_inline int tls_on_syscall(struct sock *sk, const struct inflight *io, int fd, __u8 sys, __u64 ubuf,
+					  __u64 ucnt)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	bool plain_buf = sys == ZT_SYS_READ || sys == ZT_SYS_RECVFROM || sys == ZT_SYS_WRITE || sys == ZT_SYS_SENDTO;
 	struct tls_thr *t;
 
 	if (io->l4 != IPPROTO_TCP)
@@ -267,6 +349,8 @@ static __always_inline int tls_on_syscall(struct sock *sk, const struct inflight
 	if (io->dir == ZT_DIR_INGRESS) {
 		tls_sock_of(&t->last_in, (__u64)sk, io, fd);
 		t->last_seq = io->seq;
+		t->last_buf = plain_buf ? ubuf : 0;
+		t->walk_off = 0;
 		t->last_ok = 1;
 	}
 	if (t->active && bpf_ktime_get_ns() - t->enter_ns < TLS_CALL_STALE_NS) {
@@ -276,13 +360,33 @@ static __always_inline int tls_on_syscall(struct sock *sk, const struct inflight
 			t->bound = 1;
 			tls_mark(&t->sock);
 		}
+		/* OpenSSL reads a record's 5-byte header alone, then its body
+		 * (unless read-ahead is on): the plaintext a read returns is
+		 * the last record's, after any the call consumed first (TLS
+		 * 1.3 session tickets before the first response) */
+		if (io->dir == ZT_DIR_INGRESS && plain_buf && ucnt == 5) {
+			t->rec_seq = io->seq;
+			t->rec_ok = 1;
+		}
 		count(ZT_CNT_TLS_CIPHER);
 		return 1;
 	}
 	if (t->pend && io->dir == ZT_DIR_EGRESS) {
 		struct tls_sock so;
+		__u64 buf = 0, avail = 0;
+
+		if (plain_buf) {
+			buf = ubuf;
+			avail = ucnt;
+		} else if (sys == ZT_SYS_WRITEV && ucnt > 0) {
+			struct iovec iov;
+			if (!bpf_probe_read_user(&iov, sizeof(iov), (void *)ubuf)) {
+				buf = (__u64)iov.iov_base;
+				avail = iov.iov_len;
+			}
+		}
 		tls_sock_of(&so, (__u64)sk, io, fd);
-		tls_flush_pend(t, id, &so, io->seq);
+		tls_flush_pend(t, id, &so, io->seq, buf, avail);
 		count(ZT_CNT_TLS_CIPHER);
 		return 1;
 	}
@@ -317,6 +421,7 @@ static __always_inline int tls_call_begin(__u64 ssl, __u64 buf, __u64 lenp, __u8
 	t->dir = dir;
 	t->lib = lib;
 	t->bound = 0;
+	t->rec_ok = 0;
 	t->enter_ns = bpf_ktime_get_ns();
 	t->active = 1;
 	return 0;
@@ -344,31 +449,46 @@ static __always_inline int tls_call_end(__u64 len)
 		/* rule 1 */
 		bpf_map_update_elem(&zt_tls_ssl, &k, &t->sock, BPF_ANY);
 		so = &t->sock;
-		seq = t->seq;
+		seq = t->dir == ZT_DIR_INGRESS && t->rec_ok ? t->rec_seq : t->seq;
+		/* read-ahead: the records of the read under the call */
+		if (t->dir == ZT_DIR_INGRESS && len > 0 && t->last_in.sk == so->sk)
+			tls_read_seq(t, len, &seq);
 		has_seq = true;
-	} else if ((so = bpf_map_lookup_elem(&zt_tls_ssl, &k))) {
-		/* rule 2 */
+	} else {
+		so = bpf_map_lookup_elem(&zt_tls_ssl, &k);
+		if (so && !tls_sock_live(so)) {
+			/* the remembered socket closed: the SSL object's address
+			 * now belongs to a new connection (Node frees and
+			 * reallocates them) */
+			bpf_map_delete_elem(&zt_tls_ssl, &k);
+			so = NULL;
+		}
 		if (len == 0)
 			return 0;
-		if (t->dir == ZT_DIR_EGRESS) {
-			seq = tls_write_seq(so->sk);
-			has_seq = true;
-		} else if (t->last_ok && t->last_in.sk == so->sk && t->last_in.ino == so->ino) {
+		if (so && t->dir == ZT_DIR_INGRESS) {
+			/* rule 2 */
+			if (t->last_ok && t->last_in.sk == so->sk && t->last_in.ino == so->ino) {
+				seq = t->last_seq;
+				tls_read_seq(t, len, &seq);
+				has_seq = true;
+			}
+		} else if (t->dir == ZT_DIR_INGRESS) {
+			/* rule 3, read */
+			if (!t->last_ok) {
+				count(ZT_CNT_TLS_UNBOUND);
+				return 0;
+			}
+			so = &t->last_in;
+			bpf_map_update_elem(&zt_tls_ssl, &k, so, BPF_ANY);
+			tls_mark(so);
 			seq = t->last_seq;
+			tls_read_seq(t, len, &seq);
 			has_seq = true;
+		} else {
+			/* a write: its ciphertext goes out with the thread's next
+			 * write syscall (rules 2 and 3), where its record is found */
+			so = NULL;
 		}
-	} else if (len > 0 && t->dir == ZT_DIR_INGRESS && t->last_ok) {
-		/* rule 3, read */
-		so = &t->last_in;
-		bpf_map_update_elem(&zt_tls_ssl, &k, so, BPF_ANY);
-		tls_mark(so);
-		seq = t->last_seq;
-		has_seq = true;
-	} else if (len == 0) {
-		return 0;
-	} else if (t->dir == ZT_DIR_INGRESS) {
-		count(ZT_CNT_TLS_UNBOUND);
-		return 0;
 	}
 	/* so == NULL here: rule 3, write (kept below) */
 	if (len == 0)
@@ -401,8 +521,11 @@ static __always_inline int tls_call_end(__u64 len)
 		ev->sk = 0;
 		ev->sock_ino = 0;
 		ev->cap_len = n;
-		if (n < len)
+		ev->hdr.size = sizeof(struct zt_data_ev) + n;
+		if (n < len) {
 			ev->flags |= ZT_DF_TRUNCATED;
+			count(ZT_CNT_PAYLOAD_TRUNC);
+		}
 		if (t->pend)
 			count(ZT_CNT_TLS_UNBOUND); /* the older one never met its write */
 		if (bpf_map_update_elem(&zt_tls_pend, &id, s, BPF_ANY)) {

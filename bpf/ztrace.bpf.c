@@ -404,7 +404,7 @@ static __always_inline int on_enter(__u8 sys, __u8 dir, int fd, __u64 ubuf, __u6
 	if (st == LBL_NONE)
 		return 0;
 	/* a TLS library's ciphertext: bound to its call, not captured */
-	if (tls_enabled && tls_on_syscall(sk, &io, fd))
+	if (tls_enabled && tls_on_syscall(sk, &io, fd, sys, ubuf, ucnt))
 		return 0;
 	if (st == LBL_QUIET) {
 		count(ZT_CNT_QUIET);
@@ -634,7 +634,10 @@ static __always_inline int proc_event(__u32 type)
 
 	fill_hdr(&ev.hdr, type, sizeof(ev));
 	ev.ppid = BPF_CORE_READ(task, real_parent, tgid);
-	if (bpf_ringbuf_output(&zt_events, &ev, sizeof(ev), wakeup_flag()))
+	/* an exec wakes user space at once: the new program's TLS libraries
+	 * must be probed before it makes its first TLS call (few, cheap) */
+	if (bpf_ringbuf_output(&zt_events, &ev, sizeof(ev),
+			       type == ZT_EV_PROC_EXEC && tls_enabled ? BPF_RB_FORCE_WAKEUP : wakeup_flag()))
 		count(ZT_CNT_RING_FULL);
 	else
 		count(ZT_CNT_EVENTS);

@@ -289,6 +289,12 @@ int zt_bpf_source_poll(struct zt_bpf_source *s, int timeout_ms)
 
 	if (timeout_ms > ZT_DRAIN_MS)
 		timeout_ms = ZT_DRAIN_MS;
+	if (s->uprobes) {
+		/* an exec check due sooner (uprobe.h) */
+		uint64_t due = zt_uprobe_next_due(s->uprobes), now = zt_clock_ns(CLOCK_MONOTONIC);
+		if (due && (due <= now || (due - now) / 1000000 < (uint64_t)timeout_ms))
+			timeout_ms = due <= now ? 0 : (int)((due - now) / 1000000) + 1;
+	}
 	n = ring_buffer__poll(s->rb, timeout_ms);
 	if (n == -EINTR)
 		n = 0;
@@ -307,6 +313,8 @@ int zt_bpf_source_quiet(struct zt_bpf_source *s, uint64_t sk, uint64_t sock_ino)
 	struct zt_sock_lbl l;
 
 	/* keep the cached labels when the entry is this socket's */
+	if (bpf_map_lookup_elem(fd, &sk, &l) == 0 && l.sock_ino == sock_ino && l.tls)
+		return 0; /* its handshake matched nothing; its plaintext comes now */
 	if (bpf_map_lookup_elem(fd, &sk, &l) || l.sock_ino != sock_ino) {
 		memset(&l, 0, sizeof(l));
 		l.sock_ino = sock_ino;

@@ -48,7 +48,10 @@ int zt_bpf_source_open(const struct zt_bpf_opts *o, zt_event_fn cb, void *ctx, s
 /* Delivers pending events; waits up to timeout_ms for the first one. */
 int zt_bpf_source_poll(struct zt_bpf_source *s, int timeout_ms);
 /* Stops capturing a TCP socket's data (its bytes match no protocol); the
- * kernel counts the syscalls it skips in ZT_CNT_QUIET. */
+ * kernel counts the syscalls it skips in ZT_CNT_QUIET. Not for a socket
+ * the kernel marked TLS (zt_sock_lbl.tls): the ciphertext user space saw
+ * was its handshake, read before the mark, and its plaintext is coming (a
+ * TLS connection whose plaintext matches nothing is not quieted either). */
 int zt_bpf_source_quiet(struct zt_bpf_source *s, uint64_t sk, uint64_t sock_ino);
 /* The bytes of direction dir before TCP seq `seq` are a body no parser
  * reads: the kernel stops copying syscalls that lie wholly before it

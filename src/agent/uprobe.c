@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,10 @@
 #define EXEC_QUEUE 1024   /* processes waiting for their exec checks */
 
 /* After an exec, the process's maps are looked at this long after it
- * (ms): the loader maps libraries within milliseconds, interpreters
- * import their TLS module later. */
-static const unsigned exec_delays_ms[] = {5, 60, 300, 1000, 3000};
+ * (ms; the kernel wakes us at each exec): the loader maps libraries within
+ * a millisecond or two, a short-lived client makes its first TLS call a few
+ * ms later, interpreters import their TLS module later still. */
+static const unsigned exec_delays_ms[] = {1, 3, 10, 30, 100, 300, 1000, 3000};
 #define EXEC_CHECKS (sizeof(exec_delays_ms) / sizeof(exec_delays_ms[0]))
 
 struct matcher {
@@ -145,6 +147,27 @@ static bool seen_before(struct zt_uprobe_mgr *m, uint64_t dev, uint64_t ino)
 	return false;
 }
 
+/* forgets (dev, ino): the file could not be opened (its process went
+ * away): the next process that maps it shows it again */
+static void seen_forget(struct zt_uprobe_mgr *m, uint64_t dev, uint64_t ino)
+{
+	uint64_t h = (dev * 0x9e3779b97f4a7c15ULL) ^ (ino * 0xc2b2ae3d27d4eb4fULL);
+
+	for (uint32_t i = 0; i < 64; i++) {
+		struct seen *s = &m->seen[(h + i) & (SEEN_SLOTS - 1)];
+		if (s->ino == ino && s->dev == dev) {
+			/* a tombstone that no lookup matches but keeps probe chains */
+			s->dev = ~0ULL;
+			s->ino = ~0ULL;
+			return;
+		}
+		if (!s->ino)
+			return;
+	}
+}
+
+/* Shows f to every matcher. A matcher that fails loses the links it made
+ * for f (no half-probed file: an entry probe without its return probe). */
 static void show_file(struct zt_uprobe_mgr *m, struct zt_uprobe_file *f)
 {
 	bool attached = false;
@@ -152,10 +175,15 @@ static void show_file(struct zt_uprobe_mgr *m, struct zt_uprobe_file *f)
 	m->st.files_seen++;
 	for (int i = 0; i < m->nmt; i++) {
 		char err[256] = "";
+		size_t links0 = m->nlinks;
 		int rc = m->mt[i].fn(m->mt[i].ctx, m, f, err, sizeof(err));
 		if (rc == ZT_UPROBE_ATTACHED) {
 			attached = true;
 		} else if (rc < 0) {
+			while (m->nlinks > links0) {
+				bpf_link__destroy(m->links[--m->nlinks]);
+				m->st.probes--;
+			}
 			m->st.failures++;
 			fprintf(stderr, "ztrace: %s: cannot probe %s (pid %u, %s): %s\n", m->mt[i].name, f->path, f->pid,
 				f->comm, err[0] ? err : strerror(-rc));
@@ -193,6 +221,7 @@ int zt_uprobe_scan_pid(struct zt_uprobe_mgr *m, uint32_t pid)
 		struct zt_uprobe_file uf;
 		uint64_t dev;
 		size_t plen;
+		int fd;
 
 		if (zt_maps_parse_line(line, &e) || e.perms[2] != 'x' || e.path[0] != '/' || !e.ino)
 			continue;
@@ -202,7 +231,15 @@ int zt_uprobe_scan_pid(struct zt_uprobe_mgr *m, uint32_t pid)
 		dev = makedev(e.dev_major, e.dev_minor);
 		if (seen_before(m, dev, e.ino))
 			continue;
+		/* held open while the matchers look and attach: the process
+		 * may exit meanwhile, its /proc/PID/root path with it */
 		snprintf(open_path, sizeof(open_path), "/proc/%u/root%s", pid, e.path);
+		fd = open(open_path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			seen_forget(m, dev, e.ino);
+			continue;
+		}
+		snprintf(open_path, sizeof(open_path), "/proc/self/fd/%d", fd);
 		memset(&uf, 0, sizeof(uf));
 		uf.pid = pid;
 		uf.dev = dev;
@@ -212,6 +249,7 @@ int zt_uprobe_scan_pid(struct zt_uprobe_mgr *m, uint32_t pid)
 		uf.open_path = open_path;
 		uf.comm = comm;
 		show_file(m, &uf);
+		close(fd);
 	}
 	fclose(f);
 	return (int)(m->st.files_attached - before);
@@ -248,6 +286,16 @@ void zt_uprobe_on_exec(struct zt_uprobe_mgr *m, uint32_t pid, uint64_t now_ns)
 	m->q[m->nq].attempt = 0;
 	m->q[m->nq].due_ns = now_ns + exec_delays_ms[0] * 1000000ULL;
 	m->nq++;
+}
+
+uint64_t zt_uprobe_next_due(const struct zt_uprobe_mgr *m)
+{
+	uint64_t due = 0;
+
+	for (size_t i = 0; i < m->nq; i++)
+		if (!due || m->q[i].due_ns < due)
+			due = m->q[i].due_ns;
+	return due;
 }
 
 void zt_uprobe_tick(struct zt_uprobe_mgr *m, uint64_t now_ns)

@@ -9,7 +9,7 @@
  * When files are looked at:
  *  - at start, every process's /proc/PID/maps (zt_uprobe_scan_all);
  *  - after an exec (the kernel's ZT_EV_PROC_EXEC), the new process's maps a
- *    few times over ~3 s (zt_uprobe_on_exec + zt_uprobe_tick): the dynamic
+ *    8 times over ~3 s (zt_uprobe_on_exec + zt_uprobe_tick): the dynamic
  *    loader maps libraries after exec, and programs may dlopen later (an
  *    interpreter importing its TLS module).
  * A uprobe belongs to the file's inode, not to a process: a file is shown
@@ -47,7 +47,8 @@ struct zt_uprobe_file {
 	uint64_t dev, ino;     /* its identity: probes go to the inode */
 	bool is_exe;           /* the process's program (/proc/PID/exe) */
 	const char *path;      /* as the process sees it (its maps line) */
-	const char *open_path; /* a path ztrace can open: /proc/PID/root + path */
+	const char *open_path; /* a path ztrace can open while the matcher runs
+				* (/proc/self/fd/N of the file, held open) */
 	const char *comm;      /* the process's name (/proc/PID/comm) */
 };
 
@@ -93,6 +94,8 @@ int zt_uprobe_scan_pid(struct zt_uprobe_mgr *m, uint32_t pid);
 void zt_uprobe_on_exec(struct zt_uprobe_mgr *m, uint32_t pid, uint64_t now_ns);
 /* Runs the exec checks that are due. */
 void zt_uprobe_tick(struct zt_uprobe_mgr *m, uint64_t now_ns);
+/* When the next exec check is due (CLOCK_MONOTONIC ns), 0 when none. */
+uint64_t zt_uprobe_next_due(const struct zt_uprobe_mgr *m);
 
 const struct zt_uprobe_stats *zt_uprobe_stats(const struct zt_uprobe_mgr *m);
 

@@ -20,7 +20,9 @@
 	X(AMQP, "AMQP")                                                                                      \
 	X(KAFKA, "Kafka")                                                                                    \
 	X(DNS, "DNS")                                                                                        \
-	X(MONGODB, "MongoDB")
+	X(MONGODB, "MongoDB")                                                                                \
+	X(HTTP2, "HTTP2")                                                                                    \
+	X(GRPC, "gRPC")
 
 enum zt_l7 {
 	ZT_L7_UNKNOWN = 0,

@@ -484,6 +484,16 @@ static uint8_t h1_status_class(int code)
 	return code >= 100 ? ZT_RS_OK : ZT_RS_UNKNOWN;
 }
 
+/* A 101 response switching to cleartext HTTP/2 (Upgrade: h2c). */
+static bool h1_upgrades_to_h2c(const struct h1_head *h)
+{
+	for (size_t i = 0; i < h->num_headers; i++)
+		if (zt_ieq(h->headers[i].name.p, h->headers[i].name.n, "upgrade") &&
+		    zt_ieq(h->headers[i].value.p, h->headers[i].value.n, "h2c"))
+			return true;
+	return false;
+}
+
 /* Fills the "what" of m from a (possibly partial) head. */
 static void h1_fill(struct zt_msg *m, const struct h1_head *h, int kind)
 {
@@ -852,6 +862,12 @@ static void h1_on_head(struct h1_state *s, struct h1_dir *d, int dir, int kind, 
 		if (h->status == 101) {
 			m->flags |= ZT_MF_UPGRADE;
 			s->upgraded = true;
+			if (h1_upgrades_to_h2c(h)) {
+				/* RFC 7540 3.2: HTTP/2 follows; the request
+				 * continues as its stream 1 */
+				m->l7 = ZT_L7_HTTP2;
+				m->key = 1;
+			}
 		} else {
 			m->flags |= ZT_MF_INTERIM; /* the final response follows */
 		}

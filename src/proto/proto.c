@@ -14,6 +14,7 @@ extern const struct zt_proto_ops zt_redis_ops;
 extern const struct zt_proto_ops zt_memcached_ops;
 extern const struct zt_proto_ops zt_kafka_ops;
 extern const struct zt_proto_ops zt_mongodb_ops;
+extern const struct zt_proto_ops zt_h2_ops;
 
 /* Registration table: one line per protocol. Order breaks confidence ties. */
 static const struct zt_proto_ops *const builtin[] = {
@@ -27,6 +28,7 @@ static const struct zt_proto_ops *const builtin[] = {
 	&zt_memcached_ops,
 	&zt_kafka_ops,
 	&zt_mongodb_ops,
+	&zt_h2_ops,
 	NULL,
 };
 

@@ -91,6 +91,10 @@ struct zt_msg {
 	uint8_t status; /* responses: enum zt_resp_status (the parser's class) */
 	uint32_t flags; /* enum zt_msg_flags */
 	uint64_t key;   /* ZT_PAIR_KEY: the pairing key, same on both messages */
+	uint8_t l7;     /* enum zt_l7 of this message when not the connection's
+			 * (gRPC on an HTTP/2 connection); on a ZT_MF_UPGRADE
+			 * response: the protocol the connection switches to,
+			 * its pending request continuing under `key` (h2c) */
 	/* where */
 	uint64_t start_ns; /* egress: entry of first syscall; ingress: its exit */
 	uint64_t end_ns;   /* exit of the syscall carrying the last byte */

@@ -60,6 +60,7 @@ struct zt_session {
 struct feed_ctx {
 	struct zt_session *s;
 	struct zt_conn *c;
+	uint8_t switch_to; /* enum zt_l7 the connection switches to after this feed (h2c) */
 };
 
 #define INFER_TRIES 4 /* data segments a connection gets to be recognised */
@@ -184,7 +185,7 @@ static void emit_span(struct zt_session *s, struct zt_conn *c, const struct zt_m
 	sp->pid = c->pid;
 	memcpy(sp->process, c->comm, sizeof(sp->process));
 	sp->process[sizeof(sp->process) - 1] = '\0';
-	sp->l7_protocol = c->l7;
+	sp->l7_protocol = req->l7 ? req->l7 : c->l7; /* gRPC streams of an HTTP/2 connection */
 	COPY_STR(sp->version, req->version);
 	COPY_STR(sp->request_type, req->request_type);
 	COPY_STR(sp->request_domain, req->request_domain);
@@ -380,6 +381,19 @@ static void on_msg(void *ctx, const struct zt_msg *m)
 		queue_request(s, c, m);
 		return;
 	}
+	if ((m->flags & ZT_MF_UPGRADE) && m->l7 && m->l7 != c->l7 && zt_proto_by_id(m->l7)) {
+		/* a protocol switch (101 to h2c): its request is answered in the
+		 * new protocol, under the key the switch names */
+		struct zt_msg *q;
+		s->st.interim++;
+		if ((p = find_request(c, m, &prev))) {
+			q = (struct zt_msg *)(void *)p->data;
+			q->pair = ZT_PAIR_KEY;
+			q->key = m->key;
+		}
+		fc->switch_to = m->l7;
+		return;
+	}
 	if (m->flags & ZT_MF_INTERIM) {
 		s->st.interim++;
 		return;
@@ -426,7 +440,7 @@ static void on_close(void *ctx, struct zt_conn *c, enum zt_close_reason why, uin
 	free(c->stash);
 	c->stash = NULL;
 	if (ops && c->pstate) {
-		struct feed_ctx fc = {s, c};
+		struct feed_ctx fc = {s, c, 0};
 		if (ops->finish)
 			ops->finish(c->pstate, now_ns, on_msg, &fc);
 		pstate_put(s, ops, c->pstate);
@@ -622,7 +636,7 @@ static bool infer_joined(struct zt_session *s, struct zt_conn *c, const struct z
 	 * context too (a server's first read starts it) */
 	seg_of(s, c, &k->ev, k->payload, &seg);
 	s->st.segs_joined++;
-	struct feed_ctx fc = {s, c};
+	struct feed_ctx fc = {s, c, 0};
 	ops->feed(c->pstate, &seg, on_msg, &fc);
 	stash_drop(c);
 	return true;
@@ -671,6 +685,21 @@ static void infer(struct zt_session *s, struct zt_conn *c, const struct zt_data_
 	}
 	stash_drop(c);
 	classify(s, c, ops, payload, ev->cap_len, ev->dir);
+}
+
+/* The connection changes protocol (HTTP/1 upgraded to h2c): the old
+ * parser's state is dropped (what it had is complete: the switch ended it),
+ * the new parser starts on the next segment. */
+static void switch_proto(struct zt_session *s, struct zt_conn *c, uint8_t to)
+{
+	const struct zt_proto_ops *old = zt_proto_by_id(c->l7), *nw = zt_proto_by_id(to);
+	void *st = nw ? pstate_get(s, nw) : NULL;
+
+	if (!st)
+		return; /* stays with the old parser, which ignores the rest */
+	pstate_put(s, old, c->pstate);
+	c->pstate = st;
+	c->l7 = to;
 }
 
 /* A body of at least this many bytes is worth a map update to skip. */
@@ -771,9 +800,13 @@ static void on_data(struct zt_session *s, const struct zt_data_ev *ev)
 			return;
 	}
 	seg_of(s, c, ev, payload, &seg);
-	struct feed_ctx fc = {s, c};
+	struct feed_ctx fc = {s, c, 0};
 	const struct zt_proto_ops *ops = zt_proto_by_id(c->l7);
 	ops->feed(c->pstate, &seg, on_msg, &fc);
+	if (fc.switch_to) {
+		switch_proto(s, c, fc.switch_to);
+		return;
+	}
 	if (ops->body_left && s->cfg.on_body && seg.has_seq && c->pstate)
 		tell_body(s, c, ops, &seg);
 }

@@ -406,6 +406,62 @@ static void test_body_skip_hint(void **state)
 	(void)state;
 }
 
+/* h2c: an HTTP/1 request with Upgrade: h2c, 101, then HTTP/2 on the same
+ * connection. The upgraded request is answered on stream 1; the connection
+ * is HTTP/2 from then on. A 101 to another protocol stays an HTTP/1 span. */
+static void bdata(struct zt_session *s, uint64_t sk, uint8_t dir, uint64_t ts, uint32_t seq, const void *p,
+		  size_t n)
+{
+	size_t k = evgen_data(ev, sk, 100, 7, "app", dir, ts, seq, p, (uint32_t)n, n, 5000, 80);
+	assert_int_equal(zt_session_event(s, ev, k), 0);
+}
+
+static void test_h2c_upgrade(void **state)
+{
+	static const char up[] = "GET /up HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+				 "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n";
+	static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+	/* server SETTINGS; client preface + SETTINGS + GET /second on stream 3 */
+	static const uint8_t s_settings[] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
+	static const uint8_t c_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+					   "\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+					   "\x00\x00\x0b\x01\x05\x00\x00\x00\x03"
+					   "\x82\x86\x04\x07/second";
+	/* stream 1: 200 + DATA "hi"; stream 3: 404 */
+	static const uint8_t s_resp[] = {0, 0, 1, 1, 4, 0, 0, 0, 1, 0x88, 0, 0, 2, 0, 1, 0, 0, 0, 1, 'h', 'i',
+					 0, 0, 1, 1, 5, 0, 0, 0, 3, 0x8d};
+	struct zt_session *s = new_session(0);
+
+	bdata(s, 1, ZT_DIR_EGRESS, 1000, 100, up, strlen(up));
+	bdata(s, 1, ZT_DIR_INGRESS, 2000, 900, sw, strlen(sw));
+	assert_int_equal(nspans, 0); /* the 101 does not answer it */
+	bdata(s, 1, ZT_DIR_INGRESS, 2100, 900 + (uint32_t)strlen(sw), s_settings, sizeof(s_settings));
+	bdata(s, 1, ZT_DIR_EGRESS, 3000, 100 + (uint32_t)strlen(up), c_preface, sizeof(c_preface) - 1);
+	bdata(s, 1, ZT_DIR_INGRESS, 4000, 909 + (uint32_t)strlen(sw), s_resp, sizeof(s_resp));
+	assert_int_equal(nspans, 2);
+	assert_string_equal(spans[0].request_resource, "/up");
+	assert_int_equal(spans[0].l7_protocol, ZT_L7_HTTP2);
+	assert_int_equal(spans[0].response_code, 200);
+	assert_int_equal(spans[0].req_tcp_seq, 100);
+	assert_int_equal(spans[0].end_ns, 1000000000000ULL + 4500);
+	assert_string_equal(spans[1].request_resource, "/second");
+	assert_string_equal(spans[1].request_type, "GET");
+	assert_int_equal(spans[1].response_code, 404);
+	assert_int_equal(spans[1].l7_protocol, ZT_L7_HTTP2);
+	assert_int_equal(zt_session_stats(s)->orphan_responses, 0);
+	zt_session_free(s);
+
+	/* websocket: the 101 is the answer, nothing switches */
+	s = new_session(0);
+	data(s, 2, 7, ZT_DIR_EGRESS, 1000, 100, "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n");
+	data(s, 2, 7, ZT_DIR_INGRESS, 2000, 900, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
+	assert_int_equal(nspans, 1);
+	assert_int_equal(spans[0].response_code, 101);
+	assert_int_equal(spans[0].l7_protocol, ZT_L7_HTTP1);
+	zt_session_free(s);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +471,7 @@ int main(void)
 		cmocka_unit_test(test_deterministic),   cmocka_unit_test(test_unclassified_hook),
 		cmocka_unit_test(test_length_read_alone), cmocka_unit_test(test_pushed_pending_not_ambiguous),
 		cmocka_unit_test(test_body_skip_hint),
+		cmocka_unit_test(test_h2c_upgrade),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,225 @@
+"""End to end: TLS plaintext from the OpenSSL and Node uprobes (bpf/tls.bpf.h,
+src/agent/uprobe*.c). Real programs only: Debian's nginx (ssl, http2) with a
+certificate this test makes, curl (libssl3) over HTTP/1.1 and HTTP/2,
+/usr/bin/python3's ssl module (libssl, SSL_read_ex/SSL_write_ex), a Node.js
+https server and client (node's statically linked OpenSSL), and a python
+client started after `ztrace up` that loads its own copy of libssl.so.3 (a
+file no process mapped when ztrace started: only the exec path can probe it).
+
+Every exchange is asserted on both sides through `ztrace spans --json`:
+process, tap side, method, path, status, is_tls, and the client and server
+spans linked by TCP seq (same trace_id, the server's parent is the client).
+Then `ztrace up --no-tls` must say TLS is off and give no span for an https
+request.
+
+Ports 20100 (nginx https) and 20101 (node https); every count is filtered by
+them: other tests may run at the same time."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import ZTRACE, Ztrace, check, finish, spans, wait_for, wait_port  # noqa: E402
+
+NGINX_PORT = 20100
+NODE_PORT = 20101
+HERE = os.path.dirname(os.path.abspath(__file__))
+NODE = "/usr/bin/node"
+PY = "/usr/bin/python3"
+SYS_LIBSSL = "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+tmp = tempfile.mkdtemp(prefix="zt-tls-e2e-")
+os.chmod(tmp, 0o755)  # nginx's workers (not root) read html/ under it
+procs = []
+zt = None
+
+# A python https client: GETs each URL (ssl, certificate not checked); with
+# CHECK_LIB set, first says whether its libssl is that file (its maps).
+PY_CLIENT = r"""
+import os, ssl, sys, urllib.request, urllib.error
+want = os.environ.get("CHECK_LIB")
+if want:
+    maps = open("/proc/self/maps").read()
+    print("libssl-from", "copy" if want in maps else "elsewhere", flush=True)
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+for u in sys.argv[1:]:
+    try:
+        r = urllib.request.urlopen(u, context=ctx, timeout=10)
+        print(u, r.status, len(r.read()), flush=True)
+    except urllib.error.HTTPError as e:
+        print(u, e.code, flush=True)
+"""
+
+
+def start(cmd, log, **kw):
+    p = subprocess.Popen(cmd, stdout=open(os.path.join(tmp, log), "w"), stderr=subprocess.STDOUT, **kw)
+    procs.append(p)
+    return p
+
+
+def run(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30, **kw)
+    if r.returncode:
+        raise RuntimeError(f"{cmd[0]} failed ({r.returncode}): {r.stdout} {r.stderr}")
+    return r.stdout
+
+
+def nginx_conf():
+    conf = os.path.join(tmp, "nginx.conf")
+    html = os.path.join(tmp, "html")
+    os.makedirs(html)
+    with open(os.path.join(html, "index.html"), "w") as f:
+        f.write("hello over tls\n")
+    temps = " ".join(f"{k}_temp_path {tmp}/{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  {temps}
+  server {{
+    listen 127.0.0.1:{NGINX_PORT} ssl http2;
+    ssl_certificate {tmp}/cert.pem;
+    ssl_certificate_key {tmp}/key.pem;
+    root {html};
+    location /missing {{ return 404; }}
+  }}
+}}
+""")
+    return conf
+
+
+def port_spans(data):
+    return [s for s in spans(data) if s.get("server_port") in (NGINX_PORT, NODE_PORT)]
+
+
+def find(all_spans, side, resource):
+    return [s for s in all_spans if s.get("tap_side") == side and s.get("request_resource") == resource]
+
+
+def check_exchange(all_spans, name, client, server, method, resource, code, l7="HTTP"):
+    """One exchange: its client span (process `client`) and server span
+    (process `server`), both right and TLS, linked by TCP seq."""
+    cs = find(all_spans, "client-process", resource)
+    ss = find(all_spans, "server-process", resource)
+    if not check(f"{name}: one client span", len(cs) == 1, f"{len(cs)} client spans for {resource}: {cs}"):
+        return
+    if not check(f"{name}: one server span", len(ss) == 1, f"{len(ss)} server spans for {resource}: {ss}"):
+        return
+    c, s = cs[0], ss[0]
+    for side, sp, proc in (("client", c, client), ("server", s, server)):
+        got = (sp.get("process"), sp.get("l7_protocol"), sp.get("request_type"), sp.get("response_code"),
+               sp.get("is_tls"))
+        check(f"{name}: {side} span is {proc} {l7} {method} {code} over TLS", got == (proc, l7, method, code, True),
+              f"got process/l7/method/code/is_tls {got}")
+    check(f"{name}: client and server linked by tcp seq",
+          s.get("parent_uid") == c.get("span_uid") and s.get("link_kind") == "tcp_seq"
+          and s.get("trace_id") == c.get("trace_id"),
+          f"server parent {s.get('parent_uid')} ({s.get('link_kind')}), client {c.get('span_uid')}; seqs client "
+          f"{c.get('req_tcp_seq')}/{c.get('resp_tcp_seq')} server {s.get('req_tcp_seq')}/{s.get('resp_tcp_seq')}")
+
+
+try:
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{tmp}/key.pem", "-out",
+         f"{tmp}/cert.pem", "-days", "1", "-subj", "/CN=localhost"])
+    node_ssl = run([NODE, "-p", "process.versions.openssl"]).strip()
+    check("node has its own OpenSSL", bool(node_ssl), "process.versions.openssl is empty")
+    start(["nginx", "-c", nginx_conf(), "-p", tmp], "nginx.log")
+    wait_port("127.0.0.1", NGINX_PORT)
+
+    data = os.path.join(tmp, "data")
+    zt = Ztrace(data)
+    # started after ztrace: node (its binary probed at exec unless another
+    # node ran at start) and the late python client below
+    node_srv = start([NODE, os.path.join(HERE, "tls_node.js"), "server", str(NODE_PORT), f"{tmp}/cert.pem",
+                      f"{tmp}/key.pem"], "node-server.log")
+    wait_port("127.0.0.1", NODE_PORT)
+
+    ng = f"https://127.0.0.1:{NGINX_PORT}"
+    nd = f"https://127.0.0.1:{NODE_PORT}"
+    curl = ["curl", "-sk", "-w", "%{http_code} %{http_version}\n"]
+    # one curl, two URLs: the second request reuses the connection
+    out = run([*curl, "--http1.1", "-o", "/dev/null", "-o", "/dev/null", f"{ng}/index.html?via=curl-h1",
+               f"{ng}/missing?via=curl-h1"])
+    check("curl http/1.1 answers", out.split() == ["200", "1.1", "404", "1.1"], out)
+    out = run([*curl, "--http2", "-o", "/dev/null", "-o", "/dev/null", f"{ng}/index.html?via=curl-h2",
+               f"{ng}/missing?via=curl-h2"])
+    check("curl http/2 answers", out.split() == ["200", "2", "404", "2"], out)
+    out = run([*curl, "--http1.1", "-o", "/dev/null", f"{nd}/from/curl"])
+    check("curl -> node answers", out.split() == ["200", "1.1"], out)
+    out = run([NODE, os.path.join(HERE, "tls_node.js"), "client", f"{nd}/node/get", f"POST {nd}/node/post",
+               f"{ng}/index.html?via=node"])
+    check("node client answers", [ln.split()[2] for ln in out.splitlines()] == ["200", "201", "200"], out)
+    out = run([PY, "-c", PY_CLIENT, f"{ng}/index.html?via=python", f"{nd}/from/python"])
+    check("python client answers", [ln.split()[1] for ln in out.splitlines()] == ["200", "200"], out)
+    # a process started after ztrace with a libssl file nobody mapped before
+    late_dir = os.path.join(tmp, "late-lib")
+    os.makedirs(late_dir)
+    shutil.copy(SYS_LIBSSL, os.path.join(late_dir, "libssl.so.3"))
+    out = run([PY, "-c", PY_CLIENT, f"{ng}/index.html?via=late"],
+              env={**os.environ, "LD_LIBRARY_PATH": late_dir, "CHECK_LIB": late_dir})
+    check("late client runs on its own libssl copy", out.startswith("libssl-from copy") and " 200 " in out, out)
+
+    expect = [
+        ("curl h1 200", "curl", "nginx", "GET", "/index.html?via=curl-h1", 200, "HTTP"),
+        ("curl h1 404", "curl", "nginx", "GET", "/missing?via=curl-h1", 404, "HTTP"),
+        ("curl h2 200", "curl", "nginx", "GET", "/index.html?via=curl-h2", 200, "HTTP2"),
+        ("curl h2 404", "curl", "nginx", "GET", "/missing?via=curl-h2", 404, "HTTP2"),
+        ("curl -> node", "curl", "node", "GET", "/from/curl", 200, "HTTP"),
+        ("node -> node GET", "node", "node", "GET", "/node/get", 200, "HTTP"),
+        ("node -> node POST", "node", "node", "POST", "/node/post", 201, "HTTP"),
+        ("node -> nginx", "node", "nginx", "GET", "/index.html?via=node", 200, "HTTP"),
+        ("python -> nginx", "python3", "nginx", "GET", "/index.html?via=python", 200, "HTTP"),
+        ("python -> node", "python3", "node", "GET", "/from/python", 200, "HTTP"),
+        ("late python -> nginx", "python3", "nginx", "GET", "/index.html?via=late", 200, "HTTP"),
+    ]
+    got, waited = wait_for(lambda: (lambda a: a if len(a) >= 2 * len(expect) else None)(port_spans(data)), 15, 0.3)
+    all_spans = port_spans(data)
+    for e in expect:
+        check_exchange(all_spans, *e)
+    plain = [s for s in all_spans if not s.get("is_tls")]
+    check("no span from ciphertext on the TLS ports", not plain, f"{len(plain)} spans without is_tls: {plain[:2]}")
+    log = zt.text()
+    check("libssl probed", f"probing OpenSSL in {SYS_LIBSSL}" in log, log)
+    check("node's OpenSSL probed", f"probing Node's OpenSSL in {NODE}" in log, log)
+    check("the late libssl copy probed at exec", f"probing OpenSSL in {late_dir}/libssl.so.3" in log, log)
+    zt.stop()
+    last = zt.text()
+    stop_line = [ln for ln in last.splitlines() if "plaintext records" in ln]
+    check("stop line counts TLS records", stop_line and " 0 plaintext records" not in stop_line[0], last[-800:])
+    zt = None
+
+    # --no-tls: said at start, no plaintext, so no span for an https request
+    data2 = os.path.join(tmp, "data-notls")
+    zt = Ztrace(data2, "--no-tls")
+    out = run([*curl, "--http1.1", "-o", "/dev/null", f"{ng}/index.html?via=notls"])
+    time.sleep(1.5)
+    zt.stop()
+    log = zt.text()
+    zt = None
+    check("--no-tls says TLS is off", "tls: off (--no-tls)" in log and "probing OpenSSL" not in log, log)
+    none = [s for s in spans(data2) if s.get("server_port") == NGINX_PORT]
+    check("--no-tls: no span from an https request", not none and "tls: 0 plaintext records" in log,
+          f"{len(none)} spans; {log[-600:]}")
+except Exception as e:  # noqa: BLE001 - the test reports, cleans up, fails
+    check("tls e2e ran", False, repr(e))
+finally:
+    if zt:
+        zt.stop()
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    shutil.rmtree(tmp, ignore_errors=True)
+finish()
