@@ -14,7 +14,10 @@ into a temp dir, makes a self-signed certificate with openssl, and checks:
           records themselves (ZT_DF_TLS, tls_lib Go, TLS_READ/TLS_WRITE),
           their payloads, and the seqs of the two sides equal.
 
-Ports 20210-20211. Other tests may run at the same time: everything is
+  h2      server C (the binary of B, ALPN h2 on) and the client with -h2:
+          the same checks on HTTP/2 spans.
+
+Ports 20210-20212. Other tests may run at the same time: everything is
 filtered by our ports and pids."""
 import os
 import shutil
@@ -27,7 +30,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import ROOT, Recorder, Ztrace, check, finish, set_prefix, spans, wait_for, wait_port  # noqa: E402
 
-PORT_A, PORT_B = 20210, 20211
+PORT_A, PORT_B, PORT_C = 20210, 20211, 20212
 CAPTURE_PATH = os.environ.get("ZT_CAPTURE_PATH", "")
 PATH_ARGS = ["--capture-path", CAPTURE_PATH] if CAPTURE_PATH else []
 if CAPTURE_PATH:
@@ -54,9 +57,9 @@ def go_build(out, src, *flags):
                    capture_output=True, timeout=120, cwd=d)
 
 
-def start_server(binary, port):
+def start_server(binary, port, *extra):
     log = open(os.path.join(tmp, f"srv-{port}.log"), "w")
-    p = subprocess.Popen([binary, "-addr", f"127.0.0.1:{port}", "-cert", cert, "-key", key], stdout=log,
+    p = subprocess.Popen([binary, "-addr", f"127.0.0.1:{port}", "-cert", cert, "-key", key, *extra], stdout=log,
                          stderr=subprocess.STDOUT)
     procs.append(p)
     wait_port("127.0.0.1", port)
@@ -71,10 +74,6 @@ def client(port, *args):
     if r.returncode:
         raise RuntimeError(f"go client failed: {r.stderr}")
     return [line.split() for line in r.stdout.splitlines()]
-
-
-def our_spans(pids):
-    return [s for s in spans(zt.data) if s.get("server_port") in (PORT_A, PORT_B) and s.get("pid") in pids]
 
 
 def parse_records(path):
@@ -113,6 +112,7 @@ try:
     pa = start_server(srv_a, PORT_A)  # before ztrace: found by the /proc scan
     zt = Ztrace(os.path.join(tmp, "data"), *PATH_ARGS)
     pb = start_server(srv_b, PORT_B)  # after ztrace: probed at its exec
+    pc = start_server(srv_b, PORT_C, "-h2")
     log = zt.text()
     check("server started before ztrace is probed (stripped: pclntab)",
           f"probing Go crypto/tls in {srv_a} (go1." in log and "stripped" in log, log[-2000:])
@@ -124,23 +124,25 @@ try:
         (PORT_A, ["-n", "3", "-paths", "/hello,/status/404,/echo"]),  # one keep-alive connection
         (PORT_B, ["-n", "3", "-new", "-paths", "/hello,/status/503"]),  # a new connection per request
         (PORT_B, ["-n", "2", "-paths", "/echo,/status/201"]),
+        (PORT_C, ["-n", "2", "-h2", "-paths", "/hello,/status/404,/echo"]),  # HTTP/2 by ALPN
     ]
+    ports = (PORT_A, PORT_B, PORT_C)
     want = []
     client_pids = set()
     for port, args in runs:
         for method, path, code, proto in client(port, *args):
             want.append((port, method, path, int(code)))
-    pids = {pa.pid, pb.pid}
+    pids = {pa.pid, pb.pid, pc.pid}
 
     def settled():
         # every server span has come, and as many client spans
-        got = [s for s in spans(zt.data) if s.get("server_port") in (PORT_A, PORT_B)]
+        got = [s for s in spans(zt.data) if s.get("server_port") in ports]
         srv = [s for s in got if s["tap_side"] == "server-process" and s["pid"] in pids]
         cli = [s for s in got if s["tap_side"] == "client-process"]
         return got if len(srv) >= len(want) and len(cli) >= len(want) else None
 
     got, waited = wait_for(settled, 15, 0.3)
-    got = got or [s for s in spans(zt.data) if s.get("server_port") in (PORT_A, PORT_B)]
+    got = got or [s for s in spans(zt.data) if s.get("server_port") in ports]
     srv = [s for s in got if s["tap_side"] == "server-process" and s["pid"] in pids]
     cli = [s for s in got if s["tap_side"] == "client-process" and s["process"] == "goclient"]
 
@@ -152,8 +154,11 @@ try:
     check(f"{len(want)} requests give as many client spans", sorted(map(key, cli)) == sorted(want),
           f"want {sorted(want)} got {sorted(map(key, cli))}")
     check("every span of the Go connections is TLS plaintext (none parsed from ciphertext)",
-          got and all(s["is_tls"] and s["l7_protocol"] == "HTTP" for s in got),
-          [(s["tap_side"], s["l7_protocol"], s["is_tls"]) for s in got if not s["is_tls"]])
+          got and all(s["is_tls"] and s["l7_protocol"] == ("HTTP2" if s["server_port"] == PORT_C else "HTTP")
+                      for s in got),
+          [(s["server_port"], s["tap_side"], s["l7_protocol"], s["is_tls"]) for s in got])
+    check("HTTP/2 over Go TLS gives h2 spans", sum(s["server_port"] == PORT_C for s in got) == 12,
+          [(s["tap_side"], s["l7_protocol"]) for s in got if s["server_port"] == PORT_C])
     check("statuses classified", all(s["response_code"] and s["response_status"] == ("ok" if s["response_code"] < 400 else
                                                               "client_error" if s["response_code"] < 500 else
                                                               "server_error") for s in got),
