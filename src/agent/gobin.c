@@ -474,6 +474,8 @@ bool zt_gobin_probeable(const struct zt_gobin *g, const char **why)
 		w = "Go binary for an architecture other than x86-64/arm64";
 	else if (g->major == 1 && g->minor < 17)
 		w = "Go before 1.17 (stack-based ABI) is not supported";
+	else if (g->arch == ZT_GOBIN_ARCH_ARM64 && g->major == 1 && g->minor < 18)
+		w = "Go before 1.18 on arm64 (stack-based ABI) is not supported";
 	else if (g->major == 0)
 		w = "Go version unknown (no .go.buildinfo)";
 	else if (!g->fn[ZT_GOFN_CONN_WRITE].found || !g->fn[ZT_GOFN_CONN_READ].found)

@@ -76,8 +76,8 @@ struct zt_gobin {
 int zt_gobin_inspect(const char *path, struct zt_gobin *out, char *err, size_t errsz);
 /* The same on an image in memory (the file's bytes; borrowed for the call). */
 int zt_gobin_inspect_mem(const uint8_t *img, size_t len, struct zt_gobin *out, char *err, size_t errsz);
-/* True when the probes support this binary: Go 1.17+ (register ABI) on
- * x86-64 or arm64, Write and Read found with their returns complete.
+/* True when the probes support this binary: Go with the register ABI
+ * (1.17+ on x86-64, 1.18+ on arm64), Write and Read found with their returns complete.
  * *why says what is missing otherwise. */
 bool zt_gobin_probeable(const struct zt_gobin *g, const char **why);
 /* File offsets of the return instructions in `code` (a function's bytes,

@@ -359,6 +359,11 @@ static void test_version_gate(void **state)
 	assert_non_null(strstr(why, "1.17"));
 	g.minor = 17;
 	assert_true(zt_gobin_probeable(&g, &why));
+	g.arch = ZT_GOBIN_ARCH_ARM64; /* arm64 got the register ABI in 1.18 */
+	assert_false(zt_gobin_probeable(&g, &why));
+	g.minor = 18;
+	assert_true(zt_gobin_probeable(&g, &why));
+	g.arch = ZT_GOBIN_ARCH_X86_64;
 	g.fn[1].rets_ok = false;
 	assert_false(zt_gobin_probeable(&g, &why));
 }
