@@ -97,7 +97,7 @@ struct {
 
 struct gotls_key {
 	__u32 tgid;
-	__u32 dir;
+	__u32 dir; /* ZT_DIR_INGRESS: only Reads keep state (Writes emit at entry) */
 	__u64 g; /* runtime.g of the calling goroutine */
 };
 

@@ -121,8 +121,7 @@ static void tls_setup(struct zt_bpf_source *s)
 					 .read_ret = s->skel->progs.zt_gotls_read_ret,
 					 .decrypt = s->skel->progs.zt_gotls_decrypt,
 					 .cfg_map_fd = bpf_map__fd(s->skel->maps.zt_gotls_cfgs),
-				     },
-				     0);
+				     });
 	if (!s->gotls)
 		fprintf(stderr, "ztrace: tls: out of memory: Go TLS plaintext is not captured\n");
 	n = zt_uprobe_scan_all(s->uprobes);

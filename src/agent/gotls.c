@@ -33,7 +33,6 @@ struct gotls_cfg {
 
 struct zt_gotls {
 	struct zt_gotls_progs p;
-	int verbose;
 	uint32_t nbin;
 	struct zt_gotls_stats st;
 };
@@ -138,14 +137,13 @@ static int gotls_match(void *ctx, struct zt_uprobe_mgr *m, const struct zt_uprob
 	return ZT_UPROBE_ATTACHED;
 }
 
-struct zt_gotls *zt_gotls_register(struct zt_uprobe_mgr *m, const struct zt_gotls_progs *p, int verbose)
+struct zt_gotls *zt_gotls_register(struct zt_uprobe_mgr *m, const struct zt_gotls_progs *p)
 {
 	struct zt_gotls *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
 	t->p = *p;
-	t->verbose = verbose;
 	if (zt_uprobe_add_matcher(m, "go-tls", gotls_match, t)) {
 		free(t);
 		return NULL;

@@ -35,8 +35,9 @@ struct zt_gotls_stats {
 
 struct zt_gotls;
 
-/* Registers the matcher on m. verbose: say each file probed. */
-struct zt_gotls *zt_gotls_register(struct zt_uprobe_mgr *m, const struct zt_gotls_progs *p, int verbose);
+/* Registers the matcher on m; each file probed is said on stderr. NULL
+ * when out of memory or the manager has no room for another matcher. */
+struct zt_gotls *zt_gotls_register(struct zt_uprobe_mgr *m, const struct zt_gotls_progs *p);
 const struct zt_gotls_stats *zt_gotls_stats(const struct zt_gotls *t);
 /* offsetof(crypto/tls.Conn, in) and (.., rawInput) for a Go version, 0
  * when not known (then reads carry no TCP seq). */
