@@ -35,13 +35,16 @@
  *     ciphertext right after SSL_write returns) waits, one per thread, in
  *     zt_tls_pend until the thread's next write syscall, which gives it its
  *     socket and is not captured.
- *  The seq of a memory-BIO plaintext (2, 3) is that of its own record in
- *  the read's or write's buffer, found by walking its record headers
- *  (tls_rec_offset): such a buffer often starts with other records (a TLS
- *  1.3 client's Finished before its first request, a server's session
- *  tickets before its first response). For OpenSSL on a socket BIO (1), a
- *  read takes the seq of its last 5-byte record-header read (OpenSSL reads
- *  a header alone, then the body, unless read-ahead is on).
+ *  The seq of a read's plaintext is that of its own record among those
+ *  the read brought (tls_read_seq: their headers are read once from the
+ *  read's buffer and claimed in order by the calls; a plaintext made of
+ *  several records is emitted as one record per TLS record), and a
+ *  write's that of its record in the write's buffer (tls_rec_offset): such
+ *  buffers often hold other records (a TLS 1.3 client's Finished before
+ *  its first request, a server's session tickets before its first
+ *  response, an h2 SETTINGS ack before the next HEADERS). For OpenSSL
+ *  without read-ahead (5-byte header reads, then the body) a read takes
+ *  the seq of its last header read.
  *
  * LIMITS: rules 2 and 3 trust the thread's order of syscalls. A library
  * that hands its ciphertext to another thread, or a thread that writes to
@@ -71,6 +74,7 @@
 const volatile bool tls_enabled = false;
 
 #define TLS_CALL_STALE_NS (30ULL * 1000000000ULL)
+#define TLS_RQ 8 /* records of one read remembered */
 
 /* A socket as a TLS record needs it: identity and labels. */
 struct tls_sock {
@@ -108,8 +112,16 @@ struct tls_thr {
 	__u32 last_seq; /* copied_seq at the entry of the last read syscall */
 	__u64 pend_ssl; /* the SSL pointer of the pending write */
 	__u64 last_buf; /* user buffer of the last read syscall (read/recvfrom), or 0 */
-	__u32 walk_off; /* records of last_buf before it were claimed by earlier calls */
-	__u32 _pad2;
+	/* The records the last read brought (their headers, read once while
+	 * the buffer is intact: OpenSSL reuses it), claimed in order by the
+	 * calls that return their plaintext (tls_read_seq). */
+	__u8 rq_ok;  /* rq_* describe last_buf */
+	__u8 rq_n;   /* records */
+	__u8 rq_i;   /* the first not claimed yet */
+	__u8 _pad3[5];
+	__u32 rq_seq[TLS_RQ];
+	__u16 rq_len[TLS_RQ]; /* record length after the header, 0: not application data */
+	__u64 call_buf; /* rule 1, reads: buffer of the first read under the call */
 	struct tls_sock sock;    /* rule 1 */
 	struct tls_sock last_in; /* the socket of the thread's last read syscall */
 };
@@ -270,28 +282,110 @@ static __always_inline int tls_rec_offset(__u64 buf, __u32 avail, __u64 n, __u32
 	return -1;
 }
 
-/* The seq of a read's plaintext (n bytes) when the thread's last read
- * syscall was on its socket: that read brought its record, maybe after
- * others. Its buffer is still the caller's while the library decrypts it
- * (Node's libuv buffer, OpenSSL's read-ahead buffer); the bytes it holds
- * are those up to copied_seq now. Successive calls served from one read
- * claim its records in order (walk_off). Returns false when no record
- * matches (the buffer holds a record body: OpenSSL without read-ahead). */
-static __always_inline bool tls_read_seq(struct tls_thr *t, __u64 n, __u32 *seq)
+/* A read whose plaintext came from several records (an h2 client's
+ * SETTINGS ack and its next HEADERS, written by two calls, returned by one
+ * read from one read-ahead buffer): where each record starts in the
+ * ciphertext and its plaintext length. The plaintext is then emitted as
+ * one record per TLS record, each with its own seq, as the writer's calls
+ * were: a message starting in the second record gets that record's seq. */
+#define TLS_SPLIT_MAX 4
+struct tls_split {
+	__u32 k; /* records (0: not split) */
+	__u32 seq[TLS_SPLIT_MAX];
+	__u32 len[TLS_SPLIT_MAX];
+};
+
+/* Reads the record headers of the last read's buffer (the bytes up to
+ * copied_seq now) into rq_*. */
+static __always_inline void tls_rq_snap(struct tls_thr *t)
 {
 	struct tcp_sock *tp = (void *)t->last_in.sk;
-	__u32 avail, reclen = 0;
-	int off;
+	__u32 avail = BPF_CORE_READ(tp, copied_seq) - t->last_seq, off = 0;
+	int i;
+
+	t->rq_ok = 1;
+	t->rq_i = 0;
+	for (i = 0; i < TLS_RQ; i++) {
+		__u8 h[5];
+
+		if (off + 5 > avail || bpf_probe_read_user(h, sizeof(h), (void *)(t->last_buf + off)))
+			break;
+		t->rq_seq[i] = t->last_seq + off;
+		t->rq_len[i] = h[0] == 23 ? (((__u16)h[3] << 8) | h[4]) : 0;
+		off += 5 + (((__u32)h[3] << 8) | h[4]);
+	}
+	t->rq_n = (__u8)i;
+}
+
+/* The AEAD overheads (16: TLS 1.2 ChaCha20; 17: TLS 1.3; 24: TLS 1.2 GCM) */
+static __always_inline __u32 tls_ovh(int j)
+{
+	return j == 0 ? 17 : j == 1 ? 24 : 16;
+}
+
+/* The seq of a read's plaintext (n bytes) when the thread's last read
+ * syscall was on its socket: that read brought its record, maybe after
+ * others (a TLS 1.3 client's Finished before its first request, session
+ * tickets before a first response). The first unclaimed application-data
+ * record whose length is n plus an AEAD overhead is taken; else
+ * consecutive ones whose plaintexts add up to n (sp: emitted one per
+ * record). The buffer is the caller's while the library decrypts it
+ * (Node's libuv buffer, OpenSSL's read-ahead buffer); its headers are read
+ * once, at the first call after the read. Returns false when nothing
+ * matches (CBC ciphers; OpenSSL without read-ahead reads a record body
+ * alone). */
+static __always_inline bool tls_read_seq(struct tls_thr *t, __u64 n, __u32 *seq, struct tls_split *sp)
+{
+	int i, j;
 
 	if (!t->last_buf)
 		return false;
-	avail = BPF_CORE_READ(tp, copied_seq) - t->last_seq;
-	off = tls_rec_offset(t->last_buf, avail, n, t->walk_off, &reclen);
-	if (off < 0)
-		return false;
-	t->walk_off = (__u32)off + reclen;
-	*seq = t->last_seq + (__u32)off;
-	return true;
+	if (!t->rq_ok)
+		tls_rq_snap(t);
+	for (i = 0; i < TLS_RQ; i++) {
+		__u32 rl;
+
+		if (i < t->rq_i)
+			continue;
+		if (i >= t->rq_n)
+			break;
+		rl = t->rq_len[i & (TLS_RQ - 1)];
+		if (rl && (rl == n + 16 || rl == n + 17 || rl == n + 24)) {
+			*seq = t->rq_seq[i & (TLS_RQ - 1)];
+			t->rq_i = (__u8)(i + 1);
+			return true;
+		}
+	}
+	for (j = 0; j < 3; j++) {
+		__u32 o = tls_ovh(j), k = 0;
+		__u64 sum = 0;
+
+		for (i = 0; i < TLS_RQ; i++) {
+			__u32 rl;
+
+			if (i < t->rq_i)
+				continue;
+			if (i >= t->rq_n || k >= TLS_SPLIT_MAX)
+				break;
+			rl = t->rq_len[i & (TLS_RQ - 1)];
+			if (rl <= o)
+				break;
+			sp->seq[k & (TLS_SPLIT_MAX - 1)] = t->rq_seq[i & (TLS_RQ - 1)];
+			sp->len[k & (TLS_SPLIT_MAX - 1)] = rl - o;
+			k++;
+			sum += rl - o;
+			if (sum == n) {
+				sp->k = k;
+				t->rq_i = (__u8)(i + 1);
+				*seq = sp->seq[0];
+				return true;
+			}
+			if (sum > n)
+				break;
+		}
+	}
+	sp->k = 0;
+	return false;
 }
 
 /* The pending write (rule 3) meets its ciphertext write: emitted with this
@@ -350,13 +444,14 @@ static __always_inline int tls_on_syscall(struct sock *sk, const struct inflight
 		tls_sock_of(&t->last_in, (__u64)sk, io, fd);
 		t->last_seq = io->seq;
 		t->last_buf = plain_buf ? ubuf : 0;
-		t->walk_off = 0;
+		t->rq_ok = 0;
 		t->last_ok = 1;
 	}
 	if (t->active && bpf_ktime_get_ns() - t->enter_ns < TLS_CALL_STALE_NS) {
 		if (!t->bound) {
 			tls_sock_of(&t->sock, (__u64)sk, io, fd);
 			t->seq = io->seq;
+			t->call_buf = io->dir == ZT_DIR_INGRESS && plain_buf ? ubuf : 0;
 			t->bound = 1;
 			tls_mark(&t->sock);
 		}
@@ -434,6 +529,7 @@ static __always_inline int tls_call_end(__u64 len)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct tls_thr *t = bpf_map_lookup_elem(&zt_tls_thr, &id);
 	struct tls_ssl_key k = {};
+	struct tls_split sp = {};
 	struct tls_sock *so = NULL;
 	struct zt_data_ev *ev;
 	struct scratch *s;
@@ -450,9 +546,17 @@ static __always_inline int tls_call_end(__u64 len)
 		bpf_map_update_elem(&zt_tls_ssl, &k, &t->sock, BPF_ANY);
 		so = &t->sock;
 		seq = t->dir == ZT_DIR_INGRESS && t->rec_ok ? t->rec_seq : t->seq;
-		/* read-ahead: the records of the read under the call */
-		if (t->dir == ZT_DIR_INGRESS && len > 0 && t->last_in.sk == so->sk)
-			tls_read_seq(t, len, &seq);
+		/* read-ahead: the records the reads under the call brought.
+		 * When they filled one buffer one after the other (OpenSSL's
+		 * read buffer), it is walked from the first read's start. */
+		if (t->dir == ZT_DIR_INGRESS && len > 0 && t->last_in.sk == so->sk) {
+			if (t->call_buf && t->call_buf + (__u32)(t->last_seq - t->seq) == t->last_buf) {
+				t->last_buf = t->call_buf;
+				t->last_seq = t->seq;
+				t->rq_ok = 0;
+			}
+			tls_read_seq(t, len, &seq, &sp);
+		}
 		has_seq = true;
 	} else {
 		so = bpf_map_lookup_elem(&zt_tls_ssl, &k);
@@ -469,7 +573,7 @@ static __always_inline int tls_call_end(__u64 len)
 			/* rule 2 */
 			if (t->last_ok && t->last_in.sk == so->sk && t->last_in.ino == so->ino) {
 				seq = t->last_seq;
-				tls_read_seq(t, len, &seq);
+				tls_read_seq(t, len, &seq, &sp);
 				has_seq = true;
 			}
 		} else if (t->dir == ZT_DIR_INGRESS) {
@@ -482,7 +586,7 @@ static __always_inline int tls_call_end(__u64 len)
 			bpf_map_update_elem(&zt_tls_ssl, &k, so, BPF_ANY);
 			tls_mark(so);
 			seq = t->last_seq;
-			tls_read_seq(t, len, &seq);
+			tls_read_seq(t, len, &seq, &sp);
 			has_seq = true;
 		} else {
 			/* a write: its ciphertext goes out with the thread's next
@@ -537,8 +641,31 @@ static __always_inline int tls_call_end(__u64 len)
 		return 0;
 	}
 	tls_fill_sock(ev, so);
-	output(s, n);
-	count(ZT_CNT_TLS_EVENTS);
+	if (sp.k < 2) {
+		output(s, n);
+		count(ZT_CNT_TLS_EVENTS);
+		return 0;
+	}
+	/* one record per TLS record (tls_read_seq) */
+	__u64 pos = 0;
+	for (int i = 0; i < TLS_SPLIT_MAX; i++) {
+		__u32 l;
+
+		if (i >= sp.k)
+			break;
+		l = sp.len[i];
+		ev->bytes = l;
+		ev->tcp_seq = sp.seq[i];
+		ev->flags = ZT_DF_TLS | ZT_DF_HAS_SEQ;
+		n = want_bytes(l);
+		if (n > ZT_PAYLOAD_MAX)
+			n = ZT_PAYLOAD_MAX;
+		if (bpf_probe_read_user(s->payload, n, (void *)(t->buf + pos)))
+			n = 0;
+		output(s, n);
+		count(ZT_CNT_TLS_EVENTS);
+		pos += l;
+	}
 	return 0;
 }
 
