@@ -100,8 +100,8 @@ asan-ztrace:
 # libFuzzer targets (clang), one per decoder of outside input.
 # The library is compiled once for all of them (fuzzer-no-link), each
 # target then only compiles its own file and links.
-# (uprobe.c, uprobe_tls.c: libbpf, as bpf_source.c, which the fuzz link lacks)
-FUZZ_LIB_SRCS := $(filter-out src/cli/% src/agent/bpf_source.c src/agent/uprobe.c src/agent/uprobe_tls.c,$(LIB_SRCS))
+# (uprobe.c, uprobe_tls.c, gotls.c: libbpf, as bpf_source.c, which the fuzz link lacks)
+FUZZ_LIB_SRCS := $(filter-out src/cli/% src/agent/bpf_source.c src/agent/uprobe.c src/agent/uprobe_tls.c src/agent/gotls.c,$(LIB_SRCS))
 FUZZ_LIB_OBJS := $(patsubst src/%.c,$(BUILD)/fuzz-obj/%.o,$(FUZZ_LIB_SRCS)) \
 	$(patsubst $(BUILD)/gen/%.c,$(BUILD)/fuzz-gen-obj/%.o,$(GEN_SRCS))
 FUZZ_CFLAGS := -g -O1 $(ZT_CFLAGS) -Wno-unused-function

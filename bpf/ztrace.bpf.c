@@ -486,6 +486,8 @@ static __always_inline int on_exit(long ret, enum buf_kind kind)
 	ev->rport = io->rport;
 	ev->dir = io->dir;
 	ev->syscall = io->sys;
+	/* the per-CPU scratch is shared with the TLS probes */
+	ev->tls_lib = ZT_TLS_NONE;
 	__builtin_memset(ev->_pad, 0, sizeof(ev->_pad));
 	__builtin_memcpy(ev->laddr, io->laddr, 16);
 	__builtin_memcpy(ev->raddr, io->raddr, 16);
@@ -658,3 +660,6 @@ int zt_proc_exit(void *ctx)
 		return 0;
 	return proc_event(ZT_EV_PROC_EXIT);
 }
+
+/* TLS plaintext of Go's crypto/tls (uprobes attached by src/agent/gotls.c) */
+#include "bpf/gotls.bpf.h"

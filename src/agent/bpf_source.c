@@ -7,6 +7,7 @@
 #include "agent/pipeline.h"
 #include "agent/uprobe.h"
 #include "agent/uprobe_tls.h"
+#include "agent/gotls.h"
 #include "util/num.h"
 
 #include <errno.h>
@@ -66,6 +67,7 @@ struct zt_bpf_source {
 	enum zt_capture_path path; /* fast or compat, as loaded */
 	struct zt_uprobe_mgr *uprobes; /* TLS library probes; NULL with no_tls */
 	struct zt_tls_progs tls;
+	struct zt_gotls *gotls; /* the Go crypto/tls matcher; freed after uprobes */
 };
 
 static int verbose_libbpf;
@@ -112,6 +114,16 @@ static void tls_setup(struct zt_bpf_source *s)
 		.ex_ret = s->skel->progs.zt_ssl_ex_ret,
 	};
 	zt_tls_openssl_register(s->uprobes, &s->tls);
+	s->gotls = zt_gotls_register(s->uprobes,
+				     &(struct zt_gotls_progs){
+					 .write_enter = s->skel->progs.zt_gotls_write_enter,
+					 .read_enter = s->skel->progs.zt_gotls_read_enter,
+					 .read_ret = s->skel->progs.zt_gotls_read_ret,
+					 .decrypt = s->skel->progs.zt_gotls_decrypt,
+					 .cfg_map_fd = bpf_map__fd(s->skel->maps.zt_gotls_cfgs),
+				     });
+	if (!s->gotls)
+		fprintf(stderr, "ztrace: tls: out of memory: Go TLS plaintext is not captured\n");
 	n = zt_uprobe_scan_all(s->uprobes);
 	if (n < 0)
 		fprintf(stderr, "ztrace: tls: cannot list processes (%s): only processes started from now on are probed\n",
@@ -121,6 +133,10 @@ static void tls_setup(struct zt_bpf_source *s)
 				"traced as ciphertext, without spans\n");
 	fprintf(stderr, "ztrace: tls: %u TLS librar%s probed at start; new processes are probed at exec (--no-tls: off)\n",
 		s->tls.files, s->tls.files == 1 ? "y" : "ies");
+	if (s->gotls)
+		fprintf(stderr, "ztrace: tls: %llu Go program%s probed at start (crypto/tls)\n",
+			(unsigned long long)zt_gotls_stats(s->gotls)->probed,
+			zt_gotls_stats(s->gotls)->probed == 1 ? "" : "s");
 }
 
 __attribute__((format(printf, 3, 4))) static void say(char *err, size_t errsz, const char *fmt, ...)
@@ -344,6 +360,7 @@ void zt_bpf_source_close(struct zt_bpf_source *s)
 		return;
 	ring_buffer__free(s->rb);
 	zt_uprobe_mgr_free(s->uprobes); /* its links before their programs */
+	zt_gotls_free(s->gotls);
 	ztrace_bpf__destroy(s->skel);
 	free(s);
 }
