@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/* api_int.h - what api.c shares with api_jaeger.c (not for other modules). */
+#ifndef ZT_SERVER_API_INT_H
+#define ZT_SERVER_API_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/span.h"
+#include "server/api.h"
+
+struct zt_api_svc {
+	char name[ZT_PROCESS_LEN];
+	uint64_t spans, errors;
+	bool used;
+};
+
+/* Process names of the spans started since since_ns, with span and error
+ * counts (at most 3072 names: the rest are not listed). *out: sorted by
+ * spans, most first, *n of them (caller frees *out). */
+int zt_api_services(struct zt_api *api, uint64_t since_ns, struct zt_api_svc **out, unsigned *n);
+
+#endif /* ZT_SERVER_API_INT_H */
