@@ -20,4 +20,9 @@ struct zt_api_svc {
  * spans, most first, *n of them (caller frees *out). */
 int zt_api_services(struct zt_api *api, uint64_t since_ns, struct zt_api_svc **out, unsigned *n);
 
+/* A Go time.Duration text ("1.5s", "100ms", "1h30m", "250us", "250µs"),
+ * what Jaeger's minDuration/maxDuration/lookback take, in ns; -EINVAL for
+ * anything else or an overflow. */
+int zt_jaeger_parse_duration(const char *s, uint64_t *ns);
+
 #endif /* ZT_SERVER_API_INT_H */

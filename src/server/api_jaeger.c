@@ -75,9 +75,6 @@ static int j_error(struct zt_http_req *req, unsigned code, const char *fmt, ...)
 
 /* ---- parameters ---- */
 
-/* A Go time.Duration text ("1.5s", "100ms", "1h30m", "250us", "250µs"):
- * what Jaeger's minDuration/maxDuration take. */
-int zt_jaeger_parse_duration(const char *s, uint64_t *ns);
 int zt_jaeger_parse_duration(const char *s, uint64_t *ns)
 {
 	static const struct {
