@@ -23,7 +23,8 @@
  *
  * What maps loosely: service is the process name; a search's service and
  * operation filter the trace's root span (the store indexes roots), and
- * the search over-fetches 4x and then filters exactly. Tags filters are
+ * the search asks the store for 4x the limit (service as a prefix,
+ * operation as a substring) and then filters exactly. Tags filters are
  * not supported (400). Operations are the endpoints seen in the last hour.
  */
 #include <errno.h>
@@ -631,6 +632,7 @@ static int h_traces(void *ctx, struct zt_http_req *req)
 		r.q.since_ns = zt_clock_ns(CLOCK_REALTIME) - lookback;
 	r.end_ns = end_us * 1000;
 	r.q.service = r.service;
+	r.q.endpoint = r.operation; /* a substring to the store; exact in search_cb */
 	r.q.limit = (unsigned)(limit * 4 + 16); /* filtered exactly in search_cb */
 	r.want = (unsigned)limit;
 	r.ids = calloc(limit, sizeof(*r.ids));
