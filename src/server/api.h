@@ -19,6 +19,14 @@
  * serving one query at a time (a long search does not hold up a trace
  * read); the first is opened by zt_api_new, the others when needed.
  *
+ * A command serving the API (`ztrace up`, `ztrace server`):
+ *   zt_http_new(&http_cfg, &srv, err, sz);      checks --listen / --token-file
+ *   zt_api_new(&api_cfg, &api, err, sz);        opens the store read-only
+ *   zt_api_register(api, srv);                  + other modules' zt_http_route()s
+ *   zt_http_start(srv, err, sz);                binds (a port in use fails here)
+ *   ...                                         zt_api_set_agents_hook() any time
+ *   zt_http_free(srv); zt_api_free(api);        in this order
+ *
  * Return convention: 0 or a negative errno, with a message in err.
  */
 #ifndef ZT_SERVER_API_H
