@@ -619,11 +619,12 @@ static int h_status(void *ctx, struct zt_http_req *req)
 	static const char *const allowed[] = {NULL};
 	struct zt_api *api = ctx;
 	struct zt_http_stats hs = {0};
-	json_t *out, *agents = json_array();
+	json_t *out, *agents;
 	uint64_t now = zt_clock_ns(CLOCK_REALTIME);
 
 	if (zt_http_params_only(req, allowed))
 		return 0;
+	agents = json_array();
 	if (api->srv)
 		zt_http_get_stats(api->srv, &hs);
 	out = json_pack("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "version", api->version, "uptime_s",

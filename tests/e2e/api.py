@@ -356,8 +356,9 @@ def test_routes_and_bodies(n_before):
     check("garbage gzip body -> 400", st == 400, f"{st} {j}")
     st, j, _ = api("/api/v1/spans", extra=["-H", "Content-Encoding: zstd", "--data-binary", "x", "-X", "GET"])
     check("unknown Content-Encoding -> 415", st == 415, f"{st} {j}")
-    # raw sockets: a garbage request line, a truncated body, a huge header
-    answers = []
+    # raw sockets: a garbage request line, a truncated body, a huge header;
+    # kept open (held) while the server goes on answering others
+    answers, held = [], []
     for raw in [b"GARBAGE\r\n\r\n",
                 b"GET /api/v1/spans HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nshort",
                 b"GET /api/v1/spans HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n",
@@ -370,17 +371,24 @@ def test_routes_and_bodies(n_before):
                 step()
             except OSError:
                 pass
-        s.settimeout(20)
+        # libmicrohttpd keeps a half-closed connection with an incomplete
+        # request until its idle timeout (30 s): no answer is fine too
+        s.settimeout(3)
         try:
             answers.append(s.recv(200).split(b"\r\n")[0])
         except ConnectionResetError:
             answers.append(b"")
+        except socket.timeout:
+            answers.append(b"(no answer)")
         except OSError as e:
             answers.append(str(e).encode())
-        s.close()
-    ok = all(a == b"" or re.match(rb"HTTP/1\.[01] 4\d\d", a) for a in answers)
-    check("garbage, truncated and oversized raw requests: a 4xx or a close, never a 2xx/5xx", ok, str(answers))
+        held.append(s)
+    ok = all(a in (b"", b"(no answer)") or re.match(rb"HTTP/1\.[01] 4\d\d", a) for a in answers)
+    check("garbage, truncated and oversized raw requests: a 4xx, a close or no answer; never a 2xx/5xx", ok,
+          str(answers))
     st, j, _ = api("/api/v1/status")
+    for s in held:
+        s.close()
     n_after = len(cli_json("spans", "--data", data, "--json", "--limit", "0", *PORTF[1]))
     check("after the bad requests the server answers and the store is intact",
           st == 200 and n_after >= n_before, f"status {st}, {n_after} vs {n_before} spans")
@@ -566,7 +574,7 @@ def main():
         test_cli_server(two_hop)
         test_jaeger(two_hop)
         rc = zt.stop()
-        check("up stops cleanly with the API running", rc == 0, f"rc {rc}: {zt.text()[-400:]}")
+        check("up stops cleanly with the API running", rc == 0, f"rc {rc}: {zt.text()[-4000:]}")
         zt = None
     except Exception as e:  # a crash is a failed check, and cleanup still runs
         import traceback
