@@ -533,26 +533,18 @@ static bool token_ok(const struct zt_http_server *srv, const char *auth)
 	return diff == 0;
 }
 
-/* The first call: auth, route, declared size, encoding. Returns 0 to go on
- * reading the body, 1 when an answer was queued. */
-static int req_first(struct zt_http_server *srv, struct zt_http_req *req)
+/* Finds the request's route (path params filled), or answers 400 (bad
+ * path or query), 404 or 405. Returns 0 when routed, 1 when answered. */
+static int req_route(struct zt_http_server *srv, struct zt_http_req *req)
 {
 	char *segs[MAX_SEGS + 1];
 	char *pathbuf;
 	unsigned nseg = 0;
-	const char *cl, *ce;
 	char allow[128] = "";
 	size_t an = 0;
 	bool path_known = false;
 	int rc;
 
-	__atomic_add_fetch(&srv->stats.requests, 1, __ATOMIC_RELAXED);
-	if (srv->token_len && !token_ok(srv, zt_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION))) {
-		__atomic_add_fetch(&srv->stats.unauthorized, 1, __ATOMIC_RELAXED);
-		zt_http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-		zt_http_reply_error(req, 401, NULL, "missing or wrong token: send 'Authorization: Bearer TOKEN'");
-		return 1;
-	}
 	pathbuf = strdup(req->path);
 	if (!pathbuf) {
 		zt_http_reply_error(req, 500, NULL, "out of memory");
@@ -608,6 +600,24 @@ static int req_first(struct zt_http_server *srv, struct zt_http_req *req)
 				    ZT_HTTP_MAX_PARAMS);
 		return 1;
 	}
+	return 0;
+}
+
+/* The first call: auth, route, declared size, encoding. Returns 0 to go on
+ * reading the body, 1 when an answer was queued. */
+static int req_first(struct zt_http_server *srv, struct zt_http_req *req)
+{
+	const char *cl, *ce;
+
+	__atomic_add_fetch(&srv->stats.requests, 1, __ATOMIC_RELAXED);
+	if (srv->token_len && !token_ok(srv, zt_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION))) {
+		__atomic_add_fetch(&srv->stats.unauthorized, 1, __ATOMIC_RELAXED);
+		zt_http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+		zt_http_reply_error(req, 401, NULL, "missing or wrong token: send 'Authorization: Bearer TOKEN'");
+		return 1;
+	}
+	if (req_route(srv, req))
+		return 1;
 	cl = zt_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body) {
 		__atomic_add_fetch(&srv->stats.bodies_too_big, 1, __ATOMIC_RELAXED);
@@ -708,9 +718,19 @@ static int inflate_body(struct zt_http_req *req, size_t max)
 	return rc;
 }
 
-static void req_dispatch(struct zt_http_server *srv, struct zt_http_req *req)
+/* Runs the route's handler; a handler that gave no answer gets a 500. */
+static void call_handler(struct zt_http_req *req)
 {
 	const struct route *r = req->route;
+
+	if (r->fn(r->ctx, req) && !req->status)
+		zt_http_reply_error(req, 500, NULL, "internal error");
+	else if (!req->status)
+		zt_http_reply_error(req, 500, NULL, "internal error: the handler gave no answer");
+}
+
+static void req_dispatch(struct zt_http_server *srv, struct zt_http_req *req)
+{
 	const char *ce = zt_http_header(req, MHD_HTTP_HEADER_CONTENT_ENCODING);
 
 	if (req->discarded) {
@@ -732,10 +752,14 @@ static void req_dispatch(struct zt_http_server *srv, struct zt_http_req *req)
 			return;
 		}
 	}
-	if (r->fn(r->ctx, req) && !req->status)
-		zt_http_reply_error(req, 500, NULL, "internal error");
-	else if (!req->status)
-		zt_http_reply_error(req, 500, NULL, "internal error: the handler gave no answer");
+	call_handler(req);
+}
+
+int zt_http_test_dispatch(struct zt_http_server *srv, struct zt_http_req *req)
+{
+	if (!req_route(srv, req))
+		call_handler(req);
+	return req->status ? 0 : -EIO;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,

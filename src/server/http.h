@@ -145,6 +145,10 @@ int zt_http_pct_decode(char *s, size_t *len, bool plus_space);
 /* A request for tests/fuzzing: no connection; replies are kept and read
  * back with zt_http_test_status/_body. */
 struct zt_http_req *zt_http_test_req(const char *method, const char *path, const char *query);
+/* Routes a test request through srv's table (no socket, no auth) and
+ * runs its handler, or answers 400/404/405 as the server would; srv need
+ * not be started. 0 once answered. */
+int zt_http_test_dispatch(struct zt_http_server *srv, struct zt_http_req *req);
 unsigned zt_http_test_status(const struct zt_http_req *req); /* 0: no reply yet */
 const char *zt_http_test_body(const struct zt_http_req *req);
 void zt_http_test_free(struct zt_http_req *req);

@@ -10,6 +10,10 @@
  *   2: a span object as /api/v1 sends it (what `--server` decodes):
  *      decode, encode, decode again: the two encodings must be equal.
  *   3: a trace summary object, likewise.
+ *   4: "METHOD /path?query" through the API's routes and handlers
+ *      (/api/v1 and Jaeger's, zt_http_test_dispatch) over a small store
+ *      made at start (a two-span trace and a lone span): the answer is
+ *      200, 400, 404 or 405 and always JSON.
  * Seeds in tests/data/fuzz/http_query/.
  */
 #include <stdint.h>
@@ -19,7 +23,10 @@
 
 #include <jansson.h>
 
+#include <unistd.h>
+
 #include "model/span_json.h"
+#include "server/api.h"
 #include "server/api_int.h"
 #include "server/http.h"
 #include "store/trace_json.h"
@@ -124,6 +131,98 @@ static void fuzz_summary(const uint8_t *d, size_t n)
 	json_decref(j2);
 }
 
+static struct zt_http_server *srv;
+static char dir[] = "/tmp/zt-fuzz-api-XXXXXX";
+
+static void api_cleanup(void)
+{
+	static const char *const files[] = {"ztrace.db", "ztrace.db-wal", "ztrace.db-shm"};
+	char path[64];
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+/* The store and the API, once per process; the store's files are removed
+ * at exit. */
+static void api_init(void)
+{
+	char err[256];
+	struct zt_http_cfg hc = {.listen = "127.0.0.1:0"};
+	struct zt_api_cfg ac = {.version = "fuzz"};
+	struct zt_store *st = NULL;
+	struct zt_span s[3];
+	struct zt_api *api = NULL;
+
+	if (!mkdtemp(dir) || zt_store_open(dir, ZT_STORE_RW, &st))
+		abort();
+	atexit(api_cleanup);
+	for (int i = 0; i < 3; i++) {
+		zt_span_clear(&s[i]);
+		snprintf(s[i].span_uid, sizeof(s[i].span_uid), "%016x", 0xa0 + i);
+		s[i].start_ns = 1700000000000000000ULL + (uint64_t)i * 1000;
+		s[i].end_ns = s[i].start_ns + 500;
+		s[i].duration_ns = 500;
+		s[i].tap_side = i == 1 ? ZT_TAP_SERVER_PROCESS : ZT_TAP_CLIENT_PROCESS;
+		snprintf(s[i].process, sizeof(s[i].process), i == 1 ? "nginx" : "curl");
+		s[i].l7_protocol = ZT_L7_HTTP1;
+		snprintf(s[i].endpoint, sizeof(s[i].endpoint), "GET /x/{id}");
+		s[i].response_status = i == 2 ? ZT_RS_SERVER_ERROR : ZT_RS_OK;
+		s[i].response_code = i == 2 ? 503 : 200;
+	}
+	snprintf(s[0].trace_id, sizeof(s[0].trace_id), "0123456789abcdef0123456789abcdef");
+	snprintf(s[1].trace_id, sizeof(s[1].trace_id), "0123456789abcdef0123456789abcdef");
+	snprintf(s[1].parent_uid, sizeof(s[1].parent_uid), "%s", s[0].span_uid);
+	s[1].link_kind = ZT_LINK_TCP_SEQ;
+	if (st->ops->put_spans(st, s, 3) || st->ops->flush(st))
+		abort();
+	st->ops->close(st);
+	ac.store_url = dir;
+	if (zt_api_new(&ac, &api, err, sizeof(err)) || zt_http_new(&hc, &srv, err, sizeof(err)) ||
+	    zt_api_register(api, srv))
+		abort();
+}
+
+static void fuzz_api(const char *text)
+{
+	char method[16], *sp = strchr(text, ' '), *target, *q;
+	struct zt_http_req *req;
+	json_t *o;
+	size_t mlen;
+
+	if (!srv)
+		api_init();
+	if (!sp || (mlen = (size_t)(sp - text)) >= sizeof(method) || sp[1] != '/')
+		return;
+	memcpy(method, text, mlen);
+	method[mlen] = '\0';
+	target = strdup(sp + 1);
+	if (!target)
+		return;
+	q = strchr(target, '?');
+	if (q)
+		*q++ = '\0';
+	req = zt_http_test_req(method, target, q);
+	if (req) {
+		unsigned st;
+
+		if (zt_http_test_dispatch(srv, req))
+			abort(); /* every request gets an answer */
+		st = zt_http_test_status(req);
+		if (st != 200 && st != 400 && st != 404 && st != 405)
+			abort();
+		o = json_loads(zt_http_test_body(req), 0, NULL);
+		if (!o)
+			abort();
+		json_decref(o);
+		zt_http_test_free(req);
+	}
+	free(target);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text;
@@ -136,7 +235,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data + 1, size - 1);
 	text[size - 1] = '\0'; /* the text stops at a NUL, as a C string does */
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0:
 		fuzz_query(text);
 		break;
@@ -146,8 +245,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 2:
 		fuzz_span(data + 1, size - 1);
 		break;
-	default:
+	case 3:
 		fuzz_summary(data + 1, size - 1);
+		break;
+	default:
+		fuzz_api(text);
 		break;
 	}
 	free(text);
