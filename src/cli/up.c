@@ -281,7 +281,8 @@ static void up_usage(FILE *f)
 		   "                          (e.g. 500MB, 10GB; default 10GB or a quarter of the disk\n"
 		   "                          if smaller; 0: no bound). Dropped spans are counted.\n"
 		   "  --listen ADDR           serve the HTTP API (/api/v1/..., Jaeger's /api/...) on ADDR,\n"
-		   "                          IP:PORT or [IPv6]:PORT (default " ZT_HTTP_DEFAULT_LISTEN "); none: no API\n"
+		   "                          IP:PORT or [IPv6]:PORT (default " ZT_HTTP_DEFAULT_LISTEN ", and\n"
+		   "                          if that port is taken: a warning, no API); none: no API\n"
 		   "  --token-file FILE       clients must send 'Authorization: Bearer TOKEN', the token\n"
 		   "                          being FILE's first line; required on a non-loopback ADDR\n"
 		   "  --verbose               show libbpf's messages (verifier log on failure)\n",
@@ -312,7 +313,7 @@ int zt_cmd_up(int argc, char **argv)
 	struct zt_bpf_opts bo = {.payload_cap = ZT_PAYLOAD_DEFAULT};
 	uint64_t status_s = 2, max_conns = 16384, unused = 0;
 	uint64_t retention_ns = DEFAULT_RETENTION_NS, max_size = 0;
-	bool max_size_set = false;
+	bool max_size_set = false, listen_given = false;
 	const char *data = "./ztrace-data";
 	struct zt_http_cfg hc = {.listen = ZT_HTTP_DEFAULT_LISTEN};
 	struct zt_http_server *http = NULL;
@@ -338,6 +339,7 @@ int zt_cmd_up(int argc, char **argv)
 		}
 		if (opt == OPT_LISTEN) {
 			hc.listen = strcmp(optarg, "none") ? optarg : NULL;
+			listen_given = true;
 			continue;
 		}
 		if (opt == OPT_TOKEN_FILE) {
@@ -433,10 +435,20 @@ int zt_cmd_up(int argc, char **argv)
 			rc = zt_api_register(api, http);
 		if (!rc)
 			rc = zt_http_start(http, err, sizeof(err));
-		if (rc) {
+		if (rc == -EADDRINUSE && !listen_given) {
+			/* the default address taken (another ztrace up?): tracing
+			 * is what was asked for; the API is said to be off */
+			fprintf(stderr, "ztrace up: warning: no HTTP API: %s\n", err);
+			zt_http_free(http);
+			http = NULL;
+			zt_api_free(api);
+			api = NULL;
+		} else if (rc) {
 			fprintf(stderr, "ztrace up: %s\n", err[0] ? err : "cannot start the HTTP API");
 			goto cleanup;
 		}
+	}
+	if (http) {
 		fprintf(stderr, "ztrace: HTTP API on http://%s/api/v1/ (Jaeger API: /api/)%s\n", zt_http_address(http),
 			hc.token_file ? ", token required" : "");
 	}

@@ -555,6 +555,24 @@ def test_jaeger(two_hop):
           f"{st}")
 
 
+def test_default_port_taken():
+    """The default 127.0.0.1:7070 taken (here by this test, or by another
+    ztrace up): up warns that the API is off and traces anyway."""
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        held.bind(("127.0.0.1", 7070))
+        held.listen(1)
+    except OSError:
+        pass  # someone has it already: the same case
+    z2 = Ztrace(os.path.join(tmp, "data2"))
+    text = z2.text()
+    rc = z2.stop()
+    held.close()
+    check("default API port taken: a warning, and up traces anyway",
+          "warning: no HTTP API" in text and "in use" in text and rc == 0, f"rc {rc}: {text[-600:]}")
+
+
 def main():
     global zt
     t0 = time.monotonic()
@@ -576,6 +594,7 @@ def main():
         rc = zt.stop()
         check("up stops cleanly with the API running", rc == 0, f"rc {rc}: {zt.text()[-4000:]}")
         zt = None
+        test_default_port_taken()
     except Exception as e:  # a crash is a failed check, and cleanup still runs
         import traceback
         traceback.print_exc()
