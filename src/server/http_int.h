@@ -39,6 +39,13 @@ struct zt_http_req {
 	char *extra[ZT_HTTP_MAX_EXTRA_HEADERS][2]; /* owned name/value pairs */
 };
 
+/* Splits the raw target into the decoded path and the query: -ENOMEM;
+ * a bad query is kept in req->query_err (answered 400 once routed). */
+int zt_http__parse_target(struct zt_http_req *req, const char *uri);
+/* Frees a request and what it owns; NULL is fine. */
+void zt_http__req_free(struct zt_http_req *req);
+/* Counts an answer's status in the server's stats (http.c). */
+void zt_http__count_status(struct zt_http_server *srv, unsigned status);
 /* Sends (or, for a test request, keeps) the answer. Copies body. */
 int zt_http__send(struct zt_http_req *req, unsigned status, const char *ctype, const void *body, size_t len);
 
