@@ -22,6 +22,8 @@
 #include "proto/proto.h"
 #include "proto/http1.h"
 #include "proto/trace_hdr.h"
+#include "server/api.h"
+#include "server/http.h"
 #include "session/session.h"
 #include "store/sink.h"
 #include "store/store.h"
@@ -93,7 +95,58 @@ struct up_ctx {
 	struct zt_pipeline *pipe;
 	uint64_t ev0, sp0;
 	uint64_t failures_said, recoveries_said; /* store failures told the user */
+	struct zt_source *src; /* for the API's status: set once open */
 };
+
+/* The API's /api/v1/status: what the final line says, live. Runs on an
+ * HTTP thread: the pointers are published with __atomic stores once their
+ * objects exist, and the counters are read as they are (a status is a
+ * snapshot; a counter a few events stale is fine). */
+static void up_api_status(void *ctx, json_t *out)
+{
+	struct up_ctx *u = ctx;
+	struct zt_session *sess = __atomic_load_n(&u->sess, __ATOMIC_ACQUIRE);
+	struct zt_pipeline *pipe = __atomic_load_n(&u->pipe, __ATOMIC_ACQUIRE);
+	struct zt_source *src = __atomic_load_n(&u->src, __ATOMIC_ACQUIRE);
+	const struct zt_store_sink_stats *ks = u->sink ? zt_store_sink_stats(u->sink) : NULL;
+	uint64_t kc[ZT_CNT__COUNT] = {0};
+	json_t *store = json_object_get(out, "store");
+
+	if (src && src->ops->counters)
+		src->ops->counters(src, kc);
+	if (store) {
+		json_object_set_new(store, "spans_written",
+				    json_integer((json_int_t)__atomic_load_n(&u->store->spans_written, __ATOMIC_RELAXED)));
+		json_object_set_new(store, "spans_pending",
+				    json_integer((json_int_t)__atomic_load_n(&u->store->spans_pending, __ATOMIC_RELAXED)));
+		if (ks) {
+			json_object_set_new(store, "failing", json_boolean(__atomic_load_n(&ks->failing, __ATOMIC_RELAXED)));
+			json_object_set_new(store, "failures",
+					    json_integer((json_int_t)__atomic_load_n(&ks->failures, __ATOMIC_RELAXED)));
+			json_object_set_new(store, "retention_dropped",
+					    json_integer((json_int_t)__atomic_load_n(&ks->retention_dropped,
+										     __ATOMIC_RELAXED)));
+			json_object_set_new(store, "retention_errors",
+					    json_integer((json_int_t)__atomic_load_n(&ks->retention_errors,
+										     __ATOMIC_RELAXED)));
+		}
+	}
+	if (sess) {
+		const struct zt_session_stats *st = zt_session_stats(sess);
+		json_object_set_new(out, "pipeline",
+				    json_pack("{s:I, s:I}", "events", (json_int_t)st->events, "spans",
+					      (json_int_t)st->spans));
+		json_object_set_new(
+		    out, "drops",
+		    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ring_full",
+			      (json_int_t)kc[ZT_CNT_RING_FULL], "map_full", (json_int_t)kc[ZT_CNT_MAP_FULL],
+			      "payload_truncated", (json_int_t)kc[ZT_CNT_PAYLOAD_TRUNC], "evicted",
+			      (json_int_t)st->conns_evicted, "unanswered", (json_int_t)st->unanswered, "orphan_resp",
+			      (json_int_t)st->orphan_responses, "bad_events", (json_int_t)st->bad_events, "queue_full",
+			      (json_int_t)(pipe ? zt_pipeline_stats(pipe)->queue_full : 0), "store_failed",
+			      (json_int_t)(ks ? __atomic_load_n(&ks->store_failed, __ATOMIC_RELAXED) : 0)));
+	}
+}
 
 /* A store that starts or stops failing is told once each time (the writer
  * thread counts, this reader-side check says). */
@@ -170,7 +223,7 @@ static void up_usage(FILE *f)
 	fprintf(f, "usage: ztrace up [--data DIR] [--payload-cap BYTES] [--status-interval SECONDS] [--max-conns N]\n"
 		   "                 [--capture-path auto|fast|compat] [--request-id-headers LIST]\n"
 		   "                 [--redact-params LIST] [--retention DURATION] [--max-size SIZE] [--no-tls]\n"
-		   "                 [--verbose]\n\n"
+		   "                 [--listen ADDR|none] [--token-file FILE] [--verbose]\n\n"
 		   "Traces every process on this host (eBPF; needs root or CAP_BPF+CAP_PERFMON) and stores\n"
 		   "spans in DIR/ztrace.db. Read them with 'ztrace spans'. Ctrl-C flushes and exits.\n"
 		   "Traced: TCP and UDP sockets (IPv4, IPv6). Not traced: Unix-domain sockets (docker.sock,\n"
@@ -194,9 +247,17 @@ static void up_usage(FILE *f)
 		   "                          if smaller; 0: no bound). Dropped spans are counted.\n"
 		   "  --no-tls                do not probe TLS libraries (OpenSSL, Node): TLS connections\n"
 		   "                          are then seen as ciphertext only, without spans\n"
+		   "  --listen ADDR           serve the HTTP API (/api/v1/..., Jaeger's /api/...) on ADDR,\n"
+		   "                          IP:PORT or [IPv6]:PORT (default " ZT_HTTP_DEFAULT_LISTEN ", and\n"
+		   "                          if that port is taken: a warning, no API); none: no API\n"
+		   "  --token-file FILE       clients must send 'Authorization: Bearer TOKEN', the token\n"
+		   "                          being FILE's first line; required on a non-loopback ADDR\n"
 		   "  --verbose               show libbpf's messages (verifier log on failure)\n",
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
+
+/* up's own options (live.h numbers the shared ones) */
+enum { OPT_LISTEN = 200, OPT_TOKEN_FILE };
 
 int zt_cmd_up(int argc, char **argv)
 {
@@ -213,19 +274,24 @@ int zt_cmd_up(int argc, char **argv)
 		{"retention", required_argument, NULL, OPT_RETENTION},
 		{"max-size", required_argument, NULL, OPT_MAXSIZE},
 		{"no-tls", no_argument, NULL, OPT_NOTLS},
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"token-file", required_argument, NULL, OPT_TOKEN_FILE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct zt_bpf_opts bo = {.payload_cap = ZT_PAYLOAD_DEFAULT};
 	uint64_t status_s = 2, max_conns = 16384, unused = 0;
 	uint64_t retention_ns = DEFAULT_RETENTION_NS, max_size = 0;
-	bool max_size_set = false;
+	bool max_size_set = false, listen_given = false;
 	const char *data = "./ztrace-data";
+	struct zt_http_cfg hc = {.listen = ZT_HTTP_DEFAULT_LISTEN};
+	struct zt_http_server *http = NULL;
+	struct zt_api *api = NULL;
 	struct up_ctx u;
 	struct zt_session_cfg cfg;
 	struct zt_pipeline_cfg pc;
 	struct zt_source *src = NULL;
-	char err[512];
+	char err[512] = "";
 	uint64_t kc[ZT_CNT__COUNT] = {0};
 	int opt, rc, ret = 1, lock_fd = -1;
 
@@ -238,6 +304,15 @@ int zt_cmd_up(int argc, char **argv)
 		}
 		if (opt == OPT_DATA) {
 			data = optarg;
+			continue;
+		}
+		if (opt == OPT_LISTEN) {
+			hc.listen = strcmp(optarg, "none") ? optarg : NULL;
+			listen_given = true;
+			continue;
+		}
+		if (opt == OPT_TOKEN_FILE) {
+			hc.token_file = optarg;
 			continue;
 		}
 		if (opt == OPT_RETENTION) {
@@ -293,8 +368,20 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (zt_live_check_privileges("up"))
+	if (hc.listen) { /* a bad address or a missing token: before anything starts */
+		rc = zt_http_new(&hc, &http, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "ztrace up: %s\n", err);
+			return 2;
+		}
+	} else if (hc.token_file) {
+		fprintf(stderr, "ztrace up: --token-file without an API (--listen none)\n");
+		return 2;
+	}
+	if (zt_live_check_privileges("up")) {
+		zt_http_free(http);
 		return 1;
+	}
 	rc = zt_store_open(data, ZT_STORE_RW, &u.store);
 	if (rc) {
 		fprintf(stderr, "ztrace up: cannot open the store in %s: %s\n", data,
@@ -307,6 +394,34 @@ int zt_cmd_up(int argc, char **argv)
 	lock_fd = strstr(data, "://") ? -2 : lock_data_dir(data);
 	if (lock_fd == -1)
 		goto cleanup;
+	if (http) {
+		/* The API reads through its own read-only handle (SQLite WAL:
+		 * readers do not block the writer); it starts before tracing so
+		 * that a port in use stops `up` before the probes load. */
+		struct zt_api_cfg ac = {.store_url = data, .version = ZT_VERSION, .status = up_api_status,
+					.status_ctx = &u};
+		rc = zt_api_new(&ac, &api, err, sizeof(err));
+		if (!rc)
+			rc = zt_api_register(api, http);
+		if (!rc)
+			rc = zt_http_start(http, err, sizeof(err));
+		if (rc == -EADDRINUSE && !listen_given) {
+			/* the default address taken (another ztrace up?): tracing
+			 * is what was asked for; the API is said to be off */
+			fprintf(stderr, "ztrace up: warning: no HTTP API: %s\n", err);
+			zt_http_free(http);
+			http = NULL;
+			zt_api_free(api);
+			api = NULL;
+		} else if (rc) {
+			fprintf(stderr, "ztrace up: %s\n", err[0] ? err : "cannot start the HTTP API");
+			goto cleanup;
+		}
+	}
+	if (http) {
+		fprintf(stderr, "ztrace: HTTP API on http://%s/api/v1/ (Jaeger API: /api/)%s\n", zt_http_address(http),
+			hc.token_file ? ", token required" : "");
+	}
 	memset(&pc, 0, sizeof(pc));
 	zt_session_as_stage(&pc, &u.sess);
 	{
@@ -344,7 +459,7 @@ int zt_cmd_up(int argc, char **argv)
 	pc.status_ns = status_s * 1000000000ULL;
 	pc.on_status = up_on_status;
 	pc.status_ctx = &u;
-	u.pipe = zt_pipeline_new(&pc);
+	__atomic_store_n(&u.pipe, zt_pipeline_new(&pc), __ATOMIC_RELEASE);
 	if (!u.pipe) {
 		fprintf(stderr, "ztrace up: out of memory\n");
 		goto cleanup;
@@ -356,12 +471,13 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: %s\n", err);
 		goto cleanup;
 	}
+	__atomic_store_n(&u.src, src, __ATOMIC_RELEASE);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.host = src->host;
 	cfg.mono_to_real = src->mono_to_real;
 	cfg.max_conns = (uint32_t)max_conns;
 	zt_live_session_hooks(&cfg, &u.pipe);
-	u.sess = zt_session_new(&cfg, zt_pipeline_span, u.pipe);
+	__atomic_store_n(&u.sess, zt_session_new(&cfg, zt_pipeline_span, u.pipe), __ATOMIC_RELEASE);
 	if (!u.sess) {
 		fprintf(stderr, "ztrace up: out of memory\n");
 		goto cleanup;
@@ -408,6 +524,8 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: %s\n", err);
 	ret = rc ? 1 : 0;
 cleanup:
+	zt_http_free(http); /* first: its handlers read what follows */
+	zt_api_free(api);
 	zt_source_close(src);
 	zt_session_free(u.sess);
 	zt_pipeline_free(u.pipe);

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api.h - the query API over a store, registered on an HTTP server
+ * (server/http.h):
+ *   GET /api/v1/spans          spans, filtered (struct zt_span_query), paged
+ *   GET /api/v1/traces         trace summaries (struct zt_trace_query)
+ *   GET /api/v1/traces/{id}    one trace: {"trace_id", "spans": [...]}
+ *   GET /api/v1/services       process names with span and error counts
+ *                              (?since=, default 1h; the 200000 most recent spans)
+ *   GET /api/v1/status         version, uptime, HTTP counters, store, and
+ *                              what the command's hooks add (pipeline
+ *                              drops, agents)
+ * and the Jaeger query API (api_jaeger.c): /api/services,
+ * /api/services/{s}/operations, /api/traces, /api/traces/{id}.
+ *
+ * Span and trace-summary objects are exactly the CLI's --json objects
+ * (model/span_json.h, store/trace_json.h).
+ *
+ * The API reads through its own read-only store handles: up to 4, each
+ * serving one query at a time (a long search does not hold up a trace
+ * read); the first is opened by zt_api_new, the others when needed.
+ *
+ * A command serving the API (`ztrace up`, `ztrace server`):
+ *   zt_http_new(&http_cfg, &srv, err, sz);      checks --listen / --token-file
+ *   zt_api_new(&api_cfg, &api, err, sz);        opens the store read-only
+ *   zt_api_register(api, srv);                  + other modules' zt_http_route()s
+ *   zt_http_start(srv, err, sz);                binds (a port in use fails here)
+ *   ...                                         zt_api_set_agents_hook() any time
+ *   zt_http_free(srv); zt_api_free(api);        in this order
+ *
+ * Return convention: 0 or a negative errno, with a message in err.
+ */
+#ifndef ZT_SERVER_API_H
+#define ZT_SERVER_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "server/http.h"
+#include "store/store.h"
+
+struct zt_api;
+
+/* A hook adds keys to the /api/v1/status object (or, for agents, fills
+ * the "agents" array). Called on an HTTP worker thread, one hook call at
+ * a time: read shared counters atomically, do not block. */
+typedef void (*zt_api_hook)(void *ctx, json_t *out);
+
+struct zt_api_cfg {
+	const char *store_url; /* opened read-only by the API */
+	const char *version;   /* ztrace's version, shown by /api/v1/status */
+	zt_api_hook status;    /* adds pipeline/store-writer facts; may be NULL */
+	void *status_ctx;
+};
+
+int zt_api_new(const struct zt_api_cfg *cfg, struct zt_api **out, char *err, size_t errsz);
+/* Registers every route of this file and of api_jaeger.c on srv; api
+ * must outlive srv's serving (free srv first). */
+int zt_api_register(struct zt_api *api, struct zt_http_server *srv);
+/* The agents section of /api/v1/status: fn fills the "agents" array
+ * (`ztrace server`'s registry); NULL: an empty array. May be set while
+ * serving. */
+void zt_api_set_agents_hook(struct zt_api *api, zt_api_hook fn, void *ctx);
+void zt_api_free(struct zt_api *api);
+
+/* ---- shared by api.c and api_jaeger.c ---- */
+
+/* Runs fn with one of the API's store handles, held for the call;
+ * returns fn's value. */
+typedef int (*zt_api_store_fn)(struct zt_store *st, void *arg);
+int zt_api_with_store(struct zt_api *api, zt_api_store_fn fn, void *arg);
+int zt_api_jaeger_register(struct zt_api *api, struct zt_http_server *srv);
+
+#endif /* ZT_SERVER_API_H */
