@@ -70,6 +70,10 @@ static int lock_data_dir(const char *dir)
 #define DEFAULT_RETENTION_NS (24ULL * 3600 * 1000000000ULL)
 #define DEFAULT_MAX_SIZE 10000000000ULL /* 10 GB, or a quarter of a smaller disk */
 #define MIN_MAX_SIZE 1000000ULL
+/* RED rollups: 10 s buckets for a day, 1 min buckets for 30 days */
+#define DEFAULT_RED_FINE_NS (24ULL * 3600 * 1000000000ULL)
+#define DEFAULT_RED_COARSE_NS (30ULL * 24 * 3600 * 1000000000ULL)
+enum { OPT_RED_FINE = 100, OPT_RED_COARSE }; /* after live.h's codes */
 
 /* The default --max-size: 10 GB, or a quarter of the data dir's file
  * system when that is smaller (a small disk is not filled). */
@@ -226,6 +230,8 @@ static void up_usage(FILE *f)
 		   "  --max-size SIZE         drop the oldest spans when the store takes more than SIZE\n"
 		   "                          (e.g. 500MB, 10GB; default 10GB or a quarter of the disk\n"
 		   "                          if smaller; 0: no bound). Dropped spans are counted.\n"
+		   "  --red-retention-10s D   keep the 10 s RED rollups (ztrace map/top) this long (default 24h)\n"
+		   "  --red-retention-1m D    keep the 1 min RED rollups this long (default 30d; 0: forever)\n"
 		   "  --verbose               show libbpf's messages (verifier log on failure)\n",
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
@@ -243,12 +249,15 @@ int zt_cmd_up(int argc, char **argv)
 		{"redact-params", required_argument, NULL, OPT_SECRETS},
 		{"retention", required_argument, NULL, OPT_RETENTION},
 		{"max-size", required_argument, NULL, OPT_MAXSIZE},
+		{"red-retention-10s", required_argument, NULL, OPT_RED_FINE},
+		{"red-retention-1m", required_argument, NULL, OPT_RED_COARSE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct zt_bpf_opts bo = {.payload_cap = ZT_PAYLOAD_DEFAULT};
 	uint64_t status_s = 2, max_conns = 16384, unused = 0;
 	uint64_t retention_ns = DEFAULT_RETENTION_NS, max_size = 0;
+	uint64_t red_keep[2] = {DEFAULT_RED_FINE_NS, DEFAULT_RED_COARSE_NS};
 	bool max_size_set = false;
 	const char *data = "./ztrace-data";
 	struct up_ctx u;
@@ -278,6 +287,19 @@ int zt_cmd_up(int argc, char **argv)
 					"ztrace up: invalid --retention '%s': expected a duration of 1s or more (e.g. "
 					"24h, 7d... see --help) or 0 to keep spans forever\n",
 					optarg);
+				return 2;
+			}
+			continue;
+		}
+		if (opt == OPT_RED_FINE || opt == OPT_RED_COARSE) {
+			uint64_t *keep = &red_keep[opt == OPT_RED_COARSE];
+			if (strcmp(optarg, "0") == 0) {
+				*keep = 0;
+			} else if (zt_parse_duration(optarg, keep) || *keep < 60000000000ULL) {
+				fprintf(stderr,
+					"ztrace up: invalid --%s '%s': expected a duration of 1m or more (e.g. 6h, "
+					"30d) or 0 to keep them forever\n",
+					opt == OPT_RED_FINE ? "red-retention-10s" : "red-retention-1m", optarg);
 				return 2;
 			}
 			continue;
@@ -349,6 +371,7 @@ int zt_cmd_up(int argc, char **argv)
 		if (!max_size_set)
 			max_size = default_max_size(data);
 		zt_store_sink_retention(u.sink, retention_ns, max_size);
+		zt_store_sink_rollup_retention(u.sink, red_keep[0], red_keep[1]);
 		if (retention_ns)
 			snprintf(age, sizeof(age), "%llus", (unsigned long long)(retention_ns / 1000000000ULL));
 		if (max_size >= 1000000000ULL)
