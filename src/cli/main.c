@@ -20,6 +20,8 @@ static const struct {
 	{"trace", zt_cmd_trace, "show one trace as a waterfall"},
 	{"record", zt_cmd_record, "save the raw kernel event stream to a file"},
 	{"replay", zt_cmd_replay, "run the pipeline on a recorded event stream"},
+	{"map", zt_cmd_map, "the service map: services and edges with rate, errors, latency"},
+	{"top", zt_cmd_top, "the busiest and slowest endpoints, live"},
 };
 
 static void usage(FILE *f)

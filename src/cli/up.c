@@ -19,9 +19,12 @@
 #include "agent/source.h"
 #include "cli/cli.h"
 #include "cli/live.h"
+#include "cli/up_metrics.h"
 #include "proto/proto.h"
 #include "proto/http1.h"
 #include "proto/trace_hdr.h"
+#include "server/http.h"
+#include "server/red_api.h"
 #include "session/session.h"
 #include "store/sink.h"
 #include "store/store.h"
@@ -73,7 +76,7 @@ static int lock_data_dir(const char *dir)
 /* RED rollups: 10 s buckets for a day, 1 min buckets for 30 days */
 #define DEFAULT_RED_FINE_NS (24ULL * 3600 * 1000000000ULL)
 #define DEFAULT_RED_COARSE_NS (30ULL * 24 * 3600 * 1000000000ULL)
-enum { OPT_RED_FINE = 100, OPT_RED_COARSE }; /* after live.h's codes */
+enum { OPT_RED_FINE = 100, OPT_RED_COARSE, OPT_LISTEN }; /* after live.h's codes */
 
 /* The default --max-size: 10 GB, or a quarter of the data dir's file
  * system when that is smaller (a small disk is not filled). */
@@ -232,6 +235,8 @@ static void up_usage(FILE *f)
 		   "                          if smaller; 0: no bound). Dropped spans are counted.\n"
 		   "  --red-retention-10s D   keep the 10 s RED rollups (ztrace map/top) this long (default 24h)\n"
 		   "  --red-retention-1m D    keep the 1 min RED rollups this long (default 30d; 0: forever)\n"
+		   "  --listen ADDR           serve the HTTP API and Prometheus /metrics on ADDR\n"
+		   "                          (e.g. 127.0.0.1:7070; off by default)\n"
 		   "  --verbose               show libbpf's messages (verifier log on failure)\n",
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
@@ -251,6 +256,7 @@ int zt_cmd_up(int argc, char **argv)
 		{"max-size", required_argument, NULL, OPT_MAXSIZE},
 		{"red-retention-10s", required_argument, NULL, OPT_RED_FINE},
 		{"red-retention-1m", required_argument, NULL, OPT_RED_COARSE},
+		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -259,7 +265,10 @@ int zt_cmd_up(int argc, char **argv)
 	uint64_t retention_ns = DEFAULT_RETENTION_NS, max_size = 0;
 	uint64_t red_keep[2] = {DEFAULT_RED_FINE_NS, DEFAULT_RED_COARSE_NS};
 	bool max_size_set = false;
-	const char *data = "./ztrace-data";
+	const char *data = "./ztrace-data", *listen = NULL;
+	struct zt_http_server *http = NULL;
+	struct zt_up_metrics um = {0};
+	struct zt_red_api red = {0};
 	struct up_ctx u;
 	struct zt_session_cfg cfg;
 	struct zt_pipeline_cfg pc;
@@ -289,6 +298,10 @@ int zt_cmd_up(int argc, char **argv)
 					optarg);
 				return 2;
 			}
+			continue;
+		}
+		if (opt == OPT_LISTEN) {
+			listen = optarg;
 			continue;
 		}
 		if (opt == OPT_RED_FINE || opt == OPT_RED_COARSE) {
@@ -420,6 +433,19 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: out of memory\n");
 		goto cleanup;
 	}
+	if (listen) {
+		struct zt_http_cfg hc = {.listen = listen};
+		um = (struct zt_up_metrics){u.sess, u.pipe, u.sink, u.store};
+		red = (struct zt_red_api){data, zt_store_sink_rollup(u.sink), zt_up_self_metrics, &um};
+		err[0] = '\0';
+		if (zt_http_new(&hc, &http, err, sizeof(err)) ||
+		    (zt_red_api_register(http, &red) && snprintf(err, sizeof(err), "cannot register routes")) ||
+		    zt_http_start(http, err, sizeof(err))) {
+			fprintf(stderr, "ztrace up: --listen %s: %s\n", listen, err);
+			goto cleanup;
+		}
+		fprintf(stderr, "ztrace: serving the API and /metrics on http://%s\n", zt_http_address(http));
+	}
 	fprintf(stderr, "ztrace: tracing this host, spans go to %s/ztrace.db (Ctrl-C to stop)\n", data);
 	rc = zt_pipeline_run(u.pipe, src, err, sizeof(err));
 	if (src->ops->counters)
@@ -458,6 +484,7 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: %s\n", err);
 	ret = rc ? 1 : 0;
 cleanup:
+	zt_http_free(http); /* first: its handlers read what follows */
 	zt_source_close(src);
 	zt_session_free(u.sess);
 	zt_pipeline_free(u.pipe);
