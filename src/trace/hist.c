@@ -125,7 +125,8 @@ static int get_varint(const uint8_t *in, size_t len, size_t *at, uint64_t *v)
 		if (*at >= len)
 			return -EINVAL;
 		b = in[(*at)++];
-		if (shift == 63 && b > 1)
+		/* past 64 bits, or a needless 0 byte: the form is canonical */
+		if ((shift == 63 && b > 1) || (shift && b == 0))
 			return -EINVAL;
 		x |= (uint64_t)(b & 0x7f) << shift;
 		if (!(b & 0x80)) {

@@ -151,10 +151,16 @@ static void test_hist_damaged(void **state)
 	assert_int_equal(zt_hist_decode_merge(&h, long_varint, sizeof(long_varint)), -EINVAL);
 	assert_int_equal(zt_hist_decode_merge(&h, buf, 0), -EINVAL);
 	n = zt_hist_encode(&before, buf, sizeof(buf));
-	for (size_t cut = 2; cut < n; cut++) /* every cut inside a pair */
-		if (zt_hist_decode_merge(&h, buf, cut) == 0)
-			before.count = h.count; /* a cut between pairs is a valid shorter histogram */
-	assert_int_equal(zt_hist_decode_merge(&(struct zt_hist){0}, buf, n), 0);
+	/* the last pair cut after its index: rejected, h untouched */
+	assert_int_equal(zt_hist_decode_merge(&h, buf, n - 1), -EINVAL);
+	/* a needless 0 continuation byte: not the canonical form */
+	{
+		const uint8_t padded[] = {1, 0x83, 0x00, 1};
+		assert_int_equal(zt_hist_decode_merge(&h, padded, sizeof(padded)), -EINVAL);
+	}
+	assert_memory_equal(&h, &before, sizeof(h));
+	assert_int_equal(zt_hist_decode_merge(&h, buf, n), 0);
+	assert_int_equal(h.count, 2 * before.count);
 }
 
 /* ---- rollups ---- */
