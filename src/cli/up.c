@@ -23,6 +23,7 @@
 #include "proto/proto.h"
 #include "proto/http1.h"
 #include "proto/trace_hdr.h"
+#include "server/api.h"
 #include "server/http.h"
 #include "server/red_api.h"
 #include "session/session.h"
@@ -76,7 +77,7 @@ static int lock_data_dir(const char *dir)
 /* RED rollups: 10 s buckets for a day, 1 min buckets for 30 days */
 #define DEFAULT_RED_FINE_NS (24ULL * 3600 * 1000000000ULL)
 #define DEFAULT_RED_COARSE_NS (30ULL * 24 * 3600 * 1000000000ULL)
-enum { OPT_RED_FINE = 100, OPT_RED_COARSE, OPT_LISTEN }; /* after live.h's codes */
+enum { OPT_RED_FINE = 100, OPT_RED_COARSE }; /* after live.h's codes */
 
 /* The default --max-size: 10 GB, or a quarter of the data dir's file
  * system when that is smaller (a small disk is not filled). */
@@ -100,7 +101,58 @@ struct up_ctx {
 	struct zt_pipeline *pipe;
 	uint64_t ev0, sp0;
 	uint64_t failures_said, recoveries_said; /* store failures told the user */
+	struct zt_source *src; /* for the API's status: set once open */
 };
+
+/* The API's /api/v1/status: what the final line says, live. Runs on an
+ * HTTP thread: the pointers are published with __atomic stores once their
+ * objects exist, and the counters are read as they are (a status is a
+ * snapshot; a counter a few events stale is fine). */
+static void up_api_status(void *ctx, json_t *out)
+{
+	struct up_ctx *u = ctx;
+	struct zt_session *sess = __atomic_load_n(&u->sess, __ATOMIC_ACQUIRE);
+	struct zt_pipeline *pipe = __atomic_load_n(&u->pipe, __ATOMIC_ACQUIRE);
+	struct zt_source *src = __atomic_load_n(&u->src, __ATOMIC_ACQUIRE);
+	const struct zt_store_sink_stats *ks = u->sink ? zt_store_sink_stats(u->sink) : NULL;
+	uint64_t kc[ZT_CNT__COUNT] = {0};
+	json_t *store = json_object_get(out, "store");
+
+	if (src && src->ops->counters)
+		src->ops->counters(src, kc);
+	if (store) {
+		json_object_set_new(store, "spans_written",
+				    json_integer((json_int_t)__atomic_load_n(&u->store->spans_written, __ATOMIC_RELAXED)));
+		json_object_set_new(store, "spans_pending",
+				    json_integer((json_int_t)__atomic_load_n(&u->store->spans_pending, __ATOMIC_RELAXED)));
+		if (ks) {
+			json_object_set_new(store, "failing", json_boolean(__atomic_load_n(&ks->failing, __ATOMIC_RELAXED)));
+			json_object_set_new(store, "failures",
+					    json_integer((json_int_t)__atomic_load_n(&ks->failures, __ATOMIC_RELAXED)));
+			json_object_set_new(store, "retention_dropped",
+					    json_integer((json_int_t)__atomic_load_n(&ks->retention_dropped,
+										     __ATOMIC_RELAXED)));
+			json_object_set_new(store, "retention_errors",
+					    json_integer((json_int_t)__atomic_load_n(&ks->retention_errors,
+										     __ATOMIC_RELAXED)));
+		}
+	}
+	if (sess) {
+		const struct zt_session_stats *st = zt_session_stats(sess);
+		json_object_set_new(out, "pipeline",
+				    json_pack("{s:I, s:I}", "events", (json_int_t)st->events, "spans",
+					      (json_int_t)st->spans));
+		json_object_set_new(
+		    out, "drops",
+		    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ring_full",
+			      (json_int_t)kc[ZT_CNT_RING_FULL], "map_full", (json_int_t)kc[ZT_CNT_MAP_FULL],
+			      "payload_truncated", (json_int_t)kc[ZT_CNT_PAYLOAD_TRUNC], "evicted",
+			      (json_int_t)st->conns_evicted, "unanswered", (json_int_t)st->unanswered, "orphan_resp",
+			      (json_int_t)st->orphan_responses, "bad_events", (json_int_t)st->bad_events, "queue_full",
+			      (json_int_t)(pipe ? zt_pipeline_stats(pipe)->queue_full : 0), "store_failed",
+			      (json_int_t)(ks ? __atomic_load_n(&ks->store_failed, __ATOMIC_RELAXED) : 0)));
+	}
+}
 
 /* A TCP connection carries no protocol we parse: stop capturing it. If the
  * map update fails the kernel keeps capturing and the session keeps
@@ -213,7 +265,8 @@ static void up_usage(FILE *f)
 {
 	fprintf(f, "usage: ztrace up [--data DIR] [--payload-cap BYTES] [--status-interval SECONDS] [--max-conns N]\n"
 		   "                 [--capture-path auto|fast|compat] [--request-id-headers LIST]\n"
-		   "                 [--redact-params LIST] [--retention DURATION] [--max-size SIZE] [--verbose]\n\n"
+		   "                 [--redact-params LIST] [--retention DURATION] [--max-size SIZE]\n"
+		   "                 [--listen ADDR|none] [--token-file FILE] [--verbose]\n\n"
 		   "Traces every process on this host (eBPF; needs root or CAP_BPF+CAP_PERFMON) and stores\n"
 		   "spans in DIR/ztrace.db. Read them with 'ztrace spans'. Ctrl-C flushes and exits.\n"
 		   "Traced: TCP and UDP sockets (IPv4, IPv6). Not traced: Unix-domain sockets (docker.sock,\n"
@@ -235,11 +288,17 @@ static void up_usage(FILE *f)
 		   "                          if smaller; 0: no bound). Dropped spans are counted.\n"
 		   "  --red-retention-10s D   keep the 10 s RED rollups (ztrace map/top) this long (default 24h)\n"
 		   "  --red-retention-1m D    keep the 1 min RED rollups this long (default 30d; 0: forever)\n"
-		   "  --listen ADDR           serve the HTTP API and Prometheus /metrics on ADDR\n"
-		   "                          (e.g. 127.0.0.1:7070; off by default)\n"
+		   "  --listen ADDR           serve the HTTP API (/api/v1/..., Jaeger's /api/..., Prometheus'\n"
+		   "                          /metrics) on ADDR,\n"
+		   "                          IP:PORT or [IPv6]:PORT (default " ZT_HTTP_DEFAULT_LISTEN "); none: no API\n"
+		   "  --token-file FILE       clients must send 'Authorization: Bearer TOKEN', the token\n"
+		   "                          being FILE's first line; required on a non-loopback ADDR\n"
 		   "  --verbose               show libbpf's messages (verifier log on failure)\n",
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
+
+/* up's own options (live.h numbers the shared ones) */
+enum { OPT_LISTEN = 200, OPT_TOKEN_FILE };
 
 int zt_cmd_up(int argc, char **argv)
 {
@@ -257,6 +316,7 @@ int zt_cmd_up(int argc, char **argv)
 		{"red-retention-10s", required_argument, NULL, OPT_RED_FINE},
 		{"red-retention-1m", required_argument, NULL, OPT_RED_COARSE},
 		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"token-file", required_argument, NULL, OPT_TOKEN_FILE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -265,15 +325,17 @@ int zt_cmd_up(int argc, char **argv)
 	uint64_t retention_ns = DEFAULT_RETENTION_NS, max_size = 0;
 	uint64_t red_keep[2] = {DEFAULT_RED_FINE_NS, DEFAULT_RED_COARSE_NS};
 	bool max_size_set = false;
-	const char *data = "./ztrace-data", *listen = NULL;
+	const char *data = "./ztrace-data";
+	struct zt_http_cfg hc = {.listen = ZT_HTTP_DEFAULT_LISTEN};
 	struct zt_http_server *http = NULL;
+	struct zt_api *api = NULL;
 	struct zt_up_metrics um = {0};
 	struct zt_red_api red = {0};
 	struct up_ctx u;
 	struct zt_session_cfg cfg;
 	struct zt_pipeline_cfg pc;
 	struct zt_source *src = NULL;
-	char err[512];
+	char err[512] = "";
 	uint64_t kc[ZT_CNT__COUNT] = {0};
 	int opt, rc, ret = 1, lock_fd = -1;
 
@@ -288,6 +350,14 @@ int zt_cmd_up(int argc, char **argv)
 			data = optarg;
 			continue;
 		}
+		if (opt == OPT_LISTEN) {
+			hc.listen = strcmp(optarg, "none") ? optarg : NULL;
+			continue;
+		}
+		if (opt == OPT_TOKEN_FILE) {
+			hc.token_file = optarg;
+			continue;
+		}
 		if (opt == OPT_RETENTION) {
 			if (strcmp(optarg, "0") == 0) {
 				retention_ns = 0;
@@ -298,10 +368,6 @@ int zt_cmd_up(int argc, char **argv)
 					optarg);
 				return 2;
 			}
-			continue;
-		}
-		if (opt == OPT_LISTEN) {
-			listen = optarg;
 			continue;
 		}
 		if (opt == OPT_RED_FINE || opt == OPT_RED_COARSE) {
@@ -358,8 +424,20 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (zt_live_check_privileges("up"))
+	if (hc.listen) { /* a bad address or a missing token: before anything starts */
+		rc = zt_http_new(&hc, &http, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "ztrace up: %s\n", err);
+			return 2;
+		}
+	} else if (hc.token_file) {
+		fprintf(stderr, "ztrace up: --token-file without an API (--listen none)\n");
+		return 2;
+	}
+	if (zt_live_check_privileges("up")) {
+		zt_http_free(http);
 		return 1;
+	}
 	rc = zt_store_open(data, ZT_STORE_RW, &u.store);
 	if (rc) {
 		fprintf(stderr, "ztrace up: cannot open the store in %s: %s\n", data,
@@ -371,6 +449,32 @@ int zt_cmd_up(int argc, char **argv)
 	lock_fd = lock_data_dir(data);
 	if (lock_fd < 0)
 		goto cleanup;
+	if (http) {
+		/* The API reads through its own read-only handle (SQLite WAL:
+		 * readers do not block the writer); it starts before tracing so
+		 * that a port in use stops `up` before the probes load. */
+		struct zt_api_cfg ac = {.store_url = data, .version = ZT_VERSION, .status = up_api_status,
+					.status_ctx = &u};
+		rc = zt_api_new(&ac, &api, err, sizeof(err));
+		if (!rc)
+			rc = zt_api_register(api, http);
+		if (!rc) { /* RED, the map and /metrics (server/red_api.h): the rollup and
+			    * the counters are published below as they come to exist */
+			um.store = u.store;
+			red = (struct zt_red_api){.store_url = data, .api = api, .self = zt_up_self_metrics,
+						  .self_ctx = &um};
+			rc = zt_red_api_register(http, &red);
+		}
+		if (!rc)
+			rc = zt_http_start(http, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "ztrace up: %s\n", err[0] ? err : "cannot start the HTTP API");
+			goto cleanup;
+		}
+		fprintf(stderr, "ztrace: HTTP API on http://%s/api/v1/ (Jaeger API: /api/, Prometheus: /metrics)%s\n",
+			zt_http_address(http),
+			hc.token_file ? ", token required" : "");
+	}
 	memset(&pc, 0, sizeof(pc));
 	zt_session_as_stage(&pc, &u.sess);
 	{
@@ -385,6 +489,8 @@ int zt_cmd_up(int argc, char **argv)
 			max_size = default_max_size(data);
 		zt_store_sink_retention(u.sink, retention_ns, max_size);
 		zt_store_sink_rollup_retention(u.sink, red_keep[0], red_keep[1]);
+		__atomic_store_n(&um.sink, u.sink, __ATOMIC_RELEASE);
+		__atomic_store_n(&red.roll, zt_store_sink_rollup(u.sink), __ATOMIC_RELEASE);
 		if (retention_ns)
 			snprintf(age, sizeof(age), "%llus", (unsigned long long)(retention_ns / 1000000000ULL));
 		if (max_size >= 1000000000ULL)
@@ -409,7 +515,8 @@ int zt_cmd_up(int argc, char **argv)
 	pc.status_ns = status_s * 1000000000ULL;
 	pc.on_status = up_on_status;
 	pc.status_ctx = &u;
-	u.pipe = zt_pipeline_new(&pc);
+	__atomic_store_n(&u.pipe, zt_pipeline_new(&pc), __ATOMIC_RELEASE);
+	__atomic_store_n(&um.pipe, u.pipe, __ATOMIC_RELEASE);
 	if (!u.pipe) {
 		fprintf(stderr, "ztrace up: out of memory\n");
 		goto cleanup;
@@ -421,6 +528,7 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: %s\n", err);
 		goto cleanup;
 	}
+	__atomic_store_n(&u.src, src, __ATOMIC_RELEASE);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.host = src->host;
 	cfg.mono_to_real = src->mono_to_real;
@@ -428,23 +536,11 @@ int zt_cmd_up(int argc, char **argv)
 	cfg.on_unclassified = up_on_unclassified;
 	cfg.on_body = up_on_body;
 	cfg.hook_ctx = &u;
-	u.sess = zt_session_new(&cfg, zt_pipeline_span, u.pipe);
+	__atomic_store_n(&u.sess, zt_session_new(&cfg, zt_pipeline_span, u.pipe), __ATOMIC_RELEASE);
+	__atomic_store_n(&um.sess, u.sess, __ATOMIC_RELEASE);
 	if (!u.sess) {
 		fprintf(stderr, "ztrace up: out of memory\n");
 		goto cleanup;
-	}
-	if (listen) {
-		struct zt_http_cfg hc = {.listen = listen};
-		um = (struct zt_up_metrics){u.sess, u.pipe, u.sink, u.store};
-		red = (struct zt_red_api){data, zt_store_sink_rollup(u.sink), zt_up_self_metrics, &um};
-		err[0] = '\0';
-		if (zt_http_new(&hc, &http, err, sizeof(err)) ||
-		    (zt_red_api_register(http, &red) && snprintf(err, sizeof(err), "cannot register routes")) ||
-		    zt_http_start(http, err, sizeof(err))) {
-			fprintf(stderr, "ztrace up: --listen %s: %s\n", listen, err);
-			goto cleanup;
-		}
-		fprintf(stderr, "ztrace: serving the API and /metrics on http://%s\n", zt_http_address(http));
 	}
 	fprintf(stderr, "ztrace: tracing this host, spans go to %s/ztrace.db (Ctrl-C to stop)\n", data);
 	rc = zt_pipeline_run(u.pipe, src, err, sizeof(err));
@@ -485,6 +581,7 @@ int zt_cmd_up(int argc, char **argv)
 	ret = rc ? 1 : 0;
 cleanup:
 	zt_http_free(http); /* first: its handlers read what follows */
+	zt_api_free(api);
 	zt_source_close(src);
 	zt_session_free(u.sess);
 	zt_pipeline_free(u.pipe);

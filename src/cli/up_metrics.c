@@ -8,9 +8,15 @@
 
 size_t zt_up_self_metrics(void *ctx, struct zt_prom_counter *out, size_t cap)
 {
-	struct zt_up_metrics *m = ctx;
+	struct zt_up_metrics *mp = ctx, m_, *m = &m_;
 	uint64_t kc[ZT_CNT__COUNT] = {0};
 	size_t n = 0;
+
+	/* the command publishes each object once it exists (__atomic stores) */
+	m->sess = __atomic_load_n(&mp->sess, __ATOMIC_ACQUIRE);
+	m->pipe = __atomic_load_n(&mp->pipe, __ATOMIC_ACQUIRE);
+	m->sink = __atomic_load_n(&mp->sink, __ATOMIC_ACQUIRE);
+	m->store = __atomic_load_n(&mp->store, __ATOMIC_ACQUIRE);
 
 #define C(name_, help_, v_)                                                                                  \
 	do {                                                                                                 \

@@ -36,6 +36,41 @@ static int open_store(struct zt_red_api *api, struct zt_http_req *req, struct zt
 	return 0;
 }
 
+/* One RED query on a store: the map (mq) or series (q). */
+struct red_call {
+	struct zt_http_req *req;
+	const struct zt_red_map_query *mq;
+	const struct zt_red_query *q;
+	json_t *out;
+	char *err;
+	size_t errsz;
+	int answered; /* the store could not be opened: answered already */
+};
+
+static int run_query(struct zt_store *st, void *arg)
+{
+	struct red_call *c = arg;
+
+	return c->mq ? zt_red_map(st, c->mq, &c->out, c->err, c->errsz)
+		     : zt_red_series(st, c->q, &c->out, c->err, c->errsz);
+}
+
+static int with_store(struct zt_red_api *api, struct red_call *c)
+{
+	struct zt_store *st = NULL;
+	int rc;
+
+	if (api->api)
+		return zt_api_with_store(api->api, run_query, c);
+	if (open_store(api, c->req, &st)) {
+		c->answered = 1;
+		return 0;
+	}
+	rc = run_query(st, c);
+	st->ops->close(st);
+	return rc;
+}
+
 /* The filters both RED routes take. */
 static int common(struct zt_http_req *req, uint64_t *since, const char **host, uint32_t *pid)
 {
@@ -55,7 +90,6 @@ int zt_red_api_map(void *ctx, struct zt_http_req *req)
 	static const char *const bys[] = {"service", "process", NULL};
 	struct zt_red_api *api = ctx;
 	struct zt_red_map_query q = {0};
-	struct zt_store *st = NULL;
 	char err[512];
 	json_t *out;
 	int by = 0, rc;
@@ -64,10 +98,13 @@ int zt_red_api_map(void *ctx, struct zt_http_req *req)
 	    zt_http_param_enum(req, "by", bys, &by))
 		return 0;
 	q.by_process = by == 1;
-	if (open_store(api, req, &st))
-		return 0;
-	rc = zt_red_map(st, &q, &out, err, sizeof(err));
-	st->ops->close(st);
+	{
+		struct red_call c = {req, &q, NULL, NULL, err, sizeof(err), 0};
+		rc = with_store(api, &c);
+		if (c.answered)
+			return 0;
+		out = c.out;
+	}
 	if (rc)
 		return zt_http_reply_error(req, rc == -EOPNOTSUPP ? 501 : 500, NULL, "%s", err);
 	return zt_http_reply_json(req, 200, out);
@@ -81,7 +118,6 @@ int zt_red_api_red(void *ctx, struct zt_http_req *req)
 	static const char *const bys[] = {"service", "host", "process", NULL};
 	struct zt_red_api *api = ctx;
 	struct zt_red_query q;
-	struct zt_store *st = NULL;
 	const char *edge = NULL;
 	char client[ZT_SERVICE_LEN], *arrow;
 	char err[512];
@@ -124,10 +160,13 @@ int zt_red_api_red(void *ctx, struct zt_http_req *req)
 		return zt_http_reply_error(req, 400, "endpoint", "endpoint= needs kind=endpoint");
 	q.kind = (uint8_t)kind;
 	q.by = (uint8_t)by;
-	if (open_store(api, req, &st))
-		return 0;
-	rc = zt_red_series(st, &q, &out, err, sizeof(err));
-	st->ops->close(st);
+	{
+		struct red_call c = {req, NULL, &q, NULL, err, sizeof(err), 0};
+		rc = with_store(api, &c);
+		if (c.answered)
+			return 0;
+		out = c.out;
+	}
 	if (rc)
 		return zt_http_reply_error(req, rc == -EOPNOTSUPP ? 501 : rc == -E2BIG ? 400 : 500,
 					   rc == -E2BIG ? "step" : NULL, "%s", err);
@@ -146,7 +185,7 @@ int zt_red_api_metrics(void *ctx, struct zt_http_req *req)
 		return 0;
 	if (api->self)
 		n = api->self(api->self_ctx, self, ZT_RED_SELF_MAX);
-	rc = zt_prom_render(&b, api->roll, self, n);
+	rc = zt_prom_render(&b, __atomic_load_n(&api->roll, __ATOMIC_ACQUIRE), self, n);
 	if (rc) {
 		zt_sbuf_free(&b);
 		return zt_http_reply_error(req, 500, NULL, "out of memory rendering metrics");

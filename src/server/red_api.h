@@ -12,15 +12,17 @@
  *   GET /metrics             Prometheus text (server/prom.h)
  * Bad parameters get a 400 naming the parameter (the core's getters).
  *
- * Stores: each API request opens its own read-only store from store_url
- * (SQLite connections are not shared between threads); /metrics reads
- * only memory (the rollup's cumulative series and the self counters).
+ * Stores: with `api` set, queries run on the API's read-only store handle
+ * (server/api.h, one query at a time); without, each request opens its
+ * own read-only store from store_url (tests). /metrics reads only memory
+ * (the rollup's cumulative series and the self counters).
  */
 #ifndef ZT_SERVER_RED_API_H
 #define ZT_SERVER_RED_API_H
 
 #include <stddef.h>
 
+#include "server/api.h"
 #include "server/http.h"
 #include "server/prom.h"
 #include "trace/rollup.h"
@@ -29,7 +31,10 @@
 
 struct zt_red_api {
 	const char *store_url;  /* borrowed: a data dir or store URL */
-	struct zt_rollup *roll; /* borrowed, NULL: no RED in /metrics */
+	struct zt_api *api;     /* borrowed, or NULL: open store_url per request */
+	/* borrowed, NULL: no RED in /metrics (yet); may be set while serving
+	 * (an __atomic store: the command publishes it once the sink exists) */
+	struct zt_rollup *roll;
 	/* Fills up to cap self counters (names and help: static text);
 	 * returns how many. Called on an HTTP thread: read counters
 	 * atomically or accept a torn read of a counter. */

@@ -149,7 +149,7 @@ static void test_routes(void **state)
 {
 	struct zt_store *st = NULL;
 	struct zt_store_sink *k;
-	struct zt_red_api api = {dir, NULL, self_cb, NULL};
+	struct zt_red_api api = {.store_url = dir, .self = self_cb};
 	struct timespec ts;
 	uint64_t now;
 	unsigned status;
@@ -236,7 +236,7 @@ static void test_routes(void **state)
 	st->ops->close(st);
 	/* no store at all: a 404 naming it, not a crash */
 	{
-		struct zt_red_api none = {"/nonexistent/zt-none", NULL, NULL, NULL};
+		struct zt_red_api none = {.store_url = "/nonexistent/zt-none"};
 		j = call(zt_red_api_map, &none, "/api/v1/map", NULL, &status);
 		assert_int_equal(status, 404);
 		json_decref(j);
