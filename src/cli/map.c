@@ -15,13 +15,19 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/red_client.h"
 #include "server/red_json.h"
 #include "store/store.h"
 #include "util/duration.h"
 
 #define NS 1000000000ULL
 
-enum { O_DATA = 1, O_SINCE, O_JSON, O_HOST, O_PID, O_BYPROC, O_INTERVAL, O_ONCE, O_LIMIT };
+enum { O_DATA = 1, O_SINCE, O_JSON, O_HOST, O_PID, O_BYPROC, O_INTERVAL, O_ONCE, O_LIMIT, O_SERVER, O_TOKEN };
+
+/* --server URL [--token-file F]: where to ask instead of a local store */
+struct remote {
+	const char *url, *token_file;
+};
 
 static uint64_t now_ns(void)
 {
@@ -96,10 +102,13 @@ static int parse_pid(const char *cmd, const char *arg, uint32_t *out)
 
 static void map_usage(FILE *f)
 {
-	fprintf(f, "usage: ztrace map [--data DIR] [--since DURATION] [--host H] [--pid N] [--by-process] [--json]\n\n"
+	fprintf(f, "usage: ztrace map [--data DIR | --server URL [--token-file F]] [--since DURATION] [--host H]\n"
+		   "                  [--pid N] [--by-process] [--json]\n\n"
 		   "The service map from the RED rollups: each service (what it serves: rate, error %%,\n"
 		   "p50/p99 latency) and each edge client -> server per protocol (as the client saw it).\n\n"
 		   "  --data DIR        the store (default ./ztrace-data)\n"
+		   "  --server URL      ask a ztrace server's API instead (http://HOST:PORT)\n"
+		   "  --token-file F    the server's bearer token (first line of F)\n"
 		   "  --since DURATION  the last DURATION (default 15m; rollups are 10 s buckets)\n"
 		   "  --host H          only this host's processes (drill-down)\n"
 		   "  --pid N           only this process (drill-down)\n"
@@ -113,9 +122,11 @@ int zt_cmd_map(int argc, char **argv)
 		{"data", required_argument, NULL, O_DATA}, {"since", required_argument, NULL, O_SINCE},
 		{"json", no_argument, NULL, O_JSON},       {"host", required_argument, NULL, O_HOST},
 		{"pid", required_argument, NULL, O_PID},   {"by-process", no_argument, NULL, O_BYPROC},
+		{"server", required_argument, NULL, O_SERVER}, {"token-file", required_argument, NULL, O_TOKEN},
 		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	const char *data = "./ztrace-data";
+	struct remote rem = {0};
 	uint64_t since = 15ULL * 60 * NS;
 	struct zt_red_map_query q = {0};
 	struct zt_store *st = NULL;
@@ -150,6 +161,12 @@ int zt_cmd_map(int argc, char **argv)
 		case O_BYPROC:
 			q.by_process = 1;
 			break;
+		case O_SERVER:
+			rem.url = optarg;
+			break;
+		case O_TOKEN:
+			rem.token_file = optarg;
+			break;
 		default:
 			fprintf(stderr, "ztrace map: see 'ztrace map --help'\n");
 			return 2;
@@ -159,11 +176,31 @@ int zt_cmd_map(int argc, char **argv)
 		fprintf(stderr, "ztrace map: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (open_ro("map", data, &st))
-		return 1;
-	q.since_ns = now_ns() - since;
-	rc = zt_red_map(st, &q, &m, err, sizeof(err));
-	st->ops->close(st);
+	if (rem.token_file && !rem.url) {
+		fprintf(stderr, "ztrace map: --token-file needs --server\n");
+		return 2;
+	}
+	if (rem.url) {
+		char qs[512] = "", num[32], path[600];
+		snprintf(num, sizeof(num), "%llums", (unsigned long long)(since / 1000000ULL));
+		zt_red_client_qs(qs, sizeof(qs), "since", num);
+		if (q.host)
+			zt_red_client_qs(qs, sizeof(qs), "host", q.host);
+		if (q.pid) {
+			snprintf(num, sizeof(num), "%u", q.pid);
+			zt_red_client_qs(qs, sizeof(qs), "pid", num);
+		}
+		if (q.by_process)
+			zt_red_client_qs(qs, sizeof(qs), "by", "process");
+		snprintf(path, sizeof(path), "/api/v1/map?%s", qs);
+		rc = zt_red_client_get(rem.url, rem.token_file, path, &m, err, sizeof(err));
+	} else {
+		if (open_ro("map", data, &st))
+			return 1;
+		q.since_ns = now_ns() - since;
+		rc = zt_red_map(st, &q, &m, err, sizeof(err));
+		st->ops->close(st);
+	}
 	if (rc) {
 		fprintf(stderr, "ztrace map: %s\n", err);
 		return 1;
@@ -226,11 +263,13 @@ static void on_sig(int sig)
 
 static void top_usage(FILE *f)
 {
-	fprintf(f, "usage: ztrace top [--data DIR] [--interval DURATION] [--since DURATION] [--limit N] [--once]\n"
-		   "                  [--json]\n\n"
+	fprintf(f, "usage: ztrace top [--data DIR | --server URL [--token-file F]] [--interval DURATION]\n"
+		   "                  [--since DURATION] [--limit N] [--once] [--json]\n\n"
 		   "The busiest and the slowest endpoints over the last --since (default 1m), refreshed\n"
 		   "every --interval (default 2s) until Ctrl-C.\n\n"
 		   "  --data DIR           the store (default ./ztrace-data)\n"
+		   "  --server URL         ask a ztrace server's API instead (http://HOST:PORT)\n"
+		   "  --token-file F       the server's bearer token (first line of F)\n"
 		   "  --once               print one frame and exit (for scripts)\n"
 		   "  --limit N            endpoints in each table (default 10)\n"
 		   "  --json               with --once: JSON lines, one endpoint each (by requests)\n");
@@ -253,7 +292,8 @@ static int by_p99(const void *a, const void *b)
 	return x->p99 < y->p99 ? 1 : x->p99 > y->p99 ? -1 : 0;
 }
 
-static int top_frame(const char *data, uint64_t since, unsigned limit, int json, int clear)
+static int top_frame(const char *data, const struct remote *rem, uint64_t since, unsigned limit, int json,
+		     int clear)
 {
 	struct zt_red_query q;
 	struct zt_store *st = NULL;
@@ -263,13 +303,20 @@ static int top_frame(const char *data, uint64_t since, unsigned limit, int json,
 	size_t n = 0, i;
 	int rc;
 
-	if (open_ro("top", data, &st))
-		return 1;
-	memset(&q, 0, sizeof(q));
-	q.kind = ZT_RK_ENDPOINT;
-	q.since_ns = now_ns() - since;
-	rc = zt_red_series(st, &q, &res, err, sizeof(err));
-	st->ops->close(st);
+	if (rem->url) {
+		char path[128];
+		snprintf(path, sizeof(path), "/api/v1/metrics/red?kind=endpoint&since=%llums",
+			 (unsigned long long)(since / 1000000ULL));
+		rc = zt_red_client_get(rem->url, rem->token_file, path, &res, err, sizeof(err));
+	} else {
+		if (open_ro("top", data, &st))
+			return 1;
+		memset(&q, 0, sizeof(q));
+		q.kind = ZT_RK_ENDPOINT;
+		q.since_ns = now_ns() - since;
+		rc = zt_red_series(st, &q, &res, err, sizeof(err));
+		st->ops->close(st);
+	}
 	if (rc) {
 		fprintf(stderr, "ztrace top: %s\n", err);
 		return 1;
@@ -334,10 +381,12 @@ int zt_cmd_top(int argc, char **argv)
 		{"data", required_argument, NULL, O_DATA},         {"since", required_argument, NULL, O_SINCE},
 		{"interval", required_argument, NULL, O_INTERVAL}, {"once", no_argument, NULL, O_ONCE},
 		{"limit", required_argument, NULL, O_LIMIT},       {"json", no_argument, NULL, O_JSON},
+		{"server", required_argument, NULL, O_SERVER},     {"token-file", required_argument, NULL, O_TOKEN},
 		{"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0},
 	};
 	const char *data = "./ztrace-data";
 	uint64_t since = 60 * NS, interval = 2 * NS;
+	struct remote rem = {0};
 	unsigned long limit = 10;
 	int opt, once = 0, json = 0;
 	char *end;
@@ -368,6 +417,12 @@ int zt_cmd_top(int argc, char **argv)
 		case O_JSON:
 			json = 1;
 			break;
+		case O_SERVER:
+			rem.url = optarg;
+			break;
+		case O_TOKEN:
+			rem.token_file = optarg;
+			break;
 		case O_LIMIT:
 			limit = strtoul(optarg, &end, 10);
 			if (!*optarg || *end || !limit || limit > 1000) {
@@ -384,17 +439,21 @@ int zt_cmd_top(int argc, char **argv)
 		fprintf(stderr, "ztrace top: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	if (rem.token_file && !rem.url) {
+		fprintf(stderr, "ztrace top: --token-file needs --server\n");
+		return 2;
+	}
 	if (json && !once) {
 		fprintf(stderr, "ztrace top: --json needs --once\n");
 		return 2;
 	}
 	if (once)
-		return top_frame(data, since, (unsigned)limit, json, 0);
+		return top_frame(data, &rem, since, (unsigned)limit, json, 0);
 	signal(SIGINT, on_sig);
 	signal(SIGTERM, on_sig);
 	while (!top_stop) {
 		struct timespec ts = {(time_t)(interval / NS), (long)(interval % NS)};
-		if (top_frame(data, since, (unsigned)limit, 0, isatty(1)))
+		if (top_frame(data, &rem, since, (unsigned)limit, 0, isatty(1)))
 			return 1;
 		nanosleep(&ts, NULL);
 	}

@@ -218,6 +218,24 @@ def main():
         st, body = http_get(f"{api}/api/v1/map?bogus=1")
         check("GET /api/v1/map?bogus=1: 400", st == 400, f"{st} {body}")
 
+        # ---- map and top --server: the same answer through the API ----
+        def edge_counts(out):
+            return sorted((r["client"], r["server"], r["protocol"], r["requests"], r["errors"])
+                          for r in (json.loads(x) for x in out.splitlines() if x.strip()) if r["type"] == "edge")
+        local = run([ZTRACE, "map", "--data", data, "--since", "10m", "--json"]).stdout
+        remote = run([ZTRACE, "map", "--server", api, "--since", "10m", "--json"]).stdout
+        check("map --server gives the edges of map --data", edge_counts(local) == edge_counts(remote),
+              f"{edge_counts(local)} vs {edge_counts(remote)}")
+        topr = [json.loads(x) for x in run([ZTRACE, "top", "--server", api, "--since", "10m", "--once",
+                                            "--json"]).stdout.splitlines()]
+        work = [t for t in topr if t["service"] == "red-back"]
+        check("top --server --once --json: red-back's endpoint", len(work) == 1 and
+              work[0]["requests"] == N_OK + N_FAIL, f"{work}")
+        bad = subprocess.run([ZTRACE, "map", "--server", f"http://127.0.0.1:{p_prom}"], capture_output=True,
+                             text=True)
+        check("map --server to nothing listening: exit 1 with a message",
+              bad.returncode == 1 and "ztrace map:" in bad.stderr, f"{bad.returncode} {bad.stderr}")
+
         # ---- /metrics ----
         st, text = http_get(f"{api}/metrics")
         check("GET /metrics answers 200", st == 200, str(st))
