@@ -164,7 +164,7 @@ static void test_routes(void **state)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000ULL - 5000000000ULL;
 	for (int i = 0; i < 4; i++) {
-		char uid[8];
+		char uid[16];
 		snprintf(uid, sizeof(uid), "c%d", i);
 		c = sp(uid, ZT_TAP_CLIENT_PROCESS, "web", "GET /u", now + (uint64_t)i * MS, 5 * MS,
 		       i == 3 ? ZT_RS_SERVER_ERROR : ZT_RS_OK);

@@ -377,7 +377,7 @@ static void test_caps(void **state)
 	struct zt_rollup *r = zt_rollup_new(&(struct zt_rollup_cfg){.max_series = 3, .max_pending = 2,
 								    .max_prom_series = 2});
 	struct zt_rollup_stats st;
-	char uid[8], name[8];
+	char uid[16], name[16];
 
 	(void)state;
 	nrows = 0;
