@@ -10,12 +10,15 @@
 
 #define BACKOFF_MIN_NS 1000000000ULL
 #define BACKOFF_MAX_NS 8000000000ULL
+#define ROLLUP_DRAIN_NS 1000000000ULL
 
 struct zt_store_sink {
 	struct zt_store *st;
 	struct zt_joiner *j;
 	struct zt_rollup *roll; /* RED of every released span (trace/rollup.h) */
 	uint64_t roll_keep_ns[2], next_roll_retain_ns; /* rollup retention: fine, coarse */
+	uint64_t next_drain_ns; /* rollups are written at most once a second */
+	bool ended;             /* sink_end was called: the next flush drains all */
 	int (*on_span)(void *ctx, const struct zt_span *s);
 	void *ctx;
 	char errmsg[768];
@@ -218,6 +221,7 @@ int zt_store_sink_end(void *sink)
 	int rc = zt_joiner_flush(k->j);
 
 	zt_rollup_end(k->roll); /* waiting edges: resolved now, drained by the last flush */
+	k->ended = true;
 	/* the last chance: one more try even while backing off */
 	if (!rc && k->stats.failing)
 		k->retry_ns = 0;
@@ -237,10 +241,16 @@ int zt_store_sink_flush(void *sink)
 
 	if (rc || !k->st || !may_write(k))
 		return rc;
-	/* the rollups of the spans released so far, in the spans' transaction */
-	if (k->st->ops->put_rollups && (rc = zt_rollup_drain(k->roll, put_rollups, k->st))) {
-		snprintf(k->errmsg, sizeof(k->errmsg), "%s", zt_store_errmsg(k->st));
-		return store_failed(k, rc);
+	/* the rollups of the spans released so far, in the spans' transaction;
+	 * once a second (a flush is every 200 ms): each drain upserts every
+	 * series touched, histogram merge included, so fewer drains cost less
+	 * and lose nothing (the rollup keeps adding up in between) */
+	if (k->st->ops->put_rollups && (k->ended || mono_ns() >= k->next_drain_ns)) {
+		if ((rc = zt_rollup_drain(k->roll, put_rollups, k->st))) {
+			snprintf(k->errmsg, sizeof(k->errmsg), "%s", zt_store_errmsg(k->st));
+			return store_failed(k, rc);
+		}
+		k->next_drain_ns = mono_ns() + ROLLUP_DRAIN_NS;
 	}
 	if ((rc = k->st->ops->flush(k->st))) {
 		snprintf(k->errmsg, sizeof(k->errmsg), "%s", zt_store_errmsg(k->st));

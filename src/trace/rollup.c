@@ -90,6 +90,10 @@ struct zt_rollup {
 	struct zt_rollup_stats st;
 	struct zt_rollup_row *rows;
 	uint32_t nrows, *rindex, rmask;
+	/* per row, the histogram buckets that may be non-zero: [dlo, dhi).
+	 * A reused row clears only those (the whole histogram is 5 KiB, a
+	 * series' latencies touch a few dozen buckets). */
+	uint16_t *dlo, *dhi;
 	struct zt_prom_series *prom;
 	uint32_t nprom, *pindex, pmask;
 	struct pend *pend;
@@ -113,6 +117,10 @@ struct zt_rollup *zt_rollup_new(const struct zt_rollup_cfg *cfg)
 
 	if (!r)
 		return NULL;
+	if (pthread_mutex_init(&r->mu, NULL)) {
+		free(r);
+		return NULL;
+	}
 	r->cfg = *cfg;
 	if (!r->cfg.max_series)
 		r->cfg.max_series = 2048;
@@ -133,21 +141,16 @@ struct zt_rollup *zt_rollup_new(const struct zt_rollup_cfg *cfg)
 	r->pbmask = bn - 1;
 	r->rows = calloc(r->cfg.max_series, sizeof(*r->rows));
 	r->rindex = malloc(rn * sizeof(uint32_t));
+	r->dlo = calloc(r->cfg.max_series, sizeof(*r->dlo));
+	r->dhi = calloc(r->cfg.max_series, sizeof(*r->dhi));
 	r->prom = calloc(r->cfg.max_prom_series, sizeof(*r->prom));
 	r->pindex = malloc(pn * sizeof(uint32_t));
 	r->pend = calloc(r->cfg.max_pending, sizeof(*r->pend));
 	r->pbucket = malloc(bn * sizeof(uint32_t));
 	r->addrs = calloc(r->cfg.max_addrs, sizeof(*r->addrs));
-	if (!r->rows || !r->rindex || !r->prom || !r->pindex || !r->pend || !r->pbucket || !r->addrs ||
-	    pthread_mutex_init(&r->mu, NULL)) {
-		free(r->rows);
-		free(r->rindex);
-		free(r->prom);
-		free(r->pindex);
-		free(r->pend);
-		free(r->pbucket);
-		free(r->addrs);
-		free(r);
+	if (!r->rows || !r->rindex || !r->dlo || !r->dhi || !r->prom || !r->pindex || !r->pend || !r->pbucket ||
+	    !r->addrs) {
+		zt_rollup_free(r);
 		return NULL;
 	}
 	memset(r->rindex, 0xff, rn * sizeof(uint32_t));
@@ -161,6 +164,8 @@ void zt_rollup_free(struct zt_rollup *r)
 	if (!r)
 		return;
 	pthread_mutex_destroy(&r->mu);
+	free(r->dlo);
+	free(r->dhi);
 	free(r->rows);
 	free(r->rindex);
 	free(r->prom);
@@ -200,40 +205,52 @@ static void series_add(struct zt_rollup *r, const struct zt_rollup_key *k, uint6
 		if (key_eq(&r->rows[r->rindex[i]].k, k))
 			break;
 	if (r->rindex[i] == NONE) {
-		if (r->nrows == r->cfg.max_series) {
+		struct zt_rollup_row *row;
+		uint32_t n = r->nrows;
+		if (n == r->cfg.max_series) {
 			r->st.series_overflow++;
 			return;
 		}
-		r->rindex[i] = r->nrows;
-		memset(&r->rows[r->nrows], 0, sizeof(r->rows[0]));
-		r->rows[r->nrows++].k = *k;
+		r->rindex[i] = n;
+		row = &r->rows[r->nrows++];
+		row->k = *k;
+		/* the counters, and the buckets the row's last series touched */
+		row->v.requests = row->v.sum_ns = row->v.hist.count = 0;
+		memset(row->v.errors, 0, sizeof(row->v.errors));
+		if (r->dhi[n] > r->dlo[n])
+			memset(&row->v.hist.c[r->dlo[n]], 0, (size_t)(r->dhi[n] - r->dlo[n]) * sizeof(uint64_t));
+		r->dlo[n] = ZT_HIST_N;
+		r->dhi[n] = 0;
 	}
-	zt_rollup_val_add(&r->rows[r->rindex[i]].v, dur, status);
+	{
+		uint32_t n = r->rindex[i];
+		unsigned b = zt_hist_index(dur);
+		zt_rollup_val_add(&r->rows[n].v, dur, status);
+		if (b < r->dlo[n])
+			r->dlo[n] = (uint16_t)b;
+		if (b + 1 > r->dhi[n])
+			r->dhi[n] = (uint16_t)(b + 1);
+	}
 }
 
-static uint64_t prom_hash(const struct zt_prom_series *p)
+static uint64_t prom_hash(uint8_t kind, uint8_t l7, const char *service, const char *endpoint, const char *peer)
 {
-	uint64_t h = zt_mix64(((uint64_t)p->kind << 8) | p->l7);
-	h = zt_mix64(h ^ zt_hash_str(p->service));
-	h = zt_mix64(h ^ zt_hash_str(p->endpoint));
-	return zt_mix64(h ^ zt_hash_str(p->peer));
+	uint64_t h = zt_mix64(((uint64_t)kind << 8) | l7);
+	h = zt_mix64(h ^ zt_hash_str(service));
+	h = zt_mix64(h ^ zt_hash_str(endpoint));
+	return zt_mix64(h ^ zt_hash_str(peer));
 }
 
 static void prom_add(struct zt_rollup *r, const struct zt_rollup_key *k, uint64_t dur, uint8_t status)
 {
-	struct zt_prom_series want, *p;
+	struct zt_prom_series *p;
 	uint32_t i;
 
-	memset(&want, 0, sizeof(want));
-	want.kind = k->kind;
-	want.l7 = k->l7;
-	memcpy(want.service, k->service, sizeof(want.service));
-	memcpy(want.endpoint, k->endpoint, sizeof(want.endpoint));
-	memcpy(want.peer, k->peer, sizeof(want.peer));
-	for (i = (uint32_t)prom_hash(&want) & r->pmask; r->pindex[i] != NONE; i = (i + 1) & r->pmask) {
+	for (i = (uint32_t)prom_hash(k->kind, k->l7, k->service, k->endpoint, k->peer) & r->pmask;
+	     r->pindex[i] != NONE; i = (i + 1) & r->pmask) {
 		p = &r->prom[r->pindex[i]];
-		if (p->kind == want.kind && p->l7 == want.l7 && !strcmp(p->service, want.service) &&
-		    !strcmp(p->endpoint, want.endpoint) && !strcmp(p->peer, want.peer))
+		if (p->kind == k->kind && p->l7 == k->l7 && !strcmp(p->service, k->service) &&
+		    !strcmp(p->endpoint, k->endpoint) && !strcmp(p->peer, k->peer))
 			break;
 	}
 	if (r->pindex[i] == NONE) {
@@ -242,7 +259,13 @@ static void prom_add(struct zt_rollup *r, const struct zt_rollup_key *k, uint64_
 			return;
 		}
 		r->pindex[i] = r->nprom;
-		r->prom[r->nprom++] = want;
+		p = &r->prom[r->nprom++];
+		memset(p, 0, sizeof(*p));
+		p->kind = k->kind;
+		p->l7 = k->l7;
+		memcpy(p->service, k->service, sizeof(p->service));
+		memcpy(p->endpoint, k->endpoint, sizeof(p->endpoint));
+		memcpy(p->peer, k->peer, sizeof(p->peer));
 	}
 	p = &r->prom[r->pindex[i]];
 	p->requests++;

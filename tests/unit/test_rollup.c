@@ -275,6 +275,24 @@ static void test_bucketing(void **state)
 	nrows = 0;
 	assert_int_equal(zt_rollup_drain(r, collect, NULL), 0);
 	assert_int_equal(nrows, 0);
+	/* rows are reused: a new series starts from an empty histogram */
+	s = sp("a5", ZT_TAP_SERVER_PROCESS, "other", 11, 120000, 3000, ZT_RS_OK);
+	zt_rollup_span(r, &s);
+	assert_int_equal(zt_rollup_drain(r, collect, NULL), 0);
+	for (int i = 0, seen = 0; i < nrows; i++) {
+		uint64_t sum = 0;
+		if (rows[i].k.kind == ZT_RK_EDGE) /* a1..a4's server-only edges: their hold ended */
+			continue;
+		assert_true(++seen <= 4);
+		assert_string_equal(rows[i].k.service, "other");
+		for (unsigned b = 0; b < ZT_HIST_N; b++)
+			sum += rows[i].v.hist.c[b];
+		assert_int_equal(rows[i].v.requests, 1);
+		assert_int_equal(rows[i].v.hist.count, 1);
+		assert_int_equal(sum, 1);
+		assert_int_equal(rows[i].v.hist.c[zt_hist_index(3000 * MS)], 1);
+	}
+	assert_int_equal(count_kind(ZT_RK_SERVICE, 10) + count_kind(ZT_RK_ENDPOINT, 60), 2);
 	zt_rollup_free(r);
 }
 
