@@ -300,9 +300,14 @@ static void record(struct zt_rollup *r, struct zt_rollup_key *k, uint64_t t_ns, 
 
 /* ---- names ---- */
 
+/* dst = src, cut to size - 1 bytes (snprintf was a fifth of the cost) */
 static void copy_str(char *dst, size_t size, const char *src)
 {
-	snprintf(dst, size, "%s", src);
+	size_t i = 0;
+
+	for (; i + 1 < size && src[i]; i++)
+		dst[i] = src[i];
+	dst[i] = '\0';
 }
 
 /* The span's service at its end of the exchange (server or client). */
