@@ -197,7 +197,7 @@ int zt_cmd_map(int argc, char **argv)
 	} else {
 		if (open_ro("map", data, &st))
 			return 1;
-		q.since_ns = now_ns() - since;
+		q.since_ns = now_ns() > since ? now_ns() - since : 0; /* longer than the epoch: all */
 		rc = zt_red_map(st, &q, &m, err, sizeof(err));
 		st->ops->close(st);
 	}
@@ -313,7 +313,7 @@ static int top_frame(const char *data, const struct remote *rem, uint64_t since,
 			return 1;
 		memset(&q, 0, sizeof(q));
 		q.kind = ZT_RK_ENDPOINT;
-		q.since_ns = now_ns() - since;
+		q.since_ns = now_ns() > since ? now_ns() - since : 0; /* longer than the epoch: all */
 		rc = zt_red_series(st, &q, &res, err, sizeof(err));
 		st->ops->close(st);
 	}

@@ -79,7 +79,7 @@ static int common(struct zt_http_req *req, uint64_t *since, const char **host, u
 	if (zt_http_param_duration(req, "since", &ago) || zt_http_param_str(req, "host", ZT_HOSTNAME_LEN - 1, host) ||
 	    zt_http_param_u64(req, "pid", 1, UINT32_MAX, &p))
 		return -EINVAL;
-	*since = now_ns() - ago;
+	*since = now_ns() > ago ? now_ns() - ago : 0;
 	*pid = (uint32_t)p;
 	return 0;
 }
