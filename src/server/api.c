@@ -37,9 +37,23 @@
 #define SERVICES_DEFAULT_SINCE_NS (3600ULL * 1000000000ULL)
 #define SERVICES_MAX 4096
 
-struct zt_api {
-	struct zt_store *st;
+/* Read-only store handles: a handle serves one thread at a time, and a
+ * long search must not hold up a trace read or /status, so several are
+ * kept (SQLite WAL readers run side by side). The first is opened at
+ * start (its errors stop the command); the others when first needed. */
+#define API_HANDLES 4
+
+struct api_handle {
 	pthread_mutex_t mu;
+	struct zt_store *st; /* NULL until opened */
+	bool failed;         /* opening failed: not tried again */
+};
+
+struct zt_api {
+	struct api_handle h[API_HANDLES];
+	char url[1024];
+	unsigned rr;         /* round robin when every handle is busy */
+	pthread_mutex_t mu;  /* the hooks */
 	char version[32];
 	uint64_t started_ns;
 	zt_api_hook status;
@@ -49,26 +63,69 @@ struct zt_api {
 	struct zt_http_server *srv;
 };
 
-int zt_api_with_store(struct zt_api *api, zt_api_store_fn fn, void *arg)
+/* The store's message of this thread's last failed zt_api_with_store. */
+static __thread char api_errmsg[768];
+
+/* Runs fn on handle h, locked by the caller; opens it when needed. */
+static int run_on(struct zt_api *api, struct api_handle *h, zt_api_store_fn fn, void *arg)
 {
 	int rc;
 
-	pthread_mutex_lock(&api->mu);
-	rc = fn(api->st, arg);
-	pthread_mutex_unlock(&api->mu);
+	if (!h->st)
+		return -EAGAIN;
+	rc = fn(h->st, arg);
+	if (rc < 0)
+		snprintf(api_errmsg, sizeof(api_errmsg), "%s", zt_store_errmsg(h->st));
 	return rc;
 }
 
-/* A store failure as a 500 (-ENOMEM and the like) or, for what the store
- * calls a bad id, a 400 naming param. */
+int zt_api_with_store(struct zt_api *api, zt_api_store_fn fn, void *arg)
+{
+	struct api_handle *h;
+	int rc;
+
+	api_errmsg[0] = '\0';
+	/* a free handle first (opening a spare one if it is the first use) */
+	for (unsigned i = 0; i < API_HANDLES; i++) {
+		h = &api->h[i];
+		if (h->failed || pthread_mutex_trylock(&h->mu))
+			continue;
+		if (!h->st && !h->failed) {
+			struct zt_store *st = NULL;
+			if (zt_store_open(api->url, ZT_STORE_RO, &st)) {
+				if (st)
+					st->ops->close(st);
+				h->failed = true;
+				pthread_mutex_unlock(&h->mu);
+				continue;
+			}
+			h->st = st;
+		}
+		rc = run_on(api, h, fn, arg);
+		pthread_mutex_unlock(&h->mu);
+		return rc;
+	}
+	/* all busy: wait for one (handle 0 is always open) */
+	h = &api->h[__atomic_fetch_add(&api->rr, 1, __ATOMIC_RELAXED) % API_HANDLES];
+	if (h->failed)
+		h = &api->h[0];
+	pthread_mutex_lock(&h->mu);
+	rc = run_on(api, h, fn, arg);
+	if (rc == -EAGAIN) { /* never opened: handle 0 then */
+		pthread_mutex_unlock(&h->mu);
+		h = &api->h[0];
+		pthread_mutex_lock(&h->mu);
+		rc = run_on(api, h, fn, arg);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
+/* A store failure as a 500 with the store's message. */
 static int store_error(struct zt_http_req *req, struct zt_api *api, int rc, const char *what)
 {
-	char msg[sizeof(api->st->errmsg)];
-
-	pthread_mutex_lock(&api->mu);
-	snprintf(msg, sizeof(msg), "%s", zt_store_errmsg(api->st));
-	pthread_mutex_unlock(&api->mu);
-	return zt_http_reply_error(req, 500, NULL, "%s failed: %s", what, msg[0] ? msg : strerror(-rc));
+	(void)api;
+	return zt_http_reply_error(req, 500, NULL, "%s failed: %s", what, api_errmsg[0] ? api_errmsg : strerror(-rc));
 }
 
 /* now - d, 0 when d reaches back past the epoch (no bound) */
@@ -541,6 +598,20 @@ static int h_services(void *ctx, struct zt_http_req *req)
 
 /* ---- /api/v1/status ---- */
 
+struct store_facts {
+	const char *backend;
+	uint64_t used_bytes;
+};
+
+static int store_facts(struct zt_store *st, void *arg)
+{
+	struct store_facts *f = arg;
+
+	f->backend = st->ops->name;
+	f->used_bytes = st->ops->used_bytes ? st->ops->used_bytes(st) : 0;
+	return 0;
+}
+
 static int h_status(void *ctx, struct zt_http_req *req)
 {
 	static const char *const allowed[] = {NULL};
@@ -563,12 +634,15 @@ static int h_status(void *ctx, struct zt_http_req *req)
 		json_decref(agents);
 		return -ENOMEM;
 	}
-	pthread_mutex_lock(&api->mu);
 	{
-		json_t *store = json_pack("{s:s, s:I}", "backend", api->st->ops->name, "used_bytes",
-					  (json_int_t)(api->st->ops->used_bytes ? api->st->ops->used_bytes(api->st) : 0));
+		struct store_facts f = {0};
+		json_t *store;
+
+		zt_api_with_store(api, store_facts, &f);
+		store = json_pack("{s:s, s:I}", "backend", f.backend, "used_bytes", (json_int_t)f.used_bytes);
 		json_object_set_new(out, "store", store ? store : json_object());
 	}
+	pthread_mutex_lock(&api->mu);
 	if (api->status)
 		api->status(api->status_ctx, out);
 	if (api->agents)
@@ -590,15 +664,23 @@ int zt_api_new(const struct zt_api_cfg *cfg, struct zt_api **out, char *err, siz
 		snprintf(err, errsz, "out of memory");
 		return -ENOMEM;
 	}
-	rc = zt_store_open(cfg->store_url, ZT_STORE_RO, &api->st);
+	if (strlen(cfg->store_url) >= sizeof(api->url)) {
+		snprintf(err, errsz, "store URL too long");
+		free(api);
+		return -ENAMETOOLONG;
+	}
+	snprintf(api->url, sizeof(api->url), "%s", cfg->store_url);
+	rc = zt_store_open(cfg->store_url, ZT_STORE_RO, &api->h[0].st);
 	if (rc) {
 		snprintf(err, errsz, "the API cannot read the store %s: %s", cfg->store_url,
-			 api->st ? zt_store_errmsg(api->st) : strerror(-rc));
-		if (api->st)
-			api->st->ops->close(api->st);
+			 api->h[0].st ? zt_store_errmsg(api->h[0].st) : strerror(-rc));
+		if (api->h[0].st)
+			api->h[0].st->ops->close(api->h[0].st);
 		free(api);
 		return rc;
 	}
+	for (unsigned i = 0; i < API_HANDLES; i++)
+		pthread_mutex_init(&api->h[i].mu, NULL);
 	pthread_mutex_init(&api->mu, NULL);
 	snprintf(api->version, sizeof(api->version), "%s", cfg->version ? cfg->version : "unknown");
 	api->started_ns = zt_clock_ns(CLOCK_REALTIME);
@@ -635,8 +717,11 @@ void zt_api_free(struct zt_api *api)
 {
 	if (!api)
 		return;
-	if (api->st)
-		api->st->ops->close(api->st);
+	for (unsigned i = 0; i < API_HANDLES; i++) {
+		if (api->h[i].st)
+			api->h[i].st->ops->close(api->h[i].st);
+		pthread_mutex_destroy(&api->h[i].mu);
+	}
 	pthread_mutex_destroy(&api->mu);
 	free(api);
 }

@@ -15,8 +15,17 @@
  * Span and trace-summary objects are exactly the CLI's --json objects
  * (model/span_json.h, store/trace_json.h).
  *
- * The API reads through its own read-only store handle, one query at a
- * time (a mutex: a store handle serves one thread at a time).
+ * The API reads through its own read-only store handles: up to 4, each
+ * serving one query at a time (a long search does not hold up a trace
+ * read); the first is opened by zt_api_new, the others when needed.
+ *
+ * A command serving the API (`ztrace up`, `ztrace server`):
+ *   zt_http_new(&http_cfg, &srv, err, sz);      checks --listen / --token-file
+ *   zt_api_new(&api_cfg, &api, err, sz);        opens the store read-only
+ *   zt_api_register(api, srv);                  + other modules' zt_http_route()s
+ *   zt_http_start(srv, err, sz);                binds (a port in use fails here)
+ *   ...                                         zt_api_set_agents_hook() any time
+ *   zt_http_free(srv); zt_api_free(api);        in this order
  *
  * Return convention: 0 or a negative errno, with a message in err.
  */
@@ -34,8 +43,8 @@
 struct zt_api;
 
 /* A hook adds keys to the /api/v1/status object (or, for agents, fills
- * the "agents" array). Called on an HTTP worker thread while the API's
- * lock is held: read shared counters atomically, do not block. */
+ * the "agents" array). Called on an HTTP worker thread, one hook call at
+ * a time: read shared counters atomically, do not block. */
 typedef void (*zt_api_hook)(void *ctx, json_t *out);
 
 struct zt_api_cfg {
@@ -57,7 +66,8 @@ void zt_api_free(struct zt_api *api);
 
 /* ---- shared by api.c and api_jaeger.c ---- */
 
-/* Runs fn with the API's store under its lock; returns fn's value. */
+/* Runs fn with one of the API's store handles, held for the call;
+ * returns fn's value. */
 typedef int (*zt_api_store_fn)(struct zt_store *st, void *arg);
 int zt_api_with_store(struct zt_api *api, zt_api_store_fn fn, void *arg);
 int zt_api_jaeger_register(struct zt_api *api, struct zt_http_server *srv);

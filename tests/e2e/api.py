@@ -363,11 +363,18 @@ def test_routes_and_bodies(n_before):
                 b"GET /api/v1/spans HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n",
                 b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(64)]:
         s = socket.create_connection((HOST_IP, API_PORT), 5)
+        # the server may answer and close before all is sent: a failed
+        # send is no failure, what comes back (or a close) is the check
+        for step in (lambda: s.sendall(raw), lambda: s.shutdown(socket.SHUT_WR)):
+            try:
+                step()
+            except OSError:
+                pass
+        s.settimeout(20)
         try:
-            s.sendall(raw)
-            s.shutdown(socket.SHUT_WR)
-            s.settimeout(5)
             answers.append(s.recv(200).split(b"\r\n")[0])
+        except ConnectionResetError:
+            answers.append(b"")
         except OSError as e:
             answers.append(str(e).encode())
         s.close()
