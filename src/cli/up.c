@@ -569,6 +569,18 @@ int zt_cmd_up(int argc, char **argv)
 			(unsigned long long)js->aliases, (unsigned long long)js->window_full,
 			(unsigned long long)js->keys_evicted_early);
 		{
+			struct zt_rollup_stats rs;
+			zt_rollup_get_stats(zt_store_sink_rollup(u.sink), &rs);
+			fprintf(stderr,
+				"ztrace: RED: %llu rollup rows written; edges by link %llu, by address %llu, to untraced "
+				"servers %llu, from untraced clients %llu; lost: series_overflow %llu, prom_overflow %llu, "
+				"pending_full %llu\n",
+				(unsigned long long)rs.rows_drained, (unsigned long long)rs.edges_linked,
+				(unsigned long long)rs.edges_by_addr, (unsigned long long)rs.edges_unresolved,
+				(unsigned long long)rs.edges_server_only, (unsigned long long)rs.series_overflow,
+				(unsigned long long)rs.prom_overflow, (unsigned long long)rs.pending_full);
+		}
+		{
 			const struct zt_store_sink_stats *ks = zt_store_sink_stats(u.sink);
 			if (ks->retention_dropped || ks->retention_errors)
 				fprintf(stderr, "ztrace: retention dropped %llu old spans (%llu errors)\n",

@@ -302,6 +302,11 @@ def main():
                     p.kill()
         if zt:
             zt.stop()
+            red_line = [x for x in zt.text().splitlines() if x.startswith("ztrace: RED:")]
+            check("up's final lines count the RED edges and losses", len(red_line) == 1 and
+                  "series_overflow 0" in red_line[0], f"{red_line}")
+            if red_line:
+                print("# " + red_line[0], flush=True)
             if lib.results["failed"]:
                 print("# ztrace up log:\n" + zt.text()[-3000:], flush=True)
         shutil.rmtree(tmp, ignore_errors=True)
