@@ -122,15 +122,18 @@ static int reindex(struct zt_red_agg *a, uint32_t slots)
 	return 0;
 }
 
-int zt_red_agg_add(struct zt_red_agg *a, const struct zt_rollup_key *stored, const struct zt_rollup_val *v)
+/* The group row of a stored row (NULL: filtered out, *err set on failure). */
+static struct zt_rollup_row *group_of(struct zt_red_agg *a, const struct zt_rollup_key *stored, int *err)
 {
 	const struct zt_red_query *q = a->q;
-	struct zt_rollup_key k = *stored;
+	struct zt_rollup_key k;
 	uint64_t step = q->step_ns, w = a->res_s * NS;
 	uint32_t i;
 
+	*err = 0;
 	if (!zt_red_agg_match(a, stored))
-		return 0;
+		return NULL;
+	k = *stored;
 	if (q->by != ZT_RED_BY_PROCESS) {
 		k.pid = k.peer_pid = 0;
 		if (q->by != ZT_RED_BY_HOST)
@@ -143,46 +146,75 @@ int zt_red_agg_add(struct zt_red_agg *a, const struct zt_rollup_key *stored, con
 		k.bucket_ns = q->since_ns - q->since_ns % w;
 	}
 	if (!a->index || (a->n + 1) * 2 > a->mask + 1) {
-		int err = reindex(a, a->index ? (a->mask + 1) * 2 : 64);
-		if (err)
-			return err;
+		if ((*err = reindex(a, a->index ? (a->mask + 1) * 2 : 64)))
+			return NULL;
 	}
 	for (i = (uint32_t)group_hash(&k) & a->mask; a->index[i] != NONE; i = (i + 1) & a->mask)
 		if (!key_cmp(&a->rows[a->index[i]].k, &k))
-			break;
-	if (a->index[i] == NONE) {
-		if (a->n == ZT_RED_MAX_ROWS)
-			return -E2BIG;
-		if (a->n == a->cap) {
-			uint32_t ncap = a->cap ? a->cap * 2 : 16;
-			struct zt_rollup_row *nr = realloc(a->rows, (size_t)ncap * sizeof(*nr));
-			if (!nr)
-				return -ENOMEM;
-			a->rows = nr;
-			a->cap = ncap;
-		}
-		memset(&a->rows[a->n], 0, sizeof(a->rows[0]));
-		a->rows[a->n].k = k;
-		a->index[i] = a->n++;
+			return &a->rows[a->index[i]];
+	if (a->n == ZT_RED_MAX_ROWS) {
+		*err = -E2BIG;
+		return NULL;
 	}
-	zt_rollup_val_merge(&a->rows[a->index[i]].v, v);
-	return 0;
+	if (a->n == a->cap) {
+		uint32_t ncap = a->cap ? a->cap * 2 : 16;
+		struct zt_rollup_row *nr = realloc(a->rows, (size_t)ncap * sizeof(*nr));
+		if (!nr) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		a->rows = nr;
+		a->cap = ncap;
+	}
+	memset(&a->rows[a->n], 0, sizeof(a->rows[0]));
+	a->rows[a->n].k = k;
+	a->index[i] = a->n;
+	return &a->rows[a->n++];
+}
+
+int zt_red_agg_add(struct zt_red_agg *a, const struct zt_rollup_key *stored, const struct zt_rollup_val *v)
+{
+	int err;
+	struct zt_rollup_row *g = group_of(a, stored, &err);
+
+	if (g)
+		zt_rollup_val_merge(&g->v, v);
+	return err;
+}
+
+int zt_red_agg_add_blob(struct zt_red_agg *a, const struct zt_rollup_key *stored, const struct zt_rollup_val *v,
+			const void *blob, size_t len)
+{
+	int err;
+	struct zt_rollup_row *g = group_of(a, stored, &err);
+
+	if (g) {
+		zt_rollup_val_merge(&g->v, v);
+		if (blob && len)
+			(void)zt_hist_decode_merge(&g->v.hist, blob, len);
+	}
+	return err;
 }
 
 static int row_cmp(const void *x, const void *y)
 {
-	return key_cmp(&((const struct zt_rollup_row *)x)->k, &((const struct zt_rollup_row *)y)->k);
+	return key_cmp(&(*(const struct zt_rollup_row *const *)x)->k, &(*(const struct zt_rollup_row *const *)y)->k);
 }
 
 int zt_red_agg_emit(struct zt_red_agg *a, zt_red_cb cb, void *ctx)
 {
+	/* sorted by pointer: a row is 6 KiB, moving rows made the sort the cost */
+	const struct zt_rollup_row **order = malloc((a->n ? a->n : 1) * sizeof(*order));
 	int rc = 0;
 
+	if (!order)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < a->n; i++)
+		order[i] = &a->rows[i];
 	if (a->n)
-		qsort(a->rows, a->n, sizeof(a->rows[0]), row_cmp);
-	free(a->index); /* the order changed */
-	a->index = NULL;
+		qsort(order, a->n, sizeof(order[0]), row_cmp);
 	for (uint32_t i = 0; i < a->n && !rc; i++)
-		rc = cb(ctx, &a->rows[i]);
+		rc = cb(ctx, order[i]);
+	free(order);
 	return rc;
 }

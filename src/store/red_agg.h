@@ -24,6 +24,11 @@ struct zt_red_agg *zt_red_agg_new(const struct zt_red_query *q);
 int zt_red_agg_match(const struct zt_red_agg *a, const struct zt_rollup_key *k);
 /* Adds one stored row (k as stored) to its group and step. */
 int zt_red_agg_add(struct zt_red_agg *a, const struct zt_rollup_key *k, const struct zt_rollup_val *v);
+/* The same with the histogram in its stored form (trace/hist.h), merged
+ * straight into the group (v's own histogram is not read: leave it empty).
+ * A damaged blob adds the counts but nothing to the histogram. */
+int zt_red_agg_add_blob(struct zt_red_agg *a, const struct zt_rollup_key *k, const struct zt_rollup_val *v,
+			const void *blob, size_t len);
 /* Calls cb for each merged row, by group then time; stops when cb
  * returns non-0 and returns that. */
 int zt_red_agg_emit(struct zt_red_agg *a, zt_red_cb cb, void *ctx);

@@ -239,7 +239,7 @@ int zt_sq_query_red(struct zt_store *st, const struct zt_red_query *q, zt_red_cb
 		const void *blob;
 		int len;
 
-		memset(row, 0, sizeof(*row));
+		memset(k, 0, sizeof(*k)); /* row->v.hist stays empty: blobs go straight to the group */
 		k->res_s = (uint32_t)sqlite3_column_int64(stmt, 0);
 		k->bucket_ns = (uint64_t)sqlite3_column_int64(stmt, 1);
 		k->kind = (uint8_t)sqlite3_column_int64(stmt, 2);
@@ -257,11 +257,9 @@ int zt_sq_query_red(struct zt_store *st, const struct zt_red_query *q, zt_red_cb
 		row->v.sum_ns = (uint64_t)sqlite3_column_int64(stmt, 15);
 		blob = sqlite3_column_blob(stmt, 16);
 		len = sqlite3_column_bytes(stmt, 16);
-		/* a damaged histogram (corrupt file) leaves the row's counts
-		 * and an empty histogram: quantiles then come from the rest */
-		if (blob && len > 0)
-			(void)zt_hist_decode_merge(&row->v.hist, blob, (size_t)len);
-		if ((err = zt_red_agg_add(agg, k, &row->v))) {
+		/* a damaged histogram (corrupt file) adds the row's counts but
+		 * nothing to the histogram: quantiles then come from the rest */
+		if ((err = zt_red_agg_add_blob(agg, k, &row->v, blob, len > 0 ? (size_t)len : 0))) {
 			if (err == -E2BIG)
 				zt_sq_set_err(sq, err, "more than %d rows in the answer: narrow the range or raise the step",
 					      ZT_RED_MAX_ROWS);

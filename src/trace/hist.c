@@ -137,32 +137,40 @@ static int get_varint(const uint8_t *in, size_t len, size_t *at, uint64_t *v)
 	return -EINVAL;
 }
 
-int zt_hist_decode_merge(struct zt_hist *h, const uint8_t *in, size_t len)
+/* One pass over an encoding: checks it (apply 0) or adds it to h (apply
+ * 1, only after a checking pass said yes). */
+static int decode_pass(struct zt_hist *h, const uint8_t *in, size_t len, int apply, uint64_t *total)
 {
-	/* decoded into a scratch copy first: a damaged blob leaves h as it was */
-	static __thread struct zt_hist tmp;
-	uint64_t idx = 0, d, c, total = 0;
+	uint64_t idx = 0, d, c;
 	size_t at = 1;
 	int first = 1;
 
-	if (len < 1 || in[0] != HIST_VERSION)
-		return -EINVAL;
-	memset(&tmp, 0, sizeof(tmp));
+	*total = 0;
 	while (at < len) {
 		if (get_varint(in, len, &at, &d) || get_varint(in, len, &at, &c))
 			return -EINVAL;
 		/* strictly increasing indexes (the first may be 0), counts > 0 */
-		if ((!first && d == 0) || d >= ZT_HIST_N || idx + d >= ZT_HIST_N || c == 0 || total + c < total)
+		if ((!first && d == 0) || d >= ZT_HIST_N || idx + d >= ZT_HIST_N || c == 0 || *total + c < *total)
 			return -EINVAL;
 		idx += d;
 		first = 0;
-		tmp.c[idx] = c;
-		total += c;
+		if (apply)
+			h->c[idx] += c;
+		*total += c;
 	}
+	return 0;
+}
+
+int zt_hist_decode_merge(struct zt_hist *h, const uint8_t *in, size_t len)
+{
+	uint64_t total;
+
+	/* checked first, so that a damaged blob leaves h as it was */
+	if (len < 1 || in[0] != HIST_VERSION || decode_pass(h, in, len, 0, &total))
+		return -EINVAL;
 	if (h->count + total < h->count)
 		return -EINVAL;
-	for (unsigned i = 0; i < ZT_HIST_N; i++)
-		h->c[i] += tmp.c[i];
+	(void)decode_pass(h, in, len, 1, &total);
 	h->count += total;
 	return 0;
 }
