@@ -173,9 +173,11 @@ int main(int argc, char **argv)
 		if (run == 0) {
 			struct zt_rollup_stats rs;
 			zt_rollup_get_stats(r, &rs);
-			fprintf(stderr, "red_bench: %llu series updates over the cap, %llu rows drained, %llu linked\n",
-				(unsigned long long)rs.series_overflow, (unsigned long long)rs.rows_drained,
-				(unsigned long long)rs.edges_linked);
+			fprintf(
+			    stderr,
+			    "red_bench: %llu series updates over the cap, %llu rows drained, %llu linked\n",
+			    (unsigned long long)rs.series_overflow, (unsigned long long)rs.rows_drained,
+			    (unsigned long long)rs.edges_linked);
 		}
 		zt_rollup_free(r);
 		ingest[run] = (double)spent / (double)(2 * n);
@@ -214,7 +216,9 @@ int main(int argc, char **argv)
 		return 1;
 	for (unsigned k = 0; k < ZT_RK__COUNT; k++)
 		for (unsigned res = 0; res < 2; res++) {
-			struct zt_red_query q = {.kind = (uint8_t)k, .by = ZT_RED_BY_PROCESS, .step_ns = 10 * NS,
+			struct zt_red_query q = {.kind = (uint8_t)k,
+						 .by = ZT_RED_BY_PROCESS,
+						 .step_ns = 10 * NS,
 						 .res_s = res ? ZT_ROLLUP_RES_COARSE : ZT_ROLLUP_RES_FINE};
 			if (res)
 				q.step_ns = 60 * NS;
@@ -222,7 +226,8 @@ int main(int argc, char **argv)
 		}
 	for (int run = 0; run < 5; run++) {
 		struct zt_red_map_query mq = {.since_ns = t_end - 900 * NS, .until_ns = t_end};
-		struct zt_red_query q = {.kind = ZT_RK_ENDPOINT, .since_ns = t0, .until_ns = t_end, .step_ns = 60 * NS};
+		struct zt_red_query q = {
+		    .kind = ZT_RK_ENDPOINT, .since_ns = t0, .until_ns = t_end, .step_ns = 60 * NS};
 		json_t *out = NULL;
 		t = mono();
 		if (zt_red_map(st, &mq, &out, err, sizeof(err)))
@@ -244,9 +249,10 @@ int main(int argc, char **argv)
 		json_decref(out);
 	}
 	st->ops->close(st);
-	printf("{\"exchanges\": %llu, \"spans\": %llu, \"ingest_ns_per_span\": %.1f, \"store_rows\": %zu, "
-	       "\"store_s\": %.2f, \"map_15m_ms\": %.2f, \"map_1h_ms\": %.2f, \"series_1h_step1m_ms\": %.2f}\n",
-	       (unsigned long long)n, (unsigned long long)(2 * n), median5(ingest), rows, store_s, median5(m15),
-	       median5(m60), median5(ser));
+	printf(
+	    "{\"exchanges\": %llu, \"spans\": %llu, \"ingest_ns_per_span\": %.1f, \"store_rows\": %zu, "
+	    "\"store_s\": %.2f, \"map_15m_ms\": %.2f, \"map_1h_ms\": %.2f, \"series_1h_step1m_ms\": %.2f}\n",
+	    (unsigned long long)n, (unsigned long long)(2 * n), median5(ingest), rows, store_s, median5(m15),
+	    median5(m60), median5(ser));
 	return 0;
 }

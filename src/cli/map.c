@@ -79,7 +79,8 @@ static int open_ro(const char *cmd, const char *data, struct zt_store **st)
 static int parse_dur(const char *cmd, const char *flag, const char *arg, uint64_t *out)
 {
 	if (zt_parse_duration(arg, out) || !*out) {
-		fprintf(stderr, "ztrace %s: invalid %s '%s': expected a duration (10s, 15m, 2h, 7d)\n", cmd, flag, arg);
+		fprintf(stderr, "ztrace %s: invalid %s '%s': expected a duration (10s, 15m, 2h, 7d)\n", cmd,
+			flag, arg);
 		return -1;
 	}
 	return 0;
@@ -102,28 +103,35 @@ static int parse_pid(const char *cmd, const char *arg, uint32_t *out)
 
 static void map_usage(FILE *f)
 {
-	fprintf(f, "usage: ztrace map [--data DIR | --server URL [--token-file F]] [--since DURATION] [--host H]\n"
-		   "                  [--pid N] [--by-process] [--json]\n\n"
-		   "The service map from the RED rollups: each service (what it serves: rate, error %%,\n"
-		   "p50/p99 latency) and each edge client -> server per protocol (as the client saw it).\n\n"
-		   "  --data DIR        the store (default ./ztrace-data)\n"
-		   "  --server URL      ask a ztrace server's API instead (http://HOST:PORT)\n"
-		   "  --token-file F    the server's bearer token (first line of F)\n"
-		   "  --since DURATION  the last DURATION (default 15m; rollups are 10 s buckets)\n"
-		   "  --host H          only this host's processes (drill-down)\n"
-		   "  --pid N           only this process (drill-down)\n"
-		   "  --by-process      one node per process (service@host/pid) instead of per service\n"
-		   "  --json            JSON lines: {\"type\":\"node\",...} and {\"type\":\"edge\",...}\n");
+	fprintf(
+	    f,
+	    "usage: ztrace map [--data DIR | --server URL [--token-file F]] [--since DURATION] [--host H]\n"
+	    "                  [--pid N] [--by-process] [--json]\n\n"
+	    "The service map from the RED rollups: each service (what it serves: rate, error %%,\n"
+	    "p50/p99 latency) and each edge client -> server per protocol (as the client saw it).\n\n"
+	    "  --data DIR        the store (default ./ztrace-data)\n"
+	    "  --server URL      ask a ztrace server's API instead (http://HOST:PORT)\n"
+	    "  --token-file F    the server's bearer token (first line of F)\n"
+	    "  --since DURATION  the last DURATION (default 15m; rollups are 10 s buckets)\n"
+	    "  --host H          only this host's processes (drill-down)\n"
+	    "  --pid N           only this process (drill-down)\n"
+	    "  --by-process      one node per process (service@host/pid) instead of per service\n"
+	    "  --json            JSON lines: {\"type\":\"node\",...} and {\"type\":\"edge\",...}\n");
 }
 
 int zt_cmd_map(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"data", required_argument, NULL, O_DATA}, {"since", required_argument, NULL, O_SINCE},
-		{"json", no_argument, NULL, O_JSON},       {"host", required_argument, NULL, O_HOST},
-		{"pid", required_argument, NULL, O_PID},   {"by-process", no_argument, NULL, O_BYPROC},
-		{"server", required_argument, NULL, O_SERVER}, {"token-file", required_argument, NULL, O_TOKEN},
-		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+	    {"data", required_argument, NULL, O_DATA},
+	    {"since", required_argument, NULL, O_SINCE},
+	    {"json", no_argument, NULL, O_JSON},
+	    {"host", required_argument, NULL, O_HOST},
+	    {"pid", required_argument, NULL, O_PID},
+	    {"by-process", no_argument, NULL, O_BYPROC},
+	    {"server", required_argument, NULL, O_SERVER},
+	    {"token-file", required_argument, NULL, O_TOKEN},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *data = "./ztrace-data";
 	struct remote rem = {0};
@@ -227,22 +235,27 @@ int zt_cmd_map(int argc, char **argv)
 		{
 			json_t *h = json_object_get(v, "host"), *p = json_object_get(v, "pid");
 			if (h || p)
-				snprintf(name, sizeof(name), "%s@%s/%lld", json_string_value(json_object_get(v, "service")),
-					 h ? json_string_value(h) : "", p ? (long long)json_integer_value(p) : 0LL);
+				snprintf(name, sizeof(name), "%s@%s/%lld",
+					 json_string_value(json_object_get(v, "service")),
+					 h ? json_string_value(h) : "",
+					 p ? (long long)json_integer_value(p) : 0LL);
 			else
-				snprintf(name, sizeof(name), "%s%s", json_string_value(json_object_get(v, "service")),
+				snprintf(name, sizeof(name), "%s%s",
+					 json_string_value(json_object_get(v, "service")),
 					 json_is_true(json_object_get(v, "traced")) ? "" : " (not traced)");
 			red_cells(v, cells, sizeof(cells));
 			printf("%-40.40s %s\n", name, cells);
 		}
-		printf("\n%-30s %-9s %8s %8s %7s %8s %8s\n", "EDGE (client -> server)", "PROTOCOL", "REQ", "RATE/s",
-		       "ERR", "P50ms", "P99ms");
+		printf("\n%-30s %-9s %8s %8s %7s %8s %8s\n", "EDGE (client -> server)", "PROTOCOL", "REQ",
+		       "RATE/s", "ERR", "P50ms", "P99ms");
 		json_array_foreach(json_object_get(m, "edges"), i, v)
 		{
-			snprintf(name, sizeof(name), "%s -> %s", json_string_value(json_object_get(v, "client")),
+			snprintf(name, sizeof(name), "%s -> %s",
+				 json_string_value(json_object_get(v, "client")),
 				 json_string_value(json_object_get(v, "server")));
 			red_cells(v, cells, sizeof(cells));
-			printf("%-30.30s %-9s %s\n", name, json_string_value(json_object_get(v, "protocol")), cells);
+			printf("%-30.30s %-9s %s\n", name, json_string_value(json_object_get(v, "protocol")),
+			       cells);
 		}
 		if (!json_array_size(json_object_get(m, "nodes")))
 			printf("(no RED data in the last %llus: is `ztrace up` running on %s?)\n",
@@ -351,19 +364,24 @@ static int top_frame(const char *data, const struct remote *rem, uint64_t since,
 	} else {
 		if (clear)
 			printf("\033[H\033[2J");
-		printf("ztrace top - last %llus, %zu endpoints\n\nBUSIEST\n", (unsigned long long)(since / NS), n);
-		printf("%-44s %8s %8s %7s %8s %8s\n", "SERVICE ENDPOINT", "REQ", "RATE/s", "ERR", "P50ms", "P99ms");
+		printf("ztrace top - last %llus, %zu endpoints\n\nBUSIEST\n",
+		       (unsigned long long)(since / NS), n);
+		printf("%-44s %8s %8s %7s %8s %8s\n", "SERVICE ENDPOINT", "REQ", "RATE/s", "ERR", "P50ms",
+		       "P99ms");
 		for (i = 0; i < n && i < limit; i++) {
-			snprintf(name, sizeof(name), "%s %s", json_string_value(json_object_get(eps[i].o, "service")),
+			snprintf(name, sizeof(name), "%s %s",
+				 json_string_value(json_object_get(eps[i].o, "service")),
 				 json_string_value(json_object_get(eps[i].o, "endpoint")));
 			red_cells(eps[i].o, cells, sizeof(cells));
 			printf("%-44.44s %s\n", name, cells);
 		}
 		qsort(eps, n, sizeof(*eps), by_p99);
 		printf("\nSLOWEST (p99)\n");
-		printf("%-44s %8s %8s %7s %8s %8s\n", "SERVICE ENDPOINT", "REQ", "RATE/s", "ERR", "P50ms", "P99ms");
+		printf("%-44s %8s %8s %7s %8s %8s\n", "SERVICE ENDPOINT", "REQ", "RATE/s", "ERR", "P50ms",
+		       "P99ms");
 		for (i = 0; i < n && i < limit; i++) {
-			snprintf(name, sizeof(name), "%s %s", json_string_value(json_object_get(eps[i].o, "service")),
+			snprintf(name, sizeof(name), "%s %s",
+				 json_string_value(json_object_get(eps[i].o, "service")),
 				 json_string_value(json_object_get(eps[i].o, "endpoint")));
 			red_cells(eps[i].o, cells, sizeof(cells));
 			printf("%-44.44s %s\n", name, cells);
@@ -378,11 +396,16 @@ static int top_frame(const char *data, const struct remote *rem, uint64_t since,
 int zt_cmd_top(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"data", required_argument, NULL, O_DATA},         {"since", required_argument, NULL, O_SINCE},
-		{"interval", required_argument, NULL, O_INTERVAL}, {"once", no_argument, NULL, O_ONCE},
-		{"limit", required_argument, NULL, O_LIMIT},       {"json", no_argument, NULL, O_JSON},
-		{"server", required_argument, NULL, O_SERVER},     {"token-file", required_argument, NULL, O_TOKEN},
-		{"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0},
+	    {"data", required_argument, NULL, O_DATA},
+	    {"since", required_argument, NULL, O_SINCE},
+	    {"interval", required_argument, NULL, O_INTERVAL},
+	    {"once", no_argument, NULL, O_ONCE},
+	    {"limit", required_argument, NULL, O_LIMIT},
+	    {"json", no_argument, NULL, O_JSON},
+	    {"server", required_argument, NULL, O_SERVER},
+	    {"token-file", required_argument, NULL, O_TOKEN},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *data = "./ztrace-data";
 	uint64_t since = 60 * NS, interval = 2 * NS;
@@ -426,7 +449,8 @@ int zt_cmd_top(int argc, char **argv)
 		case O_LIMIT:
 			limit = strtoul(optarg, &end, 10);
 			if (!*optarg || *end || !limit || limit > 1000) {
-				fprintf(stderr, "ztrace top: invalid --limit '%s': expected 1..1000\n", optarg);
+				fprintf(stderr, "ztrace top: invalid --limit '%s': expected 1..1000\n",
+					optarg);
 				return 2;
 			}
 			break;

@@ -149,7 +149,8 @@ static int one_series(void *ctx, const struct zt_prom_series *s)
 		for (int c = 0; c < ZT_RERR__COUNT; c++) {
 			zt_sbuf_printf(o, "ztrace_%s_errors_total{", k);
 			labels(o, s);
-			zt_sbuf_printf(o, ",class=\"%s\"} %llu\n", class_name[c], (unsigned long long)s->errors[c]);
+			zt_sbuf_printf(o, ",class=\"%s\"} %llu\n", class_name[c],
+				       (unsigned long long)s->errors[c]);
 		}
 		break;
 	case W_HIST:
@@ -175,8 +176,8 @@ static int one_series(void *ctx, const struct zt_prom_series *s)
 
 int zt_prom_render(struct zt_sbuf *out, struct zt_rollup *r, const struct zt_prom_counter *self, size_t n)
 {
-	static const char *const what_help[3] = {"requests observed", "requests answered with an error, by class",
-						 "request duration"};
+	static const char *const what_help[3] = {
+	    "requests observed", "requests answered with an error, by class", "request duration"};
 	static const char *const kind_help[ZT_RK__COUNT] = {
 	    "per service (server side)", "per service endpoint (server side)",
 	    "per edge from client service to server service (client side)"};
@@ -186,13 +187,13 @@ int zt_prom_render(struct zt_sbuf *out, struct zt_rollup *r, const struct zt_pro
 			struct pass p = {out, (uint8_t)kind, (enum what)w};
 			const char *k = kind_prefix[kind];
 			if (w == W_HIST) {
-				zt_sbuf_printf(out, "# HELP ztrace_%s_duration_seconds %s %s.\n", k, what_help[w],
-					       kind_help[kind]);
+				zt_sbuf_printf(out, "# HELP ztrace_%s_duration_seconds %s %s.\n", k,
+					       what_help[w], kind_help[kind]);
 				zt_sbuf_printf(out, "# TYPE ztrace_%s_duration_seconds histogram\n", k);
 			} else {
 				const char *fam = w == W_REQUESTS ? "requests" : "errors";
-				zt_sbuf_printf(out, "# HELP ztrace_%s_%s_total %s %s.\n", k, fam, what_help[w],
-					       kind_help[kind]);
+				zt_sbuf_printf(out, "# HELP ztrace_%s_%s_total %s %s.\n", k, fam,
+					       what_help[w], kind_help[kind]);
 				zt_sbuf_printf(out, "# TYPE ztrace_%s_%s_total counter\n", k, fam);
 			}
 			if (r)
@@ -202,7 +203,8 @@ int zt_prom_render(struct zt_sbuf *out, struct zt_rollup *r, const struct zt_pro
 	for (size_t i = 0; i < n; i++) {
 		zt_sbuf_printf(out, "# HELP ztrace_%s_total %s\n", self[i].name, self[i].help);
 		zt_sbuf_printf(out, "# TYPE ztrace_%s_total counter\n", self[i].name);
-		zt_sbuf_printf(out, "ztrace_%s_total %llu\n", self[i].name, (unsigned long long)self[i].value);
+		zt_sbuf_printf(out, "ztrace_%s_total %llu\n", self[i].name,
+			       (unsigned long long)self[i].value);
 	}
 	return out->oom ? -ENOMEM : 0;
 }

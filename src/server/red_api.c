@@ -76,7 +76,8 @@ static int common(struct zt_http_req *req, uint64_t *since, const char **host, u
 {
 	uint64_t ago = DEFAULT_SINCE_NS, p = 0;
 
-	if (zt_http_param_duration(req, "since", &ago) || zt_http_param_str(req, "host", ZT_HOSTNAME_LEN - 1, host) ||
+	if (zt_http_param_duration(req, "since", &ago) ||
+	    zt_http_param_str(req, "host", ZT_HOSTNAME_LEN - 1, host) ||
 	    zt_http_param_u64(req, "pid", 1, UINT32_MAX, &p))
 		return -EINVAL;
 	*since = now_ns() > ago ? now_ns() - ago : 0;
@@ -113,7 +114,7 @@ int zt_red_api_map(void *ctx, struct zt_http_req *req)
 int zt_red_api_red(void *ctx, struct zt_http_req *req)
 {
 	static const char *const allowed[] = {"kind", "service", "endpoint", "edge", "protocol", "since",
-					      "step", "host", "pid", "by", NULL};
+					      "step", "host",	 "pid",	     "by",   NULL};
 	static const char *const kinds[] = {"service", "endpoint", "edge", NULL};
 	static const char *const bys[] = {"service", "host", "process", NULL};
 	struct zt_red_api *api = ctx;
@@ -138,7 +139,8 @@ int zt_red_api_red(void *ctx, struct zt_http_req *req)
 	if (q.step_ns && q.step_ns < ZT_ROLLUP_RES_FINE * NS)
 		return zt_http_reply_error(req, 400, "step", "step must be 10s or more");
 	if (q.step_ns && q.since_ns && (now_ns() - q.since_ns) / q.step_ns > ZT_RED_MAX_ROWS)
-		return zt_http_reply_error(req, 400, "step", "too many points: raise the step or shorten since");
+		return zt_http_reply_error(req, 400, "step",
+					   "too many points: raise the step or shorten since");
 	if (edge) {
 		/* "CLIENT->SERVER"; either side may be empty (any) */
 		arrow = strstr(edge, "->");
@@ -168,7 +170,10 @@ int zt_red_api_red(void *ctx, struct zt_http_req *req)
 		out = c.out;
 	}
 	if (rc)
-		return zt_http_reply_error(req, rc == -EOPNOTSUPP ? 501 : rc == -E2BIG ? 400 : 500,
+		return zt_http_reply_error(req,
+					   rc == -EOPNOTSUPP ? 501
+					   : rc == -E2BIG    ? 400
+							     : 500,
 					   rc == -E2BIG ? "step" : NULL, "%s", err);
 	return zt_http_reply_json(req, 200, out);
 }

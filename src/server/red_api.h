@@ -30,8 +30,8 @@
 #define ZT_RED_SELF_MAX 64
 
 struct zt_red_api {
-	const char *store_url;  /* borrowed: a data dir or store URL */
-	struct zt_api *api;     /* borrowed, or NULL: open store_url per request */
+	const char *store_url; /* borrowed: a data dir or store URL */
+	struct zt_api *api;    /* borrowed, or NULL: open store_url per request */
 	/* borrowed, NULL: no RED in /metrics (yet); may be set while serving
 	 * (an __atomic store: the command publishes it once the sink exists) */
 	struct zt_rollup *roll;

@@ -38,7 +38,8 @@ json_t *zt_red_val_json(const struct zt_rollup_val *v, double secs)
 	json_object_set_new(o, "error_rate", json_real(v->requests ? (double)errs / (double)v->requests : 0));
 	json_object_set_new(o, "rate_per_s", secs > 0 ? json_real((double)v->requests / secs) : json_null());
 	json_object_set_new(o, "mean_ms",
-			    v->requests ? json_real((double)v->sum_ns / (double)v->requests / 1e6) : json_null());
+			    v->requests ? json_real((double)v->sum_ns / (double)v->requests / 1e6)
+					: json_null());
 	json_object_set_new(o, "p50_ms", ms_or_null(&v->hist, 0.5));
 	json_object_set_new(o, "p90_ms", ms_or_null(&v->hist, 0.9));
 	json_object_set_new(o, "p99_ms", ms_or_null(&v->hist, 0.99));
@@ -73,7 +74,7 @@ void zt_red_labels_json(json_t *o, const struct zt_rollup_row *row)
 struct node {
 	char name[ZT_SERVICE_LEN + ZT_HOSTNAME_LEN + 16];
 	struct zt_rollup_row row; /* merged RED of what it serves */
-	uint32_t protocols;       /* bit per l7 */
+	uint32_t protocols;	  /* bit per l7 */
 	int traced;
 };
 
@@ -219,8 +220,9 @@ struct series_ctx {
 
 static int same_group(const struct zt_rollup_key *a, const struct zt_rollup_key *b)
 {
-	return a->l7 == b->l7 && a->pid == b->pid && a->peer_pid == b->peer_pid && !strcmp(a->host, b->host) &&
-	       !strcmp(a->service, b->service) && !strcmp(a->endpoint, b->endpoint) && !strcmp(a->peer, b->peer) &&
+	return a->l7 == b->l7 && a->pid == b->pid && a->peer_pid == b->peer_pid &&
+	       !strcmp(a->host, b->host) && !strcmp(a->service, b->service) &&
+	       !strcmp(a->endpoint, b->endpoint) && !strcmp(a->peer, b->peer) &&
 	       !strcmp(a->peer_host, b->peer_host);
 }
 
@@ -257,7 +259,8 @@ int zt_red_series(struct zt_store *st, const struct zt_red_query *q, json_t **ou
 		return -EOPNOTSUPP;
 	}
 	s.series = json_array();
-	s.step_s = step ? (double)step / 1e9 : (q->since_ns && until > q->since_ns ? (double)(until - q->since_ns) / 1e9 : 0);
+	s.step_s = step ? (double)step / 1e9
+			: (q->since_ns && until > q->since_ns ? (double)(until - q->since_ns) / 1e9 : 0);
 	rc = st->ops->query_red(st, q, series_row, &s);
 	if (rc) {
 		snprintf(err, errsz, "%s", zt_store_errmsg(st));

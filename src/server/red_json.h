@@ -34,9 +34,9 @@ void zt_red_labels_json(json_t *obj, const struct zt_rollup_row *row);
 
 struct zt_red_map_query {
 	uint64_t since_ns, until_ns; /* until 0: now */
-	const char *host;            /* drill-down: this host's processes only */
-	uint32_t pid;                /* ... or one process */
-	int by_process;              /* nodes per (service, host, pid) rather than per service */
+	const char *host;	     /* drill-down: this host's processes only */
+	uint32_t pid;		     /* ... or one process */
+	int by_process;		     /* nodes per (service, host, pid) rather than per service */
 };
 int zt_red_map(struct zt_store *st, const struct zt_red_map_query *q, json_t **out, char *err, size_t errsz);
 

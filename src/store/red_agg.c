@@ -62,9 +62,9 @@ int zt_red_agg_match(const struct zt_red_agg *a, const struct zt_rollup_key *k)
 		return 0;
 	if (q->until_ns && k->bucket_ns >= q->until_ns)
 		return 0;
-	if ((q->service && strcmp(k->service, q->service)) || (q->endpoint && strcmp(k->endpoint, q->endpoint)) ||
-	    (q->peer && strcmp(k->peer, q->peer)) || (q->host && strcmp(k->host, q->host)) ||
-	    (q->pid && k->pid != q->pid))
+	if ((q->service && strcmp(k->service, q->service)) ||
+	    (q->endpoint && strcmp(k->endpoint, q->endpoint)) || (q->peer && strcmp(k->peer, q->peer)) ||
+	    (q->host && strcmp(k->host, q->host)) || (q->pid && k->pid != q->pid))
 		return 0;
 	if (q->protocol && (a->l7 == ZT_L7_UNKNOWN || k->l7 != a->l7))
 		return 0;
@@ -73,7 +73,8 @@ int zt_red_agg_match(const struct zt_red_agg *a, const struct zt_rollup_key *k)
 
 static uint64_t group_hash(const struct zt_rollup_key *k)
 {
-	uint64_t h = zt_mix64(k->bucket_ns ^ ((uint64_t)k->l7 << 56) ^ k->pid ^ ((uint64_t)k->peer_pid << 24));
+	uint64_t h =
+	    zt_mix64(k->bucket_ns ^ ((uint64_t)k->l7 << 56) ^ k->pid ^ ((uint64_t)k->peer_pid << 24));
 	h = zt_mix64(h ^ zt_hash_str(k->host));
 	h = zt_mix64(h ^ zt_hash_str(k->service));
 	h = zt_mix64(h ^ zt_hash_str(k->endpoint));
@@ -182,8 +183,8 @@ int zt_red_agg_add(struct zt_red_agg *a, const struct zt_rollup_key *stored, con
 	return err;
 }
 
-int zt_red_agg_add_blob(struct zt_red_agg *a, const struct zt_rollup_key *stored, const struct zt_rollup_val *v,
-			const void *blob, size_t len)
+int zt_red_agg_add_blob(struct zt_red_agg *a, const struct zt_rollup_key *stored,
+			const struct zt_rollup_val *v, const void *blob, size_t len)
 {
 	int err;
 	struct zt_rollup_row *g = group_of(a, stored, &err);
@@ -198,7 +199,8 @@ int zt_red_agg_add_blob(struct zt_red_agg *a, const struct zt_rollup_key *stored
 
 static int row_cmp(const void *x, const void *y)
 {
-	return key_cmp(&(*(const struct zt_rollup_row *const *)x)->k, &(*(const struct zt_rollup_row *const *)y)->k);
+	return key_cmp(&(*(const struct zt_rollup_row *const *)x)->k,
+		       &(*(const struct zt_rollup_row *const *)y)->k);
 }
 
 int zt_red_agg_emit(struct zt_red_agg *a, zt_red_cb cb, void *ctx)

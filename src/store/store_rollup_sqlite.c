@@ -21,7 +21,8 @@
 #define ROLLUP_MAX_QUEUED 65536 /* rows waiting for a flush; more: flushed first */
 
 static const char rollup_schema[] =
-    "CREATE TABLE IF NOT EXISTS rollup (res INTEGER NOT NULL, bucket_ns INTEGER NOT NULL, kind INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS rollup (res INTEGER NOT NULL, bucket_ns INTEGER NOT NULL, kind INTEGER NOT "
+    "NULL,"
     " host TEXT NOT NULL, pid INTEGER NOT NULL, service TEXT NOT NULL, protocol TEXT NOT NULL,"
     " endpoint TEXT NOT NULL, peer TEXT NOT NULL, peer_host TEXT NOT NULL, peer_pid INTEGER NOT NULL,"
     " requests INTEGER NOT NULL, err_client INTEGER NOT NULL, err_server INTEGER NOT NULL,"
@@ -33,8 +34,10 @@ static const char rollup_schema[] =
 #define VAL_COLS "requests, err_client, err_server, err_timeout, sum_ns, hist"
 
 static const char upsert_sql[] =
-    "INSERT INTO rollup (" KEY_COLS ", " VAL_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-    " ?13, ?14, ?15, ?16, ?17) ON CONFLICT (" KEY_COLS ") DO UPDATE SET requests = requests + excluded.requests,"
+    "INSERT INTO rollup (" KEY_COLS ", " VAL_COLS
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+    " ?13, ?14, ?15, ?16, ?17) ON CONFLICT (" KEY_COLS
+    ") DO UPDATE SET requests = requests + excluded.requests,"
     " err_client = err_client + excluded.err_client, err_server = err_server + excluded.err_server,"
     " err_timeout = err_timeout + excluded.err_timeout, sum_ns = sum_ns + excluded.sum_ns,"
     " hist = zt_hist_merge(hist, excluded.hist)";
@@ -156,7 +159,8 @@ int zt_sq_put_rollups(struct zt_store *st, const struct zt_rollup_row *rows, siz
 		if (err)
 			return err;
 		if (n > ROLLUP_MAX_QUEUED)
-			return zt_sq_set_err(sq, -E2BIG, "%zu rollup rows at once (at most %d)", n, ROLLUP_MAX_QUEUED);
+			return zt_sq_set_err(sq, -E2BIG, "%zu rollup rows at once (at most %d)", n,
+					     ROLLUP_MAX_QUEUED);
 	}
 	if (sq->nrollups + n > sq->caprollups) {
 		size_t ncap = sq->caprollups ? sq->caprollups : 64;
@@ -198,7 +202,8 @@ int zt_sq_query_red(struct zt_store *st, const struct zt_red_query *q, zt_red_cb
 		return zt_sq_set_err(sq, -EBADF, "store is not open");
 	if (q->kind >= ZT_RK__COUNT)
 		return zt_sq_set_err(sq, -EINVAL, "unknown rollup kind %u", q->kind);
-	rc = sqlite3_prepare_v2(sq->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'rollup'",
+	rc = sqlite3_prepare_v2(sq->db,
+				"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'rollup'",
 				-1, &stmt, NULL);
 	if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		tables = sqlite3_column_int64(stmt, 0);
@@ -224,7 +229,8 @@ int zt_sq_query_red(struct zt_store *st, const struct zt_red_query *q, zt_red_cb
 	sqlite3_bind_int64(stmt, 1, zt_red_res_for(q));
 	sqlite3_bind_int64(stmt, 2, q->kind);
 	sqlite3_bind_int64(stmt, 3, since > INT64_MAX ? INT64_MAX : (int64_t)since);
-	sqlite3_bind_int64(stmt, 4, !q->until_ns || q->until_ns > INT64_MAX ? INT64_MAX : (int64_t)q->until_ns);
+	sqlite3_bind_int64(stmt, 4,
+			   !q->until_ns || q->until_ns > INT64_MAX ? INT64_MAX : (int64_t)q->until_ns);
 	if (q->service)
 		sqlite3_bind_text(stmt, 5, q->service, -1, SQLITE_STATIC);
 	if (q->endpoint)
@@ -261,8 +267,10 @@ int zt_sq_query_red(struct zt_store *st, const struct zt_red_query *q, zt_red_cb
 		 * nothing to the histogram: quantiles then come from the rest */
 		if ((err = zt_red_agg_add_blob(agg, k, &row->v, blob, len > 0 ? (size_t)len : 0))) {
 			if (err == -E2BIG)
-				zt_sq_set_err(sq, err, "more than %d rows in the answer: narrow the range or raise the step",
-					      ZT_RED_MAX_ROWS);
+				zt_sq_set_err(
+				    sq, err,
+				    "more than %d rows in the answer: narrow the range or raise the step",
+				    ZT_RED_MAX_ROWS);
 			else
 				zt_sq_set_err(sq, err, "out of memory");
 			goto cleanup;
@@ -288,7 +296,8 @@ int zt_sq_retain_rollups(struct zt_store *st, uint32_t res_s, uint64_t min_bucke
 
 	if (!sq->db || !sq->upsert_rollup)
 		return zt_sq_set_err(sq, sq->db ? -EROFS : -EBADF, "store is not open for writing");
-	rc = sqlite3_prepare_v2(sq->db, "DELETE FROM rollup WHERE res = ?1 AND bucket_ns < ?2", -1, &stmt, NULL);
+	rc = sqlite3_prepare_v2(sq->db, "DELETE FROM rollup WHERE res = ?1 AND bucket_ns < ?2", -1, &stmt,
+				NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(stmt, 1, res_s);
 		sqlite3_bind_int64(stmt, 2, min_bucket_ns > INT64_MAX ? INT64_MAX : (int64_t)min_bucket_ns);

@@ -17,7 +17,8 @@ unsigned zt_hist_index(uint64_t v)
 	p = 63u - (unsigned)__builtin_clzll(v);
 	if (p > ZT_HIST_MAX_EXP)
 		return ZT_HIST_N - 1;
-	return (p - ZT_HIST_SUB_BITS + 1) * ZT_HIST_SUB + (unsigned)((v >> (p - ZT_HIST_SUB_BITS)) & (ZT_HIST_SUB - 1));
+	return (p - ZT_HIST_SUB_BITS + 1) * ZT_HIST_SUB +
+	       (unsigned)((v >> (p - ZT_HIST_SUB_BITS)) & (ZT_HIST_SUB - 1));
 }
 
 void zt_hist_bounds(unsigned i, uint64_t *lo, uint64_t *hi)
@@ -150,7 +151,8 @@ static int decode_pass(struct zt_hist *h, const uint8_t *in, size_t len, int app
 		if (get_varint(in, len, &at, &d) || get_varint(in, len, &at, &c))
 			return -EINVAL;
 		/* strictly increasing indexes (the first may be 0), counts > 0 */
-		if ((!first && d == 0) || d >= ZT_HIST_N || idx + d >= ZT_HIST_N || c == 0 || *total + c < *total)
+		if ((!first && d == 0) || d >= ZT_HIST_N || idx + d >= ZT_HIST_N || c == 0 ||
+		    *total + c < *total)
 			return -EINVAL;
 		idx += d;
 		first = 0;

@@ -27,7 +27,7 @@
 
 #define ZT_HIST_SUB_BITS 4
 #define ZT_HIST_SUB (1u << ZT_HIST_SUB_BITS)
-#define ZT_HIST_MAX_EXP 42 /* highest octave: [2^42, 2^43) */
+#define ZT_HIST_MAX_EXP 42						   /* highest octave: [2^42, 2^43) */
 #define ZT_HIST_N ((ZT_HIST_MAX_EXP - ZT_HIST_SUB_BITS + 2) * ZT_HIST_SUB) /* 640 */
 #define ZT_HIST_REL_ERR (1.0 / (2 * ZT_HIST_SUB))
 /* encoded size at most: version + a pair of 2+10 byte varints per bucket */

@@ -22,7 +22,7 @@
 #define NS 1000000000ULL
 
 const double zt_prom_le[ZT_PROM_LE_N] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-					 0.25,   0.5,   1,      2.5,   5,    10,    30,    60};
+					 0.25,	 0.5,	1,	2.5,   5,    10,    30,	  60};
 
 const char *zt_rollup_kind_name(unsigned k)
 {
@@ -148,8 +148,8 @@ struct zt_rollup *zt_rollup_new(const struct zt_rollup_cfg *cfg)
 	r->pend = calloc(r->cfg.max_pending, sizeof(*r->pend));
 	r->pbucket = malloc(bn * sizeof(uint32_t));
 	r->addrs = calloc(r->cfg.max_addrs, sizeof(*r->addrs));
-	if (!r->rows || !r->rindex || !r->dlo || !r->dhi || !r->prom || !r->pindex || !r->pend || !r->pbucket ||
-	    !r->addrs) {
+	if (!r->rows || !r->rindex || !r->dlo || !r->dhi || !r->prom || !r->pindex || !r->pend ||
+	    !r->pbucket || !r->addrs) {
 		zt_rollup_free(r);
 		return NULL;
 	}
@@ -193,8 +193,8 @@ static bool key_eq(const struct zt_rollup_key *a, const struct zt_rollup_key *b)
 {
 	return a->bucket_ns == b->bucket_ns && a->res_s == b->res_s && a->kind == b->kind && a->l7 == b->l7 &&
 	       a->pid == b->pid && a->peer_pid == b->peer_pid && !strcmp(a->host, b->host) &&
-	       !strcmp(a->service, b->service) && !strcmp(a->endpoint, b->endpoint) && !strcmp(a->peer, b->peer) &&
-	       !strcmp(a->peer_host, b->peer_host);
+	       !strcmp(a->service, b->service) && !strcmp(a->endpoint, b->endpoint) &&
+	       !strcmp(a->peer, b->peer) && !strcmp(a->peer_host, b->peer_host);
 }
 
 static void series_add(struct zt_rollup *r, const struct zt_rollup_key *k, uint64_t dur, uint8_t status)
@@ -218,7 +218,8 @@ static void series_add(struct zt_rollup *r, const struct zt_rollup_key *k, uint6
 		row->v.requests = row->v.sum_ns = row->v.hist.count = 0;
 		memset(row->v.errors, 0, sizeof(row->v.errors));
 		if (r->dhi[n] > r->dlo[n])
-			memset(&row->v.hist.c[r->dlo[n]], 0, (size_t)(r->dhi[n] - r->dlo[n]) * sizeof(uint64_t));
+			memset(&row->v.hist.c[r->dlo[n]], 0,
+			       (size_t)(r->dhi[n] - r->dlo[n]) * sizeof(uint64_t));
 		r->dlo[n] = ZT_HIST_N;
 		r->dhi[n] = 0;
 	}
@@ -233,7 +234,8 @@ static void series_add(struct zt_rollup *r, const struct zt_rollup_key *k, uint6
 	}
 }
 
-static uint64_t prom_hash(uint8_t kind, uint8_t l7, const char *service, const char *endpoint, const char *peer)
+static uint64_t prom_hash(uint8_t kind, uint8_t l7, const char *service, const char *endpoint,
+			  const char *peer)
 {
 	uint64_t h = zt_mix64(((uint64_t)kind << 8) | l7);
 	h = zt_mix64(h ^ zt_hash_str(service));
@@ -374,8 +376,8 @@ static const struct side *addr_find(struct zt_rollup *r, const uint8_t ip[16], u
 
 /* ---- edges ---- */
 
-static void edge(struct zt_rollup *r, const struct side *cli, const struct side *srv, uint8_t l7, uint64_t t_ns,
-		 uint64_t dur, uint8_t status)
+static void edge(struct zt_rollup *r, const struct side *cli, const struct side *srv, uint8_t l7,
+		 uint64_t t_ns, uint64_t dur, uint8_t status)
 {
 	struct zt_rollup_key k;
 
@@ -496,7 +498,8 @@ static void pend_fill_server(struct pend *p, const struct zt_span *s)
 }
 
 /* A server span linked to client uid `parent`, with its server side. */
-static void server_linked(struct zt_rollup *r, const char *parent, const struct side *srv, const struct pend *meas)
+static void server_linked(struct zt_rollup *r, const char *parent, const struct side *srv,
+			  const struct pend *meas)
 {
 	uint32_t i = pend_find(r, parent);
 	struct pend *p;
@@ -554,7 +557,8 @@ static void on_client(struct zt_rollup *r, const struct zt_span *s)
 
 	side_of(s, false, &cli);
 	if (i != NONE && r->pend[i].state == P_SERVER) {
-		edge(r, &cli, &r->pend[i].srv, s->l7_protocol, s->start_ns, s->duration_ns, s->response_status);
+		edge(r, &cli, &r->pend[i].srv, s->l7_protocol, s->start_ns, s->duration_ns,
+		     s->response_status);
 		r->st.edges_linked++;
 		pend_kill(r, i);
 		return;

@@ -73,15 +73,15 @@ enum { ZT_RERR_CLIENT = 0, ZT_RERR_SERVER = 1, ZT_RERR_TIMEOUT = 2, ZT_RERR__COU
 /* A series: its time bucket and identity. Unused text fields are "". */
 struct zt_rollup_key {
 	uint64_t bucket_ns; /* start of the bucket, a multiple of res_s (epoch ns) */
-	uint32_t res_s;     /* ZT_ROLLUP_RES_FINE or _COARSE */
-	uint8_t kind;       /* enum zt_rollup_kind */
-	uint8_t l7;         /* enum zt_l7 */
-	uint32_t pid;       /* the service's process (edge: the client's), 0 unknown */
+	uint32_t res_s;	    /* ZT_ROLLUP_RES_FINE or _COARSE */
+	uint8_t kind;	    /* enum zt_rollup_kind */
+	uint8_t l7;	    /* enum zt_l7 */
+	uint32_t pid;	    /* the service's process (edge: the client's), 0 unknown */
 	uint32_t peer_pid;  /* edge: the server's process, 0 unknown */
 	char host[ZT_HOSTNAME_LEN];
 	char service[ZT_SERVICE_LEN]; /* edge: the client service */
 	char endpoint[ZT_ENDPOINT_LEN];
-	char peer[ZT_SERVICE_LEN];      /* edge: the server service */
+	char peer[ZT_SERVICE_LEN];	 /* edge: the server service */
 	char peer_host[ZT_HOSTNAME_LEN]; /* edge: the server's host, "" unknown */
 };
 
@@ -117,24 +117,24 @@ struct zt_prom_series {
 };
 
 struct zt_rollup_cfg {
-	uint32_t max_series;      /* delta series between drains (0: 2048) */
+	uint32_t max_series;	  /* delta series between drains (0: 2048) */
 	uint32_t max_prom_series; /* cumulative series (0: 2048) */
-	uint32_t max_pending;     /* edges waiting for their other end (0: 16384) */
-	uint32_t max_addrs;       /* server addresses remembered (0: 4096) */
-	uint64_t edge_hold_ns;    /* how long a client span waits for its server span (0: 2 s) */
+	uint32_t max_pending;	  /* edges waiting for their other end (0: 16384) */
+	uint32_t max_addrs;	  /* server addresses remembered (0: 4096) */
+	uint64_t edge_hold_ns;	  /* how long a client span waits for its server span (0: 2 s) */
 };
 
 struct zt_rollup_stats {
-	uint64_t spans;           /* seen */
-	uint64_t skipped;         /* no tap side: neither client nor server */
-	uint64_t series_overflow; /* series updates lost: max_series */
-	uint64_t prom_overflow;   /* /metrics updates lost: max_prom_series */
-	uint64_t pending_full;    /* edges resolved before their hold ended */
-	uint64_t edges_linked;    /* edges by TCP-seq link */
-	uint64_t edges_by_addr;   /* by the server address map */
-	uint64_t edges_unresolved; /* server not traced: peer named by address */
+	uint64_t spans;		    /* seen */
+	uint64_t skipped;	    /* no tap side: neither client nor server */
+	uint64_t series_overflow;   /* series updates lost: max_series */
+	uint64_t prom_overflow;	    /* /metrics updates lost: max_prom_series */
+	uint64_t pending_full;	    /* edges resolved before their hold ended */
+	uint64_t edges_linked;	    /* edges by TCP-seq link */
+	uint64_t edges_by_addr;	    /* by the server address map */
+	uint64_t edges_unresolved;  /* server not traced: peer named by address */
 	uint64_t edges_server_only; /* a server span whose client was not traced */
-	uint64_t rows_drained;    /* delta rows handed to the store */
+	uint64_t rows_drained;	    /* delta rows handed to the store */
 };
 
 struct zt_rollup;

@@ -82,7 +82,8 @@ static void test_render(void **state)
 	zt_rollup_span(r, &s);
 	s = sp("b", ZT_TAP_SERVER_PROCESS, "api", "GET /a", t, 40 * MS, ZT_RS_SERVER_ERROR);
 	zt_rollup_span(r, &s);
-	s = sp("c", ZT_TAP_SERVER_PROCESS, "api", "GET /\"q\"\\\n\xff", t, 100 * 1000 * MS, ZT_RS_CLIENT_ERROR);
+	s = sp("c", ZT_TAP_SERVER_PROCESS, "api", "GET /\"q\"\\\n\xff", t, 100 * 1000 * MS,
+	       ZT_RS_CLIENT_ERROR);
 	zt_rollup_span(r, &s);
 	assert_int_equal(zt_prom_render(&b, r, self, 1), 0);
 	assert_non_null(b.p);
@@ -90,18 +91,32 @@ static void test_render(void **state)
 	assert_families_announced(b.p);
 	assert_non_null(strstr(b.p, "# TYPE ztrace_service_duration_seconds histogram\n"));
 	assert_non_null(strstr(b.p, "ztrace_service_requests_total{service=\"api\",protocol=\"HTTP\"} 3\n"));
-	assert_non_null(strstr(b.p, "ztrace_service_errors_total{service=\"api\",protocol=\"HTTP\",class=\"server_error\"} 1\n"));
+	assert_non_null(strstr(
+	    b.p,
+	    "ztrace_service_errors_total{service=\"api\",protocol=\"HTTP\",class=\"server_error\"} 1\n"));
 	/* cumulative buckets: 2 ms in le=0.0025, 40 ms from le=0.05 on, 100 s only in +Inf */
-	assert_non_null(strstr(b.p, "ztrace_service_duration_seconds_bucket{service=\"api\",protocol=\"HTTP\",le=\"0.001\"} 0\n"));
-	assert_non_null(strstr(b.p, "ztrace_service_duration_seconds_bucket{service=\"api\",protocol=\"HTTP\",le=\"0.0025\"} 1\n"));
-	assert_non_null(strstr(b.p, "ztrace_service_duration_seconds_bucket{service=\"api\",protocol=\"HTTP\",le=\"0.05\"} 2\n"));
-	assert_non_null(strstr(b.p, "ztrace_service_duration_seconds_bucket{service=\"api\",protocol=\"HTTP\",le=\"60\"} 2\n"));
-	assert_non_null(strstr(b.p, "ztrace_service_duration_seconds_bucket{service=\"api\",protocol=\"HTTP\",le=\"+Inf\"} 3\n"));
-	assert_non_null(strstr(b.p, "ztrace_service_duration_seconds_count{service=\"api\",protocol=\"HTTP\"} 3\n"));
-	assert_non_null(strstr(b.p, "ztrace_service_duration_seconds_sum{service=\"api\",protocol=\"HTTP\"} 100.042000000\n"));
+	assert_non_null(strstr(
+	    b.p,
+	    "ztrace_service_duration_seconds_bucket{service=\"api\",protocol=\"HTTP\",le=\"0.001\"} 0\n"));
+	assert_non_null(strstr(
+	    b.p,
+	    "ztrace_service_duration_seconds_bucket{service=\"api\",protocol=\"HTTP\",le=\"0.0025\"} 1\n"));
+	assert_non_null(strstr(
+	    b.p,
+	    "ztrace_service_duration_seconds_bucket{service=\"api\",protocol=\"HTTP\",le=\"0.05\"} 2\n"));
+	assert_non_null(strstr(
+	    b.p, "ztrace_service_duration_seconds_bucket{service=\"api\",protocol=\"HTTP\",le=\"60\"} 2\n"));
+	assert_non_null(strstr(
+	    b.p,
+	    "ztrace_service_duration_seconds_bucket{service=\"api\",protocol=\"HTTP\",le=\"+Inf\"} 3\n"));
+	assert_non_null(
+	    strstr(b.p, "ztrace_service_duration_seconds_count{service=\"api\",protocol=\"HTTP\"} 3\n"));
+	assert_non_null(strstr(
+	    b.p, "ztrace_service_duration_seconds_sum{service=\"api\",protocol=\"HTTP\"} 100.042000000\n"));
 	/* escaping: quote, backslash, newline; an invalid byte becomes '?' */
 	assert_non_null(strstr(b.p, "endpoint=\"GET /\\\"q\\\"\\\\\\n?\"}"));
-	assert_non_null(strstr(b.p, "# TYPE ztrace_kernel_ring_full_total counter\nztrace_kernel_ring_full_total 3\n"));
+	assert_non_null(
+	    strstr(b.p, "# TYPE ztrace_kernel_ring_full_total counter\nztrace_kernel_ring_full_total 3\n"));
 	zt_sbuf_free(&b);
 	zt_rollup_free(r);
 }
@@ -211,14 +226,21 @@ static void test_routes(void **state)
 	{
 		const struct {
 			const char *q, *param;
-		} bad[] = {{"since=yesterday", "since"}, {"step=1s", "step"},          {"pid=0", "pid"},
-			   {"kind=node", "kind"},         {"edge=nope", "edge"},        {"protocol=gopher", "protocol"},
-			   {"kind=service&endpoint=x", "endpoint"}, {"by=moon", "by"}, {"x=1", NULL}};
+		} bad[] = {{"since=yesterday", "since"},
+			   {"step=1s", "step"},
+			   {"pid=0", "pid"},
+			   {"kind=node", "kind"},
+			   {"edge=nope", "edge"},
+			   {"protocol=gopher", "protocol"},
+			   {"kind=service&endpoint=x", "endpoint"},
+			   {"by=moon", "by"},
+			   {"x=1", NULL}};
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			j = call(zt_red_api_red, &api, "/api/v1/metrics/red", bad[i].q, &status);
 			assert_int_equal(status, 400);
 			if (bad[i].param)
-				assert_string_equal(json_string_value(json_object_get(j, "param")), bad[i].param);
+				assert_string_equal(json_string_value(json_object_get(j, "param")),
+						    bad[i].param);
 			json_decref(j);
 		}
 	}
@@ -227,8 +249,9 @@ static void test_routes(void **state)
 		struct zt_http_req *req = zt_http_test_req("GET", "/metrics", NULL);
 		assert_int_equal(zt_red_api_metrics(&api, req), 0);
 		assert_int_equal(zt_http_test_status(req), 200);
-		assert_non_null(strstr(zt_http_test_body(req),
-				       "ztrace_edge_requests_total{client=\"web\",server=\"users\",protocol=\"HTTP\"} 4\n"));
+		assert_non_null(strstr(
+		    zt_http_test_body(req),
+		    "ztrace_edge_requests_total{client=\"web\",server=\"users\",protocol=\"HTTP\"} 4\n"));
 		assert_non_null(strstr(zt_http_test_body(req), "ztrace_pipeline_queue_full_total 9\n"));
 		zt_http_test_free(req);
 	}

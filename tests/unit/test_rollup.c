@@ -125,7 +125,8 @@ static void test_hist_merge_exact(void **state)
 	}
 	assert_memory_equal(&dec, &all, sizeof(all));
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(zt_hist_quantile(&dec, 0.25 * (i + 1)), zt_hist_quantile(&all, 0.25 * (i + 1)));
+		assert_int_equal(zt_hist_quantile(&dec, 0.25 * (i + 1)),
+				 zt_hist_quantile(&all, 0.25 * (i + 1)));
 }
 
 static void test_hist_damaged(void **state)
@@ -133,9 +134,9 @@ static void test_hist_damaged(void **state)
 	static struct zt_hist h, before;
 	static uint8_t buf[ZT_HIST_ENC_MAX];
 	const uint8_t bad_version[] = {2, 0, 1};
-	const uint8_t past_end[] = {1, 0x80, 0x05, 1};   /* index 640 */
+	const uint8_t past_end[] = {1, 0x80, 0x05, 1}; /* index 640 */
 	const uint8_t zero_count[] = {1, 3, 0};
-	const uint8_t repeat[] = {1, 3, 1, 0, 1};        /* index 3 twice */
+	const uint8_t repeat[] = {1, 3, 1, 0, 1}; /* index 3 twice */
 	const uint8_t long_varint[] = {1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1};
 	size_t n;
 
@@ -392,8 +393,8 @@ static void test_edge_by_address(void **state)
  * pending table resolves its oldest early when full. */
 static void test_caps(void **state)
 {
-	struct zt_rollup *r = zt_rollup_new(&(struct zt_rollup_cfg){.max_series = 3, .max_pending = 2,
-								    .max_prom_series = 2});
+	struct zt_rollup *r =
+	    zt_rollup_new(&(struct zt_rollup_cfg){.max_series = 3, .max_pending = 2, .max_prom_series = 2});
 	struct zt_rollup_stats st;
 	char uid[16], name[16];
 
@@ -571,11 +572,16 @@ static void test_store_sqlite(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hist_layout),    cmocka_unit_test(test_hist_quantile_bound),
-	    cmocka_unit_test(test_hist_merge_exact), cmocka_unit_test(test_hist_damaged),
-	    cmocka_unit_test(test_bucketing),      cmocka_unit_test(test_edge_linked),
-	    cmocka_unit_test(test_edge_late_link), cmocka_unit_test(test_edge_by_address),
-	    cmocka_unit_test(test_caps),           cmocka_unit_test(test_prom_series),
+	    cmocka_unit_test(test_hist_layout),
+	    cmocka_unit_test(test_hist_quantile_bound),
+	    cmocka_unit_test(test_hist_merge_exact),
+	    cmocka_unit_test(test_hist_damaged),
+	    cmocka_unit_test(test_bucketing),
+	    cmocka_unit_test(test_edge_linked),
+	    cmocka_unit_test(test_edge_late_link),
+	    cmocka_unit_test(test_edge_by_address),
+	    cmocka_unit_test(test_caps),
+	    cmocka_unit_test(test_prom_series),
 	    cmocka_unit_test(test_store_sqlite),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
