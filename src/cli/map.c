@@ -101,6 +101,18 @@ static int parse_pid(const char *cmd, const char *arg, uint32_t *out)
 
 /* ---- map ---- */
 
+/* An edge's end: "svc", or "svc@host/pid" in a per-process answer. */
+static void end_name(json_t *e, const char *svc, const char *host, const char *pid, char *out, size_t size)
+{
+	json_t *h = json_object_get(e, host), *p = json_object_get(e, pid);
+
+	if (h || p)
+		snprintf(out, size, "%s@%s/%lld", json_string_value(json_object_get(e, svc)),
+			 h ? json_string_value(h) : "", p ? (long long)json_integer_value(p) : 0LL);
+	else
+		snprintf(out, size, "%s", json_string_value(json_object_get(e, svc)));
+}
+
 static void map_usage(FILE *f)
 {
 	fprintf(
@@ -229,7 +241,7 @@ int zt_cmd_map(int argc, char **argv)
 			free(line);
 		}
 	} else {
-		char name[128];
+		char name[256];
 		printf("%-40s %8s %8s %7s %8s %8s\n", "SERVICE", "REQ", "RATE/s", "ERR", "P50ms", "P99ms");
 		json_array_foreach(json_object_get(m, "nodes"), i, v)
 		{
@@ -246,15 +258,16 @@ int zt_cmd_map(int argc, char **argv)
 			red_cells(v, cells, sizeof(cells));
 			printf("%-40.40s %s\n", name, cells);
 		}
-		printf("\n%-30s %-9s %8s %8s %7s %8s %8s\n", "EDGE (client -> server)", "PROTOCOL", "REQ",
+		printf("\n%-44s %-9s %8s %8s %7s %8s %8s\n", "EDGE (client -> server)", "PROTOCOL", "REQ",
 		       "RATE/s", "ERR", "P50ms", "P99ms");
 		json_array_foreach(json_object_get(m, "edges"), i, v)
 		{
-			snprintf(name, sizeof(name), "%s -> %s",
-				 json_string_value(json_object_get(v, "client")),
-				 json_string_value(json_object_get(v, "server")));
+			char cl[96], sv[96];
+			end_name(v, "client", "host", "pid", cl, sizeof(cl));
+			end_name(v, "server", "server_host", "server_pid", sv, sizeof(sv));
+			snprintf(name, sizeof(name), "%s -> %s", cl, sv);
 			red_cells(v, cells, sizeof(cells));
-			printf("%-30.30s %-9s %s\n", name, json_string_value(json_object_get(v, "protocol")),
+			printf("%-44.44s %-9s %s\n", name, json_string_value(json_object_get(v, "protocol")),
 			       cells);
 		}
 		if (!json_array_size(json_object_get(m, "nodes")))
