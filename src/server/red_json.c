@@ -161,7 +161,7 @@ int zt_red_map(struct zt_store *st, const struct zt_red_map_query *mq, json_t **
 		snprintf(err, errsz, "the %s store keeps no RED rollups", st->ops->name);
 		return -EOPNOTSUPP;
 	}
-	m.by_process = mq->by_process;
+	m.by_process = mq->by_process || mq->pid; /* one process asked for: say which */
 	m.secs = until > mq->since_ns && mq->since_ns ? (double)(until - mq->since_ns) / 1e9 : 0;
 	m.edges = json_array();
 	memset(&q, 0, sizeof(q));

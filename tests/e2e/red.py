@@ -182,6 +182,16 @@ def main():
         check(f"map p50 of red-back ({p50:.2f} ms) matches its handler median ({med:.2f} ms)",
               med * (1 - 0.033) <= p50 <= med * 1.1 + 3, "")
 
+        # ---- drill-down to one process: red-front's pid ----
+        front_pid = procs[1].pid
+        out = run([ZTRACE, "map", "--data", data, "--since", "10m", "--json", "--pid", str(front_pid)]).stdout
+        rows = [json.loads(x) for x in out.splitlines() if x.strip()]
+        pe = [(r["client"], r["server"], r["requests"], r.get("pid")) for r in rows if r["type"] == "edge"]
+        pn = [(r["service"], r["requests"], r.get("pid")) for r in rows if r["type"] == "node" and r["requests"]]
+        check(f"map --pid {front_pid}: only red-front's calls and what it serves",
+              pe == [("red-front", "red-back", N_OK + N_FAIL, front_pid)] and pn == [("red-front", N, front_pid)],
+              f"edges {pe} nodes {pn}")
+
         # ---- ztrace top --once ----
         top = run([ZTRACE, "top", "--data", data, "--since", "10m", "--once"]).stdout
         check("top --once shows the busiest and slowest tables with red-back's endpoint",
