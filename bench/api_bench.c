@@ -224,6 +224,7 @@ int main(int argc, char **argv)
 		    {"search_min_duration_20", "/api/v1/traces?min_duration=20ms&limit=20"},
 		    {"search_by_duration_20", "/api/v1/traces?sort=duration&limit=20"},
 		    {"jaeger_search_20", "/api/traces?service=loadgen&limit=20"},
+		    {"services_all", "/api/v1/services?since=36500d"},
 		    {"spans_page_100", "/api/v1/spans?limit=100"},
 		    {"spans_page_100_filtered", "/api/v1/spans?process=java&errors=true&limit=100"},
 		};

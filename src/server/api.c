@@ -36,6 +36,7 @@
 #define TRACE_MAX_SPANS 10000
 #define SERVICES_DEFAULT_SINCE_NS (3600ULL * 1000000000ULL)
 #define SERVICES_MAX 4096
+#define SERVICES_SCAN_MAX 200000 /* spans read for /services: the most recent of the window */
 
 /* Read-only store handles: a handle serves one thread at a time, and a
  * long search must not hold up a trace read or /status, so several are
@@ -556,6 +557,7 @@ int zt_api_services(struct zt_api *api, uint64_t since_ns, struct zt_api_svc **o
 
 	memset(&r, 0, sizeof(r));
 	r.q.since_ns = since_ns;
+	r.q.limit = SERVICES_SCAN_MAX; /* a bounded cost on a busy store */
 	r.tab = calloc(SERVICES_MAX, sizeof(*r.tab));
 	if (!r.tab)
 		return -ENOMEM;

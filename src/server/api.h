@@ -6,6 +6,7 @@
  *   GET /api/v1/traces         trace summaries (struct zt_trace_query)
  *   GET /api/v1/traces/{id}    one trace: {"trace_id", "spans": [...]}
  *   GET /api/v1/services       process names with span and error counts
+ *                              (?since=, default 1h; the 200000 most recent spans)
  *   GET /api/v1/status         version, uptime, HTTP counters, store, and
  *                              what the command's hooks add (pipeline
  *                              drops, agents)

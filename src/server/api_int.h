@@ -15,7 +15,8 @@ struct zt_api_svc {
 	bool used;
 };
 
-/* Process names of the spans started since since_ns, with span and error
+/* Process names of the spans started since since_ns (the most recent
+ * 200000 of them: a bounded cost on a busy store), with span and error
  * counts (at most 3072 names: the rest are not listed). *out: sorted by
  * spans, most first, *n of them (caller frees *out). */
 int zt_api_services(struct zt_api *api, uint64_t since_ns, struct zt_api_svc **out, unsigned *n);

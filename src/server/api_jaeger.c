@@ -24,8 +24,11 @@
  * What maps loosely: service is the process name; a search's service and
  * operation filter the trace's root span (the store indexes roots), and
  * the search asks the store for 4x the limit (service as a prefix,
- * operation as a substring) and then filters exactly. Tags filters are
- * not supported (400). Operations are the endpoints seen in the last hour.
+ * operation as a substring) and then filters exactly. Tag filters are
+ * not supported (400). Operations are the endpoints seen in the last
+ * hour (in the service's 200000 most recent spans), services likewise
+ * (api_int.h). A search without start or lookback reads the whole store:
+ * with filters the SQLite store then groups every span (bench/api.py).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -485,6 +488,7 @@ static int h_operations(void *ctx, struct zt_http_req *req)
 		return j_error(req, 400, "invalid service name");
 	r.q.process = r.service;
 	r.q.since_ns = zt_clock_ns(CLOCK_REALTIME) - J_WINDOW_NS;
+	r.q.limit = 200000; /* the most recent spans of the hour: a bounded cost */
 	r.ops = calloc(J_MAX_OPS, sizeof(*r.ops));
 	if (!r.ops)
 		return -ENOMEM;
