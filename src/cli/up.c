@@ -461,6 +461,7 @@ int zt_cmd_up(int argc, char **argv)
 		if (!rc) { /* RED, the map and /metrics (server/red_api.h): the rollup and
 			    * the counters are published below as they come to exist */
 			um.store = u.store;
+			um.http = http;
 			red = (struct zt_red_api){.store_url = data, .api = api, .self = zt_up_self_metrics,
 						  .self_ctx = &um};
 			rc = zt_red_api_register(http, &red);

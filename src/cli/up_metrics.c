@@ -17,6 +17,7 @@ size_t zt_up_self_metrics(void *ctx, struct zt_prom_counter *out, size_t cap)
 	m->pipe = __atomic_load_n(&mp->pipe, __ATOMIC_ACQUIRE);
 	m->sink = __atomic_load_n(&mp->sink, __ATOMIC_ACQUIRE);
 	m->store = __atomic_load_n(&mp->store, __ATOMIC_ACQUIRE);
+	m->http = __atomic_load_n(&mp->http, __ATOMIC_ACQUIRE);
 
 #define C(name_, help_, v_)                                                                                  \
 	do {                                                                                                 \
@@ -101,6 +102,15 @@ size_t zt_up_self_metrics(void *ctx, struct zt_prom_counter *out, size_t cap)
 	}
 	if (m->store)
 		C("store_spans_written", "Spans durably stored.", LOAD(m->store->spans_written));
+	if (m->http) {
+		struct zt_http_stats hs;
+		zt_http_get_stats(m->http, &hs);
+		C("http_requests", "HTTP requests answered by the API server.", hs.requests);
+		C("http_errors_4xx", "HTTP requests answered with a 4xx.", hs.errors_4xx);
+		C("http_errors_5xx", "HTTP requests answered with a 5xx.", hs.errors_5xx);
+		C("http_unauthorized", "HTTP requests refused: token missing or wrong.", hs.unauthorized);
+		C("http_bodies_too_big", "HTTP request bodies over the bound.", hs.bodies_too_big);
+	}
 #undef C
 	return n;
 }

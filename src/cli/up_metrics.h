@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "agent/pipeline.h"
+#include "server/http.h"
 #include "server/prom.h"
 #include "session/session.h"
 #include "store/sink.h"
@@ -20,6 +21,7 @@ struct zt_up_metrics {
 	struct zt_pipeline *pipe;
 	struct zt_store_sink *sink;
 	struct zt_store *store;
+	struct zt_http_server *http; /* the server answering: its own counters */
 };
 
 /* The red_api self callback (ctx: struct zt_up_metrics). */

@@ -255,7 +255,7 @@ def main():
         check("/metrics: the red-front -> red-back request counter", line in text.splitlines(),
               "\n".join(x for x in text.splitlines() if "red-back" in x)[:800])
         for fam in ("kernel_ring_full", "pipeline_queue_full", "session_unanswered", "joiner_window_full",
-                    "store_failed", "rollup_series_overflow"):
+                    "store_failed", "rollup_series_overflow", "http_errors_4xx"):
             check(f"/metrics: self counter {fam}", f"# TYPE ztrace_{fam}_total counter" in text, "")
         linked = re.search(r"^ztrace_rollup_edges_linked_total (\d+)", text, re.M)
         print(f"# edges linked by tcp_seq: {linked.group(1) if linked else '?'}", flush=True)
