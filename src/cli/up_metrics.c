@@ -2,6 +2,8 @@
 /* up_metrics.c - see up_metrics.h. */
 #include "cli/up_metrics.h"
 
+#include <string.h>
+
 #include "bpf/events.h"
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -83,7 +85,9 @@ size_t zt_up_self_metrics(void *ctx, struct zt_prom_counter *out, size_t cap)
 		C("store_retention_errors", "Retention runs that failed.", LOAD(ks->retention_errors));
 		C("store_rollup_rows_dropped", "Rollup rows dropped by their retention.",
 		  LOAD(ks->rollup_rows_dropped));
-		zt_rollup_get_stats(zt_store_sink_rollup(m->sink), &rs);
+		memset(&rs, 0, sizeof(rs));
+		if (zt_store_sink_rollup(m->sink))
+			zt_rollup_get_stats(zt_store_sink_rollup(m->sink), &rs);
 		C("rollup_series_overflow", "RED series updates lost: the series table was full.",
 		  rs.series_overflow);
 		C("rollup_prom_overflow", "RED /metrics series updates lost: the table was full.",

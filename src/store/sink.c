@@ -65,7 +65,8 @@ static int out_span(void *ctx, const struct zt_span *s)
 	struct zt_store_sink *k = ctx;
 	int rc = 0;
 
-	zt_rollup_span(k->roll, s);
+	if (k->roll)
+		zt_rollup_span(k->roll, s);
 	if (k->on_span && (rc = k->on_span(k->ctx, s))) {
 		snprintf(k->errmsg, sizeof(k->errmsg), "printing spans failed");
 		return rc;
@@ -91,7 +92,8 @@ static int out_link(void *ctx, const char *child, const char *parent, uint8_t ki
 	struct zt_store_sink *k = ctx;
 	int rc = 0;
 
-	zt_rollup_link(k->roll, child, parent, kind);
+	if (k->roll)
+		zt_rollup_link(k->roll, child, parent, kind);
 	if (k->stats.failing)
 		return 0; /* a late link of spans that may not be stored either */
 	if (k->st && k->st->ops->put_link && (rc = k->st->ops->put_link(k->st, child, parent, kind))) {
@@ -131,8 +133,9 @@ struct zt_store_sink *zt_store_sink_new(struct zt_store *st, const struct zt_joi
 	out.alias = out_alias;
 	out.ctx = k;
 	k->j = zt_joiner_new(jc, &out);
-	k->roll = zt_rollup_new(&(struct zt_rollup_cfg){0});
-	if (!k->j || !k->roll) {
+	/* without a store nothing would read the rollups */
+	k->roll = st ? zt_rollup_new(&(struct zt_rollup_cfg){0}) : NULL;
+	if (!k->j || (st && !k->roll)) {
 		zt_store_sink_free(k);
 		return NULL;
 	}
@@ -204,7 +207,8 @@ void zt_store_sink_tick(void *sink, uint64_t now_ns)
 
 	/* a failure shows at the next put or flush */
 	(void)zt_joiner_tick(k->j, now_ns);
-	zt_rollup_tick(k->roll, now_ns);
+	if (k->roll)
+		zt_rollup_tick(k->roll, now_ns);
 	retain(k, now_ns);
 	retain_rollups(k, now_ns);
 }
@@ -220,7 +224,8 @@ int zt_store_sink_end(void *sink)
 	struct zt_store_sink *k = sink;
 	int rc = zt_joiner_flush(k->j);
 
-	zt_rollup_end(k->roll); /* waiting edges: resolved now, drained by the last flush */
+	if (k->roll)
+		zt_rollup_end(k->roll); /* waiting edges: resolved now, drained by the last flush */
 	k->ended = true;
 	/* the last chance: one more try even while backing off */
 	if (!rc && k->stats.failing)
@@ -245,7 +250,7 @@ int zt_store_sink_flush(void *sink)
 	 * once a second (a flush is every 200 ms): each drain upserts every
 	 * series touched, histogram merge included, so fewer drains cost less
 	 * and lose nothing (the rollup keeps adding up in between) */
-	if (k->st->ops->put_rollups && (k->ended || mono_ns() >= k->next_drain_ns)) {
+	if (k->roll && k->st->ops->put_rollups && (k->ended || mono_ns() >= k->next_drain_ns)) {
 		if ((rc = zt_rollup_drain(k->roll, put_rollups, k->st))) {
 			snprintf(k->errmsg, sizeof(k->errmsg), "%s", zt_store_errmsg(k->st));
 			return store_failed(k, rc);

@@ -56,7 +56,8 @@ void zt_store_sink_finish(struct zt_store_sink *k);
  * flush when the store keeps rollups; rows of 10 s buckets older than
  * fine_ns and of 1 min buckets older than coarse_ns are dropped (0: kept). */
 void zt_store_sink_rollup_retention(struct zt_store_sink *k, uint64_t fine_ns, uint64_t coarse_ns);
-/* Borrowed for the sink's life: its cumulative series feed /metrics. */
+/* Borrowed for the sink's life: its cumulative series feed /metrics.
+ * NULL for a sink without a store (nothing would read the rollups). */
 struct zt_rollup *zt_store_sink_rollup(const struct zt_store_sink *k);
 const struct zt_store_sink_stats *zt_store_sink_stats(const struct zt_store_sink *k);
 const struct zt_joiner_stats *zt_store_sink_joiner_stats(const struct zt_store_sink *k);
