@@ -178,15 +178,22 @@ void zt_rollup_free(struct zt_rollup *r)
 
 /* ---- series ---- */
 
-static uint64_t key_hash(const struct zt_rollup_key *k)
+/* A key's hash in two parts: its identity (text, ids; the same for both
+ * resolutions of one exchange, so hashed once) and its time bucket. */
+static uint64_t ident_hash(const struct zt_rollup_key *k)
 {
-	uint64_t h = zt_mix64(k->bucket_ns ^ ((uint64_t)k->res_s << 40) ^ ((uint64_t)k->kind << 56) ^
-			      ((uint64_t)k->l7 << 48) ^ k->pid ^ ((uint64_t)k->peer_pid << 20));
+	uint64_t h = zt_mix64(((uint64_t)k->kind << 56) ^ ((uint64_t)k->l7 << 48) ^ k->pid ^
+			      ((uint64_t)k->peer_pid << 20));
 	h = zt_mix64(h ^ zt_hash_str(k->host));
 	h = zt_mix64(h ^ zt_hash_str(k->service));
 	h = zt_mix64(h ^ zt_hash_str(k->endpoint));
 	h = zt_mix64(h ^ zt_hash_str(k->peer));
 	return zt_mix64(h ^ zt_hash_str(k->peer_host));
+}
+
+static uint64_t key_hash(const struct zt_rollup_key *k, uint64_t ident)
+{
+	return zt_mix64(ident ^ k->bucket_ns ^ ((uint64_t)k->res_s << 40));
 }
 
 static bool key_eq(const struct zt_rollup_key *a, const struct zt_rollup_key *b)
@@ -197,9 +204,10 @@ static bool key_eq(const struct zt_rollup_key *a, const struct zt_rollup_key *b)
 	       !strcmp(a->peer, b->peer) && !strcmp(a->peer_host, b->peer_host);
 }
 
-static void series_add(struct zt_rollup *r, const struct zt_rollup_key *k, uint64_t dur, uint8_t status)
+static void series_add(struct zt_rollup *r, const struct zt_rollup_key *k, uint64_t ident, uint64_t dur,
+		       uint8_t status)
 {
-	uint32_t i = (uint32_t)key_hash(k) & r->rmask;
+	uint32_t i = (uint32_t)key_hash(k, ident) & r->rmask;
 
 	for (; r->rindex[i] != NONE; i = (i + 1) & r->rmask)
 		if (key_eq(&r->rows[r->rindex[i]].k, k))
@@ -290,12 +298,13 @@ static void prom_add(struct zt_rollup *r, const struct zt_rollup_key *k, uint64_
 static void record(struct zt_rollup *r, struct zt_rollup_key *k, uint64_t t_ns, uint64_t dur, uint8_t status)
 {
 	static const uint32_t res[2] = {ZT_ROLLUP_RES_FINE, ZT_ROLLUP_RES_COARSE};
+	uint64_t ident = ident_hash(k);
 
 	for (int i = 0; i < 2; i++) {
 		uint64_t w = res[i] * NS;
 		k->res_s = res[i];
 		k->bucket_ns = t_ns - t_ns % w;
-		series_add(r, k, dur, status);
+		series_add(r, k, ident, dur, status);
 	}
 	prom_add(r, k, dur, status);
 }
