@@ -20,5 +20,7 @@ int zt_cmd_trace(int argc, char **argv);
 int zt_cmd_traces(int argc, char **argv);
 int zt_cmd_agent(int argc, char **argv);
 int zt_cmd_server(int argc, char **argv);
+int zt_cmd_map(int argc, char **argv);
+int zt_cmd_top(int argc, char **argv);
 
 #endif /* ZT_CLI_H */

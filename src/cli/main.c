@@ -20,6 +20,8 @@ static const struct {
 	{"replay", zt_cmd_replay, "run the pipeline on a recorded event stream"},
 	{"agent", zt_cmd_agent, "trace this host and ship spans to a ztrace server"},
 	{"server", zt_cmd_server, "take spans from agents and store them (trace assembly on)"},
+	{"map", zt_cmd_map, "the service map: services and edges with rate, errors, latency"},
+	{"top", zt_cmd_top, "the busiest and slowest endpoints, live"},
 };
 
 static void usage(FILE *f)

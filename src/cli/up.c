@@ -19,11 +19,13 @@
 #include "agent/source.h"
 #include "cli/cli.h"
 #include "cli/live.h"
+#include "cli/up_metrics.h"
 #include "proto/proto.h"
 #include "proto/http1.h"
 #include "proto/trace_hdr.h"
 #include "server/api.h"
 #include "server/http.h"
+#include "server/red_api.h"
 #include "session/session.h"
 #include "store/sink.h"
 #include "store/store.h"
@@ -72,6 +74,10 @@ static int lock_data_dir(const char *dir)
 #define DEFAULT_RETENTION_NS (24ULL * 3600 * 1000000000ULL)
 #define DEFAULT_MAX_SIZE 10000000000ULL /* 10 GB, or a quarter of a smaller disk */
 #define MIN_MAX_SIZE 1000000ULL
+/* RED rollups: 10 s buckets for a day, 1 min buckets for 30 days */
+#define DEFAULT_RED_FINE_NS (24ULL * 3600 * 1000000000ULL)
+#define DEFAULT_RED_COARSE_NS (30ULL * 24 * 3600 * 1000000000ULL)
+enum { OPT_RED_FINE = 100, OPT_RED_COARSE }; /* after live.h's codes */
 
 /* The default --max-size: 10 GB, or a quarter of the data dir's file
  * system when that is smaller (a small disk is not filled). */
@@ -247,9 +253,12 @@ static void up_usage(FILE *f)
 		   "                          if smaller; 0: no bound). Dropped spans are counted.\n"
 		   "  --no-tls                do not probe TLS libraries (OpenSSL, Node): TLS connections\n"
 		   "                          are then seen as ciphertext only, without spans\n"
-		   "  --listen ADDR           serve the HTTP API (/api/v1/..., Jaeger's /api/...) on ADDR,\n"
-		   "                          IP:PORT or [IPv6]:PORT (default " ZT_HTTP_DEFAULT_LISTEN ", and\n"
-		   "                          if that port is taken: a warning, no API); none: no API\n"
+		   "  --red-retention-10s D   keep the 10 s RED rollups (ztrace map/top) this long (default 24h)\n"
+		   "  --red-retention-1m D    keep the 1 min RED rollups this long (default 30d; 0: forever)\n"
+		   "  --listen ADDR           serve the HTTP API (/api/v1/..., Jaeger's /api/..., Prometheus'\n"
+		   "                          /metrics) on ADDR, IP:PORT or [IPv6]:PORT (default\n"
+		   "                          " ZT_HTTP_DEFAULT_LISTEN ", and if that port is taken: a warning,\n"
+		   "                          no API); none: no API\n"
 		   "  --token-file FILE       clients must send 'Authorization: Bearer TOKEN', the token\n"
 		   "                          being FILE's first line; required on a non-loopback ADDR\n"
 		   "  --verbose               show libbpf's messages (verifier log on failure)\n",
@@ -274,6 +283,8 @@ int zt_cmd_up(int argc, char **argv)
 		{"retention", required_argument, NULL, OPT_RETENTION},
 		{"max-size", required_argument, NULL, OPT_MAXSIZE},
 		{"no-tls", no_argument, NULL, OPT_NOTLS},
+		{"red-retention-10s", required_argument, NULL, OPT_RED_FINE},
+		{"red-retention-1m", required_argument, NULL, OPT_RED_COARSE},
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"token-file", required_argument, NULL, OPT_TOKEN_FILE},
 		{"help", no_argument, NULL, 'h'},
@@ -282,11 +293,14 @@ int zt_cmd_up(int argc, char **argv)
 	struct zt_bpf_opts bo = {.payload_cap = ZT_PAYLOAD_DEFAULT};
 	uint64_t status_s = 2, max_conns = 16384, unused = 0;
 	uint64_t retention_ns = DEFAULT_RETENTION_NS, max_size = 0;
+	uint64_t red_keep[2] = {DEFAULT_RED_FINE_NS, DEFAULT_RED_COARSE_NS};
 	bool max_size_set = false, listen_given = false;
 	const char *data = "./ztrace-data";
 	struct zt_http_cfg hc = {.listen = ZT_HTTP_DEFAULT_LISTEN};
 	struct zt_http_server *http = NULL;
 	struct zt_api *api = NULL;
+	struct zt_up_metrics um = {0};
+	struct zt_red_api red = {0};
 	struct up_ctx u;
 	struct zt_session_cfg cfg;
 	struct zt_pipeline_cfg pc;
@@ -323,6 +337,19 @@ int zt_cmd_up(int argc, char **argv)
 					"ztrace up: invalid --retention '%s': expected a duration of 1s or more (e.g. "
 					"24h, 7d... see --help) or 0 to keep spans forever\n",
 					optarg);
+				return 2;
+			}
+			continue;
+		}
+		if (opt == OPT_RED_FINE || opt == OPT_RED_COARSE) {
+			uint64_t *keep = &red_keep[opt == OPT_RED_COARSE];
+			if (strcmp(optarg, "0") == 0) {
+				*keep = 0;
+			} else if (zt_parse_duration(optarg, keep) || *keep < 60000000000ULL) {
+				fprintf(stderr,
+					"ztrace up: invalid --%s '%s': expected a duration of 1m or more (e.g. 6h, "
+					"30d) or 0 to keep them forever\n",
+					opt == OPT_RED_FINE ? "red-retention-10s" : "red-retention-1m", optarg);
 				return 2;
 			}
 			continue;
@@ -403,6 +430,14 @@ int zt_cmd_up(int argc, char **argv)
 		rc = zt_api_new(&ac, &api, err, sizeof(err));
 		if (!rc)
 			rc = zt_api_register(api, http);
+		if (!rc) { /* RED, the map and /metrics (server/red_api.h): the rollup and
+			    * the counters are published below as they come to exist */
+			um.store = u.store;
+			um.http = http;
+			red = (struct zt_red_api){.store_url = data, .api = api, .self = zt_up_self_metrics,
+						  .self_ctx = &um};
+			rc = zt_red_api_register(http, &red);
+		}
 		if (!rc)
 			rc = zt_http_start(http, err, sizeof(err));
 		if (rc == -EADDRINUSE && !listen_given) {
@@ -419,7 +454,8 @@ int zt_cmd_up(int argc, char **argv)
 		}
 	}
 	if (http) {
-		fprintf(stderr, "ztrace: HTTP API on http://%s/api/v1/ (Jaeger API: /api/)%s\n", zt_http_address(http),
+		fprintf(stderr, "ztrace: HTTP API on http://%s/api/v1/ (Jaeger API: /api/, Prometheus: /metrics)%s\n",
+			zt_http_address(http),
 			hc.token_file ? ", token required" : "");
 	}
 	memset(&pc, 0, sizeof(pc));
@@ -435,6 +471,9 @@ int zt_cmd_up(int argc, char **argv)
 		if (!max_size_set)
 			max_size = strstr(data, "://") ? 0 : default_max_size(data);
 		zt_store_sink_retention(u.sink, retention_ns, max_size);
+		zt_store_sink_rollup_retention(u.sink, red_keep[0], red_keep[1]);
+		__atomic_store_n(&um.sink, u.sink, __ATOMIC_RELEASE);
+		__atomic_store_n(&red.roll, zt_store_sink_rollup(u.sink), __ATOMIC_RELEASE);
 		if (retention_ns)
 			snprintf(age, sizeof(age), "%llus", (unsigned long long)(retention_ns / 1000000000ULL));
 		if (max_size >= 1000000000ULL)
@@ -460,6 +499,7 @@ int zt_cmd_up(int argc, char **argv)
 	pc.on_status = up_on_status;
 	pc.status_ctx = &u;
 	__atomic_store_n(&u.pipe, zt_pipeline_new(&pc), __ATOMIC_RELEASE);
+	__atomic_store_n(&um.pipe, u.pipe, __ATOMIC_RELEASE);
 	if (!u.pipe) {
 		fprintf(stderr, "ztrace up: out of memory\n");
 		goto cleanup;
@@ -478,6 +518,7 @@ int zt_cmd_up(int argc, char **argv)
 	cfg.max_conns = (uint32_t)max_conns;
 	zt_live_session_hooks(&cfg, &u.pipe);
 	__atomic_store_n(&u.sess, zt_session_new(&cfg, zt_pipeline_span, u.pipe), __ATOMIC_RELEASE);
+	__atomic_store_n(&um.sess, u.sess, __ATOMIC_RELEASE);
 	if (!u.sess) {
 		fprintf(stderr, "ztrace up: out of memory\n");
 		goto cleanup;
@@ -512,6 +553,18 @@ int zt_cmd_up(int argc, char **argv)
 			(unsigned long long)js->links[ZT_LINK_EXPLICIT], (unsigned long long)js->late_links,
 			(unsigned long long)js->aliases, (unsigned long long)js->window_full,
 			(unsigned long long)js->keys_evicted_early);
+		{
+			struct zt_rollup_stats rs;
+			zt_rollup_get_stats(zt_store_sink_rollup(u.sink), &rs);
+			fprintf(stderr,
+				"ztrace: RED: %llu rollup rows written; edges by link %llu, by address %llu, to untraced "
+				"servers %llu, from untraced clients %llu; lost: series_overflow %llu, prom_overflow %llu, "
+				"pending_full %llu\n",
+				(unsigned long long)rs.rows_drained, (unsigned long long)rs.edges_linked,
+				(unsigned long long)rs.edges_by_addr, (unsigned long long)rs.edges_unresolved,
+				(unsigned long long)rs.edges_server_only, (unsigned long long)rs.series_overflow,
+				(unsigned long long)rs.prom_overflow, (unsigned long long)rs.pending_full);
+		}
 		{
 			const struct zt_store_sink_stats *ks = zt_store_sink_stats(u.sink);
 			if (ks->retention_dropped || ks->retention_errors)

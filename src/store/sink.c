@@ -10,10 +10,15 @@
 
 #define BACKOFF_MIN_NS 1000000000ULL
 #define BACKOFF_MAX_NS 8000000000ULL
+#define ROLLUP_DRAIN_NS 1000000000ULL
 
 struct zt_store_sink {
 	struct zt_store *st;
 	struct zt_joiner *j;
+	struct zt_rollup *roll; /* RED of every released span (trace/rollup.h) */
+	uint64_t roll_keep_ns[2], next_roll_retain_ns; /* rollup retention: fine, coarse */
+	uint64_t next_drain_ns; /* rollups are written at most once a second */
+	bool ended;             /* sink_end was called: the next flush drains all */
 	int (*on_span)(void *ctx, const struct zt_span *s);
 	void *ctx;
 	char errmsg[768];
@@ -60,6 +65,8 @@ static int out_span(void *ctx, const struct zt_span *s)
 	struct zt_store_sink *k = ctx;
 	int rc = 0;
 
+	if (k->roll)
+		zt_rollup_span(k->roll, s);
 	if (k->on_span && (rc = k->on_span(k->ctx, s))) {
 		snprintf(k->errmsg, sizeof(k->errmsg), "printing spans failed");
 		return rc;
@@ -85,6 +92,8 @@ static int out_link(void *ctx, const char *child, const char *parent, uint8_t ki
 	struct zt_store_sink *k = ctx;
 	int rc = 0;
 
+	if (k->roll)
+		zt_rollup_link(k->roll, child, parent, kind);
 	if (k->stats.failing)
 		return 0; /* a late link of spans that may not be stored either */
 	if (k->st && k->st->ops->put_link && (rc = k->st->ops->put_link(k->st, child, parent, kind))) {
@@ -124,8 +133,10 @@ struct zt_store_sink *zt_store_sink_new(struct zt_store *st, const struct zt_joi
 	out.alias = out_alias;
 	out.ctx = k;
 	k->j = zt_joiner_new(jc, &out);
-	if (!k->j) {
-		free(k);
+	/* without a store nothing would read the rollups */
+	k->roll = st ? zt_rollup_new(&(struct zt_rollup_cfg){0}) : NULL;
+	if (!k->j || (st && !k->roll)) {
+		zt_store_sink_free(k);
 		return NULL;
 	}
 	return k;
@@ -160,13 +171,46 @@ static void retain(struct zt_store_sink *k, uint64_t now_ns)
 	k->next_retain_ns = now_ns + (more ? every / 2 : every);
 }
 
+/* Rollup retention: each resolution by its own age, once a minute. */
+static void retain_rollups(struct zt_store_sink *k, uint64_t now_ns)
+{
+	static const uint32_t res[2] = {ZT_ROLLUP_RES_FINE, ZT_ROLLUP_RES_COARSE};
+
+	if (!k->st || !k->st->ops->retain_rollups || k->stats.failing || now_ns < k->next_roll_retain_ns)
+		return;
+	for (int i = 0; i < 2; i++) {
+		if (!k->roll_keep_ns[i] || now_ns <= k->roll_keep_ns[i])
+			continue;
+		if (k->st->ops->retain_rollups(k->st, res[i], now_ns - k->roll_keep_ns[i],
+					       &k->stats.rollup_rows_dropped)) {
+			snprintf(k->errmsg, sizeof(k->errmsg), "%s", zt_store_errmsg(k->st));
+			k->stats.retention_errors++;
+		}
+	}
+	k->next_roll_retain_ns = now_ns + 60000000000ULL;
+}
+
+void zt_store_sink_rollup_retention(struct zt_store_sink *k, uint64_t fine_ns, uint64_t coarse_ns)
+{
+	k->roll_keep_ns[0] = fine_ns;
+	k->roll_keep_ns[1] = coarse_ns;
+}
+
+struct zt_rollup *zt_store_sink_rollup(const struct zt_store_sink *k)
+{
+	return k->roll;
+}
+
 void zt_store_sink_tick(void *sink, uint64_t now_ns)
 {
 	struct zt_store_sink *k = sink;
 
 	/* a failure shows at the next put or flush */
 	(void)zt_joiner_tick(k->j, now_ns);
+	if (k->roll)
+		zt_rollup_tick(k->roll, now_ns);
 	retain(k, now_ns);
+	retain_rollups(k, now_ns);
 }
 
 void zt_store_sink_retention(struct zt_store_sink *k, uint64_t max_age_ns, uint64_t max_bytes)
@@ -180,10 +224,19 @@ int zt_store_sink_end(void *sink)
 	struct zt_store_sink *k = sink;
 	int rc = zt_joiner_flush(k->j);
 
+	if (k->roll)
+		zt_rollup_end(k->roll); /* waiting edges: resolved now, drained by the last flush */
+	k->ended = true;
 	/* the last chance: one more try even while backing off */
 	if (!rc && k->stats.failing)
 		k->retry_ns = 0;
 	return rc;
+}
+
+static int put_rollups(void *ctx, const struct zt_rollup_row *rows, size_t n)
+{
+	struct zt_store *st = ctx;
+	return st->ops->put_rollups(st, rows, n);
 }
 
 int zt_store_sink_flush(void *sink)
@@ -193,6 +246,17 @@ int zt_store_sink_flush(void *sink)
 
 	if (rc || !k->st || !may_write(k))
 		return rc;
+	/* the rollups of the spans released so far, in the spans' transaction;
+	 * once a second (a flush is every 200 ms): each drain upserts every
+	 * series touched, histogram merge included, so fewer drains cost less
+	 * and lose nothing (the rollup keeps adding up in between) */
+	if (k->roll && k->st->ops->put_rollups && (k->ended || mono_ns() >= k->next_drain_ns)) {
+		if ((rc = zt_rollup_drain(k->roll, put_rollups, k->st))) {
+			snprintf(k->errmsg, sizeof(k->errmsg), "%s", zt_store_errmsg(k->st));
+			return store_failed(k, rc);
+		}
+		k->next_drain_ns = mono_ns() + ROLLUP_DRAIN_NS;
+	}
 	if ((rc = k->st->ops->flush(k->st))) {
 		snprintf(k->errmsg, sizeof(k->errmsg), "%s", zt_store_errmsg(k->st));
 		return store_failed(k, rc);
@@ -238,5 +302,6 @@ void zt_store_sink_free(struct zt_store_sink *k)
 		return;
 
 	zt_joiner_free(k->j);
+	zt_rollup_free(k->roll);
 	free(k);
 }

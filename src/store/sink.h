@@ -18,6 +18,7 @@
 
 #include "store/store.h"
 #include "trace/joiner.h"
+#include "trace/rollup.h"
 
 struct zt_store_sink;
 
@@ -39,6 +40,7 @@ struct zt_store_sink_stats {
 	int failing;           /* backing off now */
 	uint64_t retention_dropped; /* old spans dropped by retention */
 	uint64_t retention_errors;
+	uint64_t rollup_rows_dropped; /* rollup rows dropped by their retention */
 	char last_error[768];  /* the store's message when it started failing */
 };
 void zt_store_sink_backoff(struct zt_store_sink *k, int on);
@@ -50,6 +52,13 @@ void zt_store_sink_retention(struct zt_store_sink *k, uint64_t max_age_ns, uint6
 /* After the last flush: what the store still holds unwritten (it was
  * failing) is counted in store_failed. */
 void zt_store_sink_finish(struct zt_store_sink *k);
+/* RED rollups of the released spans (trace/rollup.h): written with each
+ * flush when the store keeps rollups; rows of 10 s buckets older than
+ * fine_ns and of 1 min buckets older than coarse_ns are dropped (0: kept). */
+void zt_store_sink_rollup_retention(struct zt_store_sink *k, uint64_t fine_ns, uint64_t coarse_ns);
+/* Borrowed for the sink's life: its cumulative series feed /metrics.
+ * NULL for a sink without a store (nothing would read the rollups). */
+struct zt_rollup *zt_store_sink_rollup(const struct zt_store_sink *k);
 const struct zt_store_sink_stats *zt_store_sink_stats(const struct zt_store_sink *k);
 const struct zt_joiner_stats *zt_store_sink_joiner_stats(const struct zt_store_sink *k);
 void zt_store_sink_free(struct zt_store_sink *k);

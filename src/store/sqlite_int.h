@@ -49,6 +49,10 @@ struct zt_sqlite {
 	struct zt_sq_cols cols;	/* the columns this file has, for query_spans */
 	struct zt_sq_cols tcols; /* the same over "spans s LEFT JOIN span_links l", late links applied */
 	char path[4096];	/* DIR/ztrace.db, for messages */
+	/* store_rollup_sqlite.c: RED rollup rows waiting for the next flush */
+	sqlite3_stmt *upsert_rollup;
+	struct zt_rollup_row *rollups;
+	size_t nrollups, caprollups;
 };
 
 int zt_sq_set_err(struct zt_sqlite *sq, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -60,5 +64,16 @@ void zt_sq_row_to_span(const struct zt_sq_cols *c, sqlite3_stmt *st, struct zt_s
 /* store_traces.c */
 int zt_sq_query_trace(struct zt_store *st, const char *id, zt_span_cb cb, void *ctx);
 int zt_sq_query_traces(struct zt_store *st, const struct zt_trace_query *q, zt_trace_cb cb, void *ctx);
+
+/* store_rollup_sqlite.c: the rollup table (created by a writer when
+ * missing, outside the span schema's version: an older file simply has no
+ * rollups yet) and its statement; written inside sq_flush's transaction. */
+int zt_sq_rollup_prepare(struct zt_sqlite *sq);
+int zt_sq_rollup_write(struct zt_sqlite *sq);
+void zt_sq_rollup_written(struct zt_sqlite *sq); /* after the commit: the queue is empty */
+void zt_sq_rollup_close(struct zt_sqlite *sq);
+int zt_sq_put_rollups(struct zt_store *st, const struct zt_rollup_row *rows, size_t n);
+int zt_sq_query_red(struct zt_store *st, const struct zt_red_query *q, zt_red_cb cb, void *ctx);
+int zt_sq_retain_rollups(struct zt_store *st, uint32_t res_s, uint64_t min_bucket_ns, uint64_t *dropped);
 
 #endif /* ZT_STORE_SQLITE_INT_H */

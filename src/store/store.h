@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "model/span.h"
+#include "trace/rollup.h"
 
 struct zt_store;
 
@@ -69,6 +70,32 @@ struct zt_trace_summary {
 
 typedef int (*zt_trace_cb)(void *ctx, const struct zt_trace_summary *t);
 
+/* RED rollups (trace/rollup.h) over a time range. Text filters are exact
+ * (NULL: any). Rows of the range are merged (counts added, histograms
+ * merged exactly) per group and per step. */
+enum zt_red_by {
+	ZT_RED_BY_SERVICE = 0, /* hosts and processes merged: host "", pid 0 */
+	ZT_RED_BY_HOST = 1,    /* one group per host (pid 0) */
+	ZT_RED_BY_PROCESS = 2, /* one group per host and pid */
+};
+struct zt_red_query {
+	uint8_t kind;         /* enum zt_rollup_kind */
+	uint64_t since_ns;    /* buckets starting at or after (epoch ns); 0: all */
+	uint64_t until_ns;    /* ... and before; 0: no bound */
+	uint64_t step_ns;     /* one point per step (a multiple of the resolution, rounded up); 0: one for the range */
+	uint32_t res_s;       /* ZT_ROLLUP_RES_FINE or _COARSE; 0: fine unless step is a multiple of 60 s */
+	const char *service;  /* (edge: the client) */
+	const char *endpoint;
+	const char *peer;     /* edge: the server */
+	const char *protocol; /* l7 name, case-insensitive */
+	const char *host;     /* drill-down: only this host (edge: the client's) */
+	uint32_t pid;         /* drill-down: only this process, 0: any */
+	uint8_t by;           /* enum zt_red_by */
+};
+/* A merged row: k.bucket_ns is the point's start (the first bucket of the
+ * step), k.res_s the resolution read. Borrowed for the call. */
+typedef int (*zt_red_cb)(void *ctx, const struct zt_rollup_row *row);
+
 struct zt_store_ops {
 	const char *name;
 	/* Queue spans; they are durable after the next flush. */
@@ -112,6 +139,17 @@ struct zt_store_ops {
 	 * Optional. */
 	int (*retain)(struct zt_store *st, uint64_t min_start_ns, uint64_t max_bytes, uint64_t limit,
 		      uint64_t *dropped, int *more);
+	/* RED rollups, optional (NULL: the backend keeps none).
+	 * put_rollups: delta rows (trace/rollup.h), added to what is stored
+	 * for the same series and bucket (histograms merged); queued like
+	 * spans and written in the same flush transaction.
+	 * query_red: merged rows, by group then time; -E2BIG when the answer
+	 * would exceed ZT_RED_MAX_ROWS (narrow the range or raise the step).
+	 * retain_rollups: drops rows of resolution res_s whose bucket started
+	 * before min_bucket_ns; *dropped counts them. */
+	int (*put_rollups)(struct zt_store *st, const struct zt_rollup_row *rows, size_t n);
+	int (*query_red)(struct zt_store *st, const struct zt_red_query *q, zt_red_cb cb, void *ctx);
+	int (*retain_rollups)(struct zt_store *st, uint32_t res_s, uint64_t min_bucket_ns, uint64_t *dropped);
 	/* Bytes the stored data takes (pages in use), or 0 if unknown. */
 	uint64_t (*used_bytes)(struct zt_store *st);
 	void (*close)(struct zt_store *st);
@@ -126,6 +164,8 @@ struct zt_store {
 };
 
 enum zt_store_mode { ZT_STORE_RW, ZT_STORE_RO };
+
+#define ZT_RED_MAX_ROWS 20000
 
 /* The store factory. url: "sqlite:DIR" or a plain DIR (the embedded
  * store, DIR/ztrace.db, created when RW). An unknown scheme ("scheme:" or

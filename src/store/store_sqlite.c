@@ -428,7 +428,7 @@ static int sq_flush(struct zt_store *st)
 
 	if (!sq->db)
 		return zt_sq_set_err(sq, -EBADF, "store is not open");
-	if (sq->n == 0 && sq->nlinks == 0 && sq->naliases == 0)
+	if (sq->n == 0 && sq->nlinks == 0 && sq->naliases == 0 && sq->nrollups == 0)
 		return 0;
 	if ((err = tx_begin(sq)))
 		return err;
@@ -443,12 +443,15 @@ static int sq_flush(struct zt_store *st)
 	for (size_t i = 0; i < sq->naliases && !err; i++)
 		err = step_insert(sq, sq->insert_alias, bind_alias(sq->insert_alias, &sq->aliases[i]),
 				  "insert alias");
+	if (!err)
+		err = zt_sq_rollup_write(sq);
 	sqlite3_clear_bindings(sq->insert);
 	sqlite3_clear_bindings(sq->insert_link);
 	sqlite3_clear_bindings(sq->insert_alias);
 	if ((err = tx_end(sq, err)))
 		return err; /* the batches stay: the next flush retries them */
 	sq->n = sq->nlinks = sq->naliases = 0;
+	zt_sq_rollup_written(sq);
 	sq->base.spans_written += inserted;
 	sq->base.spans_pending = 0;
 	return 0;
@@ -703,8 +706,8 @@ cleanup:
 
 static void finalize_all(struct zt_sqlite *sq)
 {
-	sqlite3_stmt **all[] = {&sq->insert, &sq->insert_link, &sq->insert_alias,
-				&sq->begin,  &sq->commit,      &sq->rollback};
+	sqlite3_stmt **all[] = {&sq->insert, &sq->insert_link, &sq->insert_alias, &sq->begin,
+				&sq->commit, &sq->rollback,    &sq->upsert_rollup};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		sqlite3_finalize(*all[i]);
@@ -726,6 +729,7 @@ static void sq_close(struct zt_store *st)
 	free(sq->batch);
 	free(sq->links);
 	free(sq->aliases);
+	zt_sq_rollup_close(sq);
 	free(sq);
 }
 
@@ -835,6 +839,9 @@ static const struct zt_store_ops sqlite_ops = {
     .query_trace = zt_sq_query_trace,
     .query_traces = zt_sq_query_traces,
     .retain = sq_retain,
+    .put_rollups = zt_sq_put_rollups,
+    .query_red = zt_sq_query_red,
+    .retain_rollups = zt_sq_retain_rollups,
     .used_bytes = sq_used_bytes,
     .close = sq_close,
 };
@@ -1179,6 +1186,8 @@ int zt_store_open_sqlite(const char *dir, enum zt_store_mode mode, struct zt_sto
 			err = create_schema(sq);
 		if (!err)
 			err = prepare_writes(sq);
+		if (!err)
+			err = zt_sq_rollup_prepare(sq);
 		if (err)
 			goto fail;
 	}
