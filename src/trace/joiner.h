@@ -17,7 +17,12 @@
  *                 server span carrying the same X-Request-ID (on the request
  *                 or the response), same process.
  *   explicit      spans carrying the same trace id in their headers share a
- *                 trace (no parent edge is made from it).
+ *                 trace. Parent edges from ids are made only through app
+ *                 spans (tap_side app, OTLP ingest), whose span ids are
+ *                 their own: an app span's parent is the app span its
+ *                 parent_span_id names, and a client-process span whose
+ *                 trace header carries an app span's id (the SDK made that
+ *                 call) is that app span's child.
  *
  * Hold-back window: a span waits `window_ns` of stream time (span end
  * times) before it is released to the sink, so that the partners of most
