@@ -22,6 +22,9 @@
 #include "proto/proto.h"
 #include "proto/http1.h"
 #include "proto/trace_hdr.h"
+#include "server/http.h"
+#include "server/otlp_export.h"
+#include "server/otlp_route.h"
 #include "session/session.h"
 #include "store/sink.h"
 #include "store/store.h"
@@ -70,6 +73,7 @@ static int lock_data_dir(const char *dir)
 #define DEFAULT_RETENTION_NS (24ULL * 3600 * 1000000000ULL)
 #define DEFAULT_MAX_SIZE 10000000000ULL /* 10 GB, or a quarter of a smaller disk */
 #define MIN_MAX_SIZE 1000000ULL
+enum { OPT_LISTEN = 130, OPT_OTLP_EXPORT }; /* after live.h's codes */
 
 /* The default --max-size: 10 GB, or a quarter of the data dir's file
  * system when that is smaller (a small disk is not filled). */
@@ -94,6 +98,21 @@ struct up_ctx {
 	uint64_t ev0, sp0;
 	uint64_t failures_said, recoveries_said; /* store failures told the user */
 };
+
+/* OTLP ingest: SDK spans from the HTTP threads join the capture queue
+ * (thread-safe); a full queue refuses them (counted, answered per OTLP). */
+static int up_otlp_emit(void *ctx, const struct zt_span *s)
+{
+	return zt_pipeline_span_offer(ctx, s);
+}
+
+/* OTLP export sees each span the joiner releases; export falling behind
+ * drops spans (counted by the exporter), never fails the store. */
+static int up_export_span(void *ctx, const struct zt_span *s)
+{
+	(void)zt_otlp_export_put(ctx, s);
+	return 0;
+}
 
 /* A TCP connection carries no protocol we parse: stop capturing it. If the
  * map update fails the kernel keeps capturing and the session keeps
@@ -206,7 +225,8 @@ static void up_usage(FILE *f)
 {
 	fprintf(f, "usage: ztrace up [--data DIR] [--payload-cap BYTES] [--status-interval SECONDS] [--max-conns N]\n"
 		   "                 [--capture-path auto|fast|compat] [--request-id-headers LIST]\n"
-		   "                 [--redact-params LIST] [--retention DURATION] [--max-size SIZE] [--verbose]\n\n"
+		   "                 [--redact-params LIST] [--retention DURATION] [--max-size SIZE] [--verbose]\n"
+		   "                 [--listen ADDR] [--otlp-export URL]\n\n"
 		   "Traces every process on this host (eBPF; needs root or CAP_BPF+CAP_PERFMON) and stores\n"
 		   "spans in DIR/ztrace.db. Read them with 'ztrace spans'. Ctrl-C flushes and exits.\n"
 		   "Traced: TCP and UDP sockets (IPv4, IPv6). Not traced: Unix-domain sockets (docker.sock,\n"
@@ -226,6 +246,11 @@ static void up_usage(FILE *f)
 		   "  --max-size SIZE         drop the oldest spans when the store takes more than SIZE\n"
 		   "                          (e.g. 500MB, 10GB; default 10GB or a quarter of the disk\n"
 		   "                          if smaller; 0: no bound). Dropped spans are counted.\n"
+		   "  --listen ADDR           serve HTTP on ADDR (HOST:PORT, loopback): OTLP/HTTP trace ingest at\n"
+		   "                          POST /v1/traces (protobuf or JSON): SDK spans are stored with\n"
+		   "                          tap side 'app' and join the traces of ztrace's spans\n"
+		   "  --otlp-export URL       send assembled spans to an OTLP/HTTP receiver (protobuf), e.g.\n"
+		   "                          http://127.0.0.1:4318/v1/traces; batched, retried, drops counted\n"
 		   "  --verbose               show libbpf's messages (verifier log on failure)\n",
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
@@ -243,6 +268,8 @@ int zt_cmd_up(int argc, char **argv)
 		{"redact-params", required_argument, NULL, OPT_SECRETS},
 		{"retention", required_argument, NULL, OPT_RETENTION},
 		{"max-size", required_argument, NULL, OPT_MAXSIZE},
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"otlp-export", required_argument, NULL, OPT_OTLP_EXPORT},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -250,7 +277,10 @@ int zt_cmd_up(int argc, char **argv)
 	uint64_t status_s = 2, max_conns = 16384, unused = 0;
 	uint64_t retention_ns = DEFAULT_RETENTION_NS, max_size = 0;
 	bool max_size_set = false;
-	const char *data = "./ztrace-data";
+	const char *data = "./ztrace-data", *listen = NULL, *export_url = NULL;
+	struct zt_http_server *srv = NULL;
+	struct zt_otlp_ingest ingest;
+	struct zt_otlp_exporter *exporter = NULL;
 	struct up_ctx u;
 	struct zt_session_cfg cfg;
 	struct zt_pipeline_cfg pc;
@@ -268,6 +298,14 @@ int zt_cmd_up(int argc, char **argv)
 		}
 		if (opt == OPT_DATA) {
 			data = optarg;
+			continue;
+		}
+		if (opt == OPT_LISTEN) {
+			listen = optarg;
+			continue;
+		}
+		if (opt == OPT_OTLP_EXPORT) {
+			export_url = optarg;
 			continue;
 		}
 		if (opt == OPT_RETENTION) {
@@ -323,8 +361,15 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	if (export_url) {
+		struct zt_otlp_export_cfg ec = {.url = export_url};
+		if (zt_otlp_export_new(&ec, &exporter, err, sizeof(err))) {
+			fprintf(stderr, "ztrace up: --otlp-export: %s\n", err);
+			return 2;
+		}
+	}
 	if (zt_live_check_privileges("up"))
-		return 1;
+		goto cleanup;
 	rc = zt_store_open(data, ZT_STORE_RW, &u.store);
 	if (rc) {
 		fprintf(stderr, "ztrace up: cannot open the store in %s: %s\n", data,
@@ -340,7 +385,7 @@ int zt_cmd_up(int argc, char **argv)
 	zt_session_as_stage(&pc, &u.sess);
 	{
 		struct zt_joiner_cfg jc = {0};
-		u.sink = zt_store_sink_new(u.store, &jc, NULL, NULL);
+		u.sink = zt_store_sink_new(u.store, &jc, exporter ? up_export_span : NULL, exporter);
 		if (u.sink) /* a full disk does not stop tracing */
 			zt_store_sink_backoff(u.sink, 1);
 	}
@@ -397,8 +442,24 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: out of memory\n");
 		goto cleanup;
 	}
+	if (listen) {
+		struct zt_http_cfg hc = {.listen = listen};
+		memset(&ingest, 0, sizeof(ingest));
+		ingest.emit = up_otlp_emit;
+		ingest.emit_ctx = u.pipe;
+		snprintf(ingest.host, sizeof(ingest.host), "%s", src->host);
+		if (zt_http_new(&hc, &srv, err, sizeof(err)) || zt_otlp_route(srv, &ingest) ||
+		    zt_http_start(srv, err, sizeof(err))) {
+			fprintf(stderr, "ztrace up: --listen %s: %s\n", listen, err);
+			goto cleanup;
+		}
+		fprintf(stderr, "ztrace: serving http://%s (OTLP/HTTP ingest: POST /v1/traces)\n", zt_http_address(srv));
+	}
 	fprintf(stderr, "ztrace: tracing this host, spans go to %s/ztrace.db (Ctrl-C to stop)\n", data);
 	rc = zt_pipeline_run(u.pipe, src, err, sizeof(err));
+	/* no more ingest into a pipeline that has stopped */
+	zt_http_free(srv);
+	srv = NULL;
 	if (src->ops->counters)
 		src->ops->counters(src, kc);
 	{
@@ -431,10 +492,32 @@ int zt_cmd_up(int argc, char **argv)
 					(unsigned long long)ks->retention_errors);
 		}
 	}
+	if (listen) {
+		const struct zt_otlp_stats *os = &ingest.stats;
+		fprintf(stderr,
+			"ztrace: otlp ingest: %llu requests, %llu spans accepted, %llu rejected; %llu undecodable, "
+			"%llu too large, %llu unsupported type, %llu refused by a full queue\n",
+			(unsigned long long)os->requests, (unsigned long long)os->spans_accepted,
+			(unsigned long long)os->spans_rejected, (unsigned long long)os->bad_requests,
+			(unsigned long long)os->too_large, (unsigned long long)os->unsupported, (unsigned long long)os->busy);
+	}
+	if (exporter) {
+		struct zt_otlp_export_stats es;
+		zt_otlp_export_free(exporter, 5000, &es);
+		exporter = NULL;
+		fprintf(stderr,
+			"ztrace: otlp export: %llu spans sent in %llu requests, %llu rejected by the receiver, dropped "
+			"%llu (queue full) + %llu (send failed); %llu retries%s%s\n",
+			(unsigned long long)es.sent, (unsigned long long)es.requests, (unsigned long long)es.rejected,
+			(unsigned long long)es.dropped_full, (unsigned long long)es.dropped_failed,
+			(unsigned long long)es.retries, es.last_error[0] ? "; last error: " : "", es.last_error);
+	}
 	if (rc)
 		fprintf(stderr, "ztrace up: %s\n", err);
 	ret = rc ? 1 : 0;
 cleanup:
+	zt_http_free(srv);
+	zt_otlp_export_free(exporter, 0, NULL);
 	zt_source_close(src);
 	zt_session_free(u.sess);
 	zt_pipeline_free(u.pipe);
