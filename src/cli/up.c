@@ -507,10 +507,12 @@ int zt_cmd_up(int argc, char **argv)
 		exporter = NULL;
 		fprintf(stderr,
 			"ztrace: otlp export: %llu spans sent in %llu requests, %llu rejected by the receiver, dropped "
-			"%llu (queue full) + %llu (send failed); %llu retries%s%s\n",
+			"%llu (queue full) + %llu (send failed); %llu retries; %llu spans of its own requests not "
+			"exported%s%s\n",
 			(unsigned long long)es.sent, (unsigned long long)es.requests, (unsigned long long)es.rejected,
 			(unsigned long long)es.dropped_full, (unsigned long long)es.dropped_failed,
-			(unsigned long long)es.retries, es.last_error[0] ? "; last error: " : "", es.last_error);
+			(unsigned long long)es.retries, (unsigned long long)es.self_skipped,
+			es.last_error[0] ? "; last error: " : "", es.last_error);
 	}
 	if (rc)
 		fprintf(stderr, "ztrace up: %s\n", err);

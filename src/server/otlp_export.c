@@ -25,6 +25,8 @@
 struct zt_otlp_exporter {
 	struct zt_otlp_export_cfg cfg;
 	char url[1024];
+	char path[256];    /* the URL's path: its requests are not exported */
+	uint16_t port;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_t thr;
@@ -217,6 +219,15 @@ int zt_otlp_export_new(const struct zt_otlp_export_cfg *cfg, struct zt_otlp_expo
 	if (!e->cfg.timeout_ms)
 		e->cfg.timeout_ms = 10000;
 	snprintf(e->url, sizeof(e->url), "%s", cfg->url);
+	{
+		/* scheme://host[:port][/path] */
+		const char *h = strstr(e->url, "://") + 3, *sl = strchr(h, '/'), *colon;
+		size_t hl = sl ? (size_t)(sl - h) : strlen(h);
+		colon = memrchr(h, ':', hl);
+		e->port = colon && !memchr(colon, ']', hl - (size_t)(colon - h)) ? (uint16_t)atoi(colon + 1)
+			  : strncasecmp(e->url, "https", 5) == 0 ? 443 : 80;
+		snprintf(e->path, sizeof(e->path), "%s", sl ? sl : "/");
+	}
 	e->cap = e->cfg.queue_len;
 	e->q = calloc(e->cap, sizeof(*e->q));
 	e->at = calloc(e->cap, sizeof(*e->at));
@@ -252,6 +263,11 @@ int zt_otlp_export_put(void *exp, const struct zt_span *s)
 	struct zt_otlp_exporter *e = exp;
 	int rc = 0;
 
+	if (s->l7_protocol == ZT_L7_HTTP1 && s->server_port == e->port &&
+	    strncmp(s->request_resource, e->path, strlen(e->path)) == 0) {
+		__atomic_fetch_add(&e->st.self_skipped, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
 	pthread_mutex_lock(&e->mu);
 	if (e->count == e->cap || e->stopping) {
 		e->st.dropped_full++;

@@ -64,6 +64,7 @@ struct zt_otlp_export_stats {
 	uint64_t dropped_full;    /* spans put into a full queue */
 	uint64_t dropped_failed;  /* spans of batches given up (retries spent, 4xx, encode failure) */
 	uint64_t rejected;        /* spans the receiver refused by partial success */
+	uint64_t self_skipped;    /* spans of the export's own requests (the receiver traced) */
 	uint64_t requests, retries, failures;
 	char last_error[256];
 };
