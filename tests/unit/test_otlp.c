@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -801,18 +802,33 @@ static void test_exporter_live(void **st)
 	assert_int_equal(rx_count(), 4);
 	assert_string_equal(got[0].span_uid, "0000000000000100");
 	assert_string_equal(got[3].span_uid, "0000000000000103");
-	zt_otlp_export_get_stats(e, &es);
+	/* the receiver took them before its answer reached the exporter */
+	for (int w = 0; w < 100; w++) {
+		zt_otlp_export_get_stats(e, &es);
+		if (es.sent == 4)
+			break;
+		usleep(20000);
+	}
 	assert_true(es.retries >= 1);
 	assert_int_equal(es.sent, 4);
-	/* one span alone goes out once it is 200 ms old */
+	/* one span alone goes out once it is 200 ms old, not before */
 	ebpf_span(&s, "0000000000000200", ZT_TAP_CLIENT_PROCESS);
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
 	zt_otlp_export_put(e, &s);
-	usleep(100000);
-	assert_int_equal(rx_count(), 4);
-	for (int w = 0; w < 40 && rx_count() < 5; w++)
-		usleep(50000);
+	for (int w = 0; w < 400 && rx_count() < 5; w++)
+		usleep(5000);
+	clock_gettime(CLOCK_MONOTONIC, &b);
 	assert_int_equal(rx_count(), 5);
+	double waited = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	assert_true(waited >= 0.19);
+	/* the spans of the export's own requests (the receiver traced) are not exported */
+	ebpf_span(&s, "0000000000000300", ZT_TAP_SERVER_PROCESS);
+	s.server_port = 20611;
+	strcpy(s.request_resource, "/v1/traces");
+	assert_int_equal(zt_otlp_export_put(e, &s), 0);
 	zt_otlp_export_free(e, 2000, &es);
+	assert_int_equal(es.self_skipped, 1);
 	assert_int_equal(es.sent, 5);
 	assert_int_equal(es.dropped_full + es.dropped_failed, 0);
 	zt_http_free(srv);
