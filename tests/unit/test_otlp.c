@@ -837,6 +837,7 @@ static void test_exporter_live(void **st)
 	ec.max_retries = 1;
 	assert_int_equal(zt_otlp_export_new(&ec, &e, err, sizeof(err)), 0);
 	int refused = 0;
+	ebpf_span(&s, "0000000000000400", ZT_TAP_SERVER_PROCESS);
 	for (int i = 0; i < 20; i++)
 		refused += zt_otlp_export_put(e, &s) == -ENOSPC;
 	assert_true(refused >= 20 - 8 - 4);
