@@ -7,6 +7,11 @@
 #ifndef ZT_CLI_H
 #define ZT_CLI_H
 
+/* The version (main.c prints it; /api/v1/status shows it). */
+#ifndef ZT_VERSION
+#define ZT_VERSION "0.1.0"
+#endif
+
 int zt_cmd_up(int argc, char **argv);
 int zt_cmd_record(int argc, char **argv);
 int zt_cmd_replay(int argc, char **argv);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "cli/fmt.h"
 #include "model/span_json.h"
 #include "store/store.h"
@@ -41,13 +42,16 @@ struct spans_out {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ztrace spans [--data DIR] [--since DURATION] [--protocol P] [--process NAME]\n"
+		"usage: ztrace spans [--data DIR | --server URL [--token-file F]] [--since DURATION]\n"
+		"                    [--protocol P] [--process NAME]\n"
 		"                    [--status S] [--errors] [--min-duration D] [--path TEXT]\n"
 		"                    [--endpoint TEXT] [--pid N] [--port N] [--side SIDE]\n"
 		"                    [--limit N] [--fields LIST | --json]\n\n"
 		"Lists the spans stored by `ztrace up`, oldest first. Every filter given must hold;\n"
 		"text is matched literally (%% and _ are plain characters).\n\n"
 		"  --data DIR        where spans are stored (default ./ztrace-data)\n"
+		"  --server URL      ask a ztrace server's API instead (e.g. http://127.0.0.1:7070)\n"
+		"  --token-file F    the server's token (first line of F), when it wants one\n"
 		"  --since DURATION  only spans that started in the last DURATION (500ms, 30s, 15m, 2h, 7d)\n"
 		"  --protocol P      only this application protocol (e.g. http; any case)\n"
 		"  --process NAME    only processes whose name starts with NAME, in any case\n"
@@ -265,6 +269,8 @@ enum {
 	OPT_PID,
 	OPT_PORT,
 	OPT_SIDE,
+	OPT_SERVER,
+	OPT_TOKEN_FILE,
 };
 
 int zt_cmd_spans(int argc, char **argv)
@@ -285,13 +291,17 @@ int zt_cmd_spans(int argc, char **argv)
 	    {"pid", required_argument, NULL, OPT_PID},
 	    {"port", required_argument, NULL, OPT_PORT},
 	    {"side", required_argument, NULL, OPT_SIDE},
+	    {"server", required_argument, NULL, OPT_SERVER},
+	    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct zt_span_query q = {.limit = DEFAULT_LIMIT};
 	struct spans_out out = {0};
-	const char *data = "./ztrace-data";
+	const char *data = "./ztrace-data", *server = NULL, *token_file = NULL;
 	struct zt_store *st = NULL;
+	struct zt_client *cl = NULL;
+	bool data_set = false;
 	uint64_t v;
 	int opt, rc, ret = 0;
 
@@ -302,6 +312,13 @@ int zt_cmd_spans(int argc, char **argv)
 		switch (opt) {
 		case OPT_DATA:
 			data = optarg;
+			data_set = true;
+			break;
+		case OPT_SERVER:
+			server = optarg;
+			break;
+		case OPT_TOKEN_FILE:
+			token_file = optarg;
 			break;
 		case OPT_SINCE:
 			if (zt_parse_duration(optarg, &v)) {
@@ -440,11 +457,35 @@ int zt_cmd_spans(int argc, char **argv)
 		return 2;
 	}
 
+	if (server && data_set) {
+		fprintf(stderr, "ztrace spans: give --data or --server, not both\n");
+		return 2;
+	}
+	if (token_file && !server) {
+		fprintf(stderr, "ztrace spans: --token-file goes with --server\n");
+		return 2;
+	}
 	out.req_cols = term_cols() - FIXED_COLS;
 	if (out.req_cols < MIN_REQUEST_COLS)
 		out.req_cols = MIN_REQUEST_COLS;
 	if (out.req_cols > MAX_REQUEST_COLS)
 		out.req_cols = MAX_REQUEST_COLS;
+	if (server) {
+		char err[512];
+
+		rc = zt_client_open(server, token_file, &cl, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "ztrace spans: %s\n", err);
+			return rc == -EINVAL ? 2 : 1;
+		}
+		rc = zt_client_spans(cl, &q, print_row, &out);
+		if (rc) {
+			fprintf(stderr, "ztrace spans: %s\n", out.err ? strerror(-out.err) : zt_client_errmsg(cl));
+			ret = 1;
+			goto cleanup;
+		}
+		goto printed;
+	}
 	rc = zt_store_open(data, ZT_STORE_RO, &st);
 	if (rc) {
 		fprintf(stderr, "ztrace spans: %s\n", st ? zt_store_errmsg(st) : strerror(-rc));
@@ -458,6 +499,7 @@ int zt_cmd_spans(int argc, char **argv)
 		ret = 1;
 		goto cleanup;
 	}
+printed:
 	if (out.rows == 0 && !out.json)
 		fprintf(stderr, "no spans found\n");
 	if (fflush(stdout) == EOF) {
@@ -468,5 +510,6 @@ int zt_cmd_spans(int argc, char **argv)
 cleanup:
 	if (st)
 		st->ops->close(st);
+	zt_client_close(cl);
 	return ret;
 }

@@ -17,9 +17,11 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "cli/fmt.h"
 #include "model/span_json.h"
 #include "store/store.h"
+#include "store/trace_json.h"
 #include "util/duration.h"
 #include "util/num.h"
 
@@ -79,11 +81,13 @@ static int open_store(const char *cmd, const char *data, struct zt_store **st)
 
 static void trace_usage(FILE *f)
 {
-	fprintf(f, "usage: ztrace trace ID [--data DIR] [--json]\n\n"
+	fprintf(f, "usage: ztrace trace ID [--data DIR | --server URL [--token-file F]] [--json]\n\n"
 		   "Shows one trace: its spans as a waterfall, each under its parent.\n"
 		   "ID is a trace id (as `ztrace traces` lists them, or from a traceparent header)\n"
 		   "or the span_uid of any of its spans.\n\n"
 		   "  --data DIR  where spans are stored (default " DEFAULT_DATA ")\n"
+		   "  --server URL      ask a ztrace server's API instead (e.g. http://127.0.0.1:7070)\n"
+		   "  --token-file F    the server's token (first line of F), when it wants one\n"
 		   "  --json      one JSON object: {\"trace_id\": ..., \"spans\": [span objects, in start order]}\n"
 		   "  -h, --help  this text\n\n"
 		   "Columns: offset from the trace's start, duration, the span on the trace's time line,\n"
@@ -320,20 +324,61 @@ static int print_trace_json(const char *id, const struct trace_spans *t)
 	return 0;
 }
 
-enum { OPT_DATA = 256, OPT_JSON, OPT_SINCE, OPT_SERVICE, OPT_ENDPOINT, OPT_ERRORS, OPT_MIN_DURATION, OPT_SORT, OPT_LIMIT };
+enum {
+	OPT_DATA = 256,
+	OPT_JSON,
+	OPT_SINCE,
+	OPT_SERVICE,
+	OPT_ENDPOINT,
+	OPT_ERRORS,
+	OPT_MIN_DURATION,
+	OPT_SORT,
+	OPT_LIMIT,
+	OPT_SERVER,
+	OPT_TOKEN_FILE,
+};
+
+/* --server and --data exclude each other; --token-file needs --server.
+ * Opens the client when server is set. Returns 0 or an exit code. */
+static int open_source(const char *cmd, const char *server, const char *token_file, bool data_set,
+		       struct zt_client **cl)
+{
+	char err[512];
+	int rc;
+
+	if (server && data_set) {
+		fprintf(stderr, "ztrace %s: give --data or --server, not both\n", cmd);
+		return 2;
+	}
+	if (token_file && !server) {
+		fprintf(stderr, "ztrace %s: --token-file goes with --server\n", cmd);
+		return 2;
+	}
+	if (!server)
+		return 0;
+	rc = zt_client_open(server, token_file, cl, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ztrace %s: %s\n", cmd, err);
+		return rc == -EINVAL ? 2 : 1;
+	}
+	return 0;
+}
 
 int zt_cmd_trace(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"data", required_argument, NULL, OPT_DATA},
 	    {"json", no_argument, NULL, OPT_JSON},
+	    {"server", required_argument, NULL, OPT_SERVER},
+	    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *data = DEFAULT_DATA, *id = NULL;
+	const char *data = DEFAULT_DATA, *id = NULL, *server = NULL, *token_file = NULL;
 	struct trace_spans t = {0};
 	struct zt_store *st = NULL;
-	bool json = false;
+	struct zt_client *cl = NULL;
+	bool json = false, data_set = false;
 	int opt, rc, ret = 0;
 
 	optind = 0;
@@ -342,9 +387,16 @@ int zt_cmd_trace(int argc, char **argv)
 		switch (opt) {
 		case OPT_DATA:
 			data = optarg;
+			data_set = true;
 			break;
 		case OPT_JSON:
 			json = true;
+			break;
+		case OPT_SERVER:
+			server = optarg;
+			break;
+		case OPT_TOKEN_FILE:
+			token_file = optarg;
 			break;
 		case 'h':
 			trace_usage(stdout);
@@ -367,19 +419,29 @@ int zt_cmd_trace(int argc, char **argv)
 		return 2;
 	}
 
-	if (open_store("trace", data, &st)) {
-		ret = 1;
-		goto out;
+	ret = open_source("trace", server, token_file, data_set, &cl);
+	if (ret)
+		return ret;
+	if (cl) {
+		int cut = 0;
+
+		rc = zt_client_trace(cl, id, collect_span, &t, &cut);
+		t.truncated |= cut;
+	} else {
+		if (open_store("trace", data, &st)) {
+			ret = 1;
+			goto out;
+		}
+		rc = st->ops->query_trace(st, id, collect_span, &t);
 	}
-	rc = st->ops->query_trace(st, id, collect_span, &t);
-	if (rc == -ENOENT) {
-		fprintf(stderr, "no trace %s in %s\n", id, data);
+	if (rc == -ENOENT || (!rc && !t.n)) {
+		fprintf(stderr, "no trace %s in %s\n", id, cl ? server : data);
 		ret = 1;
 		goto out;
 	}
 	if (rc) {
 		fprintf(stderr, "ztrace trace: reading trace %s failed: %s\n", id,
-			t.err ? strerror(-t.err) : zt_store_errmsg(st));
+			t.err ? strerror(-t.err) : cl ? zt_client_errmsg(cl) : zt_store_errmsg(st));
 		ret = 1;
 		goto out;
 	}
@@ -401,6 +463,7 @@ int zt_cmd_trace(int argc, char **argv)
 out:
 	if (st)
 		st->ops->close(st);
+	zt_client_close(cl);
 	free(t.s);
 	return ret;
 }
@@ -410,12 +473,15 @@ out:
 static void traces_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ztrace traces [--data DIR] [--since DURATION] [--service NAME] [--endpoint TEXT]\n"
+		"usage: ztrace traces [--data DIR | --server URL [--token-file F]] [--since DURATION]\n"
+		"                     [--service NAME] [--endpoint TEXT]\n"
 		"                     [--errors] [--min-duration DURATION] [--sort start|duration]\n"
 		"                     [--limit N] [--json]\n\n"
 		"Lists stored traces, one line each: id, start, duration, spans, errors, and the root\n"
 		"span's process and endpoint (the root: the first span without a parent).\n\n"
 		"  --data DIR               where spans are stored (default " DEFAULT_DATA ")\n"
+		"  --server URL             ask a ztrace server's API instead (e.g. http://127.0.0.1:7070)\n"
+		"  --token-file F           the server's token (first line of F), when it wants one\n"
 		"  --since DURATION         only traces that started in the last DURATION (500ms, 30s, 15m, 2h, 7d)\n"
 		"  --service NAME           only traces whose root process starts with NAME (any case)\n"
 		"  --endpoint TEXT          only traces whose root endpoint contains TEXT\n"
@@ -436,11 +502,6 @@ struct traces_out {
 	int err; /* printing failed */
 };
 
-static json_t *str_or_null(const char *s)
-{
-	return s[0] ? json_string(s) : json_null();
-}
-
 static int print_summary(void *ctx, const struct zt_trace_summary *t)
 {
 	struct traces_out *o = ctx;
@@ -448,19 +509,9 @@ static int print_summary(void *ctx, const struct zt_trace_summary *t)
 
 	o->rows++;
 	if (o->json) {
-		json_t *j = json_object();
-		char *text;
-		int err = !j;
+		json_t *j = zt_trace_summary_to_json(t);
+		char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
-		err |= json_object_set_new(j, "trace_id", json_string(t->trace_id));
-		err |= json_object_set_new(j, "root_uid", str_or_null(t->root_uid));
-		err |= json_object_set_new(j, "root_process", str_or_null(t->root_process));
-		err |= json_object_set_new(j, "root_endpoint", str_or_null(t->root_endpoint));
-		err |= json_object_set_new(j, "start_ns", json_integer((json_int_t)t->start_ns));
-		err |= json_object_set_new(j, "duration_ns", json_integer((json_int_t)t->duration_ns));
-		err |= json_object_set_new(j, "spans", json_integer(t->spans));
-		err |= json_object_set_new(j, "errors", json_integer(t->errors));
-		text = err ? NULL : json_dumps(j, JSON_COMPACT);
 		json_decref(j);
 		if (!text) {
 			o->err = -ENOMEM;
@@ -502,13 +553,17 @@ int zt_cmd_traces(int argc, char **argv)
 	    {"sort", required_argument, NULL, OPT_SORT},
 	    {"limit", required_argument, NULL, OPT_LIMIT},
 	    {"json", no_argument, NULL, OPT_JSON},
+	    {"server", required_argument, NULL, OPT_SERVER},
+	    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct zt_trace_query q = {.limit = TRACES_DEFAULT_LIMIT};
 	struct traces_out out = {0};
-	const char *data = DEFAULT_DATA;
+	const char *data = DEFAULT_DATA, *server = NULL, *token_file = NULL;
 	struct zt_store *st = NULL;
+	struct zt_client *cl = NULL;
+	bool data_set = false;
 	uint64_t v;
 	int opt, rc, ret = 0;
 
@@ -518,6 +573,13 @@ int zt_cmd_traces(int argc, char **argv)
 		switch (opt) {
 		case OPT_DATA:
 			data = optarg;
+			data_set = true;
+			break;
+		case OPT_SERVER:
+			server = optarg;
+			break;
+		case OPT_TOKEN_FILE:
+			token_file = optarg;
 			break;
 		case OPT_SINCE:
 			if (parse_duration_opt("--since", optarg, &v))
@@ -579,14 +641,21 @@ int zt_cmd_traces(int argc, char **argv)
 		return 2;
 	}
 
-	if (open_store("traces", data, &st)) {
-		ret = 1;
-		goto out;
+	ret = open_source("traces", server, token_file, data_set, &cl);
+	if (ret)
+		return ret;
+	if (cl) {
+		rc = zt_client_traces(cl, &q, print_summary, &out);
+	} else {
+		if (open_store("traces", data, &st)) {
+			ret = 1;
+			goto out;
+		}
+		rc = st->ops->query_traces(st, &q, print_summary, &out);
 	}
-	rc = st->ops->query_traces(st, &q, print_summary, &out);
 	if (rc) {
 		fprintf(stderr, "ztrace traces: reading traces failed: %s\n",
-			out.err ? strerror(-out.err) : zt_store_errmsg(st));
+			out.err ? strerror(-out.err) : cl ? zt_client_errmsg(cl) : zt_store_errmsg(st));
 		ret = 1;
 		goto out;
 	}
@@ -599,5 +668,6 @@ int zt_cmd_traces(int argc, char **argv)
 out:
 	if (st)
 		st->ops->close(st);
+	zt_client_close(cl);
 	return ret;
 }

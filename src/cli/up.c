@@ -22,6 +22,7 @@
 #include "proto/proto.h"
 #include "proto/http1.h"
 #include "proto/trace_hdr.h"
+#include "server/api.h"
 #include "server/http.h"
 #include "server/otlp_export.h"
 #include "server/otlp_route.h"
@@ -73,7 +74,6 @@ static int lock_data_dir(const char *dir)
 #define DEFAULT_RETENTION_NS (24ULL * 3600 * 1000000000ULL)
 #define DEFAULT_MAX_SIZE 10000000000ULL /* 10 GB, or a quarter of a smaller disk */
 #define MIN_MAX_SIZE 1000000ULL
-enum { OPT_LISTEN = 130, OPT_OTLP_EXPORT }; /* after live.h's codes */
 
 /* The default --max-size: 10 GB, or a quarter of the data dir's file
  * system when that is smaller (a small disk is not filled). */
@@ -97,13 +97,20 @@ struct up_ctx {
 	struct zt_pipeline *pipe;
 	uint64_t ev0, sp0;
 	uint64_t failures_said, recoveries_said; /* store failures told the user */
+	struct zt_source *src; /* for the API's status: set once open */
 };
 
 /* OTLP ingest: SDK spans from the HTTP threads join the capture queue
- * (thread-safe); a full queue refuses them (counted, answered per OTLP). */
+ * (zt_pipeline_span_offer: under the queue's lock, never waiting), so the
+ * joiner and the store see them on the one writer thread. The server starts
+ * before the pipeline exists: until then (and once it stopped) spans are
+ * refused, answered 503, and the SDK retries. */
 static int up_otlp_emit(void *ctx, const struct zt_span *s)
 {
-	return zt_pipeline_span_offer(ctx, s);
+	struct up_ctx *u = ctx;
+	struct zt_pipeline *pipe = __atomic_load_n(&u->pipe, __ATOMIC_ACQUIRE);
+
+	return pipe ? zt_pipeline_span_offer(pipe, s) : -EAGAIN;
 }
 
 /* OTLP export sees each span the joiner releases; export falling behind
@@ -112,6 +119,56 @@ static int up_export_span(void *ctx, const struct zt_span *s)
 {
 	(void)zt_otlp_export_put(ctx, s);
 	return 0;
+}
+
+/* The API's /api/v1/status: what the final line says, live. Runs on an
+ * HTTP thread: the pointers are published with __atomic stores once their
+ * objects exist, and the counters are read as they are (a status is a
+ * snapshot; a counter a few events stale is fine). */
+static void up_api_status(void *ctx, json_t *out)
+{
+	struct up_ctx *u = ctx;
+	struct zt_session *sess = __atomic_load_n(&u->sess, __ATOMIC_ACQUIRE);
+	struct zt_pipeline *pipe = __atomic_load_n(&u->pipe, __ATOMIC_ACQUIRE);
+	struct zt_source *src = __atomic_load_n(&u->src, __ATOMIC_ACQUIRE);
+	const struct zt_store_sink_stats *ks = u->sink ? zt_store_sink_stats(u->sink) : NULL;
+	uint64_t kc[ZT_CNT__COUNT] = {0};
+	json_t *store = json_object_get(out, "store");
+
+	if (src && src->ops->counters)
+		src->ops->counters(src, kc);
+	if (store) {
+		json_object_set_new(store, "spans_written",
+				    json_integer((json_int_t)__atomic_load_n(&u->store->spans_written, __ATOMIC_RELAXED)));
+		json_object_set_new(store, "spans_pending",
+				    json_integer((json_int_t)__atomic_load_n(&u->store->spans_pending, __ATOMIC_RELAXED)));
+		if (ks) {
+			json_object_set_new(store, "failing", json_boolean(__atomic_load_n(&ks->failing, __ATOMIC_RELAXED)));
+			json_object_set_new(store, "failures",
+					    json_integer((json_int_t)__atomic_load_n(&ks->failures, __ATOMIC_RELAXED)));
+			json_object_set_new(store, "retention_dropped",
+					    json_integer((json_int_t)__atomic_load_n(&ks->retention_dropped,
+										     __ATOMIC_RELAXED)));
+			json_object_set_new(store, "retention_errors",
+					    json_integer((json_int_t)__atomic_load_n(&ks->retention_errors,
+										     __ATOMIC_RELAXED)));
+		}
+	}
+	if (sess) {
+		const struct zt_session_stats *st = zt_session_stats(sess);
+		json_object_set_new(out, "pipeline",
+				    json_pack("{s:I, s:I}", "events", (json_int_t)st->events, "spans",
+					      (json_int_t)st->spans));
+		json_object_set_new(
+		    out, "drops",
+		    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ring_full",
+			      (json_int_t)kc[ZT_CNT_RING_FULL], "map_full", (json_int_t)kc[ZT_CNT_MAP_FULL],
+			      "payload_truncated", (json_int_t)kc[ZT_CNT_PAYLOAD_TRUNC], "evicted",
+			      (json_int_t)st->conns_evicted, "unanswered", (json_int_t)st->unanswered, "orphan_resp",
+			      (json_int_t)st->orphan_responses, "bad_events", (json_int_t)st->bad_events, "queue_full",
+			      (json_int_t)(pipe ? zt_pipeline_stats(pipe)->queue_full : 0), "store_failed",
+			      (json_int_t)(ks ? __atomic_load_n(&ks->store_failed, __ATOMIC_RELAXED) : 0)));
+	}
 }
 
 /* A TCP connection carries no protocol we parse: stop capturing it. If the
@@ -225,8 +282,8 @@ static void up_usage(FILE *f)
 {
 	fprintf(f, "usage: ztrace up [--data DIR] [--payload-cap BYTES] [--status-interval SECONDS] [--max-conns N]\n"
 		   "                 [--capture-path auto|fast|compat] [--request-id-headers LIST]\n"
-		   "                 [--redact-params LIST] [--retention DURATION] [--max-size SIZE] [--verbose]\n"
-		   "                 [--listen ADDR] [--otlp-export URL]\n\n"
+		   "                 [--redact-params LIST] [--retention DURATION] [--max-size SIZE]\n"
+		   "                 [--listen ADDR|none] [--token-file FILE] [--otlp-export URL] [--verbose]\n\n"
 		   "Traces every process on this host (eBPF; needs root or CAP_BPF+CAP_PERFMON) and stores\n"
 		   "spans in DIR/ztrace.db. Read them with 'ztrace spans'. Ctrl-C flushes and exits.\n"
 		   "Traced: TCP and UDP sockets (IPv4, IPv6). Not traced: Unix-domain sockets (docker.sock,\n"
@@ -246,14 +303,21 @@ static void up_usage(FILE *f)
 		   "  --max-size SIZE         drop the oldest spans when the store takes more than SIZE\n"
 		   "                          (e.g. 500MB, 10GB; default 10GB or a quarter of the disk\n"
 		   "                          if smaller; 0: no bound). Dropped spans are counted.\n"
-		   "  --listen ADDR           serve HTTP on ADDR (HOST:PORT, loopback): OTLP/HTTP trace ingest at\n"
-		   "                          POST /v1/traces (protobuf or JSON): SDK spans are stored with\n"
-		   "                          tap side 'app' and join the traces of ztrace's spans\n"
+		   "  --listen ADDR           serve the HTTP API (/api/v1/..., Jaeger's /api/...) on ADDR,\n"
+		   "                          IP:PORT or [IPv6]:PORT (default " ZT_HTTP_DEFAULT_LISTEN "); none: no API\n"
+		   "                          The same server takes OTLP/HTTP traces at POST /v1/traces\n"
+		   "                          (protobuf or JSON): SDK spans are stored with tap side 'app'\n"
+		   "                          and join the traces of ztrace's spans by their ids\n"
+		   "  --token-file FILE       clients must send 'Authorization: Bearer TOKEN', the token\n"
+		   "                          being FILE's first line; required on a non-loopback ADDR\n"
 		   "  --otlp-export URL       send assembled spans to an OTLP/HTTP receiver (protobuf), e.g.\n"
 		   "                          http://127.0.0.1:4318/v1/traces; batched, retried, drops counted\n"
 		   "  --verbose               show libbpf's messages (verifier log on failure)\n",
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
+
+/* up's own options (live.h numbers the shared ones) */
+enum { OPT_LISTEN = 200, OPT_TOKEN_FILE, OPT_OTLP_EXPORT };
 
 int zt_cmd_up(int argc, char **argv)
 {
@@ -269,6 +333,7 @@ int zt_cmd_up(int argc, char **argv)
 		{"retention", required_argument, NULL, OPT_RETENTION},
 		{"max-size", required_argument, NULL, OPT_MAXSIZE},
 		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"token-file", required_argument, NULL, OPT_TOKEN_FILE},
 		{"otlp-export", required_argument, NULL, OPT_OTLP_EXPORT},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -277,15 +342,18 @@ int zt_cmd_up(int argc, char **argv)
 	uint64_t status_s = 2, max_conns = 16384, unused = 0;
 	uint64_t retention_ns = DEFAULT_RETENTION_NS, max_size = 0;
 	bool max_size_set = false;
-	const char *data = "./ztrace-data", *listen = NULL, *export_url = NULL;
-	struct zt_http_server *srv = NULL;
+	const char *data = "./ztrace-data";
+	struct zt_http_cfg hc = {.listen = ZT_HTTP_DEFAULT_LISTEN};
+	struct zt_http_server *http = NULL;
+	struct zt_api *api = NULL;
 	struct zt_otlp_ingest ingest;
 	struct zt_otlp_exporter *exporter = NULL;
+	const char *export_url = NULL;
 	struct up_ctx u;
 	struct zt_session_cfg cfg;
 	struct zt_pipeline_cfg pc;
 	struct zt_source *src = NULL;
-	char err[512];
+	char err[512] = "";
 	uint64_t kc[ZT_CNT__COUNT] = {0};
 	int opt, rc, ret = 1, lock_fd = -1;
 
@@ -301,7 +369,11 @@ int zt_cmd_up(int argc, char **argv)
 			continue;
 		}
 		if (opt == OPT_LISTEN) {
-			listen = optarg;
+			hc.listen = strcmp(optarg, "none") ? optarg : NULL;
+			continue;
+		}
+		if (opt == OPT_TOKEN_FILE) {
+			hc.token_file = optarg;
 			continue;
 		}
 		if (opt == OPT_OTLP_EXPORT) {
@@ -361,15 +433,29 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	if (hc.listen) { /* a bad address or a missing token: before anything starts */
+		rc = zt_http_new(&hc, &http, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "ztrace up: %s\n", err);
+			return 2;
+		}
+	} else if (hc.token_file) {
+		fprintf(stderr, "ztrace up: --token-file without an API (--listen none)\n");
+		return 2;
+	}
 	if (export_url) {
 		struct zt_otlp_export_cfg ec = {.url = export_url};
 		if (zt_otlp_export_new(&ec, &exporter, err, sizeof(err))) {
 			fprintf(stderr, "ztrace up: --otlp-export: %s\n", err);
+			zt_http_free(http);
 			return 2;
 		}
 	}
-	if (zt_live_check_privileges("up"))
-		goto cleanup;
+	if (zt_live_check_privileges("up")) {
+		zt_http_free(http);
+		zt_otlp_export_free(exporter, 0, NULL);
+		return 1;
+	}
 	rc = zt_store_open(data, ZT_STORE_RW, &u.store);
 	if (rc) {
 		fprintf(stderr, "ztrace up: cannot open the store in %s: %s\n", data,
@@ -381,6 +467,31 @@ int zt_cmd_up(int argc, char **argv)
 	lock_fd = lock_data_dir(data);
 	if (lock_fd < 0)
 		goto cleanup;
+	if (http) {
+		/* The API reads through its own read-only handle (SQLite WAL:
+		 * readers do not block the writer); it starts before tracing so
+		 * that a port in use stops `up` before the probes load. */
+		struct zt_api_cfg ac = {.store_url = data, .version = ZT_VERSION, .status = up_api_status,
+					.status_ctx = &u};
+		rc = zt_api_new(&ac, &api, err, sizeof(err));
+		if (!rc)
+			rc = zt_api_register(api, http);
+		memset(&ingest, 0, sizeof(ingest));
+		ingest.emit = up_otlp_emit;
+		ingest.emit_ctx = &u;
+		if (gethostname(ingest.host, sizeof(ingest.host) - 1))
+			ingest.host[0] = '\0';
+		if (!rc)
+			rc = zt_otlp_route(http, &ingest);
+		if (!rc)
+			rc = zt_http_start(http, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "ztrace up: %s\n", err[0] ? err : "cannot start the HTTP API");
+			goto cleanup;
+		}
+		fprintf(stderr, "ztrace: HTTP API on http://%s/api/v1/ (Jaeger API: /api/; OTLP/HTTP ingest: /v1/traces)%s\n",
+			zt_http_address(http), hc.token_file ? ", token required" : "");
+	}
 	memset(&pc, 0, sizeof(pc));
 	zt_session_as_stage(&pc, &u.sess);
 	{
@@ -418,7 +529,7 @@ int zt_cmd_up(int argc, char **argv)
 	pc.status_ns = status_s * 1000000000ULL;
 	pc.on_status = up_on_status;
 	pc.status_ctx = &u;
-	u.pipe = zt_pipeline_new(&pc);
+	__atomic_store_n(&u.pipe, zt_pipeline_new(&pc), __ATOMIC_RELEASE);
 	if (!u.pipe) {
 		fprintf(stderr, "ztrace up: out of memory\n");
 		goto cleanup;
@@ -430,6 +541,7 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: %s\n", err);
 		goto cleanup;
 	}
+	__atomic_store_n(&u.src, src, __ATOMIC_RELEASE);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.host = src->host;
 	cfg.mono_to_real = src->mono_to_real;
@@ -437,29 +549,13 @@ int zt_cmd_up(int argc, char **argv)
 	cfg.on_unclassified = up_on_unclassified;
 	cfg.on_body = up_on_body;
 	cfg.hook_ctx = &u;
-	u.sess = zt_session_new(&cfg, zt_pipeline_span, u.pipe);
+	__atomic_store_n(&u.sess, zt_session_new(&cfg, zt_pipeline_span, u.pipe), __ATOMIC_RELEASE);
 	if (!u.sess) {
 		fprintf(stderr, "ztrace up: out of memory\n");
 		goto cleanup;
 	}
-	if (listen) {
-		struct zt_http_cfg hc = {.listen = listen};
-		memset(&ingest, 0, sizeof(ingest));
-		ingest.emit = up_otlp_emit;
-		ingest.emit_ctx = u.pipe;
-		snprintf(ingest.host, sizeof(ingest.host), "%s", src->host);
-		if (zt_http_new(&hc, &srv, err, sizeof(err)) || zt_otlp_route(srv, &ingest) ||
-		    zt_http_start(srv, err, sizeof(err))) {
-			fprintf(stderr, "ztrace up: --listen %s: %s\n", listen, err);
-			goto cleanup;
-		}
-		fprintf(stderr, "ztrace: serving http://%s (OTLP/HTTP ingest: POST /v1/traces)\n", zt_http_address(srv));
-	}
 	fprintf(stderr, "ztrace: tracing this host, spans go to %s/ztrace.db (Ctrl-C to stop)\n", data);
 	rc = zt_pipeline_run(u.pipe, src, err, sizeof(err));
-	/* no more ingest into a pipeline that has stopped */
-	zt_http_free(srv);
-	srv = NULL;
 	if (src->ops->counters)
 		src->ops->counters(src, kc);
 	{
@@ -492,7 +588,10 @@ int zt_cmd_up(int argc, char **argv)
 					(unsigned long long)ks->retention_errors);
 		}
 	}
-	if (listen) {
+	/* no more ingest into a pipeline that has stopped */
+	zt_http_free(http);
+	http = NULL;
+	if (api) {
 		const struct zt_otlp_stats *os = &ingest.stats;
 		fprintf(stderr,
 			"ztrace: otlp ingest: %llu requests, %llu spans accepted, %llu rejected; %llu undecodable, "
@@ -518,8 +617,9 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: %s\n", err);
 	ret = rc ? 1 : 0;
 cleanup:
-	zt_http_free(srv);
+	zt_http_free(http); /* first: its handlers read what follows */
 	zt_otlp_export_free(exporter, 0, NULL);
+	zt_api_free(api);
 	zt_source_close(src);
 	zt_session_free(u.sess);
 	zt_pipeline_free(u.pipe);

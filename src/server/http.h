@@ -96,6 +96,10 @@ const char *zt_http_path_param(const struct zt_http_req *req, const char *name);
 
 /* Raw value (decoded), NULL if absent. */
 const char *zt_http_query(const struct zt_http_req *req, const char *name);
+/* The parameters in request order (for building links). */
+unsigned zt_http_query_count(const struct zt_http_req *req);
+const char *zt_http_query_key(const struct zt_http_req *req, unsigned i);
+const char *zt_http_query_val(const struct zt_http_req *req, unsigned i);
 /* 400 for any parameter not in allowed (NULL-terminated). */
 int zt_http_params_only(struct zt_http_req *req, const char *const *allowed);
 int zt_http_param_u64(struct zt_http_req *req, const char *name, uint64_t min, uint64_t max, uint64_t *out);

@@ -140,6 +140,10 @@ const char *zt_http_query(const struct zt_http_req *req, const char *name)
 	return NULL;
 }
 
+unsigned zt_http_query_count(const struct zt_http_req *req) { return req->query.n; }
+const char *zt_http_query_key(const struct zt_http_req *req, unsigned i) { return req->query.p[i].key; }
+const char *zt_http_query_val(const struct zt_http_req *req, unsigned i) { return req->query.p[i].val; }
+
 int zt_http_params_only(struct zt_http_req *req, const char *const *allowed)
 {
 	for (unsigned i = 0; i < req->query.n; i++) {
