@@ -98,6 +98,8 @@ struct up_ctx {
 	uint64_t ev0, sp0;
 	uint64_t failures_said, recoveries_said; /* store failures told the user */
 	struct zt_source *src; /* for the API's status: set once open */
+	struct zt_otlp_ingest *otlp_in;    /* OTLP counters for the status, */
+	struct zt_otlp_exporter *otlp_out; /* set before the server starts */
 };
 
 /* OTLP ingest: SDK spans from the HTTP threads join the capture queue
@@ -154,6 +156,8 @@ static void up_api_status(void *ctx, json_t *out)
 										     __ATOMIC_RELAXED)));
 		}
 	}
+	if (u->otlp_in || u->otlp_out)
+		json_object_set_new(out, "otlp", zt_otlp_status_json(u->otlp_in, u->otlp_out));
 	if (sess) {
 		const struct zt_session_stats *st = zt_session_stats(sess);
 		json_object_set_new(out, "pipeline",
@@ -483,6 +487,8 @@ int zt_cmd_up(int argc, char **argv)
 			ingest.host[0] = '\0';
 		if (!rc)
 			rc = zt_otlp_route(http, &ingest);
+		u.otlp_in = &ingest;
+		u.otlp_out = exporter;
 		if (!rc)
 			rc = zt_http_start(http, err, sizeof(err));
 		if (rc) {

@@ -19,6 +19,7 @@
 
 #include "server/http.h"
 #include "server/otlp.h"
+#include "server/otlp_export.h"
 
 struct zt_otlp_ingest {
 	zt_otlp_emit_fn emit; /* thread-safe */
@@ -30,5 +31,9 @@ struct zt_otlp_ingest {
 /* Registers POST /v1/traces (before zt_http_start); in must outlive the
  * server. */
 int zt_otlp_route(struct zt_http_server *srv, struct zt_otlp_ingest *in);
+
+/* {"ingest": {...counters}, "export": {...counters}} for /api/v1/status;
+ * either may be NULL (left out). Any thread; a new reference. */
+json_t *zt_otlp_status_json(struct zt_otlp_ingest *in, struct zt_otlp_exporter *out);
 
 #endif /* ZT_SERVER_OTLP_ROUTE_H */

@@ -242,6 +242,12 @@ def main():
         check("otlp: unknown content type -> 415", post("text/plain", b"hello") == 415)
         check("otlp: truncated JSON -> 400", post("application/json", b'{"resourceSpans":[{') == 400)
         check("otlp: the store is intact after bad requests", len(spans(data)) >= before, f"{before}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{ZT_PORT}/api/v1/status", timeout=5) as r:
+            status = json.loads(r.read())
+        oi = status.get("otlp", {}).get("ingest", {})
+        check("otlp: /api/v1/status counts OTLP ingest and export",
+              oi.get("spans_accepted", 0) >= 6 and oi.get("bad_requests") == 2 and oi.get("unsupported") == 1
+              and "sent" in status["otlp"].get("export", {}), str(status.get("otlp")))
     finally:
         for p in procs:
             p.terminate()  # SIGTERM: the SDK flushes
