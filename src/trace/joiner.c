@@ -244,13 +244,23 @@ static void link(struct zt_joiner *j, uint32_t c, uint32_t p, uint8_t kind)
 {
 	struct jent *ce = &j->ent[c], *pe = &j->ent[p];
 
-	if (ce->link || c == p)
+	if (c == p)
 		return;
+	if (ce->link) {
+		/* An id the SDK put in the call names the span that made it: it
+		 * replaces a link inferred from the thread or a proxy's id (the
+		 * SDK's spans arrive seconds after ztrace's own) */
+		if (kind != ZT_LINK_EXPLICIT || ce->link == ZT_LINK_EXPLICIT)
+			return;
+		j->st.links[ce->link]--;
+		j->st.relinked++;
+	}
 	ce->link = kind;
 	memcpy(ce->parent, pe->uid, sizeof(ce->parent));
 	map_del(j, M_CTXC, c);
 	map_del(j, M_XRC, c);
-	map_del(j, M_SIDC, c);
+	if (kind == ZT_LINK_EXPLICIT) /* else it still waits for an SDK span */
+		map_del(j, M_SIDC, c);
 	j->st.links[kind]++;
 	merge(j, p, c);
 	if (ce->released) {

@@ -853,6 +853,79 @@ static void test_exporter_live(void **st)
 	assert_non_null(strstr(err, "http://"));
 }
 
+/* SDK spans come seconds after ztrace's own: the call's eBPF client span
+ * was thread-linked to its server span and written; the SDK client span
+ * whose id its traceparent carries then becomes its parent (a late link
+ * that replaces the thread link). */
+static struct {
+	char child[ZT_UID_LEN], parent[ZT_UID_LEN];
+	uint8_t kind;
+} late[4];
+static int nlate;
+static int j_link(void *ctx, const char *c, const char *p, uint8_t kind)
+{
+	(void)ctx;
+	if (nlate < 4) {
+		snprintf(late[nlate].child, ZT_UID_LEN, "%s", c);
+		snprintf(late[nlate].parent, ZT_UID_LEN, "%s", p);
+		late[nlate++].kind = kind;
+	}
+	return 0;
+}
+
+static void test_joiner_relinks_late_sdk_span(void **st)
+{
+	struct zt_joiner_cfg cfg = {.window_ns = 300000000ULL};
+	struct zt_joiner_out o = {j_span, j_link, NULL, NULL};
+	struct zt_joiner *j = zt_joiner_new(&cfg, &o);
+	struct zt_span srv, cli, later;
+	struct zt_otlp_result r;
+	size_t len;
+	uint8_t *buf = protoc_encode(TEXT_REQ, &len);
+	char err[300];
+
+	(void)st;
+	ngot = 0;
+	assert_int_equal(zt_otlp_decode_pb(buf, len, "h", emit, NULL, &r, err, sizeof(err)), 0);
+	zt_span_clear(&srv);
+	strcpy(srv.span_uid, "5000000000000009");
+	srv.tap_side = ZT_TAP_SERVER_PROCESS;
+	srv.pid = 10;
+	srv.start_ns = 1700000000000000000ULL;
+	srv.end_ns = srv.start_ns + 5000000;
+	srv.syscall_trace_id_req = 77;
+	cli = srv;
+	strcpy(cli.span_uid, "c000000000000009");
+	cli.tap_side = ZT_TAP_CLIENT_PROCESS;
+	cli.start_ns += 1000000;
+	cli.end_ns -= 1000000;
+	strcpy(cli.trace_id, TID_HEX);
+	strcpy(cli.span_id, CLI_HEX); /* the SDK's client span made this call */
+	njout = nlate = 0;
+	assert_int_equal(zt_joiner_put(j, &cli), 0);
+	assert_int_equal(zt_joiner_put(j, &srv), 0);
+	/* a later span moves stream time past the window: both are written */
+	zt_span_clear(&later);
+	strcpy(later.span_uid, "0000000000000fff");
+	later.tap_side = ZT_TAP_SERVER_PROCESS;
+	later.start_ns = later.end_ns = srv.end_ns + 2000000000ULL;
+	assert_int_equal(zt_joiner_put(j, &later), 0);
+	assert_string_equal(by_uid("c000000000000009")->parent_uid, "5000000000000009");
+	assert_int_equal(by_uid("c000000000000009")->link_kind, ZT_LINK_THREAD);
+	/* the SDK's spans arrive */
+	assert_int_equal(zt_joiner_put(j, &got[0]), 0);
+	assert_int_equal(zt_joiner_put(j, &got[1]), 0);
+	assert_int_equal(zt_joiner_flush(j), 0);
+	assert_int_equal(nlate, 1);
+	assert_string_equal(late[0].child, "c000000000000009");
+	assert_string_equal(late[0].parent, CLI_HEX);
+	assert_int_equal(late[0].kind, ZT_LINK_EXPLICIT);
+	assert_int_equal(zt_joiner_stats(j)->relinked, 1);
+	assert_int_equal(zt_joiner_stats(j)->links[ZT_LINK_THREAD], 0);
+	zt_joiner_free(j);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -862,6 +935,7 @@ int main(void)
 	    cmocka_unit_test(test_pb_deep_attribute), cmocka_unit_test(test_http_answers),
 	    cmocka_unit_test(test_pb_partial_success), cmocka_unit_test(test_joiner_links_app_spans),
 	    cmocka_unit_test(test_export_encoding),   cmocka_unit_test(test_exporter_live),
+	    cmocka_unit_test(test_joiner_relinks_late_sdk_span),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
