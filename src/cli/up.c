@@ -580,11 +580,11 @@ int zt_cmd_up(int argc, char **argv)
 		const struct zt_joiner_stats *js = zt_store_sink_joiner_stats(u.sink);
 		fprintf(stderr,
 			"ztrace: traces: links tcp_seq %llu, thread %llu, x_request_id %llu, explicit %llu; late %llu, "
-			"aliases %llu, window_full %llu, keys_evicted_early %llu\n",
+			"relinked %llu, aliases %llu, window_full %llu, keys_evicted_early %llu\n",
 			(unsigned long long)js->links[ZT_LINK_TCP_SEQ], (unsigned long long)js->links[ZT_LINK_THREAD],
 			(unsigned long long)js->links[ZT_LINK_X_REQUEST_ID],
 			(unsigned long long)js->links[ZT_LINK_EXPLICIT], (unsigned long long)js->late_links,
-			(unsigned long long)js->aliases, (unsigned long long)js->window_full,
+			(unsigned long long)js->relinked, (unsigned long long)js->aliases, (unsigned long long)js->window_full,
 			(unsigned long long)js->keys_evicted_early);
 		{
 			const struct zt_store_sink_stats *ks = zt_store_sink_stats(u.sink);
