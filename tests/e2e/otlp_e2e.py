@@ -244,6 +244,25 @@ def main():
         check("otlp: unknown content type -> 415", post("text/plain", b"hello") == 415)
         check("otlp: truncated JSON -> 400", post("application/json", b'{"resourceSpans":[{') == 400)
         check("otlp: the store is intact after bad requests", len(spans(data)) >= before, f"{before}")
+        # a request sent twice (an SDK retrying after a timeout) is stored once
+        with open(os.path.join(ROOT, "tests", "data", "otlp", "request.txtpb")) as f:
+            # the fixture's times moved to now: retention drops spans older than 24 h
+            text = re.sub(r"unix_nano: 1700000000", f"unix_nano: {int(time.time()) - 5}", f.read())
+        fixture = subprocess.run(
+            ["protoc", "--proto_path=" + os.path.join(ROOT, "wire"), "--encode=" + REQ,
+             "opentelemetry/proto/collector/trace/v1/trace_service.proto"],
+            input=text.encode(), capture_output=True, check=True).stdout
+        codes = [post("application/x-protobuf", fixture) for _ in range(2)]
+        fixture_uids = {"eee19b7ec3c1b174", "00f067aa0ba902b7", "1122334455667788"}
+
+        def fixture_spans():
+            return [s for s in spans(data, "--side", "app", "--since", "1h") if s["span_uid"] in fixture_uids]
+        wait_for(lambda: len(fixture_spans()) >= 3, 8, 0.5)
+        time.sleep(0.5)  # a second copy, if stored, lands in the same flush
+        got_fx = fixture_spans()
+        check("otlp: a request posted twice is stored once (spans --side app)",
+              codes == [200, 200] and sorted(s["span_uid"] for s in got_fx) == sorted(fixture_uids),
+              f"{codes} {[(s['span_uid'], s['process']) for s in got_fx]}")
         with urllib.request.urlopen(f"http://127.0.0.1:{ZT_PORT}/api/v1/status", timeout=5) as r:
             status = json.loads(r.read())
         oi = status.get("otlp", {}).get("ingest", {})
