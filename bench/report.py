@@ -6,7 +6,7 @@ import sys
 
 from benchlib import HERE, OUT
 
-ORDER = ["syscall", "nginx", "redis", "postgres", "pipeline", "parser", "proto", "store", "traces", "node"]
+ORDER = ["syscall", "nginx", "redis", "postgres", "pipeline", "parser", "proto", "store", "traces", "node", "otlp"]
 
 
 def fmt(v):

@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 export ZT_BUILD=${ZT_BUILD:-$(cd .. && pwd)/build}
-ALL=(syscall nginx redis postgres pipeline parser proto store traces ingest node tls gotls api red)
+ALL=(syscall nginx redis postgres pipeline parser proto store traces ingest node tls gotls api red otlp)
 benches=("$@")
 ((${#benches[@]})) || benches=("${ALL[@]}")
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (the benches load BPF programs)" >&2; exit 1; }

@@ -96,7 +96,7 @@ void zt_pipeline_span(void *pipeline, const struct zt_span *s)
 {
 	struct zt_pipeline *p = pipeline;
 
-	p->st.spans++;
+	__atomic_fetch_add(&p->st.spans, 1, __ATOMIC_RELAXED); /* zt_pipeline_span_offer counts too */
 	if (!p->cfg.sink_put)
 		return;
 	if (!p->q) {
@@ -120,6 +120,27 @@ void zt_pipeline_span(void *pipeline, const struct zt_span *s)
 	if (p->count == p->cap / 2)
 		pthread_cond_signal(&p->not_empty);
 	pthread_mutex_unlock(&p->mu);
+}
+
+int zt_pipeline_span_offer(struct zt_pipeline *p, const struct zt_span *s)
+{
+	int rc = 0;
+
+	if (!p->q)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&p->mu);
+	if (p->count == p->cap || p->stopping) {
+		p->st.queue_full++;
+		rc = -ENOSPC;
+	} else {
+		p->q[(p->head + p->count) % p->cap] = *s;
+		p->count++;
+		__atomic_fetch_add(&p->st.spans, 1, __ATOMIC_RELAXED);
+		if (p->count == p->cap / 2)
+			pthread_cond_signal(&p->not_empty);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return rc;
 }
 
 int zt_pipeline_event(void *pipeline, const void *rec, size_t len)

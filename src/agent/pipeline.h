@@ -113,6 +113,11 @@ struct zt_pipeline_cfg {
 struct zt_pipeline *zt_pipeline_new(const struct zt_pipeline_cfg *cfg);
 /* The stage's span sink: queue s for the sink (copied). */
 void zt_pipeline_span(void *pipeline, const struct zt_span *s);
+/* Another thread's spans (OTLP ingest on the HTTP server's threads): queue
+ * s for the same writer (copied), never waiting. Safe from any thread
+ * (the queue's lock). Returns 0, -ENOSPC when the queue is full (counted
+ * in queue_full), -EOPNOTSUPP without a writer thread. */
+int zt_pipeline_span_offer(struct zt_pipeline *p, const struct zt_span *s);
 /* The sources' record callback. */
 int zt_pipeline_event(void *pipeline, const void *rec, size_t len);
 /* Runs src until it ends, *stop, the duration, or a source/sink failure;

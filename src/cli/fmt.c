@@ -53,6 +53,8 @@ const char *zt_fmt_side(uint8_t tap_side)
 		return "c-nic";
 	case ZT_TAP_SERVER_NIC:
 		return "s-nic";
+	case ZT_TAP_APP:
+		return "app";
 	default:
 		return "-";
 	}

@@ -414,9 +414,11 @@ int zt_cmd_spans(int argc, char **argv)
 				q.tap_side = ZT_TAP_CLIENT_NIC;
 			else if (strcmp(optarg, "server-nic") == 0)
 				q.tap_side = ZT_TAP_SERVER_NIC;
+			else if (strcmp(optarg, "app") == 0)
+				q.tap_side = ZT_TAP_APP;
 			else {
 				fprintf(stderr,
-					"ztrace spans: invalid --side '%s': expected client or server (or client-nic, server-nic)\n",
+					"ztrace spans: invalid --side '%s': expected client or server (or client-nic, server-nic, app)\n",
 					optarg);
 				return 2;
 			}

@@ -26,6 +26,8 @@
 #include "server/api.h"
 #include "server/http.h"
 #include "server/red_api.h"
+#include "server/otlp_export.h"
+#include "server/otlp_route.h"
 #include "session/session.h"
 #include "store/sink.h"
 #include "store/store.h"
@@ -102,7 +104,30 @@ struct up_ctx {
 	uint64_t ev0, sp0;
 	uint64_t failures_said, recoveries_said; /* store failures told the user */
 	struct zt_source *src; /* for the API's status: set once open */
+	struct zt_otlp_ingest *otlp_in;    /* OTLP counters for the status, */
+	struct zt_otlp_exporter *otlp_out; /* set before the server starts */
 };
+
+/* OTLP ingest: SDK spans from the HTTP threads join the capture queue
+ * (zt_pipeline_span_offer: under the queue's lock, never waiting), so the
+ * joiner and the store see them on the one writer thread. The server starts
+ * before the pipeline exists: until then (and once it stopped) spans are
+ * refused, answered 503, and the SDK retries. */
+static int up_otlp_emit(void *ctx, const struct zt_span *s)
+{
+	struct up_ctx *u = ctx;
+	struct zt_pipeline *pipe = __atomic_load_n(&u->pipe, __ATOMIC_ACQUIRE);
+
+	return pipe ? zt_pipeline_span_offer(pipe, s) : -EAGAIN;
+}
+
+/* OTLP export sees each span the joiner releases; export falling behind
+ * drops spans (counted by the exporter), never fails the store. */
+static int up_export_span(void *ctx, const struct zt_span *s)
+{
+	(void)zt_otlp_export_put(ctx, s);
+	return 0;
+}
 
 /* The API's /api/v1/status: what the final line says, live. Runs on an
  * HTTP thread: the pointers are published with __atomic stores once their
@@ -137,6 +162,8 @@ static void up_api_status(void *ctx, json_t *out)
 										     __ATOMIC_RELAXED)));
 		}
 	}
+	if (u->otlp_in || u->otlp_out)
+		json_object_set_new(out, "otlp", zt_otlp_status_json(u->otlp_in, u->otlp_out));
 	if (sess) {
 		const struct zt_session_stats *st = zt_session_stats(sess);
 		json_object_set_new(out, "pipeline",
@@ -229,7 +256,7 @@ static void up_usage(FILE *f)
 	fprintf(f, "usage: ztrace up [--data DIR] [--payload-cap BYTES] [--status-interval SECONDS] [--max-conns N]\n"
 		   "                 [--capture-path auto|fast|compat] [--request-id-headers LIST]\n"
 		   "                 [--redact-params LIST] [--retention DURATION] [--max-size SIZE] [--no-tls]\n"
-		   "                 [--listen ADDR|none] [--token-file FILE] [--verbose]\n\n"
+		   "                 [--listen ADDR|none] [--token-file FILE] [--otlp-export URL] [--verbose]\n\n"
 		   "Traces every process on this host (eBPF; needs root or CAP_BPF+CAP_PERFMON) and stores\n"
 		   "spans in DIR/ztrace.db. Read them with 'ztrace spans'. Ctrl-C flushes and exits.\n"
 		   "Traced: TCP and UDP sockets (IPv4, IPv6). Not traced: Unix-domain sockets (docker.sock,\n"
@@ -259,14 +286,19 @@ static void up_usage(FILE *f)
 		   "                          /metrics) on ADDR, IP:PORT or [IPv6]:PORT (default\n"
 		   "                          " ZT_HTTP_DEFAULT_LISTEN ", and if that port is taken: a warning,\n"
 		   "                          no API); none: no API\n"
+		   "                          The same server takes OTLP/HTTP traces at POST /v1/traces\n"
+		   "                          (protobuf or JSON): SDK spans are stored with tap side 'app'\n"
+		   "                          and join the traces of ztrace's spans by their ids\n"
 		   "  --token-file FILE       clients must send 'Authorization: Bearer TOKEN', the token\n"
 		   "                          being FILE's first line; required on a non-loopback ADDR\n"
+		   "  --otlp-export URL       send assembled spans to an OTLP/HTTP receiver (protobuf), e.g.\n"
+		   "                          http://127.0.0.1:4318/v1/traces; batched, retried, drops counted\n"
 		   "  --verbose               show libbpf's messages (verifier log on failure)\n",
 		ZT_PAYLOAD_MAX, ZT_PAYLOAD_DEFAULT);
 }
 
 /* up's own options (live.h numbers the shared ones) */
-enum { OPT_LISTEN = 200, OPT_TOKEN_FILE };
+enum { OPT_LISTEN = 200, OPT_TOKEN_FILE, OPT_OTLP_EXPORT };
 
 int zt_cmd_up(int argc, char **argv)
 {
@@ -287,6 +319,7 @@ int zt_cmd_up(int argc, char **argv)
 		{"red-retention-1m", required_argument, NULL, OPT_RED_COARSE},
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+		{"otlp-export", required_argument, NULL, OPT_OTLP_EXPORT},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -301,6 +334,9 @@ int zt_cmd_up(int argc, char **argv)
 	struct zt_api *api = NULL;
 	struct zt_up_metrics um = {0};
 	struct zt_red_api red = {0};
+	struct zt_otlp_ingest ingest;
+	struct zt_otlp_exporter *exporter = NULL;
+	const char *export_url = NULL;
 	struct up_ctx u;
 	struct zt_session_cfg cfg;
 	struct zt_pipeline_cfg pc;
@@ -327,6 +363,10 @@ int zt_cmd_up(int argc, char **argv)
 		}
 		if (opt == OPT_TOKEN_FILE) {
 			hc.token_file = optarg;
+			continue;
+		}
+		if (opt == OPT_OTLP_EXPORT) {
+			export_url = optarg;
 			continue;
 		}
 		if (opt == OPT_RETENTION) {
@@ -405,8 +445,17 @@ int zt_cmd_up(int argc, char **argv)
 		fprintf(stderr, "ztrace up: --token-file without an API (--listen none)\n");
 		return 2;
 	}
+	if (export_url) {
+		struct zt_otlp_export_cfg ec = {.url = export_url};
+		if (zt_otlp_export_new(&ec, &exporter, err, sizeof(err))) {
+			fprintf(stderr, "ztrace up: --otlp-export: %s\n", err);
+			zt_http_free(http);
+			return 2;
+		}
+	}
 	if (zt_live_check_privileges("up")) {
 		zt_http_free(http);
+		zt_otlp_export_free(exporter, 0, NULL);
 		return 1;
 	}
 	rc = zt_store_open(data, ZT_STORE_RW, &u.store);
@@ -438,6 +487,15 @@ int zt_cmd_up(int argc, char **argv)
 						  .self_ctx = &um};
 			rc = zt_red_api_register(http, &red);
 		}
+		memset(&ingest, 0, sizeof(ingest));
+		ingest.emit = up_otlp_emit;
+		ingest.emit_ctx = &u;
+		if (gethostname(ingest.host, sizeof(ingest.host) - 1))
+			ingest.host[0] = '\0';
+		if (!rc)
+			rc = zt_otlp_route(http, &ingest);
+		u.otlp_in = &ingest;
+		u.otlp_out = exporter;
 		if (!rc)
 			rc = zt_http_start(http, err, sizeof(err));
 		if (rc == -EADDRINUSE && !listen_given) {
@@ -454,15 +512,16 @@ int zt_cmd_up(int argc, char **argv)
 		}
 	}
 	if (http) {
-		fprintf(stderr, "ztrace: HTTP API on http://%s/api/v1/ (Jaeger API: /api/, Prometheus: /metrics)%s\n",
-			zt_http_address(http),
-			hc.token_file ? ", token required" : "");
+		fprintf(stderr,
+			"ztrace: HTTP API on http://%s/api/v1/ (Jaeger API: /api/, Prometheus: /metrics, OTLP/HTTP ingest: "
+			"/v1/traces)%s\n",
+			zt_http_address(http), hc.token_file ? ", token required" : "");
 	}
 	memset(&pc, 0, sizeof(pc));
 	zt_session_as_stage(&pc, &u.sess);
 	{
 		struct zt_joiner_cfg jc = {0};
-		u.sink = zt_store_sink_new(u.store, &jc, NULL, NULL);
+		u.sink = zt_store_sink_new(u.store, &jc, exporter ? up_export_span : NULL, exporter);
 		if (u.sink) /* a full disk does not stop tracing */
 			zt_store_sink_backoff(u.sink, 1);
 	}
@@ -547,11 +606,11 @@ int zt_cmd_up(int argc, char **argv)
 		const struct zt_joiner_stats *js = zt_store_sink_joiner_stats(u.sink);
 		fprintf(stderr,
 			"ztrace: traces: links tcp_seq %llu, thread %llu, x_request_id %llu, explicit %llu; late %llu, "
-			"aliases %llu, window_full %llu, keys_evicted_early %llu\n",
+			"relinked %llu, aliases %llu, window_full %llu, keys_evicted_early %llu\n",
 			(unsigned long long)js->links[ZT_LINK_TCP_SEQ], (unsigned long long)js->links[ZT_LINK_THREAD],
 			(unsigned long long)js->links[ZT_LINK_X_REQUEST_ID],
 			(unsigned long long)js->links[ZT_LINK_EXPLICIT], (unsigned long long)js->late_links,
-			(unsigned long long)js->aliases, (unsigned long long)js->window_full,
+			(unsigned long long)js->relinked, (unsigned long long)js->aliases, (unsigned long long)js->window_full,
 			(unsigned long long)js->keys_evicted_early);
 		{
 			struct zt_rollup_stats rs;
@@ -573,11 +632,37 @@ int zt_cmd_up(int argc, char **argv)
 					(unsigned long long)ks->retention_errors);
 		}
 	}
+	/* no more ingest into a pipeline that has stopped */
+	zt_http_free(http);
+	http = NULL;
+	if (api) {
+		const struct zt_otlp_stats *os = &ingest.stats;
+		fprintf(stderr,
+			"ztrace: otlp ingest: %llu requests, %llu spans accepted, %llu rejected; %llu undecodable, "
+			"%llu too large, %llu unsupported type, %llu refused by a full queue\n",
+			(unsigned long long)os->requests, (unsigned long long)os->spans_accepted,
+			(unsigned long long)os->spans_rejected, (unsigned long long)os->bad_requests,
+			(unsigned long long)os->too_large, (unsigned long long)os->unsupported, (unsigned long long)os->busy);
+	}
+	if (exporter) {
+		struct zt_otlp_export_stats es;
+		zt_otlp_export_free(exporter, 5000, &es);
+		exporter = NULL;
+		fprintf(stderr,
+			"ztrace: otlp export: %llu spans sent in %llu requests, %llu rejected by the receiver, dropped "
+			"%llu (queue full) + %llu (send failed); %llu retries; %llu spans of its own requests not "
+			"exported%s%s\n",
+			(unsigned long long)es.sent, (unsigned long long)es.requests, (unsigned long long)es.rejected,
+			(unsigned long long)es.dropped_full, (unsigned long long)es.dropped_failed,
+			(unsigned long long)es.retries, (unsigned long long)es.self_skipped,
+			es.last_error[0] ? "; last error: " : "", es.last_error);
+	}
 	if (rc)
 		fprintf(stderr, "ztrace up: %s\n", err);
 	ret = rc ? 1 : 0;
 cleanup:
 	zt_http_free(http); /* first: its handlers read what follows */
+	zt_otlp_export_free(exporter, 0, NULL);
 	zt_api_free(api);
 	zt_source_close(src);
 	zt_session_free(u.sess);

@@ -31,6 +31,8 @@ const char *zt_tap_side_name(enum zt_tap_side t)
 		return "client-nic";
 	case ZT_TAP_SERVER_NIC:
 		return "server-nic";
+	case ZT_TAP_APP:
+		return "app";
 	default:
 		return "unknown";
 	}

@@ -37,7 +37,8 @@ enum zt_tap_side {
 	ZT_TAP_SERVER_PROCESS = 2,
 	ZT_TAP_CLIENT_NIC = 3, /* packets at the client's NIC (a capture file, ZT_DF_NIC) */
 	ZT_TAP_SERVER_NIC = 4, /* packets at the server's NIC */
-	ZT_TAP__LAST = ZT_TAP_SERVER_NIC,
+	ZT_TAP_APP = 5,        /* reported by the application's own SDK (OTLP ingest) */
+	ZT_TAP__LAST = ZT_TAP_APP,
 };
 
 /* Status class: set by the parser, which alone knows what an error is in

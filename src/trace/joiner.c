@@ -28,6 +28,10 @@ enum jmap {
 	M_XRP2, /* ... and of their response */
 	M_XRC,  /* client spans without a parent, by X-Request-ID */
 	M_TID,  /* spans by the trace id of their headers */
+	M_SID,  /* app (SDK) spans by their span id: parents for explicit links */
+	M_SIDC, /* spans waiting for an app span by id: app spans by their
+		 * parent_span_id, client-process spans by the span id their
+		 * trace header carries (the SDK call they are the wire view of) */
 	M__COUNT,
 };
 
@@ -240,12 +244,23 @@ static void link(struct zt_joiner *j, uint32_t c, uint32_t p, uint8_t kind)
 {
 	struct jent *ce = &j->ent[c], *pe = &j->ent[p];
 
-	if (ce->link || c == p)
+	if (c == p)
 		return;
+	if (ce->link) {
+		/* An id the SDK put in the call names the span that made it: it
+		 * replaces a link inferred from the thread or a proxy's id (the
+		 * SDK's spans arrive seconds after ztrace's own) */
+		if (kind != ZT_LINK_EXPLICIT || ce->link == ZT_LINK_EXPLICIT)
+			return;
+		j->st.links[ce->link]--;
+		j->st.relinked++;
+	}
 	ce->link = kind;
 	memcpy(ce->parent, pe->uid, sizeof(ce->parent));
 	map_del(j, M_CTXC, c);
 	map_del(j, M_XRC, c);
+	if (kind == ZT_LINK_EXPLICIT) /* else it still waits for an SDK span */
+		map_del(j, M_SIDC, c);
 	j->st.links[kind]++;
 	merge(j, p, c);
 	if (ce->released) {
@@ -285,10 +300,34 @@ static bool server_side(uint8_t side)
 	return side == ZT_TAP_SERVER_PROCESS || side == ZT_TAP_SERVER_NIC;
 }
 
+/* An explicit parent: the app span whose span id is k, if it came. */
+static bool find_explicit(struct zt_joiner *j, uint32_t e, uint64_t k)
+{
+	if (!k)
+		return false;
+	for (uint32_t i = *bucket_of(j, M_SID, k); i != NONE; i = j->ent[i].next[M_SID])
+		if (i != e && j->ent[i].key[M_SID] == k) {
+			link(j, e, i, ZT_LINK_EXPLICIT);
+			return true;
+		}
+	map_add(j, M_SIDC, e, k); /* wait for it */
+	return false;
+}
+
 /* e's parent among the entries that came before it. */
 static void find_parent(struct zt_joiner *j, uint32_t e, const struct zt_span *s)
 {
 	struct jent *x = &j->ent[e];
+
+	if (x->side == ZT_TAP_APP) {
+		/* the SDK's own tree: parent_span_id names the parent's span id */
+		find_explicit(j, e, key_str(s->parent_span_id));
+		return;
+	}
+	/* a call made inside an SDK span carries that span's id in its
+	 * traceparent: the SDK span is the parent of its wire view */
+	if (x->side == ZT_TAP_CLIENT_PROCESS && find_explicit(j, e, key_str(s->span_id)))
+		return;
 
 	if (server_side(x->side)) {
 		uint8_t want = seq_partner(x->side);
@@ -337,6 +376,14 @@ static void find_children(struct zt_joiner *j, uint32_t e, const struct zt_span 
 	struct jent *x = &j->ent[e];
 	uint32_t i, nx;
 
+	if (x->side == ZT_TAP_APP && x->key[M_SID]) {
+		for (i = *bucket_of(j, M_SIDC, x->key[M_SID]); i != NONE; i = nx) {
+			nx = j->ent[i].next[M_SIDC];
+			if (i != e && j->ent[i].key[M_SIDC] == x->key[M_SID])
+				link(j, i, e, ZT_LINK_EXPLICIT);
+		}
+		return;
+	}
 	if ((x->side == ZT_TAP_CLIENT_PROCESS || x->side == ZT_TAP_CLIENT_NIC) && x->key[M_SEQ]) {
 		uint8_t want = seq_partner(x->side);
 		for (i = *bucket_of(j, M_SEQ, x->key[M_SEQ]); i != NONE; i = nx) {
@@ -521,6 +568,8 @@ int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 		map_add(j, M_XRP2, e, key_str(s->x_request_id_resp));
 	}
 	map_add(j, M_TID, e, key_str(s->trace_id));
+	if (x->side == ZT_TAP_APP)
+		map_add(j, M_SID, e, key_str(s->span_id));
 	find_parent(j, e, s);
 	find_children(j, e, s);
 	join_explicit(j, e);

@@ -17,7 +17,15 @@
  *                 server span carrying the same X-Request-ID (on the request
  *                 or the response), same process.
  *   explicit      spans carrying the same trace id in their headers share a
- *                 trace (no parent edge is made from it).
+ *                 trace. Parent edges from ids are made only through app
+ *                 spans (tap_side app, OTLP ingest), whose span ids are
+ *                 their own: an app span's parent is the app span its
+ *                 parent_span_id names, and a client-process span whose
+ *                 trace header carries an app span's id (the SDK made that
+ *                 call) is that app span's child, also when a thread or
+ *                 X-Request-ID link was made first (ids are definitive;
+ *                 SDK spans arrive late): the link is replaced, late if
+ *                 the span was written (relinked).
  *
  * Hold-back window: a span waits `window_ns` of stream time (span end
  * times) before it is released to the sink, so that the partners of most
@@ -73,6 +81,7 @@ struct zt_joiner_stats {
 	uint64_t window_full;            /* released before their window ended */
 	uint64_t keys_evicted_early;     /* keys dropped before their ttl: max_keys */
 	uint64_t containment_refused;    /* thread links refused: call outside the server span */
+	uint64_t relinked;               /* inferred links replaced by an SDK span's explicit one */
 };
 
 struct zt_joiner;
