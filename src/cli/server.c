@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * server.c - `ztrace server`: takes spans from agents (server/ingest.h)
- * into trace assembly and the store, in the calling thread. The HTTP API
- * is started next to it where it exists (the API's own start function).
+ * into trace assembly and the store, in the calling thread, and serves
+ * the HTTP API next to it (server/api.h: /api/v1, Jaeger's /api; and
+ * server/red_api.h: the map, RED series, Prometheus /metrics) with the
+ * agents' registry in /api/v1/status. OTLP ingest (/v1/traces) is served
+ * by `ztrace up` only: its spans need a hand-off into the ingest thread.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,7 +17,10 @@
 
 #include "cli/cli.h"
 #include "cli/live.h"
+#include "server/api.h"
+#include "server/http.h"
 #include "server/ingest.h"
+#include "server/red_api.h"
 #include "store/sink.h"
 #include "store/store.h"
 #include "util/num.h"
@@ -25,12 +31,15 @@ enum {
 	OPT_STATE,
 	OPT_MAX_AGENTS,
 	OPT_SRV_STATUS,
+	OPT_SRV_LISTEN,
+	OPT_SRV_TOKEN,
 };
 
 static void server_usage(FILE *f)
 {
 	fprintf(f, "usage: ztrace server [--listen-agents ADDR] [--data DIR | --store URL] [--state DIR]\n"
-		   "                     [--max-agents N] [--status-interval SECONDS]\n\n"
+		   "                     [--max-agents N] [--status-interval SECONDS]\n"
+		   "                     [--listen ADDR|none] [--token-file FILE]\n\n"
 		   "Takes spans from 'ztrace agent's, links them into traces and stores them. A batch is\n"
 		   "acknowledged once its spans are durable in the store; batches an agent sends again\n"
 		   "(after a restart of either side) are recognised and dropped.\n\n"
@@ -40,7 +49,11 @@ static void server_usage(FILE *f)
 		   "  --state DIR           the agents' acknowledged batches, kept to drop resent ones\n"
 		   "                        (default: the data directory; with --store, ./ztrace-server-state)\n"
 		   "  --max-agents N        agent connections at once (default 256); more are refused\n"
-		   "  --status-interval S   status line period, 0 = off (default 5)\n");
+		   "  --status-interval S   status line period, 0 = off (default 5)\n"
+		   "  --listen ADDR         serve the HTTP API (/api/v1/..., Jaeger's /api/..., Prometheus'\n"
+		   "                        /metrics) on ADDR, IP:PORT (default " ZT_HTTP_DEFAULT_LISTEN "); none: no API\n"
+		   "  --token-file FILE     clients must send 'Authorization: Bearer TOKEN' (FILE's first\n"
+		   "                        line); required on a non-loopback ADDR\n");
 }
 
 struct status_ctx {
@@ -81,6 +94,48 @@ static void *status_thread(void *arg)
 		t0 = now;
 	}
 	return NULL;
+}
+
+/* /api/v1/status: the agents' registry (an HTTP thread; the registry
+ * has its own lock). */
+static void api_agents(void *ctx, json_t *out)
+{
+	struct zt_ingest *g = ctx;
+	size_t n = zt_ingest_agents(g, NULL, 0);
+	struct zt_agent_info *ag = n ? calloc(n, sizeof(*ag)) : NULL;
+
+	if (!ag)
+		return;
+	n = zt_ingest_agents(g, ag, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct zt_agent_info *a = &ag[i];
+		json_t *drops = json_object();
+		for (size_t k = 0; k < a->ncounters; k++)
+			json_object_set_new(drops, a->counters[k].name, json_integer((json_int_t)a->counters[k].value));
+		json_array_append_new(
+		    out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:o}", "agent_id",
+				   a->agent_id, "host", a->host, "kernel", a->kernel, "version", a->version, "peer",
+				   a->peer, "connected", a->connected != 0, "last_seen_ns", (json_int_t)a->last_seen_ns,
+				   "acked_seq", (json_int_t)a->acked_seq, "batches", (json_int_t)a->batches, "spans",
+				   (json_int_t)a->spans, "dup_batches", (json_int_t)a->dup_batches, "counters", drops));
+	}
+	free(ag);
+}
+
+/* /api/v1/status: the ingest's own counters. */
+static void api_status(void *ctx, json_t *out)
+{
+	struct zt_ingest *g = ctx;
+	struct zt_ingest_stats st;
+
+	zt_ingest_get_stats(g, &st);
+	json_object_set_new(
+	    out, "ingest",
+	    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "spans", (json_int_t)st.spans, "batches",
+		      (json_int_t)st.batches, "acked_batches", (json_int_t)st.acked_batches, "dup_batches",
+		      (json_int_t)st.dup_batches, "bad_frames", (json_int_t)st.frames_bad, "oversized_frames",
+		      (json_int_t)st.frames_oversize, "refused_connections", (json_int_t)st.conns_refused,
+		      "store_failures", (json_int_t)st.store_failures, "acks_deferred", (json_int_t)st.acks_deferred));
 }
 
 /* One line per agent seen: what it sent and the drops it reported. */
@@ -126,6 +181,8 @@ int zt_cmd_server(int argc, char **argv)
 		{"state", required_argument, NULL, OPT_STATE},
 		{"max-agents", required_argument, NULL, OPT_MAX_AGENTS},
 		{"status-interval", required_argument, NULL, OPT_SRV_STATUS},
+		{"listen", required_argument, NULL, OPT_SRV_LISTEN},
+		{"token-file", required_argument, NULL, OPT_SRV_TOKEN},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -134,6 +191,10 @@ int zt_cmd_server(int argc, char **argv)
 	struct zt_store *st = NULL;
 	struct zt_ingest *g = NULL;
 	struct status_ctx sctx = {0};
+	struct zt_http_cfg hc = {.listen = ZT_HTTP_DEFAULT_LISTEN};
+	struct zt_http_server *http = NULL;
+	struct zt_api *api = NULL;
+	struct zt_red_api red = {0};
 	pthread_t th;
 	int th_started = 0;
 	uint64_t v, status_s = 5;
@@ -165,6 +226,12 @@ int zt_cmd_server(int argc, char **argv)
 			}
 			ic.max_conns = (uint32_t)v;
 			break;
+		case OPT_SRV_LISTEN:
+			hc.listen = strcmp(optarg, "none") ? optarg : NULL;
+			break;
+		case OPT_SRV_TOKEN:
+			hc.token_file = optarg;
+			break;
 		case OPT_SRV_STATUS:
 			if (zt_parse_uint(optarg, 86400, &status_s)) {
 				fprintf(stderr, "ztrace server: invalid --status-interval '%s': expected whole seconds\n",
@@ -186,6 +253,10 @@ int zt_cmd_server(int argc, char **argv)
 		return 2;
 	}
 	if (zt_ingest_check_listen(ic.listen, err, sizeof(err))) {
+		fprintf(stderr, "ztrace server: %s\n", err);
+		return 2;
+	}
+	if (hc.listen && zt_http_new(&hc, &http, err, sizeof(err))) {
 		fprintf(stderr, "ztrace server: %s\n", err);
 		return 2;
 	}
@@ -213,6 +284,26 @@ int zt_cmd_server(int argc, char **argv)
 		fprintf(stderr, "ztrace server: %s\n", err);
 		ret = rc == -EINVAL ? 2 : 1;
 		goto cleanup;
+	}
+	if (http) {
+		struct zt_api_cfg ac = {.store_url = url, .version = ZT_VERSION, .status = api_status, .status_ctx = g};
+		rc = zt_api_new(&ac, &api, err, sizeof(err));
+		if (!rc)
+			rc = zt_api_register(api, http);
+		if (!rc) {
+			zt_api_set_agents_hook(api, api_agents, g);
+			red = (struct zt_red_api){.store_url = url, .api = api,
+						  .roll = zt_store_sink_rollup(zt_ingest_sink(g))};
+			rc = zt_red_api_register(http, &red);
+		}
+		if (!rc)
+			rc = zt_http_start(http, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "ztrace server: %s\n", err[0] ? err : "cannot start the HTTP API");
+			goto cleanup;
+		}
+		fprintf(stderr, "ztrace server: HTTP API on http://%s/api/v1/ (Jaeger API: /api/, Prometheus: /metrics)%s\n",
+			zt_http_address(http), hc.token_file ? ", token required" : "");
 	}
 	zt_live_install_signals();
 	fprintf(stderr, "ztrace server: listening for agents on %s, storing to %s\n", zt_ingest_address(g), url);
@@ -253,6 +344,8 @@ int zt_cmd_server(int argc, char **argv)
 		fprintf(stderr, "ztrace server: %s\n", err);
 	ret = rc ? 1 : 0;
 cleanup:
+	zt_http_free(http); /* before the API and the ingest its handlers read */
+	zt_api_free(api);
 	zt_ingest_free(g);
 	if (st)
 		st->ops->close(st);

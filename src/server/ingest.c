@@ -469,6 +469,14 @@ static void commit(struct zt_ingest *g, bool final)
 	rc = zt_store_sink_flush(g->sink);
 	ok = rc == 0 && !ks->failing && ks->store_failed == g->store_failed_seen;
 	g->store_failed_seen = ks->store_failed;
+	/* A backend that buffers through an outage (ClickHouse) answers a
+	 * flush with 0 while spans wait in its memory: those are not durable
+	 * yet, so nothing is acknowledged until its buffer is empty; the
+	 * batches stay pending (not failed) and are acked by a later commit. */
+	if (ok && __atomic_load_n(&g->store->spans_pending, __ATOMIC_RELAXED)) {
+		count(g, &g->st.acks_deferred, 1);
+		return;
+	}
 	g->committed_pos = g->released;
 	while (g->pn && g->pend[g->phead].end_pos <= g->released) {
 		struct pend *p = &g->pend[g->phead];

@@ -73,6 +73,7 @@ struct zt_ingest_stats {
 	uint64_t batches, spans;    /* taken */
 	uint64_t bad_spans;         /* spans with fields cut to fit */
 	uint64_t dup_batches;       /* already durable: dropped */
+	uint64_t acks_deferred;     /* commits that acked nothing: the store still held spans in memory */
 	uint64_t dup_inflight;      /* already taken, not yet durable: dropped */
 	uint64_t acked_batches;     /* made durable and acknowledged */
 	uint64_t store_failures;    /* commits in which the store failed (batches resent) */

@@ -25,6 +25,7 @@ Faults: the server is killed (SIGKILL) while agents send and restarted 2 s
 later (agents spool meanwhile and resend what was not acknowledged); then
 agent 2 is killed (SIGKILL) while it fills a batch and restarted.
 """
+import json
 import os
 import re
 import shutil
@@ -41,6 +42,7 @@ from lib import Background, ZTRACE, check, finish, run, spans, wait_for, wait_po
 PY = "/usr/bin/python3"
 SRV_IP = "10.233.0.1"
 SRV_PORT = 20300
+API_PORT = 20302  # the server's HTTP API (/api/v1/status shows the agents)
 HTTP_PORT = 20301
 TAG = f"zw{os.getpid() % 10000}"
 NS = [f"{TAG}n{i}" for i in (1, 2, 3)]
@@ -99,7 +101,8 @@ def cleanup_net():
 class Server(Background):
     def __init__(self, tmp, n):
         super().__init__([ZTRACE, "server", "--listen-agents", f"{SRV_IP}:{SRV_PORT}", "--data",
-                          os.path.join(tmp, "data"), "--status-interval", "1"],
+                          os.path.join(tmp, "data"), "--status-interval", "1",
+                          "--listen", f"127.0.0.1:{API_PORT}"],
                          os.path.join(tmp, f"server{n}.log"), "listening for agents")
         self.ready(10)
 
@@ -182,6 +185,17 @@ def main():
             a.stop()
             lines[i] = stop_line(a.text())
             check(f"agent{i} stopped with its totals", lines[i] is not None, a.text()[-800:])
+        try:
+            import urllib.request
+            with urllib.request.urlopen(f"http://127.0.0.1:{API_PORT}/api/v1/status", timeout=5) as r:
+                status = json.load(r)
+        except Exception as e:  # noqa: BLE001 - the check says what failed
+            status = {"error": str(e)}
+        hosts = sorted(a.get("host", "") for a in status.get("agents", []))
+        check("server's /api/v1/status lists the three agents", hosts == ["agent1", "agent2", "agent3"],
+              json.dumps(status)[:800])
+        check("server's /api/v1/status counts acknowledged batches",
+              status.get("ingest", {}).get("acked_batches", 0) > 0, json.dumps(status.get("ingest"))[:400])
         server.stop()
         stext = server.text()
         check("server stopped cleanly", "ztrace server: stopped:" in stext, stext[-800:])
