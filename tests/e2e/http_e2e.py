@@ -230,8 +230,8 @@ try:
     run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{NGINX_PORT}/missing/7"])
 
     def others():
-        ss = [s for s in spans(data) if s["request_type"] in ("HEAD", "POST")
-              or s["request_resource"] == "/missing/7"]
+        ss = [s for s in spans(data) if s["server_port"] == NGINX_PORT
+              and (s["request_type"] in ("HEAD", "POST") or s["request_resource"] == "/missing/7")]
         return ss if len(ss) >= 6 else None
     ss, _ = wait_for(others, 5)
     ss = ss or []
