@@ -4,8 +4,10 @@
  * into trace assembly and the store, in the calling thread, and serves
  * the HTTP API next to it (server/api.h: /api/v1, Jaeger's /api; and
  * server/red_api.h: the map, RED series, Prometheus /metrics) with the
- * agents' registry in /api/v1/status. OTLP ingest (/v1/traces) is served
- * by `ztrace up` only: its spans need a hand-off into the ingest thread.
+ * agents' registry in /api/v1/status, and OTLP/HTTP ingest (POST
+ * /v1/traces): the HTTP threads hand SDK spans to the ingest thread
+ * (zt_ingest_offer, a bounded queue; full: OTLP's 503, retried by the SDK),
+ * which puts them into the same joiner and store as the agents' spans.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +22,7 @@
 #include "server/api.h"
 #include "server/http.h"
 #include "server/ingest.h"
+#include "server/otlp_route.h"
 #include "server/red_api.h"
 #include "store/sink.h"
 #include "store/store.h"
@@ -51,7 +54,9 @@ static void server_usage(FILE *f)
 		   "  --max-agents N        agent connections at once (default 256); more are refused\n"
 		   "  --status-interval S   status line period, 0 = off (default 5)\n"
 		   "  --listen ADDR         serve the HTTP API (/api/v1/..., Jaeger's /api/..., Prometheus'\n"
-		   "                        /metrics) on ADDR, IP:PORT (default " ZT_HTTP_DEFAULT_LISTEN "); none: no API\n"
+		   "                        /metrics) and OTLP/HTTP trace ingest (POST /v1/traces, protobuf or\n"
+		   "                        JSON; spans stored as tap_side app) on ADDR, IP:PORT (default\n"
+		   "                        " ZT_HTTP_DEFAULT_LISTEN "); none: neither\n"
 		   "  --token-file FILE     clients must send 'Authorization: Bearer TOKEN' (FILE's first\n"
 		   "                        line); required on a non-loopback ADDR\n");
 }
@@ -122,13 +127,28 @@ static void api_agents(void *ctx, json_t *out)
 	free(ag);
 }
 
+struct api_ctx {
+	struct zt_ingest *g;
+	struct zt_otlp_ingest otlp;
+};
+
 /* /api/v1/status: the ingest's own counters. */
 static void api_status(void *ctx, json_t *out)
 {
-	struct zt_ingest *g = ctx;
+	struct api_ctx *a = ctx;
+	struct zt_ingest *g = a->g;
 	struct zt_ingest_stats st;
 
 	zt_ingest_get_stats(g, &st);
+	json_t *o = zt_otlp_status_json(&a->otlp, NULL);
+	if (o) {
+		json_t *in = json_object_get(o, "ingest");
+		if (in) {
+			json_object_set_new(in, "spans_taken", json_integer((json_int_t)st.offered_spans));
+			json_object_set_new(in, "queue_refused", json_integer((json_int_t)st.offered_full));
+		}
+		json_object_set_new(out, "otlp", o);
+	}
 	json_object_set_new(
 	    out, "ingest",
 	    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "spans", (json_int_t)st.spans, "batches",
@@ -195,6 +215,7 @@ int zt_cmd_server(int argc, char **argv)
 	struct zt_http_server *http = NULL;
 	struct zt_api *api = NULL;
 	struct zt_red_api red = {0};
+	static struct api_ctx actx; /* outlives the HTTP server (freed first at cleanup anyway) */
 	pthread_t th;
 	int th_started = 0;
 	uint64_t v, status_s = 5;
@@ -286,8 +307,15 @@ int zt_cmd_server(int argc, char **argv)
 		goto cleanup;
 	}
 	if (http) {
-		struct zt_api_cfg ac = {.store_url = url, .version = ZT_VERSION, .status = api_status, .status_ctx = g};
+		struct zt_api_cfg ac = {.store_url = url, .version = ZT_VERSION, .status = api_status, .status_ctx = &actx};
+		actx.g = g;
+		actx.otlp.emit = zt_ingest_offer;
+		actx.otlp.emit_ctx = g;
+		if (gethostname(actx.otlp.host, sizeof(actx.otlp.host) - 1))
+			actx.otlp.host[0] = '\0';
 		rc = zt_api_new(&ac, &api, err, sizeof(err));
+		if (!rc)
+			rc = zt_otlp_route(http, &actx.otlp);
 		if (!rc)
 			rc = zt_api_register(api, http);
 		if (!rc) {
@@ -302,7 +330,8 @@ int zt_cmd_server(int argc, char **argv)
 			fprintf(stderr, "ztrace server: %s\n", err[0] ? err : "cannot start the HTTP API");
 			goto cleanup;
 		}
-		fprintf(stderr, "ztrace server: HTTP API on http://%s/api/v1/ (Jaeger API: /api/, Prometheus: /metrics)%s\n",
+		fprintf(stderr, "ztrace server: HTTP API on http://%s/api/v1/ (Jaeger API: /api/, Prometheus: /metrics, "
+				"OTLP/HTTP: /v1/traces)%s\n",
 			zt_http_address(http), hc.token_file ? ", token required" : "");
 	}
 	zt_live_install_signals();
@@ -338,6 +367,18 @@ int zt_cmd_server(int argc, char **argv)
 			(unsigned long long)js->links[ZT_LINK_X_REQUEST_ID],
 			(unsigned long long)js->links[ZT_LINK_EXPLICIT], (unsigned long long)js->late_links,
 			(unsigned long long)js->aliases);
+	}
+	if (http) {
+		const struct zt_otlp_stats *os = &actx.otlp.stats;
+		struct zt_ingest_stats s;
+		zt_ingest_get_stats(g, &s);
+		fprintf(stderr,
+			"ztrace server: otlp ingest: %llu requests, %llu spans accepted, %llu rejected (%llu refused "
+			"by a full queue: 503); %llu undecodable, %llu too large, %llu unsupported\n",
+			(unsigned long long)os->requests, (unsigned long long)os->spans_accepted,
+			(unsigned long long)os->spans_rejected, (unsigned long long)s.offered_full,
+			(unsigned long long)os->bad_requests, (unsigned long long)os->too_large,
+			(unsigned long long)os->unsupported);
 	}
 	print_agents(g);
 	if (rc)
