@@ -71,7 +71,7 @@ struct status_ctx {
 static void *status_thread(void *arg)
 {
 	struct status_ctx *s = arg;
-	uint64_t last = 0, t0 = zt_clock_ns(CLOCK_MONOTONIC);
+	uint64_t last = 0, t0 = zt_clock_ns(CLOCK_MONOTONIC), failures_said = 0;
 
 	while (!s->done && !zt_live_stop) {
 		uint64_t waited = 0;
@@ -95,6 +95,12 @@ static void *status_thread(void *arg)
 			(unsigned long long)st.spans_written, (unsigned long long)st.acked_batches,
 			(unsigned long long)(st.dup_batches + st.dup_inflight),
 			(unsigned long long)(st.frames_bad + st.frames_oversize));
+		if (st.store_failures > failures_said) {
+			fprintf(stderr, "ztrace server: %llu commits failed so far (batches resent by their agents); the "
+					"store said: %s\n",
+				(unsigned long long)st.store_failures, st.last_store_error);
+			failures_said = st.store_failures;
+		}
 		last = st.spans;
 		t0 = now;
 	}
@@ -156,6 +162,7 @@ static void api_status(void *ctx, json_t *out)
 		      (json_int_t)st.dup_batches, "bad_frames", (json_int_t)st.frames_bad, "oversized_frames",
 		      (json_int_t)st.frames_oversize, "refused_connections", (json_int_t)st.conns_refused,
 		      "store_failures", (json_int_t)st.store_failures, "acks_deferred", (json_int_t)st.acks_deferred));
+	json_object_set_new(json_object_get(out, "ingest"), "last_store_error", json_string(st.last_store_error));
 }
 
 /* One line per agent seen: what it sent and the drops it reported. */
@@ -361,6 +368,8 @@ int zt_cmd_server(int argc, char **argv)
 			(unsigned long long)s.frames_oversize, (unsigned long long)s.version_refused,
 			(unsigned long long)s.conns_refused, (unsigned long long)s.store_failures,
 			(unsigned long long)ks->store_failed);
+		if (s.last_store_error[0])
+			fprintf(stderr, "ztrace server: the store's last failure: %s\n", s.last_store_error);
 		fprintf(stderr, "ztrace server: traces: links tcp_seq %llu, thread %llu, x_request_id %llu, explicit %llu; "
 				"late %llu, aliases %llu\n",
 			(unsigned long long)js->links[ZT_LINK_TCP_SEQ], (unsigned long long)js->links[ZT_LINK_THREAD],

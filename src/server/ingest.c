@@ -500,8 +500,13 @@ static void commit(struct zt_ingest *g, bool final)
 				conn_close(g, a->conn);
 		}
 	}
-	if (failed_any)
-		count(g, &g->st.store_failures, 1);
+	if (failed_any) {
+		pthread_mutex_lock(&g->mu);
+		g->st.store_failures++;
+		snprintf(g->st.last_store_error, sizeof(g->st.last_store_error), "%.255s",
+			 g->store->errmsg[0] ? g->store->errmsg : "the store failed");
+		pthread_mutex_unlock(&g->mu);
+	}
 	for (size_t i = 0; i < g->nagents; i++) {
 		struct agent *a = &g->agents[i];
 		if (!a->dirty)

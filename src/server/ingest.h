@@ -85,6 +85,7 @@ struct zt_ingest_stats {
 	uint64_t spans_written;     /* the store's count (duplicates not counted) */
 	uint64_t offered_spans;     /* taken from zt_ingest_offer's queue (OTLP) */
 	uint64_t offered_full;      /* refused by zt_ingest_offer: the queue was full */
+	char last_store_error[256]; /* the store's message at the last failed commit, "" */
 };
 
 struct zt_ingest;
