@@ -7,8 +7,8 @@
  *    ClickHouse is down) gets no Ack sent for the batch; once the wrapper
  *    writes them (the outage ends) the Ack comes and the spans are stored;
  *  - zt_ingest_offer: spans from another thread reach the store through the
- *    ingest thread; a full queue refuses (-ENOSPC) and counts; a stopped
- *    ingest refuses (-EAGAIN).
+ *    ingest thread; a full queue refuses (-ENOSPC) and counts, and an OTLP
+ *    request then gets 503; a stopped ingest refuses (-EAGAIN).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +29,7 @@
 
 #include "agent/ship_wire.h"
 #include "server/ingest.h"
+#include "server/otlp.h"
 #include "store/store.h"
 
 #define T0 (1700000000ull * 1000000000ull)
@@ -314,6 +315,23 @@ static void test_offer(void **state)
 	assert_int_equal(zt_ingest_offer(s.g, &sp), -ENOSPC);
 	zt_ingest_get_stats(s.g, &st);
 	assert_int_equal(st.offered_full, 1);
+	/* an OTLP request meanwhile: every span refused -> 503 (the SDK retries) */
+	{
+		static const char body[] =
+		    "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"5b8efff798038103d269b633813fc60c\","
+		    "\"spanId\":\"eee19b7ec3c1b174\",\"name\":\"x\",\"startTimeUnixNano\":\"1700000000000000000\","
+		    "\"endTimeUnixNano\":\"1700000000000001000\"}]}]}]}";
+		struct zt_otlp_stats os = {0};
+		struct zt_otlp_reply rep;
+		assert_int_equal(zt_otlp_handle((const uint8_t *)body, sizeof(body) - 1, "application/json", NULL, "h",
+						zt_ingest_offer, s.g, &os, &rep),
+				 0);
+		assert_int_equal(rep.status, 503);
+		assert_int_equal(os.busy, 1);
+		free(rep.body);
+	}
+	zt_ingest_get_stats(s.g, &st);
+	assert_int_equal(st.offered_full, 2);
 	assert_int_equal(pthread_create(&s.th, NULL, srv_main, &s), 0);
 	for (int i = 0; i < 100; i++) { /* drained within a poll round */
 		zt_ingest_get_stats(s.g, &st);
