@@ -4,8 +4,14 @@
  * agent protocol over loopback TCP into zt_ingest (decode, the joiner with
  * trace assembly on, the SQLite store, acks after each durable flush).
  *
- * usage: ingest_bench DIR [SPANS] [BATCH]
+ * usage: ingest_bench DIR [SPANS] [BATCH] [STORE_URL]
  *   DIR: a new directory for the store and the dedup state.
+ *   STORE_URL: another store instead of SQLite in DIR, e.g.
+ *   clickhouse://127.0.0.1:8123/bench: each run writes to a database of
+ *   its own (the URL's database name + "_runN", the rest of the URL kept),
+ *   so no run finds the previous one's spans (the store would drop them
+ *   as duplicates). bench/ingest_clickhouse.py starts a clickhouse-server
+ *   and runs this.
  *   SPANS (default 500000) in batches of BATCH (default 2048, the agent's
  *   default) from one agent connection, at most 32 batches unacknowledged
  *   (the agent's window).
@@ -118,7 +124,7 @@ struct result {
 	uint64_t stored, links;
 };
 
-static int run_ingest(const char *dir, struct zt_wbuf *frames, size_t nb, struct result *r)
+static int run_ingest(const char *dir, const char *url, struct zt_wbuf *frames, size_t nb, struct result *r)
 {
 	struct zt_ingest_cfg ic = {.listen = "127.0.0.1:0", .state_dir = dir};
 	struct zt_wbuf hello = {0}, scratch = {0};
@@ -132,7 +138,14 @@ static int run_ingest(const char *dir, struct zt_wbuf *frames, size_t nb, struct
 	hm.agent_id = (char *)ID;
 	hm.first_unacked_seq = 1;
 	zt_wire_frame_put(&hello, ZT_WIRE_HELLO, &hm.base, false);
-	if (zt_store_open(dir, ZT_STORE_RW, &st) || zt_ingest_new(&ic, st, &s.g, err, sizeof(err))) {
+	err[0] = '\0';
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -1;
+	if (zt_store_open(url, ZT_STORE_RW, &st)) {
+		fprintf(stderr, "ingest_bench: cannot open the store %s: %s\n", url, st ? zt_store_errmsg(st) : "");
+		return -1;
+	}
+	if (zt_ingest_new(&ic, st, &s.g, err, sizeof(err))) {
 		fprintf(stderr, "ingest_bench: %s\n", err);
 		return -1;
 	}
@@ -202,7 +215,7 @@ static int run_ingest(const char *dir, struct zt_wbuf *frames, size_t nb, struct
 }
 
 struct sink_job {
-	const char *dir;
+	const char *url;
 	uint64_t nspans;
 	uint32_t bsz;
 	struct result *r;
@@ -223,7 +236,7 @@ static void *sink_main(void *arg)
 	CPU_ZERO(&cs);
 	CPU_SET(0, &cs);
 	pthread_setaffinity_np(pthread_self(), sizeof(cs), &cs);
-	if (zt_store_open(j->dir, ZT_STORE_RW, &st) || !(k = zt_store_sink_new(st, &jc, NULL, NULL))) {
+	if (zt_store_open(j->url, ZT_STORE_RW, &st) || !(k = zt_store_sink_new(st, &jc, NULL, NULL))) {
 		j->rc = -1;
 		return NULL;
 	}
@@ -238,6 +251,10 @@ static void *sink_main(void *arg)
 	}
 	zt_store_sink_end(k);
 	zt_store_sink_flush(k);
+	while (st->spans_pending) { /* a buffering store (ClickHouse) holds some: until written */
+		usleep(1000);
+		zt_store_sink_flush(k);
+	}
 	j->r->wall = now_s(CLOCK_MONOTONIC) - t0;
 	j->r->cpu = now_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 	j->r->links = zt_store_sink_joiner_stats(k)->links[ZT_LINK_TCP_SEQ];
@@ -269,10 +286,11 @@ int main(int argc, char **argv)
 	struct zt_wbuf *frames;
 	struct zt_span *spans;
 	size_t nb;
-	char dir[4096];
+	char dir[4096], url[4096];
+	const char *store_url = argc > 4 ? argv[4] : NULL;
 
 	if (argc < 2 || !nspans || !bsz || bsz > ZT_WIRE_BATCH_MAX) {
-		fprintf(stderr, "usage: ingest_bench DIR [SPANS] [BATCH]\n");
+		fprintf(stderr, "usage: ingest_bench DIR [SPANS] [BATCH] [STORE_URL]\n");
 		return 2;
 	}
 	if (mkdir(argv[1], 0700) && errno != EEXIST)
@@ -291,11 +309,18 @@ int main(int argc, char **argv)
 		int m = order[i] - 'A';
 		struct result r = {0};
 		snprintf(dir, sizeof(dir), "%s/run%d", argv[1], i);
+		if (store_url) { /* DB -> DB_runN, before any ?query */
+			const char *q = strchr(store_url, '?');
+			int at = q ? (int)(q - store_url) : (int)strlen(store_url);
+			snprintf(url, sizeof(url), "%.*s_run%d%s", at, store_url, i, q ? q : "");
+		} else {
+			snprintf(url, sizeof(url), "%s", dir);
+		}
 		if (m == 0) {
-			if (run_ingest(dir, frames, nb, &r))
+			if (run_ingest(dir, url, frames, nb, &r))
 				return 1;
 		} else {
-			struct sink_job j = {dir, nspans, bsz, &r, 0};
+			struct sink_job j = {url, nspans, bsz, &r, 0};
 			pthread_t th;
 			pthread_create(&th, NULL, sink_main, &j);
 			pthread_join(th, NULL);
@@ -311,11 +336,11 @@ int main(int argc, char **argv)
 			(unsigned long long)r.links);
 	}
 	double wa = median(wall[0], 2), ca = median(cpu[0], 2), wb = median(wall[1], 2), cb = median(cpu[1], 2);
-	printf("{\"spans\": %llu, \"batch\": %u, "
+	printf("{\"store\": \"%s\", \"spans\": %llu, \"batch\": %u, "
 	       "\"agent_protocol\": {\"seconds\": %.3f, \"spans_per_s\": %.0f, \"cpu_s\": %.3f, \"spans_per_cpu_s\": %.0f}, "
 	       "\"sink_only\": {\"seconds\": %.3f, \"spans_per_s\": %.0f, \"cpu_s\": %.3f, \"spans_per_cpu_s\": %.0f}, "
 	       "\"cpu_rate_ratio_protocol_vs_sink\": %.2f, \"all_stored_and_linked\": %s}\n",
-	       (unsigned long long)nspans, bsz, wa, nspans / wa, ca, nspans / ca, wb, nspans / wb, cb, nspans / cb,
+	       store_url ? store_url : "sqlite", (unsigned long long)nspans, bsz, wa, nspans / wa, ca, nspans / ca, wb, nspans / wb, cb, nspans / cb,
 	       (nspans / ca) / (nspans / cb), all_stored ? "true" : "false");
 	return all_stored ? 0 : 1;
 }

@@ -4,8 +4,10 @@
  * into trace assembly and the store, in the calling thread, and serves
  * the HTTP API next to it (server/api.h: /api/v1, Jaeger's /api; and
  * server/red_api.h: the map, RED series, Prometheus /metrics) with the
- * agents' registry in /api/v1/status. OTLP ingest (/v1/traces) is served
- * by `ztrace up` only: its spans need a hand-off into the ingest thread.
+ * agents' registry in /api/v1/status, and OTLP/HTTP ingest (POST
+ * /v1/traces): the HTTP threads hand SDK spans to the ingest thread
+ * (zt_ingest_offer, a bounded queue; full: OTLP's 503, retried by the SDK),
+ * which puts them into the same joiner and store as the agents' spans.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +22,7 @@
 #include "server/api.h"
 #include "server/http.h"
 #include "server/ingest.h"
+#include "server/otlp_route.h"
 #include "server/red_api.h"
 #include "store/sink.h"
 #include "store/store.h"
@@ -51,7 +54,9 @@ static void server_usage(FILE *f)
 		   "  --max-agents N        agent connections at once (default 256); more are refused\n"
 		   "  --status-interval S   status line period, 0 = off (default 5)\n"
 		   "  --listen ADDR         serve the HTTP API (/api/v1/..., Jaeger's /api/..., Prometheus'\n"
-		   "                        /metrics) on ADDR, IP:PORT (default " ZT_HTTP_DEFAULT_LISTEN "); none: no API\n"
+		   "                        /metrics) and OTLP/HTTP trace ingest (POST /v1/traces, protobuf or\n"
+		   "                        JSON; spans stored as tap_side app) on ADDR, IP:PORT (default\n"
+		   "                        " ZT_HTTP_DEFAULT_LISTEN "); none: neither\n"
 		   "  --token-file FILE     clients must send 'Authorization: Bearer TOKEN' (FILE's first\n"
 		   "                        line); required on a non-loopback ADDR\n");
 }
@@ -66,7 +71,7 @@ struct status_ctx {
 static void *status_thread(void *arg)
 {
 	struct status_ctx *s = arg;
-	uint64_t last = 0, t0 = zt_clock_ns(CLOCK_MONOTONIC);
+	uint64_t last = 0, t0 = zt_clock_ns(CLOCK_MONOTONIC), failures_said = 0;
 
 	while (!s->done && !zt_live_stop) {
 		uint64_t waited = 0;
@@ -90,6 +95,12 @@ static void *status_thread(void *arg)
 			(unsigned long long)st.spans_written, (unsigned long long)st.acked_batches,
 			(unsigned long long)(st.dup_batches + st.dup_inflight),
 			(unsigned long long)(st.frames_bad + st.frames_oversize));
+		if (st.store_failures > failures_said) {
+			fprintf(stderr, "ztrace server: %llu commits failed so far (batches resent by their agents); the "
+					"store said: %s\n",
+				(unsigned long long)st.store_failures, st.last_store_error);
+			failures_said = st.store_failures;
+		}
 		last = st.spans;
 		t0 = now;
 	}
@@ -122,13 +133,28 @@ static void api_agents(void *ctx, json_t *out)
 	free(ag);
 }
 
+struct api_ctx {
+	struct zt_ingest *g;
+	struct zt_otlp_ingest otlp;
+};
+
 /* /api/v1/status: the ingest's own counters. */
 static void api_status(void *ctx, json_t *out)
 {
-	struct zt_ingest *g = ctx;
+	struct api_ctx *a = ctx;
+	struct zt_ingest *g = a->g;
 	struct zt_ingest_stats st;
 
 	zt_ingest_get_stats(g, &st);
+	json_t *o = zt_otlp_status_json(&a->otlp, NULL);
+	if (o) {
+		json_t *in = json_object_get(o, "ingest");
+		if (in) {
+			json_object_set_new(in, "spans_taken", json_integer((json_int_t)st.offered_spans));
+			json_object_set_new(in, "queue_refused", json_integer((json_int_t)st.offered_full));
+		}
+		json_object_set_new(out, "otlp", o);
+	}
 	json_object_set_new(
 	    out, "ingest",
 	    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "spans", (json_int_t)st.spans, "batches",
@@ -136,6 +162,7 @@ static void api_status(void *ctx, json_t *out)
 		      (json_int_t)st.dup_batches, "bad_frames", (json_int_t)st.frames_bad, "oversized_frames",
 		      (json_int_t)st.frames_oversize, "refused_connections", (json_int_t)st.conns_refused,
 		      "store_failures", (json_int_t)st.store_failures, "acks_deferred", (json_int_t)st.acks_deferred));
+	json_object_set_new(json_object_get(out, "ingest"), "last_store_error", json_string(st.last_store_error));
 }
 
 /* One line per agent seen: what it sent and the drops it reported. */
@@ -195,6 +222,7 @@ int zt_cmd_server(int argc, char **argv)
 	struct zt_http_server *http = NULL;
 	struct zt_api *api = NULL;
 	struct zt_red_api red = {0};
+	static struct api_ctx actx; /* outlives the HTTP server (freed first at cleanup anyway) */
 	pthread_t th;
 	int th_started = 0;
 	uint64_t v, status_s = 5;
@@ -286,8 +314,15 @@ int zt_cmd_server(int argc, char **argv)
 		goto cleanup;
 	}
 	if (http) {
-		struct zt_api_cfg ac = {.store_url = url, .version = ZT_VERSION, .status = api_status, .status_ctx = g};
+		struct zt_api_cfg ac = {.store_url = url, .version = ZT_VERSION, .status = api_status, .status_ctx = &actx};
+		actx.g = g;
+		actx.otlp.emit = zt_ingest_offer;
+		actx.otlp.emit_ctx = g;
+		if (gethostname(actx.otlp.host, sizeof(actx.otlp.host) - 1))
+			actx.otlp.host[0] = '\0';
 		rc = zt_api_new(&ac, &api, err, sizeof(err));
+		if (!rc)
+			rc = zt_otlp_route(http, &actx.otlp);
 		if (!rc)
 			rc = zt_api_register(api, http);
 		if (!rc) {
@@ -302,7 +337,8 @@ int zt_cmd_server(int argc, char **argv)
 			fprintf(stderr, "ztrace server: %s\n", err[0] ? err : "cannot start the HTTP API");
 			goto cleanup;
 		}
-		fprintf(stderr, "ztrace server: HTTP API on http://%s/api/v1/ (Jaeger API: /api/, Prometheus: /metrics)%s\n",
+		fprintf(stderr, "ztrace server: HTTP API on http://%s/api/v1/ (Jaeger API: /api/, Prometheus: /metrics, "
+				"OTLP/HTTP: /v1/traces)%s\n",
 			zt_http_address(http), hc.token_file ? ", token required" : "");
 	}
 	zt_live_install_signals();
@@ -332,12 +368,26 @@ int zt_cmd_server(int argc, char **argv)
 			(unsigned long long)s.frames_oversize, (unsigned long long)s.version_refused,
 			(unsigned long long)s.conns_refused, (unsigned long long)s.store_failures,
 			(unsigned long long)ks->store_failed);
+		if (s.last_store_error[0])
+			fprintf(stderr, "ztrace server: the store's last failure: %s\n", s.last_store_error);
 		fprintf(stderr, "ztrace server: traces: links tcp_seq %llu, thread %llu, x_request_id %llu, explicit %llu; "
 				"late %llu, aliases %llu\n",
 			(unsigned long long)js->links[ZT_LINK_TCP_SEQ], (unsigned long long)js->links[ZT_LINK_THREAD],
 			(unsigned long long)js->links[ZT_LINK_X_REQUEST_ID],
 			(unsigned long long)js->links[ZT_LINK_EXPLICIT], (unsigned long long)js->late_links,
 			(unsigned long long)js->aliases);
+	}
+	if (http) {
+		const struct zt_otlp_stats *os = &actx.otlp.stats;
+		struct zt_ingest_stats s;
+		zt_ingest_get_stats(g, &s);
+		fprintf(stderr,
+			"ztrace server: otlp ingest: %llu requests, %llu spans accepted, %llu rejected (%llu refused "
+			"by a full queue: 503); %llu undecodable, %llu too large, %llu unsupported\n",
+			(unsigned long long)os->requests, (unsigned long long)os->spans_accepted,
+			(unsigned long long)os->spans_rejected, (unsigned long long)s.offered_full,
+			(unsigned long long)os->bad_requests, (unsigned long long)os->too_large,
+			(unsigned long long)os->unsupported);
 	}
 	print_agents(g);
 	if (rc)

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,7 @@ struct zt_ingest {
 	uint64_t put_pos, released; /* spans put into / come out of the joiner */
 	uint64_t committed_pos;     /* released count at the last commit */
 	uint64_t store_failed_seen;
+	struct zt_spanq *q;         /* spans offered by other threads (OTLP) */
 	struct zt_wbuf scratch;
 	struct zt_span span;
 	struct zt_ingest_stats st;
@@ -498,8 +500,13 @@ static void commit(struct zt_ingest *g, bool final)
 				conn_close(g, a->conn);
 		}
 	}
-	if (failed_any)
-		count(g, &g->st.store_failures, 1);
+	if (failed_any) {
+		pthread_mutex_lock(&g->mu);
+		g->st.store_failures++;
+		snprintf(g->st.last_store_error, sizeof(g->st.last_store_error), "%.255s",
+			 g->store->errmsg[0] ? g->store->errmsg : "the store failed");
+		pthread_mutex_unlock(&g->mu);
+	}
 	for (size_t i = 0; i < g->nagents; i++) {
 		struct agent *a = &g->agents[i];
 		if (!a->dirty)
@@ -513,6 +520,29 @@ static void commit(struct zt_ingest *g, bool final)
 	pthread_mutex_lock(&g->mu);
 	g->st.spans_written = g->store->spans_written;
 	pthread_mutex_unlock(&g->mu);
+}
+
+/* ---- spans from other threads (zt_ingest_offer) ---- */
+
+int zt_ingest_offer(void *ctx, const struct zt_span *s)
+{
+	return zt_spanq_offer(((struct zt_ingest *)ctx)->q, s);
+}
+
+/* Into the sink like an agent's spans: they take FIFO positions too, so
+ * the batches after them are acknowledged once they are released. No ack
+ * belongs to them (OTLP answered when they were queued). */
+static void drain_offered(struct zt_ingest *g, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && zt_spanq_take(g->q, &g->span)) {
+		(void)zt_store_sink_put(g->sink, &g->span);
+		g->put_pos++;
+		n++;
+	}
+	if (n)
+		count(g, &g->st.offered_spans, n);
 }
 
 /* ---- life ---- */
@@ -606,7 +636,8 @@ int zt_ingest_new(const struct zt_ingest_cfg *cfg, struct zt_store *st, struct z
 	g->agents = calloc(MAX_AGENTS, sizeof(*g->agents));
 	g->conns = calloc(g->max_conns, sizeof(*g->conns));
 	g->sink = zt_store_sink_new(st, &jc, on_released, g);
-	if (!g->agents || !g->conns || !g->sink) {
+	g->q = zt_spanq_new(cfg->max_offered ? cfg->max_offered : 4096);
+	if (!g->agents || !g->conns || !g->sink || !g->q) {
 		snprintf(err, errsz, "out of memory");
 		rc = -ENOMEM;
 		goto fail;
@@ -634,8 +665,8 @@ const char *zt_ingest_address(const struct zt_ingest *g)
 
 int zt_ingest_run(struct zt_ingest *g, volatile sig_atomic_t *stop, char *err, size_t errsz)
 {
-	struct pollfd *p = calloc(g->max_conns + 1, sizeof(*p));
-	int *idx = calloc(g->max_conns + 1, sizeof(*idx));
+	struct pollfd *p = calloc(g->max_conns + 2, sizeof(*p));
+	int *idx = calloc(g->max_conns + 2, sizeof(*idx));
 	uint64_t next_commit = zt_clock_ns(CLOCK_MONOTONIC) + g->flush_ns;
 	bool paused = false;
 
@@ -657,6 +688,10 @@ int zt_ingest_run(struct zt_ingest *g, volatile sig_atomic_t *stop, char *err, s
 		p[n].fd = g->lfd;
 		p[n].events = POLLIN;
 		idx[n++] = -1;
+		p[n].fd = zt_spanq_fd(g->q);
+		p[n].events = paused ? 0 : POLLIN; /* paused: the queue fills, offers are refused */
+		p[n].revents = 0;
+		idx[n++] = -2;
 		for (uint32_t i = 0; i < g->max_conns; i++) {
 			struct iconn *c = &g->conns[i];
 			if (c->fd < 0)
@@ -680,6 +715,10 @@ int zt_ingest_run(struct zt_ingest *g, volatile sig_atomic_t *stop, char *err, s
 		for (size_t i = 0; i < n; i++) {
 			if (!p[i].revents)
 				continue;
+			if (idx[i] == -2) {
+				drain_offered(g, 4096);
+				continue;
+			}
 			if (idx[i] < 0) {
 				do_accept(g);
 				continue;
@@ -701,6 +740,8 @@ int zt_ingest_run(struct zt_ingest *g, volatile sig_atomic_t *stop, char *err, s
 			if (g->conns[i].fd >= 0 && g->conns[i].out_off < g->conns[i].out.len)
 				conn_write(g, (int)i);
 	}
+	zt_spanq_close(g->q); /* what was accepted is stored; later offers are refused */
+	drain_offered(g, SIZE_MAX);
 	commit(g, true);
 	for (uint32_t i = 0; i < g->max_conns; i++)
 		if (g->conns[i].fd >= 0 && g->conns[i].out_off < g->conns[i].out.len)
@@ -727,6 +768,7 @@ void zt_ingest_get_stats(struct zt_ingest *g, struct zt_ingest_stats *out)
 	pthread_mutex_lock(&g->mu);
 	*out = g->st;
 	pthread_mutex_unlock(&g->mu);
+	out->offered_full = g->q ? zt_spanq_full(g->q) : 0;
 }
 
 const struct zt_store_sink *zt_ingest_sink(const struct zt_ingest *g)
@@ -748,6 +790,7 @@ void zt_ingest_free(struct zt_ingest *g)
 	if (g->lfd >= 0)
 		close(g->lfd);
 	zt_store_sink_free(g->sink);
+	zt_spanq_free(g->q);
 	zt_wbuf_free(&g->scratch);
 	free(g->pend);
 	free(g->conns);

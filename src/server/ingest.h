@@ -42,6 +42,7 @@ struct zt_ingest_cfg {
 	/* bytes all connections may buffer for frames above 64 KiB (0: 256 MiB);
 	 * a frame that does not fit waits its turn (buffer_waits) */
 	uint64_t max_buffered;
+	uint32_t max_offered;       /* spans zt_ingest_offer may queue (0: 4096); more are refused, counted */
 };
 
 /* One agent, as the API shows it (copied out: no pointer into the
@@ -82,6 +83,9 @@ struct zt_ingest_stats {
 	uint64_t buffer_waits;      /* large frames that waited for input budget */
 	uint64_t conns_stalled;     /* closed: a large frame stopped arriving for 30 s */
 	uint64_t spans_written;     /* the store's count (duplicates not counted) */
+	uint64_t offered_spans;     /* taken from zt_ingest_offer's queue (OTLP) */
+	uint64_t offered_full;      /* refused by zt_ingest_offer: the queue was full */
+	char last_store_error[256]; /* the store's message at the last failed commit, "" */
 };
 
 struct zt_ingest;
@@ -102,5 +106,17 @@ void zt_ingest_get_stats(struct zt_ingest *g, struct zt_ingest_stats *out);
 /* The sink's counters (joiner links, store failures) for the stop line. */
 const struct zt_store_sink *zt_ingest_sink(const struct zt_ingest *g);
 void zt_ingest_free(struct zt_ingest *g);
+
+/* Hands one span to the ingest thread (ctx: the struct zt_ingest; the
+ * signature of zt_otlp_emit_fn), for spans that come from no agent: OTLP
+ * requests on the HTTP threads. Any thread, never waits: the span is
+ * copied into a bounded queue that the ingest thread drains into its
+ * sink. 0; -ENOSPC when the queue is full (counted in offered_full; the
+ * queue also fills while ingest is paused on pending spans); -EAGAIN once
+ * zt_ingest_run is stopping. Queued spans are not yet durable: unlike an
+ * agent's batch, nothing is acknowledged for them (OTLP answers once
+ * they are queued, as `ztrace up` does). */
+struct zt_span;
+int zt_ingest_offer(void *ctx, const struct zt_span *s);
 
 #endif /* ZT_SERVER_INGEST_H */

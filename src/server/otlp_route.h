@@ -8,7 +8,9 @@
  * emit, which must be safe from any thread. `ztrace up` passes
  * zt_pipeline_span_offer (agent/pipeline.h): the spans join the capture
  * pipeline's queue and reach the joiner and the store on the one writer
- * thread, so neither needs a lock of its own. A full queue refuses spans:
+ * thread, so neither needs a lock of its own; `ztrace server` passes
+ * zt_ingest_offer (server/ingest.h), the same idea for its ingest thread.
+ * A full queue refuses spans:
  * counted, answered as OTLP partial success (or 503 when all were refused,
  * so the SDK retries).
  *

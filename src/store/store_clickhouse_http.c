@@ -163,6 +163,10 @@ int zt_ch_http(struct zt_ch *ch, const char *sql_in_url, const char *body, size_
 				    code == 192 || code == 193 || code == 516 ? -EACCES
 				    : code == 81 || code == 60		      ? -ENOENT
 				    : r.status >= 500 && code == 0	      ? -EIO
+				    /* another shard of the cluster is away (a Distributed read):
+				     * 279 ALL_CONNECTION_TRIES_FAILED, 210 NETWORK_ERROR,
+				     * 209 SOCKET_TIMEOUT, 159 TIMEOUT_EXCEEDED: ridden out too */
+				    : code == 279 || code == 210 || code == 209 || code == 159 ? -EIO
 										      : -EPROTO,
 				    "ClickHouse at %s refused (HTTP %ld, code %d): %s", ch->where, r.status, code, msg);
 	}
