@@ -361,6 +361,23 @@ void zt_bpf_source_close(struct zt_bpf_source *s)
 	ring_buffer__free(s->rb);
 	zt_uprobe_mgr_free(s->uprobes); /* its links before their programs */
 	zt_gotls_free(s->gotls);
+	if (s->skel && s->skel->skeleton) {
+		/* the tracepoint links too, in parallel (see zt_uprobe_detach_links);
+		 * the skeleton then skips the NULL ones */
+		const struct bpf_object_skeleton *sk = s->skel->skeleton;
+		struct bpf_link **ls = calloc((size_t)sk->prog_cnt, sizeof(*ls));
+		if (ls) {
+			for (int i = 0; i < sk->prog_cnt; i++) {
+				struct bpf_prog_skeleton *ps = (void *)((char *)sk->progs + (size_t)i * sk->prog_skel_sz);
+				if (ps->link) {
+					ls[i] = *ps->link;
+					*ps->link = NULL;
+				}
+			}
+			zt_uprobe_detach_links(ls, (size_t)sk->prog_cnt);
+			free(ls);
+		}
+	}
 	ztrace_bpf__destroy(s->skel);
 	free(s);
 }

@@ -73,6 +73,11 @@ struct zt_uprobe_stats {
 /* Failures are said on stderr, once per file; matchers say what they
  * attached. */
 struct zt_uprobe_mgr *zt_uprobe_mgr_new(void);
+/* Destroys n links (NULL entries skipped) from several threads at once:
+ * each detach waits for the kernel's grace periods, and waits made in
+ * parallel overlap (a shutdown with ~80 links: seconds one by one). */
+struct bpf_link;
+void zt_uprobe_detach_links(struct bpf_link **links, size_t n);
 void zt_uprobe_mgr_free(struct zt_uprobe_mgr *m);
 
 /* Registers a matcher (up to 8). name: a short word for messages. */
