@@ -24,9 +24,8 @@ import textwrap
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import ZTRACE, Recorder, Ztrace, check, finish, spans, wait_port  # noqa: E402
+from lib import ZTRACE, Recorder, Ztrace, check, finish, huff_forms, spans, wait_port  # noqa: E402
 import json  # noqa: E402
-import re  # noqa: E402
 
 NGINX_PORT = 20010
 GRPC_PORT = 20011
@@ -41,19 +40,6 @@ COOKIE = "abc123secretcookie"
 SET_COOKIE = "srvsetcookiesecret42"
 
 
-def huff_forms(text):
-    """The byte strings the HPACK Huffman coding of `text` shows whatever
-    bit offset it starts at (the bytes wholly inside its code)."""
-    src = open(os.path.join(os.path.dirname(__file__), "..", "..", "src", "proto", "hpack_tables.c")).read()
-    body = src[src.index("hpack_huff_code[HPACK_HUFF_SYMS] = {"):]
-    codes = re.findall(r"\{\s*(0x[0-9a-fA-F]+)\s*,\s*(\d+)\s*\}", body)[:257]
-    bits = "".join(format(int(codes[ord(c)][0], 16), f"0{codes[ord(c)][1]}b") for c in text)
-    forms = []
-    for start in range(8):
-        b = bits[start:]
-        b = b[:len(b) - len(b) % 8]
-        forms.append(bytes(int(b[i:i + 8], 2) for i in range(0, len(b), 8)))
-    return forms
 tmp = tempfile.mkdtemp(prefix="zt-h2-e2e-")
 procs = []
 zt = None

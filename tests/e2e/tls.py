@@ -30,11 +30,13 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import ZTRACE, Ztrace, check, finish, spans, wait_for, wait_port  # noqa: E402
+from lib import ZTRACE, Recorder, Ztrace, check, finish, huff_forms, spans, wait_for, wait_port  # noqa: E402
 
 NGINX_PORT = 20100
 NODE_PORT = 20101
 NODE_H2_PORT = 21001
+H2_AUTH_TOKEN = "~|~^N0DESEKRIT~|~^~|~^~|~^"
+H2_AUTH = f"Bearer {H2_AUTH_TOKEN}"
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE = "/usr/bin/node"
 PY = "/usr/bin/python3"
@@ -175,11 +177,30 @@ try:
     out = run([NODE, os.path.join(HERE, "tls_node.js"), "client", f"{nd}/node/get", f"POST {nd}/node/post",
                f"{ng}/index.html?via=node"])
     check("node client answers", [ln.split()[2] for ln in out.splitlines()] == ["200", "201", "200"], out)
+    # recorded: the h2 plaintext carries an authorization header (mostly
+    # long-Huffman-code characters: sent raw) that must not reach the file
+    rec = Recorder(os.path.join(tmp, "tls-h2.zrec"), "--port", str(NODE_H2_PORT))
+    rec.ready()
     out = run([NODE, os.path.join(HERE, "tls_node.js"), "h2client", nd2, "GET /h2/get", "POST /h2/post",
-               "GET /missing/h2", "GET /reset/h2", "CANCEL /cancel/h2"])
+               "GET /missing/h2", "GET /reset/h2", "CANCEL /cancel/h2"], env={**os.environ, "H2_AUTH": H2_AUTH})
     check("node h2 client -> node h2 answers", out.split("\n")[:5] == [
         "GET /h2/get 200 26", "POST /h2/post 201 10", "GET /missing/h2 404 8", "GET /reset/h2 rst 2 0",
         "CANCEL /cancel/h2 rst 8 200"], out)
+    time.sleep(1)
+    rec.stop()
+    with open(rec.path, "rb") as f:
+        blob = f.read()
+    forms = [H2_AUTH_TOKEN.encode(), *huff_forms(H2_AUTH_TOKEN)]
+    check("recording of node h2 over TLS: plaintext recorded, no authorization token in it",
+          b"PRI * HTTP/2.0" in blob and not any(len(f) >= 4 and f in blob for f in forms),
+          f"{len(blob)} bytes, preface {b'PRI * HTTP/2.0' in blob}, "
+          f"token {[f.hex() for f in forms if len(f) >= 4 and f in blob]}")
+    rs = [json.loads(ln) for ln in run([ZTRACE, "replay", rec.path, "--no-store", "--json"]).splitlines() if ln]
+    got = sorted((s["tap_side"], s["request_resource"], s.get("response_code")) for s in rs
+                 if s.get("l7_protocol") == "HTTP2" and s["request_resource"] in ("/h2/get", "/h2/post"))
+    check("recording of node h2 over TLS replays to both sides", got == [
+        ("client-process", "/h2/get", 200), ("client-process", "/h2/post", 201),
+        ("server-process", "/h2/get", 200), ("server-process", "/h2/post", 201)], got)
     out = run([NODE, os.path.join(HERE, "tls_node.js"), "h2client", ng, "GET /index.html?via=node-h2",
                "GET /missing?via=node-h2"])
     check("node h2 client -> nginx answers", [ln.split()[2] for ln in out.splitlines()] == ["200", "404"], out)

@@ -12,7 +12,9 @@
 //                                              stream per REQ in turn: "GET /p",
 //                                              "POST /p", "CANCEL /p" (the client
 //                                              sends RST_STREAM CANCEL once the
-//                                              response headers came)
+//                                              response headers came); with
+//                                              H2_AUTH set, each request carries
+//                                              it as its authorization header
 'use strict';
 const https = require('https');
 const http2 = require('http2');
@@ -93,7 +95,9 @@ if (mode === 'server') {
       const [verb, path] = a.split(' ');
       const method = verb === 'CANCEL' ? 'GET' : verb;
       await new Promise((resolve) => {
-        const req = session.request({':method': method, ':path': path});
+        const hdrs = {':method': method, ':path': path};
+        if (process.env.H2_AUTH) hdrs.authorization = process.env.H2_AUTH; // the recording check
+        const req = session.request(hdrs);
         let n = 0, status = 0;
         req.on('response', (h) => {
           status = h[':status'];
