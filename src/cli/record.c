@@ -101,7 +101,10 @@ static int rec_on_event(void *ctx, const void *rec, size_t len)
 	if (h->type == ZT_EV_DATA && len > sizeof(struct zt_data_ev) && len <= sizeof(r->buf)) {
 		const struct zt_data_ev *d = (const void *)r->buf;
 		memcpy(r->buf, rec, len);
-		zt_redact_stream(r->red, d->sk, d->sock_ino, d->dir, r->buf + sizeof(*d), len - sizeof(*d), d->bytes);
+		/* TLS plaintext is a stream of its own: the socket's
+		 * ciphertext records keep coming between its records */
+		zt_redact_stream(r->red, d->sk, d->sock_ino, (uint8_t)(d->dir | (d->flags & ZT_DF_TLS ? 0x80 : 0)),
+				 r->buf + sizeof(*d), len - sizeof(*d), d->bytes);
 		rec = r->buf;
 	} else if (h->type == ZT_EV_SOCK_STATE && len >= sizeof(struct zt_sock_ev) &&
 		   ((const struct zt_sock_ev *)rec)->newstate == ZT_TCP_CLOSE) {

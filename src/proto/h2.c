@@ -6,6 +6,7 @@
  * RST_STREAM and GOAWAY. What frames mean for streams is h2_stream.c's.
  */
 #include "proto/h2.h"
+#include "proto/h2_redact.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -542,4 +543,5 @@ const struct zt_proto_ops zt_h2_ops = {
     .first_kind = h2_first_kind,
     .endpoint = h2_endpoint,
     .redact_msg = h2_redact_msg,
+    .redact_payload = zt_h2_redact,
 };

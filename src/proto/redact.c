@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/h2.h"
+#include "proto/h2_redact.h"
 #include "proto/http1.h"
 #include "proto/proto.h"
 #include "util/hash.h"
@@ -20,6 +22,7 @@ struct stream {
 	uint8_t blank;     /* bodies mode: bytes of "\r\n\r\n" matched so far */
 	uint32_t tail_len; /* bytes of the current line kept in tail */
 	uint8_t *tail;     /* ZT_REDACT_TAIL bytes, allocated on first use */
+	struct h2r *h2;    /* HTTP/2 framing and HPACK model, allocated on first use */
 };
 
 struct zt_redactor {
@@ -51,8 +54,10 @@ void zt_redactor_free(struct zt_redactor *r)
 {
 	if (!r)
 		return;
-	for (size_t i = 0; i < r->n; i++)
+	for (size_t i = 0; i < r->n; i++) {
 		free(r->slot[i].tail);
+		h2r_free(r->slot[i].h2);
+	}
 	free(r->slot);
 	free(r->work);
 	free(r);
@@ -71,9 +76,13 @@ const struct zt_redactor_stats *zt_redactor_stats(const struct zt_redactor *r)
 static void forget(struct stream *s)
 {
 	uint8_t *tail = s->tail;
+	struct h2r *h2 = s->h2;
 
 	memset(s, 0, sizeof(*s));
-	s->tail = tail; /* keep the buffer for the next stream in this slot */
+	s->tail = tail; /* keep the buffers for the next stream in this slot */
+	s->h2 = h2;
+	if (h2)
+		h2r_reset(h2);
 }
 
 /* The stream's slot: found, or a free one, or the least recently used of
@@ -151,16 +160,23 @@ size_t zt_redact_stream(struct zt_redactor *r, uint64_t sk, uint64_t ino, uint8_
 	size_t done = 0, tl;
 
 	s->last_use = ++r->clock;
+	/* HTTP/2 first, with its own state: HPACK fields are found by
+	 * following the frames and the header table, not in a tail */
+	if (zt_proto_by_id(ZT_L7_HTTP2) == &zt_h2_ops) { /* (tests install other tables) */
+		if (!s->h2)
+			s->h2 = h2r_new();
+		done += h2r_feed(s->h2, payload, caplen, caplen < bytes);
+	}
 	if (!s->tail && !(s->tail = malloc(ZT_REDACT_TAIL))) {
 		/* no memory for a tail: this payload alone */
-		done = zt_proto_redact_payload(payload, caplen);
+		done += zt_proto_redact_payload(payload, caplen);
 		goto bodies;
 	}
 	tl = s->tail_len;
 	if (r->work_cap < tl + caplen) {
 		uint8_t *w = realloc(r->work, tl + caplen);
 		if (!w) {
-			done = zt_proto_redact_payload(payload, caplen);
+			done += zt_proto_redact_payload(payload, caplen);
 			s->tail_len = 0;
 			goto bodies;
 		}

@@ -24,13 +24,22 @@ import textwrap
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Ztrace, check, finish, spans, wait_port  # noqa: E402
+from lib import ZTRACE, Recorder, Ztrace, check, finish, huff_forms, spans, wait_port  # noqa: E402
+import json  # noqa: E402
 
 NGINX_PORT = 20010
 GRPC_PORT = 20011
 H2C_PORT = 20012
 PY = "/usr/bin/python3"
 T0 = time.monotonic()
+# Secrets for the recording check. The bearer token is mostly characters
+# with long Huffman codes, so nghttp2 (curl) sends it raw; the cookie and
+# nginx's Set-Cookie go Huffman-coded: both forms are searched.
+AUTH_TOKEN = "~|~^SEKRIT~|~^~|~^~|~^"
+COOKIE = "abc123secretcookie"
+SET_COOKIE = "srvsetcookiesecret42"
+
+
 tmp = tempfile.mkdtemp(prefix="zt-h2-e2e-")
 procs = []
 zt = None
@@ -150,6 +159,7 @@ http {{
         location = /ok {{ return 200 "ok\\n"; }}
         location = /teapot {{ return 418; }}
         location /items/ {{ return 200 "item\\n"; }}
+        location = /cred {{ add_header Set-Cookie "sess={SET_COOKIE}; Path=/"; return 200 "cred\\n"; }}
     }}
 }}
 """
@@ -196,6 +206,22 @@ try:
     wait_port("127.0.0.1", H2C_PORT)
     data = os.path.join(tmp, "data")
     zt = Ztrace(data)
+    rec = Recorder(os.path.join(tmp, "h2.zrec"), "--port", str(NGINX_PORT))
+    rec.ready()
+
+    # credentials over h2c, recorded: curl (one request: curl 7.88 fails a
+    # second URL on a prior-knowledge connection, "Error in the HTTP2 framing
+    # layer", with or without ztrace) and nghttp (two on one connection, the
+    # second one's headers from the dynamic table; HEADERS with PRIORITY)
+    creds = ["-H", f"authorization: Bearer {AUTH_TOKEN}", "-H", f"cookie: sid={COOKIE}"]
+    out = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-D", "-", "-o", "/dev/null", *creds,
+                          f"http://127.0.0.1:{NGINX_PORT}/cred?by=curl"], capture_output=True, text=True, timeout=30)
+    check("credentials: nginx sent the Set-Cookie over h2c", out.stdout.count(f"sess={SET_COOKIE}") == 1,
+          out.stdout + out.stderr)
+    out = subprocess.run(["nghttp", "-n", *creds, f"http://127.0.0.1:{NGINX_PORT}/cred?by=nghttp1",
+                          f"http://127.0.0.1:{NGINX_PORT}/cred?by=nghttp2"], capture_output=True, text=True,
+                         timeout=30)
+    check("credentials: nghttp ran", out.returncode == 0, out.stdout + out.stderr)
 
     # nginx: curl (prior knowledge), nghttp, h2load
     out = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", f"http://127.0.0.1:{NGINX_PORT}/ok",
@@ -217,12 +243,38 @@ try:
                          timeout=60)
     check("grpc client ran", out.returncode == 0 and "done" in out.stdout, out.stdout + out.stderr)
     time.sleep(1.5)
+    rrc = rec.stop()
+    check("ztrace record exits 0", rrc == 0, rec.text()[-1500:])
+    with open(rec.path, "rb") as f:
+        blob = f.read()
+    check("credentials: the recording holds the h2c exchange",
+          b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" in blob and len(blob) > 2000, f"{len(blob)} bytes")
+    leaks = [name for name, forms in (("Authorization raw", [AUTH_TOKEN.encode()]),
+                                      ("Authorization huffman", huff_forms(AUTH_TOKEN)),
+                                      ("Cookie raw", [COOKIE.encode()]), ("Cookie huffman", huff_forms(COOKIE)),
+                                      ("Set-Cookie raw", [SET_COOKIE.encode()]),
+                                      ("Set-Cookie huffman", huff_forms(SET_COOKIE)))
+             if any(len(f) >= 4 and f in blob for f in forms)]
+    check("credentials: no h2 header secret in the recording", not leaks, ", ".join(leaks))
+    out = subprocess.run([ZTRACE, "replay", rec.path, "--no-store", "--json"], capture_output=True, text=True,
+                         timeout=60)
+    rs = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    got = sorted((s["tap_side"], s["l7_protocol"], s["request_resource"], s["response_code"])
+                 for s in rs if s["request_resource"].startswith("/cred"))
+    check("credentials: the redacted recording replays to the h2 spans", got == sorted(
+        (side, "HTTP2", f"/cred?by={by_}", 200) for side in ("client-process", "server-process")
+        for by_ in ("curl", "nghttp1", "nghttp2")),
+        f"{got} {out.stderr[-500:]}")
     rc = zt.stop()
     check("ztrace up exits cleanly", rc == 0, zt.text()[-2000:])
     zt = None
 
     all_spans = spans(data)
-    h2 = [s for s in all_spans if s["server_port"] == NGINX_PORT]
+    h2 = [s for s in all_spans if s["server_port"] == NGINX_PORT and not s["request_resource"].startswith("/cred")]
+    cred = [s for s in all_spans if s["server_port"] == NGINX_PORT and s["request_resource"].startswith("/cred")]
+    check("credentials: ztrace up stored the 6 /cred spans, linked", len(cred) == 6
+          and linked(by(cred, tap_side="client-process"), by(cred, tap_side="server-process")) == (3, 3),
+          [(s["tap_side"], s["request_resource"]) for s in cred])
     g = [s for s in all_spans if s["server_port"] == GRPC_PORT]
     cli_h2 = by(h2, tap_side="client-process")
     srv_h2 = by(h2, tap_side="server-process")

@@ -2,6 +2,7 @@
 /usr/bin/python3). Each test prints "ok NAME" or "not ok NAME: why"; the
 runner counts those lines."""
 import json
+import re
 import os
 import shutil
 import signal
@@ -118,6 +119,21 @@ class Recorder(Background):
     def __init__(self, path, *args):
         self.path = path
         super().__init__([ZTRACE, "record", path, *args], path + ".log", "recording to")
+
+
+def huff_forms(text):
+    """The byte strings the HPACK Huffman coding of `text` shows whatever
+    bit offset it starts at (the bytes wholly inside its code)."""
+    src = open(os.path.join(ROOT, "src", "proto", "hpack_tables.c")).read()
+    body = src[src.index("hpack_huff_code[HPACK_HUFF_SYMS] = {"):]
+    codes = re.findall(r"\{\s*(0x[0-9a-fA-F]+)\s*,\s*(\d+)\s*\}", body)[:257]
+    bits = "".join(format(int(codes[ord(c)][0], 16), f"0{codes[ord(c)][1]}b") for c in text)
+    forms = []
+    for start in range(8):
+        b = bits[start:]
+        b = b[:len(b) - len(b) % 8]
+        forms.append(bytes(int(b[i:i + 8], 2) for i in range(0, len(b), 8)))
+    return forms
 
 
 def finish():

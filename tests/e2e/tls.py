@@ -12,8 +12,15 @@ spans linked by TCP seq (same trace_id, the server's parent is the client).
 Then `ztrace up --no-tls` must say TLS is off and give no span for an https
 request.
 
-Ports 20100 (nginx https) and 20101 (node https); every count is filtered by
-them: other tests may run at the same time."""
+HTTP/2 over TLS from Node (http2 module, ALPN h2): a Node
+http2.createSecureServer and an http2.connect client on one session (GET,
+POST, a 404, a stream the server resets with INTERNAL_ERROR, a stream the
+client cancels after the response headers: both error statuses with the
+RST_STREAM in the exception), a Node h2 client to nginx (h2) and curl --http2
+to the Node h2 server.
+
+Ports 20100 (nginx https), 20101 (node https) and 21001 (node h2); every
+count is filtered by them: other tests may run at the same time."""
 import json
 import os
 import shutil
@@ -23,10 +30,13 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import ZTRACE, Ztrace, check, finish, spans, wait_for, wait_port  # noqa: E402
+from lib import ZTRACE, Recorder, Ztrace, check, finish, huff_forms, spans, wait_for, wait_port  # noqa: E402
 
 NGINX_PORT = 20100
 NODE_PORT = 20101
+NODE_H2_PORT = 21001
+H2_AUTH_TOKEN = "~|~^N0DESEKRIT~|~^~|~^~|~^"
+H2_AUTH = f"Bearer {H2_AUTH_TOKEN}"
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE = "/usr/bin/node"
 PY = "/usr/bin/python3"
@@ -98,16 +108,17 @@ http {{
 
 
 def port_spans(data):
-    return [s for s in spans(data) if s.get("server_port") in (NGINX_PORT, NODE_PORT)]
+    return [s for s in spans(data) if s.get("server_port") in (NGINX_PORT, NODE_PORT, NODE_H2_PORT)]
 
 
 def find(all_spans, side, resource):
     return [s for s in all_spans if s.get("tap_side") == side and s.get("request_resource") == resource]
 
 
-def check_exchange(all_spans, name, client, server, method, resource, code, l7="HTTP"):
+def check_exchange(all_spans, name, client, server, method, resource, code, l7="HTTP", status=None, exc=None):
     """One exchange: its client span (process `client`) and server span
-    (process `server`), both right and TLS, linked by TCP seq."""
+    (process `server`), both right and TLS, linked by TCP seq; with status
+    (and exc), both sides' response_status (and response_exception)."""
     cs = find(all_spans, "client-process", resource)
     ss = find(all_spans, "server-process", resource)
     if not check(f"{name}: one client span", len(cs) == 1, f"{len(cs)} client spans for {resource}: {cs}"):
@@ -120,6 +131,10 @@ def check_exchange(all_spans, name, client, server, method, resource, code, l7="
                sp.get("is_tls"))
         check(f"{name}: {side} span is {proc} {l7} {method} {code} over TLS", got == (proc, l7, method, code, True),
               f"got process/l7/method/code/is_tls {got}")
+        if status:
+            got = (sp.get("response_status"), sp.get("response_exception"))
+            check(f"{name}: {side} span status {status} {exc}", got == (status, exc),
+                  f"got status/exception {got}")
     check(f"{name}: client and server linked by tcp seq",
           s.get("parent_uid") == c.get("span_uid") and s.get("link_kind") == "tcp_seq"
           and s.get("trace_id") == c.get("trace_id"),
@@ -142,9 +157,13 @@ try:
     node_srv = start([NODE, os.path.join(HERE, "tls_node.js"), "server", str(NODE_PORT), f"{tmp}/cert.pem",
                       f"{tmp}/key.pem"], "node-server.log")
     wait_port("127.0.0.1", NODE_PORT)
+    start([NODE, os.path.join(HERE, "tls_node.js"), "h2server", str(NODE_H2_PORT), f"{tmp}/cert.pem",
+           f"{tmp}/key.pem"], "node-h2-server.log")
+    wait_port("127.0.0.1", NODE_H2_PORT)
 
     ng = f"https://127.0.0.1:{NGINX_PORT}"
     nd = f"https://127.0.0.1:{NODE_PORT}"
+    nd2 = f"https://127.0.0.1:{NODE_H2_PORT}"
     curl = ["curl", "-sk", "-w", "%{http_code} %{http_version}\n"]
     # one curl, two URLs: the second request reuses the connection
     out = run([*curl, "--http1.1", "-o", "/dev/null", "-o", "/dev/null", f"{ng}/index.html?via=curl-h1",
@@ -158,6 +177,35 @@ try:
     out = run([NODE, os.path.join(HERE, "tls_node.js"), "client", f"{nd}/node/get", f"POST {nd}/node/post",
                f"{ng}/index.html?via=node"])
     check("node client answers", [ln.split()[2] for ln in out.splitlines()] == ["200", "201", "200"], out)
+    # recorded: the h2 plaintext carries an authorization header (mostly
+    # long-Huffman-code characters: sent raw) that must not reach the file
+    rec = Recorder(os.path.join(tmp, "tls-h2.zrec"), "--port", str(NODE_H2_PORT))
+    rec.ready()
+    out = run([NODE, os.path.join(HERE, "tls_node.js"), "h2client", nd2, "GET /h2/get", "POST /h2/post",
+               "GET /missing/h2", "GET /reset/h2", "CANCEL /cancel/h2"], env={**os.environ, "H2_AUTH": H2_AUTH})
+    check("node h2 client -> node h2 answers", out.split("\n")[:5] == [
+        "GET /h2/get 200 26", "POST /h2/post 201 10", "GET /missing/h2 404 8", "GET /reset/h2 rst 2 0",
+        "CANCEL /cancel/h2 rst 8 200"], out)
+    time.sleep(1)
+    rec.stop()
+    with open(rec.path, "rb") as f:
+        blob = f.read()
+    forms = [H2_AUTH_TOKEN.encode(), *huff_forms(H2_AUTH_TOKEN)]
+    check("recording of node h2 over TLS: plaintext recorded, no authorization token in it",
+          b"PRI * HTTP/2.0" in blob and not any(len(f) >= 4 and f in blob for f in forms),
+          f"{len(blob)} bytes, preface {b'PRI * HTTP/2.0' in blob}, "
+          f"token {[f.hex() for f in forms if len(f) >= 4 and f in blob]}")
+    rs = [json.loads(ln) for ln in run([ZTRACE, "replay", rec.path, "--no-store", "--json"]).splitlines() if ln]
+    got = sorted((s["tap_side"], s["request_resource"], s.get("response_code")) for s in rs
+                 if s.get("l7_protocol") == "HTTP2" and s["request_resource"] in ("/h2/get", "/h2/post"))
+    check("recording of node h2 over TLS replays to both sides", got == [
+        ("client-process", "/h2/get", 200), ("client-process", "/h2/post", 201),
+        ("server-process", "/h2/get", 200), ("server-process", "/h2/post", 201)], got)
+    out = run([NODE, os.path.join(HERE, "tls_node.js"), "h2client", ng, "GET /index.html?via=node-h2",
+               "GET /missing?via=node-h2"])
+    check("node h2 client -> nginx answers", [ln.split()[2] for ln in out.splitlines()] == ["200", "404"], out)
+    out = run([*curl, "--http2", "-o", "/dev/null", f"{nd2}/h2/from/curl"])
+    check("curl h2 -> node h2 answers", out.split() == ["200", "2"], out)
     out = run([PY, "-c", PY_CLIENT, f"{ng}/index.html?via=python", f"{nd}/from/python"])
     check("python client answers", [ln.split()[1] for ln in out.splitlines()] == ["200", "200"], out)
     # a process started after ztrace with a libssl file nobody mapped before
@@ -188,6 +236,16 @@ try:
         ("python -> nginx", "python3", "nginx", "GET", "/index.html?via=python", 200, "HTTP"),
         ("python -> node", "python3", "node", "GET", "/from/python", 200, "HTTP"),
         ("late python -> nginx", "python3", "nginx", "GET", "/index.html?via=late", 200, "HTTP"),
+        ("node h2 -> node h2 GET", "node", "node", "GET", "/h2/get", 200, "HTTP2", "ok"),
+        ("node h2 -> node h2 POST", "node", "node", "POST", "/h2/post", 201, "HTTP2", "ok"),
+        ("node h2 -> node h2 404", "node", "node", "GET", "/missing/h2", 404, "HTTP2", "client_error"),
+        ("node h2 -> node h2 server reset", "node", "node", "GET", "/reset/h2", None, "HTTP2", "server_error",
+         "RST_STREAM INTERNAL_ERROR"),
+        ("node h2 -> node h2 client cancel", "node", "node", "GET", "/cancel/h2", 200, "HTTP2", "client_error",
+         "RST_STREAM CANCEL"),
+        ("node h2 -> nginx 200", "node", "nginx", "GET", "/index.html?via=node-h2", 200, "HTTP2", "ok"),
+        ("node h2 -> nginx 404", "node", "nginx", "GET", "/missing?via=node-h2", 404, "HTTP2", "client_error"),
+        ("curl h2 -> node h2", "curl", "node", "GET", "/h2/from/curl", 200, "HTTP2", "ok"),
     ]
     got, waited = wait_for(lambda: (lambda a: a if len(a) >= 2 * len(expect) else None)(port_spans(data)), 15, 0.3)
     all_spans = port_spans(data)
