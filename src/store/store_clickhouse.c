@@ -416,6 +416,8 @@ static int write_all(struct zt_ch *ch)
 		chunk_free(c);
 	}
 	if (!err)
+		err = zt_ch_rollup_write(ch); /* after the spans they count, like SQLite's one transaction */
+	if (!err)
 		err = zt_ch_xlink_run(ch);
 	if (!err)
 		err = write_facts(ch);
@@ -449,6 +451,7 @@ static int try_write(struct zt_ch *ch, bool force)
 		return err;
 	if (!ch->down) {
 		ch->down = true;
+		ch->down_since_ns = real_ns();
 		ch->stats.outages++;
 		ch->wait_ns = ZT_CH_WAIT_MIN_NS;
 		snprintf(ch->down_msg, sizeof(ch->down_msg), "%.500s", ch->base.errmsg);
@@ -614,10 +617,10 @@ static void ch_close(struct zt_store *st)
 
 	if (!st)
 		return;
-	if (ch->open && ch->mode == ZT_STORE_RW && (ch->head || ch->nlinks || ch->naliases || ch->nxl)) {
+	if (ch->open && ch->mode == ZT_STORE_RW && (ch->head || ch->rb_head || ch->nlinks || ch->naliases || ch->nxl)) {
 		/* the buffer, and the cross-writer candidates' second look */
 		uint64_t end = mono_ns() + ZT_CH_CLOSE_MS * 1000000ull;
-		while ((write_all(ch) || ch->nxl || ch->nlinks || ch->naliases) && mono_ns() < end)
+		while ((write_all(ch) || ch->nxl || ch->nlinks || ch->naliases || ch->rb_head) && mono_ns() < end)
 			usleep(200000);
 	}
 	while (ch->head) {
@@ -625,6 +628,7 @@ static void ch_close(struct zt_store *st)
 		ch->head = c->next;
 		chunk_free(c);
 	}
+	zt_ch_rollup_free(ch);
 	if (ch->curl)
 		curl_easy_cleanup(ch->curl);
 	free(ch->links);
@@ -644,6 +648,9 @@ static const struct zt_store_ops ch_ops = {
     .query_trace = zt_ch_query_trace,
     .query_traces = zt_ch_query_traces,
     .retain = zt_ch_retain,
+    .put_rollups = zt_ch_put_rollups,
+    .query_red = zt_ch_query_red,
+    .retain_rollups = zt_ch_retain_rollups,
     .used_bytes = zt_ch_used_bytes,
     .close = ch_close,
 };
@@ -681,6 +688,8 @@ int zt_store_open_clickhouse(const char *url, enum zt_store_mode mode, struct zt
 	snprintf(ch->w_index, sizeof(ch->w_index), "trace_index%s", ch->cluster[0] ? "_local" : "");
 	snprintf(ch->w_links, sizeof(ch->w_links), "span_links%s", ch->cluster[0] ? "_local" : "");
 	snprintf(ch->w_alias, sizeof(ch->w_alias), "trace_alias%s", ch->cluster[0] ? "_local" : "");
+	snprintf(ch->t_rollup, sizeof(ch->t_rollup), "rollup");
+	snprintf(ch->w_rollup, sizeof(ch->w_rollup), "rollup%s", ch->cluster[0] ? "_local" : "");
 
 	/* curl_global_init is not thread-safe: once per process, whatever
 	 * thread opens the first store (the API opens read handles in threads) */

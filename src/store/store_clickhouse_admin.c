@@ -65,6 +65,8 @@ int zt_ch_create_tables(struct zt_ch *ch)
 				err = zt_ch_exec(ch, sql.p);
 		}
 	}
+	if (!err)
+		err = zt_ch_rollup_create(ch);
 	if (!err && ch->cluster[0]) {
 		/* rows go to the writer's own shard (local inserts); the key is
 		 * what a direct INSERT into the Distributed table would use */
@@ -144,6 +146,14 @@ int zt_ch_check_schema(struct zt_ch *ch)
 				  "child_uid String\nparent_uid String\nlink_kind UInt8\nat_ns UInt64\n");
 	if (!err)
 		err = check_table(ch, ch->t_alias, "alias String\ntrace_id String\nat_ns UInt64\n");
+	if (!err) {
+		err = check_table(ch, ch->t_rollup, zt_ch_rollup_want());
+		/* a reader of a database from before rollups: it has none */
+		if (err == -EPROTO && ch->mode == ZT_STORE_RO && strstr(ch->base.errmsg, "found 'nothing'")) {
+			ch->no_rollup = true;
+			err = 0;
+		}
+	}
 	free(want.p);
 	return err;
 }
@@ -203,7 +213,7 @@ static int list_parts(struct zt_ch *ch, struct part **out, size_t *n)
  * before). */
 static int drop_hour(struct zt_ch *ch, uint64_t h)
 {
-	const char *tables[] = {ch->w_spans, ch->w_index, ch->w_links, ch->w_alias};
+	const char *tables[] = {ch->w_spans, ch->w_index, ch->w_links, ch->w_alias}; /* rollups: their own retention */
 	char sql[512];
 	int err = 0;
 
