@@ -13,6 +13,7 @@
 #ifndef ZT_STORE_CLICKHOUSE_INT_H
 #define ZT_STORE_CLICKHOUSE_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -124,6 +125,9 @@ struct zt_ch {
 		uint64_t xlink_skipped;  /* candidates not looked up: too many held */
 		uint64_t rollup_rows;    /* rollup delta rows written */
 	} stats;
+	/* the status op's snapshot, published by the writer (publish_status) */
+	pthread_mutex_t pub_lock;
+	struct zt_store_status pub;
 	struct zt_ch_xcand *xl; /* store_clickhouse_xlink.c */
 	size_t nxl, capxl;
 };

@@ -120,6 +120,33 @@ static struct zt_ch *to_ch(struct zt_store *st)
 	return (struct zt_ch *)st;
 }
 
+/* ---- status ---------------------------------------------------------------- */
+
+/* The writer publishes its outage state for the status op, which the API
+ * calls from its own thread. */
+static void publish_status(struct zt_ch *ch)
+{
+	pthread_mutex_lock(&ch->pub_lock);
+	ch->pub.buffered_spans = ch->base.spans_pending;
+	ch->pub.buffered_bytes = ch->buffered_bytes;
+	ch->pub.buffer_bound = ch->max_buffer_bytes;
+	ch->pub.buffer_dropped = ch->stats.buffer_dropped;
+	ch->pub.failing_since_ns = ch->down ? ch->down_since_ns : 0;
+	ch->pub.outages = ch->stats.outages;
+	snprintf(ch->pub.last_error, sizeof(ch->pub.last_error), "%s", ch->down_msg);
+	pthread_mutex_unlock(&ch->pub_lock);
+}
+
+static int ch_status(struct zt_store *st, struct zt_store_status *out)
+{
+	struct zt_ch *ch = (struct zt_ch *)st;
+
+	pthread_mutex_lock(&ch->pub_lock);
+	*out = ch->pub;
+	pthread_mutex_unlock(&ch->pub_lock);
+	return 0;
+}
+
 /* ---- writes --------------------------------------------------------------- */
 
 int zt_ch_check_writable(struct zt_ch *ch)
@@ -435,7 +462,17 @@ static bool transient(int err)
 /* flush and the size/age bound: write what is buffered, unless the server
  * failed recently and it is not yet time to retry. See the top of the file
  * for why a buffered outage returns 0. */
+static int try_write_inner(struct zt_ch *ch, bool force);
+
 static int try_write(struct zt_ch *ch, bool force)
+{
+	int err = try_write_inner(ch, force);
+
+	publish_status(ch);
+	return err;
+}
+
+static int try_write_inner(struct zt_ch *ch, bool force)
 {
 	uint64_t now = mono_ns();
 	int err;
@@ -497,6 +534,7 @@ static int ch_put_spans(struct zt_store *st, const struct zt_span *spans, size_t
 				return err;
 			if (ch->buffered_bytes >= ch->max_buffer_bytes) {
 				ch->stats.buffer_dropped += n - i;
+				publish_status(ch);
 				return zt_ch_set_err(ch, -ENOBUFS,
 						     "ClickHouse at %s has not taken spans since: %s; the buffer of %zu "
 						     "MiB is full, new spans are dropped",
@@ -539,7 +577,7 @@ static int ch_put_spans(struct zt_store *st, const struct zt_span *spans, size_t
 	/* the age bound */
 	if (ch->head && mono_ns() - ch->head->born_ns >= ch->batch_age_ns)
 		return try_write(ch, false);
-	return 0;
+	return 0; /* published by the next flush (the sink's: 5 a second) */
 }
 
 static bool id_ok(const char *id, size_t size)
@@ -629,6 +667,7 @@ static void ch_close(struct zt_store *st)
 		chunk_free(c);
 	}
 	zt_ch_rollup_free(ch);
+	pthread_mutex_destroy(&ch->pub_lock);
 	if (ch->curl)
 		curl_easy_cleanup(ch->curl);
 	free(ch->links);
@@ -651,6 +690,7 @@ static const struct zt_store_ops ch_ops = {
     .put_rollups = zt_ch_put_rollups,
     .query_red = zt_ch_query_red,
     .retain_rollups = zt_ch_retain_rollups,
+    .status = ch_status,
     .used_bytes = zt_ch_used_bytes,
     .close = ch_close,
 };
@@ -674,6 +714,7 @@ int zt_store_open_clickhouse(const char *url, enum zt_store_mode mode, struct zt
 		return -ENOMEM;
 	ch->base.ops = &ch_ops;
 	ch->mode = mode;
+	pthread_mutex_init(&ch->pub_lock, NULL);
 	ch->batch_age_ns = ZT_CH_AGE_NS;
 	*out = &ch->base;
 	if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
@@ -715,6 +756,7 @@ int zt_store_open_clickhouse(const char *url, enum zt_store_mode mode, struct zt
 	if (err)
 		goto fail;
 	ch->open = true;
+	publish_status(ch);
 	return 0;
 fail:
 	if (err == -ENOENT && mode == ZT_STORE_RO && !strstr(ch->base.errmsg, "no ztrace data"))

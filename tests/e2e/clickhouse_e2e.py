@@ -4,7 +4,9 @@ started here with a generated config (temp dir, ports 20720-20722), and
 
   live         curl -> nginx (proxy) -> python3 http.server traced by
                `ztrace up --store clickhouse://...`: every request is one
-               trace, read back whole by `ztrace trace UID --store`.
+               trace, read back whole by `ztrace trace UID --store`;
+               `ztrace map --store clickhouse://...` (RED rollups kept in
+               ClickHouse) has one edge count per request.
   same         the same events (`ztrace record` ran alongside) replayed into
                SQLite and into ClickHouse: `ztrace spans` (with filters),
                `ztrace trace ID --json` and `ztrace traces --json` give
@@ -12,7 +14,9 @@ started here with a generated config (temp dir, ports 20720-20722), and
   fault        under a steady load (curl -> nginx), ClickHouse is stopped for
                10 s and started again: every request has its server span in
                ClickHouse once `ztrace up` stops (nothing lost, nothing
-               doubled), and up said it kept writing (no store_failed).
+               doubled), and up said it kept writing (no store_failed);
+               /api/v1/status (up --listen 127.0.0.1:20905) shows spans
+               buffered and failing_since during the outage, none after.
   cli errors   `ztrace spans --store` at a port where nothing listens, and a
                database without ztrace tables, give clear errors.
 
@@ -33,6 +37,7 @@ from lib import ZTRACE, Background, Recorder, check, finish, run, wait_for, wait
 
 CH_HTTP, CH_TCP, CH_INTER = 20720, 20721, 20722
 NGINX, BACKEND = 20725, 20726
+API = 20905  # the fault test's `up --listen`
 URL = f"clickhouse://127.0.0.1:{CH_HTTP}/ztrace"
 
 CH_CONF = """<?xml version="1.0"?>
@@ -137,6 +142,12 @@ def curl(path):
                           capture_output=True, text=True, timeout=10).stdout
 
 
+def store_status():
+    """/api/v1/status's "store" object of the fault test's `up`."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{API}/api/v1/status", timeout=5) as r:
+        return json.loads(r.read()).get("store") or {}
+
+
 def main():
     global T0
     T0 = time.monotonic()
@@ -191,6 +202,16 @@ def main():
         check("live: `ztrace trace UID --store` gives each request's whole tree (curl > nginx > nginx > backend)",
               ok, f"{shapes}")
 
+        # the service map from the rollups ClickHouse holds: one edge per request
+        mp = [json.loads(x) for x in run([ZTRACE, "map", "--store", URL, "--since", "10m", "--json"]).stdout.splitlines()
+              if x.strip()]
+        edges = {(e["client"], e["server"]): e["requests"] for e in mp if e["type"] == "edge"}
+        nodes = {n["service"]: n["requests"] for n in mp if n["type"] == "node"}
+        check("map: `ztrace map --store clickhouse://` edges curl -> nginx 25, nginx -> python3 20 (= requests)",
+              edges.get(("curl", "nginx")) == 25 and edges.get(("nginx", "python3")) == 20, f"{edges}")
+        check("map: nodes nginx serves 25, python3 20", nodes.get("nginx") == 25 and nodes.get("python3") == 20,
+              f"{nodes}")
+
         print(f"# {time.monotonic() - T0:.1f} s: live done", flush=True)
         # The same events into SQLite and into ClickHouse (replay is deterministic: same uids, same traces).
         sq_dir, url_r = os.path.join(tmp, "sq"), f"clickhouse://127.0.0.1:{CH_HTTP}/replayed"
@@ -222,7 +243,7 @@ def main():
 
         print(f"# {time.monotonic() - T0:.1f} s: live and same done", flush=True)
         # ---- fault: ClickHouse away for 10 s under load ----
-        up = Background([ZTRACE, "up", "--store", URL, "--status-interval", "1"],
+        up = Background([ZTRACE, "up", "--store", URL, "--status-interval", "1", "--listen", f"127.0.0.1:{API}"],
                         os.path.join(tmp, "up-fault.log"), "tracing this host")
         ups.append(up)
         up.ready()
@@ -239,13 +260,29 @@ def main():
         time.sleep(3)
         ch.stop(kill=True)
         down_from = time.monotonic()
-        time.sleep(10)
+        time.sleep(4)
+        st_down = store_status()
+        buf = (st_down.get("buffer") or {})
+        check("status: during the outage /api/v1/status shows buffered spans and failing_since",
+              buf.get("spans", 0) > 0 and st_down.get("failing_since") and st_down.get("outages") == 1 and
+              "unreachable" in (st_down.get("last_error") or "") and buf.get("dropped") == 0, f"{st_down}")
+        time.sleep(max(0.0, 10 - (time.monotonic() - down_from)))
         ch.start()
         restarted = True
         print(f"# fault: ClickHouse was down {time.monotonic() - down_from:.1f} s", flush=True)
         time.sleep(3)
         load["stop"] = True
         th.join()
+        deadline = time.monotonic() + 15
+        while True:
+            st_up = store_status()
+            if ((st_up.get("buffer") or {}).get("spans") == 0 and st_up.get("failing_since") is None) or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        check("status: after the outage the buffer is empty and nothing is failing",
+              (st_up.get("buffer") or {}).get("spans") == 0 and st_up.get("failing_since") is None and
+              st_up.get("outages") == 1, f"{st_up}")
         sent = load["sent"]
         if not restarted:
             ch.start()
