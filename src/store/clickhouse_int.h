@@ -97,6 +97,8 @@ struct zt_ch {
 	char t_spans[160], t_index[160], t_links[160], t_alias[160];   /* read (Distributed in a cluster) */
 	char w_spans[160], w_index[160], w_links[160], w_alias[160];   /* written (local in a cluster) */
 	char t_rollup[160], w_rollup[160];
+	char t_uidx[160], w_uidx[160]; /* span_uids: span_uid -> start_ns */
+	bool no_uidx; /* read-only on a database from before span_uids */
 	/* RED rollup batches waiting for a flush (store_clickhouse_rollup.c) */
 	struct zt_ch_rbatch *rb_head, *rb_tail;
 	uint64_t writer_id, rb_seq;

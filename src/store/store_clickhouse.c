@@ -320,6 +320,24 @@ static int index_rows(struct zt_ch_chunk *c, struct zt_ch_buf *out)
 	return err;
 }
 
+/* The span_uids rows of a chunk: (uid, start_ns) of each distinct span.
+ * Every key, stored before or not: a retry writes them again, harmless (a
+ * lookup takes the first). */
+static int uid_rows(const struct zt_ch_chunk *c, struct zt_ch_buf *out)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < c->n && !err; i++) {
+		const struct zt_ch_key *k = &c->keys[i];
+		if (i && k->start_ns == c->keys[i - 1].start_ns && strcmp(k->uid, c->keys[i - 1].uid) == 0)
+			continue; /* keys are sorted by mark_stored */
+		err = zt_ch_put_bytes(out, k->uid, strlen(k->uid));
+		if (!err)
+			err = zt_ch_buf_put(out, &k->start_ns, 8);
+	}
+	return err;
+}
+
 static int insert(struct zt_ch *ch, const char *table, const char *rows, size_t len)
 {
 	char sql[256];
@@ -337,7 +355,7 @@ static int insert(struct zt_ch *ch, const char *table, const char *rows, size_t 
  * finds what the failed try wrote; index rows are min/max, repeatable). */
 static int write_chunk(struct zt_ch *ch, struct zt_ch_chunk *c)
 {
-	struct zt_ch_buf rows = {0}, idx = {0};
+	struct zt_ch_buf rows = {0}, idx = {0}, uids = {0};
 	size_t fresh = 0, known = 0;
 	int err;
 
@@ -357,6 +375,8 @@ static int write_chunk(struct zt_ch *ch, struct zt_ch_chunk *c)
 	ch->stats.dup_skipped += c->n - fresh - known;
 	if (!err)
 		err = index_rows(c, &idx);
+	if (!err)
+		err = uid_rows(c, &uids);
 	if (err) {
 		err = zt_ch_set_err(ch, err, "out of memory for a ClickHouse batch");
 		goto out;
@@ -369,10 +389,13 @@ static int write_chunk(struct zt_ch *ch, struct zt_ch_chunk *c)
 		for (size_t i = 0; i < c->n; i++)
 			c->keys[i].len = 0;
 		err = insert(ch, ch->w_index, idx.p, idx.len);
+		if (!err)
+			err = insert(ch, ch->w_uidx, uids.p, uids.len);
 	}
 out:
 	free(rows.p);
 	free(idx.p);
+	free(uids.p);
 	return err;
 }
 
@@ -729,6 +752,8 @@ int zt_store_open_clickhouse(const char *url, enum zt_store_mode mode, struct zt
 	snprintf(ch->w_index, sizeof(ch->w_index), "trace_index%s", ch->cluster[0] ? "_local" : "");
 	snprintf(ch->w_links, sizeof(ch->w_links), "span_links%s", ch->cluster[0] ? "_local" : "");
 	snprintf(ch->w_alias, sizeof(ch->w_alias), "trace_alias%s", ch->cluster[0] ? "_local" : "");
+	snprintf(ch->t_uidx, sizeof(ch->t_uidx), "span_uids");
+	snprintf(ch->w_uidx, sizeof(ch->w_uidx), "span_uids%s", ch->cluster[0] ? "_local" : "");
 	snprintf(ch->t_rollup, sizeof(ch->t_rollup), "rollup");
 	snprintf(ch->w_rollup, sizeof(ch->w_rollup), "rollup%s", ch->cluster[0] ? "_local" : "");
 
