@@ -202,15 +202,23 @@ def main():
         check("live: `ztrace trace UID --store` gives each request's whole tree (curl > nginx > nginx > backend)",
               ok, f"{shapes}")
 
-        # the service map from the rollups ClickHouse holds: one edge per request
-        mp = [json.loads(x) for x in run([ZTRACE, "map", "--store", URL, "--since", "10m", "--json"]).stdout.splitlines()
-              if x.strip()]
-        edges = {(e["client"], e["server"]): e["requests"] for e in mp if e["type"] == "edge"}
-        nodes = {n["service"]: n["requests"] for n in mp if n["type"] == "node"}
-        check("map: `ztrace map --store clickhouse://` edges curl -> nginx 25, nginx -> python3 20 (= requests)",
-              edges.get(("curl", "nginx")) == 25 and edges.get(("nginx", "python3")) == 20, f"{edges}")
-        check("map: nodes nginx serves 25, python3 20", nodes.get("nginx") == 25 and nodes.get("python3") == 20,
-              f"{nodes}")
+        # the service map from the rollups ClickHouse holds: one edge per request. `up` traces the
+        # whole host (other tests run curl and nginx too): per process, our nginx workers and backend.
+        backend_pid = procs[0].pid
+        with open(f"/proc/{procs[1].pid}/task/{procs[1].pid}/children") as f:
+            workers = {int(x) for x in f.read().split()}
+        mp = [json.loads(x) for x in run([ZTRACE, "map", "--store", URL, "--since", "10m", "--json",
+                                          "--by-process"]).stdout.splitlines() if x.strip()]
+        to_nginx = sum(e["requests"] for e in mp if e["type"] == "edge" and e["client"] == "curl"
+                       and e.get("server_pid") in workers)
+        to_backend = sum(e["requests"] for e in mp if e["type"] == "edge" and e.get("pid") in workers
+                         and e.get("server_pid") == backend_pid)
+        check("map: `ztrace map --store clickhouse://` edges curl -> our nginx 25, our nginx -> backend 20 "
+              "(= requests)", to_nginx == 25 and to_backend == 20,
+              f"{to_nginx} {to_backend}; {[e for e in mp if e['type'] == 'edge']}")
+        served = {n["pid"]: n["requests"] for n in mp if n["type"] == "node" and "pid" in n}
+        check("map: nodes: our nginx serves 25, the backend 20",
+              sum(served.get(w, 0) for w in workers) == 25 and served.get(backend_pid) == 20, f"{served}")
 
         print(f"# {time.monotonic() - T0:.1f} s: live done", flush=True)
         # The same events into SQLite and into ClickHouse (replay is deterministic: same uids, same traces).
