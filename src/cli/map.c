@@ -117,8 +117,8 @@ static void map_usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "usage: ztrace map [--data DIR | --store URL | --server URL [--token-file F]] [--since DURATION] [--host H]\n"
-	    "                  [--pid N] [--by-process] [--json]\n\n"
+	    "usage: ztrace map [--data DIR | --store URL | --server URL [--token-file F]]\n"
+	    "                  [--since DURATION] [--host H] [--pid N] [--by-process] [--json]\n\n"
 	    "The service map from the RED rollups: each service (what it serves: rate, error %%,\n"
 	    "p50/p99 latency) and each edge client -> server per protocol (as the client saw it).\n\n"
 	    "  --data DIR        the store (default ./ztrace-data)\n"
@@ -291,8 +291,8 @@ static void on_sig(int sig)
 
 static void top_usage(FILE *f)
 {
-	fprintf(f, "usage: ztrace top [--data DIR | --store URL | --server URL [--token-file F]] [--interval DURATION]\n"
-		   "                  [--since DURATION] [--limit N] [--once] [--json]\n\n"
+	fprintf(f, "usage: ztrace top [--data DIR | --store URL | --server URL [--token-file F]]\n"
+		   "                  [--interval DURATION] [--since DURATION] [--limit N] [--once] [--json]\n\n"
 		   "The busiest and the slowest endpoints over the last --since (default 1m), refreshed\n"
 		   "every --interval (default 2s) until Ctrl-C.\n\n"
 		   "  --data DIR           the store (default ./ztrace-data)\n"
