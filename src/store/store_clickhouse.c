@@ -28,6 +28,11 @@
  *                without the skip indexes (bloom_filter on trace_id) that
  *                ClickHouse >= 19.x has. tid is the trace_id, or the span_uid
  *                of a span stored without one (own = 1).
+ *   span_uids    (uid, start_ns) per span, ORDER BY uid, partitioned like
+ *                spans: `ztrace trace UID` looks the uid up there (a
+ *                primary-key read), then reads spans at (start_ns, span_uid),
+ *                instead of reading the span_uid column of every partition.
+ *   rollup       RED delta rows: store_clickhouse_rollup.c.
  *   span_links   the joiner's late links (child -> parent), ORDER BY child_uid,
  *   trace_alias  its late aliases, ORDER BY alias; both partitioned by the
  *                hour they were written (at_ns), and "first fact wins" is
@@ -46,6 +51,10 @@
  * (LIMIT 1 BY start_ns, span_uid for span lists, uniqExact(start_ns,
  * span_uid) for counts). insert_deduplicate would do it on Replicated
  * tables only, which need ZooKeeper.
+ *
+ * The status op (store.h) publishes the buffer's state under a mutex for
+ * the API thread: spans and bytes held, the bound, spans refused, since
+ * when writes fail and why.
  *
  * ClickHouse down or slow: put_spans keeps accepting into a bounded buffer
  * of encoded batches (buffer_mb, default 256 MiB, ~800k spans) and flush
