@@ -190,6 +190,11 @@ void zt_ch_rollup_free(struct zt_ch *ch);
 int zt_ch_put_rollups(struct zt_store *st, const struct zt_rollup_row *rows, size_t n);
 int zt_ch_query_red(struct zt_store *st, const struct zt_red_query *q, zt_red_cb cb, void *ctx);
 int zt_ch_retain_rollups(struct zt_store *st, uint32_t res_s, uint64_t min_bucket_ns, uint64_t *dropped);
+/* Decodes the complete RowBinary rollup rows of a RED reply in p[0..n)
+ * into agg (red_agg.h); *used: their bytes. 0, -EBADMSG (not our rows),
+ * or red_agg's error. For the fuzz target; query_red streams the same. */
+struct zt_red_agg;
+int zt_ch_red_decode(struct zt_red_agg *agg, const char *p, size_t n, size_t *used);
 
 /* store_clickhouse_query.c */
 int zt_ch_query_spans(struct zt_store *st, const struct zt_span_query *q, zt_span_cb cb, void *ctx);

@@ -299,21 +299,49 @@ static long decode_row(struct red_read *r, const char *p, size_t n)
 	return (long)at;
 }
 
-static int on_rows(void *arg, const char *data, size_t n)
+/* The complete rows of p[0..n) into r->agg; *used: bytes they took. */
+static int decode_rows(struct red_read *r, const char *p, size_t n, size_t *used)
 {
-	struct red_read *r = arg;
 	size_t at = 0;
 
-	if (zt_ch_buf_put(&r->rest, data, n))
-		return -ENOMEM;
 	for (;;) {
-		long m = decode_row(r, r->rest.p + at, r->rest.len - at);
-		if (m < 0)
+		long m = decode_row(r, p + at, n - at);
+		if (m < 0) {
+			*used = at;
 			return m == -ECANCELED ? m : -EBADMSG;
+		}
 		if (m == 0)
 			break;
 		at += (size_t)m;
 	}
+	*used = at;
+	return 0;
+}
+
+int zt_ch_red_decode(struct zt_red_agg *agg, const char *p, size_t n, size_t *used)
+{
+	struct red_read r = {.agg = agg};
+	int err;
+
+	r.row = calloc(1, sizeof(*r.row));
+	if (!r.row)
+		return -ENOMEM;
+	err = decode_rows(&r, p, n, used);
+	free(r.row);
+	return err == -ECANCELED ? r.err : err;
+}
+
+static int on_rows(void *arg, const char *data, size_t n)
+{
+	struct red_read *r = arg;
+	size_t at = 0;
+	int err;
+
+	if (zt_ch_buf_put(&r->rest, data, n))
+		return -ENOMEM;
+	err = decode_rows(r, r->rest.p, r->rest.len, &at);
+	if (err)
+		return err;
 	memmove(r->rest.p, r->rest.p + at, r->rest.len - at);
 	r->rest.len -= at;
 	return 0;
