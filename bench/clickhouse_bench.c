@@ -114,12 +114,12 @@ static double median(double *v, int n)
 
 #define Q 30
 
-static int run(const char *name, const char *url, size_t n, char (*ids)[33])
+static int run(const char *name, const char *url, size_t n, char (*ids)[33], char (*uids)[17])
 {
 	struct zt_store *st = NULL;
 	struct zt_span s;
 	char trace[33] = "";
-	double t0, t1, lat_id[Q], lat_search[Q], lat_all[Q];
+	double t0, t1, lat_id[Q], lat_uid[Q], lat_search[Q], lat_all[Q];
 	size_t got;
 	int rc = zt_store_open(url, ZT_STORE_RW, &st);
 
@@ -131,8 +131,10 @@ static int run(const char *name, const char *url, size_t n, char (*ids)[33])
 	t0 = now_s();
 	for (size_t i = 0; i < n; i++) {
 		make_span(&s, i, trace);
-		if (i % 5 == 0 && ids)
+		if (i % 5 == 0 && ids) {
 			memcpy(ids[i / 5], trace, 33);
+			memcpy(uids[i / 5], s.span_uid, 17);
+		}
 		if ((rc = st->ops->put_spans(st, &s, 1))) {
 			fprintf(stderr, "%s: put: %s\n", name, zt_store_errmsg(st));
 			return 1;
@@ -166,6 +168,15 @@ static int run(const char *name, const char *url, size_t n, char (*ids)[33])
 			return 1;
 		}
 		lat_id[q] = (now_s() - t0) * 1e3;
+		/* by the uid of one of its spans: `ztrace trace UID` */
+		id = uids[(rnd() % (n / 5))];
+		got = 0;
+		t0 = now_s();
+		if (st->ops->query_trace(st, id, count_cb, &got) || got != 5) {
+			fprintf(stderr, "%s: trace of span %s: %zu spans: %s\n", name, id, got, zt_store_errmsg(st));
+			return 1;
+		}
+		lat_uid[q] = (now_s() - t0) * 1e3;
 		got = 0;
 		t0 = now_s();
 		if (st->ops->query_traces(st, &tq, sum_cb, &got) || got == 0) {
@@ -183,9 +194,9 @@ static int run(const char *name, const char *url, size_t n, char (*ids)[33])
 			lat_all[q] = (now_s() - t0) * 1e3;
 		}
 	}
-	printf("%s trace-by-id: median %.1f ms; search (service, last 10 min, 20): median %.1f ms; "
-	       "search (service, whole hour, 20): median %.1f ms\n",
-	       name, median(lat_id, Q), median(lat_search, Q), median(lat_all, 5));
+	printf("%s trace-by-id: median %.1f ms; trace-by-span-uid: median %.1f ms; search (service, last 10 min, "
+	       "20): median %.1f ms; search (service, whole hour, 20): median %.1f ms\n",
+	       name, median(lat_id, Q), median(lat_uid, Q), median(lat_search, Q), median(lat_all, 5));
 	st->ops->close(st);
 	return 0;
 }
@@ -194,6 +205,7 @@ int main(int argc, char **argv)
 {
 	size_t n;
 	char (*ids)[33];
+	char (*uids)[17];
 	int rc;
 
 	if (argc != 4) {
@@ -202,12 +214,14 @@ int main(int argc, char **argv)
 	}
 	n = strtoull(argv[1], NULL, 10) / 5 * 5;
 	ids = calloc(n / 5 + 1, sizeof(*ids));
-	if (!ids || n == 0)
+	uids = calloc(n / 5 + 1, sizeof(*uids));
+	if (!ids || !uids || n == 0)
 		return 2;
 	/* A B (the figures of one run; ratios by the driver) */
-	rc = run("clickhouse", argv[2], n, ids);
+	rc = run("clickhouse", argv[2], n, ids, uids);
 	if (!rc)
-		rc = run("sqlite", argv[3], n, ids);
+		rc = run("sqlite", argv[3], n, ids, uids);
 	free(ids);
+	free(uids);
 	return rc;
 }

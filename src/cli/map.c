@@ -117,11 +117,12 @@ static void map_usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "usage: ztrace map [--data DIR | --server URL [--token-file F]] [--since DURATION] [--host H]\n"
-	    "                  [--pid N] [--by-process] [--json]\n\n"
+	    "usage: ztrace map [--data DIR | --store URL | --server URL [--token-file F]]\n"
+	    "                  [--since DURATION] [--host H] [--pid N] [--by-process] [--json]\n\n"
 	    "The service map from the RED rollups: each service (what it serves: rate, error %%,\n"
 	    "p50/p99 latency) and each edge client -> server per protocol (as the client saw it).\n\n"
 	    "  --data DIR        the store (default ./ztrace-data)\n"
+	    "  --store URL       a store by URL (sqlite:DIR, clickhouse://HOST:PORT/DB)\n"
 	    "  --server URL      ask a ztrace server's API instead (http://HOST:PORT)\n"
 	    "  --token-file F    the server's bearer token (first line of F)\n"
 	    "  --since DURATION  the last DURATION (default 15m; rollups are 10 s buckets)\n"
@@ -135,6 +136,7 @@ int zt_cmd_map(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"data", required_argument, NULL, O_DATA},
+	    {"store", required_argument, NULL, O_DATA},
 	    {"since", required_argument, NULL, O_SINCE},
 	    {"json", no_argument, NULL, O_JSON},
 	    {"host", required_argument, NULL, O_HOST},
@@ -289,11 +291,12 @@ static void on_sig(int sig)
 
 static void top_usage(FILE *f)
 {
-	fprintf(f, "usage: ztrace top [--data DIR | --server URL [--token-file F]] [--interval DURATION]\n"
-		   "                  [--since DURATION] [--limit N] [--once] [--json]\n\n"
+	fprintf(f, "usage: ztrace top [--data DIR | --store URL | --server URL [--token-file F]]\n"
+		   "                  [--interval DURATION] [--since DURATION] [--limit N] [--once] [--json]\n\n"
 		   "The busiest and the slowest endpoints over the last --since (default 1m), refreshed\n"
 		   "every --interval (default 2s) until Ctrl-C.\n\n"
 		   "  --data DIR           the store (default ./ztrace-data)\n"
+		   "  --store URL          a store by URL (sqlite:DIR, clickhouse://HOST:PORT/DB)\n"
 		   "  --server URL         ask a ztrace server's API instead (http://HOST:PORT)\n"
 		   "  --token-file F       the server's bearer token (first line of F)\n"
 		   "  --once               print one frame and exit (for scripts)\n"
@@ -410,6 +413,7 @@ int zt_cmd_top(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"data", required_argument, NULL, O_DATA},
+	    {"store", required_argument, NULL, O_DATA},
 	    {"since", required_argument, NULL, O_SINCE},
 	    {"interval", required_argument, NULL, O_INTERVAL},
 	    {"once", no_argument, NULL, O_ONCE},

@@ -26,6 +26,7 @@
 #include "server/red_api.h"
 #include "store/sink.h"
 #include "store/store.h"
+#include "store/store_status.h"
 #include "util/num.h"
 
 enum {
@@ -163,6 +164,8 @@ static void api_status(void *ctx, json_t *out)
 		      (json_int_t)st.frames_oversize, "refused_connections", (json_int_t)st.conns_refused,
 		      "store_failures", (json_int_t)st.store_failures, "acks_deferred", (json_int_t)st.acks_deferred));
 	json_object_set_new(json_object_get(out, "ingest"), "last_store_error", json_string(st.last_store_error));
+	/* the backend's outage buffer (ClickHouse), under "store" */
+	zt_store_status_json(zt_store_sink_store(zt_ingest_sink(g)), json_object_get(out, "store"));
 }
 
 /* One line per agent seen: what it sent and the drops it reported. */

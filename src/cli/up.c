@@ -31,6 +31,7 @@
 #include "session/session.h"
 #include "store/sink.h"
 #include "store/store.h"
+#include "store/store_status.h"
 #include "util/duration.h"
 #include "util/num.h"
 
@@ -161,6 +162,7 @@ static void up_api_status(void *ctx, json_t *out)
 					    json_integer((json_int_t)__atomic_load_n(&ks->retention_errors,
 										     __ATOMIC_RELAXED)));
 		}
+		zt_store_status_json(u->store, store); /* the backend's outage buffer, if it has one */
 	}
 	if (u->otlp_in || u->otlp_out)
 		json_object_set_new(out, "otlp", zt_otlp_status_json(u->otlp_in, u->otlp_out));
@@ -247,6 +249,11 @@ static void up_on_status(void *ctx, struct zt_pipeline *p, double secs)
 		(unsigned long long)(st->conns_opened - st->conns_closed - st->conns_idle - st->conns_evicted -
 				     st->conns_reused),
 		shown ? lost : "none");
+	{
+		char line[256];
+		if (zt_store_status_line(u->store, 0, line, sizeof(line)))
+			fprintf(stderr, "ztrace: %s\n", line);
+	}
 	u->ev0 = st->events;
 	u->sp0 = st->spans;
 }
@@ -601,6 +608,8 @@ int zt_cmd_up(int argc, char **argv)
 			(unsigned long long)kc[ZT_CNT_TLS_UNBOUND]);
 		zt_store_sink_finish(u.sink);
 		say_store_state(&u);
+		if (zt_store_status_line(u.store, 1, err, sizeof(err)))
+			fprintf(stderr, "ztrace: %s\n", err);
 
 		zt_live_print_drops(stderr, st, zt_pipeline_stats(u.pipe), kc, zt_store_sink_stats(u.sink)->store_failed);
 		const struct zt_joiner_stats *js = zt_store_sink_joiner_stats(u.sink);

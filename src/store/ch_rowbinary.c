@@ -127,6 +127,13 @@ static int put_str(struct zt_ch_buf *b, const char *s, size_t max)
 	return err ? err : zt_ch_buf_put(b, s, n);
 }
 
+int zt_ch_put_bytes(struct zt_ch_buf *b, const void *data, size_t n)
+{
+	int err = put_varint(b, n);
+
+	return err ? err : zt_ch_buf_put(b, data, n);
+}
+
 /* Little-endian integer of `size` bytes (x86 and arm64 are little-endian;
  * the build refuses others below). */
 static int put_le(struct zt_ch_buf *b, uint64_t v, size_t size)
@@ -227,6 +234,22 @@ long zt_ch_get_str(const char *p, size_t n, char *out, size_t outsz)
 		/* a NUL inside the value ends it, as in the field */
 	}
 	return h + (long)len;
+}
+
+long zt_ch_get_blob(const char *p, size_t n, const char **data, size_t *len)
+{
+	uint64_t l;
+	long h = get_varint(p, n, &l);
+
+	if (h <= 0)
+		return h;
+	if (l > (64u << 20))
+		return -EPROTO;
+	if (l > n - (size_t)h)
+		return 0;
+	*data = p + h;
+	*len = (size_t)l;
+	return h + (long)l;
 }
 
 long zt_ch_decode_span(const char *p, size_t n, struct zt_span *s)

@@ -13,6 +13,7 @@
 #ifndef ZT_STORE_CLICKHOUSE_INT_H
 #define ZT_STORE_CLICKHOUSE_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,6 +71,16 @@ struct zt_ch_xcand {
 	uint8_t side, matched;
 };
 
+/* A batch of rollup delta rows (RowBinary), identified by (writer, seq):
+ * resent whole until ClickHouse took it. */
+struct zt_ch_rbatch {
+	struct zt_ch_rbatch *next;
+	struct zt_ch_buf rows;
+	uint64_t seq;
+	uint32_t n;
+	bool tried; /* sent once: no more rows are added to it */
+};
+
 struct zt_ch {
 	struct zt_store base;
 	enum zt_store_mode mode;
@@ -85,6 +96,13 @@ struct zt_ch {
 	/* The tables written and read: "spans" / "spans_local" etc. */
 	char t_spans[160], t_index[160], t_links[160], t_alias[160];   /* read (Distributed in a cluster) */
 	char w_spans[160], w_index[160], w_links[160], w_alias[160];   /* written (local in a cluster) */
+	char t_rollup[160], w_rollup[160];
+	char t_uidx[160], w_uidx[160]; /* span_uids: span_uid -> start_ns */
+	bool no_uidx; /* read-only on a database from before span_uids */
+	/* RED rollup batches waiting for a flush (store_clickhouse_rollup.c) */
+	struct zt_ch_rbatch *rb_head, *rb_tail;
+	uint64_t writer_id, rb_seq;
+	bool no_rollup; /* read-only on a database from before rollups */
 	/* The outage buffer: sealed chunks in order, then the one filling. */
 	struct zt_ch_chunk *head, *tail;
 	size_t buffered_bytes, max_buffer_bytes;
@@ -97,6 +115,7 @@ struct zt_ch {
 	/* Outage state (see store_clickhouse.c, "ClickHouse down or slow"). */
 	uint64_t retry_mono_ns, wait_ns;
 	bool down;
+	uint64_t down_since_ns; /* CLOCK_REALTIME when writing started failing */
 	char down_msg[512];
 	struct zt_ch_stats {
 		uint64_t outages;        /* times writing started failing */
@@ -106,7 +125,11 @@ struct zt_ch {
 		uint64_t inserts;        /* INSERT requests that succeeded */
 		uint64_t xlinks;         /* cross-writer links made (cluster mode) */
 		uint64_t xlink_skipped;  /* candidates not looked up: too many held */
+		uint64_t rollup_rows;    /* rollup delta rows written */
 	} stats;
+	/* the status op's snapshot, published by the writer (publish_status) */
+	pthread_mutex_t pub_lock;
+	struct zt_store_status pub;
 	struct zt_ch_xcand *xl; /* store_clickhouse_xlink.c */
 	size_t nxl, capxl;
 };
@@ -136,6 +159,10 @@ long zt_ch_decode_span(const char *p, size_t n, struct zt_span *s);
 /* RowBinary pieces the readers decode (same return rule). */
 long zt_ch_get_u64(const char *p, size_t n, uint64_t *v);
 long zt_ch_get_str(const char *p, size_t n, char *out, size_t outsz);
+/* A String's bytes in place (*data points into p). */
+long zt_ch_get_blob(const char *p, size_t n, const char **data, size_t *len);
+/* Appends a String: varint length, then the bytes. */
+int zt_ch_put_bytes(struct zt_ch_buf *b, const void *data, size_t n);
 
 /* store_clickhouse.c: -EBADF (not open) or -EROFS (read-only), with a message. */
 int zt_ch_check_writable(struct zt_ch *ch);
@@ -152,6 +179,22 @@ int zt_ch_parse_url(struct zt_ch *ch, const char *rest);
  * the spans are written, look up the other ends (facts into the batches). */
 void zt_ch_xlink_note(struct zt_ch *ch, const struct zt_span *s);
 int zt_ch_xlink_run(struct zt_ch *ch);
+
+/* store_clickhouse_rollup.c: the rollup table (created with the others),
+ * the queued batches written by write_all after the spans, RED reads and
+ * rollup retention. */
+int zt_ch_rollup_create(struct zt_ch *ch);
+const char *zt_ch_rollup_want(void); /* its columns, for the schema check */
+int zt_ch_rollup_write(struct zt_ch *ch);
+void zt_ch_rollup_free(struct zt_ch *ch);
+int zt_ch_put_rollups(struct zt_store *st, const struct zt_rollup_row *rows, size_t n);
+int zt_ch_query_red(struct zt_store *st, const struct zt_red_query *q, zt_red_cb cb, void *ctx);
+int zt_ch_retain_rollups(struct zt_store *st, uint32_t res_s, uint64_t min_bucket_ns, uint64_t *dropped);
+/* Decodes the complete RowBinary rollup rows of a RED reply in p[0..n)
+ * into agg (red_agg.h); *used: their bytes. 0, -EBADMSG (not our rows),
+ * or red_agg's error. For the fuzz target; query_red streams the same. */
+struct zt_red_agg;
+int zt_ch_red_decode(struct zt_red_agg *agg, const char *p, size_t n, size_t *used);
 
 /* store_clickhouse_query.c */
 int zt_ch_query_spans(struct zt_store *st, const struct zt_span_query *q, zt_span_cb cb, void *ctx);

@@ -305,3 +305,8 @@ void zt_store_sink_free(struct zt_store_sink *k)
 	zt_rollup_free(k->roll);
 	free(k);
 }
+
+struct zt_store *zt_store_sink_store(const struct zt_store_sink *k)
+{
+	return k->st;
+}

@@ -63,4 +63,8 @@ const struct zt_store_sink_stats *zt_store_sink_stats(const struct zt_store_sink
 const struct zt_joiner_stats *zt_store_sink_joiner_stats(const struct zt_store_sink *k);
 void zt_store_sink_free(struct zt_store_sink *k);
 
+/* The store the sink writes (for its status op; owned by the caller of
+ * zt_store_sink_new). */
+struct zt_store *zt_store_sink_store(const struct zt_store_sink *k);
+
 #endif /* ZT_STORE_SINK_H */

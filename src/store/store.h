@@ -96,6 +96,18 @@ struct zt_red_query {
  * step), k.res_s the resolution read. Borrowed for the call. */
 typedef int (*zt_red_cb)(void *ctx, const struct zt_rollup_row *row);
 
+/* A backend's write state (store.h status op): what an outage buffer
+ * holds and why. Counters are since the store was opened. */
+struct zt_store_status {
+	uint64_t buffered_spans;   /* accepted, waiting for the backend */
+	uint64_t buffered_bytes;   /* memory they (and queued rollups) take */
+	uint64_t buffer_bound;     /* bytes; past it new spans are refused */
+	uint64_t buffer_dropped;   /* spans refused because the buffer was full */
+	uint64_t failing_since_ns; /* epoch ns when writes started failing, 0: writing */
+	uint64_t outages;          /* times writes started failing */
+	char last_error[512];      /* the failure that started the current (or last) outage, or "" */
+};
+
 struct zt_store_ops {
 	const char *name;
 	/* Queue spans; they are durable after the next flush. */
@@ -150,6 +162,10 @@ struct zt_store_ops {
 	int (*put_rollups)(struct zt_store *st, const struct zt_rollup_row *rows, size_t n);
 	int (*query_red)(struct zt_store *st, const struct zt_red_query *q, zt_red_cb cb, void *ctx);
 	int (*retain_rollups)(struct zt_store *st, uint32_t res_s, uint64_t min_bucket_ns, uint64_t *dropped);
+	/* The write state, optional (NULL: nothing buffered beyond
+	 * spans_pending). Safe to call from another thread than the one
+	 * writing (a snapshot taken under the backend's own lock). */
+	int (*status)(struct zt_store *st, struct zt_store_status *out);
 	/* Bytes the stored data takes (pages in use), or 0 if unknown. */
 	uint64_t (*used_bytes)(struct zt_store *st);
 	void (*close)(struct zt_store *st);

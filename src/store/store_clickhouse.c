@@ -28,6 +28,11 @@
  *                without the skip indexes (bloom_filter on trace_id) that
  *                ClickHouse >= 19.x has. tid is the trace_id, or the span_uid
  *                of a span stored without one (own = 1).
+ *   span_uids    (uid, start_ns) per span, ORDER BY uid, partitioned like
+ *                spans: `ztrace trace UID` looks the uid up there (a
+ *                primary-key read), then reads spans at (start_ns, span_uid),
+ *                instead of reading the span_uid column of every partition.
+ *   rollup       RED delta rows: store_clickhouse_rollup.c.
  *   span_links   the joiner's late links (child -> parent), ORDER BY child_uid,
  *   trace_alias  its late aliases, ORDER BY alias; both partitioned by the
  *                hour they were written (at_ns), and "first fact wins" is
@@ -46,6 +51,10 @@
  * (LIMIT 1 BY start_ns, span_uid for span lists, uniqExact(start_ns,
  * span_uid) for counts). insert_deduplicate would do it on Replicated
  * tables only, which need ZooKeeper.
+ *
+ * The status op (store.h) publishes the buffer's state under a mutex for
+ * the API thread: spans and bytes held, the bound, spans refused, since
+ * when writes fail and why.
  *
  * ClickHouse down or slow: put_spans keeps accepting into a bounded buffer
  * of encoded batches (buffer_mb, default 256 MiB, ~800k spans) and flush
@@ -118,6 +127,33 @@ int zt_ch_set_err(struct zt_ch *ch, int err, const char *fmt, ...)
 static struct zt_ch *to_ch(struct zt_store *st)
 {
 	return (struct zt_ch *)st;
+}
+
+/* ---- status ---------------------------------------------------------------- */
+
+/* The writer publishes its outage state for the status op, which the API
+ * calls from its own thread. */
+static void publish_status(struct zt_ch *ch)
+{
+	pthread_mutex_lock(&ch->pub_lock);
+	ch->pub.buffered_spans = ch->base.spans_pending;
+	ch->pub.buffered_bytes = ch->buffered_bytes;
+	ch->pub.buffer_bound = ch->max_buffer_bytes;
+	ch->pub.buffer_dropped = ch->stats.buffer_dropped;
+	ch->pub.failing_since_ns = ch->down ? ch->down_since_ns : 0;
+	ch->pub.outages = ch->stats.outages;
+	snprintf(ch->pub.last_error, sizeof(ch->pub.last_error), "%s", ch->down_msg);
+	pthread_mutex_unlock(&ch->pub_lock);
+}
+
+static int ch_status(struct zt_store *st, struct zt_store_status *out)
+{
+	struct zt_ch *ch = (struct zt_ch *)st;
+
+	pthread_mutex_lock(&ch->pub_lock);
+	*out = ch->pub;
+	pthread_mutex_unlock(&ch->pub_lock);
+	return 0;
 }
 
 /* ---- writes --------------------------------------------------------------- */
@@ -293,6 +329,24 @@ static int index_rows(struct zt_ch_chunk *c, struct zt_ch_buf *out)
 	return err;
 }
 
+/* The span_uids rows of a chunk: (uid, start_ns) of each distinct span.
+ * Every key, stored before or not: a retry writes them again, harmless (a
+ * lookup takes the first). */
+static int uid_rows(const struct zt_ch_chunk *c, struct zt_ch_buf *out)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < c->n && !err; i++) {
+		const struct zt_ch_key *k = &c->keys[i];
+		if (i && k->start_ns == c->keys[i - 1].start_ns && strcmp(k->uid, c->keys[i - 1].uid) == 0)
+			continue; /* keys are sorted by mark_stored */
+		err = zt_ch_put_bytes(out, k->uid, strlen(k->uid));
+		if (!err)
+			err = zt_ch_buf_put(out, &k->start_ns, 8);
+	}
+	return err;
+}
+
 static int insert(struct zt_ch *ch, const char *table, const char *rows, size_t len)
 {
 	char sql[256];
@@ -310,7 +364,7 @@ static int insert(struct zt_ch *ch, const char *table, const char *rows, size_t 
  * finds what the failed try wrote; index rows are min/max, repeatable). */
 static int write_chunk(struct zt_ch *ch, struct zt_ch_chunk *c)
 {
-	struct zt_ch_buf rows = {0}, idx = {0};
+	struct zt_ch_buf rows = {0}, idx = {0}, uids = {0};
 	size_t fresh = 0, known = 0;
 	int err;
 
@@ -330,6 +384,8 @@ static int write_chunk(struct zt_ch *ch, struct zt_ch_chunk *c)
 	ch->stats.dup_skipped += c->n - fresh - known;
 	if (!err)
 		err = index_rows(c, &idx);
+	if (!err)
+		err = uid_rows(c, &uids);
 	if (err) {
 		err = zt_ch_set_err(ch, err, "out of memory for a ClickHouse batch");
 		goto out;
@@ -342,10 +398,13 @@ static int write_chunk(struct zt_ch *ch, struct zt_ch_chunk *c)
 		for (size_t i = 0; i < c->n; i++)
 			c->keys[i].len = 0;
 		err = insert(ch, ch->w_index, idx.p, idx.len);
+		if (!err)
+			err = insert(ch, ch->w_uidx, uids.p, uids.len);
 	}
 out:
 	free(rows.p);
 	free(idx.p);
+	free(uids.p);
 	return err;
 }
 
@@ -416,6 +475,8 @@ static int write_all(struct zt_ch *ch)
 		chunk_free(c);
 	}
 	if (!err)
+		err = zt_ch_rollup_write(ch); /* after the spans they count, like SQLite's one transaction */
+	if (!err)
 		err = zt_ch_xlink_run(ch);
 	if (!err)
 		err = write_facts(ch);
@@ -433,7 +494,17 @@ static bool transient(int err)
 /* flush and the size/age bound: write what is buffered, unless the server
  * failed recently and it is not yet time to retry. See the top of the file
  * for why a buffered outage returns 0. */
+static int try_write_inner(struct zt_ch *ch, bool force);
+
 static int try_write(struct zt_ch *ch, bool force)
+{
+	int err = try_write_inner(ch, force);
+
+	publish_status(ch);
+	return err;
+}
+
+static int try_write_inner(struct zt_ch *ch, bool force)
 {
 	uint64_t now = mono_ns();
 	int err;
@@ -449,6 +520,7 @@ static int try_write(struct zt_ch *ch, bool force)
 		return err;
 	if (!ch->down) {
 		ch->down = true;
+		ch->down_since_ns = real_ns();
 		ch->stats.outages++;
 		ch->wait_ns = ZT_CH_WAIT_MIN_NS;
 		snprintf(ch->down_msg, sizeof(ch->down_msg), "%.500s", ch->base.errmsg);
@@ -494,6 +566,7 @@ static int ch_put_spans(struct zt_store *st, const struct zt_span *spans, size_t
 				return err;
 			if (ch->buffered_bytes >= ch->max_buffer_bytes) {
 				ch->stats.buffer_dropped += n - i;
+				publish_status(ch);
 				return zt_ch_set_err(ch, -ENOBUFS,
 						     "ClickHouse at %s has not taken spans since: %s; the buffer of %zu "
 						     "MiB is full, new spans are dropped",
@@ -536,7 +609,7 @@ static int ch_put_spans(struct zt_store *st, const struct zt_span *spans, size_t
 	/* the age bound */
 	if (ch->head && mono_ns() - ch->head->born_ns >= ch->batch_age_ns)
 		return try_write(ch, false);
-	return 0;
+	return 0; /* published by the next flush (the sink's: 5 a second) */
 }
 
 static bool id_ok(const char *id, size_t size)
@@ -614,10 +687,10 @@ static void ch_close(struct zt_store *st)
 
 	if (!st)
 		return;
-	if (ch->open && ch->mode == ZT_STORE_RW && (ch->head || ch->nlinks || ch->naliases || ch->nxl)) {
+	if (ch->open && ch->mode == ZT_STORE_RW && (ch->head || ch->rb_head || ch->nlinks || ch->naliases || ch->nxl)) {
 		/* the buffer, and the cross-writer candidates' second look */
 		uint64_t end = mono_ns() + ZT_CH_CLOSE_MS * 1000000ull;
-		while ((write_all(ch) || ch->nxl || ch->nlinks || ch->naliases) && mono_ns() < end)
+		while ((write_all(ch) || ch->nxl || ch->nlinks || ch->naliases || ch->rb_head) && mono_ns() < end)
 			usleep(200000);
 	}
 	while (ch->head) {
@@ -625,6 +698,8 @@ static void ch_close(struct zt_store *st)
 		ch->head = c->next;
 		chunk_free(c);
 	}
+	zt_ch_rollup_free(ch);
+	pthread_mutex_destroy(&ch->pub_lock);
 	if (ch->curl)
 		curl_easy_cleanup(ch->curl);
 	free(ch->links);
@@ -644,6 +719,10 @@ static const struct zt_store_ops ch_ops = {
     .query_trace = zt_ch_query_trace,
     .query_traces = zt_ch_query_traces,
     .retain = zt_ch_retain,
+    .put_rollups = zt_ch_put_rollups,
+    .query_red = zt_ch_query_red,
+    .retain_rollups = zt_ch_retain_rollups,
+    .status = ch_status,
     .used_bytes = zt_ch_used_bytes,
     .close = ch_close,
 };
@@ -667,6 +746,7 @@ int zt_store_open_clickhouse(const char *url, enum zt_store_mode mode, struct zt
 		return -ENOMEM;
 	ch->base.ops = &ch_ops;
 	ch->mode = mode;
+	pthread_mutex_init(&ch->pub_lock, NULL);
 	ch->batch_age_ns = ZT_CH_AGE_NS;
 	*out = &ch->base;
 	if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
@@ -681,6 +761,10 @@ int zt_store_open_clickhouse(const char *url, enum zt_store_mode mode, struct zt
 	snprintf(ch->w_index, sizeof(ch->w_index), "trace_index%s", ch->cluster[0] ? "_local" : "");
 	snprintf(ch->w_links, sizeof(ch->w_links), "span_links%s", ch->cluster[0] ? "_local" : "");
 	snprintf(ch->w_alias, sizeof(ch->w_alias), "trace_alias%s", ch->cluster[0] ? "_local" : "");
+	snprintf(ch->t_uidx, sizeof(ch->t_uidx), "span_uids");
+	snprintf(ch->w_uidx, sizeof(ch->w_uidx), "span_uids%s", ch->cluster[0] ? "_local" : "");
+	snprintf(ch->t_rollup, sizeof(ch->t_rollup), "rollup");
+	snprintf(ch->w_rollup, sizeof(ch->w_rollup), "rollup%s", ch->cluster[0] ? "_local" : "");
 
 	/* curl_global_init is not thread-safe: once per process, whatever
 	 * thread opens the first store (the API opens read handles in threads) */
@@ -706,6 +790,7 @@ int zt_store_open_clickhouse(const char *url, enum zt_store_mode mode, struct zt
 	if (err)
 		goto fail;
 	ch->open = true;
+	publish_status(ch);
 	return 0;
 fail:
 	if (err == -ENOENT && mode == ZT_STORE_RO && !strstr(ch->base.errmsg, "no ztrace data"))

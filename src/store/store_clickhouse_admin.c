@@ -36,6 +36,10 @@ int zt_ch_create_tables(struct zt_ch *ch)
 	     "ENGINE = MergeTree() PARTITION BY intDiv(at_ns, 3600000000000) ORDER BY child_uid", "cityHash64(child_uid)"},
 	    {ch->w_alias, ch->t_alias, "alias String, trace_id String, at_ns UInt64",
 	     "ENGINE = MergeTree() PARTITION BY intDiv(at_ns, 3600000000000) ORDER BY alias", "cityHash64(alias)"},
+	    /* span_uid -> start_ns: `ztrace trace UID` is a primary-key lookup
+	     * here, then a point read of spans (store_clickhouse_query.c) */
+	    {ch->w_uidx, ch->t_uidx, "uid String, start_ns UInt64",
+	     "ENGINE = MergeTree() PARTITION BY intDiv(start_ns, 3600000000000) ORDER BY uid", "cityHash64(uid)"},
 	};
 
 	err = zt_ch_buf_printf(&sql, "CREATE DATABASE IF NOT EXISTS %s", ch->db);
@@ -50,7 +54,7 @@ int zt_ch_create_tables(struct zt_ch *ch)
 		err = zt_ch_buf_printf(&sql, ") %s", spans_engine);
 	if (!err)
 		err = zt_ch_exec(ch, sql.p);
-	for (size_t i = 0; i < 3 && !err; i++) {
+	for (size_t i = 0; i < sizeof(aux) / sizeof(aux[0]) && !err; i++) {
 		sql.len = 0;
 		err = zt_ch_buf_printf(&sql, "CREATE TABLE IF NOT EXISTS %s.%s (%s) %s", ch->db, aux[i].w, aux[i].cols,
 				       aux[i].engine);
@@ -65,6 +69,8 @@ int zt_ch_create_tables(struct zt_ch *ch)
 				err = zt_ch_exec(ch, sql.p);
 		}
 	}
+	if (!err)
+		err = zt_ch_rollup_create(ch);
 	if (!err && ch->cluster[0]) {
 		/* rows go to the writer's own shard (local inserts); the key is
 		 * what a direct INSERT into the Distributed table would use */
@@ -144,6 +150,21 @@ int zt_ch_check_schema(struct zt_ch *ch)
 				  "child_uid String\nparent_uid String\nlink_kind UInt8\nat_ns UInt64\n");
 	if (!err)
 		err = check_table(ch, ch->t_alias, "alias String\ntrace_id String\nat_ns UInt64\n");
+	if (!err) {
+		err = check_table(ch, ch->t_uidx, "uid String\nstart_ns UInt64\n");
+		if (err == -EPROTO && ch->mode == ZT_STORE_RO && strstr(ch->base.errmsg, "found 'nothing'")) {
+			ch->no_uidx = true; /* from before span_uids: found by a scan */
+			err = 0;
+		}
+	}
+	if (!err) {
+		err = check_table(ch, ch->t_rollup, zt_ch_rollup_want());
+		/* a reader of a database from before rollups: it has none */
+		if (err == -EPROTO && ch->mode == ZT_STORE_RO && strstr(ch->base.errmsg, "found 'nothing'")) {
+			ch->no_rollup = true;
+			err = 0;
+		}
+	}
 	free(want.p);
 	return err;
 }
@@ -203,11 +224,11 @@ static int list_parts(struct zt_ch *ch, struct part **out, size_t *n)
  * before). */
 static int drop_hour(struct zt_ch *ch, uint64_t h)
 {
-	const char *tables[] = {ch->w_spans, ch->w_index, ch->w_links, ch->w_alias};
+	const char *tables[] = {ch->w_spans, ch->w_index, ch->w_links, ch->w_alias, ch->w_uidx}; /* rollups: their own retention */
 	char sql[512];
 	int err = 0;
 
-	for (size_t i = 0; i < 4 && !err; i++) {
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]) && !err; i++) {
 		snprintf(sql, sizeof(sql), "ALTER TABLE %s.%s DROP PARTITION %llu", ch->db, tables[i],
 			 (unsigned long long)h);
 		err = zt_ch_exec(ch, sql);

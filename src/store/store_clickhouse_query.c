@@ -565,11 +565,35 @@ static int is_uid(const char *id)
 	return 1;
 }
 
+/* The start_ns of span `uid` from span_uids (ORDER BY uid: a primary-key
+ * lookup in each hour partition's index): 1 found, 0 not there, or an error. */
+static int uid_start(struct zt_ch *ch, const char *uid, uint64_t *start)
+{
+	struct zt_ch_buf sql = {0}, out = {0};
+	unsigned long long v;
+	int err, found = 0;
+
+	if (ch->no_uidx)
+		return 0;
+	err = zt_ch_buf_printf(&sql, "SELECT start_ns FROM %s.%s WHERE uid = ", ch->db, ch->t_uidx);
+	err = err ? err : zt_ch_buf_quote(&sql, uid);
+	err = err ? err : zt_ch_buf_printf(&sql, " ORDER BY start_ns LIMIT 1 FORMAT TSV");
+	err = err ? zt_ch_set_err(ch, err, "out of memory") : zt_ch_http(ch, NULL, sql.p, sql.len, false, &out, NULL, NULL);
+	if (!err && out.p && out.len && sscanf(out.p, "%llu", &v) == 1) {
+		*start = v;
+		found = 1;
+	}
+	free(sql.p);
+	free(out.p);
+	return err ? err : found;
+}
+
 /*
- * A span by uid. A span without trace_id is in the trace index (own = 1):
- * a primary-key lookup. One with a trace_id is found by reading the
- * span_uid column (no index on it: each one costs every insert; ClickHouse
- * >= 19.x could keep a bloom_filter skip index on span_uid instead).
+ * A span by uid. Its start_ns comes from span_uids (a primary-key lookup),
+ * then the span is a point read of spans' primary key (start_ns, span_uid).
+ * A span stored before span_uids existed is found by reading the span_uid
+ * column of every partition (ClickHouse >= 19.x could keep a bloom_filter
+ * skip index on span_uid instead of the side table).
  */
 static int span_by_uid(struct zt_ch *ch, const struct alias_map *m, const char *uid, zt_span_cb cb, void *ctx,
 		       size_t *count)
@@ -577,18 +601,33 @@ static int span_by_uid(struct zt_ch *ch, const struct alias_map *m, const char *
 	struct zt_ch_buf sql = {0}, out = {0};
 	struct span_list l = {0};
 	struct rows *r = calloc(1, sizeof(*r));
-	int err;
+	uint64_t start = 0;
+	int err, indexed;
 
 	if (!r)
 		return zt_ch_set_err(ch, -ENOMEM, "out of memory");
-	r->decode = decode_to_list;
-	r->ctx = &l;
-	err = zt_ch_buf_printf(&sql, "SELECT ");
-	err = err ? err : put_cols(&sql, "");
-	err = err ? err : zt_ch_buf_printf(&sql, " FROM %s.%s WHERE span_uid = ", ch->db, ch->t_spans);
-	err = err ? err : zt_ch_buf_quote(&sql, uid);
-	err = err ? err : zt_ch_buf_printf(&sql, " ORDER BY start_ns LIMIT 1 FORMAT RowBinary");
-	err = err ? zt_ch_set_err(ch, err, "out of memory") : run_rows(ch, &sql, r);
+	indexed = uid_start(ch, uid, &start);
+	for (int pass = indexed > 0 ? 0 : 1; pass < 2; pass++) {
+		if (indexed < 0) {
+			err = indexed;
+			goto out;
+		}
+		memset(r, 0, sizeof(*r));
+		r->decode = decode_to_list;
+		r->ctx = &l;
+		sql.len = 0;
+		err = zt_ch_buf_printf(&sql, "SELECT ");
+		err = err ? err : put_cols(&sql, "");
+		err = err ? err : zt_ch_buf_printf(&sql, " FROM %s.%s WHERE ", ch->db, ch->t_spans);
+		if (!err && pass == 0)
+			err = zt_ch_buf_printf(&sql, "start_ns = %llu AND ", (unsigned long long)start);
+		err = err ? err : zt_ch_buf_printf(&sql, "span_uid = ");
+		err = err ? err : zt_ch_buf_quote(&sql, uid);
+		err = err ? err : zt_ch_buf_printf(&sql, " ORDER BY start_ns LIMIT 1 FORMAT RowBinary");
+		err = err ? zt_ch_set_err(ch, err, "out of memory") : run_rows(ch, &sql, r);
+		if (err || l.n)
+			break; /* pass 1: the scan, for a span from before span_uids */
+	}
 	if (err || l.n == 0)
 		goto out;
 	if (l.s[0].trace_id[0]) {

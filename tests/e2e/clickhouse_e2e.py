@@ -4,7 +4,9 @@ started here with a generated config (temp dir, ports 20720-20722), and
 
   live         curl -> nginx (proxy) -> python3 http.server traced by
                `ztrace up --store clickhouse://...`: every request is one
-               trace, read back whole by `ztrace trace UID --store`.
+               trace, read back whole by `ztrace trace UID --store`;
+               `ztrace map --store clickhouse://...` (RED rollups kept in
+               ClickHouse) has one edge count per request.
   same         the same events (`ztrace record` ran alongside) replayed into
                SQLite and into ClickHouse: `ztrace spans` (with filters),
                `ztrace trace ID --json` and `ztrace traces --json` give
@@ -12,7 +14,9 @@ started here with a generated config (temp dir, ports 20720-20722), and
   fault        under a steady load (curl -> nginx), ClickHouse is stopped for
                10 s and started again: every request has its server span in
                ClickHouse once `ztrace up` stops (nothing lost, nothing
-               doubled), and up said it kept writing (no store_failed).
+               doubled), and up said it kept writing (no store_failed);
+               /api/v1/status (up --listen 127.0.0.1:20905) shows spans
+               buffered and failing_since during the outage, none after.
   cli errors   `ztrace spans --store` at a port where nothing listens, and a
                database without ztrace tables, give clear errors.
 
@@ -33,6 +37,7 @@ from lib import ZTRACE, Background, Recorder, check, finish, run, wait_for, wait
 
 CH_HTTP, CH_TCP, CH_INTER = 20720, 20721, 20722
 NGINX, BACKEND = 20725, 20726
+API = 20905  # the fault test's `up --listen`
 URL = f"clickhouse://127.0.0.1:{CH_HTTP}/ztrace"
 
 CH_CONF = """<?xml version="1.0"?>
@@ -137,6 +142,12 @@ def curl(path):
                           capture_output=True, text=True, timeout=10).stdout
 
 
+def store_status():
+    """/api/v1/status's "store" object of the fault test's `up`."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{API}/api/v1/status", timeout=5) as r:
+        return json.loads(r.read()).get("store") or {}
+
+
 def main():
     global T0
     T0 = time.monotonic()
@@ -191,6 +202,24 @@ def main():
         check("live: `ztrace trace UID --store` gives each request's whole tree (curl > nginx > nginx > backend)",
               ok, f"{shapes}")
 
+        # the service map from the rollups ClickHouse holds: one edge per request. `up` traces the
+        # whole host (other tests run curl and nginx too): per process, our nginx workers and backend.
+        backend_pid = procs[0].pid
+        with open(f"/proc/{procs[1].pid}/task/{procs[1].pid}/children") as f:
+            workers = {int(x) for x in f.read().split()}
+        mp = [json.loads(x) for x in run([ZTRACE, "map", "--store", URL, "--since", "10m", "--json",
+                                          "--by-process"]).stdout.splitlines() if x.strip()]
+        to_nginx = sum(e["requests"] for e in mp if e["type"] == "edge" and e["client"] == "curl"
+                       and e.get("server_pid") in workers)
+        to_backend = sum(e["requests"] for e in mp if e["type"] == "edge" and e.get("pid") in workers
+                         and e.get("server_pid") == backend_pid)
+        check("map: `ztrace map --store clickhouse://` edges curl -> our nginx 25, our nginx -> backend 20 "
+              "(= requests)", to_nginx == 25 and to_backend == 20,
+              f"{to_nginx} {to_backend}; {[e for e in mp if e['type'] == 'edge']}")
+        served = {n["pid"]: n["requests"] for n in mp if n["type"] == "node" and "pid" in n}
+        check("map: nodes: our nginx serves 25, the backend 20",
+              sum(served.get(w, 0) for w in workers) == 25 and served.get(backend_pid) == 20, f"{served}")
+
         print(f"# {time.monotonic() - T0:.1f} s: live done", flush=True)
         # The same events into SQLite and into ClickHouse (replay is deterministic: same uids, same traces).
         sq_dir, url_r = os.path.join(tmp, "sq"), f"clickhouse://127.0.0.1:{CH_HTTP}/replayed"
@@ -222,7 +251,7 @@ def main():
 
         print(f"# {time.monotonic() - T0:.1f} s: live and same done", flush=True)
         # ---- fault: ClickHouse away for 10 s under load ----
-        up = Background([ZTRACE, "up", "--store", URL, "--status-interval", "1"],
+        up = Background([ZTRACE, "up", "--store", URL, "--status-interval", "1", "--listen", f"127.0.0.1:{API}"],
                         os.path.join(tmp, "up-fault.log"), "tracing this host")
         ups.append(up)
         up.ready()
@@ -239,13 +268,29 @@ def main():
         time.sleep(3)
         ch.stop(kill=True)
         down_from = time.monotonic()
-        time.sleep(10)
+        time.sleep(4)
+        st_down = store_status()
+        buf = (st_down.get("buffer") or {})
+        check("status: during the outage /api/v1/status shows buffered spans and failing_since",
+              buf.get("spans", 0) > 0 and st_down.get("failing_since") and st_down.get("outages") == 1 and
+              "unreachable" in (st_down.get("last_error") or "") and buf.get("dropped") == 0, f"{st_down}")
+        time.sleep(max(0.0, 10 - (time.monotonic() - down_from)))
         ch.start()
         restarted = True
         print(f"# fault: ClickHouse was down {time.monotonic() - down_from:.1f} s", flush=True)
         time.sleep(3)
         load["stop"] = True
         th.join()
+        deadline = time.monotonic() + 15
+        while True:
+            st_up = store_status()
+            if ((st_up.get("buffer") or {}).get("spans") == 0 and st_up.get("failing_since") is None) or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        check("status: after the outage the buffer is empty and nothing is failing",
+              (st_up.get("buffer") or {}).get("spans") == 0 and st_up.get("failing_since") is None and
+              st_up.get("outages") == 1, f"{st_up}")
         sent = load["sent"]
         if not restarted:
             ch.start()

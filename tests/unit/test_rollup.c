@@ -16,8 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "ch_server.h"
 #include "store/store.h"
 #include "trace/hist.h"
 #include "trace/rollup.h"
@@ -478,17 +480,18 @@ static void row_set(struct zt_rollup_row *w, uint64_t bucket, const char *host, 
 		zt_rollup_val_add(&w->v, v0 + (uint64_t)i * 1000, i % 4 == 0 ? ZT_RS_SERVER_ERROR : ZT_RS_OK);
 }
 
-static void test_store_sqlite(void **state)
+/* The store's rollup ops on both backends: `dir` is a data dir (SQLite) or
+ * a clickhouse:// URL (a database of its own on the server main starts). */
+static struct ch_server g_ch = {.http_port = 20900, .tcp_port = 20901, .inter_port = 20902};
+
+static void store_case(const char *dir)
 {
-	char dir[] = "/tmp/zt-rollup-XXXXXX";
 	struct zt_store *st = NULL;
-	static struct zt_rollup_row w[4];
+	static struct zt_rollup_row w[5];
 	static struct zt_rollup_val all;
 	struct zt_red_query q;
 	uint64_t dropped = 0;
 
-	(void)state;
-	assert_non_null(mkdtemp(dir));
 	assert_int_equal(zt_store_open(dir, ZT_STORE_RW, &st), 0);
 	assert_non_null(st->ops->put_rollups);
 	row_set(&w[0], T0, "h1", 100, 1 * MS, 40);
@@ -562,11 +565,115 @@ static void test_store_sqlite(void **state)
 	assert_int_equal(ngot, 1);
 	assert_int_equal(got[0].v.requests, 25);
 	st->ops->close(st);
-	{
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		assert_int_equal(system(cmd), 0);
-	}
+
+	/* a coarse row two days back: whole days go (ClickHouse: DROP PARTITION) */
+	assert_int_equal(zt_store_open(dir, ZT_STORE_RW, &st), 0);
+	row_set(&w[4], T0 - 2 * 86400 * S, "h1", 100, 1 * MS, 3);
+	w[4].k.res_s = 60;
+	assert_int_equal(st->ops->put_rollups(st, &w[4], 1), 0);
+	assert_int_equal(st->ops->flush(st), 0);
+	memset(&q, 0, sizeof(q));
+	q.kind = ZT_RK_SERVICE;
+	q.res_s = 60;
+	ngot = 0;
+	assert_int_equal(st->ops->query_red(st, &q, red_cb, NULL), 0);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].v.requests, 3);
+	dropped = 0;
+	assert_int_equal(st->ops->retain_rollups(st, 60, T0, &dropped), 0);
+	assert_int_equal(dropped, 1);
+	ngot = 0;
+	assert_int_equal(st->ops->query_red(st, &q, red_cb, NULL), 0);
+	assert_int_equal(ngot, 0);
+	/* the 10 s rows are another resolution: untouched */
+	q.res_s = 10;
+	ngot = 0;
+	assert_int_equal(st->ops->query_red(st, &q, red_cb, NULL), 0);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].v.requests, 25);
+	st->ops->close(st);
+}
+
+static void test_store_sqlite(void **state)
+{
+	char dir[] = "/tmp/zt-rollup-XXXXXX", cmd[128];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	store_case(dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void ch_fresh_db(char *url, size_t size, const char *db)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", db);
+	assert_int_equal(ch_srv_sql(&g_ch, sql), 0);
+	snprintf(url, size, "clickhouse://127.0.0.1:%d/%s", g_ch.http_port, db);
+}
+
+static void test_store_clickhouse(void **state)
+{
+	char url[128];
+
+	(void)state;
+	ch_fresh_db(url, sizeof(url), "zt_rollup_1");
+	store_case(url);
+}
+
+/*
+ * ClickHouse keeps deltas, one row each: a batch that reached the server
+ * twice (a resend after a lost reply: the same writer, seq and row ids)
+ * counts once; rows put while the server is away are written once it is
+ * back (flush says 0 meanwhile, as for spans).
+ */
+static void test_clickhouse_resend_outage(void **state)
+{
+	char url[128];
+	struct zt_store *st = NULL;
+	static struct zt_rollup_row w[2];
+	struct zt_red_query q;
+	time_t deadline;
+
+	(void)state;
+	ch_fresh_db(url, sizeof(url), "zt_rollup_2");
+	assert_int_equal(zt_store_open(url, ZT_STORE_RW, &st), 0);
+	row_set(&w[0], T0, "h1", 100, 1 * MS, 40);
+	row_set(&w[1], T0, "h1", 100, 2 * MS, 5); /* the same series and bucket, another delta */
+	assert_int_equal(st->ops->put_rollups(st, w, 2), 0);
+	assert_int_equal(st->ops->flush(st), 0);
+	/* the copies a resent batch leaves until a merge folds them */
+	assert_int_equal(ch_srv_sql(&g_ch, "INSERT INTO zt_rollup_2.rollup SELECT * FROM zt_rollup_2.rollup"), 0);
+	memset(&q, 0, sizeof(q));
+	q.kind = ZT_RK_SERVICE;
+	ngot = 0;
+	assert_int_equal(st->ops->query_red(st, &q, red_cb, NULL), 0);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].v.requests, 45);
+	assert_int_equal(got[0].v.hist.count, 45);
+
+	ch_server_stop(&g_ch);
+	assert_int_equal(st->ops->put_rollups(st, w, 1), 0);
+	assert_int_equal(st->ops->flush(st), 0); /* buffered, not an error */
+	assert_int_equal(ch_server_start(&g_ch), 0);
+	deadline = time(NULL) + 20;
+	do {
+		usleep(200000);
+		assert_int_equal(st->ops->flush(st), 0);
+		ngot = 0;
+		assert_int_equal(st->ops->query_red(st, &q, red_cb, NULL), 0);
+	} while (got[0].v.requests == 45 && time(NULL) < deadline);
+	assert_int_equal(got[0].v.requests, 85);
+	st->ops->close(st);
+	/* a reader of a database from before rollups: no rows, no error */
+	assert_int_equal(ch_srv_sql(&g_ch, "DROP TABLE zt_rollup_2.rollup"), 0);
+	assert_int_equal(zt_store_open(url, ZT_STORE_RO, &st), 0);
+	ngot = 0;
+	assert_int_equal(st->ops->query_red(st, &q, red_cb, NULL), 0);
+	assert_int_equal(ngot, 0);
+	st->ops->close(st);
 }
 
 int main(void)
@@ -584,5 +691,15 @@ int main(void)
 	    cmocka_unit_test(test_prom_series),
 	    cmocka_unit_test(test_store_sqlite),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest ch_tests[] = {
+	    cmocka_unit_test(test_store_clickhouse),
+	    cmocka_unit_test(test_clickhouse_resend_outage),
+	};
+	int failed = cmocka_run_group_tests_name("rollup", tests, NULL, NULL);
+
+	if (ch_server_or_skip(&g_ch, "test_rollup")) {
+		failed += cmocka_run_group_tests_name("rollup_clickhouse", ch_tests, NULL, NULL);
+		ch_server_destroy(&g_ch);
+	}
+	return failed;
 }

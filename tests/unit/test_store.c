@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -1582,6 +1583,7 @@ static void test_ch_outage(void **state)
 	char small[300];
 	struct zt_span *in = calloc(200, sizeof(*in)), s;
 	struct zt_store *st = open_ok(url, ZT_STORE_RW), *tiny;
+	struct zt_store_status stat;
 	size_t taken = 0;
 	uint64_t deadline;
 	int rc = 0;
@@ -1600,6 +1602,15 @@ static void test_ch_outage(void **state)
 	assert_int_equal(st->ops->flush(st), 0); /* buffered, not an error */
 	assert_int_equal(st->spans_pending, 100);
 	assert_int_equal(st->spans_written, 100);
+	/* the status op says so (what /api/v1/status shows) */
+	assert_non_null(st->ops->status);
+	assert_int_equal(st->ops->status(st, &stat), 0);
+	assert_int_equal(stat.buffered_spans, 100);
+	assert_true(stat.buffered_bytes > 0);
+	assert_int_equal(stat.buffer_bound, 256u << 20);
+	assert_true(stat.failing_since_ns > (uint64_t)(time(NULL) - 60) * NS);
+	assert_int_equal(stat.outages, 1);
+	assert_non_null(strstr(stat.last_error, "is unreachable"));
 	rc = st->ops->query_spans(st, &(struct zt_span_query){0}, collect_cb, NULL);
 	assert_int_equal(rc, -ECONNREFUSED);
 	assert_non_null(strstr(zt_store_errmsg(st), "is unreachable"));
@@ -1613,6 +1624,10 @@ static void test_ch_outage(void **state)
 	assert_int_equal(rc, -ENOBUFS);
 	assert_non_null(strstr(zt_store_errmsg(tiny), "buffer of 1 MiB is full"));
 	assert_true(taken > 1000);
+	assert_int_equal(tiny->ops->status(tiny, &stat), 0);
+	assert_int_equal(stat.buffer_dropped, 1);
+	assert_int_equal(stat.buffered_spans, taken);
+	assert_int_equal(stat.buffer_bound, 1u << 20);
 
 	assert_int_equal(ch_server_start(&g_ch), 0);
 	deadline = (uint64_t)time(NULL) + 20;
@@ -1624,6 +1639,10 @@ static void test_ch_outage(void **state)
 	assert_int_equal(st->spans_pending, 0);
 	assert_int_equal(st->spans_written, 200);
 	assert_int_equal(tiny->spans_written, taken);
+	assert_int_equal(st->ops->status(st, &stat), 0);
+	assert_int_equal(stat.buffered_spans, 0);
+	assert_int_equal(stat.failing_since_ns, 0);
+	assert_int_equal(stat.outages, 1);
 	/* the same 200 again: nothing doubles (store.h's duplicate rule) */
 	assert_int_equal(st->ops->put_spans(st, in, 200), 0);
 	assert_int_equal(st->ops->flush(st), 0);
