@@ -41,6 +41,7 @@ struct zt_sqlite {
 	sqlite3_stmt *insert, *insert_link, *insert_alias, *begin, *commit, *rollback;
 	struct zt_span *batch; /* owned copies, not yet flushed */
 	size_t n, cap;
+	struct zt_val *vals; /* sq_flush's bound values, one per field; owned */
 	struct zt_sq_link *links;
 	size_t nlinks, caplinks;
 	struct zt_sq_alias *aliases;
