@@ -535,7 +535,8 @@ static int sq_put_spans(struct zt_store *st, const struct zt_span *spans, size_t
 		if (err)
 			return err;
 		k = sq->cap - sq->n < n ? sq->cap - sq->n : n;
-		memcpy(&sq->batch[sq->n], spans, k * sizeof(*spans));
+		for (size_t i = 0; i < k; i++) /* used bytes only: see zt_span_copy */
+			zt_span_copy(&sq->batch[sq->n + i], &spans[i]);
 		sq->n += k;
 		sq->base.spans_pending = sq->n;
 		spans += k;
