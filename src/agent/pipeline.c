@@ -113,7 +113,7 @@ void zt_pipeline_span(void *pipeline, const struct zt_span *s)
 		}
 		pthread_cond_wait(&p->not_full, &p->mu);
 	}
-	p->q[(p->head + p->count) % p->cap] = *s;
+	zt_span_copy(&p->q[(p->head + p->count) % p->cap], s); /* used bytes only */
 	p->count++;
 	/* below half full the writer's timer is soon enough: a wakeup per
 	 * span would cost a context switch per span */
@@ -133,7 +133,7 @@ int zt_pipeline_span_offer(struct zt_pipeline *p, const struct zt_span *s)
 		p->st.queue_full++;
 		rc = -ENOSPC;
 	} else {
-		p->q[(p->head + p->count) % p->cap] = *s;
+		zt_span_copy(&p->q[(p->head + p->count) % p->cap], s); /* used bytes only */
 		p->count++;
 		__atomic_fetch_add(&p->st.spans, 1, __ATOMIC_RELAXED);
 		if (p->count == p->cap / 2)

@@ -255,6 +255,46 @@ static inline void zt_span_clear(struct zt_span *s)
 #undef X
 }
 
+/* Copies src into dst, each field's used bytes only: a string up to its NUL
+ * (bytes past it are never read, see above), the attributes in use. A span
+ * is ~2.7 KiB, mostly string room; a typical one uses ~400 bytes, and each
+ * span is copied several times on its way to the store (pipeline queue,
+ * joiner window, store batch), through memory no cache holds. */
+#define ZT_COPY_STR(f_)                                                                                      \
+	do {                                                                                                 \
+		size_t l_ = strnlen(src->f_, sizeof(src->f_) - 1);                                           \
+		memcpy(dst->f_, src->f_, l_);                                                                \
+		dst->f_[l_] = '\0';                                                                          \
+	} while (0)
+#define ZT_COPY_VAL(f_) dst->f_ = src->f_
+#define ZT_COPY_U64(f_) ZT_COPY_VAL(f_)
+#define ZT_COPY_U64Z(f_) ZT_COPY_VAL(f_)
+#define ZT_COPY_U32(f_) ZT_COPY_VAL(f_)
+#define ZT_COPY_PORT(f_) ZT_COPY_VAL(f_)
+#define ZT_COPY_I32N(f_) ZT_COPY_VAL(f_)
+#define ZT_COPY_SEQREQ(f_) ZT_COPY_VAL(f_)
+#define ZT_COPY_SEQRESP(f_) ZT_COPY_VAL(f_)
+#define ZT_COPY_IP(f_) memcpy(dst->f_, src->f_, sizeof(dst->f_))
+#define ZT_COPY_TAP(f_) ZT_COPY_VAL(f_)
+#define ZT_COPY_L7(f_) ZT_COPY_VAL(f_)
+#define ZT_COPY_L4(f_) ZT_COPY_VAL(f_)
+#define ZT_COPY_RSTATUS(f_) ZT_COPY_VAL(f_)
+#define ZT_COPY_BOOL(f_) ZT_COPY_VAL(f_)
+#define ZT_COPY_FLAGS(f_) ZT_COPY_VAL(f_)
+#define ZT_COPY_ATTRS(f_)                                                                                    \
+	do {                                                                                                 \
+		uint8_t n_ = src->f_.n < ZT_ATTRS_MAX ? src->f_.n : ZT_ATTRS_MAX;                           \
+		dst->f_.n = n_;                                                                              \
+		memcpy(dst->f_.a, src->f_.a, n_ * sizeof(src->f_.a[0]));                                     \
+	} while (0)
+#define ZT_COPY_LINK(f_) ZT_COPY_VAL(f_)
+static inline void zt_span_copy(struct zt_span *restrict dst, const struct zt_span *restrict src)
+{
+#define X(name, kind, sz, ff) ZT_COPY_##kind(name);
+	ZT_SPAN_FIELDS(X)
+#undef X
+}
+
 /* Fills v with field f of s. */
 void zt_span_get(const struct zt_span *s, enum zt_span_field f, struct zt_val *v);
 /* Sets field f of s from v (the inverse of zt_span_get: ints for int kinds,

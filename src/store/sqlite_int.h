@@ -39,8 +39,10 @@ struct zt_sqlite {
 	sqlite3 *db; /* NULL: open failed, only errmsg is valid */
 	enum zt_store_mode mode;
 	sqlite3_stmt *insert, *insert_link, *insert_alias, *begin, *commit, *rollback;
+	sqlite3_stmt *insert_rows; /* ZT_SQ_ROWS spans in one INSERT (store_sqlite.c) */
 	struct zt_span *batch; /* owned copies, not yet flushed */
 	size_t n, cap;
+	struct zt_val *vals; /* sq_flush's bound values, ZT_SQ_ROWS x ZT_F__COUNT; owned */
 	struct zt_sq_link *links;
 	size_t nlinks, caplinks;
 	struct zt_sq_alias *aliases;

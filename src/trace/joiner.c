@@ -550,7 +550,7 @@ int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 	for (int m = 0; m < M__COUNT; m++)
 		x->next[m] = NONE;
 	x->slot = j->slot_free[--j->nslot_free];
-	j->slots[x->slot] = *s;
+	zt_span_copy(&j->slots[x->slot], s); /* used bytes only */
 	x->start_ns = s->start_ns;
 	x->end_ns = s->end_ns;
 	x->pid = s->pid;

@@ -351,6 +351,41 @@ static void test_nulls_are_sql_null(void **state)
 	sqlite3_close(db);
 }
 
+/*
+ * SQLite flushes spans ZT_SQ_ROWS (8) to an INSERT: a duplicate inside such a
+ * statement, of a row in an earlier statement or in its own, is skipped
+ * alone; the first copy stays, the count is of rows really inserted.
+ */
+static void test_duplicates_in_multirow_insert(void **state)
+{
+	const char *dir = *state;
+	struct zt_span spans[21];
+	struct zt_span_query q = {0};
+	struct collect c = {0};
+	struct zt_store *st = open_ok(dir, ZT_STORE_RW);
+	size_t n = 0;
+
+	for (unsigned i = 0; i < 19; i++) {
+		full_span(&spans[n++], i);
+		if (i == 9) { /* rows 10 and 12: in the second 8-row statement */
+			full_span(&spans[n], 3); /* of a row of the first statement */
+			snprintf(spans[n++].process, sizeof(spans[0].process), "other");
+		}
+		if (i == 10) {
+			full_span(&spans[n], 9); /* of row 9, in the same statement */
+			snprintf(spans[n++].process, sizeof(spans[0].process), "other");
+		}
+	}
+	assert_int_equal(n, 21);
+	assert_int_equal(st->ops->put_spans(st, spans, n), 0);
+	assert_int_equal(st->ops->flush(st), 0);
+	assert_int_equal(st->spans_written, 19);
+	assert_int_equal(query(st, &q, &c), 19);
+	for (size_t i = 0; i < c.n; i++)
+		assert_string_equal(c.spans[i].process, "nginx");
+	st->ops->close(st);
+}
+
 static void test_duplicates_ignored(void **state)
 {
 	const char *dir = *state;
@@ -1659,6 +1694,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_roundtrip, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_nulls_are_sql_null, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_duplicates_ignored, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_duplicates_in_multirow_insert, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_autoflush_and_reader, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_query_filters, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_query_more_filters, setup_dir, teardown_dir),
