@@ -31,7 +31,8 @@ struct buf {
 
 static void put(struct buf *o, const void *p, size_t n)
 {
-	memcpy(o->b + o->n, p, n);
+	if (n)
+		memcpy(o->b + o->n, p, n);
 	o->n += n;
 }
 

@@ -383,6 +383,7 @@ static void test_duplicates_in_multirow_insert(void **state)
 	assert_int_equal(query(st, &q, &c), 19);
 	for (size_t i = 0; i < c.n; i++)
 		assert_string_equal(c.spans[i].process, "nginx");
+	free(c.spans);
 	st->ops->close(st);
 }
 
