@@ -3,7 +3,7 @@
 #   "N passed, N failed"
 # Layers: cmocka unit tests (plain and ASan+UBSan builds), replay golden
 # tests, short libFuzzer runs, and end-to-end tests with the real BPF
-# programs (need root). FUZZ_SECONDS sets each fuzzer's time (default 20).
+# programs (need root). FUZZ_SECONDS sets each fuzzer's time (default 12: 26 targets, ~5 min).
 set -uo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")/.."
@@ -79,7 +79,7 @@ if make -s -j2 fuzz >"$LOG/fuzz-build.log" 2>&1; then
 		corpus="tests/data/fuzz/${name#fuzz_}"
 		work=$(mktemp -d)
 		[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
-		if "$fz" -max_total_time="${FUZZ_SECONDS:-20}" -print_final_stats=0 "$work" >"$LOG/$name.log" 2>&1; then
+		if "$fz" -max_total_time="${FUZZ_SECONDS:-12}" -print_final_stats=0 "$work" >"$LOG/$name.log" 2>&1; then
 			passed=$((passed + 1))
 			echo "fuzz $name: ok"
 		else
