@@ -32,17 +32,9 @@
 #include "server/otlp.h"
 #include "store/store.h"
 
+#include "ingest_harness.h"
+
 #define T0 (1700000000ull * 1000000000ull)
-
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static void mk_span(struct zt_span *s, unsigned i)
 {
@@ -135,22 +127,6 @@ static const struct zt_store_ops outage_ops = {
 
 /* ---- a server on a thread ---- */
 
-struct srv {
-	struct zt_ingest *g;
-	struct zt_store *st;
-	volatile sig_atomic_t stop;
-	pthread_t th;
-};
-
-static void *srv_main(void *arg)
-{
-	struct srv *s = arg;
-	char err[256];
-
-	zt_ingest_run(s->g, &s->stop, err, sizeof(err));
-	return NULL;
-}
-
 static void srv_start(struct srv *s, const char *dir, struct zt_store *st, uint32_t max_offered)
 {
 	struct zt_ingest_cfg ic = {.listen = "127.0.0.1:0", .state_dir = dir, .flush_ns = 20000000ULL,
@@ -161,28 +137,6 @@ static void srv_start(struct srv *s, const char *dir, struct zt_store *st, uint3
 	s->st = st;
 	assert_int_equal(zt_ingest_new(&ic, s->st, &s->g, err, sizeof(err)), 0);
 	assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
-}
-
-static void srv_stop(struct srv *s)
-{
-	s->stop = 1;
-	pthread_join(s->th, NULL);
-	zt_ingest_free(s->g);
-	s->st->ops->close(s->st);
-}
-
-static int dial(const char *addr)
-{
-	char h[64], p[8];
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
-	int fd;
-
-	assert_int_equal(zt_wire_hostport(addr, h, sizeof(h), p, sizeof(p)), 0);
-	assert_int_equal(getaddrinfo(h, p, &hints, &res), 0);
-	fd = socket(res->ai_family, SOCK_STREAM, 0);
-	assert_int_equal(connect(fd, res->ai_addr, res->ai_addrlen), 0);
-	freeaddrinfo(res);
-	return fd;
 }
 
 static void send_buf(int fd, struct zt_wbuf *b)
@@ -217,24 +171,6 @@ static int64_t read_ack(int fd, int ms)
 			return v;
 		}
 	}
-}
-
-static int count_cb(void *ctx, const struct zt_span *s)
-{
-	(*(int *)ctx)++;
-	return 0;
-}
-
-static int stored(const char *dir)
-{
-	struct zt_store *st;
-	struct zt_span_query q = {0};
-	int n = 0;
-
-	assert_int_equal(zt_store_open(dir, ZT_STORE_RO, &st), 0);
-	assert_int_equal(st->ops->query_spans(st, &q, count_cb, &n), 0);
-	st->ops->close(st);
-	return n;
 }
 
 static void test_deferred_ack(void **state)

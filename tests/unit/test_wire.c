@@ -31,17 +31,9 @@
 #include "server/ingest.h"
 #include "store/store.h"
 
+#include "ingest_harness.h"
+
 #define T0 (1700000000ull * 1000000000ull)
-
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* A span with every field set to something other than its null value. */
 static void full_span(struct zt_span *s, unsigned i)
@@ -320,22 +312,6 @@ static void test_spool_full(void **state)
 
 /* ---- the server: durable acks and duplicates ---- */
 
-struct srv {
-	struct zt_ingest *g;
-	struct zt_store *st;
-	volatile sig_atomic_t stop;
-	pthread_t th;
-};
-
-static void *srv_main(void *arg)
-{
-	struct srv *s = arg;
-	char err[256];
-
-	zt_ingest_run(s->g, &s->stop, err, sizeof(err));
-	return NULL;
-}
-
 static void srv_start_w(struct srv *s, const char *dir, uint64_t window_ns)
 {
 	struct zt_ingest_cfg ic = {.listen = "127.0.0.1:0", .state_dir = dir, .flush_ns = 20000000ULL,
@@ -351,28 +327,6 @@ static void srv_start_w(struct srv *s, const char *dir, uint64_t window_ns)
 static void srv_start(struct srv *s, const char *dir)
 {
 	srv_start_w(s, dir, 10000000ULL);
-}
-
-static void srv_stop(struct srv *s)
-{
-	s->stop = 1;
-	pthread_join(s->th, NULL);
-	zt_ingest_free(s->g);
-	s->st->ops->close(s->st);
-}
-
-static int dial(const char *addr)
-{
-	char h[64], p[8];
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
-	int fd;
-
-	assert_int_equal(zt_wire_hostport(addr, h, sizeof(h), p, sizeof(p)), 0);
-	assert_int_equal(getaddrinfo(h, p, &hints, &res), 0);
-	fd = socket(res->ai_family, SOCK_STREAM, 0);
-	assert_int_equal(connect(fd, res->ai_addr, res->ai_addrlen), 0);
-	freeaddrinfo(res);
-	return fd;
 }
 
 static void send_all(int fd, const struct zt_wbuf *b)
@@ -440,24 +394,6 @@ static void batch(int fd, const char *id, uint64_t seq, unsigned base, unsigned 
 	assert_int_equal(zt_wire_batch_encode(id, seq, T0, s, n, &b), 0);
 	send_all(fd, &b);
 	zt_wbuf_free(&b);
-}
-
-static int count_cb(void *ctx, const struct zt_span *s)
-{
-	(*(int *)ctx)++;
-	return 0;
-}
-
-static int stored(const char *dir)
-{
-	struct zt_store *st;
-	struct zt_span_query q = {0};
-	int n = 0;
-
-	assert_int_equal(zt_store_open(dir, ZT_STORE_RO, &st), 0);
-	assert_int_equal(st->ops->query_spans(st, &q, count_cb, &n), 0);
-	st->ops->close(st);
-	return n;
 }
 
 static void test_server_dedup(void **state)
