@@ -267,6 +267,7 @@ int zt_span_keys(const uint8_t *in, size_t len, struct zt_span_keys *k)
 	if (r.bad || body > (uint64_t)(r.end - r.p) || body < 10)
 		return -EINVAL;
 	r.end = r.p + body;
+	k->rec = in;
 	k->size = (size_t)(r.end - in);
 	k->start_ns = 0;
 	for (int i = 0; i < 8; i++)

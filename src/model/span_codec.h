@@ -45,6 +45,7 @@ long zt_span_decode(const uint8_t *in, size_t len, struct zt_span *s);
 
 /* The keys of the span at in without decoding it: pointers into in. */
 struct zt_span_keys {
+	const uint8_t *rec; /* the record: in */
 	uint64_t start_ns;
 	const char *uid;   /* not NUL-terminated: uid_len bytes */
 	const char *trace; /* trace_len bytes, 0: no trace id */

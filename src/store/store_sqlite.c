@@ -3,18 +3,19 @@
  * store_sqlite.c - the embedded store: one SQLite file, DIR/ztrace.db, in WAL
  * mode so that `ztrace spans` and the API read while `ztrace up` writes.
  *
- * Rows hold one column per span field, named as the span JSON keys. Values
- * that span.h calls null are SQL NULL, so SQL and JSON agree on "unknown".
- * Enums are stored as their names (tap_side, l7_protocol, response_status,
- * l4_protocol) so the file is readable without this code.
+ * Spans are stored in blocks (schema version 5, sqlite_blocks.c) and read
+ * back as the table `spans` (sqlite_vtab.c): one column per span field, named
+ * as the span JSON keys. Values that span.h calls null are SQL NULL, so SQL
+ * and JSON agree on "unknown". Enums read as their names (tap_side,
+ * l7_protocol, response_status, l4_protocol). Files of versions 1..4 (a row
+ * per span) are read as they are, and converted when a writer opens them.
  *
  * Failed open: *out still receives a store holding the message (readable with
  * zt_store_errmsg(), released with ops->close()), unless memory ran out, in
  * which case *out is NULL. Every op of such a store returns -EBADF.
  *
  * Writes: put_spans, put_link and put_alias copy into batches; flush writes
- * them all in one transaction through reused INSERT OR IGNORE statements
- * (spans, then links, then aliases). A failed flush keeps every batch for the
+ * them all in one transaction (span blocks, then links, then aliases). A failed flush keeps every batch for the
  * next flush; a put_* that had to flush then returns the error and does not
  * queue the rest of its input.
  *
@@ -51,18 +52,15 @@
  * any of them (a column a version lacks reads as null, a missing table as
  * empty); a writer converts 1..3 into 4 when it opens the file (see migrate).
  * A version 4 file without the two tables (written by a development build
- * between the two halves of v4) is completed the same way.
+ * between the two halves of v4) is completed the same way. 5 stores spans
+ * in blocks (sqlite_int.h); a writer converts 1..4 into 5.
  *
  * The columns are the span record's fields (model/span.h), one each, named
  * and ordered as the field table; their SQL types follow the field kinds.
  */
-#define ZT_SCHEMA_VERSION 4
+#define ZT_SCHEMA_VERSION 5
 #define ZT_BATCH_MAX 4096
 #define ZT_BATCH_MIN 256
-/* Spans per INSERT statement in a flush: a statement's own cost (cursors
- * opened and closed on the table and both indexes, the VDBE's start and halt)
- * is paid once per ZT_SQ_ROWS rows. */
-#define ZT_SQ_ROWS 8
 #define ZT_BUSY_TIMEOUT_MS 5000
 #define ZT_XSTR(x) #x
 #define ZT_STR(x) ZT_XSTR(x)
@@ -81,56 +79,20 @@ static int col_since(int f)
 	}
 }
 
-static const char *col_type(int f)
-{
-	const struct zt_field *d = &zt_span_fields[f];
-	bool text = d->kind == ZT_FK_STR || d->kind == ZT_FK_IP || d->kind == ZT_FK_TAP || d->kind == ZT_FK_L7 ||
-		    d->kind == ZT_FK_L4 || d->kind == ZT_FK_RSTATUS || d->kind == ZT_FK_ATTRS || d->kind == ZT_FK_LINK;
-
-	if (d->flags & ZT_FF_NOTNULL)
-		return text ? "TEXT NOT NULL" : "INTEGER NOT NULL";
-	return text ? "TEXT" : "INTEGER";
-}
-
 /*
- * Every index costs about as much per insert as the row itself, and one whose
- * keys are random (a hash, a seq, a trace id) costs more: each batch dirties
- * pages all over it, and each dirty page is written to the WAL at commit. So
- * spans have the two indexes the queries need and no more:
- *  - spans_start_uid is the time index and the duplicate check at once
- *    (INSERT OR IGNORE). Its keys grow with time, so inserts touch its right
- *    edge only. A span stored twice has the same start_ns and uid (the uid
- *    hashes start_ns), so duplicates are still caught. Its order is the
- *    queries' ORDER BY, and it holds span_uid: a span looked up by uid alone
- *    is found by scanning this index (~35 bytes a span), not the table (~400).
- *  - spans_trace (trace_id, start_ns): a trace's spans (query_trace), and
- *    whether a trace has spans before a time (query_traces --since). Plain,
- *    not partial: once the joiner assigns trace ids every span has one.
- * Version 1..3 had partial indexes for the trace assembly's lookup keys (TCP
- * seqs, X-Request-ID, syscall trace ids); the joiner now matches those in
- * memory at ingest, so version 4 drops them.
- *
  * span_links and trace_alias hold the joiner's late facts; both are small
  * (a link only when the parent came after the child was stored, an alias
  * only when two partial traces merged after both were stored) and keyed by
  * what they answer: a child's link, an alias's trace, and (trace_alias_target)
- * the aliases of a trace.
+ * the aliases of a trace. Version 4 kept spans as rows with two indexes
+ * (time, trace_id); version 5 keeps them in blocks (sqlite_blocks.c).
  */
-static const char schema_v4[] =
-    "CREATE UNIQUE INDEX IF NOT EXISTS spans_start_uid ON spans(start_ns, span_uid);"
-    "CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_id, start_ns);"
+static const char trace_schema[] =
     "CREATE TABLE IF NOT EXISTS span_links (child_uid TEXT NOT NULL PRIMARY KEY, parent_uid TEXT NOT NULL,"
     " link_kind TEXT) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS trace_alias (alias TEXT NOT NULL PRIMARY KEY, trace_id TEXT NOT NULL)"
     " WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS trace_alias_target ON trace_alias(trace_id);";
-
-/* Version 1..3 indexes that version 4 has not (v1's go with its table). */
-static const char drop_v3_indexes[] = "DROP INDEX IF EXISTS spans_trace_id;"
-				      "DROP INDEX IF EXISTS spans_tcp_seq;"
-				      "DROP INDEX IF EXISTS spans_xrid;"
-				      "DROP INDEX IF EXISTS spans_strace_req;"
-				      "DROP INDEX IF EXISTS spans_strace_resp;";
 
 /* A reader of a file without the two tables (version 1..3, or the early
  * version 4) gets empty ones in its connection's temp schema, which unqualified
@@ -323,54 +285,6 @@ static int mkdir_p(const char *dir)
  * bit for bit; timestamps and byte counts stay below 2^63, so ordering and
  * comparisons in SQL hold for them.
  */
-/*
- * Binds s as row `row` of a (multi-row) INSERT.
- * v: one value per field (ZT_F__COUNT, the row's): a formatted one (an IP,
- * the attributes) stays in its own buffer until the step, so SQLite copies no
- * field (SQLITE_TRANSIENT was a malloc and a copy per IP, two per span).
- */
-static int bind_span(sqlite3_stmt *st, int row, const struct zt_span *s, struct zt_val *v)
-{
-	int rc = 0, p0 = row * ZT_F__COUNT + 1;
-
-	for (int f = 0; f < ZT_F__COUNT; f++) {
-		zt_span_get(s, (enum zt_span_field)f, &v[f]);
-		if (v[f].type == ZT_VAL_NULL)
-			rc |= sqlite3_bind_null(st, p0 + f);
-		else if (v[f].type == ZT_VAL_INT)
-			rc |= sqlite3_bind_int64(st, p0 + f, (int64_t)v[f].u);
-		else /* the span's own bytes, a static name or v[f].buf: all outlive the step */
-			rc |= sqlite3_bind_text(st, p0 + f, v[f].s, -1, SQLITE_STATIC);
-	}
-	/* SQLITE_OK is 0: any failure leaves a bit set. */
-	return rc;
-}
-
-/*
- * The cache lines of a span that bind_span reads (the first bytes of each
- * field). A batch is up to ZT_BATCH_MAX spans of ~2.7 KiB, far more than the
- * CPU caches hold, so each span's fields were cache misses at bind time (8%
- * of the flush); sq_flush asks for the next span's lines while SQLite
- * inserts the current one.
- */
-static void prefetch_span(const struct zt_span *s)
-{
-	static uint16_t lines[ZT_F__COUNT];
-	static int nlines = -1;
-
-	if (nlines < 0) {
-		int n = 0;
-		for (int f = 0; f < ZT_F__COUNT; f++) {
-			uint16_t l = (uint16_t)(zt_span_fields[f].offset / 64);
-			if (!n || lines[n - 1] != l)
-				lines[n++] = l;
-		}
-		nlines = n;
-	}
-	for (int i = 0; i < nlines; i++)
-		__builtin_prefetch((const char *)s + (size_t)lines[i] * 64);
-}
-
 void zt_sq_row_to_span(const struct zt_sq_cols *c, sqlite3_stmt *st, struct zt_span *s)
 {
 	struct zt_val v;
@@ -462,28 +376,11 @@ static int sq_flush(struct zt_store *st)
 		return zt_sq_set_err(sq, -EBADF, "store is not open");
 	if (sq->n == 0 && sq->nlinks == 0 && sq->naliases == 0 && sq->nrollups == 0)
 		return 0;
-	if (sq->n && !sq->vals && !(sq->vals = calloc((size_t)ZT_SQ_ROWS * ZT_F__COUNT, sizeof(*sq->vals))))
-		return zt_sq_set_err(sq, -ENOMEM, "out of memory for the span batch");
 	if ((err = tx_begin(sq)))
 		return err;
-	/* ZT_SQ_ROWS spans per statement while they last, then one by one.
-	 * Each row is its own INSERT OR IGNORE (a duplicate row is skipped,
-	 * the others go in); changes() counts the rows inserted. */
-	for (size_t i = 0; i < sq->n && !err;) {
-		int rows = sq->n - i >= ZT_SQ_ROWS ? ZT_SQ_ROWS : 1, brc = 0;
-		sqlite3_stmt *ins = rows > 1 ? sq->insert_rows : sq->insert;
-
-		for (int r = 0; r < rows; r++) {
-			if (i + (size_t)rows + (size_t)r < sq->n)
-				prefetch_span(&sq->batch[i + (size_t)rows + (size_t)r]);
-			brc |= bind_span(ins, r, &sq->batch[i + (size_t)r], sq->vals + (size_t)r * ZT_F__COUNT);
-		}
-		err = step_insert(sq, ins, brc, "insert span");
-		/* 0 when the span was already stored: not a new row. */
-		if (!err)
-			inserted += (uint64_t)sqlite3_changes(sq->db);
-		i += (size_t)rows;
-	}
+	/* spans already stored are skipped (store.h), not counted */
+	if (sq->n)
+		err = zt_sq_blocks_put(sq, sq->recs, sq->recs_len, &inserted);
 	for (size_t i = 0; i < sq->nlinks && !err; i++)
 		err = step_insert(sq, sq->insert_link, bind_link(sq->insert_link, &sq->links[i]), "insert link");
 	for (size_t i = 0; i < sq->naliases && !err; i++)
@@ -491,13 +388,14 @@ static int sq_flush(struct zt_store *st)
 				  "insert alias");
 	if (!err)
 		err = zt_sq_rollup_write(sq);
-	sqlite3_clear_bindings(sq->insert);
-	sqlite3_clear_bindings(sq->insert_rows);
 	sqlite3_clear_bindings(sq->insert_link);
 	sqlite3_clear_bindings(sq->insert_alias);
-	if ((err = tx_end(sq, err)))
+	if ((err = tx_end(sq, err))) {
+		zt_sq_blocks_abort(sq);
 		return err; /* the batches stay: the next flush retries them */
+	}
 	sq->n = sq->nlinks = sq->naliases = 0;
+	sq->recs_len = 0;
 	zt_sq_rollup_written(sq);
 	sq->base.spans_written += inserted;
 	sq->base.spans_pending = 0;
@@ -537,6 +435,10 @@ static int batch_room(struct zt_sqlite *sq, void **buf, size_t *n, size_t *cap, 
 	return 0;
 }
 
+/*
+ * Spans are encoded as they come (model/span_codec.h: the bytes they use,
+ * ~200 instead of a 2.7 KiB copy) and kept so until a flush commits them.
+ */
 static int sq_put_spans(struct zt_store *st, const struct zt_span *spans, size_t n)
 {
 	struct zt_sqlite *sq = to_sq(st);
@@ -544,19 +446,24 @@ static int sq_put_spans(struct zt_store *st, const struct zt_span *spans, size_t
 
 	if (err)
 		return err;
-	while (n > 0) {
-		size_t k;
+	for (size_t i = 0; i < n; i++) {
+		long len;
 
-		err = batch_room(sq, (void **)&sq->batch, &sq->n, &sq->cap, sizeof(*spans), "span");
-		if (err)
+		if (sq->n == ZT_BATCH_MAX && (err = sq_flush(st)))
 			return err;
-		k = sq->cap - sq->n < n ? sq->cap - sq->n : n;
-		for (size_t i = 0; i < k; i++) /* used bytes only: see zt_span_copy */
-			zt_span_copy(&sq->batch[sq->n + i], &spans[i]);
-		sq->n += k;
-		sq->base.spans_pending = sq->n;
-		spans += k;
-		n -= k;
+		if (sq->cap - sq->recs_len < ZT_SPAN_CODEC_MAX) {
+			size_t ncap = sq->cap ? sq->cap * 2 : 64 * ZT_SPAN_CODEC_MAX;
+			uint8_t *nr = realloc(sq->recs, ncap);
+			if (!nr)
+				return zt_sq_set_err(sq, -ENOMEM, "out of memory for the span batch");
+			sq->recs = nr;
+			sq->cap = ncap;
+		}
+		len = zt_span_encode(&spans[i], sq->recs + sq->recs_len, sq->cap - sq->recs_len);
+		if (len < 0)
+			return zt_sq_set_err(sq, -EIO, "encoding span %s failed", spans[i].span_uid);
+		sq->recs_len += (size_t)len;
+		sq->base.spans_pending = ++sq->n;
 	}
 	if (sq->n == ZT_BATCH_MAX)
 		return sq_flush(st);
@@ -754,8 +661,8 @@ cleanup:
 
 static void finalize_all(struct zt_sqlite *sq)
 {
-	sqlite3_stmt **all[] = {&sq->insert, &sq->insert_rows, &sq->insert_link, &sq->insert_alias, &sq->begin,
-				&sq->commit, &sq->rollback,    &sq->upsert_rollup};
+	sqlite3_stmt **all[] = {&sq->insert_link, &sq->insert_alias, &sq->begin,
+				&sq->commit,      &sq->rollback,     &sq->upsert_rollup};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		sqlite3_finalize(*all[i]);
@@ -772,10 +679,10 @@ static void sq_close(struct zt_store *st)
 	if (sq->db && sq->mode == ZT_STORE_RW)
 		sq_flush(st);
 	finalize_all(sq);
+	zt_sq_blocks_close(sq);
 	/* close_v2: the db is released even if a statement were left over. */
 	sqlite3_close_v2(sq->db);
-	free(sq->batch);
-	free(sq->vals);
+	free(sq->recs);
 	free(sq->links);
 	free(sq->aliases);
 	zt_sq_rollup_close(sq);
@@ -800,47 +707,34 @@ static uint64_t sq_used_bytes(struct zt_store *st)
 }
 
 /* Drops the `n` oldest spans, or those before `before` if that comes
- * first, with their late links; one transaction. */
+ * first, with their late links; one transaction. A writer's file is at
+ * version 5: the spans are in blocks. */
 static int drop_oldest(struct zt_sqlite *sq, uint64_t before, uint64_t n, uint64_t *dropped)
 {
-	static const char links_sql[] =
-	    "DELETE FROM span_links WHERE child_uid IN (SELECT span_uid FROM spans WHERE start_ns < ?1"
-	    " ORDER BY start_ns LIMIT ?2)";
-	static const char spans_sql[] = "DELETE FROM spans WHERE rowid IN (SELECT rowid FROM spans WHERE start_ns < ?1"
-					" ORDER BY start_ns LIMIT ?2)";
-	const char *sqls[2] = {links_sql, spans_sql};
 	uint64_t got = 0;
-	int rc, err = 0;
+	int err;
 
-	if (before > INT64_MAX)
-		before = INT64_MAX;
-	if (n > INT64_MAX)
-		n = INT64_MAX;
 	if ((err = tx_begin(sq)))
 		return err;
-	for (int i = 0; i < 2 && !err; i++) {
-		sqlite3_stmt *st = NULL;
-		rc = sqlite3_prepare_v2(sq->db, sqls[i], -1, &st, NULL);
-		if (rc == SQLITE_OK) {
-			sqlite3_bind_int64(st, 1, (int64_t)before);
-			sqlite3_bind_int64(st, 2, (int64_t)n);
-			rc = sqlite3_step(st);
-		}
-		if (rc != SQLITE_DONE)
-			err = zt_sq_fail(sq, rc, "retention");
-		else if (i == 1)
-			got = (uint64_t)sqlite3_changes(sq->db);
-		sqlite3_finalize(st);
-	}
-	if ((err = tx_end(sq, err)))
+	err = zt_sq_blocks_drop_oldest(sq, before, n, &got);
+	if ((err = tx_end(sq, err))) {
+		zt_sq_blocks_abort(sq);
 		return err;
+	}
 	*dropped += got; /* counted once they are gone */
 	return 0;
 }
 
-/* Average bytes per stored span, for turning bytes over the bound into a
- * number of spans; ~440 in practice (bench/RESULTS.md). */
-#define RETAIN_SPAN_BYTES 400
+/* Average bytes per stored span (pages in use over spans stored), for
+ * turning bytes over the bound into a number of spans. */
+static uint64_t span_bytes(struct zt_sqlite *sq, uint64_t used)
+{
+	uint64_t n = 0;
+
+	if (zt_sq_blocks_count(sq, &n) || n == 0)
+		return 100;
+	return used / n ? used / n : 1;
+}
 
 static int sq_retain(struct zt_store *st, uint64_t min_start_ns, uint64_t max_bytes, uint64_t limit,
 		     uint64_t *dropped, int *more)
@@ -864,7 +758,7 @@ static int sq_retain(struct zt_store *st, uint64_t min_start_ns, uint64_t max_by
 	if (max_bytes) {
 		uint64_t used = sq_used_bytes(st), target = max_bytes / 10 * 9;
 		if (used > max_bytes) {
-			uint64_t n = (used - target) / RETAIN_SPAN_BYTES + 1, got = *dropped;
+			uint64_t n = (used - target) / span_bytes(sq, used) + 1, got = *dropped;
 			if (n > limit - (*dropped - before))
 				n = limit - (*dropped - before);
 			err = drop_oldest(sq, UINT64_MAX, n, dropped);
@@ -967,42 +861,6 @@ static void set_columns(struct zt_sqlite *sq, int version)
 _Static_assert(ZT_F__COUNT * 24 < 1024, "column names fit cols.sql");
 _Static_assert(ZT_F__COUNT * 26 + 2 * 80 < 2048, "column expressions fit tcols.sql");
 
-/*
- * Version 1..3 -> current, inside the caller's transaction. 1: the table is
- * rebuilt (its PRIMARY KEY cannot be dropped in place), rows keep their
- * order, the v1 indexes go with the old table. 2, 3: the new columns are
- * added. The caller then drops the old indexes and creates version 4's.
- */
-static int migrate(struct zt_sqlite *sq, int64_t from, const char *create_table)
-{
-	char sql[2048];
-	int err;
-
-	if (from >= 2) {
-		for (int f = 0; f < ZT_F__COUNT; f++) {
-			if (col_since(f) <= from)
-				continue;
-			snprintf(sql, sizeof(sql), "ALTER TABLE spans ADD COLUMN %s %s", zt_span_fields[f].name,
-				 col_type(f));
-			if ((err = exec(sq, sql)))
-				return err;
-		}
-		return 0;
-	}
-	set_columns(sq, (int)from);
-	if ((size_t)snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO spans (%s) SELECT %s FROM spans_v1 ORDER BY rowid",
-			     sq->cols.sql, sq->cols.sql) >= sizeof(sql))
-		return zt_sq_set_err(sq, -EOVERFLOW, "migration text too long");
-	err = exec(sq, "ALTER TABLE spans RENAME TO spans_v1");
-	if (!err)
-		err = exec(sq, create_table);
-	if (!err)
-		err = exec(sq, sql);
-	if (!err)
-		err = exec(sq, "DROP TABLE spans_v1");
-	return err;
-}
-
 /* 2: the file has span_links and trace_alias (in its main schema). */
 static int trace_tables(struct zt_sqlite *sq, int64_t *n)
 {
@@ -1012,21 +870,16 @@ static int trace_tables(struct zt_sqlite *sq, int64_t *n)
 			  n);
 }
 
+/*
+ * A new file, or one of version 1..4 converted: the span rows go into
+ * blocks (in start order), the row table and its indexes are dropped, the
+ * trace tables are added where missing. One transaction: a conversion that
+ * fails leaves the file as it was.
+ */
 static int create_schema(struct zt_sqlite *sq)
 {
-	char sql[4096];
-	size_t len;
 	int64_t version = 0, objects = 0, tables = 0;
 	int err;
-
-	len = (size_t)snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS spans (");
-	for (int i = 0; i < ZT_F__COUNT && len < sizeof(sql); i++)
-		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s%s %s", i ? ", " : "",
-					zt_span_fields[i].name, col_type(i));
-	if (len < sizeof(sql))
-		len += (size_t)snprintf(sql + len, sizeof(sql) - len, ");");
-	if (len >= sizeof(sql))
-		return zt_sq_set_err(sq, -EOVERFLOW, "schema text too long");
 
 	/* IMMEDIATE: a second `ztrace up` racing on a new file waits, then sees it. */
 	err = exec(sq, "BEGIN IMMEDIATE");
@@ -1043,18 +896,19 @@ static int create_schema(struct zt_sqlite *sq)
 		set_columns(sq, ZT_SCHEMA_VERSION);
 		return exec(sq, "COMMIT");
 	}
-	if (version >= 1 && version <= ZT_SCHEMA_VERSION) {
-		err = migrate(sq, version, sql);
-		if (!err)
-			err = exec(sq, drop_v3_indexes);
-	} else if (version != 0 || objects != 0) {
+	if (version > ZT_SCHEMA_VERSION || (version == 0 && objects != 0)) {
 		err = zt_sq_set_err(sq, -EPROTO, "not a ztrace database (schema version %lld)", (long long)version);
 		goto rollback;
-	} else {
-		err = exec(sq, sql);
 	}
+	err = exec(sq, trace_schema);
 	if (!err)
-		err = exec(sq, schema_v4);
+		err = zt_sq_blocks_create(sq);
+	if (!err && !sq->bw)
+		err = zt_sq_blocks_prepare(sq);
+	if (!err && version >= 1 && version < ZT_SCHEMA_VERSION) {
+		set_columns(sq, (int)version);
+		err = zt_sq_blocks_migrate(sq);
+	}
 	if (!err)
 		err = exec(sq, "PRAGMA user_version = " ZT_STR(ZT_SCHEMA_VERSION));
 	if (!err)
@@ -1077,31 +931,9 @@ static int prepare(struct zt_sqlite *sq, const char *sql, sqlite3_stmt **out)
 
 static int prepare_writes(struct zt_sqlite *sq)
 {
-	char sql[8192];
-	size_t len = 0, one = 0;
 	int err;
 
-	/* a writer's file is at ZT_SCHEMA_VERSION: every field is a column,
-	 * bound in field order (bind_span); the same INSERT with one row, and
-	 * with ZT_SQ_ROWS rows */
-	len = (size_t)snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO spans (%s) VALUES ", sq->cols.sql);
-	for (int r = 0; r < ZT_SQ_ROWS && len < sizeof(sql); r++) {
-		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s(?", r ? "," : "");
-		for (int i = 1; i < ZT_F__COUNT && len < sizeof(sql); i++)
-			len += (size_t)snprintf(sql + len, sizeof(sql) - len, ",?");
-		if (len < sizeof(sql))
-			len += (size_t)snprintf(sql + len, sizeof(sql) - len, ")");
-		if (!r)
-			one = len;
-	}
-	if (len >= sizeof(sql))
-		return zt_sq_set_err(sq, -EOVERFLOW, "insert text too long");
-	err = prepare(sq, sql, &sq->insert_rows);
-	sql[one] = '\0';
-	if (!err)
-		err = prepare(sq, sql, &sq->insert);
-	if (!err)
-		err = prepare(sq, "INSERT OR IGNORE INTO span_links (child_uid, parent_uid, link_kind) VALUES (?, ?, ?)",
+	err = prepare(sq, "INSERT OR IGNORE INTO span_links (child_uid, parent_uid, link_kind) VALUES (?, ?, ?)",
 			      &sq->insert_link);
 	if (!err)
 		err = prepare(sq, "INSERT OR IGNORE INTO trace_alias (alias, trace_id) VALUES (?, ?)",
@@ -1241,6 +1073,8 @@ int zt_store_open_sqlite(const char *dir, enum zt_store_mode mode, struct zt_sto
 			       " PRAGMA journal_size_limit=67108864;");
 		if (!err && need_schema)
 			err = create_schema(sq);
+		if (!err && !sq->bw)
+			err = zt_sq_blocks_prepare(sq);
 		if (!err)
 			err = prepare_writes(sq);
 		if (!err)
@@ -1248,11 +1082,14 @@ int zt_store_open_sqlite(const char *dir, enum zt_store_mode mode, struct zt_sto
 		if (err)
 			goto fail;
 	}
+	if (sq->version >= 5 && (err = zt_sq_vtab_register(sq)))
+		goto fail;
 	return 0;
 
 fail:
 	/* Keep the message, drop the connection: see the top of this file. */
 	finalize_all(sq);
+	zt_sq_blocks_close(sq);
 	sqlite3_close_v2(sq->db);
 	sq->db = NULL;
 	return err;

@@ -335,9 +335,9 @@ static int is_uid(const char *id)
 }
 
 /*
- * A span by uid. spans_start_uid holds span_uid, so the inner SELECT scans
- * that index (~35 bytes a span), not the table (~400): no index on span_uid
- * alone, which would cost every insert a random page (see store_sqlite.c).
+ * A span by uid. Version 5: the span table's uid plan (the blocks' uid
+ * hashes, sqlite_vtab.c). 1..4: spans_start_uid holds span_uid, so the inner
+ * SELECT scans that index (~35 bytes a span), not the table (~400).
  * 1: found (*start_ns, trace_id: "" when the span has none); 0: no such span.
  */
 static int find_span(struct zt_sqlite *sq, const char *uid, int64_t *start_ns, char trace_id[ZT_TRACE_ID_LEN])
@@ -346,8 +346,10 @@ static int find_span(struct zt_sqlite *sq, const char *uid, int64_t *start_ns, c
 	int rc, ret = 0;
 
 	rc = sqlite3_prepare_v2(sq->db,
-				"SELECT start_ns, trace_id FROM spans WHERE rowid IN"
-				" (SELECT rowid FROM spans WHERE span_uid = ?1) ORDER BY start_ns LIMIT 1",
+				sq->version >= 5 ? "SELECT start_ns, trace_id FROM spans WHERE span_uid = ?1"
+						   " ORDER BY start_ns LIMIT 1"
+						 : "SELECT start_ns, trace_id FROM spans WHERE rowid IN"
+						   " (SELECT rowid FROM spans WHERE span_uid = ?1) ORDER BY start_ns LIMIT 1",
 				-1, &stmt, NULL);
 	if (rc != SQLITE_OK)
 		return zt_sq_fail(sq, rc, "prepare span lookup");
@@ -569,7 +571,7 @@ static int prepare_summaries(struct zt_sqlite *sq, const struct zt_trace_query *
 		" FROM spans s%s LEFT JOIN temp.zt_alias_final f ON f.alias = s.trace_id"
 		" LEFT JOIN span_links l ON l.child_uid = s.span_uid%s GROUP BY 1)) g"
 		" WHERE %s%s%s",
-		sq->version >= 4 ? "s.parent_uid" : "NULL", scope == SCOPE_WINDOW && !q->since_ns ? " NOT INDEXED" : "",
+		sq->version >= 4 ? "s.parent_uid" : "NULL", scope == SCOPE_WINDOW && !q->since_ns && sq->version < 5 ? " NOT INDEXED" : "",
 		scope != SCOPE_WINDOW ? scope_sql[scope] : q->since_ns ? " WHERE s.start_ns >= :since" : "", where,
 		scope != SCOPE_WINDOW ? ""
 		: q->sort_by_duration ? " ORDER BY dur DESC, start DESC, tid"

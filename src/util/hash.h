@@ -25,4 +25,14 @@ static inline uint64_t zt_hash_str(const char *s)
 	return h;
 }
 
+/* FNV-1a of n bytes: equal to zt_hash_str of the same bytes as a string. */
+static inline uint64_t zt_hash_bytes(const void *p, unsigned long n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 1469598103934665603ULL;
+	for (unsigned long i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h;
+}
+
 #endif /* ZT_UTIL_HASH_H */
