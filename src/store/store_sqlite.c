@@ -971,7 +971,9 @@ static int check_version(struct zt_sqlite *sq, const char *dir, const char *path
 			return 0;
 		if (sq->mode == ZT_STORE_RW)
 			return 1;
-		return exec(sq, temp_trace_tables);
+		/* a reader takes the file as it is: empty trace tables only
+		 * where it has none */
+		return tables == 2 ? 0 : exec(sq, temp_trace_tables);
 	}
 	if (version > ZT_SCHEMA_VERSION)
 		return zt_sq_set_err(

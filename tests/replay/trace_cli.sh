@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # `ztrace trace` and `ztrace traces` end to end: a store made by `ztrace
-# replay` of a recording, its trace facts then set by hand with sqlite3 (so
-# the test does not depend on what the trace joiner assigns), read back
-# through the CLI: the waterfall, JSON, every filter, and the errors.
+# replay` of a recording, its spans copied into a file of the row layout
+# (schema 4, which readers take as it is) where the trace facts are set by
+# hand with sqlite3 (so the test does not depend on what the trace joiner
+# assigns), read back through the CLI: the waterfall, JSON, every filter,
+# and the errors. Then the file is converted to span blocks (schema 5: a
+# writer's open) and the same checks run again.
 # Prints "ok NAME" / "not ok NAME: why" lines (scripts/run-tests.sh counts them).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,7 +30,7 @@ if ! command -v sqlite3 >/dev/null; then
 	exit 1
 fi
 TMP=$(mktemp -d /tmp/zt-trace-cli-XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+trap "${KEEP:+:} rm -rf $TMP" EXIT
 D=$TMP/data
 
 # The recording: curl -> python3 http.server, three exchanges, each seen on
@@ -43,10 +46,55 @@ A=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 B=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 C=cccccccccccccccccccccccccccccccc
 DD=dddddddddddddddddddddddddddddddd
-if ! "$ZT" replay "$REC" --data "$D" --quiet >"$TMP/replay.log" 2>&1; then
+if ! "$ZT" replay "$REC" --data "$TMP/blocks" --quiet >"$TMP/replay.log" 2>&1; then
 	nok "replay builds a store" "$(cat "$TMP/replay.log")"
 	exit 1
 fi
+# the spans as rows of a schema 4 file (a column per field, typed as SQLite
+# stored them: enums as names, flags and booleans as integers)
+mkdir -p "$D"
+if ! "$ZT" spans --data "$TMP/blocks" --json --limit 0 >"$TMP/spans.json" 2>"$TMP/spans.err" ||
+	! /usr/bin/python3 - "$TMP/spans.json" "$D/ztrace.db" <<'PY' 2>"$TMP/rows.err"; then
+import json, sqlite3, sys
+FLAGS = {"truncated": 2, "lost_sync": 4, "no_response": 8, "one_way": 32, "ambiguous_thread": 64,
+         "early_response": 128}
+spans = [json.loads(l) for l in open(sys.argv[1])]
+cols = list(spans[0])
+def typ(c):
+    return "TEXT" if isinstance(spans[0][c], str) and c not in ("syscall_trace_id_req", "syscall_trace_id_resp") \
+        or c in ("attributes", "response_exception", "x_request_id", "x_request_id_resp", "span_id",
+                 "parent_span_id", "parent_uid", "link_kind", "trace_id", "version") else "INTEGER"
+def val(c, v):
+    if v is None:
+        return None
+    if c == "flags":
+        return sum(FLAGS[f] for f in v)
+    if isinstance(v, bool):
+        return int(v)
+    if c == "attributes":
+        return json.dumps(v, separators=(",", ":"))
+    if c in ("syscall_trace_id_req", "syscall_trace_id_resp"):
+        v = int(v)
+        return v - (1 << 64) if v >= 1 << 63 else v
+    return v
+db = sqlite3.connect(sys.argv[2])
+db.executescript("CREATE TABLE spans (%s);" % ", ".join("%s %s" % (c, typ(c)) for c in cols) +
+                 "CREATE UNIQUE INDEX spans_start_uid ON spans(start_ns, span_uid);"
+                 "CREATE INDEX spans_trace ON spans(trace_id, start_ns);"
+                 "CREATE TABLE span_links (child_uid TEXT NOT NULL PRIMARY KEY, parent_uid TEXT NOT NULL,"
+                 " link_kind TEXT) WITHOUT ROWID;"
+                 "CREATE TABLE trace_alias (alias TEXT NOT NULL PRIMARY KEY, trace_id TEXT NOT NULL) WITHOUT ROWID;"
+                 "CREATE INDEX trace_alias_target ON trace_alias(trace_id);"
+                 "PRAGMA user_version = 4;")
+db.executemany("INSERT INTO spans VALUES (%s)" % ",".join("?" * len(cols)),
+               [[val(c, s[c]) for c in cols] for s in spans])
+db.commit()
+assert len(spans) == 6, len(spans)
+PY
+	nok "the spans copied into a schema 4 file" "$(cat "$TMP/spans.err" "$TMP/rows.err")"
+	exit 1
+fi
+cp "$D/ztrace.db" "$TMP/rows.db" # the rows before any fact was set
 uid_of() { # ENDPOINT SIDE
 	sqlite3 "$D/ztrace.db" "SELECT span_uid FROM spans WHERE endpoint = '$1' AND tap_side = '$2'"
 }
@@ -165,7 +213,7 @@ check "trace: a span whose parent is absent is a root, its child under it" "$OUT
 #   C_CLI -> C_SRV. Drawn depth first, children in start order.
 D3=$TMP/one
 E=eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee
-if "$ZT" replay "$REC" --data "$D3" --quiet >/dev/null 2>&1 && sqlite3 "$D3/ztrace.db" "
+if mkdir -p "$D3" && cp "$TMP/rows.db" "$D3/ztrace.db" && sqlite3 "$D3/ztrace.db" "
 UPDATE spans SET trace_id = '$E', parent_uid = NULL, link_kind = NULL;
 UPDATE spans SET parent_uid = '$A_CLI', link_kind = 'thread' WHERE span_uid IN ('$A_SRV', '$B_CLI', '$C_CLI');
 UPDATE spans SET parent_uid = '$B_CLI', link_kind = 'tcp_seq' WHERE span_uid = '$B_SRV';
@@ -182,12 +230,12 @@ DELETE FROM span_links; DELETE FROM trace_alias;"; then
 	check "trace: the last span's bar ends at the right" "$BARS" grep -qE '^ +=+$' <<<"$(echo "$BARS" | tail -1)"
 	check "trace: every bar has 30 columns" "$BARS" test "$(echo "$BARS" | awk '{ if (length($0) != 30) bad++ } END { print bad + 0 }')" = 0
 else
-	nok "one trace: store" "replay or sqlite3 failed"
+	nok "one trace: store" "copy or sqlite3 failed"
 fi
 
 # ---- spans stored without trace ids (files before trace assembly) ------------
 D2=$TMP/old
-if "$ZT" replay "$REC" --data "$D2" --quiet >/dev/null 2>&1 &&
+if mkdir -p "$D2" && cp "$TMP/rows.db" "$D2/ztrace.db" &&
 	sqlite3 "$D2/ztrace.db" "UPDATE spans SET trace_id = NULL, parent_uid = NULL, link_kind = NULL; DELETE FROM span_links; DELETE FROM trace_alias;"; then
 	check "no trace ids: each span its own trace" "" test "$("$ZT" traces --data "$D2" --json --limit 0 | wc -l)" = 6
 	run trace "$A_SRV" --data "$D2" --json
@@ -195,7 +243,25 @@ if "$ZT" replay "$REC" --data "$D2" --quiet >/dev/null 2>&1 &&
 import json, sys
 o = json.loads(sys.argv[1]); assert o["trace_id"] == sys.argv[2] and len(o["spans"]) == 1, o' "$OUT" "$A_SRV"
 else
-	nok "no trace ids: store" "replay or sqlite3 failed"
+	nok "no trace ids: store" "copy or sqlite3 failed"
+fi
+
+# ---- the same facts after conversion to span blocks ---------------------------
+# A writer's open converts the file (schema 4 -> 5); replaying the recording
+# again adds nothing (every span is already stored).
+"$ZT" traces --data "$D" --json >"$TMP/v4.traces" 2>&1
+"$ZT" trace "$C" --data "$D" --json >"$TMP/v4.trace" 2>&1
+if "$ZT" replay "$REC" --data "$D" --quiet >"$TMP/conv.log" 2>&1; then
+	check "converted: schema 5" "$(sqlite3 "$D/ztrace.db" 'PRAGMA user_version')" \
+		test "$(sqlite3 "$D/ztrace.db" 'PRAGMA user_version')" = 5
+	check "converted: still six spans" "" test "$("$ZT" spans --data "$D" --json --limit 0 | wc -l)" = 6
+	run traces --data "$D" --json
+	check "converted: traces --json as before" "$(diff <(echo "$OUT") "$TMP/v4.traces")" test "$OUT" = "$(cat "$TMP/v4.traces")"
+	run trace "$C" --data "$D" --json
+	check "converted: trace (alias, late link) as before" "$(diff <(echo "$OUT") "$TMP/v4.trace")" \
+		test "$OUT" = "$(cat "$TMP/v4.trace")"
+else
+	nok "converted" "$(cat "$TMP/conv.log")"
 fi
 
 # ---- errors -------------------------------------------------------------------
