@@ -1,5 +1,6 @@
 """Span store: spans/s inserted through the store interface (SQLite backend,
-schema v4: the time and trace_id indexes), bytes per span on disk and peak RSS.
+schema 5: spans in zstd blocks with a trace_id -> block index), bytes per span
+on disk and peak RSS.
 
 bench/store_bench.c does the work the way `ztrace up` does: one put_spans()
 call per span, the store committing each full batch (4096 spans) in one

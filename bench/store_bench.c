@@ -311,7 +311,7 @@ int main(int argc, char **argv)
 	long long rows = -1, user_version = -1;
 	snprintf(path, sizeof(path), "%s/ztrace.db", dir);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-		if (sqlite3_prepare_v2(db, "SELECT count(*) FROM spans", -1, &q, NULL) == SQLITE_OK &&
+		if (sqlite3_prepare_v2(db, "SELECT total(n) FROM span_blocks", -1, &q, NULL) == SQLITE_OK &&
 		    sqlite3_step(q) == SQLITE_ROW)
 			rows = sqlite3_column_int64(q, 0);
 		sqlite3_finalize(q);
