@@ -155,6 +155,10 @@ static inline uint64_t get_varint(struct rd *r)
 			return 0;
 		}
 		uint8_t b = *r->p++;
+		/* the 10th byte holds bit 63 only: more is a value wider
+		 * than 64 bits, damage (not bits to drop) */
+		if (shift == 63 && b > 1)
+			break;
 		v |= (uint64_t)(b & 0x7f) << shift;
 		if (!(b & 0x80))
 			return v;
