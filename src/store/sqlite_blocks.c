@@ -34,7 +34,7 @@
 
 #include "util/hash.h"
 
-#define RECENT_CAP (1u << 17) /* identities per generation */
+#define RECENT_CAP (1u << 18) /* identities per generation: 8 MiB for both */
 #define RECENT_SLOTS (RECENT_CAP * 2)
 #define ZSTD_LEVEL 1
 

@@ -726,16 +726,33 @@ static int traces_recent(struct zt_sqlite *sq, const struct zt_trace_query *q, z
 		ret = prepare_summaries(sq, q, SCOPE_SPAN, &one_span);
 	if (ret)
 		goto out;
-	rc = sqlite3_prepare_v2(sq->db,
-				q->since_ns ? "SELECT s.start_ns, COALESCE(f.final, s.trace_id, s.span_uid), s.trace_id IS NULL"
-					      " FROM spans s LEFT JOIN temp.zt_alias_final f ON f.alias = s.trace_id"
-					      " WHERE s.start_ns >= ?1 ORDER BY s.start_ns DESC"
-					    : "SELECT s.start_ns, COALESCE(f.final, s.trace_id, s.span_uid), s.trace_id IS NULL"
-					      " FROM spans s LEFT JOIN temp.zt_alias_final f ON f.alias = s.trace_id"
-					      " ORDER BY s.start_ns DESC",
-				-1, &walk, NULL);
-	if (rc == SQLITE_OK && q->since_ns)
-		rc = sqlite3_bind_int64(walk, 1, q->since_ns > INT64_MAX ? INT64_MAX : (int64_t)q->since_ns);
+	/* A filter on the root's process or endpoint, or on errors, holds for
+	 * at least one span of a trace it keeps (its root, its error span):
+	 * the walk meets only traces with such a span, and each is then
+	 * summarised and filtered exactly. */
+	char wsql[1024] = "SELECT s.start_ns, COALESCE(f.final, s.trace_id, s.span_uid), s.trace_id IS NULL"
+			  " FROM spans s LEFT JOIN temp.zt_alias_final f ON f.alias = s.trace_id WHERE 1";
+	if (q->since_ns)
+		append(wsql, sizeof(wsql), " AND s.start_ns >= :since");
+	if (q->service)
+		append(wsql, sizeof(wsql), " AND substr(s.process, 1, length(:service)) = :service COLLATE NOCASE");
+	if (q->endpoint)
+		append(wsql, sizeof(wsql), " AND instr(s.endpoint, :endpoint) > 0");
+	if (q->errors_only)
+		append(wsql, sizeof(wsql), " AND s.response_status IN (:e1, :e2, :e3)");
+	append(wsql, sizeof(wsql), " ORDER BY s.start_ns DESC");
+	rc = sqlite3_prepare_v2(sq->db, wsql, -1, &walk, NULL);
+	if (rc == SQLITE_OK)
+		rc = bind_named_u64(walk, ":since", q->since_ns);
+	if (rc == SQLITE_OK && q->service)
+		rc = bind_named_text(walk, ":service", q->service);
+	if (rc == SQLITE_OK && q->endpoint)
+		rc = bind_named_text(walk, ":endpoint", q->endpoint);
+	if (rc == SQLITE_OK && q->errors_only) {
+		rc = bind_named_text(walk, ":e1", zt_resp_status_name(ZT_RS_CLIENT_ERROR));
+		rc |= bind_named_text(walk, ":e2", zt_resp_status_name(ZT_RS_SERVER_ERROR));
+		rc |= bind_named_text(walk, ":e3", zt_resp_status_name(ZT_RS_TIMEOUT));
+	}
 	if (rc != SQLITE_OK) {
 		ret = zt_sq_fail(sq, rc, "prepare the span walk");
 		goto out;
@@ -806,7 +823,8 @@ out:
 }
 
 /* The walk pays a query per trace met: worth it for a short list of the
- * most recent traces, not when filters may skip most traces met. */
+ * most recent traces. A minimum duration has no span that must match it
+ * (the walk would meet every trace): the window query then. */
 #define ZT_RECENT_MAX 1000
 
 int zt_sq_query_traces(struct zt_store *st, const struct zt_trace_query *q, zt_trace_cb cb, void *ctx)
@@ -821,8 +839,7 @@ int zt_sq_query_traces(struct zt_store *st, const struct zt_trace_query *q, zt_t
 		ret = fill_alias_final(sq);
 	if (ret)
 		return ret;
-	if (!q->sort_by_duration && q->limit > 0 && q->limit <= ZT_RECENT_MAX && !q->service && !q->endpoint &&
-	    !q->errors_only && !q->min_duration_ns)
+	if (!q->sort_by_duration && q->limit > 0 && q->limit <= ZT_RECENT_MAX && !q->min_duration_ns)
 		return traces_recent(sq, q, cb, ctx);
 	return traces_window(sq, q, cb, ctx);
 }
