@@ -454,17 +454,15 @@ static void release(struct zt_joiner *j, uint32_t e)
 	uint32_t t = tr_find(j, x->trace);
 
 	if (!j->tr[t].id[0]) {
-		/* time first (seconds, 8 hex), then 96 bits of the uid's hash:
-		 * ids sort by time, so the store's trace_id index grows at its
-		 * right edge instead of at random pages (as X-Ray ids do) */
-		uint64_t h = zt_hash_str(x->uid);
+		/* time first (seconds, then nanoseconds within the second, 8
+		 * hex each), then 64 bits of the uid's hash: ids sort by time,
+		 * so the store's trace_id index grows at its right edge instead
+		 * of at random pages (as X-Ray ids do), also within a second */
 		char tmp[17];
-		hex64(tmp, (x->end_ns / 1000000000ULL) << 32);
-		memcpy(j->tr[t].id, tmp, 8);
-		hex64(tmp, zt_mix64(h));
-		memcpy(j->tr[t].id + 8, tmp, 16);
-		hex64(tmp, zt_mix64(h ^ 0x9e3779b97f4a7c15ULL));
-		memcpy(j->tr[t].id + 24, tmp, 8);
+		hex64(tmp, (x->end_ns / 1000000000ULL) << 32 | (x->end_ns % 1000000000ULL));
+		memcpy(j->tr[t].id, tmp, 16);
+		hex64(tmp, zt_mix64(zt_hash_str(x->uid)));
+		memcpy(j->tr[t].id + 16, tmp, 16);
 		j->tr[t].id[32] = '\0';
 	}
 	if (!j->tr[t].fixed)

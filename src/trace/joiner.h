@@ -36,8 +36,10 @@
  * written make an alias (alias_fn: the younger id names the older).
  *
  * Trace ids: the explicit id from headers when the trace has one, else
- * derived from the uid of the trace's first released span (32 hex, stable:
- * it never changes once written).
+ * derived from the trace's first released span (32 hex, stable: it never
+ * changes once written): its end time, seconds then nanoseconds within the
+ * second (8 hex each), then 64 bits of a hash of its uid. Derived ids sort
+ * by time, so an index on trace_id grows at its right edge.
  *
  * Memory is bounded: max_spans spans wait at most (a full window releases
  * the oldest early: window_full), max_keys entries hold keys; nothing is

@@ -141,6 +141,10 @@ static void test_chain_children_first(void **state)
 		assert_int_equal(strlen(out[i].trace_id), 32);
 		assert_string_equal(out[i].trace_id, out[0].trace_id);
 	}
+	/* derived from the first span released (b, ends at T0 + 5 ms): its
+	 * seconds, then its nanoseconds within the second, then a hash */
+	assert_memory_equal(out[0].trace_id, "6b49d200" "004c4b40", 16);
+	assert_int_equal(strspn(out[0].trace_id, "0123456789abcdef"), 32);
 	assert_int_equal(nlinks, 0);
 	assert_int_equal(naliases, 0);
 	assert_int_equal(zt_joiner_stats(j)->links[ZT_LINK_TCP_SEQ], 2);
