@@ -38,7 +38,9 @@
  * no request started later can end before them -- children before parents,
  * as the session layer delivers them. Requests start every GAP_NS (5000
  * requests, ~35k spans per second of traffic), so the joiner's default
- * 300 ms window holds ~10k spans: under its 16384, as on a busy host.
+ * 300 ms window holds ~10k spans: under its 16384, as on a busy host. Its
+ * 30 s key ttl would need ~1M keys at this rate: keys_evicted_early counts
+ * the keys dropped sooner (at 262144, after ~7.5 s).
  */
 #include <errno.h>
 #include <netinet/in.h>

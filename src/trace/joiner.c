@@ -101,9 +101,9 @@ struct zt_joiner *zt_joiner_new(const struct zt_joiner_cfg *cfg, const struct zt
 	if (!j->cfg.key_ttl_ns)
 		j->cfg.key_ttl_ns = 30000000000ULL;
 	if (!j->cfg.max_spans)
-		j->cfg.max_spans = 8192;
+		j->cfg.max_spans = 16384;
 	if (!j->cfg.max_keys)
-		j->cfg.max_keys = 65536;
+		j->cfg.max_keys = 262144;
 	if (j->cfg.max_keys < j->cfg.max_spans + 1)
 		j->cfg.max_keys = j->cfg.max_spans + 1;
 	j->out = *out;
