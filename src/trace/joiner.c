@@ -3,11 +3,20 @@
  * joiner.c - see joiner.h. Entries live in a ring in arrival order: the
  * newest hold a span (the window), the older ones only keys (released).
  * Nine hash maps find partners by key: chained, each map's links in its
- * own array of small nodes (key, next, the pid or tap side the lookups
- * check), so that walking a chain reads that array only, not the entries
- * (a cache miss per step was half of the joiner's time). Traces are
- * records merged like a union-find (a merged record forwards to the
- * survivor).
+ * own array of 16-byte nodes (key, next), so that walking a chain reads
+ * that array, not the entries (a cache miss per step was half of the
+ * joiner's time).
+ *
+ * Links are entry sequence numbers (the n-th entry put is seq n, at ring
+ * index n & rmask), not indexes, and nothing is unlinked when an entry
+ * leaves the ring: every entry joins its maps while it is put, at the head
+ * of their chains, so a chain's seqs fall and the ring's leavers (the
+ * oldest) are its tail; a walk stops at the first seq no longer in the
+ * ring. An entry that stops waiting in a map (linked) keeps its node with
+ * key 0, which no lookup matches. Eviction costs no chain walk.
+ *
+ * Traces are records merged like a union-find (a merged record forwards
+ * to the survivor).
  */
 #include "trace/joiner.h"
 
@@ -42,12 +51,12 @@ enum jmap {
 /* Entry e's place in map m: node[m][e], valid while bit m of its maps is
  * set. */
 struct jnode {
-	uint64_t key;
-	uint32_t next;
-	uint32_t tag; /* M_SEQ: the entry's tap side; other maps: its pid */
+	uint64_t key;  /* 0: left the map (linked) */
+	uint64_t next; /* seq of the next (older) entry in the chain, 0: none */
 };
 
 struct jent {
+	uint64_t seq;
 	uint64_t start_ns, end_ns;
 	uint32_t slot;  /* held span, NONE once released */
 	uint32_t trace; /* trace record */
@@ -72,15 +81,16 @@ struct zt_joiner {
 	struct zt_joiner_cfg cfg;
 	struct zt_joiner_out out;
 	struct zt_joiner_stats st;
-	struct jent *ent;  /* ring of cfg.max_keys */
-	uint32_t head, n;  /* oldest entry, entries in use */
+	struct jent *ent;  /* ring of rmask + 1 >= cfg.max_keys entries */
+	uint64_t seq;      /* entries put: the newest is seq, the oldest seq - n + 1 */
+	uint32_t rmask, n; /* entries in use: at most cfg.max_keys */
 	uint32_t nlive;    /* entries still holding a span: the newest ones */
 	struct zt_span *slots;
 	uint32_t *slot_free, nslot_free;
 	struct jtrace *tr;
 	uint32_t *tr_free, ntr_free;
 	struct jnode *node[M__COUNT];
-	uint32_t *bucket[M__COUNT];
+	uint64_t *bucket[M__COUNT]; /* chain heads: seqs, 0: empty */
 	uint32_t nbuckets; /* power of two */
 	uint64_t latest;   /* latest span end seen */
 	uint64_t fix_seq;  /* traces fixed so far */
@@ -110,20 +120,20 @@ struct zt_joiner *zt_joiner_new(const struct zt_joiner_cfg *cfg, const struct zt
 	j->nbuckets = 1;
 	while (j->nbuckets < j->cfg.max_keys)
 		j->nbuckets <<= 1;
-	j->ent = calloc(j->cfg.max_keys, sizeof(*j->ent));
+	j->rmask = j->nbuckets - 1; /* a ring of nbuckets entries: seq & rmask */
+	j->ent = calloc(j->nbuckets, sizeof(*j->ent));
 	j->slots = calloc(j->cfg.max_spans, sizeof(*j->slots));
 	j->slot_free = calloc(j->cfg.max_spans, sizeof(*j->slot_free));
 	/* a record per entry, and as many forwarded ones at most */
 	j->tr = calloc((size_t)j->cfg.max_keys * 2, sizeof(*j->tr));
 	j->tr_free = calloc((size_t)j->cfg.max_keys * 2, sizeof(*j->tr_free));
 	for (int m = 0; m < M__COUNT; m++) {
-		j->node[m] = malloc(j->cfg.max_keys * sizeof(struct jnode));
-		j->bucket[m] = malloc(j->nbuckets * sizeof(uint32_t));
+		j->node[m] = malloc(j->nbuckets * sizeof(struct jnode));
+		j->bucket[m] = calloc(j->nbuckets, sizeof(uint64_t));
 		if (!j->node[m] || !j->bucket[m]) {
 			zt_joiner_free(j);
 			return NULL;
 		}
-		memset(j->bucket[m], 0xff, j->nbuckets * sizeof(uint32_t));
 	}
 	if (!j->ent || !j->slots || !j->slot_free || !j->tr || !j->tr_free) {
 		zt_joiner_free(j);
@@ -159,16 +169,33 @@ const struct zt_joiner_stats *zt_joiner_stats(const struct zt_joiner *j)
 
 size_t zt_joiner_mem(const struct zt_joiner *j)
 {
-	return sizeof(*j) + (size_t)j->cfg.max_keys * (sizeof(struct jent) + M__COUNT * sizeof(struct jnode) + 2 * (sizeof(struct jtrace) + 4)) +
-	       (size_t)j->cfg.max_spans * (sizeof(struct zt_span) + 4) + (size_t)M__COUNT * j->nbuckets * 4;
+	return sizeof(*j) + (size_t)j->nbuckets * (sizeof(struct jent) + M__COUNT * (sizeof(struct jnode) + 8)) +
+	       (size_t)j->cfg.max_keys * 2 * (sizeof(struct jtrace) + 4) +
+	       (size_t)j->cfg.max_spans * (sizeof(struct zt_span) + 4);
 }
 
 /* ---- maps ---- */
 
-static uint32_t *bucket_of(struct zt_joiner *j, int m, uint64_t key)
+static uint64_t *bucket_of(struct zt_joiner *j, int m, uint64_t key)
 {
 	return &j->bucket[m][zt_mix64(key) & (j->nbuckets - 1)];
 }
+
+/* Whether the entry of a seq is still in the ring (seq 0: none). */
+static bool in_ring(const struct zt_joiner *j, uint64_t seq)
+{
+	return seq + j->n > j->seq;
+}
+
+static uint32_t idx_of(const struct zt_joiner *j, uint64_t seq)
+{
+	return (uint32_t)(seq & j->rmask);
+}
+
+/* Walks map m's chain from seq head: i is each entry still in the ring,
+ * newest first. */
+#define FOR_CHAIN(j, m, head, i)                                                                             \
+	for (uint64_t s_ = (head); in_ring(j, s_) && ((i) = idx_of(j, s_), 1); s_ = (j)->node[m][i].next)
 
 /* e's key in map m, 0: not in it */
 static uint64_t key_of(const struct zt_joiner *j, int m, uint32_t e)
@@ -176,33 +203,27 @@ static uint64_t key_of(const struct zt_joiner *j, int m, uint32_t e)
 	return (j->ent[e].maps >> m & 1) ? j->node[m][e].key : 0;
 }
 
+/* e (being put: the newest entry) joins map m under key */
 static void map_add(struct zt_joiner *j, int m, uint32_t e, uint64_t key)
 {
 	struct jnode *n = &j->node[m][e];
-	uint32_t *b;
+	uint64_t *b;
 
 	if (!key)
 		return;
 	b = bucket_of(j, m, key);
 	n->key = key;
-	n->tag = m == M_SEQ ? j->ent[e].side : j->ent[e].pid;
 	n->next = *b;
-	*b = e;
+	*b = j->ent[e].seq;
 	j->ent[e].maps |= (uint16_t)(1u << m);
 }
 
+/* e leaves map m (it waits no more): no lookup matches key 0 */
 static void map_del(struct zt_joiner *j, int m, uint32_t e)
 {
-	struct jnode *nd = j->node[m];
-
 	if (!(j->ent[e].maps >> m & 1))
 		return;
-	for (uint32_t *p = bucket_of(j, m, nd[e].key); *p != NONE; p = &nd[*p].next) {
-		if (*p == e) {
-			*p = nd[e].next;
-			break;
-		}
-	}
+	j->node[m][e].key = 0;
 	j->ent[e].maps &= (uint16_t)~(1u << m);
 }
 
@@ -333,8 +354,9 @@ static bool find_explicit(struct zt_joiner *j, uint32_t e, uint64_t k)
 	if (!k)
 		return false;
 	const struct jnode *nd = j->node[M_SID];
+	uint32_t i;
 
-	for (uint32_t i = *bucket_of(j, M_SID, k); i != NONE; i = nd[i].next)
+	FOR_CHAIN(j, M_SID, *bucket_of(j, M_SID, k), i)
 		if (i != e && nd[i].key == k) {
 			link(j, e, i, ZT_LINK_EXPLICIT);
 			return true;
@@ -362,10 +384,11 @@ static void find_parent(struct zt_joiner *j, uint32_t e, const struct zt_span *s
 		uint8_t want = seq_partner(x->side);
 		uint64_t k = key_of(j, M_SEQ, e);
 		const struct jnode *nd = j->node[M_SEQ];
+		uint32_t i;
 		if (!k)
 			return;
-		for (uint32_t i = *bucket_of(j, M_SEQ, k); i != NONE; i = nd[i].next)
-			if (i != e && nd[i].key == k && nd[i].tag == want) {
+		FOR_CHAIN(j, M_SEQ, *bucket_of(j, M_SEQ, k), i)
+			if (i != e && nd[i].key == k && j->ent[i].side == want) {
 				link(j, e, i, ZT_LINK_TCP_SEQ);
 				return;
 			}
@@ -376,8 +399,9 @@ static void find_parent(struct zt_joiner *j, uint32_t e, const struct zt_span *s
 	uint64_t ctx = (s->flags & ZT_SPAN_AMBIGUOUS) ? 0 : s->syscall_trace_id_req;
 	if (ctx) {
 		const struct jnode *nd = j->node[M_CTXP];
-		for (uint32_t i = *bucket_of(j, M_CTXP, ctx); i != NONE; i = nd[i].next) {
-			if (nd[i].key != ctx || nd[i].tag != x->pid)
+		uint32_t i;
+		FOR_CHAIN(j, M_CTXP, *bucket_of(j, M_CTXP, ctx), i) {
+			if (nd[i].key != ctx || j->ent[i].pid != x->pid)
 				continue;
 			if (!contains(&j->ent[i], x)) {
 				j->st.containment_refused++;
@@ -389,9 +413,10 @@ static void find_parent(struct zt_joiner *j, uint32_t e, const struct zt_span *s
 	}
 	uint64_t xr = key_str(s->x_request_id);
 	if (xr) {
+		uint32_t i;
 		for (int m = M_XRP; m <= M_XRP2; m++)
-			for (uint32_t i = *bucket_of(j, m, xr); i != NONE; i = j->node[m][i].next)
-				if (j->node[m][i].key == xr && j->node[m][i].tag == x->pid) {
+			FOR_CHAIN(j, m, *bucket_of(j, m, xr), i)
+				if (j->node[m][i].key == xr && j->ent[i].pid == x->pid) {
 					link(j, e, i, ZT_LINK_X_REQUEST_ID);
 					return;
 				}
@@ -405,27 +430,22 @@ static void find_parent(struct zt_joiner *j, uint32_t e, const struct zt_span *s
 static void find_children(struct zt_joiner *j, uint32_t e, const struct zt_span *s)
 {
 	struct jent *x = &j->ent[e];
-	uint32_t i, nx;
-
+	uint32_t i;
 	uint64_t k;
 
 	if (x->side == ZT_TAP_APP && (k = key_of(j, M_SID, e))) {
 		const struct jnode *nd = j->node[M_SIDC];
-		for (i = *bucket_of(j, M_SIDC, k); i != NONE; i = nx) {
-			nx = nd[i].next;
+		FOR_CHAIN(j, M_SIDC, *bucket_of(j, M_SIDC, k), i)
 			if (i != e && nd[i].key == k)
 				link(j, i, e, ZT_LINK_EXPLICIT);
-		}
 		return;
 	}
 	if ((x->side == ZT_TAP_CLIENT_PROCESS || x->side == ZT_TAP_CLIENT_NIC) && (k = key_of(j, M_SEQ, e))) {
 		uint8_t want = seq_partner(x->side);
 		const struct jnode *nd = j->node[M_SEQ];
-		for (i = *bucket_of(j, M_SEQ, k); i != NONE; i = nx) {
-			nx = nd[i].next;
-			if (i != e && nd[i].key == k && nd[i].tag == want)
+		FOR_CHAIN(j, M_SEQ, *bucket_of(j, M_SEQ, k), i)
+			if (i != e && nd[i].key == k && j->ent[i].side == want)
 				link(j, i, e, ZT_LINK_TCP_SEQ);
-		}
 		return;
 	}
 	if (x->side != ZT_TAP_SERVER_PROCESS)
@@ -433,10 +453,9 @@ static void find_children(struct zt_joiner *j, uint32_t e, const struct zt_span 
 	uint64_t ctx = key_of(j, M_CTXP, e);
 	if (ctx) {
 		const struct jnode *nd = j->node[M_CTXC];
-		for (i = *bucket_of(j, M_CTXC, ctx); i != NONE; i = nx) {
-			nx = nd[i].next; /* link() unlinks i */
+		FOR_CHAIN(j, M_CTXC, *bucket_of(j, M_CTXC, ctx), i) {
 			struct jent *c = &j->ent[i];
-			if (nd[i].key != ctx || nd[i].tag != x->pid)
+			if (nd[i].key != ctx || c->pid != x->pid)
 				continue;
 			if (!contains(x, c)) {
 				j->st.containment_refused++;
@@ -450,11 +469,9 @@ static void find_children(struct zt_joiner *j, uint32_t e, const struct zt_span 
 		const struct jnode *nd = j->node[M_XRC];
 		if (!xr)
 			continue;
-		for (i = *bucket_of(j, M_XRC, xr); i != NONE; i = nx) {
-			nx = nd[i].next;
-			if (nd[i].key == xr && nd[i].tag == x->pid)
+		FOR_CHAIN(j, M_XRC, *bucket_of(j, M_XRC, xr), i)
+			if (nd[i].key == xr && j->ent[i].pid == x->pid)
 				link(j, i, e, ZT_LINK_X_REQUEST_ID);
-		}
 	}
 	(void)s;
 }
@@ -464,10 +481,11 @@ static void join_explicit(struct zt_joiner *j, uint32_t e)
 {
 	uint64_t k = key_of(j, M_TID, e);
 	const struct jnode *nd = j->node[M_TID];
+	uint32_t i;
 
 	if (!k)
 		return;
-	for (uint32_t i = *bucket_of(j, M_TID, k); i != NONE; i = nd[i].next) {
+	FOR_CHAIN(j, M_TID, *bucket_of(j, M_TID, k), i) {
 		if (i != e && nd[i].key == k) {
 			if (tr_find(j, j->ent[i].trace) != tr_find(j, j->ent[e].trace))
 				j->st.links[ZT_LINK_EXPLICIT]++;
@@ -521,19 +539,23 @@ static void release(struct zt_joiner *j, uint32_t e)
 /* The oldest live entry: live ones are the newest nlive of the ring. */
 static uint32_t oldest_live(const struct zt_joiner *j)
 {
-	return (j->head + j->n - j->nlive) % j->cfg.max_keys;
+	return idx_of(j, j->seq - j->nlive + 1);
 }
 
+/* The oldest entry. */
+static uint32_t head(const struct zt_joiner *j)
+{
+	return idx_of(j, j->seq - j->n + 1);
+}
+
+/* The oldest entry leaves the ring (its nodes with it: see the top). */
 static void evict_oldest(struct zt_joiner *j)
 {
-	uint32_t e = j->head;
+	uint32_t e = head(j);
 
 	if (!j->ent[e].released)
 		release(j, e);
-	for (unsigned b = j->ent[e].maps; b; b &= b - 1)
-		map_del(j, __builtin_ctz(b), e);
 	tr_put(j, j->ent[e].trace);
-	j->head = (j->head + 1) % j->cfg.max_keys;
 	j->n--;
 }
 
@@ -546,7 +568,7 @@ static void expire(struct zt_joiner *j, uint64_t now)
 			break;
 		release(j, e);
 	}
-	while (j->n > j->nlive && j->ent[j->head].end_ns + j->cfg.key_ttl_ns <= now)
+	while (j->n > j->nlive && j->ent[head(j)].end_ns + j->cfg.key_ttl_ns <= now)
 		evict_oldest(j);
 }
 
@@ -564,7 +586,7 @@ int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 		release(j, oldest_live(j));
 	}
 	if (j->n == j->cfg.max_keys) {
-		if (j->ent[j->head].end_ns + j->cfg.key_ttl_ns > j->latest)
+		if (j->ent[head(j)].end_ns + j->cfg.key_ttl_ns > j->latest)
 			j->st.keys_evicted_early++;
 		evict_oldest(j);
 	}
@@ -578,11 +600,12 @@ int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 		j->st.window_full++;
 		return -ENOSPC;
 	}
-	e = (j->head + j->n) % j->cfg.max_keys;
+	e = idx_of(j, ++j->seq);
 	j->n++;
 	j->nlive++;
 	x = &j->ent[e];
 	memset(x, 0, sizeof(*x));
+	x->seq = j->seq;
 	x->slot = j->slot_free[--j->nslot_free];
 	zt_span_copy(&j->slots[x->slot], s); /* used bytes only */
 	x->start_ns = s->start_ns;
