@@ -598,7 +598,18 @@ int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 {
 	uint32_t e;
 	struct jent *x;
+	uint64_t kseq = 0, ctx = (s->flags & ZT_SPAN_AMBIGUOUS) ? 0 : s->syscall_trace_id_req;
 
+	/* the chain heads this span adds to and looks up, fetched while the
+	 * window releases and evicts (each was a miss) */
+	if ((s->flags & ZT_SPAN_HAS_SEQ) && (s->flags & ZT_SPAN_HAS_RESP_SEQ)) {
+		kseq = zt_mix64(((uint64_t)s->req_tcp_seq << 32 | s->resp_tcp_seq) + 1) | 1;
+		__builtin_prefetch(bucket_of(j, M_SEQ, kseq));
+	}
+	if (ctx && (s->tap_side == ZT_TAP_SERVER_PROCESS || s->tap_side == ZT_TAP_CLIENT_PROCESS)) {
+		__builtin_prefetch(bucket_of(j, M_CTXP, ctx));
+		__builtin_prefetch(bucket_of(j, M_CTXC, ctx));
+	}
 	j->st.spans++;
 	if (s->end_ns > j->latest)
 		j->latest = s->end_ns;
@@ -639,10 +650,9 @@ int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 	x->trace = tr_new(j, s->trace_id);
 
 	/* keys first: the lookups below skip e itself */
-	if ((s->flags & ZT_SPAN_HAS_SEQ) && (s->flags & ZT_SPAN_HAS_RESP_SEQ))
-		map_add(j, M_SEQ, e, zt_mix64(((uint64_t)s->req_tcp_seq << 32 | s->resp_tcp_seq) + 1) | 1);
+	map_add(j, M_SEQ, e, kseq);
 	if (x->side == ZT_TAP_SERVER_PROCESS) {
-		map_add(j, M_CTXP, e, (s->flags & ZT_SPAN_AMBIGUOUS) ? 0 : s->syscall_trace_id_req);
+		map_add(j, M_CTXP, e, ctx);
 		map_add(j, M_XRP, e, key_str(s->x_request_id));
 		map_add(j, M_XRP2, e, key_str(s->x_request_id_resp));
 	}
