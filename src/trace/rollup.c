@@ -499,7 +499,7 @@ static void edge(struct zt_rollup *r, const struct side *cli, const struct side 
 
 static uint32_t pend_bucket(struct zt_rollup *r, const char *uid)
 {
-	return (uint32_t)zt_mix64(zt_hash_str(uid)) & r->pbmask;
+	return (uint32_t)text_hash(uid) & r->pbmask; /* chains are in arrival order whatever the hash */
 }
 
 static uint32_t pend_find(struct zt_rollup *r, const char *uid)
