@@ -8,6 +8,13 @@
  *         raw   put_spans() straight into the store (no joiner): the baseline
  *         joiner the joiner with no store behind it (zt_store_sink with
  *               st NULL): assembly's own CPU, apart from writing its columns
+ *         assembly  the joiner and the RED rollup with no store: what
+ *               `ztrace up` computes per span apart from writing it (the
+ *               rollup drained every second of span time); prints a digest
+ *               of everything they give out (released spans' trace ids,
+ *               parents and links, late links, aliases, rollup rows,
+ *               /metrics series, counters): two builds that assemble the
+ *               same give the same digest
  *         sink  zt_store_sink (joiner + store), the way `ztrace up` writes,
  *               then NQUERY (default 1000) query_trace() calls on random
  *               trace ids and a few query_traces(limit 20)
@@ -31,7 +38,9 @@
  * no request started later can end before them -- children before parents,
  * as the session layer delivers them. Requests start every GAP_NS (5000
  * requests, ~35k spans per second of traffic), so the joiner's default
- * 300 ms window holds ~10k spans: under its 16384, as on a busy host.
+ * 300 ms window holds ~10k spans: under its 16384, as on a busy host. Its
+ * 30 s key ttl would need ~1M keys at this rate: keys_evicted_early counts
+ * the keys dropped sooner (at 262144, after ~7.5 s).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -47,6 +56,8 @@
 
 #include "store/sink.h"
 #include "store/store.h"
+#include "trace/joiner.h"
+#include "trace/rollup.h"
 
 #define T0 1700000000000000000ull
 #define GAP_NS 200000ull /* a request every 200 us: 5000 req/s */
@@ -320,7 +331,7 @@ static uint64_t gen_request(struct gen *g, uint64_t *nspans)
 
 /* ---- sinks ---- */
 
-enum mode { M_GEN, M_RAW, M_SINK, M_JOINER };
+enum mode { M_GEN, M_RAW, M_SINK, M_JOINER, M_ASM };
 
 struct run {
 	enum mode mode;
@@ -330,7 +341,130 @@ struct run {
 	char (*sample)[ZT_TRACE_ID_LEN];
 	unsigned nsample, want;
 	uint64_t roots, rng;
+	/* assembly */
+	struct zt_joiner *j;
+	struct zt_rollup *roll;
+	uint64_t digest, drain_s;
 };
+
+/* ---- assembly: the joiner and the rollup, their outputs digested ---- */
+
+static void dg(struct run *ru, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		ru->digest = (ru->digest ^ b[i]) * 1099511628211ull;
+}
+
+static void dg_str(struct run *ru, const char *s)
+{
+	dg(ru, s, strlen(s) + 1);
+}
+
+static void dg_u64(struct run *ru, uint64_t v)
+{
+	dg(ru, &v, sizeof(v));
+}
+
+static int dg_rows(void *ctx, const struct zt_rollup_row *rows, size_t n)
+{
+	struct run *ru = ctx;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct zt_rollup_key *k = &rows[i].k;
+		const struct zt_rollup_val *v = &rows[i].v;
+		dg_u64(ru, k->bucket_ns);
+		dg_u64(ru, (uint64_t)k->res_s << 16 | (uint64_t)k->kind << 8 | k->l7);
+		dg_u64(ru, (uint64_t)k->pid << 32 | k->peer_pid);
+		dg_str(ru, k->host);
+		dg_str(ru, k->service);
+		dg_str(ru, k->endpoint);
+		dg_str(ru, k->peer);
+		dg_str(ru, k->peer_host);
+		dg_u64(ru, v->requests);
+		dg(ru, v->errors, sizeof(v->errors));
+		dg_u64(ru, v->sum_ns);
+		dg_u64(ru, v->hist.count);
+		for (unsigned b = 0; b < ZT_HIST_N; b++)
+			if (v->hist.c[b]) {
+				dg_u64(ru, b);
+				dg_u64(ru, v->hist.c[b]);
+			}
+	}
+	return 0;
+}
+
+static int dg_prom(void *ctx, const struct zt_prom_series *p)
+{
+	struct run *ru = ctx;
+
+	dg_u64(ru, (uint64_t)p->kind << 8 | p->l7);
+	dg_str(ru, p->service);
+	dg_str(ru, p->endpoint);
+	dg_str(ru, p->peer);
+	dg_u64(ru, p->requests);
+	dg(ru, p->errors, sizeof(p->errors));
+	dg_u64(ru, p->sum_ns);
+	dg(ru, p->le, sizeof(p->le));
+	return 0;
+}
+
+static int on_released(void *ctx, const struct zt_span *s);
+
+static int asm_span(void *ctx, const struct zt_span *s)
+{
+	struct run *ru = ctx;
+
+	zt_rollup_span(ru->roll, s);
+	dg_str(ru, s->span_uid);
+	dg_str(ru, s->trace_id);
+	dg_str(ru, s->parent_uid);
+	dg_u64(ru, s->link_kind);
+	/* as the sink drains: every second (here of span time) */
+	if (s->end_ns / 1000000000ull != ru->drain_s) {
+		ru->drain_s = s->end_ns / 1000000000ull;
+		zt_rollup_drain(ru->roll, dg_rows, ru);
+	}
+	return on_released(ctx, s);
+}
+
+static int asm_link(void *ctx, const char *child, const char *parent, uint8_t kind)
+{
+	struct run *ru = ctx;
+
+	zt_rollup_link(ru->roll, child, parent, kind);
+	dg_str(ru, "link");
+	dg_str(ru, child);
+	dg_str(ru, parent);
+	dg_u64(ru, kind);
+	return 0;
+}
+
+static int asm_alias(void *ctx, const char *alias, const char *trace_id)
+{
+	struct run *ru = ctx;
+
+	dg_str(ru, "alias");
+	dg_str(ru, alias);
+	dg_str(ru, trace_id);
+	return 0;
+}
+
+/* The stream ended: what is held and waiting, then the totals. */
+static int asm_end(struct run *ru)
+{
+	struct zt_rollup_stats rs;
+	int err = zt_joiner_flush(ru->j);
+
+	zt_rollup_end(ru->roll);
+	zt_rollup_drain(ru->roll, dg_rows, ru);
+	zt_rollup_prom_each(ru->roll, dg_prom, ru);
+	zt_rollup_get_stats(ru->roll, &rs);
+	dg(ru, &rs, sizeof(rs));
+	dg(ru, zt_joiner_stats(ru->j), sizeof(struct zt_joiner_stats));
+	return err;
+}
 
 static int on_released(void *ctx, const struct zt_span *s)
 {
@@ -361,6 +495,8 @@ static int emit(struct run *ru, const struct zt_span *s)
 	case M_SINK:
 	case M_JOINER:
 		return zt_store_sink_put(ru->sink, s);
+	case M_ASM:
+		return zt_joiner_put(ru->j, s);
 	}
 	return -EINVAL;
 }
@@ -414,7 +550,7 @@ int main(int argc, char **argv)
 	int err = 0;
 
 	if (argc < 4 || argc > 5) {
-		fprintf(stderr, "usage: traces_bench gen|raw|sink|joiner DIR N [NQUERY]\n");
+		fprintf(stderr, "usage: traces_bench gen|raw|sink|joiner|assembly DIR N [NQUERY]\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "gen"))
@@ -425,6 +561,8 @@ int main(int argc, char **argv)
 		ru.mode = M_SINK;
 	else if (!strcmp(argv[1], "joiner"))
 		ru.mode = M_JOINER;
+	else if (!strcmp(argv[1], "assembly"))
+		ru.mode = M_ASM;
 	else {
 		fprintf(stderr, "traces_bench: bad MODE\n");
 		return 2;
@@ -471,6 +609,15 @@ int main(int argc, char **argv)
 		if (!ru.sink)
 			return 1;
 	}
+	if (ru.mode == M_ASM) {
+		struct zt_joiner_cfg jc = {0};
+		struct zt_joiner_out jo = {asm_span, asm_link, asm_alias, &ru};
+		ru.digest = 1469598103934665603ull;
+		ru.j = zt_joiner_new(&jc, &jo);
+		ru.roll = zt_rollup_new(&(struct zt_rollup_cfg){0}); /* as the sink makes it */
+		if (!ru.j || !ru.roll)
+			return 1;
+	}
 
 	/* Whole requests are generated; the run stops at the first request
 	 * boundary at or past N spans, so every trace is complete. */
@@ -504,6 +651,8 @@ int main(int argc, char **argv)
 	}
 	if ((ru.mode == M_SINK || ru.mode == M_JOINER) && (err = zt_store_sink_end(ru.sink)))
 		goto fail;
+	if (ru.mode == M_ASM && (err = asm_end(&ru)))
+		goto fail;
 	if (ru.mode == M_SINK || ru.mode == M_JOINER)
 		err = zt_store_sink_flush(ru.sink);
 	else if (ru.mode == M_RAW)
@@ -518,6 +667,10 @@ int main(int argc, char **argv)
 	if (ru.mode == M_SINK || ru.mode == M_JOINER) {
 		js = *zt_store_sink_joiner_stats(ru.sink);
 		zt_store_sink_free(ru.sink);
+	} else if (ru.mode == M_ASM) {
+		js = *zt_joiner_stats(ru.j);
+		zt_joiner_free(ru.j);
+		zt_rollup_free(ru.roll);
 	}
 	long long wal_open = file_size(dir, "ztrace.db-wal");
 	unsigned long long written = ru.st ? ru.st->spans_written : 0;
@@ -549,6 +702,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)js.containment_refused, (unsigned long long)ru.roots);
 	if (ru.mode == M_JOINER) {
 		printf("}\n");
+		return 0;
+	}
+	if (ru.mode == M_ASM) {
+		printf(", \"digest\": \"%016llx\"}\n", (unsigned long long)ru.digest);
 		return 0;
 	}
 

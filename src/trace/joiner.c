@@ -2,13 +2,27 @@
 /*
  * joiner.c - see joiner.h. Entries live in a ring in arrival order: the
  * newest hold a span (the window), the older ones only keys (released).
- * Seven hash maps find partners by key; traces are records merged like a
- * union-find (a merged record forwards to the survivor).
+ * Nine hash maps find partners by key: chained, each map's links in its
+ * own array of 16-byte nodes (key, next), so that walking a chain reads
+ * that array, not the entries (a cache miss per step was half of the
+ * joiner's time).
+ *
+ * Links are entry sequence numbers (the n-th entry put is seq n, at ring
+ * index n & rmask), not indexes, and nothing is unlinked when an entry
+ * leaves the ring: every entry joins its maps while it is put, at the head
+ * of their chains, so a chain's seqs fall and the ring's leavers (the
+ * oldest) are its tail; a walk stops at the first seq no longer in the
+ * ring. An entry that stops waiting in a map (linked) keeps its node with
+ * key 0, which no lookup matches. Eviction costs no chain walk.
+ *
+ * Traces are records merged like a union-find (a merged record forwards
+ * to the survivor).
  */
 #include "trace/joiner.h"
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,9 +49,15 @@ enum jmap {
 	M__COUNT,
 };
 
+/* Entry e's place in map m: node[m][e], valid while bit m of its maps is
+ * set. */
+struct jnode {
+	uint64_t key;  /* 0: left the map (linked) */
+	uint64_t next; /* seq of the next (older) entry in the chain, 0: none */
+};
+
 struct jent {
-	uint64_t key[M__COUNT]; /* 0: not in that map */
-	uint32_t next[M__COUNT];
+	uint64_t seq;
 	uint64_t start_ns, end_ns;
 	uint32_t slot;  /* held span, NONE once released */
 	uint32_t trace; /* trace record */
@@ -45,6 +65,7 @@ struct jent {
 	uint8_t side;     /* enum zt_tap_side */
 	uint8_t link;     /* enum zt_link_kind of the parent, 0: none yet */
 	bool released;
+	uint16_t maps;    /* bit m: in map m */
 	char uid[ZT_UID_LEN];
 	char parent[ZT_UID_LEN];
 };
@@ -61,14 +82,16 @@ struct zt_joiner {
 	struct zt_joiner_cfg cfg;
 	struct zt_joiner_out out;
 	struct zt_joiner_stats st;
-	struct jent *ent;  /* ring of cfg.max_keys */
-	uint32_t head, n;  /* oldest entry, entries in use */
+	struct jent *ent;  /* ring of rmask + 1 >= cfg.max_keys entries */
+	uint64_t seq;      /* entries put: the newest is seq, the oldest seq - n + 1 */
+	uint32_t rmask, n; /* entries in use: at most cfg.max_keys */
 	uint32_t nlive;    /* entries still holding a span: the newest ones */
 	struct zt_span *slots;
 	uint32_t *slot_free, nslot_free;
 	struct jtrace *tr;
 	uint32_t *tr_free, ntr_free;
-	uint32_t *bucket[M__COUNT];
+	struct jnode *node[M__COUNT];
+	uint64_t *bucket[M__COUNT]; /* chain heads: seqs, 0: empty */
 	uint32_t nbuckets; /* power of two */
 	uint64_t latest;   /* latest span end seen */
 	uint64_t fix_seq;  /* traces fixed so far */
@@ -89,27 +112,31 @@ struct zt_joiner *zt_joiner_new(const struct zt_joiner_cfg *cfg, const struct zt
 	if (!j->cfg.key_ttl_ns)
 		j->cfg.key_ttl_ns = 30000000000ULL;
 	if (!j->cfg.max_spans)
-		j->cfg.max_spans = 8192;
+		j->cfg.max_spans = 16384;
 	if (!j->cfg.max_keys)
-		j->cfg.max_keys = 65536;
+		j->cfg.max_keys = 262144;
 	if (j->cfg.max_keys < j->cfg.max_spans + 1)
 		j->cfg.max_keys = j->cfg.max_spans + 1;
 	j->out = *out;
 	j->nbuckets = 1;
 	while (j->nbuckets < j->cfg.max_keys)
 		j->nbuckets <<= 1;
-	j->ent = calloc(j->cfg.max_keys, sizeof(*j->ent));
+	j->rmask = j->nbuckets - 1; /* a ring of nbuckets entries: seq & rmask */
+	j->ent = calloc(j->nbuckets, sizeof(*j->ent));
 	j->slots = calloc(j->cfg.max_spans, sizeof(*j->slots));
 	j->slot_free = calloc(j->cfg.max_spans, sizeof(*j->slot_free));
 	/* a record per entry, and as many forwarded ones at most */
 	j->tr = calloc((size_t)j->cfg.max_keys * 2, sizeof(*j->tr));
 	j->tr_free = calloc((size_t)j->cfg.max_keys * 2, sizeof(*j->tr_free));
 	for (int m = 0; m < M__COUNT; m++) {
-		j->bucket[m] = malloc(j->nbuckets * sizeof(uint32_t));
-		if (j->bucket[m])
-			memset(j->bucket[m], 0xff, j->nbuckets * sizeof(uint32_t));
+		j->node[m] = malloc(j->nbuckets * sizeof(struct jnode));
+		j->bucket[m] = calloc(j->nbuckets, sizeof(uint64_t));
+		if (!j->node[m] || !j->bucket[m]) {
+			zt_joiner_free(j);
+			return NULL;
+		}
 	}
-	if (!j->ent || !j->slots || !j->slot_free || !j->tr || !j->tr_free || !j->bucket[M__COUNT - 1]) {
+	if (!j->ent || !j->slots || !j->slot_free || !j->tr || !j->tr_free) {
 		zt_joiner_free(j);
 		return NULL;
 	}
@@ -124,8 +151,10 @@ void zt_joiner_free(struct zt_joiner *j)
 {
 	if (!j)
 		return;
-	for (int m = 0; m < M__COUNT; m++)
+	for (int m = 0; m < M__COUNT; m++) {
+		free(j->node[m]);
 		free(j->bucket[m]);
+	}
 	free(j->tr_free);
 	free(j->tr);
 	free(j->slot_free);
@@ -141,42 +170,62 @@ const struct zt_joiner_stats *zt_joiner_stats(const struct zt_joiner *j)
 
 size_t zt_joiner_mem(const struct zt_joiner *j)
 {
-	return sizeof(*j) + (size_t)j->cfg.max_keys * (sizeof(struct jent) + 2 * (sizeof(struct jtrace) + 4)) +
-	       (size_t)j->cfg.max_spans * (sizeof(struct zt_span) + 4) + (size_t)M__COUNT * j->nbuckets * 4;
+	return sizeof(*j) + (size_t)j->nbuckets * (sizeof(struct jent) + M__COUNT * (sizeof(struct jnode) + 8)) +
+	       (size_t)j->cfg.max_keys * 2 * (sizeof(struct jtrace) + 4) +
+	       (size_t)j->cfg.max_spans * (sizeof(struct zt_span) + 4);
 }
 
 /* ---- maps ---- */
 
-static uint32_t *bucket_of(struct zt_joiner *j, int m, uint64_t key)
+static uint64_t *bucket_of(struct zt_joiner *j, int m, uint64_t key)
 {
 	return &j->bucket[m][zt_mix64(key) & (j->nbuckets - 1)];
 }
 
+/* Whether the entry of a seq is still in the ring (seq 0: none). */
+static bool in_ring(const struct zt_joiner *j, uint64_t seq)
+{
+	return seq + j->n > j->seq;
+}
+
+static uint32_t idx_of(const struct zt_joiner *j, uint64_t seq)
+{
+	return (uint32_t)(seq & j->rmask);
+}
+
+/* Walks map m's chain from seq head: i is each entry still in the ring,
+ * newest first. */
+#define FOR_CHAIN(j, m, head, i)                                                                             \
+	for (uint64_t s_ = (head); in_ring(j, s_) && ((i) = idx_of(j, s_), 1); s_ = (j)->node[m][i].next)
+
+/* e's key in map m, 0: not in it */
+static uint64_t key_of(const struct zt_joiner *j, int m, uint32_t e)
+{
+	return (j->ent[e].maps >> m & 1) ? j->node[m][e].key : 0;
+}
+
+/* e (being put: the newest entry) joins map m under key */
 static void map_add(struct zt_joiner *j, int m, uint32_t e, uint64_t key)
 {
-	uint32_t *b;
+	struct jnode *n = &j->node[m][e];
+	uint64_t *b;
 
 	if (!key)
 		return;
 	b = bucket_of(j, m, key);
-	j->ent[e].key[m] = key;
-	j->ent[e].next[m] = *b;
-	*b = e;
+	n->key = key;
+	n->next = *b;
+	*b = j->ent[e].seq;
+	j->ent[e].maps |= (uint16_t)(1u << m);
 }
 
+/* e leaves map m (it waits no more): no lookup matches key 0 */
 static void map_del(struct zt_joiner *j, int m, uint32_t e)
 {
-	uint64_t key = j->ent[e].key[m];
-
-	if (!key)
+	if (!(j->ent[e].maps >> m & 1))
 		return;
-	for (uint32_t *p = bucket_of(j, m, key); *p != NONE; p = &j->ent[*p].next[m]) {
-		if (*p == e) {
-			*p = j->ent[e].next[m];
-			break;
-		}
-	}
-	j->ent[e].key[m] = 0;
+	j->node[m][e].key = 0;
+	j->ent[e].maps &= (uint16_t)~(1u << m);
 }
 
 static uint64_t key_str(const char *s)
@@ -305,8 +354,11 @@ static bool find_explicit(struct zt_joiner *j, uint32_t e, uint64_t k)
 {
 	if (!k)
 		return false;
-	for (uint32_t i = *bucket_of(j, M_SID, k); i != NONE; i = j->ent[i].next[M_SID])
-		if (i != e && j->ent[i].key[M_SID] == k) {
+	const struct jnode *nd = j->node[M_SID];
+	uint32_t i;
+
+	FOR_CHAIN(j, M_SID, *bucket_of(j, M_SID, k), i)
+		if (i != e && nd[i].key == k) {
 			link(j, e, i, ZT_LINK_EXPLICIT);
 			return true;
 		}
@@ -331,10 +383,13 @@ static void find_parent(struct zt_joiner *j, uint32_t e, const struct zt_span *s
 
 	if (server_side(x->side)) {
 		uint8_t want = seq_partner(x->side);
-		if (!x->key[M_SEQ])
+		uint64_t k = key_of(j, M_SEQ, e);
+		const struct jnode *nd = j->node[M_SEQ];
+		uint32_t i;
+		if (!k)
 			return;
-		for (uint32_t i = *bucket_of(j, M_SEQ, x->key[M_SEQ]); i != NONE; i = j->ent[i].next[M_SEQ])
-			if (i != e && j->ent[i].key[M_SEQ] == x->key[M_SEQ] && j->ent[i].side == want) {
+		FOR_CHAIN(j, M_SEQ, *bucket_of(j, M_SEQ, k), i)
+			if (i != e && nd[i].key == k && j->ent[i].side == want) {
 				link(j, e, i, ZT_LINK_TCP_SEQ);
 				return;
 			}
@@ -344,11 +399,12 @@ static void find_parent(struct zt_joiner *j, uint32_t e, const struct zt_span *s
 		return;
 	uint64_t ctx = (s->flags & ZT_SPAN_AMBIGUOUS) ? 0 : s->syscall_trace_id_req;
 	if (ctx) {
-		for (uint32_t i = *bucket_of(j, M_CTXP, ctx); i != NONE; i = j->ent[i].next[M_CTXP]) {
-			struct jent *p = &j->ent[i];
-			if (p->key[M_CTXP] != ctx || p->pid != x->pid)
+		const struct jnode *nd = j->node[M_CTXP];
+		uint32_t i;
+		FOR_CHAIN(j, M_CTXP, *bucket_of(j, M_CTXP, ctx), i) {
+			if (nd[i].key != ctx || j->ent[i].pid != x->pid)
 				continue;
-			if (!contains(p, x)) {
+			if (!contains(&j->ent[i], x)) {
 				j->st.containment_refused++;
 				continue;
 			}
@@ -358,9 +414,10 @@ static void find_parent(struct zt_joiner *j, uint32_t e, const struct zt_span *s
 	}
 	uint64_t xr = key_str(s->x_request_id);
 	if (xr) {
+		uint32_t i;
 		for (int m = M_XRP; m <= M_XRP2; m++)
-			for (uint32_t i = *bucket_of(j, m, xr); i != NONE; i = j->ent[i].next[m])
-				if (j->ent[i].key[m] == xr && j->ent[i].pid == x->pid) {
+			FOR_CHAIN(j, m, *bucket_of(j, m, xr), i)
+				if (j->node[m][i].key == xr && j->ent[i].pid == x->pid) {
 					link(j, e, i, ZT_LINK_X_REQUEST_ID);
 					return;
 				}
@@ -374,33 +431,32 @@ static void find_parent(struct zt_joiner *j, uint32_t e, const struct zt_span *s
 static void find_children(struct zt_joiner *j, uint32_t e, const struct zt_span *s)
 {
 	struct jent *x = &j->ent[e];
-	uint32_t i, nx;
+	uint32_t i;
+	uint64_t k;
 
-	if (x->side == ZT_TAP_APP && x->key[M_SID]) {
-		for (i = *bucket_of(j, M_SIDC, x->key[M_SID]); i != NONE; i = nx) {
-			nx = j->ent[i].next[M_SIDC];
-			if (i != e && j->ent[i].key[M_SIDC] == x->key[M_SID])
+	if (x->side == ZT_TAP_APP && (k = key_of(j, M_SID, e))) {
+		const struct jnode *nd = j->node[M_SIDC];
+		FOR_CHAIN(j, M_SIDC, *bucket_of(j, M_SIDC, k), i)
+			if (i != e && nd[i].key == k)
 				link(j, i, e, ZT_LINK_EXPLICIT);
-		}
 		return;
 	}
-	if ((x->side == ZT_TAP_CLIENT_PROCESS || x->side == ZT_TAP_CLIENT_NIC) && x->key[M_SEQ]) {
+	if ((x->side == ZT_TAP_CLIENT_PROCESS || x->side == ZT_TAP_CLIENT_NIC) && (k = key_of(j, M_SEQ, e))) {
 		uint8_t want = seq_partner(x->side);
-		for (i = *bucket_of(j, M_SEQ, x->key[M_SEQ]); i != NONE; i = nx) {
-			nx = j->ent[i].next[M_SEQ];
-			if (i != e && j->ent[i].key[M_SEQ] == x->key[M_SEQ] && j->ent[i].side == want)
+		const struct jnode *nd = j->node[M_SEQ];
+		FOR_CHAIN(j, M_SEQ, *bucket_of(j, M_SEQ, k), i)
+			if (i != e && nd[i].key == k && j->ent[i].side == want)
 				link(j, i, e, ZT_LINK_TCP_SEQ);
-		}
 		return;
 	}
 	if (x->side != ZT_TAP_SERVER_PROCESS)
 		return;
-	uint64_t ctx = x->key[M_CTXP];
+	uint64_t ctx = key_of(j, M_CTXP, e);
 	if (ctx) {
-		for (i = *bucket_of(j, M_CTXC, ctx); i != NONE; i = nx) {
-			nx = j->ent[i].next[M_CTXC]; /* link() unlinks i */
+		const struct jnode *nd = j->node[M_CTXC];
+		FOR_CHAIN(j, M_CTXC, *bucket_of(j, M_CTXC, ctx), i) {
 			struct jent *c = &j->ent[i];
-			if (c->key[M_CTXC] != ctx || c->pid != x->pid)
+			if (nd[i].key != ctx || c->pid != x->pid)
 				continue;
 			if (!contains(x, c)) {
 				j->st.containment_refused++;
@@ -410,14 +466,13 @@ static void find_children(struct zt_joiner *j, uint32_t e, const struct zt_span 
 		}
 	}
 	for (int m = M_XRP; m <= M_XRP2; m++) {
-		uint64_t xr = x->key[m];
+		uint64_t xr = key_of(j, m, e);
+		const struct jnode *nd = j->node[M_XRC];
 		if (!xr)
 			continue;
-		for (i = *bucket_of(j, M_XRC, xr); i != NONE; i = nx) {
-			nx = j->ent[i].next[M_XRC];
-			if (j->ent[i].key[M_XRC] == xr && j->ent[i].pid == x->pid)
+		FOR_CHAIN(j, M_XRC, *bucket_of(j, M_XRC, xr), i)
+			if (nd[i].key == xr && j->ent[i].pid == x->pid)
 				link(j, i, e, ZT_LINK_X_REQUEST_ID);
-		}
 	}
 	(void)s;
 }
@@ -425,12 +480,14 @@ static void find_children(struct zt_joiner *j, uint32_t e, const struct zt_span 
 /* Spans with the same explicit trace id share a trace. */
 static void join_explicit(struct zt_joiner *j, uint32_t e)
 {
-	uint64_t k = j->ent[e].key[M_TID];
+	uint64_t k = key_of(j, M_TID, e);
+	const struct jnode *nd = j->node[M_TID];
+	uint32_t i;
 
 	if (!k)
 		return;
-	for (uint32_t i = *bucket_of(j, M_TID, k); i != NONE; i = j->ent[i].next[M_TID]) {
-		if (i != e && j->ent[i].key[M_TID] == k) {
+	FOR_CHAIN(j, M_TID, *bucket_of(j, M_TID, k), i) {
+		if (i != e && nd[i].key == k) {
 			if (tr_find(j, j->ent[i].trace) != tr_find(j, j->ent[e].trace))
 				j->st.links[ZT_LINK_EXPLICIT]++;
 			merge(j, i, e);
@@ -454,17 +511,15 @@ static void release(struct zt_joiner *j, uint32_t e)
 	uint32_t t = tr_find(j, x->trace);
 
 	if (!j->tr[t].id[0]) {
-		/* time first (seconds, 8 hex), then 96 bits of the uid's hash:
-		 * ids sort by time, so the store's trace_id index grows at its
-		 * right edge instead of at random pages (as X-Ray ids do) */
-		uint64_t h = zt_hash_str(x->uid);
+		/* time first (seconds, then nanoseconds within the second, 8
+		 * hex each), then 64 bits of the uid's hash: ids sort by time,
+		 * so the store's trace_id index grows at its right edge instead
+		 * of at random pages (as X-Ray ids do), also within a second */
 		char tmp[17];
-		hex64(tmp, (x->end_ns / 1000000000ULL) << 32);
-		memcpy(j->tr[t].id, tmp, 8);
-		hex64(tmp, zt_mix64(h));
-		memcpy(j->tr[t].id + 8, tmp, 16);
-		hex64(tmp, zt_mix64(h ^ 0x9e3779b97f4a7c15ULL));
-		memcpy(j->tr[t].id + 24, tmp, 8);
+		hex64(tmp, (x->end_ns / 1000000000ULL) << 32 | (x->end_ns % 1000000000ULL));
+		memcpy(j->tr[t].id, tmp, 16);
+		hex64(tmp, zt_mix64(zt_hash_str(x->uid)));
+		memcpy(j->tr[t].id + 16, tmp, 16);
 		j->tr[t].id[32] = '\0';
 	}
 	if (!j->tr[t].fixed)
@@ -485,19 +540,23 @@ static void release(struct zt_joiner *j, uint32_t e)
 /* The oldest live entry: live ones are the newest nlive of the ring. */
 static uint32_t oldest_live(const struct zt_joiner *j)
 {
-	return (j->head + j->n - j->nlive) % j->cfg.max_keys;
+	return idx_of(j, j->seq - j->nlive + 1);
 }
 
+/* The oldest entry. */
+static uint32_t head(const struct zt_joiner *j)
+{
+	return idx_of(j, j->seq - j->n + 1);
+}
+
+/* The oldest entry leaves the ring (its nodes with it: see the top). */
 static void evict_oldest(struct zt_joiner *j)
 {
-	uint32_t e = j->head;
+	uint32_t e = head(j);
 
 	if (!j->ent[e].released)
 		release(j, e);
-	for (int m = 0; m < M__COUNT; m++)
-		map_del(j, m, e);
 	tr_put(j, j->ent[e].trace);
-	j->head = (j->head + 1) % j->cfg.max_keys;
 	j->n--;
 }
 
@@ -510,15 +569,47 @@ static void expire(struct zt_joiner *j, uint64_t now)
 			break;
 		release(j, e);
 	}
-	while (j->n > j->nlive && j->ent[j->head].end_ns + j->cfg.key_ttl_ns <= now)
+	while (j->n > j->nlive && j->ent[head(j)].end_ns + j->cfg.key_ttl_ns <= now)
 		evict_oldest(j);
+}
+
+/* Where each field of a span starts: the lines release and the sink read */
+static const uint16_t field_off[] = {
+#define X(name, kind, sz, ff) offsetof(struct zt_span, name),
+	ZT_SPAN_FIELDS(X)
+#undef X
+};
+
+/* The span released next (the oldest held) was written a window ago and
+ * left the cache since: its lines are fetched a put ahead, not when
+ * release, the rollup and the store each miss on them. */
+static void prefetch_next(const struct zt_joiner *j)
+{
+	const char *p;
+
+	if (!j->nlive)
+		return;
+	p = (const char *)&j->slots[j->ent[oldest_live(j)].slot];
+	for (size_t i = 0; i < sizeof(field_off) / sizeof(field_off[0]); i++)
+		__builtin_prefetch(p + field_off[i]);
 }
 
 int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 {
 	uint32_t e;
 	struct jent *x;
+	uint64_t kseq = 0, ctx = (s->flags & ZT_SPAN_AMBIGUOUS) ? 0 : s->syscall_trace_id_req;
 
+	/* the chain heads this span adds to and looks up, fetched while the
+	 * window releases and evicts (each was a miss) */
+	if ((s->flags & ZT_SPAN_HAS_SEQ) && (s->flags & ZT_SPAN_HAS_RESP_SEQ)) {
+		kseq = zt_mix64(((uint64_t)s->req_tcp_seq << 32 | s->resp_tcp_seq) + 1) | 1;
+		__builtin_prefetch(bucket_of(j, M_SEQ, kseq));
+	}
+	if (ctx && (s->tap_side == ZT_TAP_SERVER_PROCESS || s->tap_side == ZT_TAP_CLIENT_PROCESS)) {
+		__builtin_prefetch(bucket_of(j, M_CTXP, ctx));
+		__builtin_prefetch(bucket_of(j, M_CTXC, ctx));
+	}
 	j->st.spans++;
 	if (s->end_ns > j->latest)
 		j->latest = s->end_ns;
@@ -528,7 +619,7 @@ int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 		release(j, oldest_live(j));
 	}
 	if (j->n == j->cfg.max_keys) {
-		if (j->ent[j->head].end_ns + j->cfg.key_ttl_ns > j->latest)
+		if (j->ent[head(j)].end_ns + j->cfg.key_ttl_ns > j->latest)
 			j->st.keys_evicted_early++;
 		evict_oldest(j);
 	}
@@ -542,13 +633,12 @@ int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 		j->st.window_full++;
 		return -ENOSPC;
 	}
-	e = (j->head + j->n) % j->cfg.max_keys;
+	e = idx_of(j, ++j->seq);
 	j->n++;
 	j->nlive++;
 	x = &j->ent[e];
 	memset(x, 0, sizeof(*x));
-	for (int m = 0; m < M__COUNT; m++)
-		x->next[m] = NONE;
+	x->seq = j->seq;
 	x->slot = j->slot_free[--j->nslot_free];
 	zt_span_copy(&j->slots[x->slot], s); /* used bytes only */
 	x->start_ns = s->start_ns;
@@ -560,10 +650,9 @@ int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 	x->trace = tr_new(j, s->trace_id);
 
 	/* keys first: the lookups below skip e itself */
-	if ((s->flags & ZT_SPAN_HAS_SEQ) && (s->flags & ZT_SPAN_HAS_RESP_SEQ))
-		map_add(j, M_SEQ, e, zt_mix64(((uint64_t)s->req_tcp_seq << 32 | s->resp_tcp_seq) + 1) | 1);
+	map_add(j, M_SEQ, e, kseq);
 	if (x->side == ZT_TAP_SERVER_PROCESS) {
-		map_add(j, M_CTXP, e, (s->flags & ZT_SPAN_AMBIGUOUS) ? 0 : s->syscall_trace_id_req);
+		map_add(j, M_CTXP, e, ctx);
 		map_add(j, M_XRP, e, key_str(s->x_request_id));
 		map_add(j, M_XRP2, e, key_str(s->x_request_id_resp));
 	}
@@ -573,6 +662,7 @@ int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 	find_parent(j, e, s);
 	find_children(j, e, s);
 	join_explicit(j, e);
+	prefetch_next(j);
 	return j->err;
 }
 

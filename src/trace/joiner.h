@@ -36,8 +36,10 @@
  * written make an alias (alias_fn: the younger id names the older).
  *
  * Trace ids: the explicit id from headers when the trace has one, else
- * derived from the uid of the trace's first released span (32 hex, stable:
- * it never changes once written).
+ * derived from the trace's first released span (32 hex, stable: it never
+ * changes once written): its end time, seconds then nanoseconds within the
+ * second (8 hex each), then 64 bits of a hash of its uid. Derived ids sort
+ * by time, so an index on trace_id grows at its right edge.
  *
  * Memory is bounded: max_spans spans wait at most (a full window releases
  * the oldest early: window_full), max_keys entries hold keys; nothing is
@@ -61,8 +63,18 @@
 struct zt_joiner_cfg {
 	uint64_t window_ns;  /* hold-back (0: 300 ms) */
 	uint64_t key_ttl_ns; /* keys of released spans kept (0: 30 s) */
-	uint32_t max_spans;  /* spans held back at most (0: 8192; a full window releases its oldest early, counted in window_full: links still form through the kept keys) */
-	uint32_t max_keys;   /* entries (held + released keys) at most (0: 65536) */
+	/* The caps are counts, the window and the ttl times: past max / rate
+	 * they cut the times short. A full window releases its oldest early
+	 * (window_full): its links still form, late. A full key table drops
+	 * the oldest keys before their ttl (keys_evicted_early): a partner
+	 * that comes later finds nothing, the link is LOST (a request longer
+	 * than max_keys / rate loses its calls; SDK spans exported in 5 s
+	 * batches lose their explicit links). The defaults hold the 300 ms
+	 * window up to ~50k spans/s and keys for 7.5 s at 35k spans/s (30 s
+	 * up to ~8.7k spans/s); 65536 kept keys for 1.9 s at 35k/s and lost
+	 * a 3 s request's thread links. */
+	uint32_t max_spans;  /* spans held back at most (0: 16384) */
+	uint32_t max_keys;   /* entries (held + released keys) at most (0: 262144) */
 };
 
 struct zt_joiner_out {

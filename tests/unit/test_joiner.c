@@ -141,6 +141,10 @@ static void test_chain_children_first(void **state)
 		assert_int_equal(strlen(out[i].trace_id), 32);
 		assert_string_equal(out[i].trace_id, out[0].trace_id);
 	}
+	/* derived from the first span released (b, ends at T0 + 5 ms): its
+	 * seconds, then its nanoseconds within the second, then a hash */
+	assert_memory_equal(out[0].trace_id, "6b49d200" "004c4b40", 16);
+	assert_int_equal(strspn(out[0].trace_id, "0123456789abcdef"), 32);
 	assert_int_equal(nlinks, 0);
 	assert_int_equal(naliases, 0);
 	assert_int_equal(zt_joiner_stats(j)->links[ZT_LINK_TCP_SEQ], 2);
@@ -383,6 +387,43 @@ static void test_bounds(void **state)
 	(void)state;
 }
 
+/* A key that left with its entry is gone, also when a newer entry took its
+ * place in the ring (its chain is not unlinked: the walk must stop there)
+ * and that entry never joined the map: no link to the newcomer. */
+static void test_evicted_key(void **state)
+{
+	struct zt_joiner_cfg cfg = {.max_spans = 2, .max_keys = 4};
+	struct zt_joiner_out o = {on_span, on_link, on_alias, NULL};
+	struct zt_joiner *j;
+	char uid[ZT_UID_LEN];
+	struct zt_span s1 = sp("00000000000000s1", ZT_TAP_SERVER_PROCESS, 30, 0, 1);
+	struct zt_span c1 = sp("00000000000000c1", ZT_TAP_CLIENT_PROCESS, 20, 0, 9);
+
+	nout = nlinks = naliases = 0;
+	j = zt_joiner_new(&cfg, &o);
+	assert_non_null(j);
+	seqs(&s1, 41, 42);
+	seqs(&c1, 41, 42);
+	assert_int_equal(zt_joiner_put(j, &s1), 0);
+	/* four server spans without seqs: the last pushes s1 out and takes
+	 * its place in the ring */
+	for (int i = 0; i < 4; i++) {
+		snprintf(uid, sizeof(uid), "000000000000000%d", i);
+		struct zt_span x = sp(uid, ZT_TAP_SERVER_PROCESS, 30, 2 + i, 3 + i);
+		assert_int_equal(zt_joiner_put(j, &x), 0);
+	}
+	assert_int_equal(zt_joiner_stats(j)->keys_evicted_early, 1);
+	assert_int_equal(zt_joiner_put(j, &c1), 0); /* s1's client: too late */
+	assert_int_equal(zt_joiner_flush(j), 0);
+	assert_int_equal(nout, 6);
+	assert_int_equal(nlinks, 0);
+	for (int i = 0; i < nout; i++)
+		assert_string_equal(out[i].parent_uid, "");
+	assert_int_equal(zt_joiner_stats(j)->links[ZT_LINK_TCP_SEQ], 0);
+	zt_joiner_free(j);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +432,7 @@ int main(void)
 	    cmocka_unit_test(test_thread_guards),        cmocka_unit_test(test_x_request_id),
 	    cmocka_unit_test(test_fan_out),              cmocka_unit_test(test_late_link_and_alias),
 	    cmocka_unit_test(test_explicit),             cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_evicted_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
