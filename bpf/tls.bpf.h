@@ -503,6 +503,17 @@ static __always_inline int tls_call_begin(__u64 ssl, __u64 buf, __u64 lenp, __u8
 	t = bpf_map_lookup_elem(&zt_tls_thr, &id);
 	if (!t) {
 		struct tls_thr z = {};
+		if (use_fast_path) {
+			/* the thread's syscalls look its entry up only when
+			 * told so (on_enter in ztrace.bpf.c) */
+			struct inflight *sl = bpf_task_storage_get(&zt_task_io, bpf_get_current_task_btf(), 0,
+								   BPF_LOCAL_STORAGE_GET_F_CREATE);
+			if (!sl) {
+				count(ZT_CNT_MAP_FULL);
+				return 0;
+			}
+			sl->tls_thr = 1;
+		}
 		bpf_map_update_elem(&zt_tls_thr, &id, &z, BPF_NOEXIST);
 		t = bpf_map_lookup_elem(&zt_tls_thr, &id);
 		if (!t) {

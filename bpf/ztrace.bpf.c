@@ -82,7 +82,11 @@ struct inflight {
 	__u8 dir;
 	__u8 live; /* task-storage slot holds a syscall in flight */
 	__u8 skip; /* skip_seq is set for this direction (zt_sock_lbl) */
-	__u8 _pad[4];
+	/* fast path: the thread has made a TLS library call (tls_call_begin
+	 * set it when it gave the thread its zt_tls_thr entry); only then
+	 * does a syscall look that entry up. Kept across syscalls. */
+	__u8 tls_thr;
+	__u8 _pad[3];
 	__u32 skip_seq;
 	__u8 laddr[16];
 	__u8 raddr[16];
@@ -113,6 +117,7 @@ struct {
 struct scratch {
 	struct zt_data_ev ev;
 	__u8 payload[ZT_PAYLOAD_MAX * 2];
+	__u32 nrec; /* data records this CPU wrote (wakeup_flag_every) */
 };
 
 struct {
@@ -138,7 +143,6 @@ static __always_inline void count(__u32 which)
 static __always_inline void fill_hdr(struct zt_event_hdr *h, __u32 type, __u32 size)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct task_struct *task = (void *)bpf_get_current_task();
 
 	h->type = type;
 	h->size = size;
@@ -147,8 +151,8 @@ static __always_inline void fill_hdr(struct zt_event_hdr *h, __u32 type, __u32 s
 	h->tid = (__u32)id;
 	if (use_fast_path)
 		__builtin_memcpy(h->comm, bpf_get_current_task_btf()->group_leader->comm, sizeof(h->comm));
-	else
-		BPF_CORE_READ_INTO(&h->comm, task, group_leader, comm);
+	else /* the helper call only here: a call the fast path does not use still runs */
+		BPF_CORE_READ_INTO(&h->comm, (struct task_struct *)bpf_get_current_task(), group_leader, comm);
 }
 
 static __always_inline void v4_mapped(__u8 out[16], __u32 be_addr)
@@ -366,6 +370,20 @@ static __always_inline __u64 wakeup_flag(void)
 										    : BPF_RB_NO_WAKEUP;
 }
 
+/* The ring's fill is looked at on every ZT_WAKEUP_EVERY-th data record of
+ * a CPU, not on each: the query (a helper call reading the producer and
+ * consumer positions, one written by the other CPUs, one by the agent) was
+ * ~10% of a data record's cost in the kernel. 16 records of a CPU are at
+ * most 16 * (4 KiB + header), far below ZT_WAKEUP_BYTES: the wakeup comes
+ * as early as it did, give or take that. */
+#define ZT_WAKEUP_EVERY 16
+static __always_inline __u64 wakeup_flag_every(struct scratch *s)
+{
+	if (++s->nrec % ZT_WAKEUP_EVERY)
+		return BPF_RB_NO_WAKEUP;
+	return wakeup_flag();
+}
+
 static __always_inline void output(struct scratch *s, __u32 caplen)
 {
 	__u32 size;
@@ -379,7 +397,7 @@ static __always_inline void output(struct scratch *s, __u32 caplen)
 	}
 	size = sizeof(struct zt_data_ev) + caplen;
 	s->ev.hdr.size = size;
-	if (bpf_ringbuf_output(&zt_events, s, size, wakeup_flag()))
+	if (bpf_ringbuf_output(&zt_events, s, size, wakeup_flag_every(s)))
 		count(ZT_CNT_RING_FULL);
 	else
 		count(ZT_CNT_EVENTS);
@@ -391,6 +409,7 @@ static __always_inline int on_enter(__u8 sys, __u8 dir, int fd, __u64 ubuf, __u6
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct inflight io = {};
+	struct inflight *slot = NULL;
 	struct sock *sk;
 	int st;
 
@@ -403,8 +422,14 @@ static __always_inline int on_enter(__u8 sys, __u8 dir, int fd, __u64 ubuf, __u6
 	st = label_sock_cached(sk, &io);
 	if (st == LBL_NONE)
 		return 0;
-	/* a TLS library's ciphertext: bound to its call, not captured */
-	if (tls_enabled && tls_on_syscall(sk, &io, fd, sys, ubuf, ucnt))
+	/* a TLS library's ciphertext: bound to its call, not captured. On the
+	 * fast path only a thread that made a TLS library call has a
+	 * zt_tls_thr entry to look up: the hash lookup (a miss for every
+	 * other thread) was ~100 ns of each traced syscall. */
+	if (use_fast_path)
+		slot = bpf_task_storage_get(&zt_task_io, bpf_get_current_task_btf(), 0, 0);
+	if (tls_enabled && (!use_fast_path || (slot && slot->tls_thr)) &&
+	    tls_on_syscall(sk, &io, fd, sys, ubuf, ucnt))
 		return 0;
 	if (st == LBL_QUIET) {
 		count(ZT_CNT_QUIET);
@@ -422,13 +447,15 @@ static __always_inline int on_enter(__u8 sys, __u8 dir, int fd, __u64 ubuf, __u6
 	io.ucnt = ucnt;
 	io.uaddr = uaddr;
 	if (use_fast_path) {
-		struct inflight *slot = bpf_task_storage_get(&zt_task_io, bpf_get_current_task_btf(), 0,
-							     BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!slot)
+			slot = bpf_task_storage_get(&zt_task_io, bpf_get_current_task_btf(), 0,
+						    BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (!slot) {
 			count(ZT_CNT_MAP_FULL);
 			return 0;
 		}
 		io.live = 1;
+		io.tls_thr = slot->tls_thr;
 		*slot = io;
 	} else if (bpf_map_update_elem(&zt_inflight, &id, &io, BPF_ANY)) {
 		count(ZT_CNT_MAP_FULL);
@@ -499,7 +526,7 @@ static __always_inline int on_exit(long ret, enum buf_kind kind)
 		ev->flags |= ZT_DF_SKIPPED;
 		ev->cap_len = 0;
 		ev->hdr.size = sizeof(struct zt_data_ev);
-		if (bpf_ringbuf_output(&zt_events, s, sizeof(struct zt_data_ev), wakeup_flag()))
+		if (bpf_ringbuf_output(&zt_events, s, sizeof(struct zt_data_ev), wakeup_flag_every(s)))
 			count(ZT_CNT_RING_FULL);
 		else
 			count(ZT_CNT_SKIPPED);
