@@ -26,7 +26,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BUILD = os.environ.get("ZT_BUILD", os.path.join(ROOT, "build"))
-ZTRACE = os.path.join(BUILD, "ztrace")
+ZTRACE = os.environ.get("ZTRACE_BIN") or os.path.join(BUILD, "ztrace")  # ZTRACE_BIN: another build, for a side-by-side run
 OUT = os.path.join(BUILD, "bench")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
