@@ -408,7 +408,7 @@ static void test_evicted_key(void **state)
 	/* four server spans without seqs: the last pushes s1 out and takes
 	 * its place in the ring */
 	for (int i = 0; i < 4; i++) {
-		snprintf(uid, sizeof(uid), "000000000000000%d", i);
+		snprintf(uid, sizeof(uid), "%016x", (unsigned)i);
 		struct zt_span x = sp(uid, ZT_TAP_SERVER_PROCESS, 30, 2 + i, 3 + i);
 		assert_int_equal(zt_joiner_put(j, &x), 0);
 	}
