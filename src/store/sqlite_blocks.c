@@ -457,8 +457,7 @@ static int block_add(struct zt_sqlite *sq, const uint8_t *rec, size_t len, const
 		w->raw = nr;
 		w->rawcap = ncap;
 	}
-	if (rec != w->raw + w->rawlen)
-		memcpy(w->raw + w->rawlen, rec, len);
+	memcpy(w->raw + w->rawlen, rec, len);
 	if (!w->n || k->start_ns < w->smin)
 		w->smin = k->start_ns;
 	if (!w->n || k->start_ns > w->smax)
@@ -468,22 +467,6 @@ static int block_add(struct zt_sqlite *sq, const uint8_t *rec, size_t len, const
 	w->rawlen += len;
 	if (++w->n == ZT_SQ_BLOCK_SPANS)
 		return emit_block(sq);
-	return 0;
-}
-
-/* Room for one encoded span at the end of the block. */
-static int room_for_span(struct zt_sqlite *sq)
-{
-	struct zt_sq_bw *w = sq->bw;
-
-	if (w->rawcap - w->rawlen >= ZT_SPAN_CODEC_MAX)
-		return 0;
-	size_t ncap = w->rawcap ? w->rawcap * 2 : 256 * 1024;
-	uint8_t *nr = realloc(w->raw, ncap);
-	if (!nr)
-		return zt_sq_set_err(sq, -ENOMEM, "out of memory for a span block");
-	w->raw = nr;
-	w->rawcap = ncap;
 	return 0;
 }
 
@@ -539,16 +522,21 @@ int zt_sq_blocks_migrate(struct zt_sqlite *sq)
 {
 	struct zt_sq_bw *w = sq->bw;
 	struct zt_span *span = malloc(sizeof(*span));
+	uint8_t *rec = malloc(ZT_SPAN_CODEC_MAX);
 	sqlite3_stmt *st = NULL;
 	char sql[2560];
 	int rc, err = 0;
 
-	if (!span)
+	if (!span || !rec) {
+		free(span);
+		free(rec);
 		return zt_sq_set_err(sq, -ENOMEM, "out of memory");
+	}
 	snprintf(sql, sizeof(sql), "SELECT %s FROM main.spans ORDER BY start_ns, span_uid", sq->cols.sql);
 	rc = sqlite3_prepare_v2(sq->db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		free(span);
+		free(rec);
 		return zt_sq_fail(sq, rc, "converting spans");
 	}
 	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -556,18 +544,17 @@ int zt_sq_blocks_migrate(struct zt_sqlite *sq)
 		long len;
 
 		zt_sq_row_to_span(&sq->cols, st, span);
-		if ((err = room_for_span(sq)))
-			break;
-		len = zt_span_encode(span, w->raw + w->rawlen, w->rawcap - w->rawlen);
-		if (len < 0 || zt_span_keys(w->raw + w->rawlen, (size_t)len, &keys))
+		len = zt_span_encode(span, rec, ZT_SPAN_CODEC_MAX);
+		if (len < 0 || zt_span_keys(rec, (size_t)len, &keys))
 			err = zt_sq_set_err(sq, -EIO, "encoding span %s failed", span->span_uid);
 		else
-			err = block_add(sq, w->raw + w->rawlen, (size_t)len, &keys);
+			err = block_add(sq, rec, (size_t)len, &keys);
 	}
 	if (!err && rc != SQLITE_DONE)
 		err = zt_sq_fail(sq, rc, "converting spans");
 	sqlite3_finalize(st);
 	free(span);
+	free(rec);
 	if (!err)
 		err = emit_block(sq);
 	if (!err)
@@ -617,10 +604,10 @@ static int delete_block(struct zt_sqlite *sq, const struct zt_sq_block *b, const
 }
 
 /* Order of a block's spans by start (for a partial drop: oldest first). */
-static const struct zt_sq_block *sort_block;
-static int by_start(const void *a, const void *b)
+static int by_start(const void *a, const void *b, void *blk)
 {
-	uint64_t x = sort_block->k[*(const uint32_t *)a].start_ns, y = sort_block->k[*(const uint32_t *)b].start_ns;
+	const struct zt_sq_block *sb = blk;
+	uint64_t x = sb->k[*(const uint32_t *)a].start_ns, y = sb->k[*(const uint32_t *)b].start_ns;
 	return x < y ? -1 : x > y;
 }
 
@@ -676,8 +663,7 @@ int zt_sq_blocks_drop_oldest(struct zt_sqlite *sq, uint64_t before, uint64_t n, 
 			for (uint32_t i = 0; i < b->n; i++)
 				if (b->k[i].start_ns < before)
 					ord[nold++] = i;
-			sort_block = b;
-			qsort(ord, nold, sizeof(*ord), by_start);
+			qsort_r(ord, nold, sizeof(*ord), by_start, b);
 			if (nold > n - *got)
 				nold = (uint32_t)(n - *got);
 			for (uint32_t i = 0; i < nold; i++)
