@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/span_codec.h"
 #include "util/hash.h"
 
 #define NONE UINT32_MAX
@@ -59,7 +60,7 @@ struct jnode {
 struct jent {
 	uint64_t seq;
 	uint64_t start_ns, end_ns;
-	uint32_t slot;  /* held span, NONE once released */
+	uint32_t roff, rlen; /* the held span's record in the arena, while held */
 	uint32_t trace; /* trace record */
 	uint32_t pid;
 	uint8_t side;     /* enum zt_tap_side */
@@ -86,8 +87,11 @@ struct zt_joiner {
 	uint64_t seq;      /* entries put: the newest is seq, the oldest seq - n + 1 */
 	uint32_t rmask, n; /* entries in use: at most cfg.max_keys */
 	uint32_t nlive;    /* entries still holding a span: the newest ones */
-	struct zt_span *slots;
-	uint32_t *slot_free, nslot_free;
+	/* the held spans, encoded (model/span_codec.h), in a byte ring in
+	 * arrival order: spans leave in arrival order too (oldest first) */
+	uint8_t *arena;
+	size_t acap, ahead, atail; /* the oldest held record, where the next goes */
+	struct zt_span rel; /* the span being released, decoded */
 	struct jtrace *tr;
 	uint32_t *tr_free, ntr_free;
 	struct jnode *node[M__COUNT];
@@ -123,8 +127,12 @@ struct zt_joiner *zt_joiner_new(const struct zt_joiner_cfg *cfg, const struct zt
 		j->nbuckets <<= 1;
 	j->rmask = j->nbuckets - 1; /* a ring of nbuckets entries: seq & rmask */
 	j->ent = calloc(j->nbuckets, sizeof(*j->ent));
-	j->slots = calloc(j->cfg.max_spans, sizeof(*j->slots));
-	j->slot_free = calloc(j->cfg.max_spans, sizeof(*j->slot_free));
+	if (!j->cfg.max_bytes)
+		j->cfg.max_bytes = j->cfg.max_spans * 512ULL > UINT32_MAX ? UINT32_MAX : j->cfg.max_spans * 512;
+	if (j->cfg.max_bytes < 2 * ZT_SPAN_CODEC_MAX)
+		j->cfg.max_bytes = 2 * ZT_SPAN_CODEC_MAX;
+	j->acap = j->cfg.max_bytes;
+	j->arena = malloc(j->acap);
 	/* a record per entry, and as many forwarded ones at most */
 	j->tr = calloc((size_t)j->cfg.max_keys * 2, sizeof(*j->tr));
 	j->tr_free = calloc((size_t)j->cfg.max_keys * 2, sizeof(*j->tr_free));
@@ -136,12 +144,10 @@ struct zt_joiner *zt_joiner_new(const struct zt_joiner_cfg *cfg, const struct zt
 			return NULL;
 		}
 	}
-	if (!j->ent || !j->slots || !j->slot_free || !j->tr || !j->tr_free) {
+	if (!j->ent || !j->arena || !j->tr || !j->tr_free) {
 		zt_joiner_free(j);
 		return NULL;
 	}
-	for (uint32_t i = 0; i < j->cfg.max_spans; i++)
-		j->slot_free[j->nslot_free++] = j->cfg.max_spans - 1 - i;
 	for (uint32_t i = 0; i < j->cfg.max_keys * 2; i++)
 		j->tr_free[j->ntr_free++] = j->cfg.max_keys * 2 - 1 - i;
 	return j;
@@ -157,8 +163,7 @@ void zt_joiner_free(struct zt_joiner *j)
 	}
 	free(j->tr_free);
 	free(j->tr);
-	free(j->slot_free);
-	free(j->slots);
+	free(j->arena);
 	free(j->ent);
 	free(j);
 }
@@ -172,7 +177,7 @@ size_t zt_joiner_mem(const struct zt_joiner *j)
 {
 	return sizeof(*j) + (size_t)j->nbuckets * (sizeof(struct jent) + M__COUNT * (sizeof(struct jnode) + 8)) +
 	       (size_t)j->cfg.max_keys * 2 * (sizeof(struct jtrace) + 4) +
-	       (size_t)j->cfg.max_spans * (sizeof(struct zt_span) + 4);
+	       j->acap;
 }
 
 /* ---- maps ---- */
@@ -504,11 +509,15 @@ static void hex64(char *out, uint64_t v)
 		out[i] = "0123456789abcdef"[v & 15];
 }
 
+static uint32_t oldest_live(const struct zt_joiner *j);
+
 static void release(struct zt_joiner *j, uint32_t e)
 {
 	struct jent *x = &j->ent[e];
-	struct zt_span *s = &j->slots[x->slot];
+	struct zt_span *s = &j->rel;
 	uint32_t t = tr_find(j, x->trace);
+	/* the record was encoded by put (or checked by put_rec): it decodes */
+	bool ok = zt_span_decode(j->arena + x->roff, x->rlen, s) == (long)x->rlen;
 
 	if (!j->tr[t].id[0]) {
 		/* time first (seconds, then nanoseconds within the second, 8
@@ -530,11 +539,14 @@ static void release(struct zt_joiner *j, uint32_t e)
 	s->link_kind = x->link;
 	j->st.released++;
 	if (j->out.span && !j->err)
-		j->err = j->out.span(j->out.ctx, s);
-	j->slot_free[j->nslot_free++] = x->slot;
-	x->slot = NONE;
+		j->err = ok ? j->out.span(j->out.ctx, s) : -EINVAL;
 	x->released = true;
 	j->nlive--;
+	/* release goes oldest first: the arena's head moves to the next */
+	if (j->nlive)
+		j->ahead = j->ent[oldest_live(j)].roff;
+	else
+		j->ahead = j->atail = 0;
 }
 
 /* The oldest live entry: live ones are the newest nlive of the ring. */
@@ -573,31 +585,47 @@ static void expire(struct zt_joiner *j, uint64_t now)
 		evict_oldest(j);
 }
 
-/* Where each field of a span starts: the lines release and the sink read */
-static const uint16_t field_off[] = {
-#define X(name, kind, sz, ff) offsetof(struct zt_span, name),
-	ZT_SPAN_FIELDS(X)
-#undef X
-};
-
 /* The span released next (the oldest held) was written a window ago and
- * left the cache since: its lines are fetched a put ahead, not when
- * release, the rollup and the store each miss on them. */
+ * left the cache since: its record's lines are fetched a put ahead. */
 static void prefetch_next(const struct zt_joiner *j)
 {
-	const char *p;
+	const struct jent *x;
 
 	if (!j->nlive)
 		return;
-	p = (const char *)&j->slots[j->ent[oldest_live(j)].slot];
-	for (size_t i = 0; i < sizeof(field_off) / sizeof(field_off[0]); i++)
-		__builtin_prefetch(p + field_off[i]);
+	x = &j->ent[oldest_live(j)];
+	for (uint32_t o = 0; o < x->rlen; o += 64)
+		__builtin_prefetch(j->arena + x->roff + o);
+}
+
+/* Room for n contiguous bytes at the arena's tail, releasing the oldest
+ * held spans early while there is none (window_full): the offset. */
+static size_t arena_room(struct zt_joiner *j, size_t n)
+{
+	for (;;) {
+		if (!j->nlive)
+			j->ahead = j->atail = 0;
+		if (j->atail >= j->ahead) { /* [ahead, atail) used: room after it, or before */
+			if (j->acap - j->atail >= n)
+				return j->atail;
+			if (j->ahead > n) { /* the end's slack stays unused until head passes it */
+				j->atail = 0;
+				return 0;
+			}
+		} else if (j->ahead - j->atail > n) { /* wrapped: room up to head */
+			return j->atail;
+		}
+		j->st.window_full++;
+		release(j, oldest_live(j));
+	}
 }
 
 int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 {
 	uint32_t e;
 	struct jent *x;
+	size_t roff;
+	long enc;
 	uint64_t kseq = 0, ctx = (s->flags & ZT_SPAN_AMBIGUOUS) ? 0 : s->syscall_trace_id_req;
 
 	/* the chain heads this span adds to and looks up, fetched while the
@@ -633,14 +661,17 @@ int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 		j->st.window_full++;
 		return -ENOSPC;
 	}
+	roff = arena_room(j, ZT_SPAN_CODEC_MAX); /* before e joins: it may release */
 	e = idx_of(j, ++j->seq);
 	j->n++;
 	j->nlive++;
 	x = &j->ent[e];
 	memset(x, 0, sizeof(*x));
 	x->seq = j->seq;
-	x->slot = j->slot_free[--j->nslot_free];
-	zt_span_copy(&j->slots[x->slot], s); /* used bytes only */
+	x->roff = (uint32_t)roff;
+	enc = zt_span_encode(s, j->arena + roff, ZT_SPAN_CODEC_MAX); /* > 0: room is enough */
+	x->rlen = enc > 0 ? (uint32_t)enc : 0;
+	j->atail = roff + x->rlen;
 	x->start_ns = s->start_ns;
 	x->end_ns = s->end_ns;
 	x->pid = s->pid;

@@ -74,6 +74,10 @@ struct zt_joiner_cfg {
 	 * up to ~8.7k spans/s); 65536 kept keys for 1.9 s at 35k/s and lost
 	 * a 3 s request's thread links. */
 	uint32_t max_spans;  /* spans held back at most (0: 16384) */
+	/* bytes the held spans take at most, encoded (model/span_codec.h:
+	 * ~150-400 bytes a span; 0: 512 per max_spans). Full, it releases
+	 * the oldest early like a full window (window_full). */
+	uint32_t max_bytes;
 	uint32_t max_keys;   /* entries (held + released keys) at most (0: 262144) */
 };
 
