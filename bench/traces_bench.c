@@ -611,7 +611,7 @@ int main(int argc, char **argv)
 	}
 	if (ru.mode == M_ASM) {
 		struct zt_joiner_cfg jc = {0};
-		struct zt_joiner_out jo = {asm_span, asm_link, asm_alias, &ru};
+		struct zt_joiner_out jo = {asm_span, asm_link, asm_alias, &ru, NULL};
 		ru.digest = 1469598103934665603ull;
 		ru.j = zt_joiner_new(&jc, &jo);
 		ru.roll = zt_rollup_new(&(struct zt_rollup_cfg){0}); /* as the sink makes it */

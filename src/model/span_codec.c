@@ -317,3 +317,91 @@ long zt_span_decode(const uint8_t *in, size_t len, struct zt_span *s)
 		return -EINVAL;
 	return (long)k.size;
 }
+
+/* ---- the assembly's fields rewritten ----------------------------------- */
+
+/* Skips one field of each kind (the reader's checks, no copy). */
+static void skip_n(struct rd *r, uint64_t n)
+{
+	if (r->bad || n > (uint64_t)(r->end - r->p))
+		r->bad = 1;
+	else
+		r->p += n;
+}
+
+static void skip_attrs(struct rd *r)
+{
+	uint8_t n = get_u8(r);
+
+	if (n > ZT_ATTRS_MAX)
+		r->bad = 1;
+	for (unsigned i = 0; i < n && !r->bad; i++) {
+		skip_n(r, get_u8(r));
+		skip_n(r, get_u8(r));
+	}
+}
+
+#define SKIP_STR(r) skip_n(r, get_varint(r))
+#define SKIP_U64(r) (void)get_varint(r)
+#define SKIP_U64Z(r) (void)get_varint(r)
+#define SKIP_U32(r) (void)get_varint(r)
+#define SKIP_PORT(r) (void)get_varint(r)
+#define SKIP_I32N(r) (void)get_varint(r)
+#define SKIP_SEQREQ(r) (void)get_varint(r)
+#define SKIP_SEQRESP(r) (void)get_varint(r)
+#define SKIP_IP(r) skip_n(r, get_u8(r))
+#define SKIP_TAP(r) (void)get_u8(r)
+#define SKIP_L7(r) (void)get_u8(r)
+#define SKIP_L4(r) (void)get_u8(r)
+#define SKIP_RSTATUS(r) (void)get_u8(r)
+#define SKIP_BOOL(r) (void)get_u8(r)
+#define SKIP_FLAGS(r) (void)get_varint(r)
+#define SKIP_ATTRS(r) skip_attrs(r)
+#define SKIP_LINK(r) (void)get_u8(r)
+
+long zt_span_reassemble(const uint8_t *in, size_t len, const char *trace_id, const char *parent_uid,
+			uint8_t link_kind, uint8_t *out, size_t cap)
+{
+	struct zt_span_keys k;
+	struct rd r;
+	const uint8_t *par = NULL, *after = NULL;
+	size_t tl = strnlen(trace_id, ZT_TRACE_ID_LEN), pl = strnlen(parent_uid, ZT_UID_LEN), n;
+	uint8_t *p;
+
+	if (zt_span_keys(in, len, &k) || tl >= ZT_TRACE_ID_LEN || pl >= ZT_UID_LEN)
+		return -EINVAL;
+	r.p = (const uint8_t *)k.trace + k.trace_len;
+	r.end = in + k.size;
+	r.bad = 0;
+	/* the fields before parent_uid are skipped; it and link_kind are
+	 * replaced; what follows is copied as it is */
+#define X(name, kind, sz, ff)                                                                                	if (!IS_KEY(name) && !after) {                                                                       		if (ZT_F_##name == ZT_F_parent_uid)                                                          			par = r.p;                                                                           		SKIP_##kind(&r);                                                                             		if (ZT_F_##name == ZT_F_link_kind)                                                           			after = r.p;                                                                         	}
+	ZT_SPAN_FIELDS(X)
+#undef X
+	if (r.bad || !par || !after)
+		return -EINVAL;
+	/* the sizes: keys, the body up to parent_uid, the new fields, the rest */
+	n = (size_t)(par - ((const uint8_t *)k.trace + k.trace_len)); /* the fields between */
+	{
+		size_t body = 8 + 1 + k.uid_len + 1 + tl + n + 1 + pl + 1 + (size_t)(r.end - after);
+		if (body + 3 > cap)
+			return -ENOSPC;
+		p = out + 3;
+		memcpy(p, (const uint8_t *)k.uid - 9, 8 + 1 + k.uid_len); /* start_ns, uid */
+		p += 8 + 1 + k.uid_len;
+		*p++ = (uint8_t)tl;
+		memcpy(p, trace_id, tl);
+		p += tl;
+		memcpy(p, k.trace + k.trace_len, n);
+		p += n;
+		*p++ = (uint8_t)pl; /* a varint: < 128 */
+		memcpy(p, parent_uid, pl);
+		p += pl;
+		*p++ = link_kind;
+		memcpy(p, after, (size_t)(r.end - after));
+		out[0] = (uint8_t)(body | 0x80);
+		out[1] = (uint8_t)(body >> 7 | 0x80);
+		out[2] = (uint8_t)(body >> 14);
+		return (long)(body + 3);
+	}
+}

@@ -43,6 +43,13 @@ long zt_span_encode(const struct zt_span *s, uint8_t *out, size_t cap);
  * (its whole record, length prefix included). */
 long zt_span_decode(const uint8_t *in, size_t len, struct zt_span *s);
 
+/* The record at in (len bytes available) with the trace assembly's fields
+ * (trace_id, parent_uid, link_kind) set to these, the others' bytes as they
+ * are, into out (cap >= the record's size + ZT_TRACE_ID_LEN + ZT_UID_LEN is
+ * enough): the bytes written. Cheaper than decoding and encoding again. */
+long zt_span_reassemble(const uint8_t *in, size_t len, const char *trace_id, const char *parent_uid,
+			uint8_t link_kind, uint8_t *out, size_t cap);
+
 /* The keys of the span at in without decoding it: pointers into in. */
 struct zt_span_keys {
 	const uint8_t *rec; /* the record: in */

@@ -60,7 +60,9 @@ static bool may_write(struct zt_store_sink *k)
 	return !k->stats.failing || mono_ns() >= k->retry_ns;
 }
 
-static int out_span(void *ctx, const struct zt_span *s)
+/* A released span: its rollup, the printer, the store (given the record
+ * when the joiner made one and the store takes records, else the struct). */
+static int out_span_rec(void *ctx, const struct zt_span *s, const uint8_t *rec, size_t len)
 {
 	struct zt_store_sink *k = ctx;
 	int rc = 0;
@@ -77,7 +79,7 @@ static int out_span(void *ctx, const struct zt_span *s)
 		k->stats.store_failed++; /* the retry is the flush's */
 		return 0;
 	}
-	if ((rc = k->st->ops->put_spans(k->st, s, 1))) {
+	if ((rc = rec ? k->st->ops->put_recs(k->st, rec, len, 1) : k->st->ops->put_spans(k->st, s, 1))) {
 		/* the span was not taken; the store keeps its batch */
 		snprintf(k->errmsg, sizeof(k->errmsg), "%s", zt_store_errmsg(k->st));
 		rc = store_failed(k, rc);
@@ -85,6 +87,11 @@ static int out_span(void *ctx, const struct zt_span *s)
 			k->stats.store_failed++;
 	}
 	return rc;
+}
+
+static int out_span(void *ctx, const struct zt_span *s)
+{
+	return out_span_rec(ctx, s, NULL, 0);
 }
 
 static int out_link(void *ctx, const char *child, const char *parent, uint8_t kind)
@@ -121,7 +128,7 @@ struct zt_store_sink *zt_store_sink_new(struct zt_store *st, const struct zt_joi
 					int (*on_span)(void *ctx, const struct zt_span *s), void *ctx)
 {
 	struct zt_store_sink *k = calloc(1, sizeof(*k));
-	struct zt_joiner_out out;
+	struct zt_joiner_out out = {0};
 
 	if (!k)
 		return NULL;
@@ -132,6 +139,8 @@ struct zt_store_sink *zt_store_sink_new(struct zt_store *st, const struct zt_joi
 	out.link = out_link;
 	out.alias = out_alias;
 	out.ctx = k;
+	if (st && st->ops->put_recs)
+		out.span_rec = out_span_rec;
 	k->j = zt_joiner_new(jc, &out);
 	/* without a store nothing would read the rollups */
 	k->roll = st ? zt_rollup_new(&(struct zt_rollup_cfg){0}) : NULL;
@@ -140,6 +149,11 @@ struct zt_store_sink *zt_store_sink_new(struct zt_store *st, const struct zt_joi
 		return NULL;
 	}
 	return k;
+}
+
+int zt_store_sink_put_rec(void *sink, const uint8_t *rec, size_t len)
+{
+	return zt_joiner_put_rec(((struct zt_store_sink *)sink)->j, rec, len);
 }
 
 int zt_store_sink_put(void *sink, const struct zt_span *s)

@@ -27,6 +27,9 @@ struct zt_store_sink;
 struct zt_store_sink *zt_store_sink_new(struct zt_store *st, const struct zt_joiner_cfg *jc,
 					int (*on_span)(void *ctx, const struct zt_span *s), void *ctx);
 int zt_store_sink_put(void *sink, const struct zt_span *s);
+/* The same for one span encoded (model/span_codec.h; trace/joiner.h
+ * zt_joiner_put_rec). */
+int zt_store_sink_put_rec(void *sink, const uint8_t *rec, size_t len);
 void zt_store_sink_tick(void *sink, uint64_t now_ns);
 int zt_store_sink_end(void *sink);
 int zt_store_sink_flush(void *sink);

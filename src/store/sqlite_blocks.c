@@ -36,6 +36,7 @@
 
 #define RECENT_CAP (1u << 18) /* identities per generation: 8 MiB for both */
 #define RECENT_SLOTS (RECENT_CAP * 2)
+#define LOOKAHEAD 8 /* records whose identity slots are fetched ahead */
 #define ZSTD_LEVEL 1
 
 struct recent_gen {
@@ -179,6 +180,12 @@ static int gen_has(const struct recent_gen *g, uint64_t k)
 		if (!g->slot[i])
 			return 0;
 	}
+}
+
+static void recent_prefetch(const struct zt_sq_bw *w, uint64_t k)
+{
+	__builtin_prefetch(&w->g[0].slot[(uint32_t)k & (RECENT_SLOTS - 1)]);
+	__builtin_prefetch(&w->g[1].slot[(uint32_t)k & (RECENT_SLOTS - 1)]);
 }
 
 static int recent_has(const struct zt_sq_bw *w, uint64_t k)
@@ -475,16 +482,32 @@ int zt_sq_blocks_put(struct zt_sqlite *sq, const uint8_t *recs, size_t len, uint
 	struct zt_sq_bw *w = sq->bw;
 	int err = 0;
 
+	/* the identities' slots are random lines of 8 MiB: each record's are
+	 * fetched LOOKAHEAD records before it is checked (two misses a span
+	 * were most of this function) */
+	struct zt_span_keys ks[LOOKAHEAD];
+	uint64_t ids[LOOKAHEAD];
+	size_t ahead = 0;
+	unsigned nk = 0, at = 0;
+
 	if (!w->seeded && (err = recent_seed(sq)))
 		return err;
-	for (size_t off = 0; off < len && !err;) {
-		struct zt_span_keys k;
-		uint64_t id;
-
-		if (zt_span_keys(recs + off, len - off, &k))
-			return zt_sq_set_err(sq, -EIO, "a queued span is unreadable");
-		off += k.size;
-		id = ident(k.start_ns, k.uid, k.uid_len);
+	for (;;) {
+		while (nk < LOOKAHEAD && ahead < len) {
+			unsigned i = (at + nk) % LOOKAHEAD;
+			if (zt_span_keys(recs + ahead, len - ahead, &ks[i]))
+				return zt_sq_set_err(sq, -EIO, "a queued span is unreadable");
+			ahead += ks[i].size;
+			ids[i] = ident(ks[i].start_ns, ks[i].uid, ks[i].uid_len);
+			recent_prefetch(w, ids[i]);
+			nk++;
+		}
+		if (!nk || err)
+			break;
+		struct zt_span_keys k = ks[at];
+		uint64_t id = ids[at];
+		at = (at + 1) % LOOKAHEAD;
+		nk--;
 		if (recent_has(w, id))
 			continue;
 		if (k.start_ns <= w->horizon) {

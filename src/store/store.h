@@ -112,6 +112,9 @@ struct zt_store_ops {
 	const char *name;
 	/* Queue spans; they are durable after the next flush. */
 	int (*put_spans)(struct zt_store *st, const struct zt_span *spans, size_t n);
+	/* The same for spans already encoded (model/span_codec.h): n records
+	 * in len bytes. Optional: a backend without it is given structs. */
+	int (*put_recs)(struct zt_store *st, const uint8_t *recs, size_t len, size_t n);
 	int (*flush)(struct zt_store *st);
 	/* Calls cb for each span, in start_ns order; stops if cb returns non-0. */
 	int (*query_spans)(struct zt_store *st, const struct zt_span_query *q, zt_span_cb cb, void *ctx);

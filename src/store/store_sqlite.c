@@ -470,6 +470,36 @@ static int sq_put_spans(struct zt_store *st, const struct zt_span *spans, size_t
 	return 0;
 }
 
+static int sq_put_recs(struct zt_store *st, const uint8_t *recs, size_t len, size_t n)
+{
+	struct zt_sqlite *sq = to_sq(st);
+	int err = check_writable(sq);
+	struct zt_span_keys k;
+
+	if (err)
+		return err;
+	for (size_t i = 0, off = 0; i < n; i++, off += k.size) {
+		if (zt_span_keys(recs + off, len - off, &k))
+			return zt_sq_set_err(sq, -EINVAL, "put_recs: record %zu is not an encoded span", i);
+		if (sq->n == ZT_BATCH_MAX && (err = sq_flush(st)))
+			return err;
+		if (sq->cap - sq->recs_len < k.size) {
+			size_t ncap = sq->cap ? sq->cap * 2 : 64 * ZT_SPAN_CODEC_MAX;
+			uint8_t *nr = realloc(sq->recs, ncap);
+			if (!nr)
+				return zt_sq_set_err(sq, -ENOMEM, "out of memory for the span batch");
+			sq->recs = nr;
+			sq->cap = ncap;
+		}
+		memcpy(sq->recs + sq->recs_len, k.rec, k.size);
+		sq->recs_len += k.size;
+		sq->base.spans_pending = ++sq->n;
+	}
+	if (sq->n == ZT_BATCH_MAX)
+		return sq_flush(st);
+	return 0;
+}
+
 /* An id given to put_link/put_alias: 1 to size-1 bytes. */
 static bool id_ok(const char *id, size_t size)
 {
@@ -775,6 +805,7 @@ static int sq_retain(struct zt_store *st, uint64_t min_start_ns, uint64_t max_by
 static const struct zt_store_ops sqlite_ops = {
     .name = "sqlite",
     .put_spans = sq_put_spans,
+    .put_recs = sq_put_recs,
     .flush = sq_flush,
     .query_spans = sq_query_spans,
     .put_link = sq_put_link,

@@ -92,6 +92,8 @@ struct zt_joiner {
 	uint8_t *arena;
 	size_t acap, ahead, atail; /* the oldest held record, where the next goes */
 	struct zt_span rel; /* the span being released, decoded */
+	struct zt_span in;  /* the span put_rec takes, decoded */
+	uint8_t relrec[ZT_SPAN_CODEC_MAX + ZT_TRACE_ID_LEN + ZT_UID_LEN]; /* and encoded */
 	struct jtrace *tr;
 	uint32_t *tr_free, ntr_free;
 	struct jnode *node[M__COUNT];
@@ -538,8 +540,14 @@ static void release(struct zt_joiner *j, uint32_t e)
 	memcpy(s->parent_uid, x->parent, sizeof(s->parent_uid));
 	s->link_kind = x->link;
 	j->st.released++;
-	if (j->out.span && !j->err)
+	if (j->out.span_rec && !j->err) {
+		long n = ok ? zt_span_reassemble(j->arena + x->roff, x->rlen, s->trace_id, s->parent_uid,
+						 s->link_kind, j->relrec, sizeof(j->relrec))
+			    : -EINVAL;
+		j->err = n > 0 ? j->out.span_rec(j->out.ctx, s, j->relrec, (size_t)n) : (int)n;
+	} else if (j->out.span && !j->err) {
 		j->err = ok ? j->out.span(j->out.ctx, s) : -EINVAL;
+	}
 	x->released = true;
 	j->nlive--;
 	/* release goes oldest first: the arena's head moves to the next */
@@ -620,7 +628,9 @@ static size_t arena_room(struct zt_joiner *j, size_t n)
 	}
 }
 
-int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
+/* Takes s; rec: s encoded already (len bytes), copied as it is, or NULL:
+ * s is encoded here. */
+static int put(struct zt_joiner *j, const struct zt_span *s, const uint8_t *rec, size_t len)
 {
 	uint32_t e;
 	struct jent *x;
@@ -661,7 +671,7 @@ int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 		j->st.window_full++;
 		return -ENOSPC;
 	}
-	roff = arena_room(j, ZT_SPAN_CODEC_MAX); /* before e joins: it may release */
+	roff = arena_room(j, rec ? len : ZT_SPAN_CODEC_MAX); /* before e joins: it may release */
 	e = idx_of(j, ++j->seq);
 	j->n++;
 	j->nlive++;
@@ -669,7 +679,12 @@ int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 	memset(x, 0, sizeof(*x));
 	x->seq = j->seq;
 	x->roff = (uint32_t)roff;
-	enc = zt_span_encode(s, j->arena + roff, ZT_SPAN_CODEC_MAX); /* > 0: room is enough */
+	if (rec) {
+		memcpy(j->arena + roff, rec, len);
+		enc = (long)len;
+	} else {
+		enc = zt_span_encode(s, j->arena + roff, ZT_SPAN_CODEC_MAX); /* > 0: room is enough */
+	}
 	x->rlen = enc > 0 ? (uint32_t)enc : 0;
 	j->atail = roff + x->rlen;
 	x->start_ns = s->start_ns;
@@ -695,6 +710,24 @@ int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
 	join_explicit(j, e);
 	prefetch_next(j);
 	return j->err;
+}
+
+int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s)
+{
+	return put(j, s, NULL, 0);
+}
+
+int zt_joiner_put_rec(struct zt_joiner *j, const uint8_t *rec, size_t len)
+{
+	/* the keys are read from the span decoded (it stays in cache for
+	 * the lookups); the record itself is kept as it came */
+	long n = zt_span_decode(rec, len, &j->in);
+
+	if (n <= 0 || (size_t)n != len || len > ZT_SPAN_CODEC_MAX) {
+		j->st.bad_records++;
+		return -EINVAL;
+	}
+	return put(j, &j->in, rec, len);
 }
 
 int zt_joiner_tick(struct zt_joiner *j, uint64_t now_ns)

@@ -86,6 +86,10 @@ struct zt_joiner_out {
 	int (*link)(void *ctx, const char *child_uid, const char *parent_uid, uint8_t link_kind);
 	int (*alias)(void *ctx, const char *alias, const char *trace_id);
 	void *ctx;
+	/* Optional, called instead of span when set: the same span, and
+	 * encoded (model/span_codec.h), assembly fields included, as a
+	 * store takes it (store.h put_recs) without encoding it again. */
+	int (*span_rec)(void *ctx, const struct zt_span *s, const uint8_t *rec, size_t len);
 };
 
 struct zt_joiner_stats {
@@ -98,6 +102,7 @@ struct zt_joiner_stats {
 	uint64_t keys_evicted_early;     /* keys dropped before their ttl: max_keys */
 	uint64_t containment_refused;    /* thread links refused: call outside the server span */
 	uint64_t relinked;               /* inferred links replaced by an SDK span's explicit one */
+	uint64_t bad_records;            /* put_rec given bytes that are not one encoded span */
 };
 
 struct zt_joiner;
@@ -105,6 +110,10 @@ struct zt_joiner;
 struct zt_joiner *zt_joiner_new(const struct zt_joiner_cfg *cfg, const struct zt_joiner_out *out);
 /* Takes one span (copied); may release older ones. */
 int zt_joiner_put(struct zt_joiner *j, const struct zt_span *s);
+/* The same for a span encoded (model/span_codec.h): the len bytes at rec
+ * are one whole record, kept as they are. -EINVAL (counted: bad_records)
+ * when they are not. */
+int zt_joiner_put_rec(struct zt_joiner *j, const uint8_t *rec, size_t len);
 /* Releases the spans whose window ended before now_ns (epoch ns): the live
  * source's timer when traffic pauses. */
 int zt_joiner_tick(struct zt_joiner *j, uint64_t now_ns);

@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct zt_session_cfg cfg = {
 	    .host = "fuzz", .max_conns = 4, .max_pending = 4, .pend_cap = 8, .idle_timeout_ns = 1000000};
 	struct zt_joiner_cfg jc = {.window_ns = 1000, .key_ttl_ns = 100000, .max_spans = 4, .max_keys = 16};
-	struct zt_joiner_out jo = {out_span, out_link, out_alias, NULL};
+	struct zt_joiner_out jo = {out_span, out_link, out_alias, NULL, NULL};
 	struct zt_joiner *j;
 	char err[256];
 	const void *rec;

@@ -9,10 +9,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/span_codec.h"
 #include "span_eq.h"
 #include "trace/joiner.h"
 
@@ -57,7 +59,7 @@ static int on_alias(void *ctx, const char *a, const char *t)
 static struct zt_joiner *new_joiner(uint64_t window_ns, uint32_t max_spans)
 {
 	struct zt_joiner_cfg cfg = {.window_ns = window_ns, .max_spans = max_spans, .max_keys = 1024};
-	struct zt_joiner_out o = {on_span, on_link, on_alias, NULL};
+	struct zt_joiner_out o = {on_span, on_link, on_alias, NULL, NULL};
 	nout = nlinks = naliases = 0;
 	return zt_joiner_new(&cfg, &o);
 }
@@ -150,6 +152,78 @@ static void test_chain_children_first(void **state)
 	assert_int_equal(naliases, 0);
 	assert_int_equal(zt_joiner_stats(j)->links[ZT_LINK_TCP_SEQ], 2);
 	assert_int_equal(zt_joiner_stats(j)->links[ZT_LINK_THREAD], 1);
+	zt_joiner_free(j);
+	(void)state;
+}
+
+/* With span_rec set, each released span comes with its record, the
+ * assembly's fields included: byte for byte what encoding the released
+ * span gives; span itself is not called. */
+static int nrec;
+static int on_span_rec(void *ctx, const struct zt_span *s, const uint8_t *rec, size_t len)
+{
+	static uint8_t want[ZT_SPAN_CODEC_MAX];
+	long n = zt_span_encode(s, want, sizeof(want));
+
+	assert_int_equal((long)len, n);
+	assert_memory_equal(rec, want, len);
+	nrec++;
+	return on_span(ctx, s);
+}
+
+static void test_span_rec(void **state)
+{
+	struct zt_joiner_cfg cfg = {.max_keys = 1024};
+	struct zt_joiner_out o = {NULL, on_link, on_alias, NULL, on_span_rec};
+	struct zt_joiner *j;
+
+	nout = nlinks = naliases = nrec = 0;
+	j = chain(zt_joiner_new(&cfg, &o));
+	assert_int_equal(zt_joiner_flush(j), 0);
+	assert_int_equal(nrec, 4);
+	assert_parent("000000000000000b", "000000000000000c", ZT_LINK_TCP_SEQ);
+	assert_parent("000000000000000r", NULL, 0);
+	assert_int_equal(strlen(out[3].trace_id), 32);
+	zt_joiner_free(j);
+	(void)state;
+}
+
+/* put_rec takes spans encoded: the same traces as put; bytes that are not
+ * one whole record are refused and counted. */
+static void test_put_rec(void **state)
+{
+	static struct zt_span want[4];
+	struct zt_joiner *j = chain(new_joiner(0, 0));
+	struct zt_joiner_cfg cfg = {.max_keys = 1024};
+	struct zt_joiner_out o = {on_span, on_link, on_alias, NULL, NULL};
+	static uint8_t rec[4][ZT_SPAN_CODEC_MAX];
+	long n[4];
+
+	assert_int_equal(zt_joiner_flush(j), 0);
+	assert_int_equal(nout, 4);
+	memcpy(want, out, sizeof(want));
+	zt_joiner_free(j);
+
+	nout = 0;
+	j = zt_joiner_new(&cfg, &o);
+	/* chain()'s spans, in its order, encoded (their fields as released
+	 * but the assembly's three, which put_rec must find again) */
+	for (int i = 0; i < 4; i++) {
+		struct zt_span s = want[i];
+		s.trace_id[0] = s.parent_uid[0] = '\0';
+		s.link_kind = 0;
+		n[i] = zt_span_encode(&s, rec[i], sizeof(rec[i]));
+		assert_true(n[i] > 0);
+	}
+	assert_int_equal(zt_joiner_put_rec(j, rec[0], (size_t)n[0] - 1), -EINVAL); /* cut */
+	assert_int_equal(zt_joiner_put_rec(j, rec[0], (size_t)n[0] + 10), -EINVAL); /* more than one */
+	assert_int_equal(zt_joiner_stats(j)->bad_records, 2);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(zt_joiner_put_rec(j, rec[i], (size_t)n[i]), 0);
+	assert_int_equal(zt_joiner_flush(j), 0);
+	assert_int_equal(nout, 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(span_diff(&out[i], &want[i]), -1);
 	zt_joiner_free(j);
 	(void)state;
 }
@@ -396,7 +470,7 @@ static void test_arena(void **state)
 {
 	struct zt_joiner_cfg cfg = {.window_ns = 3600000 * MS, .max_spans = 64, .max_keys = 1024,
 				    .max_bytes = 16384}; /* ~5 of the largest records, ~40 typical ones */
-	struct zt_joiner_out o = {on_span, on_link, on_alias, NULL};
+	struct zt_joiner_out o = {on_span, on_link, on_alias, NULL, NULL};
 	static struct zt_span in[200];
 	char uid[ZT_UID_LEN];
 	struct zt_joiner *j;
@@ -449,7 +523,7 @@ static void test_arena(void **state)
 static void test_evicted_key(void **state)
 {
 	struct zt_joiner_cfg cfg = {.max_spans = 2, .max_keys = 4};
-	struct zt_joiner_out o = {on_span, on_link, on_alias, NULL};
+	struct zt_joiner_out o = {on_span, on_link, on_alias, NULL, NULL};
 	struct zt_joiner *j;
 	char uid[ZT_UID_LEN];
 	struct zt_span s1 = sp("00000000000000s1", ZT_TAP_SERVER_PROCESS, 30, 0, 1);
@@ -489,6 +563,7 @@ int main(void)
 	    cmocka_unit_test(test_fan_out),              cmocka_unit_test(test_late_link_and_alias),
 	    cmocka_unit_test(test_explicit),             cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_evicted_key),          cmocka_unit_test(test_arena),
+	    cmocka_unit_test(test_span_rec),             cmocka_unit_test(test_put_rec),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

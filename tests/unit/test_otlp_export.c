@@ -46,7 +46,7 @@ static const struct zt_span *by_uid(const char *uid)
 static void test_joiner_links_app_spans(void **st)
 {
 	struct zt_joiner_cfg cfg = {0};
-	struct zt_joiner_out o = {j_span, NULL, NULL, NULL};
+	struct zt_joiner_out o = {j_span, NULL, NULL, NULL, NULL};
 	struct zt_joiner *j = zt_joiner_new(&cfg, &o);
 	struct zt_span ebpf_cli, ebpf_srv;
 	struct zt_otlp_result r;
@@ -363,7 +363,7 @@ static int j_link(void *ctx, const char *c, const char *p, uint8_t kind)
 static void test_joiner_relinks_late_sdk_span(void **st)
 {
 	struct zt_joiner_cfg cfg = {.window_ns = 300000000ULL};
-	struct zt_joiner_out o = {j_span, j_link, NULL, NULL};
+	struct zt_joiner_out o = {j_span, j_link, NULL, NULL, NULL};
 	struct zt_joiner *j = zt_joiner_new(&cfg, &o);
 	struct zt_span srv, cli, later;
 	struct zt_otlp_result r;
