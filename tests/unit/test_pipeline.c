@@ -116,7 +116,7 @@ static int run_once(struct run *r, bool threaded, bool live, uint32_t qlen, char
 	    .sink_errmsg = errmsg,
 	    .sink_ctx = r,
 	    .threaded = threaded,
-	    .queue_len = qlen,
+	    .queue_bytes = qlen,
 	};
 	struct fake_src f = {.base = {.ops = &fake_ops, .live = live}};
 	int rc;
