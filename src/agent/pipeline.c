@@ -19,6 +19,7 @@
 #define WRITER_WAIT_MS 50     /* the writer's longest sleep */
 #define QUEUE_BYTES (8u << 20) /* ~30k spans of ~250 bytes encoded */
 #define QUEUE_BYTES_MIN (2 * ZT_SPAN_CODEC_MAX)
+#define RELEASE_PARTS 16 /* the writer frees the ring in steps of 1/16 */
 
 struct zt_pipeline {
 	struct zt_pipeline_cfg cfg;
@@ -246,9 +247,19 @@ static void *writer_main(void *arg)
 			long n = take_rec(p, p->q + at, (size_t)avail);
 			if (n <= 0) {
 				sink_failed(p, "the span queue is damaged");
+				pos = tail;
 				break;
 			}
 			pos += (uint64_t)n;
+			/* give the room back as the batch goes, not at its end:
+			 * a batch of a full ring takes the sink a while, and the
+			 * reader would find it full all that time */
+			if (pos - p->head >= p->cap / RELEASE_PARTS && pos < tail) {
+				pthread_mutex_lock(&p->mu);
+				p->head = pos;
+				pthread_cond_broadcast(&p->not_full);
+				pthread_mutex_unlock(&p->mu);
+			}
 		}
 		dirty |= tail != head;
 		if (stopping && p->cfg.sink_end) {
