@@ -25,7 +25,10 @@
  *
  * The queue is a byte ring: zt_pipeline_span encodes the span into it on
  * the caller's thread while the span is hot (~150-300 bytes, not the
- * ~2.7 KiB struct), the writer takes the records out in order. Inline mode
+ * ~2.7 KiB struct), the writer takes the records out in order, in batches
+ * (woken by its 50 ms timer or a half-full ring, never per span), giving
+ * the room back every 1/16 of the ring. Without sink_put_rec it decodes
+ * each record into one span it reuses (in cache) for sink_put. Inline mode
  * (no writer thread) has no queue: each span goes to the sink at once.
  */
 #ifndef ZT_PIPELINE_H
@@ -84,7 +87,7 @@ struct zt_pipeline_stats {
 	uint64_t events;       /* records the source delivered */
 	uint64_t spans;        /* spans handed to zt_pipeline_span */
 	uint64_t queue_full;   /* spans dropped: the queue was full (live only) */
-	uint64_t written;      /* spans the sink took */
+	uint64_t written;      /* spans the sink took (sink_put or sink_put_rec) */
 	uint64_t sink_errors;  /* sink.put/flush failures (the first message kept) */
 	uint64_t last_ts;      /* hdr.ts_ns of the latest record */
 };
