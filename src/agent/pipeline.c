@@ -12,19 +12,32 @@
 #include <string.h>
 #include <time.h>
 
+#include "model/span_codec.h"
 #include "util/num.h"
 
 #define TICK_NS 200000000ULL  /* live: session idle check period */
 #define WRITER_WAIT_MS 50     /* the writer's longest sleep */
+#define QUEUE_BYTES (8u << 20) /* ~30k spans of ~250 bytes encoded */
+#define QUEUE_BYTES_MIN (2 * ZT_SPAN_CODEC_MAX)
+#define RELEASE_PARTS 16 /* the writer frees the ring in steps of 1/16 */
 
 struct zt_pipeline {
 	struct zt_pipeline_cfg cfg;
 	struct zt_source *src;
 	struct zt_pipeline_stats st;
 	bool live;
-	/* queue: slots [head, head + count) mod cap hold spans */
-	struct zt_span *q;
-	uint32_t cap, head, count;
+	/* queue: a byte ring of encoded spans (model/span_codec.h). head and
+	 * tail count bytes since the start (they never wrap); the records in
+	 * [head, tail) wait for the writer, each at q + pos % cap, contiguous:
+	 * q has ZT_SPAN_CODEC_MAX bytes past cap, so a record that starts
+	 * before cap runs on into them, and the next one starts at its end
+	 * less cap. A span is encoded in place only with ZT_SPAN_CODEC_MAX
+	 * bytes free, which also keeps the bytes past cap of the record that
+	 * last ran into them until the writer took it. */
+	uint8_t *q;
+	uint64_t cap, head, tail;
+	struct zt_span scratch; /* the writer's decoded span (no record sink) */
+	uint8_t *rec;           /* inline mode with only a record sink: one record */
 	pthread_mutex_t mu;
 	pthread_cond_t not_empty, not_full;
 	pthread_t writer;
@@ -42,21 +55,32 @@ static void set_err(char *err, size_t errsz, const char *what, const char *msg)
 struct zt_pipeline *zt_pipeline_new(const struct zt_pipeline_cfg *cfg)
 {
 	struct zt_pipeline *p = calloc(1, sizeof(*p));
+	bool sink = cfg->sink_put || cfg->sink_put_rec;
 
 	if (!p)
 		return NULL;
 	p->cfg = *cfg;
-	if (!p->cfg.queue_len)
-		p->cfg.queue_len = 8192;
+	if (!p->cfg.queue_bytes)
+		p->cfg.queue_bytes = QUEUE_BYTES;
+	if (p->cfg.queue_bytes < QUEUE_BYTES_MIN)
+		p->cfg.queue_bytes = QUEUE_BYTES_MIN;
 	if (!p->cfg.flush_ns)
 		p->cfg.flush_ns = 200000000ULL;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->not_empty, NULL);
 	pthread_cond_init(&p->not_full, NULL);
-	if (p->cfg.threaded && p->cfg.sink_put) {
-		p->cap = p->cfg.queue_len;
-		p->q = calloc(p->cap, sizeof(*p->q));
+	if (p->cfg.threaded && sink) {
+		p->cap = p->cfg.queue_bytes;
+		/* malloc: a large ring is mapped, its pages touched only as
+		 * it fills */
+		p->q = malloc(p->cap + ZT_SPAN_CODEC_MAX);
 		if (!p->q) {
+			zt_pipeline_free(p);
+			return NULL;
+		}
+	} else if (sink && !p->cfg.sink_put) {
+		p->rec = malloc(ZT_SPAN_CODEC_MAX);
+		if (!p->rec) {
 			zt_pipeline_free(p);
 			return NULL;
 		}
@@ -84,12 +108,43 @@ static void sink_failed(struct zt_pipeline *p, const char *what)
 	}
 }
 
-static void sink_put(struct zt_pipeline *p, const struct zt_span *s)
+static void put_done(struct zt_pipeline *p, int rc)
 {
-	if (p->cfg.sink_put(p->cfg.sink_ctx, s))
+	if (rc)
 		sink_failed(p, "writing spans failed");
 	else /* the status line reads it from the reader thread */
 		__atomic_fetch_add(&p->st.written, 1, __ATOMIC_RELAXED);
+}
+
+/* Inline mode: s straight to the sink, encoded when it takes records only. */
+static void put_inline(struct zt_pipeline *p, const struct zt_span *s)
+{
+	if (p->cfg.sink_put) {
+		put_done(p, p->cfg.sink_put(p->cfg.sink_ctx, s));
+		return;
+	}
+	long n = zt_span_encode(s, p->rec, ZT_SPAN_CODEC_MAX);
+	put_done(p, n < 0 ? (int)n : p->cfg.sink_put_rec(p->cfg.sink_ctx, p->rec, (size_t)n));
+}
+
+/* Encodes s at the ring's tail, under mu: false when the ring lacks the
+ * room an encoding may take. */
+static bool ring_put(struct zt_pipeline *p, const struct zt_span *s)
+{
+	uint64_t used = p->tail - p->head;
+	long n;
+
+	if (p->cap - used < ZT_SPAN_CODEC_MAX)
+		return false;
+	n = zt_span_encode(s, p->q + p->tail % p->cap, ZT_SPAN_CODEC_MAX);
+	if (n <= 0) /* cannot happen: the room is there */
+		return false;
+	p->tail += (uint64_t)n;
+	/* below half full the writer's timer is soon enough: a wakeup per
+	 * span would cost a context switch per span */
+	if (used < p->cap / 2 && used + (uint64_t)n >= p->cap / 2)
+		pthread_cond_signal(&p->not_empty);
+	return true;
 }
 
 void zt_pipeline_span(void *pipeline, const struct zt_span *s)
@@ -97,28 +152,21 @@ void zt_pipeline_span(void *pipeline, const struct zt_span *s)
 	struct zt_pipeline *p = pipeline;
 
 	__atomic_fetch_add(&p->st.spans, 1, __ATOMIC_RELAXED); /* zt_pipeline_span_offer counts too */
-	if (!p->cfg.sink_put)
+	if (!p->cfg.sink_put && !p->cfg.sink_put_rec)
 		return;
 	if (!p->q) {
-		sink_put(p, s);
+		put_inline(p, s);
 		return;
 	}
 	pthread_mutex_lock(&p->mu);
-	while (p->count == p->cap) {
+	while (!ring_put(p, s)) {
 		if (p->live || !p->writer_started) {
 			/* the reader never waits on storage (DESIGN.md) */
 			p->st.queue_full++;
-			pthread_mutex_unlock(&p->mu);
-			return;
+			break;
 		}
 		pthread_cond_wait(&p->not_full, &p->mu);
 	}
-	zt_span_copy(&p->q[(p->head + p->count) % p->cap], s); /* used bytes only */
-	p->count++;
-	/* below half full the writer's timer is soon enough: a wakeup per
-	 * span would cost a context switch per span */
-	if (p->count == p->cap / 2)
-		pthread_cond_signal(&p->not_empty);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -129,15 +177,11 @@ int zt_pipeline_span_offer(struct zt_pipeline *p, const struct zt_span *s)
 	if (!p->q)
 		return -EOPNOTSUPP;
 	pthread_mutex_lock(&p->mu);
-	if (p->count == p->cap || p->stopping) {
+	if (p->stopping || !ring_put(p, s)) {
 		p->st.queue_full++;
 		rc = -ENOSPC;
 	} else {
-		zt_span_copy(&p->q[(p->head + p->count) % p->cap], s); /* used bytes only */
-		p->count++;
 		__atomic_fetch_add(&p->st.spans, 1, __ATOMIC_RELAXED);
-		if (p->count == p->cap / 2)
-			pthread_cond_signal(&p->not_empty);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return rc;
@@ -154,6 +198,25 @@ int zt_pipeline_event(void *pipeline, const void *rec, size_t len)
 	return p->cfg.on_event ? p->cfg.on_event(p->cfg.stage_ctx, rec, len) : 0;
 }
 
+/* Hands the record at rec (avail bytes readable) to the sink: its size,
+ * or a negative errno when it is not a record (a bug: the ring is ours). */
+static long take_rec(struct zt_pipeline *p, const uint8_t *rec, size_t avail)
+{
+	struct zt_span_keys k;
+	long n;
+
+	if (p->cfg.sink_put_rec) {
+		if (zt_span_keys(rec, avail, &k))
+			return -EINVAL;
+		put_done(p, p->cfg.sink_put_rec(p->cfg.sink_ctx, rec, k.size));
+		return (long)k.size;
+	}
+	n = zt_span_decode(rec, avail, &p->scratch); /* one span, reused: stays in cache */
+	if (n > 0)
+		put_done(p, p->cfg.sink_put(p->cfg.sink_ctx, &p->scratch));
+	return n;
+}
+
 static void *writer_main(void *arg)
 {
 	struct zt_pipeline *p = arg;
@@ -162,7 +225,7 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		if (p->count == 0 && !p->stopping) {
+		if (p->tail == p->head && !p->stopping) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_nsec += WRITER_WAIT_MS * 1000000L;
@@ -172,14 +235,34 @@ static void *writer_main(void *arg)
 			}
 			pthread_cond_timedwait(&p->not_empty, &p->mu, &ts);
 		}
-		uint32_t n = p->count, head = p->head;
+		uint64_t head = p->head, tail = p->tail, pos = head;
+		/* once stopping, nothing is queued any more: tail is the last */
 		bool stopping = p->stopping;
 		pthread_mutex_unlock(&p->mu);
-		/* the reader writes only past head + count: these slots are ours */
-		for (uint32_t i = 0; i < n; i++)
-			sink_put(p, &p->q[(head + i) % p->cap]);
-		dirty |= n > 0;
-		if (stopping && p->count == n && p->cfg.sink_end) {
+		/* the producers write only past tail: [head, tail) is ours */
+		while (pos < tail) {
+			uint64_t at = pos % p->cap;
+			uint64_t avail = tail - pos < p->cap + ZT_SPAN_CODEC_MAX - at ? tail - pos
+										      : p->cap + ZT_SPAN_CODEC_MAX - at;
+			long n = take_rec(p, p->q + at, (size_t)avail);
+			if (n <= 0) {
+				sink_failed(p, "the span queue is damaged");
+				pos = tail;
+				break;
+			}
+			pos += (uint64_t)n;
+			/* give the room back as the batch goes, not at its end:
+			 * a batch of a full ring takes the sink a while, and the
+			 * reader would find it full all that time */
+			if (pos - p->head >= p->cap / RELEASE_PARTS && pos < tail) {
+				pthread_mutex_lock(&p->mu);
+				p->head = pos;
+				pthread_cond_broadcast(&p->not_full);
+				pthread_mutex_unlock(&p->mu);
+			}
+		}
+		dirty |= tail != head;
+		if (stopping && p->cfg.sink_end) {
 			if (p->cfg.sink_end(p->cfg.sink_ctx))
 				sink_failed(p, "writing spans failed");
 			dirty = true;
@@ -195,11 +278,10 @@ static void *writer_main(void *arg)
 			dirty = false;
 		}
 		pthread_mutex_lock(&p->mu);
-		p->head = (p->head + n) % p->cap;
-		p->count -= n;
-		if (n)
+		p->head = tail;
+		if (tail != head)
 			pthread_cond_broadcast(&p->not_full);
-		if (stopping && p->count == 0)
+		if (stopping)
 			break;
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -281,5 +363,6 @@ void zt_pipeline_free(struct zt_pipeline *p)
 	pthread_cond_destroy(&p->not_empty);
 	pthread_cond_destroy(&p->not_full);
 	free(p->q);
+	free(p->rec);
 	free(p);
 }

@@ -6,9 +6,10 @@
  *   source (bpf | replay | pcap later)          [reader thread: the caller's]
  *     -> stage.on_event  (the session, or the recorder)
  *     -> zt_pipeline_span() from the stage's sink
- *     -> bounded span queue (full: counted in queue_full, never waited on
- *        by a live source)
- *     -> sink.put / sink.flush (the store)       [writer thread]
+ *     -> bounded queue of encoded spans (model/span_codec.h), in bytes
+ *        (full: counted in queue_full, never waited on by a live source)
+ *     -> sink.put_rec, or sink.put of each span decoded; sink.flush
+ *        (the store)                             [writer thread]
  *
  * The agent layer sits below the session and the store: it knows them only
  * as the callbacks below, which the command wires.
@@ -21,6 +22,14 @@
  * Return convention: 0 on success, negative errno on failure with a message
  * in the caller's err buffer (or zt_pipeline_errmsg()).
  * Ownership: records and spans are borrowed for the duration of a callback.
+ *
+ * The queue is a byte ring: zt_pipeline_span encodes the span into it on
+ * the caller's thread while the span is hot (~150-300 bytes, not the
+ * ~2.7 KiB struct), the writer takes the records out in order, in batches
+ * (woken by its 50 ms timer or a half-full ring, never per span), giving
+ * the room back every 1/16 of the ring. Without sink_put_rec it decodes
+ * each record into one span it reuses (in cache) for sink_put. Inline mode
+ * (no writer thread) has no queue: each span goes to the sink at once.
  */
 #ifndef ZT_PIPELINE_H
 #define ZT_PIPELINE_H
@@ -78,7 +87,7 @@ struct zt_pipeline_stats {
 	uint64_t events;       /* records the source delivered */
 	uint64_t spans;        /* spans handed to zt_pipeline_span */
 	uint64_t queue_full;   /* spans dropped: the queue was full (live only) */
-	uint64_t written;      /* spans the sink took */
+	uint64_t written;      /* spans the sink took (sink_put or sink_put_rec) */
 	uint64_t sink_errors;  /* sink.put/flush failures (the first message kept) */
 	uint64_t last_ts;      /* hdr.ts_ns of the latest record */
 };
@@ -89,8 +98,13 @@ struct zt_pipeline_cfg {
 	void (*on_tick)(void *ctx, uint64_t now_ns); /* idle timeouts (optional) */
 	void (*on_end)(void *ctx);                   /* the stream ended: flush (optional) */
 	void *stage_ctx;
-	/* the sink (optional): spans, on the writer thread when threaded */
+	/* the sink (optional): spans, on the writer thread when threaded.
+	 * sink_put takes a span; sink_put_rec, when set, is used instead
+	 * and takes the span's record (zt_span_encode's form, len bytes,
+	 * model/span_codec.h) as the queue holds it, undecoded. Either is
+	 * enough. */
 	int (*sink_put)(void *ctx, const struct zt_span *s);
+	int (*sink_put_rec)(void *ctx, const uint8_t *rec, size_t len);
 	int (*sink_flush)(void *ctx);
 	/* optional: the writer's timer (live sources only; CLOCK_REALTIME ns),
 	 * at least every 50 ms, spans or not */
@@ -100,7 +114,10 @@ struct zt_pipeline_cfg {
 	const char *(*sink_errmsg)(void *ctx);
 	void *sink_ctx;
 	bool threaded;        /* a writer thread runs the sink */
-	uint32_t queue_len;   /* spans the queue holds (0: 8192, ~22 MiB, touched only as it fills) */
+	/* bytes of encoded spans the queue holds (0: 8 MiB, ~30k spans,
+	 * touched only as it fills; at least 2 * ZT_SPAN_CODEC_MAX). A span
+	 * is queued only while ZT_SPAN_CODEC_MAX bytes are free. */
+	uint32_t queue_bytes;
 	uint64_t flush_ns;    /* sink flush period (0: 200 ms) */
 	/* the loop */
 	uint64_t duration_ns;                 /* stop after this long (0: until the end or *stop) */
@@ -111,10 +128,12 @@ struct zt_pipeline_cfg {
 };
 
 struct zt_pipeline *zt_pipeline_new(const struct zt_pipeline_cfg *cfg);
-/* The stage's span sink: queue s for the sink (copied). */
+/* The stage's span sink: queue s for the sink (encoded: s is not kept).
+ * A full queue drops it (queue_full) for a live source, waits for the
+ * writer for a finite one. */
 void zt_pipeline_span(void *pipeline, const struct zt_span *s);
 /* Another thread's spans (OTLP ingest on the HTTP server's threads): queue
- * s for the same writer (copied), never waiting. Safe from any thread
+ * s for the same writer (encoded), never waiting. Safe from any thread
  * (the queue's lock). Returns 0, -ENOSPC when the queue is full (counted
  * in queue_full), -EOPNOTSUPP without a writer thread. */
 int zt_pipeline_span_offer(struct zt_pipeline *p, const struct zt_span *s);
