@@ -369,13 +369,16 @@ static void test_edge_by_address(void **state)
 	struct zt_span sv = sp("s3", ZT_TAP_SERVER_PROCESS, "db", 40, 0, 1, ZT_RS_OK);
 	struct zt_span c = sp("c3", ZT_TAP_CLIENT_PROCESS, "app", 41, 100, 2, ZT_RS_OK);
 	struct zt_span far = sp("c4", ZT_TAP_CLIENT_PROCESS, "app", 41, 100, 2, ZT_RS_OK);
+	struct zt_span noport = sp("c5", ZT_TAP_CLIENT_PROCESS, "app", 41, 100, 2, ZT_RS_OK);
 
 	(void)state;
 	nrows = 0;
 	far.server_port = 5432;
+	noport.server_port = 0; /* a server named by address keeps its port, even 0 */
 	zt_rollup_span(r, &sv);
 	zt_rollup_span(r, &c);
 	zt_rollup_span(r, &far);
+	zt_rollup_span(r, &noport);
 	zt_rollup_tick(r, T0 + 500 * MS);
 	assert_int_equal(zt_rollup_drain(r, collect, NULL), 0);
 	assert_int_equal(count_kind(ZT_RK_EDGE, 10), 0); /* still waiting */
@@ -383,10 +386,11 @@ static void test_edge_by_address(void **state)
 	assert_int_equal(zt_rollup_drain(r, collect, NULL), 0);
 	assert_non_null(find(ZT_RK_EDGE, 10, T0, "app", "db"));
 	assert_non_null(find(ZT_RK_EDGE, 10, T0, "app", "127.0.0.1:5432"));
+	assert_non_null(find(ZT_RK_EDGE, 10, T0, "app", "127.0.0.1:0"));
 	assert_non_null(find(ZT_RK_EDGE, 10, T0, "10.0.0.9", "db")); /* s3: no client */
 	zt_rollup_get_stats(r, &st);
 	assert_int_equal(st.edges_by_addr, 1);
-	assert_int_equal(st.edges_unresolved, 1);
+	assert_int_equal(st.edges_unresolved, 2);
 	assert_int_equal(st.edges_server_only, 1);
 	zt_rollup_free(r);
 }
