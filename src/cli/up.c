@@ -554,6 +554,7 @@ int zt_cmd_up(int argc, char **argv)
 		goto cleanup;
 	}
 	pc.sink_put = zt_store_sink_put;
+	pc.sink_put_rec = zt_store_sink_put_rec; /* the queue's records, kept as they are */
 	pc.sink_tick = zt_store_sink_tick;
 	pc.sink_end = zt_store_sink_end;
 	pc.sink_flush = zt_store_sink_flush;
