@@ -329,10 +329,15 @@ static __always_inline __u32 want_bytes(__u64 n)
 	return n < cap ? (__u32)n : cap;
 }
 
-/* Gathers up to `want` bytes from an iovec array into s->payload. */
+/* Gathers up to `want` bytes from an iovec array into s->payload. With
+ * pairs (a constant: readv/writev only), the iovecs are read two at a time,
+ * one helper call less for the common pair (nginx's header and body in one
+ * writev). Not for sendmsg/recvmmsg: inside recvmmsg's message loop the
+ * verifier's walk grew past its limit (E2BIG at load). */
 static __always_inline __u32 gather_iov(struct scratch *s, const struct iovec *iovp, __u64 iovcnt, __u32 want,
-					__u32 *flags)
+					__u32 *flags, bool pairs)
 {
+	struct iovec pair[2] = {};
 	__u32 off = 0;
 
 	for (int i = 0; i < ZT_IOV_MAX; i++) {
@@ -341,8 +346,14 @@ static __always_inline __u32 gather_iov(struct scratch *s, const struct iovec *i
 
 		if (i >= iovcnt || off >= want)
 			break;
-		if (bpf_probe_read_user(&iov, sizeof(iov), &iovp[i]))
+		if (pairs) {
+			if (!(i & 1) &&
+			    bpf_probe_read_user(pair, iovcnt - i >= 2 ? sizeof(pair) : sizeof(pair[0]), &iovp[i]))
+				break;
+			iov = pair[i & 1];
+		} else if (bpf_probe_read_user(&iov, sizeof(iov), &iovp[i])) {
 			break;
+		}
 		take = iov.iov_len;
 		if (take > want - off)
 			take = want - off;
@@ -408,28 +419,46 @@ static __always_inline void output(struct scratch *s, __u32 caplen)
 static __always_inline int on_enter(__u8 sys, __u8 dir, int fd, __u64 ubuf, __u64 ucnt, __u64 uaddr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct inflight io = {};
-	struct inflight *slot = NULL;
+	struct inflight stack_io = {};
+	struct inflight *io = &stack_io;
 	struct sock *sk;
+	__u64 ino = 0;
 	int st;
 
 	if ((id >> 32) == self_tgid)
 		return 0;
-	sk = fd_to_sock(fd, &io.ino);
+	sk = fd_to_sock(fd, &ino);
 	if (!sk)
 		return 0;
-	io.dir = dir;
-	st = label_sock_cached(sk, &io);
+	/* The fast path labels straight into the thread's task-storage slot:
+	 * no inflight zeroed on the stack and copied into the slot afterwards
+	 * (~120 bytes each way per traced syscall). The slot is created for
+	 * any thread using an inet or Unix socket, not only traced ones: one
+	 * slot per such thread. What the labels below do not always write is
+	 * reset here; live stays 0 until the entry is complete. */
+	if (use_fast_path) {
+		io = bpf_task_storage_get(&zt_task_io, bpf_get_current_task_btf(), 0,
+					  BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!io) {
+			count(ZT_CNT_MAP_FULL);
+			return 0;
+		}
+		io->live = 0;
+		io->flags = 0;
+		io->seq = 0;
+		io->skip = 0;
+		io->skip_seq = 0;
+	}
+	io->ino = ino;
+	io->dir = dir;
+	st = label_sock_cached(sk, io);
 	if (st == LBL_NONE)
 		return 0;
 	/* a TLS library's ciphertext: bound to its call, not captured. On the
 	 * fast path only a thread that made a TLS library call has a
 	 * zt_tls_thr entry to look up: the hash lookup (a miss for every
 	 * other thread) was ~100 ns of each traced syscall. */
-	if (use_fast_path)
-		slot = bpf_task_storage_get(&zt_task_io, bpf_get_current_task_btf(), 0, 0);
-	if (tls_enabled && (!use_fast_path || (slot && slot->tls_thr)) &&
-	    tls_on_syscall(sk, &io, fd, sys, ubuf, ucnt))
+	if (tls_enabled && (!use_fast_path || io->tls_thr) && tls_on_syscall(sk, io, fd, sys, ubuf, ucnt))
 		return 0;
 	if (st == LBL_QUIET) {
 		count(ZT_CNT_QUIET);
@@ -439,27 +468,17 @@ static __always_inline int on_enter(__u8 sys, __u8 dir, int fd, __u64 ubuf, __u6
 		count(ZT_CNT_TLS_CIPHER);
 		return 0;
 	}
-	io.enter_ns = bpf_ktime_get_ns();
-	io.sk = (__u64)sk;
-	io.fd = fd;
-	io.sys = sys;
-	io.ubuf = ubuf;
-	io.ucnt = ucnt;
-	io.uaddr = uaddr;
-	if (use_fast_path) {
-		if (!slot)
-			slot = bpf_task_storage_get(&zt_task_io, bpf_get_current_task_btf(), 0,
-						    BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (!slot) {
-			count(ZT_CNT_MAP_FULL);
-			return 0;
-		}
-		io.live = 1;
-		io.tls_thr = slot->tls_thr;
-		*slot = io;
-	} else if (bpf_map_update_elem(&zt_inflight, &id, &io, BPF_ANY)) {
+	io->enter_ns = bpf_ktime_get_ns();
+	io->sk = (__u64)sk;
+	io->fd = fd;
+	io->sys = sys;
+	io->ubuf = ubuf;
+	io->ucnt = ucnt;
+	io->uaddr = uaddr;
+	if (use_fast_path)
+		io->live = 1;
+	else if (bpf_map_update_elem(&zt_inflight, &id, io, BPF_ANY))
 		count(ZT_CNT_MAP_FULL);
-	}
 	return 0;
 }
 
@@ -468,12 +487,14 @@ static __always_inline int on_enter(__u8 sys, __u8 dir, int fd, __u64 ubuf, __u6
  * not four. */
 static __always_inline int on_exit(long ret, enum buf_kind kind)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = 0;
 	struct inflight *io;
 	struct zt_data_ev *ev;
 	struct scratch *s;
 	__u32 zero = 0;
 
+	if (!use_fast_path) /* the key of zt_inflight; a helper call the fast path does without */
+		id = bpf_get_current_pid_tgid();
 	if (use_fast_path) {
 		io = bpf_task_storage_get(&zt_task_io, bpf_get_current_task_btf(), 0, 0);
 		if (!io || !io->live)
@@ -544,7 +565,7 @@ static __always_inline int on_exit(long ret, enum buf_kind kind)
 		output(s, n);
 	} else if (kind == BK_IOV) {
 		ev->bytes = ret;
-		output(s, gather_iov(s, (void *)io->ubuf, io->ucnt, want_bytes(ret), &ev->flags));
+		output(s, gather_iov(s, (void *)io->ubuf, io->ucnt, want_bytes(ret), &ev->flags, true));
 	} else if (kind == BK_MSG) {
 		struct user_msghdr msg;
 		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)io->ubuf))
@@ -552,7 +573,7 @@ static __always_inline int on_exit(long ret, enum buf_kind kind)
 		ev->bytes = ret;
 		if (io->l4 == IPPROTO_UDP && io->rport == 0)
 			read_peer(ev, (__u64)msg.msg_name);
-		output(s, gather_iov(s, msg.msg_iov, msg.msg_iovlen, want_bytes(ret), &ev->flags));
+		output(s, gather_iov(s, msg.msg_iov, msg.msg_iovlen, want_bytes(ret), &ev->flags, false));
 	} else {
 		/* sendmmsg/recvmmsg: ret messages; one record each. */
 		struct mmsghdr *vec = (void *)io->ubuf;
@@ -569,7 +590,7 @@ static __always_inline int on_exit(long ret, enum buf_kind kind)
 			if (io->l4 == IPPROTO_UDP && rport0 == 0)
 				read_peer(ev, (__u64)mm.msg_hdr.msg_name);
 			output(s, gather_iov(s, mm.msg_hdr.msg_iov, mm.msg_hdr.msg_iovlen, want_bytes(mm.msg_len),
-					     &ev->flags));
+					     &ev->flags, false));
 		}
 		if (ret > ZT_MMSG_MAX)
 			count(ZT_CNT_MMSG_TRUNC);

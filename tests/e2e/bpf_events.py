@@ -178,6 +178,16 @@ def traffic(lst, usrv_s, port):
         n = os.readv(s.fd, [b1, b2])
         return bytes(b1 + b2)[:n]
     read_exactly(calls, s, "readv", w.bytes, readv, w)
+    # three iovecs each way: the kernel reads iovecs two at a time, the
+    # third alone (gather_iov's pairs)
+    v1, v2, v3 = pattern(b"wv3a", 20), pattern(b"wv3b", 35), pattern(b"wv3c", 45)
+    w = out(c, "writev", v1 + v2 + v3, os.writev, c.fd, [v1, v2, v3])
+
+    def readv3(k):
+        bs = [bytearray(min(k, 10)), bytearray(min(max(k - 10, 0), 30)), bytearray(max(k - 40, 0))]
+        n = os.readv(s.fd, bs)
+        return b"".join(bs)[:n]
+    read_exactly(calls, s, "readv", w.bytes, readv3, w)
     # server -> client
     e = pattern(b"reply", 150)
     w = out(s, "sendto", e, s_s.send, e)
