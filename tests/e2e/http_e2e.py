@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (ZTRACE, Recorder, Ztrace, check, finish, run, set_prefix, spans, wait_for,  # noqa: E402
-                 wait_port)
+                 wait_port, clear_stale_netns)
 
 NGINX_PORT = 18080
 PY_PORT = 18081
@@ -103,6 +103,7 @@ try:
                                   cwd=www, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     # A second "host": a network namespace joined to this one by a veth pair;
     # its addresses exist only inside the pair.
+    clear_stale_netns("zte2e")
     run(["ip", "netns", "add", NS])
     ns_made = True
     run(["ip", "link", "add", f"{NS}a", "type", "veth", "peer", "name", f"{NS}b"])

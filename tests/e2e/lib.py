@@ -53,6 +53,18 @@ def wait_for(pred, timeout, step=0.1):
         time.sleep(step)
 
 
+def clear_stale_netns(prefix):
+    """Deletes the namespaces named prefix + a pid that no longer runs: a run
+    that was killed leaves its namespace and veth behind, still holding the
+    fixed addresses the next run assigns (its connections then fail)."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = re.fullmatch(re.escape(prefix) + r"(\d+)\w*", name)
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
 def wait_port(host, port, timeout=10, netns=None):
     import socket
     t0 = time.monotonic()
