@@ -439,6 +439,23 @@ static int batch_room(struct zt_sqlite *sq, void **buf, size_t *n, size_t *cap, 
  * Spans are encoded as they come (model/span_codec.h: the bytes they use,
  * ~200 instead of a 2.7 KiB copy) and kept so until a flush commits them.
  */
+/* Room for need more bytes in the batch's records, doubling as needed. */
+static int recs_room(struct zt_sqlite *sq, size_t need)
+{
+	size_t ncap = sq->cap ? sq->cap : 64 * ZT_SPAN_CODEC_MAX;
+	uint8_t *nr;
+
+	if (sq->cap - sq->recs_len >= need)
+		return 0;
+	while (ncap - sq->recs_len < need)
+		ncap *= 2;
+	if (!(nr = realloc(sq->recs, ncap)))
+		return zt_sq_set_err(sq, -ENOMEM, "out of memory for the span batch");
+	sq->recs = nr;
+	sq->cap = ncap;
+	return 0;
+}
+
 static int sq_put_spans(struct zt_store *st, const struct zt_span *spans, size_t n)
 {
 	struct zt_sqlite *sq = to_sq(st);
@@ -451,14 +468,8 @@ static int sq_put_spans(struct zt_store *st, const struct zt_span *spans, size_t
 
 		if (sq->n == ZT_BATCH_MAX && (err = sq_flush(st)))
 			return err;
-		if (sq->cap - sq->recs_len < ZT_SPAN_CODEC_MAX) {
-			size_t ncap = sq->cap ? sq->cap * 2 : 64 * ZT_SPAN_CODEC_MAX;
-			uint8_t *nr = realloc(sq->recs, ncap);
-			if (!nr)
-				return zt_sq_set_err(sq, -ENOMEM, "out of memory for the span batch");
-			sq->recs = nr;
-			sq->cap = ncap;
-		}
+		if ((err = recs_room(sq, ZT_SPAN_CODEC_MAX)))
+			return err;
 		len = zt_span_encode(&spans[i], sq->recs + sq->recs_len, sq->cap - sq->recs_len);
 		if (len < 0)
 			return zt_sq_set_err(sq, -EIO, "encoding span %s failed", spans[i].span_uid);
@@ -483,14 +494,8 @@ static int sq_put_recs(struct zt_store *st, const uint8_t *recs, size_t len, siz
 			return zt_sq_set_err(sq, -EINVAL, "put_recs: record %zu is not an encoded span", i);
 		if (sq->n == ZT_BATCH_MAX && (err = sq_flush(st)))
 			return err;
-		if (sq->cap - sq->recs_len < k.size) {
-			size_t ncap = sq->cap ? sq->cap * 2 : 64 * ZT_SPAN_CODEC_MAX;
-			uint8_t *nr = realloc(sq->recs, ncap);
-			if (!nr)
-				return zt_sq_set_err(sq, -ENOMEM, "out of memory for the span batch");
-			sq->recs = nr;
-			sq->cap = ncap;
-		}
+		if ((err = recs_room(sq, k.size)))
+			return err;
 		memcpy(sq->recs + sq->recs_len, k.rec, k.size);
 		sq->recs_len += k.size;
 		sq->base.spans_pending = ++sq->n;

@@ -611,8 +611,6 @@ static void prefetch_next(const struct zt_joiner *j)
 static size_t arena_room(struct zt_joiner *j, size_t n)
 {
 	for (;;) {
-		if (!j->nlive)
-			j->ahead = j->atail = 0;
 		if (j->atail >= j->ahead) { /* [ahead, atail) used: room after it, or before */
 			if (j->acap - j->atail >= n)
 				return j->atail;
