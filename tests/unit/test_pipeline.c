@@ -192,6 +192,15 @@ static const char *errmsg(void *ctx)
 #define SINK_PUT 1
 #define SINK_REC 2
 
+/* Spans 1..n each came out once, whole, in order. */
+static void assert_each_once(const struct run *r, uint64_t n)
+{
+	for (uint64_t i = 1; i <= n; i++)
+		assert_int_equal(r->seen[i], 1);
+	assert_int_equal(r->damaged, 0);
+	assert_int_equal(r->out_of_order, 0);
+}
+
 static int run_cfg(struct run *r, bool threaded, bool live, uint32_t qbytes, int sinks, char *err, size_t errsz)
 {
 	struct zt_pipeline_cfg pc = {
@@ -252,10 +261,7 @@ static void test_finite_loses_nothing(void **state)
 	const struct zt_pipeline_stats *st = zt_pipeline_stats(r.p);
 	assert_int_equal(st->queue_full, 0);
 	assert_int_equal(st->written, NREC);
-	for (int i = 1; i <= NREC; i++)
-		assert_int_equal(r.seen[i], 1);
-	assert_int_equal(r.damaged, 0);
-	assert_int_equal(r.out_of_order, 0);
+	assert_each_once(&r, NREC);
 	zt_pipeline_free(r.p);
 	(void)state;
 }
@@ -275,10 +281,7 @@ static void check_all(int sinks, bool threaded, uint32_t qbytes)
 	assert_int_equal(st->spans, NREC);
 	assert_int_equal(st->queue_full, 0);
 	assert_int_equal(st->written, NREC);
-	for (int i = 1; i <= NREC; i++)
-		assert_int_equal(r.seen[i], 1);
-	assert_int_equal(r.damaged, 0);
-	assert_int_equal(r.out_of_order, 0);
+	assert_each_once(&r, NREC);
 	assert_int_equal(r.puts, sinks & SINK_REC ? 0 : NREC);
 	assert_int_equal(r.recs, sinks & SINK_REC ? NREC : 0);
 	zt_pipeline_free(r.p);
@@ -337,10 +340,7 @@ static void test_offer_bounded(void **state)
 	assert_int_equal(zt_pipeline_run(r.p, &f.base, err, sizeof(err)), 0);
 	assert_int_equal(zt_pipeline_stats(r.p)->written, k);
 	assert_int_equal(r.nseen, k);
-	for (uint64_t i = 1; i <= k; i++)
-		assert_int_equal(r.seen[i], 1);
-	assert_int_equal(r.damaged, 0);
-	assert_int_equal(r.out_of_order, 0);
+	assert_each_once(&r, k);
 	zt_pipeline_free(r.p);
 
 	/* inline mode has no queue to offer to */
